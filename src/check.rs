@@ -1,0 +1,81 @@
+//! The `check` report: for a valid config, each target's bounds now and the next
+//! schedule changes, in the rule's own zone and in UTC.
+//!
+//! Renders text only; the caller loads the config and passes `now`.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::config::{Config, TargetConfig};
+use crate::policy::schedule::{self, Bounds};
+
+/// How many upcoming changes `check` shows per target.
+pub const PREVIEW_CHANGES: usize = 3;
+
+pub fn render(config: &Config, now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: valid, {} target{}",
+        config.source.display(),
+        config.targets.len(),
+        if config.targets.len() == 1 { "" } else { "s" }
+    );
+    for target in &config.targets {
+        render_target(&mut out, target, now);
+    }
+    out
+}
+
+fn render_target(out: &mut String, target: &TargetConfig, now: DateTime<Utc>) {
+    let bounds = schedule::bounds_at(target, now);
+    let tracking = target.tracking.as_ref().map_or_else(
+        || "no tracking (capacity = min)".to_owned(),
+        |tracking| {
+            format!(
+                "tracking {} at {}",
+                tracking.metric.label(),
+                tracking.target
+            )
+        },
+    );
+    let _ = writeln!(
+        out,
+        "\ntarget {} ({}:{}), {tracking}",
+        target.name, target.function, target.qualifier
+    );
+    let _ = writeln!(out, "  now        {}", describe(&bounds));
+    let changes = schedule::upcoming_changes(target, now, PREVIEW_CHANGES);
+    if changes.is_empty() {
+        let _ = writeln!(out, "  no schedule changes ahead");
+    }
+    let mut previous_rule = bounds.rule.clone();
+    for change in changes {
+        // Show the time in the zone of the rule that starts, or of the one that ends.
+        let rule_name = change.bounds.rule.clone().or(previous_rule.clone());
+        let zone = rule_name
+            .as_deref()
+            .and_then(|name| target.schedules.iter().find(|rule| rule.name == name))
+            .map_or(Tz::UTC, |rule| rule.timezone);
+        let local = change.at.with_timezone(&zone);
+        let _ = writeln!(
+            out,
+            "  {} ({})  {}  → {}",
+            local.format("%a %Y-%m-%d %H:%M:%S %Z"),
+            zone.name(),
+            change.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            describe(&change.bounds)
+        );
+        previous_rule = change.bounds.rule.clone();
+    }
+}
+
+fn describe(bounds: &Bounds) -> String {
+    let source = bounds.rule.as_ref().map_or_else(
+        || "target defaults".to_owned(),
+        |rule| format!("rule `{rule}`"),
+    );
+    format!("min {} max {} ({source})", bounds.min, bounds.max)
+}

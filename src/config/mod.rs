@@ -1,0 +1,216 @@
+//! Configuration: one TOML file in, a validated [`Config`] or every error in it out.
+//!
+//! The pipeline: TOML syntax (spanned tree) → unknown keys, all of them, with
+//! suggestions → each section deserialized on its own into `raw` structs (so one
+//! broken target does not hide the next one's errors) → typed validation in
+//! `validate`. This module reads the file and nothing else: no clock, no AWS.
+
+mod error;
+mod model;
+mod raw;
+mod schema;
+mod validate;
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::IntoDeserializer;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+pub use error::{ConfigError, ConfigErrors, LoadError};
+pub use model::*;
+pub use validate::function_name;
+
+use validate::Checker;
+
+/// Reads and validates the configuration file at `path`.
+pub fn load(path: &Path) -> Result<Config, LoadError> {
+    let source = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&source, path).map_err(LoadError::Invalid)
+}
+
+/// Validates configuration text; `file` is only used in messages.
+pub fn parse(source: &str, file: &Path) -> Result<Config, ConfigErrors> {
+    let root = match DeTable::parse(source) {
+        Ok(root) => root,
+        Err(error) => {
+            let (line, column) =
+                schema::Locator::new(source).line_column(error.span().map_or(0, |span| span.start));
+            return Err(ConfigErrors(vec![ConfigError {
+                file: file.to_path_buf(),
+                line,
+                column,
+                key: String::new(),
+                reason: format!("invalid TOML: {}", error.message().trim()),
+            }]));
+        }
+    };
+    let root_table = root.get_ref();
+    let mut checker = Checker::new(file, source, root_table);
+
+    for unknown in schema::unknown_keys(root_table) {
+        let mut reason = format!(
+            "unknown key `{}`",
+            unknown.path.rsplit('.').next().unwrap_or_default()
+        );
+        match unknown.suggestion {
+            Some(suggestion) => reason.push_str(&format!("; did you mean `{suggestion}`?")),
+            None if !unknown.known.is_empty() => {
+                reason.push_str(&format!("; expected one of: {}", unknown.known.join(", ")));
+            }
+            None => {}
+        }
+        checker.error_at_path(unknown.span, unknown.path, reason);
+    }
+
+    // Unknown keys are reported above; the rest is checked without them.
+    let known = schema::without_unknown_keys(root_table, schema::Section::File);
+    let section = |name: &str| {
+        known
+            .iter()
+            .find(|(key, _)| key.get_ref() == name)
+            .map(|(_, value)| value.clone())
+    };
+    let aws = section("aws")
+        .and_then(|value| deserialize::<raw::RawAws>(&mut checker, value))
+        .map(|raw| validate::aws(&mut checker, raw))
+        .unwrap_or_default();
+    let daemon = section("daemon")
+        .and_then(|value| deserialize::<raw::RawDaemon>(&mut checker, value))
+        .map(|raw| validate::daemon(&mut checker, raw))
+        .unwrap_or_default();
+
+    let defaults = match section("defaults") {
+        Some(value) => match value.get_ref() {
+            DeValue::Table(table) => table.clone(),
+            _ => {
+                checker.error(value.span(), "`defaults` must be a table: [defaults]");
+                DeTable::default()
+            }
+        },
+        None => DeTable::default(),
+    };
+    let target_items = match section("target") {
+        Some(value) => match value.into_inner() {
+            DeValue::Array(items) => items.into_iter().collect::<Vec<_>>(),
+            _ => {
+                checker.error_at_path(
+                    0..0,
+                    "target".into(),
+                    "`target` must be an array of tables: [[target]]",
+                );
+                Vec::new()
+            }
+        },
+        None => Vec::new(),
+    };
+    if target_items.is_empty() {
+        checker.error_at_path(
+            source.len()..source.len(),
+            "target".into(),
+            "no [[target]] is configured: there is nothing to manage",
+        );
+    }
+
+    let mut targets = Vec::new();
+    let mut spans = Vec::new();
+    for (index, item) in target_items.into_iter().enumerate() {
+        let span = item.span();
+        let path = format!("target[{index}]");
+        let DeValue::Table(table) = item.into_inner() else {
+            checker.error_at_path(span, path, "each target must be a table: [[target]]");
+            continue;
+        };
+        let merged = Spanned::new(
+            span.clone(),
+            DeValue::Table(schema::merge_under(&defaults, &table)),
+        );
+        let Some(raw) = deserialize::<raw::RawTarget>(&mut checker, merged) else {
+            continue;
+        };
+        let function_span = raw.function.as_ref().map(Spanned::span);
+        let name_span = raw.name.as_ref().map(Spanned::span);
+        if let Some(target) = validate::target(&mut checker, raw, span.clone(), &path) {
+            spans.push((
+                function_span.unwrap_or(span.clone()),
+                name_span.unwrap_or(span),
+            ));
+            targets.push(target);
+        }
+    }
+    check_duplicates(&mut checker, &targets, &spans);
+
+    let errors = checker.finish();
+    if errors.is_empty() {
+        Ok(Config {
+            source: file.to_path_buf(),
+            aws,
+            daemon,
+            targets,
+        })
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// Deserializes one section, reporting a type error at its position.
+fn deserialize<'de, T: Deserialize<'de>>(
+    checker: &mut Checker<'_>,
+    value: Spanned<DeValue<'de>>,
+) -> Option<T> {
+    let whole = value.span();
+    match T::deserialize(value.into_deserializer()) {
+        Ok(parsed) => Some(parsed),
+        Err(error) => {
+            let message = error
+                .message()
+                .trim()
+                .replace("expected i64", "expected a whole number")
+                .replace("expected f64", "expected a number")
+                .replace("expected a boolean", "expected true or false");
+            checker.error(error.span().unwrap_or(whole), message);
+            None
+        }
+    }
+}
+
+fn check_duplicates(
+    checker: &mut Checker<'_>,
+    targets: &[TargetConfig],
+    spans: &[(Range<usize>, Range<usize>)],
+) {
+    let mut functions: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for (index, target) in targets.iter().enumerate() {
+        let key = (function_name(&target.function), target.qualifier.as_str());
+        if let Some(first) = functions.insert(key, index) {
+            functions.insert(key, first);
+            // The default names of the two targets collide too; one error says it.
+            names.entry(&target.name).or_insert(index);
+            checker.error(
+                spans[index].0.clone(),
+                format!(
+                    "`{}:{}` is already managed by target `{}`; each function and qualifier may be configured once",
+                    key.0, key.1, targets[first].name
+                ),
+            );
+            continue;
+        }
+        if let Some(first) = names.insert(&target.name, index) {
+            names.insert(&targets[first].name, first);
+            checker.error(
+                spans[index].1.clone(),
+                format!(
+                    "another target is already named `{}`; names label metrics and must be unique",
+                    target.name
+                ),
+            );
+        }
+    }
+}

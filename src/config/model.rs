@@ -1,0 +1,168 @@
+//! The validated configuration: typed values only, every invariant already checked.
+//!
+//! These types are plain data shared by the policy core, `simulate` and the runtime.
+//! They hold no file handles, clocks or AWS types.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, TimeDelta};
+use chrono_tz::Tz;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where this configuration was read from (for messages).
+    pub source: PathBuf,
+    pub aws: AwsSettings,
+    pub daemon: DaemonSettings,
+    pub targets: Vec<TargetConfig>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsSettings {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    /// One endpoint for Lambda and CloudWatch, for emulators and tests.
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonSettings {
+    pub interval: Duration,
+    pub listen: SocketAddr,
+    pub dry_run: bool,
+    pub log_format: LogFormat,
+    /// Lambda control-plane writes per second, all targets together.
+    pub max_write_rate: f64,
+    /// Lambda control-plane reads per second, all targets together.
+    pub max_read_rate: f64,
+    /// Unreserved account concurrency that provisioned concurrency never takes.
+    pub account_reserve: u32,
+    /// How long in-flight writes may take to finish after SIGTERM.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for DaemonSettings {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(60),
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            dry_run: false,
+            log_format: LogFormat::Text,
+            max_write_rate: 5.0,
+            max_read_rate: 10.0,
+            account_reserve: 100,
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// One managed function alias or version.
+#[derive(Debug, Clone)]
+pub struct TargetConfig {
+    /// Label used in logs and metrics; defaults to `function:qualifier`.
+    pub name: String,
+    /// Function name, partial ARN or full ARN.
+    pub function: String,
+    /// Alias name or version number (never `$LATEST`).
+    pub qualifier: String,
+    pub min: u32,
+    pub max: u32,
+    /// Without tracking, capacity is the active minimum.
+    pub tracking: Option<TrackingConfig>,
+    pub schedules: Vec<ScheduleRule>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackingConfig {
+    pub metric: MetricKind,
+    /// Utilization to aim for (0 < t <= 1); for a custom metric, the value per unit.
+    pub target: f64,
+    /// Scale in only to the highest recommendation seen in this window.
+    pub scale_in_window: TimeDelta,
+    pub scale_out_cooldown: TimeDelta,
+    pub scale_in_cooldown: TimeDelta,
+    pub max_scale_in_step: Option<StepLimit>,
+    pub missing_data: MissingData,
+    /// A newest datapoint older than this counts as missing data.
+    pub stale_after: TimeDelta,
+    pub disable_scale_in: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricKind {
+    /// `ConcurrentExecutions` of the alias or version, Maximum per minute.
+    Concurrency,
+    /// `ProvisionedConcurrencyUtilization`, Maximum per minute.
+    Utilization,
+    Custom(CustomMetric),
+}
+
+impl MetricKind {
+    /// A short, bounded label for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            MetricKind::Concurrency => "concurrency",
+            MetricKind::Utilization => "utilization",
+            MetricKind::Custom(_) => "custom",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomMetric {
+    pub namespace: String,
+    pub name: String,
+    pub dimensions: BTreeMap<String, String>,
+    /// CloudWatch statistic: Average, Maximum, Minimum, Sum, SampleCount or pNN.
+    pub stat: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StepLimit {
+    /// At most this fraction (0 < f <= 1) of the current capacity per scale-in.
+    Fraction(f64),
+    /// At most this many units per scale-in.
+    Count(u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingData {
+    /// Keep capacity as it is while data is missing or stale.
+    Hold,
+    /// Treat missing data as no load, so idle functions shrink.
+    Zero,
+}
+
+/// A scheduled floor and/or ceiling.
+#[derive(Debug, Clone)]
+pub struct ScheduleRule {
+    pub name: String,
+    pub when: RuleTime,
+    pub timezone: Tz,
+    /// Without a duration the rule holds until another open-ended rule starts.
+    pub duration: Option<TimeDelta>,
+    /// The rule takes effect this much before its fire time.
+    pub lead: TimeDelta,
+    pub min: Option<u32>,
+    pub max: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub enum RuleTime {
+    /// A recurring rule; wall-clock times in the rule's time zone.
+    Cron {
+        expression: String,
+        cron: croner::Cron,
+    },
+    /// A one-off rule, local to the rule's time zone.
+    At(NaiveDateTime),
+}

@@ -1,0 +1,333 @@
+//! The spanned TOML tree: which keys each table may hold, where a byte offset sits
+//! (line, column, key path), and how `[defaults]` is merged under each target.
+//!
+//! Key names come from the serde structs in `raw` themselves (by asking their
+//! derived `Deserialize` which fields it expects), so the list is never written twice.
+
+use std::ops::Range;
+
+use serde::Deserialize;
+use serde::de::{self, Visitor};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::raw;
+
+/// The kinds of table in a configuration file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    File,
+    Aws,
+    Daemon,
+    Target,
+    Tracking,
+    Custom,
+    Schedule,
+    /// Free-form keys (custom metric dimensions).
+    Free,
+}
+
+impl Section {
+    fn fields(self) -> &'static [&'static str] {
+        match self {
+            Section::File => fields_of::<raw::RawFile>(),
+            Section::Aws => fields_of::<raw::RawAws>(),
+            Section::Daemon => fields_of::<raw::RawDaemon>(),
+            Section::Target => fields_of::<raw::RawTarget>(),
+            Section::Tracking => fields_of::<raw::RawTracking>(),
+            Section::Custom => fields_of::<raw::RawCustomMetric>(),
+            Section::Schedule => fields_of::<raw::RawSchedule>(),
+            Section::Free => &[],
+        }
+    }
+
+    /// The section a key of this section opens, if its value is a table (or array of tables).
+    fn child(self, key: &str) -> Option<Section> {
+        match (self, key) {
+            (Section::File, "aws") => Some(Section::Aws),
+            (Section::File, "daemon") => Some(Section::Daemon),
+            (Section::File, "defaults" | "target") => Some(Section::Target),
+            (Section::Target, "tracking") => Some(Section::Tracking),
+            (Section::Target, "schedule") => Some(Section::Schedule),
+            (Section::Tracking, "custom") => Some(Section::Custom),
+            (Section::Custom, "dimensions") => Some(Section::Free),
+            _ => None,
+        }
+    }
+}
+
+/// An unknown key: where it is, its path, and a close known key if there is one.
+pub struct UnknownKey {
+    pub span: Range<usize>,
+    pub path: String,
+    pub suggestion: Option<&'static str>,
+    pub known: &'static [&'static str],
+}
+
+/// Every unknown key in the tree, in file order.
+pub fn unknown_keys(root: &DeTable<'_>) -> Vec<UnknownKey> {
+    let mut found = Vec::new();
+    walk_table(root, Section::File, "", &mut found);
+    found.sort_by_key(|unknown| unknown.span.start);
+    found
+}
+
+fn walk_table(table: &DeTable<'_>, section: Section, prefix: &str, found: &mut Vec<UnknownKey>) {
+    for (key, value) in table.iter() {
+        let name: &str = key.get_ref();
+        let path = join(prefix, name);
+        if section != Section::Free && !section.fields().contains(&name) {
+            found.push(UnknownKey {
+                span: key.span(),
+                path,
+                suggestion: closest(name, section.fields()),
+                known: section.fields(),
+            });
+            continue;
+        }
+        let Some(child) = section.child(name) else {
+            continue;
+        };
+        match value.get_ref() {
+            DeValue::Table(inner) => walk_table(inner, child, &path, found),
+            DeValue::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    if let DeValue::Table(inner) = item.get_ref() {
+                        walk_table(inner, child, &format!("{path}[{index}]"), found);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+/// The known key most like `name`, if it is close enough to be a likely typo.
+fn closest(name: &str, known: &'static [&'static str]) -> Option<&'static str> {
+    known
+        .iter()
+        .map(|candidate| (strsim::jaro_winkler(name, candidate), *candidate))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate)
+}
+
+/// A copy of `table` without the keys `unknown_keys` reports, so that serde, which
+/// stops at the first unknown field, still checks everything else in the section.
+pub fn without_unknown_keys<'i>(table: &DeTable<'i>, section: Section) -> DeTable<'i> {
+    let mut kept = DeTable::default();
+    for (key, value) in table.iter() {
+        let name: &str = key.get_ref();
+        if section != Section::Free && !section.fields().contains(&name) {
+            continue;
+        }
+        let value = match (section.child(name), value.get_ref()) {
+            (Some(child), DeValue::Table(inner)) => Spanned::new(
+                value.span(),
+                DeValue::Table(without_unknown_keys(inner, child)),
+            ),
+            (Some(child), DeValue::Array(items)) => {
+                let mut cleaned = toml::de::DeArray::new();
+                for item in items.iter() {
+                    cleaned.push(match item.get_ref() {
+                        DeValue::Table(inner) => Spanned::new(
+                            item.span(),
+                            DeValue::Table(without_unknown_keys(inner, child)),
+                        ),
+                        _ => item.clone(),
+                    });
+                }
+                Spanned::new(value.span(), DeValue::Array(cleaned))
+            }
+            _ => value.clone(),
+        };
+        kept.insert(key.clone(), value);
+    }
+    kept
+}
+
+/// The dotted path of the innermost key whose value contains `offset`, below `prefix`.
+pub fn key_path_at(table: &DeTable<'_>, prefix: &str, offset: usize) -> Option<String> {
+    for (key, value) in table.iter() {
+        let path = join(prefix, key.get_ref());
+        if key.span().contains(&offset) {
+            return Some(path);
+        }
+        match value.get_ref() {
+            DeValue::Table(inner) => {
+                if let Some(found) = key_path_at(inner, &path, offset) {
+                    return Some(found);
+                }
+            }
+            DeValue::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    let item_path = format!("{path}[{index}]");
+                    if let DeValue::Table(inner) = item.get_ref()
+                        && let Some(found) = key_path_at(inner, &item_path, offset)
+                    {
+                        return Some(found);
+                    }
+                    if item.span().contains(&offset) {
+                        return Some(item_path);
+                    }
+                }
+            }
+            _ => {}
+        }
+        if value.span().contains(&offset) {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// `target` with `defaults` beneath it: tables merge key by key (the target wins),
+/// any other value (arrays included) is replaced whole.
+pub fn merge_under<'i>(defaults: &DeTable<'i>, target: &DeTable<'i>) -> DeTable<'i> {
+    let find = |table: &DeTable<'i>, name: &str| {
+        table
+            .iter()
+            .find(|(key, _)| key.get_ref() == name)
+            .map(|(_, value)| value.clone())
+    };
+    let mut merged = DeTable::default();
+    for (key, base) in defaults.iter() {
+        let value = match find(target, key.get_ref()) {
+            None => base.clone(),
+            Some(over) => match (base.get_ref(), over.get_ref()) {
+                (DeValue::Table(base_table), DeValue::Table(over_table)) => Spanned::new(
+                    over.span(),
+                    DeValue::Table(merge_under(base_table, over_table)),
+                ),
+                _ => over,
+            },
+        };
+        merged.insert(key.clone(), value);
+    }
+    for (key, value) in target.iter() {
+        if find(defaults, key.get_ref()).is_none() {
+            merged.insert(key.clone(), value.clone());
+        }
+    }
+    merged
+}
+
+/// Turns byte offsets into 1-based line and column numbers (columns count characters).
+pub struct Locator<'s> {
+    source: &'s str,
+    line_starts: Vec<usize>,
+}
+
+impl<'s> Locator<'s> {
+    pub fn new(source: &'s str) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(source.match_indices('\n').map(|(index, _)| index + 1))
+            .collect();
+        Self {
+            source,
+            line_starts,
+        }
+    }
+
+    pub fn line_column(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.source.len());
+        let line_index = self.line_starts.partition_point(|start| *start <= offset) - 1;
+        let line_start = self.line_starts[line_index];
+        let column = self
+            .source
+            .get(line_start..offset)
+            .map_or(offset - line_start, |text| text.chars().count());
+        (line_index + 1, column + 1)
+    }
+}
+
+/// The field names a serde-derived struct expects, read from its `Deserialize` impl.
+///
+/// Derived impls call `deserialize_struct(name, FIELDS, visitor)`; this deserializer
+/// records `FIELDS` and stops there.
+fn fields_of<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    struct FieldRecorder<'a>(&'a mut &'static [&'static str]);
+
+    #[derive(Debug)]
+    struct Stop;
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("field names recorded")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl de::Error for Stop {
+        fn custom<M: std::fmt::Display>(_: M) -> Self {
+            Stop
+        }
+    }
+
+    impl<'de> de::Deserializer<'de> for FieldRecorder<'_> {
+        type Error = Stop;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Stop> {
+            *self.0 = fields;
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
+            enum identifier ignored_any
+        }
+    }
+
+    let mut fields: &'static [&'static str] = &[];
+    // The error is the expected way out: the recorder never produces a value.
+    let _ = T::deserialize(FieldRecorder(&mut fields));
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names_come_from_the_raw_structs() {
+        assert_eq!(
+            Section::Aws.fields(),
+            &["region", "profile", "endpoint_url"]
+        );
+        assert!(Section::Schedule.fields().contains(&"lead"));
+        assert_eq!(
+            Section::File.fields(),
+            &["aws", "daemon", "defaults", "target"]
+        );
+    }
+
+    #[test]
+    fn suggests_a_close_key_only() {
+        assert_eq!(
+            closest("qualifer", Section::Target.fields()),
+            Some("qualifier")
+        );
+        assert_eq!(closest("zzzz", Section::Target.fields()), None);
+    }
+
+    #[test]
+    fn locates_lines_and_columns() {
+        let locator = Locator::new("a = 1\nbé = 2\n");
+        assert_eq!(locator.line_column(0), (1, 1));
+        assert_eq!(locator.line_column(6), (2, 1));
+        assert_eq!(locator.line_column(10), (2, 4));
+    }
+}

@@ -1,0 +1,685 @@
+//! Raw sections to typed values, collecting every error instead of stopping at one.
+//!
+//! Each check reports through `Checker::error` with the span of the offending value;
+//! the key path is derived from that span, so an inherited value is reported where
+//! it is written (`defaults.tracking.target`), not where it is used.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::Path;
+use std::str::FromStr;
+
+use chrono::{NaiveDateTime, TimeDelta};
+use chrono_tz::Tz;
+use toml::Spanned;
+use toml::de::DeTable;
+
+use super::error::ConfigError;
+use super::model::*;
+use super::raw::*;
+use super::schema::{Locator, key_path_at};
+
+/// Collects errors for one file.
+pub struct Checker<'a> {
+    file: &'a Path,
+    locator: Locator<'a>,
+    root: &'a DeTable<'a>,
+    pub errors: Vec<ConfigError>,
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(file: &'a Path, source: &'a str, root: &'a DeTable<'a>) -> Self {
+        Self {
+            file,
+            locator: Locator::new(source),
+            root,
+            errors: Vec::new(),
+        }
+    }
+
+    /// An error at `span`, its key path derived from the position.
+    pub fn error(&mut self, span: Range<usize>, reason: impl Into<String>) {
+        let key = key_path_at(self.root, "", span.start).unwrap_or_default();
+        self.error_at_path(span, key, reason);
+    }
+
+    pub fn error_at_path(&mut self, span: Range<usize>, key: String, reason: impl Into<String>) {
+        let (line, column) = self.locator.line_column(span.start);
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            key,
+            reason: reason.into(),
+        });
+    }
+
+    pub fn finish(mut self) -> Vec<ConfigError> {
+        self.errors
+            .sort_by(|a, b| (a.line, a.column, &a.key).cmp(&(b.line, b.column, &b.key)));
+        // An inherited `[defaults]` value is checked once per target; report it once.
+        self.errors.dedup();
+        self.errors
+    }
+
+    /// A humantime duration; `None` when absent or invalid (invalid is reported).
+    fn duration(&mut self, value: &Option<Spanned<String>>) -> Option<TimeDelta> {
+        let value = value.as_ref()?;
+        match humantime::parse_duration(value.get_ref()) {
+            Ok(parsed) => match TimeDelta::from_std(parsed) {
+                Ok(delta) if delta <= TimeDelta::days(366) => Some(delta),
+                _ => {
+                    self.error(value.span(), "duration is longer than a year");
+                    None
+                }
+            },
+            Err(error) => {
+                self.error(
+                    value.span(),
+                    format!(
+                        "`{}` is not a duration ({error}); write e.g. \"90s\", \"15m\" or \"1h 30m\"",
+                        value.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A non-negative count that fits in u32.
+    fn count(&mut self, value: &Spanned<i64>, what: &str) -> Option<u32> {
+        match u32::try_from(*value.get_ref()) {
+            Ok(count) => Some(count),
+            Err(_) => {
+                self.error(
+                    value.span(),
+                    format!("{what} must be a whole number from 0 to {}", u32::MAX),
+                );
+                None
+            }
+        }
+    }
+
+    fn one_of<T: Copy>(&mut self, value: &Spanned<String>, choices: &[(&str, T)]) -> Option<T> {
+        let found = choices
+            .iter()
+            .find(|(name, _)| *name == value.get_ref().as_str());
+        if found.is_none() {
+            let names: Vec<String> = choices
+                .iter()
+                .map(|(name, _)| format!("\"{name}\""))
+                .collect();
+            self.error(
+                value.span(),
+                format!("`{}` is not one of {}", value.get_ref(), names.join(", ")),
+            );
+        }
+        found.map(|(_, choice)| *choice)
+    }
+}
+
+pub fn aws(checker: &mut Checker<'_>, raw: RawAws) -> AwsSettings {
+    if let Some(url) = &raw.endpoint_url {
+        let text = url.get_ref();
+        if !(text.starts_with("http://") || text.starts_with("https://")) {
+            checker.error(
+                url.span(),
+                format!("`{text}` is not a URL; write e.g. \"http://127.0.0.1:4566\""),
+            );
+        }
+    }
+    AwsSettings {
+        region: raw.region.map(Spanned::into_inner),
+        profile: raw.profile.map(Spanned::into_inner),
+        endpoint_url: raw.endpoint_url.map(Spanned::into_inner),
+    }
+}
+
+pub fn daemon(checker: &mut Checker<'_>, raw: RawDaemon) -> DaemonSettings {
+    let defaults = DaemonSettings::default();
+    let interval = match (checker.duration(&raw.interval), &raw.interval) {
+        (Some(interval), Some(raw_interval)) if interval < TimeDelta::seconds(1) => {
+            checker.error(raw_interval.span(), "interval must be at least 1s");
+            TimeDelta::seconds(60)
+        }
+        (parsed, _) => parsed.unwrap_or(TimeDelta::seconds(60)),
+    };
+    let listen = match &raw.listen {
+        None => defaults.listen,
+        Some(text) => SocketAddr::from_str(text.get_ref()).unwrap_or_else(|error| {
+            checker.error(
+                text.span(),
+                format!(
+                    "`{}` is not an address and port ({error}); write e.g. \"127.0.0.1:9464\"",
+                    text.get_ref()
+                ),
+            );
+            defaults.listen
+        }),
+    };
+    let log_format = raw
+        .log_format
+        .as_ref()
+        .and_then(|value| {
+            checker.one_of(
+                value,
+                &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+            )
+        })
+        .unwrap_or(defaults.log_format);
+    let rate = |checker: &mut Checker<'_>, value: &Option<Spanned<f64>>, default: f64| match value {
+        Some(rate) if !(rate.get_ref().is_finite() && *rate.get_ref() > 0.0) => {
+            checker.error(
+                rate.span(),
+                "must be a number of requests per second above 0",
+            );
+            default
+        }
+        Some(rate) => *rate.get_ref(),
+        None => default,
+    };
+    let max_write_rate = rate(checker, &raw.max_write_rate, defaults.max_write_rate);
+    let max_read_rate = rate(checker, &raw.max_read_rate, defaults.max_read_rate);
+    let account_reserve = raw
+        .account_reserve
+        .as_ref()
+        .and_then(|value| checker.count(value, "account_reserve"))
+        .unwrap_or(defaults.account_reserve);
+    let shutdown_grace = checker
+        .duration(&raw.shutdown_grace)
+        .unwrap_or(TimeDelta::seconds(20));
+    DaemonSettings {
+        interval: interval.to_std().unwrap_or(defaults.interval),
+        listen,
+        dry_run: raw.dry_run.unwrap_or(defaults.dry_run),
+        log_format,
+        max_write_rate,
+        max_read_rate,
+        account_reserve,
+        shutdown_grace: shutdown_grace.to_std().unwrap_or(defaults.shutdown_grace),
+    }
+}
+
+/// Validates one target. `span` is the target's table, for keys that are missing.
+pub fn target(
+    checker: &mut Checker<'_>,
+    raw: RawTarget,
+    span: Range<usize>,
+    path: &str,
+) -> Option<TargetConfig> {
+    let missing = |checker: &mut Checker<'_>, key: &str| {
+        checker.error_at_path(
+            span.clone(),
+            path.to_owned(),
+            format!("missing required key `{key}`"),
+        );
+    };
+    let function = match &raw.function {
+        Some(function) if function.get_ref().trim().is_empty() => {
+            checker.error(function.span(), "function must not be empty");
+            None
+        }
+        Some(function) => Some(function.get_ref().clone()),
+        None => {
+            missing(checker, "function");
+            None
+        }
+    };
+    let qualifier = match &raw.qualifier {
+        Some(qualifier) => check_qualifier(checker, qualifier),
+        None => {
+            missing(checker, "qualifier");
+            None
+        }
+    };
+    let min = match &raw.min {
+        Some(min) => checker.count(min, "min"),
+        None => {
+            missing(checker, "min");
+            None
+        }
+    };
+    let max = match &raw.max {
+        Some(max) => checker.count(max, "max"),
+        None => {
+            missing(checker, "max");
+            None
+        }
+    };
+    if let (Some(min_value), Some(max_value), Some(max_raw)) = (min, max, &raw.max) {
+        if max_value == 0 {
+            checker.error(max_raw.span(), "max must be at least 1");
+        } else if min_value > max_value {
+            checker.error(
+                max_raw.span(),
+                format!("max ({max_value}) is below min ({min_value})"),
+            );
+        }
+    }
+    let tracking = raw
+        .tracking
+        .and_then(|tracking| self::tracking(checker, tracking));
+    let schedules = schedules(checker, raw.schedule.unwrap_or_default(), min, max);
+    let name = match raw.name {
+        Some(name) if name.get_ref().trim().is_empty() => {
+            checker.error(
+                name.span(),
+                "name must not be empty (leave it out for the default)",
+            );
+            None
+        }
+        Some(name) => Some(name.into_inner()),
+        None => None,
+    };
+    let (function, qualifier, min, max) = (function?, qualifier?, min?, max?);
+    Some(TargetConfig {
+        name: name.unwrap_or_else(|| format!("{}:{qualifier}", function_name(&function))),
+        function,
+        qualifier,
+        min,
+        max,
+        tracking,
+        schedules,
+    })
+}
+
+fn check_qualifier(checker: &mut Checker<'_>, qualifier: &Spanned<String>) -> Option<String> {
+    let text = qualifier.get_ref();
+    if text == "$LATEST" {
+        checker.error(
+            qualifier.span(),
+            "`$LATEST` cannot have provisioned concurrency; use an alias or a published version",
+        );
+        return None;
+    }
+    let valid = !text.is_empty()
+        && text.len() <= 128
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        checker.error(
+            qualifier.span(),
+            format!(
+                "`{text}` is not an alias name or version number (letters, digits, `-` and `_`)"
+            ),
+        );
+        return None;
+    }
+    Some(text.clone())
+}
+
+fn tracking(checker: &mut Checker<'_>, raw: RawTracking) -> Option<TrackingConfig> {
+    let custom = raw
+        .custom
+        .map(|custom| (custom.span(), custom.into_inner()));
+    let metric = match &raw.metric {
+        None => {
+            let span = raw.target.as_ref().map(Spanned::span).unwrap_or(0..0);
+            checker.error(
+                span,
+                "tracking needs `metric` (\"concurrency\", \"utilization\" or \"custom\")",
+            );
+            None
+        }
+        Some(metric) => match metric.get_ref().as_str() {
+            "concurrency" => Some(MetricKind::Concurrency),
+            "utilization" => Some(MetricKind::Utilization),
+            "custom" => match &custom {
+                Some((_, custom)) => custom_metric(checker, custom, metric.span()),
+                None => {
+                    checker.error(
+                        metric.span(),
+                        "metric = \"custom\" needs a `custom = { namespace, name, dimensions, stat }` table",
+                    );
+                    None
+                }
+            },
+            other => {
+                checker.error(
+                    metric.span(),
+                    format!("`{other}` is not one of \"concurrency\", \"utilization\", \"custom\""),
+                );
+                None
+            }
+        },
+    };
+    if let (Some((span, _)), Some(kind)) = (&custom, &metric)
+        && !matches!(kind, MetricKind::Custom(_))
+    {
+        checker.error(
+            span.clone(),
+            "`custom` is only used with metric = \"custom\"",
+        );
+    }
+    let target = match &raw.target {
+        None => {
+            let span = raw.metric.as_ref().map(Spanned::span).unwrap_or(0..0);
+            checker.error(span, "tracking needs `target`, the value to aim for");
+            None
+        }
+        Some(target) => {
+            let value = *target.get_ref();
+            let custom = matches!(metric, Some(MetricKind::Custom(_)));
+            if custom && !(value.is_finite() && value > 0.0) {
+                checker.error(
+                    target.span(),
+                    format!(
+                        "target {value} must be above 0 (the metric value per unit of capacity)"
+                    ),
+                );
+                None
+            } else if !custom && !(value > 0.0 && value <= 1.0) {
+                checker.error(
+                    target.span(),
+                    format!("target {value} is out of range: a utilization above 0 and at most 1, e.g. 0.7"),
+                );
+                None
+            } else {
+                Some(value)
+            }
+        }
+    };
+    let scale_in_window = checker
+        .duration(&raw.scale_in_window)
+        .unwrap_or(TimeDelta::minutes(15));
+    let scale_out_cooldown = checker
+        .duration(&raw.scale_out_cooldown)
+        .unwrap_or(TimeDelta::zero());
+    let scale_in_cooldown = checker
+        .duration(&raw.scale_in_cooldown)
+        .unwrap_or(TimeDelta::minutes(5));
+    let stale_after = checker
+        .duration(&raw.stale_after)
+        .unwrap_or(TimeDelta::minutes(5));
+    if let Some(stale) = &raw.stale_after
+        && stale_after < TimeDelta::minutes(1)
+    {
+        checker.error(
+            stale.span(),
+            "stale_after must be at least 1m: CloudWatch publishes one datapoint a minute",
+        );
+    }
+    let max_scale_in_step = raw
+        .max_scale_in_step
+        .and_then(|step| step_limit(checker, &step));
+    let missing_data = raw
+        .missing_data
+        .as_ref()
+        .and_then(|value| {
+            checker.one_of(
+                value,
+                &[("hold", MissingData::Hold), ("zero", MissingData::Zero)],
+            )
+        })
+        .unwrap_or(MissingData::Hold);
+    Some(TrackingConfig {
+        metric: metric?,
+        target: target?,
+        scale_in_window,
+        scale_out_cooldown,
+        scale_in_cooldown,
+        max_scale_in_step,
+        missing_data,
+        stale_after,
+        disable_scale_in: raw.disable_scale_in.unwrap_or(false),
+    })
+}
+
+fn custom_metric(
+    checker: &mut Checker<'_>,
+    raw: &RawCustomMetric,
+    span: Range<usize>,
+) -> Option<MetricKind> {
+    let mut required = |value: &Option<Spanned<String>>, key: &str| match value {
+        Some(text) if !text.get_ref().is_empty() => Some(text.get_ref().clone()),
+        _ => {
+            checker.error(span.clone(), format!("the custom metric needs `{key}`"));
+            None
+        }
+    };
+    let namespace = required(&raw.namespace, "namespace");
+    let name = required(&raw.name, "name");
+    let stat = match &raw.stat {
+        None => Some("Average".to_owned()),
+        Some(stat) => {
+            let text = stat.get_ref();
+            let percentile = text
+                .strip_prefix('p')
+                .and_then(|number| number.parse::<f64>().ok())
+                .is_some_and(|p| p > 0.0 && p < 100.0);
+            if percentile
+                || ["Average", "Maximum", "Minimum", "Sum", "SampleCount"].contains(&text.as_str())
+            {
+                Some(text.clone())
+            } else {
+                checker.error(
+                    stat.span(),
+                    format!("`{text}` is not a CloudWatch statistic (Average, Maximum, Minimum, Sum, SampleCount or pNN)"),
+                );
+                None
+            }
+        }
+    };
+    Some(MetricKind::Custom(CustomMetric {
+        namespace: namespace?,
+        name: name?,
+        dimensions: raw.dimensions.clone(),
+        stat: stat?,
+    }))
+}
+
+fn step_limit(checker: &mut Checker<'_>, step: &Spanned<RawStep>) -> Option<StepLimit> {
+    let invalid = "max_scale_in_step must be a percentage such as \"50%\" or a count of at least 1";
+    match step.get_ref() {
+        RawStep::Count(count) => match u32::try_from(*count) {
+            Ok(count) if count >= 1 => Some(StepLimit::Count(count)),
+            _ => {
+                checker.error(step.span(), invalid);
+                None
+            }
+        },
+        RawStep::Text(text) => match text
+            .strip_suffix('%')
+            .and_then(|number| number.trim().parse::<f64>().ok())
+        {
+            Some(percent) if percent > 0.0 && percent <= 100.0 => {
+                Some(StepLimit::Fraction(percent / 100.0))
+            }
+            _ => {
+                checker.error(step.span(), invalid);
+                None
+            }
+        },
+    }
+}
+
+fn schedules(
+    checker: &mut Checker<'_>,
+    raw: Vec<Spanned<RawSchedule>>,
+    target_min: Option<u32>,
+    target_max: Option<u32>,
+) -> Vec<ScheduleRule> {
+    let mut rules = Vec::new();
+    let mut names: BTreeMap<String, ()> = BTreeMap::new();
+    for (index, spanned) in raw.into_iter().enumerate() {
+        let span = spanned.span();
+        let raw = spanned.into_inner();
+        let name = raw
+            .name
+            .as_ref()
+            .map_or_else(|| format!("rule-{index}"), |name| name.get_ref().clone());
+        if names.insert(name.clone(), ()).is_some() {
+            let at = raw.name.as_ref().map_or(span.clone(), Spanned::span);
+            checker.error(
+                at,
+                format!("another rule of this target is already named `{name}`"),
+            );
+        }
+        if let Some(rule) = schedule(checker, raw, name, span, target_min, target_max) {
+            rules.push(rule);
+        }
+    }
+    rules
+}
+
+fn schedule(
+    checker: &mut Checker<'_>,
+    raw: RawSchedule,
+    name: String,
+    span: Range<usize>,
+    target_min: Option<u32>,
+    target_max: Option<u32>,
+) -> Option<ScheduleRule> {
+    let timezone = match &raw.timezone {
+        None => Some(Tz::UTC),
+        Some(zone) => {
+            match zone.get_ref().parse::<Tz>() {
+                Ok(tz) => Some(tz),
+                Err(_) => {
+                    checker.error(
+                    zone.span(),
+                    format!("`{}` is not an IANA time zone; write e.g. \"Europe/Berlin\" or \"UTC\"", zone.get_ref()),
+                );
+                    None
+                }
+            }
+        }
+    };
+    let when = match (&raw.cron, &raw.at) {
+        (Some(_), Some(at)) => {
+            checker.error(at.span(), "a rule has either `cron` or `at`, not both");
+            None
+        }
+        (None, None) => {
+            checker.error(
+                span.clone(),
+                "a rule needs `cron` (recurring) or `at` (one-off)",
+            );
+            None
+        }
+        (Some(cron), None) => parse_cron(checker, cron),
+        (None, Some(at)) => parse_at(checker, at),
+    };
+    let duration = checker.duration(&raw.duration);
+    if let (Some(duration), Some(raw_duration)) = (duration, &raw.duration)
+        && duration <= TimeDelta::zero()
+    {
+        checker.error(
+            raw_duration.span(),
+            "duration must be longer than 0s (leave it out for an open-ended rule)",
+        );
+    }
+    let lead = checker.duration(&raw.lead).unwrap_or(TimeDelta::zero());
+    let min = raw.min.as_ref().and_then(|min| checker.count(min, "min"));
+    let max = raw.max.as_ref().and_then(|max| checker.count(max, "max"));
+    if raw.min.is_none() && raw.max.is_none() {
+        checker.error(
+            span.clone(),
+            "a rule sets `min`, `max` or both; this one sets neither",
+        );
+    }
+    let effective_min = min.or(target_min);
+    let effective_max = max.or(target_max);
+    if let (Some(low), Some(high)) = (effective_min, effective_max)
+        && low > high
+    {
+        let at = raw
+            .min
+            .as_ref()
+            .or(raw.max.as_ref())
+            .map_or(span, Spanned::span);
+        let reason = match (min, max) {
+            (Some(_), Some(_)) => format!("the rule's min ({low}) is above its max ({high})"),
+            (Some(_), None) => format!(
+                "the rule's min ({low}) is above the target's max ({high}); set `max` on the rule too"
+            ),
+            _ => format!(
+                "the rule's max ({high}) is below the target's min ({low}); set `min` on the rule too"
+            ),
+        };
+        checker.error(at, reason);
+    }
+    if let Some(max_raw) = &raw.max
+        && max == Some(0)
+    {
+        checker.error(max_raw.span(), "max must be at least 1");
+    }
+    Some(ScheduleRule {
+        name,
+        when: when?,
+        timezone: timezone?,
+        duration,
+        lead,
+        min,
+        max,
+    })
+}
+
+fn parse_cron(checker: &mut Checker<'_>, cron: &Spanned<String>) -> Option<RuleTime> {
+    let text = cron.get_ref().trim();
+    let fields = text.split_whitespace().count();
+    if !(fields == 5 || fields == 6) {
+        checker.error(
+            cron.span(),
+            format!("`{text}` has {fields} fields; write 5 (minute hour day month weekday) or 6 (seconds first)"),
+        );
+        return None;
+    }
+    let parser = croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .build();
+    match parser.parse(text) {
+        Ok(parsed) => {
+            // A pattern such as `0 0 30 2 *` parses but never fires.
+            let probe = chrono::DateTime::<chrono::Utc>::from_timestamp(946_684_800, 0)
+                .expect("2000-01-01 is a valid timestamp");
+            if parsed.find_next_occurrence(&probe, false).is_err() {
+                checker.error(cron.span(), format!("`{text}` never fires"));
+                return None;
+            }
+            Some(RuleTime::Cron {
+                expression: text.to_owned(),
+                cron: parsed,
+            })
+        }
+        Err(error) => {
+            checker.error(
+                cron.span(),
+                format!("`{text}` is not a cron expression: {error}"),
+            );
+            None
+        }
+    }
+}
+
+fn parse_at(checker: &mut Checker<'_>, at: &Spanned<RawAt>) -> Option<RuleTime> {
+    let text = at.get_ref().as_text();
+    let parsed = [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|format| NaiveDateTime::parse_from_str(&text, format).ok());
+    if parsed.is_none() {
+        checker.error(
+            at.span(),
+            format!("`{text}` is not a local date and time; write e.g. \"2026-11-27T06:00:00\" (the zone comes from `timezone`)"),
+        );
+    }
+    parsed.map(RuleTime::At)
+}
+
+/// The function's name, whether it was written as a name, partial ARN or full ARN.
+pub fn function_name(function: &str) -> &str {
+    match function.split(':').collect::<Vec<_>>().as_slice() {
+        // arn:aws:lambda:region:account:function:name[:qualifier]
+        ["arn", _, "lambda", _, _, "function", name, ..] => name,
+        // account:function:name[:qualifier]
+        [_, "function", name, ..] => name,
+        _ => function,
+    }
+}

@@ -1,0 +1,8 @@
+//! pc-autoscaler: autoscales AWS Lambda provisioned concurrency.
+//!
+//! The library holds everything; the binary only parses the command line. See
+//! ARCHITECTURE.md for the code map and the invariants each module keeps.
+
+pub mod check;
+pub mod config;
+pub mod policy;

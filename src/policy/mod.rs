@@ -1,0 +1,416 @@
+//! The decision core: given a target's configuration, what was observed, the
+//! previous state and `now`, how much provisioned concurrency the target should have
+//! and why.
+//!
+//! **Invariant:** this module is pure and deterministic. It imports no tokio, no AWS
+//! types, and never reads the clock or the environment: time comes in as `now`. The
+//! daemon, `plan`, `run --once` and `simulate` all call [`decide`], so what is proven
+//! here in virtual time is what runs in production.
+//!
+//! The order of a decision, each step able to set the reason:
+//! 1. allocation in progress → hold (a write now would be refused as a conflict);
+//! 2. the schedule's bounds in force (`schedule`);
+//! 3. target tracking: a recommendation per datapoint, the highest in the scale-in
+//!    window is the target (`tracking`), with cooldowns, step limit and a 5 % tolerance;
+//! 4. clamp to the bounds, then to the caps (reserved concurrency, account headroom).
+
+pub mod schedule;
+mod tracking;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::config::{MissingData, StepLimit, TargetConfig};
+pub use schedule::Bounds;
+
+/// Changes smaller than this fraction of the current capacity are not worth a write.
+pub const TOLERANCE: f64 = 0.05;
+
+/// One metric datapoint: the statistic for the minute starting at `timestamp`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Datapoint {
+    pub timestamp: DateTime<Utc>,
+    pub value: f64,
+}
+
+/// The state of the target's provisioned concurrency config, as the API reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AllocationStatus {
+    /// No provisioned concurrency config exists.
+    #[default]
+    None,
+    InProgress,
+    Ready,
+    Failed,
+}
+
+/// Limits outside the target's own configuration. `None` means unknown (the read
+/// failed or was not made): an unknown cap limits nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Caps {
+    /// The function's reserved concurrency minus what its other qualifiers hold.
+    pub reserved_available: Option<u32>,
+    /// How much more than it requests now this target may take from the account's
+    /// unreserved concurrency, after `daemon.account_reserve`.
+    pub account_headroom: Option<u32>,
+}
+
+/// What was observed about one target in this evaluation.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Observation {
+    /// Requested provisioned concurrency (0: no config).
+    pub requested: u32,
+    /// Allocated, usable provisioned concurrency.
+    pub allocated: u32,
+    pub status: AllocationStatus,
+    /// When the config was last changed (from `LastModified`); drives cooldowns, so a
+    /// restarted daemon honours them too.
+    pub last_modified: Option<DateTime<Utc>>,
+    /// Recent datapoints of the tracking metric; may overlap earlier ones.
+    pub datapoints: Vec<Datapoint>,
+    pub caps: Caps,
+}
+
+/// What a target remembers between decisions: the datapoints of the scale-in window,
+/// keyed by minute. It is rebuilt from metric history after a restart, which is why
+/// it holds raw datapoints rather than anything derived from earlier decisions.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PolicyState {
+    history: BTreeMap<DateTime<Utc>, f64>,
+}
+
+impl PolicyState {
+    pub fn datapoints(&self) -> impl Iterator<Item = Datapoint> + '_ {
+        self.history.iter().map(|(timestamp, value)| Datapoint {
+            timestamp: *timestamp,
+            value: *value,
+        })
+    }
+}
+
+/// Why the desired capacity is what it is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reason {
+    /// Tracking recommended this capacity from `value` of `metric`.
+    Tracking {
+        metric: &'static str,
+        value: f64,
+    },
+    /// Scale-in held at the highest recommendation of the scale-in window.
+    ScaleInStabilizing {
+        window_peak: u32,
+    },
+    /// The change tracking wanted is within the tolerance; capacity stays.
+    WithinTolerance {
+        recommended: u32,
+    },
+    ScaleOutCooldown {
+        until: DateTime<Utc>,
+    },
+    ScaleInCooldown {
+        until: DateTime<Utc>,
+    },
+    ScaleInStepLimited {
+        recommended: u32,
+    },
+    ScaleInDisabled {
+        recommended: u32,
+    },
+    /// No fresh datapoint and `missing_data = "hold"`: capacity stays.
+    HeldForMissingData,
+    /// Raised to the floor of the named schedule rule.
+    ScheduleFloor(String),
+    /// Lowered to the ceiling of the named schedule rule.
+    ScheduleCeiling(String),
+    /// Raised to the target's own `min` (also: no tracking configured).
+    TargetFloor,
+    /// Lowered to the target's own `max`.
+    TargetCeiling,
+    CappedByReservedConcurrency {
+        cap: u32,
+    },
+    CappedByAccountHeadroom {
+        cap: u32,
+    },
+    /// An allocation is still in progress; nothing may be written until it settles.
+    AllocationInProgress,
+}
+
+impl Reason {
+    /// A short, bounded label for metrics (`trigger`) and tables.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Reason::Tracking { .. } => "tracking",
+            Reason::ScaleInStabilizing { .. } => "scale_in_stabilizing",
+            Reason::WithinTolerance { .. } => "within_tolerance",
+            Reason::ScaleOutCooldown { .. } => "scale_out_cooldown",
+            Reason::ScaleInCooldown { .. } => "scale_in_cooldown",
+            Reason::ScaleInStepLimited { .. } => "scale_in_step_limited",
+            Reason::ScaleInDisabled { .. } => "scale_in_disabled",
+            Reason::HeldForMissingData => "held_for_missing_data",
+            Reason::ScheduleFloor(_) => "schedule_floor",
+            Reason::ScheduleCeiling(_) => "schedule_ceiling",
+            Reason::TargetFloor => "target_floor",
+            Reason::TargetCeiling => "target_ceiling",
+            Reason::CappedByReservedConcurrency { .. } => "capped_by_reserved_concurrency",
+            Reason::CappedByAccountHeadroom { .. } => "capped_by_account_headroom",
+            Reason::AllocationInProgress => "allocation_in_progress",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Tracking { metric, value } => write!(f, "tracking {metric} = {value:.3}"),
+            Reason::ScaleInStabilizing { window_peak } => {
+                write!(
+                    f,
+                    "scale-in held at the window's peak recommendation {window_peak}"
+                )
+            }
+            Reason::WithinTolerance { recommended } => {
+                write!(
+                    f,
+                    "recommended {recommended} is within {:.0}% of current",
+                    TOLERANCE * 100.0
+                )
+            }
+            Reason::ScaleOutCooldown { until } => write!(f, "scale-out cooldown until {until}"),
+            Reason::ScaleInCooldown { until } => write!(f, "scale-in cooldown until {until}"),
+            Reason::ScaleInStepLimited { recommended } => {
+                write!(f, "scale-in step limited (recommended {recommended})")
+            }
+            Reason::ScaleInDisabled { recommended } => {
+                write!(f, "scale-in disabled (recommended {recommended})")
+            }
+            Reason::HeldForMissingData => f.write_str("held: metric data missing or stale"),
+            Reason::ScheduleFloor(rule) => write!(f, "floor of schedule rule `{rule}`"),
+            Reason::ScheduleCeiling(rule) => write!(f, "ceiling of schedule rule `{rule}`"),
+            Reason::TargetFloor => f.write_str("target min"),
+            Reason::TargetCeiling => f.write_str("target max"),
+            Reason::CappedByReservedConcurrency { cap } => {
+                write!(f, "capped by reserved concurrency at {cap}")
+            }
+            Reason::CappedByAccountHeadroom { cap } => {
+                write!(f, "capped by account headroom at {cap}")
+            }
+            Reason::AllocationInProgress => f.write_str("allocation in progress"),
+        }
+    }
+}
+
+/// The outcome of one evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Provisioned concurrency to request; 0 means "no provisioned concurrency".
+    pub desired: u32,
+    pub reason: Reason,
+    pub bounds: Bounds,
+    /// What tracking alone recommended (the window peak), if it ran.
+    pub recommendation: Option<u32>,
+    /// The newest metric value used, if any.
+    pub metric_value: Option<f64>,
+    /// State to hand to the next decision for this target.
+    pub state: PolicyState,
+}
+
+impl Decision {
+    /// Whether carrying out this decision means a write.
+    pub fn changes(&self, observation: &Observation) -> bool {
+        self.desired != observation.requested
+    }
+}
+
+/// Decides the capacity of `target` at `now`.
+pub fn decide(
+    target: &TargetConfig,
+    observation: &Observation,
+    previous: &PolicyState,
+    now: DateTime<Utc>,
+) -> Decision {
+    decide_within(
+        target,
+        schedule::bounds_at(target, now),
+        observation,
+        previous,
+        now,
+    )
+}
+
+/// [`decide`] with the schedule's bounds already computed (`simulate` computes them
+/// once per minute for all policies it compares).
+pub fn decide_within(
+    target: &TargetConfig,
+    bounds: Bounds,
+    observation: &Observation,
+    previous: &PolicyState,
+    now: DateTime<Utc>,
+) -> Decision {
+    let state = remember(target, previous, &observation.datapoints, now);
+    let requested = observation.requested;
+    let hold = |reason: Reason| (requested, reason);
+
+    if observation.status == AllocationStatus::InProgress {
+        return Decision {
+            desired: requested,
+            reason: Reason::AllocationInProgress,
+            bounds,
+            recommendation: None,
+            metric_value: None,
+            state,
+        };
+    }
+
+    let mut recommendation = None;
+    let mut metric_value = None;
+    let (unclamped, reason) = match &target.tracking {
+        None => (bounds.min, floor_reason(&bounds)),
+        Some(tracking) => match tracking::recommend(tracking, observation.allocated, &state, now) {
+            None if tracking.missing_data == MissingData::Hold => hold(Reason::HeldForMissingData),
+            None => (
+                0,
+                Reason::Tracking {
+                    metric: tracking.metric.label(),
+                    value: 0.0,
+                },
+            ),
+            Some(found) => {
+                recommendation = Some(found.window_peak);
+                metric_value = found.newest_value;
+                let value = found.newest_value.unwrap_or(0.0);
+                let peak = found.window_peak;
+                let tracking_reason = Reason::Tracking {
+                    metric: tracking.metric.label(),
+                    value,
+                };
+                let since_change = |cooldown: TimeDelta| {
+                    observation
+                        .last_modified
+                        .map(|changed| changed + cooldown)
+                        .filter(|until| now < *until)
+                };
+                if within_tolerance(peak, requested) {
+                    hold(Reason::WithinTolerance { recommended: peak })
+                } else if peak > requested {
+                    match since_change(tracking.scale_out_cooldown) {
+                        Some(until) => hold(Reason::ScaleOutCooldown { until }),
+                        None => (peak, tracking_reason),
+                    }
+                } else if tracking.disable_scale_in {
+                    hold(Reason::ScaleInDisabled { recommended: peak })
+                } else if let Some(until) = since_change(tracking.scale_in_cooldown) {
+                    hold(Reason::ScaleInCooldown { until })
+                } else {
+                    let floor = step_floor(tracking.max_scale_in_step, requested);
+                    if peak < floor {
+                        (floor, Reason::ScaleInStepLimited { recommended: peak })
+                    } else if found.newest_recommendation < peak {
+                        (peak, Reason::ScaleInStabilizing { window_peak: peak })
+                    } else {
+                        (peak, tracking_reason)
+                    }
+                }
+            }
+        },
+    };
+
+    let (desired, reason) = clamp(unclamped, reason, &bounds, observation);
+    Decision {
+        desired,
+        reason,
+        bounds,
+        recommendation,
+        metric_value,
+        state,
+    }
+}
+
+/// The previous window's datapoints plus the new ones, older ones dropped.
+fn remember(
+    target: &TargetConfig,
+    previous: &PolicyState,
+    datapoints: &[Datapoint],
+    now: DateTime<Utc>,
+) -> PolicyState {
+    let Some(tracking) = &target.tracking else {
+        return PolicyState::default();
+    };
+    let oldest = tracking::window_start(tracking, now);
+    let mut history: BTreeMap<_, _> = previous
+        .history
+        .range(oldest..)
+        .map(|(timestamp, value)| (*timestamp, *value))
+        .collect();
+    for point in datapoints {
+        if point.timestamp >= oldest && point.timestamp <= now && point.value.is_finite() {
+            history.insert(point.timestamp, point.value);
+        }
+    }
+    PolicyState { history }
+}
+
+fn within_tolerance(recommended: u32, requested: u32) -> bool {
+    requested > 0
+        && recommended > 0
+        && f64::from(recommended.abs_diff(requested)) <= TOLERANCE * f64::from(requested)
+}
+
+/// The lowest capacity one scale-in step may reach from `requested`.
+fn step_floor(limit: Option<StepLimit>, requested: u32) -> u32 {
+    match limit {
+        None => 0,
+        Some(StepLimit::Count(count)) => requested.saturating_sub(count),
+        Some(StepLimit::Fraction(fraction)) => {
+            let step = (f64::from(requested) * fraction).ceil() as u32;
+            requested.saturating_sub(step.max(1))
+        }
+    }
+}
+
+fn floor_reason(bounds: &Bounds) -> Reason {
+    match (&bounds.rule, bounds.min_from_rule) {
+        (Some(rule), true) => Reason::ScheduleFloor(rule.clone()),
+        _ => Reason::TargetFloor,
+    }
+}
+
+fn ceiling_reason(bounds: &Bounds) -> Reason {
+    match (&bounds.rule, bounds.max_from_rule) {
+        (Some(rule), true) => Reason::ScheduleCeiling(rule.clone()),
+        _ => Reason::TargetCeiling,
+    }
+}
+
+/// Bounds first, then caps: a cap is a physical limit that AWS would enforce anyway,
+/// so it wins over a schedule floor.
+fn clamp(
+    desired: u32,
+    reason: Reason,
+    bounds: &Bounds,
+    observation: &Observation,
+) -> (u32, Reason) {
+    let (mut desired, mut reason) = if desired < bounds.min {
+        (bounds.min, floor_reason(bounds))
+    } else if desired > bounds.max {
+        (bounds.max, ceiling_reason(bounds))
+    } else {
+        (desired, reason)
+    };
+    if let Some(cap) = observation.caps.reserved_available
+        && desired > cap
+    {
+        desired = cap;
+        reason = Reason::CappedByReservedConcurrency { cap };
+    }
+    if let Some(headroom) = observation.caps.account_headroom {
+        let cap = observation.requested.saturating_add(headroom);
+        if desired > cap {
+            desired = cap;
+            reason = Reason::CappedByAccountHeadroom { cap };
+        }
+    }
+    (desired, reason)
+}
