@@ -161,7 +161,7 @@ pub enum RuleTime {
     /// A recurring rule; wall-clock times in the rule's time zone.
     Cron {
         expression: String,
-        cron: croner::Cron,
+        cron: Box<croner::Cron>,
     },
     /// A one-off rule, local to the rule's time zone.
     At(NaiveDateTime),

@@ -370,7 +370,7 @@ fn tracking(checker: &mut Checker<'_>, raw: RawTracking) -> Option<TrackingConfi
                     ),
                 );
                 None
-            } else if !custom && !(value > 0.0 && value <= 1.0) {
+            } else if !custom && !is_utilization(value) {
                 checker.error(
                     target.span(),
                     format!("target {value} is out of range: a utilization above 0 and at most 1, e.g. 0.7"),
@@ -425,6 +425,11 @@ fn tracking(checker: &mut Checker<'_>, raw: RawTracking) -> Option<TrackingConfi
         stale_after,
         disable_scale_in: raw.disable_scale_in.unwrap_or(false),
     })
+}
+
+/// A utilization target: above 0 and at most 1 (NaN is neither).
+fn is_utilization(value: f64) -> bool {
+    value > 0.0 && value <= 1.0
 }
 
 fn custom_metric(
@@ -641,7 +646,7 @@ fn parse_cron(checker: &mut Checker<'_>, cron: &Spanned<String>) -> Option<RuleT
             }
             Some(RuleTime::Cron {
                 expression: text.to_owned(),
-                cron: parsed,
+                cron: Box::new(parsed),
             })
         }
         Err(error) => {

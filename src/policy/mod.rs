@@ -414,3 +414,10 @@ fn clamp(
     }
     (desired, reason)
 }
+
+#[cfg(test)]
+mod properties;
+#[cfg(test)]
+pub(crate) mod test_support;
+#[cfg(test)]
+mod tests;

@@ -192,3 +192,169 @@ pub fn upcoming_changes(target: &TargetConfig, after: DateTime<Utc>, count: usiz
     }
     changes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::test_support::{at, target};
+
+    fn rule_at(target: &TargetConfig, now: &str) -> Option<String> {
+        active_rule(&target.schedules, at(now)).map(|rule| rule.name.clone())
+    }
+
+    #[test]
+    fn a_rule_firing_exactly_now_is_active() {
+        let t = target(
+            "min = 1\nmax = 10\n[[target.schedule]]\nname = \"peak\"\ncron = \"0 8 * * *\"\nduration = \"1h\"\nmin = 5",
+        );
+        assert_eq!(rule_at(&t, "2026-06-01T07:59:59Z"), None);
+        assert_eq!(rule_at(&t, "2026-06-01T08:00:00Z").as_deref(), Some("peak"));
+        assert_eq!(rule_at(&t, "2026-06-01T08:59:59Z").as_deref(), Some("peak"));
+        // The window is half-open: it ends exactly at start + duration.
+        assert_eq!(rule_at(&t, "2026-06-01T09:00:00Z"), None);
+    }
+
+    #[test]
+    fn lead_starts_the_rule_early_and_moves_its_window() {
+        let t = target(
+            "min = 1\nmax = 10\n[[target.schedule]]\nname = \"peak\"\ncron = \"0 8 * * *\"\nduration = \"1h\"\nlead = \"5m\"\nmin = 5",
+        );
+        assert_eq!(rule_at(&t, "2026-06-01T07:54:59Z"), None);
+        assert_eq!(rule_at(&t, "2026-06-01T07:55:00Z").as_deref(), Some("peak"));
+        assert_eq!(rule_at(&t, "2026-06-01T08:54:59Z").as_deref(), Some("peak"));
+        assert_eq!(rule_at(&t, "2026-06-01T08:55:00Z"), None);
+        assert_eq!(bounds_at(&t, at("2026-06-01T08:00:00Z")).min, 5);
+    }
+
+    #[test]
+    fn overlapping_windows_the_later_start_wins_then_the_earlier_shows_again() {
+        let t = target(
+            "min = 1\nmax = 100\n\
+             [[target.schedule]]\nname = \"day\"\ncron = \"0 8 * * *\"\nduration = \"10h\"\nmin = 10\n\
+             [[target.schedule]]\nname = \"lunch\"\ncron = \"0 12 * * *\"\nduration = \"2h\"\nmin = 40",
+        );
+        assert_eq!(rule_at(&t, "2026-06-01T11:00:00Z").as_deref(), Some("day"));
+        assert_eq!(
+            rule_at(&t, "2026-06-01T12:30:00Z").as_deref(),
+            Some("lunch")
+        );
+        assert_eq!(rule_at(&t, "2026-06-01T14:00:00Z").as_deref(), Some("day"));
+        assert_eq!(rule_at(&t, "2026-06-01T18:00:00Z"), None);
+    }
+
+    #[test]
+    fn an_open_ended_rule_holds_until_the_next_open_ended_rule_and_windows_overlay_it() {
+        let t = target(
+            "min = 1\nmax = 100\n\
+             [[target.schedule]]\nname = \"business\"\ncron = \"0 8 * * *\"\nmin = 20\n\
+             [[target.schedule]]\nname = \"night\"\ncron = \"0 20 * * *\"\nmin = 2\n\
+             [[target.schedule]]\nname = \"launch\"\nat = \"2026-06-01T10:00:00\"\nduration = \"1h\"\nmin = 80",
+        );
+        assert_eq!(
+            rule_at(&t, "2026-06-01T07:00:00Z").as_deref(),
+            Some("night")
+        );
+        assert_eq!(
+            rule_at(&t, "2026-06-01T09:00:00Z").as_deref(),
+            Some("business")
+        );
+        assert_eq!(
+            rule_at(&t, "2026-06-01T10:30:00Z").as_deref(),
+            Some("launch")
+        );
+        assert_eq!(
+            rule_at(&t, "2026-06-01T11:00:00Z").as_deref(),
+            Some("business")
+        );
+        assert_eq!(
+            rule_at(&t, "2026-06-01T21:00:00Z").as_deref(),
+            Some("night")
+        );
+    }
+
+    #[test]
+    fn equal_starts_prefer_the_rule_written_later() {
+        let t = target(
+            "min = 1\nmax = 100\n\
+             [[target.schedule]]\nname = \"first\"\ncron = \"0 8 * * *\"\nduration = \"1h\"\nmin = 10\n\
+             [[target.schedule]]\nname = \"second\"\ncron = \"0 8 * * *\"\nduration = \"1h\"\nmin = 20",
+        );
+        assert_eq!(
+            rule_at(&t, "2026-06-01T08:10:00Z").as_deref(),
+            Some("second")
+        );
+    }
+
+    #[test]
+    fn wall_clock_rules_follow_daylight_saving_time() {
+        let t = target(
+            "min = 1\nmax = 100\n[[target.schedule]]\nname = \"peak\"\ncron = \"0 8 * * *\"\ntimezone = \"Europe/Berlin\"\nduration = \"1h\"\nmin = 10",
+        );
+        // 08:00 in Berlin is 07:00 UTC in winter (CET) and 06:00 UTC in summer (CEST);
+        // the clocks went forward on 2026-03-29.
+        assert_eq!(rule_at(&t, "2026-03-28T07:00:00Z").as_deref(), Some("peak"));
+        assert_eq!(rule_at(&t, "2026-03-28T06:30:00Z"), None);
+        assert_eq!(rule_at(&t, "2026-03-29T06:00:00Z").as_deref(), Some("peak"));
+        assert_eq!(rule_at(&t, "2026-03-29T07:00:00Z"), None);
+        let changes = upcoming_changes(&t, at("2026-03-28T12:00:00Z"), 2);
+        assert_eq!(changes[0].at, at("2026-03-29T06:00:00Z"));
+        assert_eq!(changes[1].at, at("2026-03-29T07:00:00Z"));
+    }
+
+    #[test]
+    fn a_time_skipped_by_spring_forward_fires_at_the_first_valid_instant() {
+        // 02:30 does not exist in Berlin on 2026-03-29 (02:00 CET → 03:00 CEST).
+        let t = target(
+            "min = 1\nmax = 100\n[[target.schedule]]\nname = \"n\"\ncron = \"30 2 * * *\"\ntimezone = \"Europe/Berlin\"\nduration = \"30m\"\nmin = 10",
+        );
+        let start = latest_start(&t.schedules[0], at("2026-03-29T02:00:00Z"));
+        assert_eq!(start, Some(at("2026-03-29T01:00:00Z")));
+        let one_off = target(
+            "min = 1\nmax = 100\n[[target.schedule]]\nname = \"n\"\nat = \"2026-03-29T02:30:00\"\ntimezone = \"Europe/Berlin\"\nduration = \"30m\"\nmin = 10",
+        );
+        assert_eq!(
+            latest_start(&one_off.schedules[0], at("2026-03-29T02:00:00Z")),
+            Some(at("2026-03-29T01:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn a_time_repeated_by_fall_back_fires_once() {
+        // 02:30 happens twice in Berlin on 2026-10-25: 00:30 UTC (CEST) and 01:30 UTC (CET).
+        let t = target(
+            "min = 1\nmax = 100\n[[target.schedule]]\nname = \"n\"\ncron = \"30 2 * * *\"\ntimezone = \"Europe/Berlin\"\nduration = \"10m\"\nmin = 10",
+        );
+        let changes = upcoming_changes(&t, at("2026-10-24T12:00:00Z"), 4);
+        let starts: Vec<_> = changes
+            .iter()
+            .filter(|c| c.bounds.rule.is_some())
+            .map(|c| c.at)
+            .collect();
+        assert_eq!(starts[0], at("2026-10-25T00:30:00Z"));
+        assert_eq!(starts[1], at("2026-10-26T01:30:00Z"));
+    }
+
+    #[test]
+    fn upcoming_changes_skip_boundaries_that_change_nothing() {
+        // A rule every minute with a two-minute window is always active once started.
+        let t = target(
+            "min = 1\nmax = 100\n[[target.schedule]]\nname = \"always\"\ncron = \"* * * * *\"\nduration = \"2m\"\nmin = 10",
+        );
+        assert!(upcoming_changes(&t, at("2026-06-01T00:00:30Z"), 3).is_empty());
+        assert_eq!(bounds_at(&t, at("2026-06-01T00:00:30Z")).min, 10);
+    }
+
+    #[test]
+    fn a_one_off_rule_in_the_past_is_over_and_one_in_the_future_is_previewed() {
+        let t = target(
+            "min = 1\nmax = 500\n[[target.schedule]]\nname = \"bf\"\nat = \"2026-11-27T06:00:00\"\ntimezone = \"America/New_York\"\nduration = \"18h\"\nmin = 300",
+        );
+        let changes = upcoming_changes(&t, at("2026-11-22T00:00:00Z"), 3);
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[0].at, at("2026-11-27T11:00:00Z"));
+        assert_eq!(changes[0].bounds.min, 300);
+        assert_eq!(changes[1].at, at("2026-11-28T05:00:00Z"));
+        assert_eq!(changes[1].bounds.min, 1);
+        assert!(upcoming_changes(&t, at("2026-12-01T00:00:00Z"), 3).is_empty());
+    }
+}

@@ -1,0 +1,130 @@
+//! Property tests of the policy's invariants over generated targets, loads and times.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use proptest::prelude::*;
+
+use super::test_support::{at, target};
+use super::*;
+
+/// Targets of every shape: bounds, a schedule window, tracking with either missing-data mode.
+fn any_target() -> impl Strategy<Value = TargetConfig> {
+    (0u32..20, 1u32..400, 0u32..100, prop::bool::ANY, 1u32..=10, 5u32..=30, prop::bool::ANY).prop_map(
+        |(min, span, rule_min, zero, target_tenths, window, step)| {
+            let max = min + span;
+            let rule_max = rule_min.max(1) + span;
+            target(&format!(
+                "min = {min}\nmax = {max}\n[target.tracking]\nmetric = \"concurrency\"\ntarget = {}\n\
+                 scale_in_window = \"{window}m\"\nmissing_data = \"{}\"\n{}\
+                 [[target.schedule]]\nname = \"w\"\ncron = \"0 */3 * * *\"\nduration = \"90m\"\nmin = {rule_min}\nmax = {rule_max}",
+                f64::from(target_tenths) / 10.0,
+                if zero { "zero" } else { "hold" },
+                if step { "max_scale_in_step = \"50%\"\n" } else { "" },
+            ))
+        },
+    )
+}
+
+fn any_caps() -> impl Strategy<Value = Caps> {
+    (prop::option::of(0u32..500), prop::option::of(0u32..500)).prop_map(|(reserved, headroom)| {
+        Caps {
+            reserved_available: reserved,
+            account_headroom: headroom,
+        }
+    })
+}
+
+fn start() -> DateTime<Utc> {
+    at("2026-06-01T00:00:00Z")
+}
+
+proptest! {
+    #[test]
+    fn desired_respects_bounds_and_caps(
+        target in any_target(),
+        requested in 0u32..600,
+        loads in prop::collection::vec(prop::option::of(0.0f64..500.0), 0..40),
+        minute in 0i64..(3 * 24 * 60),
+        caps in any_caps(),
+    ) {
+        let now = start() + TimeDelta::minutes(minute);
+        let datapoints = loads.iter().enumerate().filter_map(|(index, load)| load.map(|value| Datapoint {
+            timestamp: now - TimeDelta::minutes(2 + index as i64),
+            value,
+        })).collect();
+        let observation = Observation { requested, allocated: requested, status: AllocationStatus::Ready, datapoints, caps, ..Observation::default() };
+        let decision = decide(&target, &observation, &PolicyState::default(), now);
+        let bounds = schedule::bounds_at(&target, now);
+        let reserved = caps.reserved_available.unwrap_or(u32::MAX);
+        let headroom = caps.account_headroom.map_or(u32::MAX, |room| requested.saturating_add(room));
+        let cap = reserved.min(headroom);
+        prop_assert!(decision.desired <= cap);
+        prop_assert!(decision.desired <= bounds.max);
+        if cap >= bounds.min {
+            prop_assert!(decision.desired >= bounds.min, "{decision:?}");
+        }
+    }
+
+    #[test]
+    fn hold_never_scales_in_on_missing_data(
+        target in any_target(),
+        requested in 0u32..600,
+        stale_minutes in 6i64..120,
+        minute in 0i64..(3 * 24 * 60),
+    ) {
+        let mut target = target;
+        if let Some(tracking) = target.tracking.as_mut() {
+            tracking.missing_data = MissingData::Hold;
+        }
+        let now = start() + TimeDelta::minutes(minute);
+        // Either no datapoint at all, or only one older than `stale_after` (5m).
+        let datapoints = if stale_minutes % 2 == 0 { vec![] } else {
+            vec![Datapoint { timestamp: now - TimeDelta::minutes(stale_minutes), value: 0.0 }]
+        };
+        let observation = Observation { requested, allocated: requested, status: AllocationStatus::Ready, datapoints, ..Observation::default() };
+        let decision = decide(&target, &observation, &PolicyState::default(), now);
+        let bounds = schedule::bounds_at(&target, now);
+        prop_assert!(decision.desired >= requested.min(bounds.max), "{decision:?}");
+    }
+
+    /// A daemon restarted at minute `restart` (state empty, the window's datapoints read
+    /// back from metric history) decides as the one that never stopped, once the
+    /// scale-in window is full.
+    #[test]
+    fn a_restart_decides_as_the_uninterrupted_run(
+        target in any_target(),
+        loads in prop::collection::vec(prop::option::of(0.0f64..300.0), 60..120),
+        restart_offset in 0usize..60,
+        start_minute in 0i64..(3 * 24 * 60),
+    ) {
+        const LAG: i64 = 2;
+        let tracking = target.tracking.clone().expect("generated targets track");
+        let full_window = (tracking.scale_in_window + tracking.stale_after).num_minutes() as usize + LAG as usize;
+        let restart = (full_window + restart_offset).min(loads.len() - 1);
+        let origin = start() + TimeDelta::minutes(start_minute);
+        let datapoint = |minute: usize| loads[minute].map(|value| Datapoint {
+            timestamp: origin + TimeDelta::minutes(minute as i64),
+            value,
+        });
+
+        let mut state = PolicyState::default();
+        let mut requested = 0;
+        for minute in LAG as usize..=restart {
+            let now = origin + TimeDelta::minutes(minute as i64);
+            // Each minute the daemon reads the datapoint that has just become visible.
+            let fresh = datapoint(minute - LAG as usize).into_iter().collect::<Vec<_>>();
+            let observation = Observation { requested, allocated: requested, status: AllocationStatus::Ready, datapoints: fresh, ..Observation::default() };
+            let decision = decide(&target, &observation, &state, now);
+            if minute == restart {
+                // The restarted daemon: no state, the whole visible history read back.
+                let history = (0..=restart - LAG as usize).filter_map(datapoint).collect();
+                let cold = Observation { datapoints: history, ..observation.clone() };
+                let restarted = decide(&target, &cold, &PolicyState::default(), now);
+                prop_assert_eq!(&restarted.desired, &decision.desired);
+                prop_assert_eq!(&restarted.reason, &decision.reason);
+                prop_assert_eq!(&restarted.state, &decision.state);
+            }
+            requested = decision.desired;
+            state = decision.state;
+        }
+    }
+}

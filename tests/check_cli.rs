@@ -1,0 +1,189 @@
+//! `pc-autoscaler check`: the example passes with a schedule preview, and every kind
+//! of bad config fails with exit status 2 and a located, specific message.
+
+mod common;
+
+use common::{repo_file, run, text, write_config};
+
+#[test]
+fn the_example_config_is_valid_and_previews_schedules() {
+    let path = repo_file("config/example.toml");
+    let output = run(&["check", "--config", path.to_str().expect("utf-8 path")]);
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(stdout.contains("valid, 3 targets"), "{stdout}");
+    assert!(
+        stdout.contains("target checkout (checkout-api:live)"),
+        "{stdout}"
+    );
+    // Three upcoming changes for the scheduled target, each with local and UTC time.
+    let changes = stdout
+        .lines()
+        .filter(|line| line.contains(" UTC  → "))
+        .count();
+    assert_eq!(changes, 3, "{stdout}");
+    assert!(stdout.contains("(Europe/Berlin)"), "{stdout}");
+}
+
+#[test]
+fn the_config_path_can_come_from_the_environment() {
+    let output = common::binary()
+        .arg("check")
+        .env("PC_AUTOSCALER_CONFIG", repo_file("config/example.toml"))
+        .output()
+        .expect("the binary runs");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+}
+
+const VALID_TARGET: &str =
+    "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = 1\nmax = 10\n";
+
+/// Each case: a config, and the `line:column: key: reason` fragment it must report.
+const BAD_CONFIGS: &[(&str, &str, &str)] = &[
+    (
+        "latest",
+        "[[target]]\nfunction = \"f\"\nqualifier = \"$LATEST\"\nmin = 1\nmax = 10\n",
+        ":3:13: target[0].qualifier: `$LATEST` cannot have provisioned concurrency",
+    ),
+    (
+        "min-above-max",
+        "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = 11\nmax = 10\n",
+        ":5:7: target[0].max: max (10) is below min (11)",
+    ),
+    (
+        "rule-min-above-max",
+        "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = 1\nmax = 10\n[[target.schedule]]\ncron = \"0 8 * * *\"\nmin = 9\nmax = 3\n",
+        ":8:7: target[0].schedule[0].min: the rule's min (9) is above its max (3)",
+    ),
+    (
+        "rule-min-above-target-max",
+        "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = 1\nmax = 10\n[[target.schedule]]\ncron = \"0 8 * * *\"\nmin = 90\n",
+        "target[0].schedule[0].min: the rule's min (90) is above the target's max (10); set `max` on the rule too",
+    ),
+    (
+        "target-value",
+        "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = 1\nmax = 10\ntracking = { metric = \"concurrency\", target = 1.5 }\n",
+        ":6:47: target[0].tracking.target: target 1.5 is out of range",
+    ),
+    (
+        "inherited-target-value",
+        "[defaults]\ntracking = { metric = \"utilization\", target = 0 }\n[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = 1\nmax = 10\n",
+        ":2:47: defaults.tracking.target: target 0 is out of range",
+    ),
+    (
+        "cron",
+        "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = 1\nmax = 10\n[[target.schedule]]\ncron = \"0 25 * * *\"\nmin = 2\n",
+        ":7:8: target[0].schedule[0].cron: `0 25 * * *` is not a cron expression",
+    ),
+    (
+        "cron-fields",
+        "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = 1\nmax = 10\n[[target.schedule]]\ncron = \"0 8 * *\"\nmin = 2\n",
+        "target[0].schedule[0].cron: `0 8 * *` has 4 fields",
+    ),
+    (
+        "duration",
+        "[daemon]\ninterval = \"sixty\"\n",
+        ":2:12: daemon.interval: `sixty` is not a duration",
+    ),
+    (
+        "lead",
+        "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = 1\nmax = 10\n[[target.schedule]]\ncron = \"0 8 * * *\"\nlead = \"5 fortnights\"\nmin = 2\n",
+        "target[0].schedule[0].lead: `5 fortnights` is not a duration",
+    ),
+    (
+        "timezone",
+        "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = 1\nmax = 10\n[[target.schedule]]\ncron = \"0 8 * * *\"\ntimezone = \"Europe/Atlantis\"\nmin = 2\n",
+        ":8:12: target[0].schedule[0].timezone: `Europe/Atlantis` is not an IANA time zone",
+    ),
+    (
+        "neither-cron-nor-at",
+        "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = 1\nmax = 10\n[[target.schedule]]\nname = \"x\"\nmin = 2\n",
+        "target[0].schedule[0]: a rule needs `cron` (recurring) or `at` (one-off)",
+    ),
+    (
+        "both-cron-and-at",
+        "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = 1\nmax = 10\n[[target.schedule]]\ncron = \"0 8 * * *\"\nat = \"2026-11-27T06:00:00\"\nmin = 2\n",
+        ":8:6: target[0].schedule[0].at: a rule has either `cron` or `at`, not both",
+    ),
+    (
+        "duplicate-target",
+        "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = 1\nmax = 10\n[[target]]\nfunction = \"arn:aws:lambda:eu-west-1:123456789012:function:f\"\nqualifier = \"live\"\nmin = 1\nmax = 10\n",
+        ":7:12: target[1].function: `f:live` is already managed by target `f:live`",
+    ),
+    (
+        "unknown-key",
+        "[[target]]\nfunction = \"f\"\nqualifer = \"live\"\nmin = 1\nmax = 10\n",
+        ":3:1: target[0].qualifer: unknown key `qualifer`; did you mean `qualifier`?",
+    ),
+    (
+        "unknown-section",
+        "[deamon]\ninterval = \"60s\"\n",
+        ":1:2: deamon: unknown key `deamon`; did you mean `daemon`?",
+    ),
+    (
+        "wrong-type",
+        "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = \"two\"\nmax = 10\n",
+        ":4:7: target[0].min: invalid type: string \"two\", expected a whole number",
+    ),
+    ("toml-syntax", "[[target]\nfunction = \"f\"\n", ":1:"),
+];
+
+#[test]
+fn each_bad_config_fails_with_a_located_specific_error_and_no_panic() {
+    for (name, body, expected) in BAD_CONFIGS {
+        // Configs that are not about targets get a valid one, so only their own error shows.
+        let body = if body.contains("[[target]]") {
+            body.to_string()
+        } else {
+            format!("{body}{VALID_TARGET}")
+        };
+        let (_dir, path) = write_config(&format!("{name}.toml"), &body);
+        let output = run(&["check", "--config", path.to_str().expect("utf-8 path")]);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{name}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        let located = format!("{}{expected}", path.display());
+        let located = if expected.starts_with(':') {
+            located
+        } else {
+            expected.to_string()
+        };
+        assert!(
+            stderr.contains(&located),
+            "{name}: expected `{located}` in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let body = "[daemon]\ninterval = \"x\"\nlisen = \"y\"\n\
+                [[target]]\nfunction = \"f\"\nqualifier = \"$LATEST\"\nmin = 5\nmax = 1\n\
+                [[target]]\nfunction = \"g\"\nqualifier = \"live\"\nmin = 1\nmax = 10\ntracking = { metric = \"speed\", target = 0.5 }\n";
+    let (_dir, path) = write_config("many.toml", body);
+    let output = run(&["check", "--config", path.to_str().expect("utf-8 path")]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2));
+    for expected in [
+        "daemon.interval",
+        "daemon.lisen",
+        "target[0].qualifier",
+        "target[0].max",
+        "target[1].tracking.metric",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected} in:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("5 errors in the configuration"), "{stderr}");
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let output = run(&["check", "--config", "/nonexistent/pc-autoscaler.toml"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("cannot read config file /nonexistent/pc-autoscaler.toml")
+    );
+}
