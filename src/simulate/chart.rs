@@ -1,0 +1,138 @@
+//! `chart.svg`: demand and each policy's usable capacity over the whole trace, and a
+//! zoom on the worst hour (the hour with the most spillover, all policies but the
+//! oracle together). Draws only; the numbers come from `Outcome`.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::Outcome;
+
+/// Points per series in the overview; longer traces are reduced to per-bucket maxima.
+const OVERVIEW_POINTS: usize = 1_500;
+const COLORS: [RGBColor; 4] = [
+    RGBColor(0, 114, 178),
+    RGBColor(230, 159, 0),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+];
+
+pub fn draw(outcome: &Outcome, path: &Path) -> Result<(), String> {
+    let root = SVGBackend::new(path, (1400, 900)).into_drawing_area();
+    root.fill(&WHITE).map_err(|error| error.to_string())?;
+    let (top, bottom) = root.split_vertically(520);
+    let minutes = outcome.demand.concurrency.len();
+    let worst = worst_hour(outcome);
+    panel(
+        &top,
+        outcome,
+        0..minutes,
+        &format!("{}: demand and usable capacity", outcome.report.trace),
+    )?;
+    panel(
+        &bottom,
+        outcome,
+        worst.clone(),
+        &format!(
+            "worst hour: minutes {}..{} of the trace",
+            worst.start, worst.end
+        ),
+    )?;
+    root.present().map_err(|error| error.to_string())
+}
+
+fn worst_hour(outcome: &Outcome) -> std::ops::Range<usize> {
+    let minutes = outcome.demand.concurrency.len();
+    let spill_at = |minute: usize| -> f64 {
+        outcome.usable[..outcome.usable.len() - 1]
+            .iter()
+            .map(|usable| (outcome.demand.concurrency[minute] - f64::from(usable[minute])).max(0.0))
+            .sum()
+    };
+    let spill: Vec<f64> = (0..minutes).map(spill_at).collect();
+    let hour = 60.min(minutes);
+    let mut window: f64 = spill[..hour].iter().sum();
+    let (mut best, mut best_start) = (window, 0);
+    for start in 1..=(minutes - hour) {
+        window += spill[start + hour - 1] - spill[start - 1];
+        if window > best {
+            best = window;
+            best_start = start;
+        }
+    }
+    best_start..best_start + hour
+}
+
+fn panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    outcome: &Outcome,
+    range: std::ops::Range<usize>,
+    title: &str,
+) -> Result<(), String> {
+    let bucket = range.len().div_ceil(OVERVIEW_POINTS).max(1);
+    let reduce = |values: &dyn Fn(usize) -> f64| -> Vec<(f64, f64)> {
+        range
+            .clone()
+            .step_by(bucket)
+            .map(|start| {
+                let end = (start + bucket).min(range.end);
+                let peak = (start..end).map(values).fold(0.0, f64::max);
+                (start as f64 / 60.0, peak)
+            })
+            .collect()
+    };
+    let demand = reduce(&|minute| outcome.demand.concurrency[minute]);
+    let capacities: Vec<Vec<(f64, f64)>> = outcome
+        .usable
+        .iter()
+        .map(|usable| reduce(&|minute| f64::from(usable[minute])))
+        .collect();
+    let top = demand
+        .iter()
+        .chain(capacities.iter().flatten())
+        .map(|(_, value)| *value)
+        .fold(1.0, f64::max)
+        * 1.05;
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(range.start as f64 / 60.0..range.end as f64 / 60.0, 0.0..top)
+        .map_err(|error| error.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("hours from the start of the trace")
+        .y_desc("concurrency")
+        .draw()
+        .map_err(|error| error.to_string())?;
+    chart
+        .draw_series(
+            AreaSeries::new(demand, 0.0, RGBColor(200, 200, 200).mix(0.6)).border_style(BLACK),
+        )
+        .map_err(|error| error.to_string())?
+        .label("demand")
+        .legend(|(x, y)| {
+            Rectangle::new(
+                [(x, y - 5), (x + 16, y + 5)],
+                RGBColor(200, 200, 200).filled(),
+            )
+        });
+    for ((policy, series), color) in outcome.report.policies.iter().zip(capacities).zip(COLORS) {
+        chart
+            .draw_series(LineSeries::new(series, color.stroke_width(2)))
+            .map_err(|error| error.to_string())?
+            .label(format!(
+                "{} (spill {:.2} %)",
+                policy.name, policy.spillover_pct
+            ))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(3)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|error| error.to_string())
+}

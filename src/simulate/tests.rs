@@ -1,0 +1,128 @@
+//! Hand-checked scenarios for the model and the baselines. Each test works its
+//! expected numbers out in comments: target 0.5, metric lag 2 minutes, allocation of
+//! an increase ready 3 minutes after the put (2 of preparation + 1 of allocation).
+
+use chrono::{DateTime, Utc};
+
+use super::policies::{ApplicationAutoScaling, PcAutoscaler};
+use super::*;
+use crate::policy::test_support::target;
+
+fn start() -> DateTime<Utc> {
+    "2026-01-05T00:00:00Z".parse().expect("valid time")
+}
+
+fn demand(values: Vec<f64>) -> Demand {
+    Demand {
+        name: "test".into(),
+        start: start(),
+        concurrency: values,
+    }
+}
+
+fn tracked(extra: &str) -> TargetConfig {
+    target(&format!(
+        "min = 1\nmax = 1000\n[target.tracking]\nmetric = \"concurrency\"\ntarget = 0.5\n{extra}"
+    ))
+}
+
+fn replay_with(
+    policy: &mut dyn Replayed,
+    target: &TargetConfig,
+    demand: &Demand,
+) -> (Replay, PolicyResult) {
+    let timeline = BoundsTimeline::new(target, demand);
+    let options = Options::default();
+    let replay = replay(policy, demand, &timeline, &options);
+    let result = summarize("p", None, demand, &replay, &options);
+    (replay, result)
+}
+
+#[test]
+fn a_step_increase_is_met_after_lag_plus_allocation() {
+    // Demand 10 then 50 from minute 10. Start at ceil(10 / 0.5) = 20. Minute 10's
+    // datapoint is read at minute 12: put ceil(50 / 0.5) = 100, usable at minute 15.
+    // Minutes 10..=14 spill 50 - 20 = 30 each: 150 unit-minutes = 2.5 unit-hours.
+    let target = tracked("");
+    let load = demand([vec![10.0; 10], vec![50.0; 20]].concat());
+    let (replay, result) = replay_with(&mut PcAutoscaler::new(target.clone()), &target, &load);
+    assert_eq!(replay.usable[14], 20);
+    assert_eq!(replay.usable[15], 100);
+    assert_eq!(replay.puts, 1);
+    assert!((result.spillover_unit_hours - 2.5).abs() < 1e-9);
+    assert_eq!(result.scale_out_reaction_minutes_p50, 5.0);
+}
+
+#[test]
+fn application_auto_scaling_ignores_a_burst_shorter_than_three_minutes() {
+    // Demand 10 with 30 at minutes 10 and 11. Capacity 20: utilization 1.0 for two
+    // datapoints only, so the 3-datapoint alarm never fires. Spill: 2 × 10 = 20
+    // unit-minutes. pc-autoscaler reads minute 10 at minute 12 and puts 60.
+    let target = tracked("");
+    let mut values = vec![10.0; 30];
+    values[10] = 30.0;
+    values[11] = 30.0;
+    let load = demand(values);
+    let (replay, result) =
+        replay_with(&mut ApplicationAutoScaling::new("aas", 0.5), &target, &load);
+    assert_eq!(replay.puts, 0);
+    assert!((result.spillover_unit_hours - 20.0 / 60.0).abs() < 1e-9);
+    let (ours, _) = replay_with(&mut PcAutoscaler::new(target.clone()), &target, &load);
+    assert_eq!(ours.requested[12], 60);
+}
+
+#[test]
+fn application_auto_scaling_scales_out_after_three_datapoints() {
+    // Demand 10 then 50 from minute 10; capacity 20 saturates (utilization 1.0).
+    // Datapoints of minutes 10, 11, 12 are read at 12, 13, 14: at 14 the alarm fires,
+    // put ceil(20 × 1.0 / 0.5) = 40, usable at minute 17.
+    let target = tracked("");
+    let load = demand([vec![10.0; 10], vec![50.0; 20]].concat());
+    let (replay, _) = replay_with(&mut ApplicationAutoScaling::new("aas", 0.5), &target, &load);
+    assert_eq!(replay.requested[13], 20);
+    assert_eq!(replay.requested[14], 40);
+    assert_eq!(replay.usable[16], 20);
+    assert_eq!(replay.usable[17], 40);
+}
+
+#[test]
+fn a_drop_to_zero_scales_in_once_the_window_has_passed() {
+    // Demand 50 for 30 minutes, then 0: capacity 100. The last 50 (minute 29) leaves
+    // the 15-minute window when the newest datapoint is minute 44, read at minute 46:
+    // then scale in to the target's min, 1, at once (a decrease takes effect at once).
+    let target = tracked("");
+    let load = demand([vec![50.0; 30], vec![0.0; 30]].concat());
+    let (replay, _) = replay_with(&mut PcAutoscaler::new(target.clone()), &target, &load);
+    assert_eq!(replay.usable[45], 100);
+    assert_eq!(replay.usable[46], 1);
+    assert_eq!(replay.puts, 1);
+}
+
+#[test]
+fn a_schedule_window_is_provisioned_lead_minutes_early() {
+    // No load; a rule at 01:00 for 30 minutes with min 40 and lead 5 minutes starts at
+    // minute 55: put 40, usable at 58. It ends at minute 85: back to min 1 at once.
+    let target = tracked(
+        "[[target.schedule]]\nname = \"w\"\nat = \"2026-01-05T01:00:00\"\nduration = \"30m\"\nlead = \"5m\"\nmin = 40",
+    );
+    let load = demand(vec![0.0; 120]);
+    let (ours, _) = replay_with(&mut PcAutoscaler::new(target.clone()), &target, &load);
+    assert_eq!(
+        (
+            ours.usable[57],
+            ours.usable[58],
+            ours.usable[84],
+            ours.usable[85]
+        ),
+        (1, 40, 40, 1)
+    );
+    let (aas, _) = replay_with(&mut ApplicationAutoScaling::new("aas", 0.5), &target, &load);
+    assert_eq!((aas.usable[57], aas.usable[58], aas.usable[85]), (1, 40, 1));
+}
+
+#[test]
+fn percentiles_use_the_nearest_rank() {
+    assert_eq!(percentile(&[], 0.5), 0.0);
+    assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.0);
+    assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 0.95), 4.0);
+}
