@@ -59,7 +59,10 @@ pub fn load(path: &Path, kind: TraceKind, duration_ms: f64) -> Result<Demand, Tr
 }
 
 /// `(timestamp, value)` rows in time order; errors carry the 1-based line.
-fn parse(text: &str) -> Result<Vec<(DateTime<Utc>, f64)>, (usize, String)> {
+/// A trace row: when, and the value counted in the step it starts.
+type Row = (DateTime<Utc>, f64);
+
+fn parse(text: &str) -> Result<Vec<Row>, (usize, String)> {
     let mut rows = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let number = index + 1;
