@@ -214,3 +214,51 @@ fn check_duplicates(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../config/example.toml");
+
+    #[test]
+    fn the_example_is_valid() {
+        let config = parse(EXAMPLE, Path::new("example.toml")).expect("the example is valid");
+        assert_eq!(config.targets.len(), 3);
+        assert_eq!(config.targets[1].name, "orders-worker:7");
+        assert_eq!(config.daemon.max_write_rate, 5.0);
+    }
+
+    #[test]
+    fn defaults_merge_under_targets_key_by_key() {
+        let text = "[defaults]\nmin = 2\ntracking = { metric = \"concurrency\", target = 0.7, scale_in_window = \"30m\" }\n\
+                    [[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmax = 9\n[target.tracking]\ntarget = 0.5\n";
+        let config = parse(text, Path::new("t.toml")).expect("valid");
+        let target = &config.targets[0];
+        let tracking = target.tracking.as_ref().expect("inherited tracking");
+        assert_eq!((target.min, target.max, tracking.target), (2, 9, 0.5));
+        assert_eq!(tracking.scale_in_window, chrono::TimeDelta::minutes(30));
+    }
+
+    proptest! {
+        /// Any text at all, and any one-character corruption of the example, gives a
+        /// config or located errors: never a panic.
+        #[test]
+        fn arbitrary_text_never_panics(text in ".{0,400}") {
+            let _ = parse(&text, Path::new("fuzz.toml"));
+        }
+
+        #[test]
+        fn corrupted_examples_never_panic(position in 0usize..EXAMPLE.len(), replacement in prop::char::any()) {
+            let mut text: Vec<char> = EXAMPLE.chars().collect();
+            let index = position.min(text.len() - 1);
+            text[index] = replacement;
+            let text: String = text.into_iter().collect();
+            if let Err(errors) = parse(&text, Path::new("fuzz.toml")) {
+                prop_assert!(errors.0.iter().all(|error| error.line >= 1 && error.column >= 1));
+            }
+        }
+    }
+}

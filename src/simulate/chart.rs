@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use chrono::TimeDelta;
 use plotters::prelude::*;
 
 use super::Outcome;
@@ -34,8 +35,10 @@ pub fn draw(outcome: &Outcome, path: &Path) -> Result<(), String> {
         outcome,
         worst.clone(),
         &format!(
-            "worst hour: minutes {}..{} of the trace",
-            worst.start, worst.end
+            "worst hour: {} to {} UTC",
+            (outcome.demand.start + TimeDelta::minutes(worst.start as i64))
+                .format("%Y-%m-%d %H:%M"),
+            (outcome.demand.start + TimeDelta::minutes(worst.end as i64)).format("%H:%M"),
         ),
     )?;
     root.present().map_err(|error| error.to_string())

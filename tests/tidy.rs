@@ -1,0 +1,111 @@
+//! Repository hygiene, checked on every test run: every source file opens with a `//!`
+//! doc saying what it is for, and the policy core stays pure.
+
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("the directory is readable") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|extension| extension == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+fn sources(under: &str) -> Vec<(PathBuf, String)> {
+    let mut files = Vec::new();
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join(under),
+        &mut files,
+    );
+    assert!(!files.is_empty(), "no Rust files under {under}");
+    files
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).expect("the file is readable");
+            (path, text)
+        })
+        .collect()
+}
+
+#[test]
+fn every_module_starts_with_a_module_doc() {
+    let mut missing = Vec::new();
+    for under in ["src", "tests", "benches"] {
+        for (path, text) in sources(under) {
+            if !text.trim_start().starts_with("//!") {
+                missing.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "files without a `//!` module doc:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn the_policy_core_reads_no_clock_environment_or_io_and_knows_no_runtime() {
+    const FORBIDDEN: &[&str] = &[
+        "tokio",
+        "aws_sdk",
+        "aws_config",
+        "Utc::now",
+        "Local::now",
+        "SystemTime",
+        "Instant",
+        "std::env",
+        "std::fs",
+        "std::net",
+        "std::thread",
+        "println!",
+        "eprintln!",
+    ];
+    let mut found = Vec::new();
+    for (path, text) in sources("src/policy") {
+        for (number, line) in text.lines().enumerate() {
+            // Docs may name what the code must not use.
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for word in FORBIDDEN {
+                if line.contains(word) {
+                    found.push(format!("{}:{}: {word}", path.display(), number + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "src/policy must stay pure:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn no_unwrap_outside_tests() {
+    let mut found = Vec::new();
+    for (path, text) in sources("src") {
+        // Test modules sit at the end of a file or in files of their own.
+        let is_test_file = path.ends_with("tests.rs")
+            || path.ends_with("properties.rs")
+            || path.ends_with("test_support.rs");
+        if is_test_file {
+            continue;
+        }
+        let production = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (number, line) in production.lines().enumerate() {
+            if line.contains(".unwrap()") {
+                found.push(format!("{}:{}", path.display(), number + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "`unwrap()` outside tests (use `expect` with the invariant):\n{}",
+        found.join("\n")
+    );
+}
