@@ -26,6 +26,8 @@ pub struct AwsSettings {
     pub profile: Option<String>,
     /// One endpoint for Lambda and CloudWatch, for emulators and tests.
     pub endpoint_url: Option<String>,
+    /// Per-attempt timeout of AWS calls.
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

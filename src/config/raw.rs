@@ -29,6 +29,7 @@ pub struct RawAws {
     pub region: Option<Spanned<String>>,
     pub profile: Option<Spanned<String>>,
     pub endpoint_url: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

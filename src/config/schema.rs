@@ -305,7 +305,7 @@ mod tests {
     fn field_names_come_from_the_raw_structs() {
         assert_eq!(
             Section::Aws.fields(),
-            &["region", "profile", "endpoint_url"]
+            &["region", "profile", "endpoint_url", "timeout"]
         );
         assert!(Section::Schedule.fields().contains(&"lead"));
         assert_eq!(

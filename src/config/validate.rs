@@ -129,7 +129,15 @@ pub fn aws(checker: &mut Checker<'_>, raw: RawAws) -> AwsSettings {
             );
         }
     }
+    let timeout = checker.duration(&raw.timeout).and_then(|timeout| {
+        let at_least_a_second = timeout >= TimeDelta::seconds(1);
+        if !at_least_a_second && let Some(raw_timeout) = &raw.timeout {
+            checker.error(raw_timeout.span(), "timeout must be at least 1s");
+        }
+        timeout.to_std().ok().filter(|_| at_least_a_second)
+    });
     AwsSettings {
+        timeout,
         region: raw.region.map(Spanned::into_inner),
         profile: raw.profile.map(Spanned::into_inner),
         endpoint_url: raw.endpoint_url.map(Spanned::into_inner),

@@ -1,0 +1,125 @@
+//! `MetricsApi` over the official SDK: all queries of a cycle in as few
+//! `GetMetricData` calls as the API allows (500 queries a call), following `NextToken`.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_cloudwatch::Client;
+use aws_sdk_cloudwatch::primitives::DateTime as SdkDateTime;
+use aws_sdk_cloudwatch::types::{
+    Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StatusCode,
+};
+use chrono::{DateTime, Utc};
+
+use super::errors::from_sdk;
+use super::{AwsError, MetricQuery, MetricsApi, MetricsBatch, Series, SeriesStatus};
+use crate::policy::Datapoint;
+
+/// `GetMetricData` accepts at most this many queries per request.
+pub const MAX_QUERIES_PER_REQUEST: usize = 500;
+/// One datapoint per minute.
+const PERIOD_SECONDS: i32 = 60;
+
+#[derive(Clone)]
+pub struct SdkMetrics {
+    client: Client,
+}
+
+impl SdkMetrics {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+fn sdk_time(time: DateTime<Utc>) -> SdkDateTime {
+    SdkDateTime::from_secs(time.timestamp())
+}
+
+fn sdk_query(query: &MetricQuery) -> MetricDataQuery {
+    let dimensions = query
+        .dimensions
+        .iter()
+        .map(|(name, value)| Dimension::builder().name(name).value(value).build())
+        .collect();
+    let metric = Metric::builder()
+        .namespace(&query.namespace)
+        .metric_name(&query.name)
+        .set_dimensions(Some(dimensions))
+        .build();
+    let stat = MetricStat::builder()
+        .metric(metric)
+        .period(PERIOD_SECONDS)
+        .stat(&query.stat)
+        .build();
+    MetricDataQuery::builder()
+        .id(&query.id)
+        .metric_stat(stat)
+        .return_data(true)
+        .build()
+}
+
+impl MetricsApi for SdkMetrics {
+    async fn fetch(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<MetricsBatch, AwsError> {
+        let mut batch = MetricsBatch::default();
+        let mut collected: BTreeMap<String, (Vec<Datapoint>, SeriesStatus)> = BTreeMap::new();
+        for chunk in queries.chunks(MAX_QUERIES_PER_REQUEST) {
+            let sdk_queries: Vec<MetricDataQuery> = chunk.iter().map(sdk_query).collect();
+            let mut token: Option<String> = None;
+            loop {
+                let output = self
+                    .client
+                    .get_metric_data()
+                    .set_metric_data_queries(Some(sdk_queries.clone()))
+                    .start_time(sdk_time(start))
+                    .end_time(sdk_time(end))
+                    .scan_by(ScanBy::TimestampAscending)
+                    .set_next_token(token.clone())
+                    .send()
+                    .await
+                    .map_err(from_sdk)?;
+                batch.calls += 1;
+                for result in output.metric_data_results() {
+                    let Some(id) = result.id() else { continue };
+                    let entry = collected
+                        .entry(id.to_owned())
+                        .or_insert_with(|| (Vec::new(), SeriesStatus::Complete));
+                    for (timestamp, value) in result.timestamps().iter().zip(result.values()) {
+                        if let Some(timestamp) =
+                            DateTime::from_timestamp(timestamp.secs(), timestamp.subsec_nanos())
+                        {
+                            entry.0.push(Datapoint {
+                                timestamp,
+                                value: *value,
+                            });
+                        }
+                    }
+                    // The last page's status stands, except that a failure sticks.
+                    entry.1 = match (entry.1, result.status_code()) {
+                        (SeriesStatus::Failed, _) => SeriesStatus::Failed,
+                        (_, Some(StatusCode::Complete) | None) => SeriesStatus::Complete,
+                        (_, Some(StatusCode::PartialData)) => SeriesStatus::Partial,
+                        (_, Some(_)) => SeriesStatus::Failed,
+                    };
+                }
+                token = output.next_token().map(str::to_owned);
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+        for query in queries {
+            let (mut points, status) = collected
+                .remove(&query.id)
+                .unwrap_or((Vec::new(), SeriesStatus::Complete));
+            points.sort_by_key(|point| point.timestamp);
+            batch
+                .series
+                .insert(query.id.clone(), Series { points, status });
+        }
+        Ok(batch)
+    }
+}

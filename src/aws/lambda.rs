@@ -1,0 +1,205 @@
+//! `LambdaApi` over the official SDK. Two clients: one for reads with the SDK's
+//! standard retry, one for writes with SDK retries off (the actuator retries writes).
+
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::types::ProvisionedConcurrencyStatusEnum;
+use chrono::{DateTime, Utc};
+
+use super::errors::from_sdk;
+use super::{AwsError, LambdaApi, ProvisionedConfig, QualifierHolding};
+use crate::policy::AllocationStatus;
+
+#[derive(Clone)]
+pub struct SdkLambda {
+    reads: Client,
+    writes: Client,
+}
+
+impl SdkLambda {
+    pub fn new(reads: Client, writes: Client) -> Self {
+        Self { reads, writes }
+    }
+}
+
+fn count(value: Option<i32>) -> u32 {
+    value
+        .and_then(|value| u32::try_from(value).ok())
+        .unwrap_or(0)
+}
+
+fn status(value: Option<&ProvisionedConcurrencyStatusEnum>) -> AllocationStatus {
+    match value {
+        Some(ProvisionedConcurrencyStatusEnum::InProgress) => AllocationStatus::InProgress,
+        Some(ProvisionedConcurrencyStatusEnum::Failed) => AllocationStatus::Failed,
+        Some(ProvisionedConcurrencyStatusEnum::Ready) => AllocationStatus::Ready,
+        // An unknown future status: treat it as busy, never as room to write.
+        Some(_) => AllocationStatus::InProgress,
+        None => AllocationStatus::Ready,
+    }
+}
+
+/// Lambda writes `LastModified` as `2026-11-22T05:30:00.000+0000` (ISO 8601).
+pub fn parse_last_modified(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .or_else(|_| DateTime::parse_from_rfc3339(text))
+        .ok()
+        .map(|time| time.with_timezone(&Utc))
+}
+
+fn i32_value(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+impl LambdaApi for SdkLambda {
+    async fn provisioned_config(
+        &self,
+        function: &str,
+        qualifier: &str,
+    ) -> Result<Option<ProvisionedConfig>, AwsError> {
+        let result = self
+            .reads
+            .get_provisioned_concurrency_config()
+            .function_name(function)
+            .qualifier(qualifier)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Some(ProvisionedConfig {
+                requested: count(output.requested_provisioned_concurrent_executions()),
+                allocated: count(output.allocated_provisioned_concurrent_executions()),
+                status: status(output.status()),
+                status_reason: output.status_reason().map(str::to_owned),
+                last_modified: output.last_modified().and_then(parse_last_modified),
+            })),
+            Err(error)
+                if error.as_service_error().is_some_and(|error| {
+                    error.is_provisioned_concurrency_config_not_found_exception()
+                }) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(from_sdk(error)),
+        }
+    }
+
+    async fn put_provisioned_config(
+        &self,
+        function: &str,
+        qualifier: &str,
+        value: u32,
+    ) -> Result<ProvisionedConfig, AwsError> {
+        let output = self
+            .writes
+            .put_provisioned_concurrency_config()
+            .function_name(function)
+            .qualifier(qualifier)
+            .provisioned_concurrent_executions(i32_value(value))
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(ProvisionedConfig {
+            requested: count(output.requested_provisioned_concurrent_executions()),
+            allocated: count(output.allocated_provisioned_concurrent_executions()),
+            status: status(output.status()),
+            status_reason: output.status_reason().map(str::to_owned),
+            last_modified: output.last_modified().and_then(parse_last_modified),
+        })
+    }
+
+    async fn delete_provisioned_config(
+        &self,
+        function: &str,
+        qualifier: &str,
+    ) -> Result<(), AwsError> {
+        self.writes
+            .delete_provisioned_concurrency_config()
+            .function_name(function)
+            .qualifier(qualifier)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(from_sdk)
+    }
+
+    async fn reserved_concurrency(&self, function: &str) -> Result<Option<u32>, AwsError> {
+        let output = self
+            .reads
+            .get_function_concurrency()
+            .function_name(function)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(output
+            .reserved_concurrent_executions()
+            .and_then(|value| u32::try_from(value).ok()))
+    }
+
+    async fn provisioned_configs(&self, function: &str) -> Result<Vec<QualifierHolding>, AwsError> {
+        let mut holdings = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let output = self
+                .reads
+                .list_provisioned_concurrency_configs()
+                .function_name(function)
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(from_sdk)?;
+            for config in output.provisioned_concurrency_configs() {
+                // The ARN ends in `:qualifier`.
+                let qualifier = config
+                    .function_arn()
+                    .and_then(|arn| arn.rsplit(':').next())
+                    .unwrap_or_default()
+                    .to_owned();
+                holdings.push(QualifierHolding {
+                    qualifier,
+                    requested: count(config.requested_provisioned_concurrent_executions()),
+                });
+            }
+            marker = output.next_marker().map(str::to_owned);
+            if marker.is_none() {
+                return Ok(holdings);
+            }
+        }
+    }
+
+    async fn unreserved_concurrency(&self) -> Result<u32, AwsError> {
+        let output = self
+            .reads
+            .get_account_settings()
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(count(output.account_limit().and_then(|limit| {
+            limit.unreserved_concurrent_executions()
+        })))
+    }
+
+    async fn alias_is_weighted(&self, function: &str, alias: &str) -> Result<bool, AwsError> {
+        let output = self
+            .reads
+            .get_alias()
+            .function_name(function)
+            .name(alias)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(output
+            .routing_config()
+            .and_then(|routing| routing.additional_version_weights())
+            .is_some_and(|weights| !weights.is_empty()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_modified_in_lambdas_format_parses() {
+        let parsed = parse_last_modified("2026-11-22T05:30:00.000+0000").expect("Lambda's format");
+        assert_eq!(parsed.to_rfc3339(), "2026-11-22T05:30:00+00:00");
+    }
+}

@@ -1,0 +1,176 @@
+//! AWS adapters: Lambda's provisioned-concurrency control plane and CloudWatch
+//! `GetMetricData`, behind two small traits so that the runtime, `plan` and tests never
+//! see SDK types.
+//!
+//! Every SDK error is mapped to one [`AwsError`] with a bounded [`AwsError::label`].
+//!
+//! Retries: **reads** use the SDK's standard retry (3 attempts, exponential backoff with
+//! jitter) and then report. **Writes** (`Put`/`DeleteProvisionedConcurrencyConfig`) are
+//! sent with SDK retries off: the actuator owns them, because only it can honour
+//! `retryAfterSeconds`, wait out a conflict and re-decide before writing again.
+
+mod cloudwatch;
+mod errors;
+mod lambda;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::AwsSettings;
+use crate::policy::{AllocationStatus, Datapoint};
+pub use cloudwatch::{MAX_QUERIES_PER_REQUEST, SdkMetrics};
+pub use errors::AwsError;
+pub use lambda::SdkLambda;
+
+/// A qualifier's provisioned concurrency config, as `GetProvisionedConcurrencyConfig` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProvisionedConfig {
+    pub requested: u32,
+    pub allocated: u32,
+    pub status: AllocationStatus,
+    pub status_reason: Option<String>,
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// What another qualifier of the same function holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QualifierHolding {
+    pub qualifier: String,
+    pub requested: u32,
+}
+
+/// Lambda's control plane, as far as provisioned concurrency goes.
+pub trait LambdaApi: Send + Sync + 'static {
+    /// `None` when the qualifier has no config (capacity 0).
+    fn provisioned_config(
+        &self,
+        function: &str,
+        qualifier: &str,
+    ) -> impl Future<Output = Result<Option<ProvisionedConfig>, AwsError>> + Send;
+    fn put_provisioned_config(
+        &self,
+        function: &str,
+        qualifier: &str,
+        value: u32,
+    ) -> impl Future<Output = Result<ProvisionedConfig, AwsError>> + Send;
+    fn delete_provisioned_config(
+        &self,
+        function: &str,
+        qualifier: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// The function's reserved concurrency; `None` when it has none.
+    fn reserved_concurrency(
+        &self,
+        function: &str,
+    ) -> impl Future<Output = Result<Option<u32>, AwsError>> + Send;
+    /// Every qualifier of the function that holds provisioned concurrency.
+    fn provisioned_configs(
+        &self,
+        function: &str,
+    ) -> impl Future<Output = Result<Vec<QualifierHolding>, AwsError>> + Send;
+    /// `UnreservedConcurrentExecutions` of the account.
+    fn unreserved_concurrency(&self) -> impl Future<Output = Result<u32, AwsError>> + Send;
+    /// Whether the alias routes a share of traffic to a second version (then it cannot
+    /// take provisioned concurrency).
+    fn alias_is_weighted(
+        &self,
+        function: &str,
+        alias: &str,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+}
+
+/// One metric series to read, at one-minute resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricQuery {
+    /// Unique within a request: lower-case letter first, then letters, digits, `_`.
+    pub id: String,
+    pub namespace: String,
+    pub name: String,
+    pub dimensions: BTreeMap<String, String>,
+    pub stat: String,
+}
+
+/// How complete a returned series is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeriesStatus {
+    Complete,
+    /// More datapoints exist than were returned, or CloudWatch has not finished.
+    Partial,
+    /// CloudWatch reported an error for this query.
+    Failed,
+}
+
+/// A series as read: datapoints in time order. An empty series is "no data", never zero.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub points: Vec<Datapoint>,
+    pub status: SeriesStatus,
+}
+
+/// The result of one batched read.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MetricsBatch {
+    pub series: BTreeMap<String, Series>,
+    /// `GetMetricData` calls made (pages included).
+    pub calls: usize,
+}
+
+/// CloudWatch metrics.
+pub trait MetricsApi: Send + Sync + 'static {
+    /// Reads all `queries` for `[start, end)` in as few calls as the API allows.
+    fn fetch(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> impl Future<Output = Result<MetricsBatch, AwsError>> + Send;
+}
+
+/// Per-attempt timeout for AWS calls unless `[aws] timeout` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts the SDK makes for a read before it reports the error.
+pub const READ_ATTEMPTS: u32 = 3;
+
+/// Builds both clients from the standard AWS chain, overridden by `[aws]`.
+pub async fn connect(settings: &AwsSettings) -> (SdkLambda, SdkMetrics) {
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(region) = &settings.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(profile) = &settings.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(endpoint) = &settings.endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    let timeout = settings.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    loader = loader.timeout_config(
+        TimeoutConfig::builder()
+            .connect_timeout(timeout)
+            .operation_attempt_timeout(timeout)
+            .build(),
+    );
+    let shared = loader.load().await;
+    let reads = aws_sdk_lambda::config::Builder::from(&shared)
+        .retry_config(RetryConfig::standard().with_max_attempts(READ_ATTEMPTS))
+        .build();
+    let writes = aws_sdk_lambda::config::Builder::from(&shared)
+        .retry_config(RetryConfig::disabled())
+        .build();
+    let metrics = aws_sdk_cloudwatch::config::Builder::from(&shared)
+        .retry_config(RetryConfig::standard().with_max_attempts(READ_ATTEMPTS))
+        .build();
+    (
+        SdkLambda::new(
+            aws_sdk_lambda::Client::from_conf(reads),
+            aws_sdk_lambda::Client::from_conf(writes),
+        ),
+        SdkMetrics::new(aws_sdk_cloudwatch::Client::from_conf(metrics)),
+    )
+}
