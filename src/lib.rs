@@ -6,6 +6,9 @@
 pub mod actuator;
 pub mod aws;
 pub mod check;
+pub mod commands;
 pub mod config;
+pub mod plan;
 pub mod policy;
+pub mod reconcile;
 pub mod simulate;

@@ -22,6 +22,31 @@ enum Command {
         #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
         config: PathBuf,
     },
+    /// One evaluation against AWS without writing: what would change, and why.
+    Plan {
+        #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
+        config: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate and apply. `--once`: a single pass that waits for the outcomes.
+    Run {
+        #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
+        config: PathBuf,
+        /// One evaluation, applied; exit non-zero if any target failed.
+        #[arg(long)]
+        once: bool,
+        /// Decide and report, never write.
+        #[arg(long)]
+        dry_run: bool,
+        /// How long one target may take (writes, retries, waiting for READY).
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        wait: std::time::Duration,
+        /// How often an allocation's status is read back while waiting.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        poll_interval: std::time::Duration,
+    },
     /// Replay a load trace through this policy, Application Auto Scaling and an oracle.
     Simulate(SimulateArgs),
 }
@@ -72,6 +97,81 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Simulate(args) => simulate(args),
+        Command::Plan { config, json } => with_config(&config, |config| {
+            let output = runtime().block_on(pc_autoscaler::commands::plan(config, json));
+            print!("{output}");
+            ExitCode::SUCCESS
+        }),
+        Command::Run {
+            config,
+            once,
+            dry_run,
+            wait,
+            poll_interval,
+        } => {
+            if !once {
+                eprintln!(
+                    "error: only `run --once` is available in this version; the daemon loop is not built yet"
+                );
+                return ExitCode::from(EXIT_INVALID_CONFIG);
+            }
+            with_config(&config, |config| {
+                let options = pc_autoscaler::commands::OnceOptions {
+                    dry_run,
+                    wait,
+                    poll_interval,
+                };
+                let (output, failed) =
+                    runtime().block_on(pc_autoscaler::commands::run_once(config, &options));
+                print!("{output}");
+                if failed {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                }
+            })
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts: this only fails when the OS refuses threads")
+}
+
+/// Loads the config, sets up logging from it, and runs `body`; exit 2 when invalid.
+fn with_config(path: &std::path::Path, body: impl FnOnce(config::Config) -> ExitCode) -> ExitCode {
+    match config::load(path) {
+        Ok(config) => {
+            init_logging(config.daemon.log_format);
+            body(config)
+        }
+        Err(error @ LoadError::Read { .. }) => {
+            eprintln!("error: {error}");
+            ExitCode::from(EXIT_INVALID_CONFIG)
+        }
+        Err(LoadError::Invalid(errors)) => {
+            eprintln!("{errors}");
+            ExitCode::from(EXIT_INVALID_CONFIG)
+        }
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` filters them (default `info`). No colour unless stderr
+/// is a terminal, so journald and log shippers get plain lines.
+fn init_logging(format: config::LogFormat) {
+    use std::io::IsTerminal as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        config::LogFormat::Text => builder.init(),
+        config::LogFormat::Json => builder.json().init(),
     }
 }
 

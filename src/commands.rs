@@ -1,0 +1,65 @@
+//! The AWS-facing commands: `plan` (one evaluation, no writes) and `run --once` (one
+//! evaluation, carried out). They connect, call `reconcile` and render with `plan`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::config::Config;
+use crate::reconcile::{self, ApplyOptions, Context, RateLimits};
+use crate::{aws, plan};
+
+async fn context(config: Config) -> Context<aws::SdkLambda, aws::SdkMetrics> {
+    let (lambda, metrics) = aws::connect(&config.aws).await;
+    Context {
+        lambda: Arc::new(lambda),
+        metrics: Arc::new(metrics),
+        limits: Arc::new(RateLimits::new(
+            config.daemon.max_write_rate,
+            config.daemon.max_read_rate,
+        )),
+        config: Arc::new(config),
+    }
+}
+
+/// One evaluation against AWS, no writes: a table, or JSON with `json`.
+pub async fn plan(config: Config, json: bool) -> String {
+    let context = context(config).await;
+    let evaluations = reconcile::evaluate(&context, Utc::now()).await;
+    let rows = plan::rows(&evaluations);
+    if json {
+        serde_json::to_string_pretty(&rows).expect("plan rows serialize: plain strings and numbers")
+            + "\n"
+    } else {
+        plan::render(&rows)
+    }
+}
+
+/// Options of `run --once`.
+#[derive(Debug, Clone)]
+pub struct OnceOptions {
+    /// Decide and report, never write (also set by `daemon.dry_run`).
+    pub dry_run: bool,
+    /// How long one target may take: writes, retries and waiting for READY.
+    pub wait: Duration,
+    /// How often an allocation's status is read back.
+    pub poll_interval: Duration,
+}
+
+/// One evaluation, carried out. Returns the report and whether any target failed.
+pub async fn run_once(config: Config, options: &OnceOptions) -> (String, bool) {
+    let dry_run = options.dry_run || config.daemon.dry_run;
+    let context = context(config).await;
+    let now = Utc::now();
+    let evaluations = reconcile::evaluate(&context, now).await;
+    let apply_options = ApplyOptions {
+        dry_run,
+        deadline: options.wait,
+        poll_interval: options.poll_interval,
+        ..ApplyOptions::default()
+    };
+    let results = reconcile::apply(&context, evaluations, &apply_options, now).await;
+    let failed = results.iter().any(|(_, applied)| applied.is_failure());
+    (plan::render_applied(&results), failed)
+}

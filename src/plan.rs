@@ -1,0 +1,166 @@
+//! What `plan` and `run --once` print: per target, what was read, what the policy
+//! decided and why, and (for `run --once`) what was done. Text tables for people,
+//! JSON for machines. Rendering only.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::reconcile::{Applied, Evaluation};
+
+/// One target's row, as `plan --json` writes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanRow {
+    pub target: String,
+    pub function: String,
+    pub qualifier: String,
+    pub blocked: Option<String>,
+    pub requested: Option<u32>,
+    pub allocated: Option<u32>,
+    pub status: Option<String>,
+    pub metric: Option<String>,
+    pub metric_value: Option<f64>,
+    pub datapoints: Option<usize>,
+    pub rule: Option<String>,
+    pub min: Option<u32>,
+    pub max: Option<u32>,
+    pub reserved_cap: Option<u32>,
+    pub account_headroom: Option<u32>,
+    pub desired: Option<u32>,
+    pub reason: Option<String>,
+    pub reason_code: Option<&'static str>,
+    pub changes: bool,
+}
+
+pub fn rows(evaluations: &[Evaluation]) -> Vec<PlanRow> {
+    evaluations
+        .iter()
+        .map(|evaluation| {
+            let target = &evaluation.target;
+            let mut row = PlanRow {
+                target: target.name.clone(),
+                function: target.function.clone(),
+                qualifier: target.qualifier.clone(),
+                blocked: None,
+                requested: None,
+                allocated: None,
+                status: None,
+                metric: target
+                    .tracking
+                    .as_ref()
+                    .map(|tracking| tracking.metric.label().to_owned()),
+                metric_value: None,
+                datapoints: None,
+                rule: None,
+                min: None,
+                max: None,
+                reserved_cap: None,
+                account_headroom: None,
+                desired: None,
+                reason: None,
+                reason_code: None,
+                changes: false,
+            };
+            match &evaluation.outcome {
+                Err(blocked) => row.blocked = Some(blocked.to_string()),
+                Ok(evaluated) => {
+                    let observation = &evaluated.observation;
+                    let decision = &evaluated.decision;
+                    row.requested = Some(observation.requested);
+                    row.allocated = Some(observation.allocated);
+                    row.status = Some(format!("{:?}", observation.status).to_uppercase());
+                    row.metric_value = decision.metric_value;
+                    row.datapoints = target
+                        .tracking
+                        .as_ref()
+                        .map(|_| observation.datapoints.len());
+                    row.rule = decision.bounds.rule.clone();
+                    row.min = Some(decision.bounds.min);
+                    row.max = Some(decision.bounds.max);
+                    row.reserved_cap = observation.caps.reserved_available;
+                    row.account_headroom = observation.caps.account_headroom;
+                    row.desired = Some(decision.desired);
+                    row.reason = Some(decision.reason.to_string());
+                    row.reason_code = Some(decision.reason.label());
+                    row.changes = decision.desired != observation.requested;
+                }
+            }
+            row
+        })
+        .collect()
+}
+
+fn show<T: std::fmt::Display>(value: &Option<T>) -> String {
+    value
+        .as_ref()
+        .map_or_else(|| "-".to_owned(), ToString::to_string)
+}
+
+/// The plan as a table.
+pub fn render(rows: &[PlanRow]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<24} {:>9} {:>9} {:<11} {:<12} {:>9} {:<14} {:>9} {:>8} {:>8} {:>7}  reason",
+        "target",
+        "requested",
+        "allocated",
+        "status",
+        "metric",
+        "value",
+        "rule",
+        "bounds",
+        "reserved",
+        "account",
+        "desired"
+    );
+    for row in rows {
+        if let Some(blocked) = &row.blocked {
+            let _ = writeln!(out, "{:<24} BLOCKED: {blocked}", row.target);
+            continue;
+        }
+        let value = row
+            .metric_value
+            .map_or_else(|| "-".to_owned(), |value| format!("{value:.3}"));
+        let bounds = format!("{}..{}", show(&row.min), show(&row.max));
+        let desired = format!(
+            "{}{}",
+            show(&row.desired),
+            if row.changes { "*" } else { "" }
+        );
+        let _ = writeln!(
+            out,
+            "{:<24} {:>9} {:>9} {:<11} {:<12} {:>9} {:<14} {:>9} {:>8} {:>8} {:>7}  {}",
+            row.target,
+            show(&row.requested),
+            show(&row.allocated),
+            show(&row.status),
+            show(&row.metric),
+            value,
+            row.rule.as_deref().unwrap_or("-"),
+            bounds,
+            show(&row.reserved_cap),
+            show(&row.account_headroom),
+            desired,
+            show(&row.reason)
+        );
+    }
+    let _ = writeln!(out, "(* = would change)");
+    out
+}
+
+/// What `run --once` did, one line a target.
+pub fn render_applied(results: &[(String, Applied)]) -> String {
+    let mut out = String::new();
+    for (target, applied) in results {
+        let line = match applied {
+            Applied::Unchanged { capacity } => format!("unchanged at {capacity}"),
+            Applied::WouldChange { from, to } => format!("would change {from} -> {to} (dry run)"),
+            Applied::Changed { from, to, status } => format!("changed {from} -> {to} ({status})"),
+            Applied::Failed { error } => format!("FAILED: {error}"),
+            Applied::Blocked { why } => format!("BLOCKED: {why}"),
+        };
+        let _ = writeln!(out, "{target}: {line}");
+    }
+    out
+}

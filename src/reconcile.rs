@@ -1,0 +1,599 @@
+//! One evaluation of every target against AWS, and carrying out its decisions: the
+//! shared core of `plan`, `run --once` and (later) the daemon loop.
+//!
+//! Reading never writes. A failed read never leads to a scale-in: a target whose
+//! config cannot be read is reported and left alone; missing metrics reach the policy
+//! as missing data (held); an unreadable cap limits nothing. Writes go through the
+//! actuator's rules (`actuator`) and a shared token bucket; targets of one function
+//! are written one after another, so a function never has two writes in flight.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::actuator::{self, Backoff, Retry, TokenBucket};
+use crate::aws::{AwsError, LambdaApi, MetricQuery, MetricsApi, ProvisionedConfig, SeriesStatus};
+use crate::config::{Config, MetricKind, TargetConfig, function_name};
+use crate::policy::{self, AllocationStatus, Caps, Decision, Observation, PolicyState};
+
+/// The control-plane budget, shared by every target: one bucket for writes, one for reads.
+pub struct RateLimits {
+    origin: Instant,
+    writes: Mutex<TokenBucket>,
+    reads: Mutex<TokenBucket>,
+}
+
+impl RateLimits {
+    pub fn new(max_write_rate: f64, max_read_rate: f64) -> Self {
+        Self {
+            origin: Instant::now(),
+            // A burst of one second's worth: enough for a handful of targets at once.
+            writes: Mutex::new(TokenBucket::new(max_write_rate, max_write_rate)),
+            reads: Mutex::new(TokenBucket::new(max_read_rate, max_read_rate)),
+        }
+    }
+
+    async fn take(&self, bucket: &Mutex<TokenBucket>) {
+        let now = self.origin.elapsed().as_secs_f64();
+        let wait = bucket
+            .lock()
+            .expect("the token bucket lock is never poisoned: no panics under it")
+            .reserve(now);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    pub async fn write(&self) {
+        self.take(&self.writes).await;
+    }
+
+    pub async fn read(&self) {
+        self.take(&self.reads).await;
+    }
+}
+
+/// Why a target was not evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Blocked {
+    /// The alias routes traffic to two versions: Lambda refuses provisioned concurrency.
+    WeightedAlias,
+    /// The target's config could not be read.
+    ReadFailed { error: String },
+}
+
+impl std::fmt::Display for Blocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Blocked::WeightedAlias => f.write_str(
+                "alias has a weighted RoutingConfig; provisioned concurrency is not possible",
+            ),
+            Blocked::ReadFailed { error } => write!(f, "cannot read the current config: {error}"),
+        }
+    }
+}
+
+/// One target's evaluation.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub target: TargetConfig,
+    /// `Err` when the target cannot be managed this cycle.
+    pub outcome: Result<Evaluated, Blocked>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    pub observation: Observation,
+    pub config: Option<ProvisionedConfig>,
+    pub decision: Decision,
+    /// Whether the metric read failed or came back partial (then data counts as missing).
+    pub metric_status: Option<SeriesStatus>,
+}
+
+/// Shared clients and settings of one reconcile pass.
+pub struct Context<L, M> {
+    pub lambda: Arc<L>,
+    pub metrics: Arc<M>,
+    pub limits: Arc<RateLimits>,
+    pub config: Arc<Config>,
+}
+
+impl<L, M> Clone for Context<L, M> {
+    fn clone(&self) -> Self {
+        Self {
+            lambda: self.lambda.clone(),
+            metrics: self.metrics.clone(),
+            limits: self.limits.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The metric query of a tracked target (`id` unique in the batch).
+pub fn metric_query(target: &TargetConfig, id: String) -> Option<MetricQuery> {
+    let tracking = target.tracking.as_ref()?;
+    let lambda_metric = |name: &str| {
+        let function = function_name(&target.function).to_owned();
+        MetricQuery {
+            id: id.clone(),
+            namespace: "AWS/Lambda".into(),
+            name: name.into(),
+            dimensions: BTreeMap::from([
+                ("FunctionName".to_owned(), function.clone()),
+                (
+                    "Resource".to_owned(),
+                    format!("{function}:{}", target.qualifier),
+                ),
+            ]),
+            stat: "Maximum".into(),
+        }
+    };
+    Some(match &tracking.metric {
+        MetricKind::Concurrency => lambda_metric("ConcurrentExecutions"),
+        MetricKind::Utilization => lambda_metric("ProvisionedConcurrencyUtilization"),
+        MetricKind::Custom(custom) => MetricQuery {
+            id,
+            namespace: custom.namespace.clone(),
+            name: custom.name.clone(),
+            dimensions: custom.dimensions.clone(),
+            stat: custom.stat.clone(),
+        },
+    })
+}
+
+/// What one function's reads found, shared by its targets.
+#[derive(Default, Clone)]
+struct FunctionReads {
+    reserved: Option<u32>,
+    holdings: Vec<crate::aws::QualifierHolding>,
+}
+
+/// Reads everything and decides for every target. Never writes.
+pub async fn evaluate<L: LambdaApi, M: MetricsApi>(
+    context: &Context<L, M>,
+    now: DateTime<Utc>,
+) -> Vec<Evaluation> {
+    let config = &context.config;
+    let lambda = &context.lambda;
+
+    // All targets' metrics in one batched pass.
+    let queries: Vec<(usize, MetricQuery)> = config
+        .targets
+        .iter()
+        .enumerate()
+        .filter_map(|(index, target)| {
+            metric_query(target, format!("m{index}")).map(|query| (index, query))
+        })
+        .collect();
+    let longest_window = config
+        .targets
+        .iter()
+        .filter_map(|target| target.tracking.as_ref())
+        .map(|tracking| tracking.scale_in_window + tracking.stale_after)
+        .max()
+        .unwrap_or(TimeDelta::zero());
+    let plain: Vec<MetricQuery> = queries.iter().map(|(_, query)| query.clone()).collect();
+    let metrics = if plain.is_empty() {
+        Ok(Default::default())
+    } else {
+        context
+            .metrics
+            .fetch(&plain, now - longest_window - TimeDelta::minutes(1), now)
+            .await
+    };
+    if let Err(error) = &metrics {
+        tracing::warn!(error = %error, "metric read failed; tracking holds capacity this cycle");
+    }
+
+    context.limits.read().await;
+    let unreserved = match lambda.unreserved_concurrency().await {
+        Ok(unreserved) => Some(unreserved),
+        Err(error) => {
+            tracing::warn!(error = %error, "account settings read failed; the account cap is unknown this cycle");
+            None
+        }
+    };
+    let mut account_budget =
+        unreserved.map(|unreserved| unreserved.saturating_sub(config.daemon.account_reserve));
+
+    let mut function_reads: HashMap<String, FunctionReads> = HashMap::new();
+    let mut evaluations = Vec::with_capacity(config.targets.len());
+    for (index, target) in config.targets.iter().enumerate() {
+        let series = metrics
+            .as_ref()
+            .ok()
+            .and_then(|batch| batch.series.get(&format!("m{index}")));
+        let outcome = evaluate_target(
+            context,
+            target,
+            series,
+            &mut function_reads,
+            &mut account_budget,
+            now,
+        )
+        .await;
+        evaluations.push(Evaluation {
+            target: target.clone(),
+            outcome,
+        });
+    }
+    evaluations
+}
+
+async fn evaluate_target<L: LambdaApi, M: MetricsApi>(
+    context: &Context<L, M>,
+    target: &TargetConfig,
+    series: Option<&crate::aws::Series>,
+    function_reads: &mut HashMap<String, FunctionReads>,
+    account_budget: &mut Option<u32>,
+    now: DateTime<Utc>,
+) -> Result<Evaluated, Blocked> {
+    let lambda = &context.lambda;
+    let is_version = target.qualifier.chars().all(|c| c.is_ascii_digit());
+    if !is_version {
+        context.limits.read().await;
+        match lambda
+            .alias_is_weighted(&target.function, &target.qualifier)
+            .await
+        {
+            Ok(true) => return Err(Blocked::WeightedAlias),
+            Ok(false) => {}
+            Err(error) => {
+                return Err(Blocked::ReadFailed {
+                    error: error.to_string(),
+                });
+            }
+        }
+    }
+    context.limits.read().await;
+    let current = lambda
+        .provisioned_config(&target.function, &target.qualifier)
+        .await
+        .map_err(|error| Blocked::ReadFailed {
+            error: error.to_string(),
+        })?;
+
+    let function = function_name(&target.function).to_owned();
+    if !function_reads.contains_key(&function) {
+        let mut reads = FunctionReads::default();
+        context.limits.read().await;
+        match lambda.reserved_concurrency(&target.function).await {
+            Ok(reserved) => reads.reserved = reserved,
+            Err(error) => {
+                tracing::warn!(target = %target.name, error = %error, "reserved concurrency read failed; its cap is unknown this cycle")
+            }
+        }
+        if reads.reserved.is_some() {
+            context.limits.read().await;
+            match lambda.provisioned_configs(&target.function).await {
+                Ok(holdings) => reads.holdings = holdings,
+                Err(error) => {
+                    tracing::warn!(target = %target.name, error = %error, "provisioned config list failed; the reserved cap is unknown this cycle");
+                    reads.reserved = None;
+                }
+            }
+        }
+        function_reads.insert(function.clone(), reads);
+    }
+    let reads = function_reads.get(&function).cloned().unwrap_or_default();
+    let requested = current.as_ref().map_or(0, |config| config.requested);
+    let reserved_available = reads.reserved.map(|reserved| {
+        let others: u32 = reads
+            .holdings
+            .iter()
+            .filter(|holding| holding.qualifier != target.qualifier)
+            .map(|holding| holding.requested)
+            .sum();
+        reserved.saturating_sub(others)
+    });
+    // A function with reserved concurrency draws on it, not on the account's pool.
+    let account_headroom = if reads.reserved.is_some() {
+        None
+    } else {
+        *account_budget
+    };
+
+    let (datapoints, metric_status) = match series {
+        Some(series) if series.status != SeriesStatus::Failed => {
+            (series.points.clone(), Some(series.status))
+        }
+        Some(series) => (Vec::new(), Some(series.status)),
+        None => (Vec::new(), None),
+    };
+    let observation = Observation {
+        requested,
+        allocated: current.as_ref().map_or(0, |config| config.allocated),
+        status: current
+            .as_ref()
+            .map_or(AllocationStatus::None, |config| config.status),
+        last_modified: current.as_ref().and_then(|config| config.last_modified),
+        datapoints,
+        caps: Caps {
+            reserved_available,
+            account_headroom,
+        },
+    };
+    let decision = policy::decide(target, &observation, &PolicyState::default(), now);
+    if account_headroom.is_some()
+        && let Some(budget) = account_budget.as_mut()
+    {
+        *budget = budget.saturating_sub(decision.desired.saturating_sub(requested));
+    }
+    Ok(Evaluated {
+        observation,
+        config: current,
+        decision,
+        metric_status,
+    })
+}
+
+/// How writes are carried out.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    pub dry_run: bool,
+    pub backoff: Backoff,
+    /// How often the status is read back while an allocation is in progress.
+    pub poll_interval: Duration,
+    /// How long one target may take in all (writes, retries, waiting for READY).
+    pub deadline: Duration,
+    /// Whether to wait for an allocation to finish after a successful write.
+    pub wait_for_ready: bool,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            backoff: Backoff::default(),
+            poll_interval: Duration::from_secs(5),
+            deadline: Duration::from_secs(300),
+            wait_for_ready: true,
+        }
+    }
+}
+
+/// What happened to one target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Applied {
+    Unchanged {
+        capacity: u32,
+    },
+    /// Dry run: the write that would have been made.
+    WouldChange {
+        from: u32,
+        to: u32,
+    },
+    Changed {
+        from: u32,
+        to: u32,
+        status: String,
+    },
+    Failed {
+        error: String,
+    },
+    Blocked {
+        why: String,
+    },
+}
+
+impl Applied {
+    /// Failed or blocked: `run --once` exits non-zero, so a cron job notices.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Applied::Failed { .. } | Applied::Blocked { .. })
+    }
+}
+
+/// Carries out every evaluation. Targets of one function go one after another.
+pub async fn apply<L: LambdaApi, M: MetricsApi>(
+    context: &Context<L, M>,
+    evaluations: Vec<Evaluation>,
+    options: &ApplyOptions,
+    now: DateTime<Utc>,
+) -> Vec<(String, Applied)> {
+    let mut by_function: BTreeMap<String, Vec<(usize, Evaluation)>> = BTreeMap::new();
+    for (index, evaluation) in evaluations.into_iter().enumerate() {
+        by_function
+            .entry(function_name(&evaluation.target.function).to_owned())
+            .or_default()
+            .push((index, evaluation));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (_, group) in by_function {
+        let context = context.clone();
+        let options = options.clone();
+        tasks.spawn(async move {
+            let mut results = Vec::new();
+            for (index, evaluation) in group {
+                let name = evaluation.target.name.clone();
+                let applied = apply_one(&context, evaluation, &options, now).await;
+                results.push((index, name, applied));
+            }
+            results
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(results) => all.extend(results),
+            Err(error) => tracing::error!(error = %error, "an apply task failed"),
+        }
+    }
+    all.sort_by_key(|(index, _, _)| *index);
+    all.into_iter()
+        .map(|(_, name, applied)| (name, applied))
+        .collect()
+}
+
+async fn apply_one<L: LambdaApi, M: MetricsApi>(
+    context: &Context<L, M>,
+    evaluation: Evaluation,
+    options: &ApplyOptions,
+    now: DateTime<Utc>,
+) -> Applied {
+    let target = evaluation.target;
+    let mut evaluated = match evaluation.outcome {
+        Ok(evaluated) => evaluated,
+        Err(blocked) => {
+            return Applied::Blocked {
+                why: blocked.to_string(),
+            };
+        }
+    };
+    let started = Instant::now();
+    let mut failures = 0u32;
+    loop {
+        let from = evaluated.observation.requested;
+        let desired = evaluated.decision.desired;
+        if desired == from {
+            return Applied::Unchanged { capacity: from };
+        }
+        if options.dry_run {
+            return Applied::WouldChange { from, to: desired };
+        }
+        context.limits.write().await;
+        let result = write(context.lambda.as_ref(), &target, desired).await;
+        match result {
+            Ok(()) => {
+                tracing::info!(
+                    target = %target.name,
+                    from,
+                    to = desired,
+                    reason = %evaluated.decision.reason,
+                    trigger = evaluated.decision.reason.label(),
+                    "capacity changed"
+                );
+                let status = if options.wait_for_ready {
+                    settle(context, &target, options, started).await
+                } else {
+                    "IN_PROGRESS".to_owned()
+                };
+                if status == "FAILED" {
+                    return Applied::Failed {
+                        error: format!("allocation of {desired} FAILED"),
+                    };
+                }
+                return Applied::Changed {
+                    from,
+                    to: desired,
+                    status,
+                };
+            }
+            Err(error) => {
+                let retry =
+                    actuator::after_failure(&error, failures, &options.backoff, fastrand::f64());
+                tracing::warn!(target = %target.name, error = %error, outcome = error.label(), retry = ?retry, "write failed");
+                failures += 1;
+                match retry {
+                    Retry::Never | Retry::GiveUp => {
+                        return Applied::Failed {
+                            error: error.to_string(),
+                        };
+                    }
+                    Retry::After(wait) => {
+                        if started.elapsed() + wait > options.deadline {
+                            return Applied::Failed {
+                                error: format!(
+                                    "{error} (gave up: the deadline would pass while waiting)"
+                                ),
+                            };
+                        }
+                        tokio::time::sleep(wait).await;
+                    }
+                    Retry::WhenSettled => {
+                        settle(context, &target, options, started).await;
+                        if started.elapsed() > options.deadline {
+                            return Applied::Failed {
+                                error: format!(
+                                    "{error} (gave up: still in progress at the deadline)"
+                                ),
+                            };
+                        }
+                        // Decide again on what is there now: the desired value may have changed.
+                        let mut reads = HashMap::new();
+                        let mut budget = evaluated.observation.caps.account_headroom;
+                        let series = crate::aws::Series {
+                            points: evaluated.observation.datapoints.clone(),
+                            status: SeriesStatus::Complete,
+                        };
+                        match evaluate_target(
+                            context,
+                            &target,
+                            Some(&series),
+                            &mut reads,
+                            &mut budget,
+                            now,
+                        )
+                        .await
+                        {
+                            Ok(fresh) => evaluated = fresh,
+                            Err(blocked) => {
+                                return Applied::Blocked {
+                                    why: blocked.to_string(),
+                                };
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn write<L: LambdaApi>(
+    lambda: &L,
+    target: &TargetConfig,
+    desired: u32,
+) -> Result<(), AwsError> {
+    if desired == 0 {
+        lambda
+            .delete_provisioned_config(&target.function, &target.qualifier)
+            .await
+    } else {
+        lambda
+            .put_provisioned_config(&target.function, &target.qualifier, desired)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Reads the config back until it is no longer in progress, or the deadline passes.
+/// Returns the last status seen.
+async fn settle<L: LambdaApi, M: MetricsApi>(
+    context: &Context<L, M>,
+    target: &TargetConfig,
+    options: &ApplyOptions,
+    started: Instant,
+) -> String {
+    loop {
+        context.limits.read().await;
+        let status = match context
+            .lambda
+            .provisioned_config(&target.function, &target.qualifier)
+            .await
+        {
+            Ok(None) => return "DELETED".to_owned(),
+            Ok(Some(config)) => match config.status {
+                AllocationStatus::InProgress => "IN_PROGRESS",
+                AllocationStatus::Ready | AllocationStatus::None => return "READY".to_owned(),
+                AllocationStatus::Failed => {
+                    tracing::error!(target = %target.name, reason = config.status_reason.as_deref().unwrap_or(""), "allocation FAILED");
+                    return "FAILED".to_owned();
+                }
+            },
+            Err(error) => {
+                tracing::warn!(target = %target.name, error = %error, "status read failed while waiting");
+                "UNKNOWN"
+            }
+        };
+        if started.elapsed() + options.poll_interval > options.deadline {
+            return status.to_owned();
+        }
+        tokio::time::sleep(options.poll_interval).await;
+    }
+}

@@ -1,0 +1,429 @@
+//! `plan` and `run --once` over the wire: the official SDK against the local endpoint
+//! in `common::aws_endpoint`, exercising Lambda's semantics and every fault class.
+
+mod common;
+
+use std::time::Duration;
+
+use common::aws_endpoint::{Endpoint, Fault};
+use common::{aws_config, run_against_aws, text};
+
+const PUT: &str = "PutProvisionedConcurrencyConfig";
+
+/// One tracked target `f:live` that wants 100 (peak 70 at target 0.7), plus `extra`.
+fn tracked_target(function: &str, qualifier: &str) -> String {
+    format!(
+        "[[target]]\nfunction = \"{function}\"\nqualifier = \"{qualifier}\"\nmin = 1\nmax = 1000\n\
+         tracking = {{ metric = \"concurrency\", target = 0.7 }}\n"
+    )
+}
+
+fn run_once(
+    endpoint: &Endpoint,
+    daemon: &str,
+    targets: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let (_dir, config) = aws_config(&endpoint.url, daemon, targets);
+    let config = config.display().to_string();
+    let mut args = vec![
+        "run",
+        "--once",
+        "--config",
+        &config,
+        "--poll-interval",
+        "100ms",
+        "--wait",
+        "30s",
+    ];
+    args.extend_from_slice(extra);
+    run_against_aws(&args)
+}
+
+fn endpoint_wanting_100() -> Endpoint {
+    let endpoint = Endpoint::start();
+    endpoint
+        .world()
+        .set_concurrency("f", "live", &[50.0, 70.0], 2);
+    endpoint
+}
+
+#[test]
+fn plan_reads_and_explains_without_writing() {
+    let endpoint = endpoint_wanting_100();
+    endpoint.world().set_config("f", "live", 10);
+    let (_dir, config) = aws_config(&endpoint.url, "", &tracked_target("f", "live"));
+    let output = run_against_aws(&[
+        "plan",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let rows: serde_json::Value =
+        serde_json::from_str(&text(&output.stdout)).expect("plan --json is JSON");
+    assert_eq!(rows[0]["requested"], 10);
+    assert_eq!(rows[0]["desired"], 100);
+    assert_eq!(rows[0]["reason_code"], "tracking");
+    assert_eq!(rows[0]["changes"], true);
+    assert!(
+        endpoint.world().requests(PUT).is_empty(),
+        "plan never writes"
+    );
+    let table = run_against_aws(&["plan", "--config", config.to_str().expect("utf-8")]);
+    assert!(
+        text(&table.stdout).contains("tracking concurrency = 70.000"),
+        "{}",
+        text(&table.stdout)
+    );
+}
+
+#[test]
+fn run_once_applies_waits_for_ready_and_reports() {
+    let endpoint = endpoint_wanting_100();
+    let output = run_once(&endpoint, "", &tracked_target("f", "live"), &[]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("f:live: changed 0 -> 100 (READY)"),
+        "{}",
+        text(&output.stdout)
+    );
+    let puts = endpoint.world().requests(PUT);
+    assert_eq!(
+        (puts.len(), puts[0].value, puts[0].status),
+        (1, Some(100), 202)
+    );
+    assert!(
+        text(&output.stderr).contains("capacity changed"),
+        "one structured event per change"
+    );
+}
+
+#[test]
+fn no_put_when_unchanged_and_no_write_in_dry_run() {
+    let endpoint = endpoint_wanting_100();
+    endpoint.world().set_config("f", "live", 100);
+    let output = run_once(&endpoint, "", &tracked_target("f", "live"), &[]);
+    assert!(output.status.success());
+    assert!(text(&output.stdout).contains("unchanged at 100"));
+    assert!(endpoint.world().requests(PUT).is_empty());
+
+    endpoint.world().set_config("f", "live", 10);
+    let output = run_once(
+        &endpoint,
+        "dry_run = true",
+        &tracked_target("f", "live"),
+        &[],
+    );
+    assert!(
+        text(&output.stdout).contains("would change 10 -> 100 (dry run)"),
+        "{}",
+        text(&output.stdout)
+    );
+    let writes = endpoint
+        .world()
+        .log
+        .iter()
+        .filter(|logged| {
+            logged.operation.starts_with("Put") || logged.operation.starts_with("Delete")
+        })
+        .count();
+    assert_eq!(writes, 0);
+}
+
+#[test]
+fn a_throttle_with_retry_after_delays_the_next_write_by_that_long() {
+    let endpoint = endpoint_wanting_100();
+    endpoint.world().inject(
+        PUT,
+        [Fault::Throttle {
+            retry_after: Some(2),
+        }],
+    );
+    let output = run_once(&endpoint, "", &tracked_target("f", "live"), &[]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let puts = endpoint.world().requests(PUT);
+    assert_eq!(
+        puts.iter().map(|put| put.status).collect::<Vec<_>>(),
+        vec![429, 202]
+    );
+    let gap = puts[1].at - puts[0].at;
+    assert!(gap >= Duration::from_secs(2), "waited only {gap:?}");
+    assert!(
+        gap < Duration::from_millis(2_500),
+        "waited {gap:?}, much more than asked"
+    );
+    assert!(
+        text(&output.stderr).contains("throttled"),
+        "the throttle is logged"
+    );
+}
+
+#[test]
+fn throttles_without_retry_after_back_off_within_growing_capped_ceilings() {
+    let endpoint = endpoint_wanting_100();
+    endpoint
+        .world()
+        .inject(PUT, (0..4).map(|_| Fault::Throttle { retry_after: None }));
+    let output = run_once(&endpoint, "", &tracked_target("f", "live"), &[]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let puts = endpoint.world().requests(PUT);
+    assert_eq!(puts.len(), 5);
+    // Full jitter under ceilings of 0.5 s, 1 s, 2 s, 4 s (base 500 ms, doubling; cap 30 s).
+    let slack = Duration::from_millis(300);
+    for (attempt, pair) in puts.windows(2).enumerate() {
+        let ceiling = Duration::from_millis(500 * (1 << attempt));
+        assert!(
+            pair[1].at - pair[0].at <= ceiling + slack,
+            "retry {attempt} waited {:?}",
+            pair[1].at - pair[0].at
+        );
+    }
+}
+
+#[test]
+fn conflicts_lead_to_status_polling_and_exactly_one_successful_put() {
+    let endpoint = endpoint_wanting_100();
+    endpoint
+        .world()
+        .inject(PUT, [Fault::Conflict, Fault::Conflict, Fault::Conflict]);
+    let output = run_once(&endpoint, "", &tracked_target("f", "live"), &[]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let world = endpoint.world();
+    let statuses: Vec<u16> = world.requests(PUT).iter().map(|put| put.status).collect();
+    assert_eq!(statuses, vec![409, 409, 409, 202]);
+    // Between conflicts the status is read back before deciding again.
+    let order: Vec<&str> = world.log.iter().map(|logged| logged.operation).collect();
+    let first_put = order.iter().position(|op| *op == PUT).expect("a put");
+    assert_eq!(order[first_put + 1], "GetProvisionedConcurrencyConfig");
+}
+
+#[test]
+fn an_allocation_in_progress_is_left_alone() {
+    let endpoint = endpoint_wanting_100();
+    {
+        let mut world = endpoint.world();
+        world.allocation_delay = Duration::from_secs(60);
+        world.set_config("f", "live", 10);
+        let config = world
+            .function("f")
+            .configs
+            .get_mut("live")
+            .expect("the config");
+        config.status = "IN_PROGRESS";
+        config.since = std::time::Instant::now();
+    }
+    let (_dir, config) = aws_config(&endpoint.url, "", &tracked_target("f", "live"));
+    let output = run_against_aws(&[
+        "plan",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    let rows: serde_json::Value = serde_json::from_str(&text(&output.stdout)).expect("JSON");
+    assert_eq!(rows[0]["reason_code"], "allocation_in_progress");
+    assert_eq!(rows[0]["desired"], 10);
+}
+
+#[test]
+fn an_invalid_parameter_is_reported_and_not_retried() {
+    let endpoint = endpoint_wanting_100();
+    endpoint.world().inject(PUT, [Fault::InvalidParameter]);
+    let output = run_once(&endpoint, "", &tracked_target("f", "live"), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stdout).contains("FAILED: invalid parameter: Injected invalid parameter"),
+        "{}",
+        text(&output.stdout)
+    );
+    assert_eq!(endpoint.world().requests(PUT).len(), 1);
+}
+
+#[test]
+fn the_reserved_concurrency_cap_and_the_account_floor_are_respected() {
+    let endpoint = Endpoint::start();
+    {
+        let mut world = endpoint.world();
+        // `capped` has 50 reserved, of which version 1 holds 20: live may take 30.
+        world.function("capped").reserved = Some(50);
+        world.set_config("capped", "1", 20);
+        world.set_concurrency("capped", "live", &[700.0], 2);
+        // The account: 1000 limit, 50 reserved by `capped`, so 950 unreserved; with
+        // account_reserve 100, `open` may take 850 (it wants 1000 / 0.7 → 1429).
+        world.set_concurrency("open", "live", &[1_000.0], 2);
+    }
+    let targets = format!(
+        "{}{}",
+        tracked_target("capped", "live"),
+        tracked_target("open", "live").replace("max = 1000", "max = 5000")
+    );
+    let output = run_once(&endpoint, "account_reserve = 100", &targets, &[]);
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("capped:live: changed 0 -> 30"), "{stdout}");
+    assert!(stdout.contains("open:live: changed 0 -> 850"), "{stdout}");
+}
+
+#[test]
+fn a_weighted_alias_is_blocked_while_other_targets_proceed() {
+    let endpoint = endpoint_wanting_100();
+    endpoint
+        .world()
+        .function("canary")
+        .aliases
+        .insert("live".into(), true);
+    let targets = format!(
+        "{}{}",
+        tracked_target("canary", "live"),
+        tracked_target("f", "live")
+    );
+    let output = run_once(&endpoint, "", &targets, &[]);
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("canary:live: BLOCKED: alias has a weighted RoutingConfig"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("f:live: changed 0 -> 100"), "{stdout}");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a blocked target fails run --once"
+    );
+    assert!(
+        endpoint
+            .world()
+            .requests(PUT)
+            .iter()
+            .all(|put| put.function.as_deref() == Some("f"))
+    );
+}
+
+#[test]
+fn server_errors_and_a_hung_endpoint_are_reported_without_a_crash() {
+    let endpoint = endpoint_wanting_100();
+    endpoint.world().inject(
+        PUT,
+        [Fault::ServerError, Fault::ServerError, Fault::ServerError],
+    );
+    let output = run_once(&endpoint, "", &tracked_target("f", "live"), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("FAILED: server error (ServiceException)"),
+        "{}",
+        text(&output.stdout)
+    );
+    assert_eq!(
+        endpoint.world().requests(PUT).len(),
+        3,
+        "transient write failures are tried 3 times in all"
+    );
+
+    // Every read of the config hangs past the 2 s timeout (3 SDK attempts).
+    let hung = Endpoint::start();
+    hung.world().inject(
+        "GetProvisionedConcurrencyConfig",
+        (0..3).map(|_| Fault::Hang(Duration::from_secs(5))),
+    );
+    let output = run_once(&hung, "", &tracked_target("f", "live"), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stdout).contains("f:live: BLOCKED: cannot read the current config: timed out"),
+        "{}",
+        text(&output.stdout)
+    );
+    assert!(!text(&output.stderr).contains("panicked"));
+    assert!(
+        hung.world().requests(PUT).is_empty(),
+        "no write without a readable config"
+    );
+}
+
+#[test]
+fn malformed_answers_are_reported_and_missing_metrics_hold_capacity() {
+    let endpoint = Endpoint::start();
+    endpoint.world().set_config("f", "live", 40);
+    endpoint.world().inject(
+        "GetMetricData",
+        [Fault::Malformed, Fault::Malformed, Fault::Malformed],
+    );
+    let (_dir, config) = aws_config(&endpoint.url, "", &tracked_target("f", "live"));
+    let output = run_against_aws(&[
+        "plan",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let rows: serde_json::Value = serde_json::from_str(&text(&output.stdout)).expect("JSON");
+    assert_eq!(rows[0]["reason_code"], "held_for_missing_data");
+    assert_eq!(
+        rows[0]["desired"], 40,
+        "a failed metric read never scales in"
+    );
+    assert!(text(&output.stderr).contains("metric read failed"));
+}
+
+#[test]
+fn twelve_hundred_targets_are_read_in_three_metric_calls() {
+    let endpoint = Endpoint::start();
+    let targets: String = (0..1_200)
+        .map(|index| tracked_target(&format!("fn{index}"), "1"))
+        .collect();
+    let (_dir, config) = aws_config(&endpoint.url, "max_read_rate = 100000.0", &targets);
+    let output = run_against_aws(&[
+        "plan",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let calls = endpoint.world().requests("GetMetricData");
+    assert_eq!(
+        calls.iter().map(|call| call.queries).collect::<Vec<_>>(),
+        vec![500, 500, 200]
+    );
+}
+
+#[test]
+fn metric_pages_are_followed() {
+    let endpoint = endpoint_wanting_100();
+    endpoint.world().page_size = 1;
+    let (_dir, config) = aws_config(&endpoint.url, "", &tracked_target("f", "live"));
+    let output = run_against_aws(&[
+        "plan",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    let rows: serde_json::Value = serde_json::from_str(&text(&output.stdout)).expect("JSON");
+    assert_eq!(rows[0]["datapoints"], 2);
+    assert_eq!(rows[0]["desired"], 100);
+    assert_eq!(endpoint.world().requests("GetMetricData").len(), 2);
+}
+
+#[test]
+fn scaling_to_zero_deletes_the_config() {
+    let endpoint = Endpoint::start();
+    endpoint.world().set_config("idle", "live", 5);
+    let target = "[[target]]\nfunction = \"idle\"\nqualifier = \"live\"\nmin = 0\nmax = 10\n\
+                  tracking = { metric = \"concurrency\", target = 0.7, missing_data = \"zero\", scale_in_cooldown = \"0s\" }\n";
+    let output = run_once(&endpoint, "", target, &[]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("idle:live: changed 5 -> 0 (DELETED)"),
+        "{}",
+        text(&output.stdout)
+    );
+    assert_eq!(
+        endpoint
+            .world()
+            .requests("DeleteProvisionedConcurrencyConfig")
+            .len(),
+        1
+    );
+}

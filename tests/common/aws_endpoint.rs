@@ -1,0 +1,787 @@
+//! A local AWS endpoint for the integration tests: Lambda's REST-JSON operations for
+//! provisioned concurrency and CloudWatch `GetMetricData` in the Smithy RPC v2 CBOR
+//! protocol, on 127.0.0.1, with Lambda's semantics, scriptable faults, and a log of
+//! every request.
+//!
+//! Semantics kept: a put starts `IN_PROGRESS` and becomes `READY` after
+//! `allocation_delay`; a put or delete meanwhile is a 409 `ResourceConflictException`;
+//! `$LATEST`, a weighted alias, more than the function's reserved concurrency (all
+//! qualifiers together) and leaving less than 100 unreserved concurrency in the
+//! account are 400 `InvalidParameterValueException`. Errors carry `X-Amzn-ErrorType`
+//! and a JSON body as Lambda sends them (CBOR with `__type` for CloudWatch).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use ciborium::Value as Cbor;
+use serde_json::{Value as Json, json};
+
+/// The account's concurrency limit.
+pub const ACCOUNT_LIMIT: u32 = 1_000;
+/// Lambda keeps at least this much of the account unreserved.
+pub const UNRESERVED_FLOOR: u32 = 100;
+
+/// A fault to inject into the next request of one operation.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// 429 `TooManyRequestsException`; `retry_after` goes in the body as a string.
+    Throttle { retry_after: Option<u32> },
+    /// 409 `ResourceConflictException`.
+    Conflict,
+    /// 400 `InvalidParameterValueException`.
+    InvalidParameter,
+    /// 500 `ServiceException`.
+    ServerError,
+    /// No answer for this long (longer than the client's timeout).
+    Hang(Duration),
+    /// 200 with a body that is not JSON (or CBOR).
+    Malformed,
+}
+
+/// One request as the endpoint saw it.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub operation: &'static str,
+    pub function: Option<String>,
+    pub qualifier: Option<String>,
+    /// The value of a put.
+    pub value: Option<u32>,
+    pub status: u16,
+    pub at: Instant,
+    /// For `GetMetricData`: how many queries the request carried.
+    pub queries: usize,
+}
+
+/// A metric's name and its dimensions, sorted by name.
+pub type SeriesKey = (String, Vec<(String, String)>);
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub requested: u32,
+    pub status: &'static str,
+    pub since: Instant,
+    pub last_modified: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Function {
+    pub reserved: Option<u32>,
+    /// Alias name → whether it has routing weights.
+    pub aliases: HashMap<String, bool>,
+    pub configs: BTreeMap<String, Config>,
+}
+
+/// Everything the endpoint knows; tests change it directly.
+#[derive(Debug)]
+pub struct World {
+    pub functions: HashMap<String, Function>,
+    pub allocation_delay: Duration,
+    pub faults: HashMap<&'static str, VecDeque<Fault>>,
+    /// (metric name, sorted dimensions) → (epoch seconds, value) in time order.
+    pub series: HashMap<SeriesKey, Vec<(i64, f64)>>,
+    /// Datapoints per `GetMetricData` page before a `NextToken` is given.
+    pub page_size: usize,
+    pub log: Vec<Logged>,
+}
+
+impl World {
+    fn new() -> Self {
+        Self {
+            functions: HashMap::new(),
+            allocation_delay: Duration::from_millis(300),
+            faults: HashMap::new(),
+            series: HashMap::new(),
+            page_size: 100_800,
+            log: Vec::new(),
+        }
+    }
+
+    /// A function; any function a request names exists, without reserved concurrency.
+    pub fn function(&mut self, name: &str) -> &mut Function {
+        self.functions.entry(name.to_owned()).or_default()
+    }
+
+    /// Sets a qualifier's config as if a put had finished.
+    pub fn set_config(&mut self, function: &str, qualifier: &str, requested: u32) {
+        self.function(function).configs.insert(
+            qualifier.to_owned(),
+            Config {
+                requested,
+                status: "READY",
+                since: Instant::now() - Duration::from_secs(3600),
+                last_modified: "2026-01-01T00:00:00.000+0000".into(),
+            },
+        );
+    }
+
+    pub fn inject(&mut self, operation: &'static str, faults: impl IntoIterator<Item = Fault>) {
+        self.faults.entry(operation).or_default().extend(faults);
+    }
+
+    /// Sets the `ConcurrentExecutions` series of `function:qualifier`, one value a
+    /// minute ending `lag_minutes` ago.
+    pub fn set_concurrency(
+        &mut self,
+        function: &str,
+        qualifier: &str,
+        values: &[f64],
+        lag_minutes: i64,
+    ) {
+        let now = chrono::Utc::now().timestamp() / 60 * 60;
+        let count = values.len() as i64;
+        let points = values
+            .iter()
+            .enumerate()
+            .map(|(index, value)| (now - 60 * (lag_minutes + count - 1 - index as i64), *value))
+            .collect();
+        let dimensions = vec![
+            ("FunctionName".to_owned(), function.to_owned()),
+            ("Resource".to_owned(), format!("{function}:{qualifier}")),
+        ];
+        self.series
+            .insert(("ConcurrentExecutions".to_owned(), dimensions), points);
+    }
+
+    /// The requests of one operation.
+    pub fn requests(&self, operation: &str) -> Vec<Logged> {
+        self.log
+            .iter()
+            .filter(|logged| logged.operation == operation)
+            .cloned()
+            .collect()
+    }
+
+    /// Promotes finished allocations to READY.
+    fn settle(&mut self) {
+        let delay = self.allocation_delay;
+        for function in self.functions.values_mut() {
+            for config in function.configs.values_mut() {
+                if config.status == "IN_PROGRESS" && config.since.elapsed() >= delay {
+                    config.status = "READY";
+                }
+            }
+        }
+    }
+
+    fn unreserved(&self) -> u32 {
+        let reserved: u32 = self
+            .functions
+            .values()
+            .filter_map(|function| function.reserved)
+            .sum();
+        let provisioned: u32 = self
+            .functions
+            .values()
+            .filter(|function| function.reserved.is_none())
+            .flat_map(|function| function.configs.values())
+            .map(|config| config.requested)
+            .sum();
+        ACCOUNT_LIMIT
+            .saturating_sub(reserved)
+            .saturating_sub(provisioned)
+    }
+}
+
+/// A running endpoint. Dropping it leaves the server thread to end with the test.
+pub struct Endpoint {
+    pub url: String,
+    world: Arc<Mutex<World>>,
+}
+
+impl Endpoint {
+    pub fn start() -> Self {
+        let world = Arc::new(Mutex::new(World::new()));
+        let shared = world.clone();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("the endpoint's runtime starts");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind 127.0.0.1");
+                let address: SocketAddr = listener.local_addr().expect("a local address");
+                sender
+                    .send(address)
+                    .expect("the test waits for the address");
+                let app = axum::Router::new().fallback(move |method, uri, headers, body| {
+                    handle(shared.clone(), method, uri, headers, body)
+                });
+                axum::serve(listener, app)
+                    .await
+                    .expect("the endpoint serves");
+            });
+        });
+        let address = receiver.recv().expect("the endpoint reports its address");
+        Self {
+            url: format!("http://{address}"),
+            world,
+        }
+    }
+
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().expect("the world lock is not poisoned")
+    }
+}
+
+fn decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%'
+            && index + 2 < bytes.len()
+            && let Ok(byte) =
+                u8::from_str_radix(&String::from_utf8_lossy(&bytes[index + 1..index + 3]), 16)
+        {
+            out.push(byte);
+            index += 3;
+            continue;
+        }
+        out.push(bytes[index]);
+        index += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    uri.query()?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| decode(value))
+}
+
+/// The function name from a name or ARN path segment.
+fn function_of(segment: &str) -> String {
+    let decoded = decode(segment);
+    match decoded.split(':').collect::<Vec<_>>().as_slice() {
+        ["arn", _, "lambda", _, _, "function", name, ..] => (*name).to_owned(),
+        _ => decoded,
+    }
+}
+
+fn lambda_error(status: u16, kind: &str, message: &str, extra: Json) -> Response {
+    let mut body = json!({ "Type": "User", "message": message });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    let mut response = (
+        StatusCode::from_u16(status).expect("a valid status"),
+        body.to_string(),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        "x-amzn-errortype",
+        HeaderValue::from_str(kind).expect("a header value"),
+    );
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    response
+}
+
+fn json_response(status: u16, body: Json) -> Response {
+    let mut response = (
+        StatusCode::from_u16(status).expect("a valid status"),
+        body.to_string(),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    response
+}
+
+fn cbor_response(status: u16, body: Cbor) -> Response {
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&body, &mut bytes).expect("CBOR encodes");
+    let mut response =
+        (StatusCode::from_u16(status).expect("a valid status"), bytes).into_response();
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/cbor"));
+    response
+        .headers_mut()
+        .insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
+    response
+}
+
+fn fault_response(fault: &Fault, cbor: bool) -> Option<Response> {
+    let (status, kind, message, extra) = match fault {
+        Fault::Throttle { retry_after } => (
+            429,
+            "TooManyRequestsException",
+            "Rate exceeded",
+            match retry_after {
+                Some(seconds) => {
+                    json!({ "Reason": "CallerRateLimitExceeded", "retryAfterSeconds": seconds.to_string() })
+                }
+                None => json!({ "Reason": "CallerRateLimitExceeded" }),
+            },
+        ),
+        Fault::Conflict => (
+            409,
+            "ResourceConflictException",
+            "An update is in progress for resource",
+            json!({}),
+        ),
+        Fault::InvalidParameter => (
+            400,
+            "InvalidParameterValueException",
+            "Injected invalid parameter",
+            json!({}),
+        ),
+        Fault::ServerError => (500, "ServiceException", "Internal failure", json!({})),
+        Fault::Malformed => {
+            return Some(if cbor {
+                let mut response = (StatusCode::OK, vec![0xff_u8, 0x00, 0x13]).into_response();
+                response
+                    .headers_mut()
+                    .insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
+                response
+            } else {
+                let mut response = (StatusCode::OK, "{\"Requested").into_response();
+                response
+                    .headers_mut()
+                    .insert("content-type", HeaderValue::from_static("application/json"));
+                response
+            });
+        }
+        Fault::Hang(_) => return None,
+    };
+    Some(if cbor {
+        cbor_response(
+            status,
+            Cbor::Map(vec![
+                (
+                    Cbor::Text("__type".into()),
+                    Cbor::Text(format!("com.amazonaws.cloudwatch#{kind}")),
+                ),
+                (Cbor::Text("message".into()), Cbor::Text(message.into())),
+            ]),
+        )
+    } else {
+        lambda_error(status, kind, message, extra)
+    })
+}
+
+fn config_json(config: &Config) -> Json {
+    let allocated = if config.status == "READY" {
+        config.requested
+    } else {
+        0
+    };
+    json!({
+        "RequestedProvisionedConcurrentExecutions": config.requested,
+        "AvailableProvisionedConcurrentExecutions": allocated,
+        "AllocatedProvisionedConcurrentExecutions": allocated,
+        "Status": config.status,
+        "LastModified": config.last_modified,
+    })
+}
+
+async fn handle(
+    world: Arc<Mutex<World>>,
+    method: Method,
+    uri: Uri,
+    _headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+    let (operation, function, qualifier): (&'static str, Option<String>, Option<String>) =
+        match (&method, segments.as_slice()) {
+            (&Method::GET, ["2019-09-30", "functions", f, "provisioned-concurrency"])
+                if query_param(&uri, "List").is_some() =>
+            {
+                (
+                    "ListProvisionedConcurrencyConfigs",
+                    Some(function_of(f)),
+                    None,
+                )
+            }
+            (&Method::GET, ["2019-09-30", "functions", f, "provisioned-concurrency"]) => (
+                "GetProvisionedConcurrencyConfig",
+                Some(function_of(f)),
+                query_param(&uri, "Qualifier"),
+            ),
+            (&Method::PUT, ["2019-09-30", "functions", f, "provisioned-concurrency"]) => (
+                "PutProvisionedConcurrencyConfig",
+                Some(function_of(f)),
+                query_param(&uri, "Qualifier"),
+            ),
+            (&Method::DELETE, ["2019-09-30", "functions", f, "provisioned-concurrency"]) => (
+                "DeleteProvisionedConcurrencyConfig",
+                Some(function_of(f)),
+                query_param(&uri, "Qualifier"),
+            ),
+            (&Method::GET, ["2019-09-30", "functions", f, "concurrency"]) => {
+                ("GetFunctionConcurrency", Some(function_of(f)), None)
+            }
+            (&Method::GET, ["2016-08-19", "account-settings"]) => {
+                ("GetAccountSettings", None, None)
+            }
+            (&Method::GET, ["2015-03-31", "functions", f, "aliases", alias]) => {
+                ("GetAlias", Some(function_of(f)), Some(decode(alias)))
+            }
+            (
+                &Method::POST,
+                [
+                    "service",
+                    "GraniteServiceVersion20100801",
+                    "operation",
+                    "GetMetricData",
+                ],
+            ) => ("GetMetricData", None, None),
+            _ => {
+                return lambda_error(
+                    404,
+                    "UnknownOperationException",
+                    &format!("no operation at {method} {}", uri.path()),
+                    json!({}),
+                );
+            }
+        };
+    let cbor = operation == "GetMetricData";
+    let value = if operation == "PutProvisionedConcurrencyConfig" {
+        serde_json::from_slice::<Json>(&body)
+            .ok()
+            .and_then(|body| {
+                body.get("ProvisionedConcurrentExecutions")
+                    .and_then(Json::as_u64)
+            })
+            .map(|value| value as u32)
+    } else {
+        None
+    };
+
+    let fault = {
+        let mut world = world.lock().expect("the world lock is not poisoned");
+        world
+            .faults
+            .get_mut(operation)
+            .and_then(VecDeque::pop_front)
+    };
+    if let Some(Fault::Hang(duration)) = &fault {
+        tokio::time::sleep(*duration).await;
+    }
+
+    let mut world = world.lock().expect("the world lock is not poisoned");
+    world.settle();
+    let mut queries = 0;
+    let response = match fault.as_ref().and_then(|fault| fault_response(fault, cbor)) {
+        Some(response) => response,
+        None => match operation {
+            "GetMetricData" => {
+                let (response, count) = get_metric_data(&world, &body);
+                queries = count;
+                response
+            }
+            _ => lambda_operation(
+                &mut world,
+                operation,
+                function.clone(),
+                qualifier.clone(),
+                value,
+            ),
+        },
+    };
+    world.log.push(Logged {
+        operation,
+        function,
+        qualifier,
+        value,
+        status: response.status().as_u16(),
+        at: Instant::now(),
+        queries,
+    });
+    response
+}
+
+fn lambda_operation(
+    world: &mut World,
+    operation: &str,
+    function: Option<String>,
+    qualifier: Option<String>,
+    value: Option<u32>,
+) -> Response {
+    let function = function.unwrap_or_default();
+    let qualifier = qualifier.unwrap_or_default();
+    match operation {
+        "GetAccountSettings" => json_response(
+            200,
+            json!({
+                "AccountLimit": { "TotalCodeSize": 80_530_636_800_u64, "CodeSizeUnzipped": 262_144_000, "CodeSizeZipped": 52_428_800,
+                                   "ConcurrentExecutions": ACCOUNT_LIMIT, "UnreservedConcurrentExecutions": world.unreserved() },
+                "AccountUsage": { "TotalCodeSize": 0, "FunctionCount": world.functions.len() }
+            }),
+        ),
+        "GetFunctionConcurrency" => match world.function(&function).reserved {
+            Some(reserved) => {
+                json_response(200, json!({ "ReservedConcurrentExecutions": reserved }))
+            }
+            None => json_response(200, json!({})),
+        },
+        "GetAlias" => {
+            let weighted = world
+                .function(&function)
+                .aliases
+                .get(&qualifier)
+                .copied()
+                .unwrap_or(false);
+            let mut alias = json!({
+                "AliasArn": format!("arn:aws:lambda:us-east-1:123456789012:function:{function}:{qualifier}"),
+                "Name": qualifier, "FunctionVersion": "3", "Description": "", "RevisionId": "1"
+            });
+            if weighted {
+                alias["RoutingConfig"] = json!({ "AdditionalVersionWeights": { "4": 0.1 } });
+            }
+            json_response(200, alias)
+        }
+        "ListProvisionedConcurrencyConfigs" => {
+            let configs: Vec<Json> = world
+                .function(&function)
+                .configs
+                .iter()
+                .map(|(qualifier, config)| {
+                    let mut entry = config_json(config);
+                    entry["FunctionArn"] = json!(format!(
+                        "arn:aws:lambda:us-east-1:123456789012:function:{function}:{qualifier}"
+                    ));
+                    entry
+                })
+                .collect();
+            json_response(200, json!({ "ProvisionedConcurrencyConfigs": configs }))
+        }
+        "GetProvisionedConcurrencyConfig" => {
+            match world.function(&function).configs.get(&qualifier) {
+                Some(config) => json_response(200, config_json(config)),
+                None => lambda_error(
+                    404,
+                    "ProvisionedConcurrencyConfigNotFoundException",
+                    "No Provisioned Concurrency Config found for this function",
+                    json!({}),
+                ),
+            }
+        }
+        "DeleteProvisionedConcurrencyConfig" => {
+            let entry = world.function(&function);
+            match entry.configs.get(&qualifier) {
+                Some(config) if config.status == "IN_PROGRESS" => lambda_error(
+                    409,
+                    "ResourceConflictException",
+                    "An update is in progress for resource",
+                    json!({}),
+                ),
+                _ => {
+                    entry.configs.remove(&qualifier);
+                    (StatusCode::NO_CONTENT, "").into_response()
+                }
+            }
+        }
+        "PutProvisionedConcurrencyConfig" => put(world, &function, &qualifier, value.unwrap_or(0)),
+        _ => lambda_error(400, "UnknownOperationException", operation, json!({})),
+    }
+}
+
+fn put(world: &mut World, function: &str, qualifier: &str, value: u32) -> Response {
+    let invalid =
+        |message: String| lambda_error(400, "InvalidParameterValueException", &message, json!({}));
+    if qualifier == "$LATEST" || qualifier.is_empty() {
+        return invalid(
+            "Provisioned Concurrency Configs cannot be applied to unpublished function versions."
+                .into(),
+        );
+    }
+    if value == 0 {
+        return invalid("ProvisionedConcurrentExecutions must be at least 1".into());
+    }
+    let unreserved = world.unreserved();
+    let entry = world.function(function);
+    if entry.aliases.get(qualifier).copied().unwrap_or(false) {
+        return invalid("Alias with weights can not be used with Provisioned Concurrency".into());
+    }
+    let current = entry.configs.get(qualifier).cloned();
+    if current
+        .as_ref()
+        .is_some_and(|config| config.status == "IN_PROGRESS")
+    {
+        return lambda_error(
+            409,
+            "ResourceConflictException",
+            "An update is in progress for resource",
+            json!({}),
+        );
+    }
+    let before = current.as_ref().map_or(0, |config| config.requested);
+    match entry.reserved {
+        Some(reserved) => {
+            let others: u32 = entry
+                .configs
+                .iter()
+                .filter(|(name, _)| name.as_str() != qualifier)
+                .map(|(_, config)| config.requested)
+                .sum();
+            if others + value > reserved {
+                return invalid(format!(
+                    "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution for function ({reserved})"
+                ));
+            }
+        }
+        None => {
+            let added = value.saturating_sub(before);
+            if added > unreserved.saturating_sub(UNRESERVED_FLOOR) {
+                return invalid(format!(
+                    "Specified ConcurrentExecutions for function decrease account's UnreservedConcurrentExecution below its minimum value of [{UNRESERVED_FLOOR}]."
+                ));
+            }
+        }
+    }
+    let config = Config {
+        requested: value,
+        status: "IN_PROGRESS",
+        since: Instant::now(),
+        last_modified: chrono::Utc::now()
+            .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+            .to_string(),
+    };
+    let mut body = config_json(&config);
+    // Capacity already allocated keeps serving while the rest is allocated.
+    body["AllocatedProvisionedConcurrentExecutions"] = json!(before.min(value));
+    entry.configs.insert(qualifier.to_owned(), config);
+    json_response(202, body)
+}
+
+fn text_of(value: &Cbor) -> Option<&str> {
+    match value {
+        Cbor::Text(text) => Some(text),
+        _ => None,
+    }
+}
+
+fn field<'a>(map: &'a Cbor, name: &str) -> Option<&'a Cbor> {
+    match map {
+        Cbor::Map(entries) => entries
+            .iter()
+            .find(|(key, _)| text_of(key) == Some(name))
+            .map(|(_, value)| value),
+        _ => None,
+    }
+}
+
+fn seconds_of(value: &Cbor) -> Option<f64> {
+    match value {
+        Cbor::Tag(1, inner) => seconds_of(inner),
+        Cbor::Integer(integer) => Some(i128::from(*integer) as f64),
+        Cbor::Float(float) => Some(*float),
+        _ => None,
+    }
+}
+
+fn get_metric_data(world: &World, body: &[u8]) -> (Response, usize) {
+    let Ok(request) = ciborium::from_reader::<Cbor, _>(body) else {
+        return (
+            fault_response(&Fault::InvalidParameter, true).expect("an error response"),
+            0,
+        );
+    };
+    let queries = match field(&request, "MetricDataQueries") {
+        Some(Cbor::Array(queries)) => queries.clone(),
+        _ => Vec::new(),
+    };
+    let start = field(&request, "StartTime")
+        .and_then(seconds_of)
+        .unwrap_or(0.0) as i64;
+    let end = field(&request, "EndTime")
+        .and_then(seconds_of)
+        .unwrap_or(f64::MAX) as i64;
+    let skip: usize = field(&request, "NextToken")
+        .and_then(text_of)
+        .and_then(|token| token.parse().ok())
+        .unwrap_or(0);
+
+    let mut results = Vec::new();
+    let mut position = 0usize;
+    let mut next_token = None;
+    for query in &queries {
+        let id = field(query, "Id")
+            .and_then(text_of)
+            .unwrap_or_default()
+            .to_owned();
+        let metric = field(query, "MetricStat").and_then(|stat| field(stat, "Metric"));
+        let name = metric
+            .and_then(|metric| field(metric, "MetricName"))
+            .and_then(text_of)
+            .unwrap_or_default()
+            .to_owned();
+        let mut dimensions: Vec<(String, String)> =
+            match metric.and_then(|metric| field(metric, "Dimensions")) {
+                Some(Cbor::Array(items)) => items
+                    .iter()
+                    .filter_map(|item| {
+                        Some((
+                            field(item, "Name").and_then(text_of)?.to_owned(),
+                            field(item, "Value").and_then(text_of)?.to_owned(),
+                        ))
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+        dimensions.sort();
+        let points: Vec<(i64, f64)> = world
+            .series
+            .get(&(name, dimensions))
+            .map(|points| {
+                points
+                    .iter()
+                    .copied()
+                    .filter(|(time, _)| *time >= start && *time < end)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut timestamps = Vec::new();
+        let mut values = Vec::new();
+        for (time, value) in points {
+            if position >= skip && position < skip + world.page_size {
+                timestamps.push(Cbor::Tag(1, Box::new(Cbor::Float(time as f64))));
+                values.push(Cbor::Float(value));
+            } else if position >= skip + world.page_size && next_token.is_none() {
+                next_token = Some(position.to_string());
+            }
+            position += 1;
+        }
+        results.push(Cbor::Map(vec![
+            (Cbor::Text("Id".into()), Cbor::Text(id.clone())),
+            (Cbor::Text("Label".into()), Cbor::Text(id)),
+            (Cbor::Text("Timestamps".into()), Cbor::Array(timestamps)),
+            (Cbor::Text("Values".into()), Cbor::Array(values)),
+            (
+                Cbor::Text("StatusCode".into()),
+                Cbor::Text(
+                    if next_token.is_some() {
+                        "PartialData"
+                    } else {
+                        "Complete"
+                    }
+                    .into(),
+                ),
+            ),
+        ]));
+    }
+    let mut response = vec![
+        (Cbor::Text("MetricDataResults".into()), Cbor::Array(results)),
+        (Cbor::Text("Messages".into()), Cbor::Array(Vec::new())),
+    ];
+    if let Some(token) = next_token {
+        response.push((Cbor::Text("NextToken".into()), Cbor::Text(token)));
+    }
+    (cbor_response(200, Cbor::Map(response)), queries.len())
+}
