@@ -427,3 +427,93 @@ fn scaling_to_zero_deletes_the_config() {
         1
     );
 }
+
+#[test]
+fn the_iam_policy_allows_exactly_the_calls_made() {
+    let endpoint = Endpoint::start();
+    {
+        let mut world = endpoint.world();
+        world.function("reserved").reserved = Some(100);
+        world.set_config("reserved", "live", 50);
+        world.set_config("idle", "live", 5);
+        world.set_concurrency("f", "live", &[70.0], 2);
+    }
+    let idle = "[[target]]\nfunction = \"idle\"\nqualifier = \"live\"\nmin = 0\nmax = 10\n\
+                tracking = { metric = \"concurrency\", target = 0.7, missing_data = \"zero\", scale_in_cooldown = \"0s\" }\n";
+    let targets = format!(
+        "{}{}{idle}",
+        tracked_target("f", "live"),
+        tracked_target("reserved", "live")
+    );
+    let output = run_once(&endpoint, "", &targets, &[]);
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+
+    let policy: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo_file("config/iam-policy.json"))
+            .expect("the policy exists"),
+    )
+    .expect("the policy is JSON");
+    let allowed: std::collections::BTreeSet<String> = policy["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .flat_map(|statement| statement["Action"].as_array().expect("actions").iter())
+        .map(|action| action.as_str().expect("an action name").to_owned())
+        .collect();
+    let used: std::collections::BTreeSet<String> = endpoint
+        .world()
+        .log
+        .iter()
+        .map(|logged| {
+            let service = if logged.operation == "GetMetricData" {
+                "cloudwatch"
+            } else {
+                "lambda"
+            };
+            format!("{service}:{}", logged.operation)
+        })
+        .collect();
+    let missing: Vec<_> = used.difference(&allowed).collect();
+    assert!(
+        missing.is_empty(),
+        "the code calls actions the policy lacks: {missing:?}"
+    );
+    let unused: Vec<_> = allowed.difference(&used).collect();
+    assert!(
+        unused.is_empty(),
+        "the policy grants actions the code never calls: {unused:?}"
+    );
+}
+
+#[test]
+fn a_burst_of_changed_targets_is_spread_at_the_write_rate() {
+    let endpoint = Endpoint::start();
+    let targets: String = (0..20)
+        .map(|index| tracked_target(&format!("burst{index}"), "live"))
+        .collect();
+    for index in 0..20 {
+        endpoint
+            .world()
+            .set_concurrency(&format!("burst{index}"), "live", &[7.0], 2);
+    }
+    // 5 writes a second with a burst of 5: the 20th write goes 3 s after the first.
+    let output = run_once(
+        &endpoint,
+        "max_write_rate = 5.0\nmax_read_rate = 1000.0",
+        &targets,
+        &[],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let puts = endpoint.world().requests(PUT);
+    assert_eq!(puts.len(), 20);
+    let spread = puts[19].at - puts[0].at;
+    assert!(
+        spread >= Duration::from_millis(2_800),
+        "20 writes went out within {spread:?}"
+    );
+}
