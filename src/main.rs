@@ -177,7 +177,6 @@ fn init_logging(format: config::LogFormat) {
 
 fn simulate(args: SimulateArgs) -> ExitCode {
     let request = simulate::Request {
-        config: args.config,
         target: args.target,
         trace: args.trace,
         trace_kind: match args.trace_kind {
@@ -192,44 +191,32 @@ fn simulate(args: SimulateArgs) -> ExitCode {
             memory_mb: args.memory_mb,
         },
     };
-    let outcome = match simulate::execute(&request) {
-        Ok(outcome) => outcome,
-        Err(simulate::RequestError::Config(LoadError::Invalid(errors))) => {
-            eprintln!("{errors}");
-            return ExitCode::from(EXIT_INVALID_CONFIG);
+    with_config(&args.config, |config| {
+        let outcome = match simulate::execute(&config, &request) {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        print!("{}", simulate::render_table(&outcome.report));
+        if let Some(dir) = &args.out {
+            if let Err(error) = simulate::write_outputs(&outcome, dir) {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+            println!("wrote {0}/report.json and {0}/chart.svg", dir.display());
         }
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    print!("{}", simulate::render_table(&outcome.report));
-    if let Some(dir) = &args.out {
-        if let Err(error) = simulate::write_outputs(&outcome, dir) {
-            eprintln!("error: {error}");
-            return ExitCode::FAILURE;
-        }
-        println!("wrote {0}/report.json and {0}/chart.svg", dir.display());
-    }
-    ExitCode::SUCCESS
+        ExitCode::SUCCESS
+    })
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
-    match config::load(path) {
-        Ok(config) => {
-            print!(
-                "{}",
-                pc_autoscaler::check::render(&config, chrono::Utc::now())
-            );
-            ExitCode::SUCCESS
-        }
-        Err(error @ LoadError::Read { .. }) => {
-            eprintln!("error: {error}");
-            ExitCode::from(EXIT_INVALID_CONFIG)
-        }
-        Err(LoadError::Invalid(errors)) => {
-            eprintln!("{errors}");
-            ExitCode::from(EXIT_INVALID_CONFIG)
-        }
-    }
+    with_config(path, |config| {
+        print!(
+            "{}",
+            pc_autoscaler::check::render(&config, chrono::Utc::now())
+        );
+        ExitCode::SUCCESS
+    })
 }

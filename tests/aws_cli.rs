@@ -40,6 +40,24 @@ fn run_once(
     run_against_aws(&args)
 }
 
+/// `plan --json` against `endpoint`: the process output and the parsed rows.
+fn plan_json(
+    endpoint: &Endpoint,
+    daemon: &str,
+    targets: &str,
+) -> (std::process::Output, serde_json::Value) {
+    let (_dir, config) = aws_config(&endpoint.url, daemon, targets);
+    let output = run_against_aws(&[
+        "plan",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let rows = serde_json::from_str(&text(&output.stdout)).expect("plan --json is JSON");
+    (output, rows)
+}
+
 fn endpoint_wanting_100() -> Endpoint {
     let endpoint = Endpoint::start();
     endpoint
@@ -52,16 +70,7 @@ fn endpoint_wanting_100() -> Endpoint {
 fn plan_reads_and_explains_without_writing() {
     let endpoint = endpoint_wanting_100();
     endpoint.world().set_config("f", "live", 10);
-    let (_dir, config) = aws_config(&endpoint.url, "", &tracked_target("f", "live"));
-    let output = run_against_aws(&[
-        "plan",
-        "--config",
-        config.to_str().expect("utf-8"),
-        "--json",
-    ]);
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    let rows: serde_json::Value =
-        serde_json::from_str(&text(&output.stdout)).expect("plan --json is JSON");
+    let (_, rows) = plan_json(&endpoint, "", &tracked_target("f", "live"));
     assert_eq!(rows[0]["requested"], 10);
     assert_eq!(rows[0]["desired"], 100);
     assert_eq!(rows[0]["reason_code"], "tracking");
@@ -70,6 +79,7 @@ fn plan_reads_and_explains_without_writing() {
         endpoint.world().requests(PUT).is_empty(),
         "plan never writes"
     );
+    let (_dir, config) = aws_config(&endpoint.url, "", &tracked_target("f", "live"));
     let table = run_against_aws(&["plan", "--config", config.to_str().expect("utf-8")]);
     assert!(
         text(&table.stdout).contains("tracking concurrency = 70.000"),
@@ -213,14 +223,7 @@ fn an_allocation_in_progress_is_left_alone() {
         config.status = "IN_PROGRESS";
         config.since = std::time::Instant::now();
     }
-    let (_dir, config) = aws_config(&endpoint.url, "", &tracked_target("f", "live"));
-    let output = run_against_aws(&[
-        "plan",
-        "--config",
-        config.to_str().expect("utf-8"),
-        "--json",
-    ]);
-    let rows: serde_json::Value = serde_json::from_str(&text(&output.stdout)).expect("JSON");
+    let (_, rows) = plan_json(&endpoint, "", &tracked_target("f", "live"));
     assert_eq!(rows[0]["reason_code"], "allocation_in_progress");
     assert_eq!(rows[0]["desired"], 10);
 }
@@ -351,15 +354,7 @@ fn malformed_answers_are_reported_and_missing_metrics_hold_capacity() {
         "GetMetricData",
         [Fault::Malformed, Fault::Malformed, Fault::Malformed],
     );
-    let (_dir, config) = aws_config(&endpoint.url, "", &tracked_target("f", "live"));
-    let output = run_against_aws(&[
-        "plan",
-        "--config",
-        config.to_str().expect("utf-8"),
-        "--json",
-    ]);
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    let rows: serde_json::Value = serde_json::from_str(&text(&output.stdout)).expect("JSON");
+    let (output, rows) = plan_json(&endpoint, "", &tracked_target("f", "live"));
     assert_eq!(rows[0]["reason_code"], "held_for_missing_data");
     assert_eq!(
         rows[0]["desired"], 40,
@@ -374,14 +369,7 @@ fn twelve_hundred_targets_are_read_in_three_metric_calls() {
     let targets: String = (0..1_200)
         .map(|index| tracked_target(&format!("fn{index}"), "1"))
         .collect();
-    let (_dir, config) = aws_config(&endpoint.url, "max_read_rate = 100000.0", &targets);
-    let output = run_against_aws(&[
-        "plan",
-        "--config",
-        config.to_str().expect("utf-8"),
-        "--json",
-    ]);
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    plan_json(&endpoint, "max_read_rate = 100000.0", &targets);
     let calls = endpoint.world().requests("GetMetricData");
     assert_eq!(
         calls.iter().map(|call| call.queries).collect::<Vec<_>>(),
@@ -393,14 +381,7 @@ fn twelve_hundred_targets_are_read_in_three_metric_calls() {
 fn metric_pages_are_followed() {
     let endpoint = endpoint_wanting_100();
     endpoint.world().page_size = 1;
-    let (_dir, config) = aws_config(&endpoint.url, "", &tracked_target("f", "live"));
-    let output = run_against_aws(&[
-        "plan",
-        "--config",
-        config.to_str().expect("utf-8"),
-        "--json",
-    ]);
-    let rows: serde_json::Value = serde_json::from_str(&text(&output.stdout)).expect("JSON");
+    let (_, rows) = plan_json(&endpoint, "", &tracked_target("f", "live"));
     assert_eq!(rows[0]["datapoints"], 2);
     assert_eq!(rows[0]["desired"], 100);
     assert_eq!(endpoint.world().requests("GetMetricData").len(), 2);

@@ -411,7 +411,6 @@ mod tests;
 /// A `simulate` invocation, as the command line gives it.
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub config: std::path::PathBuf,
     /// Which target's policy to replay; default the first.
     pub target: Option<String>,
     pub trace: Option<std::path::PathBuf>,
@@ -428,8 +427,6 @@ pub const SYNTHETIC_START: &str = "2026-01-05T00:00:00Z";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
-    #[error(transparent)]
-    Config(#[from] crate::config::LoadError),
     #[error("no target named `{0}` in the config (targets: {1})")]
     UnknownTarget(String, String),
     #[error(transparent)]
@@ -438,9 +435,9 @@ pub enum RequestError {
     Simulate(#[from] SimulateError),
 }
 
-/// Loads the config and the trace, and replays. Shows a progress bar on a terminal.
-pub fn execute(request: &Request) -> Result<Outcome, RequestError> {
-    let config = crate::config::load(&request.config)?;
+/// Loads the trace and replays the requested target of `config`. Shows a progress bar
+/// on a terminal.
+pub fn execute(config: &crate::config::Config, request: &Request) -> Result<Outcome, RequestError> {
     let target = match &request.target {
         None => &config.targets[0],
         Some(name) => config
