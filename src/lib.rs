@@ -8,6 +8,8 @@ pub mod aws;
 pub mod check;
 pub mod commands;
 pub mod config;
+pub mod daemon;
+pub mod metrics;
 pub mod plan;
 pub mod policy;
 pub mod reconcile;

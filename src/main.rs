@@ -30,7 +30,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Evaluate and apply. `--once`: a single pass that waits for the outcomes.
+    /// The daemon: evaluate and apply every interval, at schedule boundaries and after
+    /// allocations; SIGHUP reloads, SIGTERM stops. `--once`: a single pass that waits
+    /// for the outcomes.
     Run {
         #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
         config: PathBuf,
@@ -110,10 +112,17 @@ fn main() -> ExitCode {
             poll_interval,
         } => {
             if !once {
-                eprintln!(
-                    "error: only `run --once` is available in this version; the daemon loop is not built yet"
-                );
-                return ExitCode::from(EXIT_INVALID_CONFIG);
+                return with_config(&config.clone(), |loaded| {
+                    let mut loaded = loaded;
+                    loaded.daemon.dry_run |= dry_run;
+                    match runtime().block_on(pc_autoscaler::daemon::run(config, loaded)) {
+                        Ok(()) => ExitCode::SUCCESS,
+                        Err(error) => {
+                            eprintln!("error: {error}");
+                            ExitCode::FAILURE
+                        }
+                    }
+                });
             }
             with_config(&config, |config| {
                 let options = pc_autoscaler::commands::OnceOptions {

@@ -1,0 +1,39 @@
+//! The systemd notification protocol: `READY=1`, `WATCHDOG=1`, `RELOADING=1`,
+//! `STOPPING=1` as datagrams to `$NOTIFY_SOCKET`. Outside systemd (no socket) every
+//! call is a no-op.
+
+use std::io;
+use std::os::unix::net::UnixDatagram;
+use std::time::Duration;
+
+/// Sends one state line; `Ok(false)` when not running under a notifying supervisor.
+pub fn notify(state: &str) -> io::Result<bool> {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return Ok(false);
+    };
+    let socket = UnixDatagram::unbound()?;
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
+    match bytes.split_first() {
+        // An abstract socket: systemd writes its name with a leading `@`.
+        Some((b'@', name)) => {
+            use std::os::linux::net::SocketAddrExt;
+            let address = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+            socket.send_to_addr(state.as_bytes(), &address)?;
+        }
+        _ => {
+            socket.send_to(state.as_bytes(), &path)?;
+        }
+    }
+    Ok(true)
+}
+
+/// How often to send `WATCHDOG=1`: half of `$WATCHDOG_USEC`, if the watchdog is ours.
+pub fn watchdog_interval() -> Option<Duration> {
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.parse::<u32>().ok() != Some(std::process::id())
+    {
+        return None;
+    }
+    let micros: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    (micros > 0).then(|| Duration::from_micros(micros / 2))
+}
