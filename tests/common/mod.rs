@@ -69,3 +69,123 @@ pub fn aws_config(endpoint: &str, daemon: &str, targets: &str) -> (tempfile::Tem
         ),
     )
 }
+
+/// A free port on 127.0.0.1 (bound and released; the daemon binds it right after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free local port")
+}
+
+/// A plain HTTP/1.1 GET; returns the status code and the body.
+pub fn http_get(address: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    // axum answers small bodies with Content-Length; chunked bodies are not used here.
+    Some((status, body))
+}
+
+/// Polls `condition` every 100 ms until it holds or `limit` passes.
+pub fn wait_for(limit: std::time::Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    condition()
+}
+
+/// A running daemon (`pc-autoscaler run`), killed when dropped.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub address: String,
+    pub stderr_path: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `run --config path`, with stderr to a file, test AWS credentials and `env`.
+    pub fn start(config: &Path, address: &str, env: &[(&str, &str)]) -> Self {
+        let stderr_path = config.with_extension("stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).expect("a log file");
+        let mut command = binary();
+        command
+            .args(["run", "--config", config.to_str().expect("utf-8 path")])
+            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/aws-credentials",
+            )
+            .env_remove("AWS_PROFILE")
+            .env_remove("NOTIFY_SOCKET")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("the daemon starts");
+        Self {
+            child,
+            address: address.to_owned(),
+            stderr_path,
+        }
+    }
+
+    /// Waits until `/readyz` answers 200; panics with the daemon's log otherwise.
+    pub fn wait_ready(&mut self) {
+        let ready = wait_for(std::time::Duration::from_secs(30), || {
+            http_get(&self.address, "/readyz").is_some_and(|(status, _)| status == 200)
+        });
+        assert!(ready, "the daemon did not become ready:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// The value of one sample line of `/metrics`, e.g. `pc_autoscaler_config_reloads_total{outcome="failure"}`.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let (_, body) = http_get(&self.address, "/metrics")?;
+        body.lines().find_map(|line| {
+            line.strip_prefix(series)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

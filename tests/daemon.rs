@@ -1,0 +1,282 @@
+//! The daemon end to end: the real binary against the local AWS endpoint, with a real
+//! Prometheus server scraping it, signals, schedule boundaries and systemd notifications.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::aws_endpoint::{Endpoint, Fault};
+use common::{Daemon, aws_config, free_port, http_get, wait_for};
+
+const PUT: &str = "PutProvisionedConcurrencyConfig";
+
+fn daemon_settings(port: u16, interval: &str) -> String {
+    format!("listen = \"127.0.0.1:{port}\"\ninterval = \"{interval}\"\nshutdown_grace = \"20s\"")
+}
+
+fn fixed_target(min: u32) -> String {
+    format!(
+        "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nname = \"fixed\"\nmin = {min}\nmax = 50\n"
+    )
+}
+
+fn puts_of(endpoint: &Endpoint, value: u32) -> Vec<common::aws_endpoint::Logged> {
+    endpoint
+        .world()
+        .requests(PUT)
+        .into_iter()
+        .filter(|put| put.value == Some(value) && put.status == 202)
+        .collect()
+}
+
+#[test]
+fn serves_health_and_metrics_and_a_real_prometheus_scrapes_it() {
+    let endpoint = Endpoint::start();
+    endpoint.world().set_concurrency("f", "live", &[35.0], 2);
+    let port = free_port();
+    let target = "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nname = \"tracked\"\nmin = 1\nmax = 100\n\
+                  tracking = { metric = \"concurrency\", target = 0.7 }\n\
+                  [[target.schedule]]\nname = \"night\"\ncron = \"0 22 * * *\"\nmin = 1\n";
+    let (dir, config) = aws_config(&endpoint.url, &daemon_settings(port, "1s"), target);
+    let mut daemon = Daemon::start(&config, &format!("127.0.0.1:{port}"), &[]);
+    daemon.wait_ready();
+    assert_eq!(
+        http_get(&daemon.address, "/healthz").map(|(status, _)| status),
+        Some(200)
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || !puts_of(&endpoint, 50)
+            .is_empty()),
+        "{}",
+        daemon.log()
+    );
+
+    let (_, body) = http_get(&daemon.address, "/metrics").expect("metrics answer");
+    let metrics_file = dir.path().join("metrics.txt");
+    std::fs::write(&metrics_file, &body).expect("write metrics");
+    let promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&metrics_file).expect("metrics file"))
+        .output()
+        .expect("promtool is installed (scripts/test.sh installs the prometheus package)");
+    assert!(
+        promtool.status.success(),
+        "promtool check metrics:\n{}{}",
+        common::text(&promtool.stdout),
+        common::text(&promtool.stderr)
+    );
+
+    // A real Prometheus server scrapes the daemon; its query API returns the series.
+    let prometheus_port = free_port();
+    let scrape = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &scrape,
+        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: pc-autoscaler\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"),
+    )
+    .expect("write the scrape config");
+    let mut prometheus = std::process::Command::new("prometheus")
+        .args([
+            &format!("--config.file={}", scrape.display()),
+            &format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
+            &format!("--web.listen-address=127.0.0.1:{prometheus_port}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("prometheus is installed (scripts/test.sh installs it)");
+    let prometheus_address = format!("127.0.0.1:{prometheus_port}");
+    let series = [
+        "pc_autoscaler_build_info",
+        "pc_autoscaler_target_desired_capacity",
+        "pc_autoscaler_target_requested_capacity",
+        "pc_autoscaler_target_allocated_capacity",
+        "pc_autoscaler_target_metric_value",
+        "pc_autoscaler_target_bound",
+        "pc_autoscaler_target_schedule_active",
+        "pc_autoscaler_scaling_actions_total",
+        "pc_autoscaler_aws_requests_total",
+        "pc_autoscaler_aws_request_duration_seconds_count",
+        "pc_autoscaler_evaluation_duration_seconds_count",
+        "pc_autoscaler_last_evaluation_timestamp_seconds",
+        "process_resident_memory_bytes",
+    ];
+    let mut missing: Vec<&str> = series.to_vec();
+    wait_for(Duration::from_secs(30), || {
+        missing.retain(|name| {
+            let answer = http_get(&prometheus_address, &format!("/api/v1/query?query={name}"));
+            !answer.is_some_and(|(status, body)| status == 200 && body.contains("\"__name__\""))
+        });
+        missing.is_empty()
+    });
+    let _ = prometheus.kill();
+    let _ = prometheus.wait();
+    assert!(
+        missing.is_empty(),
+        "Prometheus has no series for {missing:?}"
+    );
+    let desired = daemon.metric("pc_autoscaler_target_desired_capacity{target=\"tracked\"}");
+    assert_eq!(desired, Some(50.0), "35 at target 0.7 is 50");
+}
+
+#[test]
+fn a_schedule_boundary_a_minute_ahead_produces_the_put_within_seconds() {
+    let endpoint = Endpoint::start();
+    let port = free_port();
+    let boundary = chrono::Utc::now() + chrono::TimeDelta::seconds(60);
+    let rule = format!(
+        "[[target.schedule]]\nname = \"soon\"\nat = \"{}\"\nduration = \"10m\"\nmin = 7\n",
+        boundary.format("%Y-%m-%dT%H:%M:%S")
+    );
+    // A one-hour interval: only the boundary can cause the second put.
+    let (_dir, config) = aws_config(
+        &endpoint.url,
+        &daemon_settings(port, "1h"),
+        &format!("{}{rule}", fixed_target(2)),
+    );
+    let mut daemon = Daemon::start(&config, &format!("127.0.0.1:{port}"), &[]);
+    daemon.wait_ready();
+    let boundary_instant =
+        Instant::now() + (boundary - chrono::Utc::now()).to_std().unwrap_or_default();
+    assert!(
+        wait_for(Duration::from_secs(90), || !puts_of(&endpoint, 7)
+            .is_empty()),
+        "{}",
+        daemon.log()
+    );
+    let put = puts_of(&endpoint, 7)[0].at;
+    let late = put.saturating_duration_since(boundary_instant);
+    let early = boundary_instant.saturating_duration_since(put);
+    assert!(
+        early < Duration::from_secs(1),
+        "put {early:?} before the boundary"
+    );
+    assert!(
+        late < Duration::from_secs(3),
+        "put {late:?} after the boundary"
+    );
+}
+
+#[test]
+fn sighup_applies_a_valid_change_and_survives_a_broken_file() {
+    let endpoint = Endpoint::start();
+    let port = free_port();
+    let settings = daemon_settings(port, "1h");
+    let (_dir, config) = aws_config(&endpoint.url, &settings, &fixed_target(2));
+    let mut daemon = Daemon::start(&config, &format!("127.0.0.1:{port}"), &[]);
+    daemon.wait_ready();
+    assert!(wait_for(Duration::from_secs(10), || !puts_of(&endpoint, 2)
+        .is_empty()));
+
+    let valid = std::fs::read_to_string(&config)
+        .expect("read config")
+        .replace("min = 2", "min = 3");
+    std::fs::write(&config, valid).expect("write config");
+    daemon.signal("HUP");
+    assert!(wait_for(Duration::from_secs(10), || daemon.metric(
+        "pc_autoscaler_config_reloads_total{outcome=\"success\"}"
+    ) == Some(1.0)));
+    // The reload re-evaluates at once (the interval restarts), so min 3 is applied.
+    assert!(
+        wait_for(Duration::from_secs(10), || !puts_of(&endpoint, 3)
+            .is_empty()),
+        "{}",
+        daemon.log()
+    );
+
+    std::fs::write(&config, "[[target]\nthis is not toml").expect("write config");
+    daemon.signal("HUP");
+    assert!(
+        wait_for(Duration::from_secs(10), || daemon.metric(
+            "pc_autoscaler_config_reloads_total{outcome=\"failure\"}"
+        ) == Some(1.0)),
+        "{}",
+        daemon.log()
+    );
+    assert!(
+        daemon.child.try_wait().expect("status").is_none(),
+        "the daemon keeps running"
+    );
+    assert_eq!(
+        http_get(&daemon.address, "/healthz").map(|(status, _)| status),
+        Some(200)
+    );
+    assert_eq!(
+        daemon.metric("pc_autoscaler_target_bound{bound=\"min\",target=\"fixed\"}"),
+        Some(3.0)
+    );
+    assert!(
+        daemon
+            .log()
+            .contains("reload failed; the previous configuration stays in force")
+    );
+}
+
+#[test]
+fn sigterm_during_an_in_flight_write_exits_zero_after_the_write_completes() {
+    let endpoint = Endpoint::start();
+    endpoint
+        .world()
+        .inject(PUT, [Fault::Hang(Duration::from_millis(1_500))]);
+    let port = free_port();
+    let (_dir, config) = aws_config(
+        &endpoint.url,
+        &daemon_settings(port, "1h"),
+        &fixed_target(4),
+    );
+    let mut daemon = Daemon::start(&config, &format!("127.0.0.1:{port}"), &[]);
+    daemon.wait_ready();
+    // Ready means the first evaluation is done and its put is on the wire, hanging.
+    daemon.signal("TERM");
+    let status = daemon.child.wait().expect("the daemon exits");
+    let exited = Instant::now();
+    assert_eq!(status.code(), Some(0), "{}", daemon.log());
+    let puts = puts_of(&endpoint, 4);
+    assert_eq!(
+        puts.len(),
+        1,
+        "the in-flight write completed: {}",
+        daemon.log()
+    );
+    assert!(puts[0].at <= exited);
+}
+
+#[test]
+fn tells_systemd_it_is_ready_and_alive() {
+    let endpoint = Endpoint::start();
+    let port = free_port();
+    let (dir, config) = aws_config(
+        &endpoint.url,
+        &daemon_settings(port, "1h"),
+        &fixed_target(1),
+    );
+    let socket_path = dir.path().join("notify.sock");
+    let socket =
+        std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind the notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let socket_text = socket_path.to_str().expect("utf-8 path");
+    let _daemon = Daemon::start(
+        &config,
+        &format!("127.0.0.1:{port}"),
+        &[("NOTIFY_SOCKET", socket_text), ("WATCHDOG_USEC", "1000000")],
+    );
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 256];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline
+        && !(seen.iter().any(|m| m == "READY=1") && seen.iter().any(|m| m == "WATCHDOG=1"))
+    {
+        if let Ok(length) = socket.recv(&mut buffer) {
+            seen.push(String::from_utf8_lossy(&buffer[..length]).into_owned());
+        }
+    }
+    assert!(
+        seen.iter().any(|m| m == "READY=1"),
+        "no READY=1 in {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|m| m == "WATCHDOG=1"),
+        "no WATCHDOG=1 in {seen:?}"
+    );
+}
