@@ -1,15 +1,41 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone: formatting, lints, every test.
-# Installs what the tests need first, so a new machine needs nothing else.
+# The whole test suite, from a fresh clone: formatting, lints, every test, and the
+# static musl build the container ships. Installs what the tests need first (Debian
+# packages: prometheus with promtool, systemd-analyze, musl-tools; the rustup musl
+# target), so a new machine needs nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+missing=()
+command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
+command -v systemd-analyze >/dev/null || missing+=(systemd)
+command -v musl-gcc >/dev/null || missing+=(musl-tools)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+rustup target add x86_64-unknown-linux-musl >/dev/null
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
+
+echo "== static musl build (what the Dockerfile ships)"
+cargo build --release --locked --target x86_64-unknown-linux-musl --bin pc-autoscaler
+static_binary=target/x86_64-unknown-linux-musl/release/pc-autoscaler
+if ldd "$static_binary" >/dev/null 2>&1; then
+  echo "error: $static_binary is dynamically linked" >&2
+  exit 1
+fi
+"$static_binary" check --config config/example.toml >/dev/null
+"$static_binary" simulate --config config/example.toml >/dev/null
+echo "static binary: $(du -h "$static_binary" | cut -f1), runs check and simulate"
+
 echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -1,0 +1,26 @@
+# pc-autoscaler as a container (sidecar or standalone): a static musl binary on a
+# minimal, non-root base image with CA certificates.
+#
+#   docker build -t pc-autoscaler .
+#   docker run -v $PWD/config.toml:/etc/pc-autoscaler/config.toml:ro -p 9464:9464 pc-autoscaler
+#
+# Config: /etc/pc-autoscaler/config.toml (mount it; set daemon.listen = "0.0.0.0:9464").
+# Port: 9464 (/metrics, /healthz, /readyz). User: 65532 (nonroot). AWS credentials come
+# from the standard chain: the pod's service account (IRSA), the task role, or AWS_* env.
+
+FROM rust:1-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends musl-tools && rm -rf /var/lib/apt/lists/* \
+    && rustup target add x86_64-unknown-linux-musl
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY benches ./benches
+RUN cargo build --release --locked --target x86_64-unknown-linux-musl --bin pc-autoscaler
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /src/target/x86_64-unknown-linux-musl/release/pc-autoscaler /pc-autoscaler
+COPY config/example.toml /etc/pc-autoscaler/config.toml
+USER 65532:65532
+EXPOSE 9464
+ENTRYPOINT ["/pc-autoscaler"]
+CMD ["run", "--config", "/etc/pc-autoscaler/config.toml"]
