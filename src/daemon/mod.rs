@@ -81,6 +81,14 @@ fn fingerprint(target: &TargetConfig) -> String {
     format!("{target:?}")
 }
 
+/// A finished evaluation.
+struct EvaluationDone {
+    /// All targets (a tick), or one (a boundary or a settled allocation).
+    full_pass: bool,
+    evaluations: Vec<Evaluation>,
+    duration: Duration,
+}
+
 /// A finished write.
 struct WriteDone {
     target: String,
@@ -156,6 +164,9 @@ pub async fn run(path: PathBuf, config: Config) -> Result<(), DaemonError> {
         memory: HashMap::new(),
         writes: JoinSet::new(),
         watches: JoinSet::new(),
+        evaluations: JoinSet::new(),
+        full_pass_running: false,
+        ready: false,
         in_flight: HashSet::new(),
     };
     daemon.run_loop(inbox).await;
@@ -200,6 +211,12 @@ struct Daemon {
     writes: JoinSet<WriteDone>,
     /// Status watches and retry timers; dropped at shutdown.
     watches: JoinSet<()>,
+    /// Evaluations under way. They run beside the loop, so a slow pass over many
+    /// targets never delays signals, boundaries or the watchdog.
+    evaluations: JoinSet<EvaluationDone>,
+    /// Whether a pass over all targets is under way (a tick then does not start another).
+    full_pass_running: bool,
+    ready: bool,
     /// Functions with a write in flight: never two at once for one function.
     in_flight: HashSet<String>,
 }
@@ -214,17 +231,16 @@ impl Daemon {
         );
         watchdog.tick().await;
         self.schedule_all_boundaries().await;
-        let mut first = true;
         loop {
             tokio::select! {
-                _ = ticker.tick() => {
-                    self.evaluate(None).await;
-                    if first {
-                        first = false;
-                        self.health.set_ready();
-                        let _ = notify::notify("READY=1");
+                _ = ticker.tick() => self.evaluate(None),
+                Some(done) = self.evaluations.join_next() => match done {
+                    Ok(done) => self.evaluation_done(done),
+                    Err(error) => {
+                        tracing::error!(error = %error, "an evaluation task failed");
+                        self.full_pass_running = false;
                     }
-                }
+                },
                 _ = watchdog.tick() => {
                     let _ = notify::notify("WATCHDOG=1");
                 }
@@ -236,10 +252,10 @@ impl Daemon {
                 event = inbox.recv() => match event {
                     Some(Event::Boundary(target)) => {
                         tracing::debug!(target = %target, "schedule boundary");
-                        self.evaluate(Some(&target)).await;
+                        self.evaluate(Some(&target));
                         self.schedule_boundary(&target).await;
                     }
-                    Some(Event::Settled(target)) => self.evaluate(Some(&target)).await,
+                    Some(Event::Settled(target)) => self.evaluate(Some(&target)),
                     Some(Event::Reload) => {
                         self.reload().await;
                         ticker = tokio::time::interval(self.context.config.daemon.interval);
@@ -253,11 +269,14 @@ impl Daemon {
         }
     }
 
-    /// Evaluates every target, or only `only`, and starts the writes it calls for.
-    async fn evaluate(&mut self, only: Option<&str>) {
-        let started = std::time::Instant::now();
+    /// Starts an evaluation of every target, or only of `only`, beside the loop.
+    fn evaluate(&mut self, only: Option<&str>) {
         let context = match only {
-            None => self.context.clone(),
+            None if self.full_pass_running => return,
+            None => {
+                self.full_pass_running = true;
+                self.context.clone()
+            }
             Some(name) => {
                 let mut config = (*self.context.config).clone();
                 config.targets.retain(|target| target.name == name);
@@ -270,18 +289,37 @@ impl Daemon {
                 }
             }
         };
-        let evaluations = reconcile::evaluate(&context, Utc::now()).await;
-        for evaluation in &evaluations {
+        let full_pass = only.is_none();
+        self.evaluations.spawn(async move {
+            let started = std::time::Instant::now();
+            let evaluations = reconcile::evaluate(&context, Utc::now()).await;
+            EvaluationDone {
+                full_pass,
+                evaluations,
+                duration: started.elapsed(),
+            }
+        });
+    }
+
+    /// Records an evaluation and starts the writes it calls for.
+    fn evaluation_done(&mut self, done: EvaluationDone) {
+        for evaluation in &done.evaluations {
             self.metrics.record_evaluation(evaluation);
             self.maybe_write(evaluation);
         }
-        if only.is_none() {
+        if done.full_pass {
+            self.full_pass_running = false;
             self.metrics
                 .evaluation_duration
-                .observe(started.elapsed().as_secs_f64());
+                .observe(done.duration.as_secs_f64());
             self.metrics
                 .last_evaluation
                 .set(Utc::now().timestamp_millis() as f64 / 1000.0);
+            if !self.ready {
+                self.ready = true;
+                self.health.set_ready();
+                let _ = notify::notify("READY=1");
+            }
         }
     }
 
@@ -531,6 +569,7 @@ impl Daemon {
         );
         let _ = self.scheduler.shutdown().await;
         self.watches.abort_all();
+        self.evaluations.abort_all();
         let finish = async {
             while let Some(done) = self.writes.join_next().await {
                 if let Ok(done) = done {
