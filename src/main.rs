@@ -113,9 +113,7 @@ fn main() -> ExitCode {
         } => {
             if !once {
                 return with_config(&config.clone(), |loaded| {
-                    let mut loaded = loaded;
-                    loaded.daemon.dry_run |= dry_run;
-                    match runtime().block_on(pc_autoscaler::daemon::run(config, loaded)) {
+                    match runtime().block_on(pc_autoscaler::daemon::run(config, loaded, dry_run)) {
                         Ok(()) => ExitCode::SUCCESS,
                         Err(error) => {
                             eprintln!("error: {error}");

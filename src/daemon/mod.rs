@@ -119,8 +119,14 @@ async fn connect(config: Config, metrics: &Arc<Metrics>) -> SdkContext {
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT. `path` is re-read on SIGHUP.
-pub async fn run(path: PathBuf, config: Config) -> Result<(), DaemonError> {
+/// Runs the daemon until SIGTERM or SIGINT. `path` is re-read on SIGHUP. With
+/// `force_dry_run` (the `--dry-run` flag) no config, reloaded or not, can enable writes.
+pub async fn run(
+    path: PathBuf,
+    mut config: Config,
+    force_dry_run: bool,
+) -> Result<(), DaemonError> {
+    config.daemon.dry_run |= force_dry_run;
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::new(config.daemon.interval));
     let listener = tokio::net::TcpListener::bind(config.daemon.listen)
@@ -155,6 +161,7 @@ pub async fn run(path: PathBuf, config: Config) -> Result<(), DaemonError> {
     let context = connect(config, &metrics).await;
     let mut daemon = Daemon {
         path,
+        force_dry_run,
         context,
         metrics,
         health,
@@ -200,6 +207,7 @@ fn forward_signals(events: mpsc::Sender<Event>) -> std::io::Result<()> {
 
 struct Daemon {
     path: PathBuf,
+    force_dry_run: bool,
     context: SdkContext,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
@@ -517,7 +525,8 @@ impl Daemon {
                     .inc();
                 tracing::error!(path = %self.path.display(), error = %error, "reload failed; the previous configuration stays in force");
             }
-            Ok(new) => {
+            Ok(mut new) => {
+                new.daemon.dry_run |= self.force_dry_run;
                 let old = self.context.config.clone();
                 for target in &old.targets {
                     if !new
