@@ -40,11 +40,11 @@ pub fn shared_trace(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Runs the binary against a local endpoint, with test credentials and nothing from
-/// the machine's AWS configuration.
-pub fn run_against_aws(args: &[&str]) -> Output {
-    binary()
-        .args(args)
+/// The binary with test credentials and nothing from the machine's AWS configuration
+/// or a supervisor's notify socket.
+pub fn binary_for_aws() -> Command {
+    let mut command = binary();
+    command
         .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
         .env("AWS_SECRET_ACCESS_KEY", "test-secret")
         .env("AWS_REGION", "us-east-1")
@@ -52,7 +52,15 @@ pub fn run_against_aws(args: &[&str]) -> Output {
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env_remove("AWS_PROFILE")
-        .env("RUST_LOG", "info")
+        .env_remove("NOTIFY_SOCKET")
+        .env("RUST_LOG", "info");
+    command
+}
+
+/// Runs the binary against a local endpoint (see `binary_for_aws`).
+pub fn run_against_aws(args: &[&str]) -> Output {
+    binary_for_aws()
+        .args(args)
         .output()
         .expect("the binary runs")
 }
@@ -122,18 +130,9 @@ impl Daemon {
     pub fn start(config: &Path, address: &str, env: &[(&str, &str)]) -> Self {
         let stderr_path = config.with_extension("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("a log file");
-        let mut command = binary();
+        let mut command = binary_for_aws();
         command
             .args(["run", "--config", config.to_str().expect("utf-8 path")])
-            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env_remove("AWS_PROFILE")
-            .env_remove("NOTIFY_SOCKET")
-            .env("RUST_LOG", "info")
             .stdout(std::process::Stdio::null())
             .stderr(stderr);
         for (key, value) in env {
