@@ -28,8 +28,9 @@ cargo clippy --all-targets --locked -- -D warnings
 echo "== static musl build (what the Dockerfile ships)"
 cargo build --release --locked --target x86_64-unknown-linux-musl --bin pc-autoscaler
 static_binary=target/x86_64-unknown-linux-musl/release/pc-autoscaler
-if ldd "$static_binary" >/dev/null 2>&1; then
-  echo "error: $static_binary is dynamically linked" >&2
+if ! ldd "$static_binary" 2>&1 | grep -qE "statically linked|not a dynamic executable"; then
+  echo "error: $static_binary is dynamically linked:" >&2
+  ldd "$static_binary" >&2 || true
   exit 1
 fi
 "$static_binary" check --config config/example.toml >/dev/null
