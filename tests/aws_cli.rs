@@ -160,7 +160,7 @@ fn a_throttle_with_retry_after_delays_the_next_write_by_that_long() {
     let gap = puts[1].at - puts[0].at;
     assert!(gap >= Duration::from_secs(2), "waited only {gap:?}");
     assert!(
-        gap < Duration::from_millis(2_500),
+        gap < Duration::from_millis(2_800),
         "waited {gap:?}, much more than asked"
     );
     assert!(
@@ -179,8 +179,9 @@ fn throttles_without_retry_after_back_off_within_growing_capped_ceilings() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     let puts = endpoint.world().requests(PUT);
     assert_eq!(puts.len(), 5);
-    // Full jitter under ceilings of 0.5 s, 1 s, 2 s, 4 s (base 500 ms, doubling; cap 30 s).
-    let slack = Duration::from_millis(300);
+    // Full jitter under ceilings of 0.5 s, 1 s, 2 s, 4 s (base 500 ms, doubling; cap 30 s),
+    // plus slack for a loaded machine running the suite in parallel.
+    let slack = Duration::from_millis(600);
     for (attempt, pair) in puts.windows(2).enumerate() {
         let ceiling = Duration::from_millis(500 * (1 << attempt));
         assert!(
