@@ -15,7 +15,9 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
-RUN cargo build --release --locked --target x86_64-unknown-linux-musl --bin pc-autoscaler
+# No debug info in the image: the binary shrinks from about 140 MB to about 20 MB.
+RUN CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=true \
+    cargo build --release --locked --target x86_64-unknown-linux-musl --bin pc-autoscaler
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /src/target/x86_64-unknown-linux-musl/release/pc-autoscaler /pc-autoscaler
