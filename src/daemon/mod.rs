@@ -92,6 +92,8 @@ struct EvaluationDone {
 /// A finished write.
 struct WriteDone {
     target: String,
+    /// The function name, released from `in_flight` whatever happened to the config.
+    function: String,
     from: u32,
     to: u32,
     trigger: &'static str,
@@ -356,7 +358,7 @@ impl Daemon {
             return;
         }
         memory.refused = None;
-        self.in_flight.insert(function);
+        self.in_flight.insert(function.clone());
         let lambda = self.context.lambda.clone();
         let limits = self.context.limits.clone();
         let target = target.clone();
@@ -374,6 +376,7 @@ impl Daemon {
             }
             WriteDone {
                 target: target.name,
+                function,
                 from,
                 to,
                 trigger,
@@ -383,6 +386,8 @@ impl Daemon {
     }
 
     fn write_done(&mut self, done: WriteDone) {
+        self.in_flight.remove(&done.function);
+        // A target removed by a reload while its write was in flight needs nothing more.
         let Some(target) = self
             .context
             .config
@@ -393,7 +398,6 @@ impl Daemon {
         else {
             return;
         };
-        self.in_flight.remove(function_name(&target.function));
         let memory = self.memory.entry(done.target.clone()).or_default();
         match done.result {
             Ok(()) => {
