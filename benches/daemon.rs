@@ -3,11 +3,13 @@
 //!
 //! `bash scripts/bench-daemon.sh` (or `cargo bench --bench daemon`).
 
-#[path = "../tests/common/aws_endpoint.rs"]
-#[allow(dead_code, reason = "the benchmark uses part of the test endpoint")]
-mod aws_endpoint;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::time::{Duration, Instant};
+
+use common::aws_endpoint::Endpoint;
+use common::{Daemon, aws_config, free_port};
 
 const TARGETS: usize = 1_000;
 const INTERVAL_SECONDS: u64 = 5;
@@ -37,24 +39,8 @@ fn usage(pid: u32) -> (f64, u64) {
     (cpu, rss_kib * 1024)
 }
 
-fn metric(address: &str, name: &str) -> Option<f64> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).ok()?;
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut body = String::new();
-    stream.read_to_string(&mut body).ok()?;
-    body.lines().find_map(|line| {
-        line.strip_prefix(name)
-            .and_then(|rest| rest.trim().parse().ok())
-    })
-}
-
 fn main() {
-    let endpoint = aws_endpoint::Endpoint::start();
+    let endpoint = Endpoint::start();
     let mut targets = String::new();
     for index in 0..TARGETS {
         let function = format!("bench{index}");
@@ -65,48 +51,39 @@ fn main() {
             "[[target]]\nfunction = \"{function}\"\nqualifier = \"1\"\nmin = 1\nmax = 500\ntracking = {{ metric = \"concurrency\", target = 0.7 }}\n"
         ));
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("a port")
-        .local_addr()
-        .expect("an address")
-        .port();
-    let address = format!("127.0.0.1:{port}");
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let config = dir.path().join("bench.toml");
-    std::fs::write(
+    let port = free_port();
+    let settings = format!(
+        "listen = \"127.0.0.1:{port}\"\ninterval = \"{INTERVAL_SECONDS}s\"\nmax_read_rate = 100000.0\nmax_write_rate = 100000.0"
+    );
+    let (_dir, config) = aws_config(&endpoint.url, &settings, &targets);
+    let mut daemon = Daemon::start(
         &config,
-        format!(
-            "[aws]\nendpoint_url = \"{}\"\nregion = \"us-east-1\"\n[daemon]\nlisten = \"{address}\"\ninterval = \"{INTERVAL_SECONDS}s\"\nmax_read_rate = 100000.0\nmax_write_rate = 100000.0\n{targets}",
-            endpoint.url
-        ),
-    )
-    .expect("write the config");
-    let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_pc-autoscaler"))
-        .args(["run", "--config", config.to_str().expect("utf-8")])
-        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("the daemon starts");
-    let pid = daemon.id();
+        &format!("127.0.0.1:{port}"),
+        &[("RUST_LOG", "warn")],
+    );
+    daemon.wait_ready();
+    let pid = daemon.child.id();
+    let evaluations = |daemon: &Daemon| {
+        (
+            daemon
+                .metric("pc_autoscaler_evaluation_duration_seconds_count")
+                .unwrap_or(0.0),
+            daemon
+                .metric("pc_autoscaler_evaluation_duration_seconds_sum")
+                .unwrap_or(0.0),
+        )
+    };
 
     // Warm-up: the first pass writes every target; measure the steady state after it.
     let started = Instant::now();
-    while metric(&address, "pc_autoscaler_evaluation_duration_seconds_count").unwrap_or(0.0) < 2.0 {
+    while evaluations(&daemon).0 < 2.0 {
         assert!(
             started.elapsed() < Duration::from_secs(120),
             "the daemon did not complete two evaluations"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let count_before =
-        metric(&address, "pc_autoscaler_evaluation_duration_seconds_count").unwrap_or(0.0);
-    let sum_before =
-        metric(&address, "pc_autoscaler_evaluation_duration_seconds_sum").unwrap_or(0.0);
+    let (count_before, sum_before) = evaluations(&daemon);
     let (cpu_before, _) = usage(pid);
     let mut peak_rss = 0;
     let measure_start = Instant::now();
@@ -115,13 +92,10 @@ fn main() {
         std::thread::sleep(Duration::from_millis(500));
     }
     let (cpu_after, rss) = usage(pid);
-    let cycles = metric(&address, "pc_autoscaler_evaluation_duration_seconds_count").unwrap_or(0.0)
-        - count_before;
-    let evaluation_seconds = metric(&address, "pc_autoscaler_evaluation_duration_seconds_sum")
-        .unwrap_or(0.0)
-        - sum_before;
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    let peak_rss = peak_rss.max(rss);
+    let (count_after, sum_after) = evaluations(&daemon);
+    let cycles = count_after - count_before;
+    drop(daemon);
 
     let requests = endpoint.world().log.len();
     println!(
@@ -138,7 +112,7 @@ fn main() {
     );
     println!(
         "  evaluation wall time:   {:.0} ms per cycle",
-        evaluation_seconds * 1000.0 / cycles.max(1.0)
+        (sum_after - sum_before) * 1000.0 / cycles.max(1.0)
     );
     println!("  endpoint requests:      {requests} in all");
 }
