@@ -1,26 +1,17 @@
 //! The AWS-facing commands: `plan` (one evaluation, no writes) and `run --once` (one
 //! evaluation, carried out). They connect, call `reconcile` and render with `plan`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 
 use crate::config::Config;
-use crate::reconcile::{self, ApplyOptions, Context, RateLimits};
+use crate::reconcile::{self, ApplyOptions, Context};
 use crate::{aws, plan};
 
 async fn context(config: Config) -> Context<aws::SdkLambda, aws::SdkMetrics> {
     let (lambda, metrics) = aws::connect(&config.aws).await;
-    Context {
-        lambda: Arc::new(lambda),
-        metrics: Arc::new(metrics),
-        limits: Arc::new(RateLimits::new(
-            config.daemon.max_write_rate,
-            config.daemon.max_read_rate,
-        )),
-        config: Arc::new(config),
-    }
+    Context::new(config, lambda, metrics)
 }
 
 /// One evaluation against AWS, no writes: a table, or JSON with `json`.

@@ -7,6 +7,14 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::aws::{
+    AwsError, LambdaApi, MetricQuery, MetricsApi, MetricsBatch, ProvisionedConfig, QualifierHolding,
+};
 use crate::policy::Decision;
 use crate::reconcile::Evaluation;
 
@@ -262,20 +270,18 @@ impl Default for Metrics {
 /// times it, so the adapters themselves stay free of metrics.
 pub struct Instrumented<T> {
     pub inner: T,
-    pub metrics: std::sync::Arc<Metrics>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl<T> Instrumented<T> {
     async fn observe<R>(
         &self,
         api: &'static str,
-        call: impl std::future::Future<Output = Result<R, crate::aws::AwsError>>,
-    ) -> Result<R, crate::aws::AwsError> {
+        call: impl Future<Output = Result<R, AwsError>>,
+    ) -> Result<R, AwsError> {
         let started = std::time::Instant::now();
         let result = call.await;
-        let outcome = result
-            .as_ref()
-            .map_or_else(crate::aws::AwsError::label, |_| "ok");
+        let outcome = result.as_ref().map_or_else(AwsError::label, |_| "ok");
         self.metrics
             .aws_requests
             .with_label_values(&[api, outcome])
@@ -288,12 +294,12 @@ impl<T> Instrumented<T> {
     }
 }
 
-impl<L: crate::aws::LambdaApi> crate::aws::LambdaApi for Instrumented<L> {
+impl<L: LambdaApi> LambdaApi for Instrumented<L> {
     async fn provisioned_config(
         &self,
         function: &str,
         qualifier: &str,
-    ) -> Result<Option<crate::aws::ProvisionedConfig>, crate::aws::AwsError> {
+    ) -> Result<Option<ProvisionedConfig>, AwsError> {
         self.observe(
             "GetProvisionedConcurrencyConfig",
             self.inner.provisioned_config(function, qualifier),
@@ -305,7 +311,7 @@ impl<L: crate::aws::LambdaApi> crate::aws::LambdaApi for Instrumented<L> {
         function: &str,
         qualifier: &str,
         value: u32,
-    ) -> Result<crate::aws::ProvisionedConfig, crate::aws::AwsError> {
+    ) -> Result<ProvisionedConfig, AwsError> {
         self.observe(
             "PutProvisionedConcurrencyConfig",
             self.inner
@@ -317,54 +323,44 @@ impl<L: crate::aws::LambdaApi> crate::aws::LambdaApi for Instrumented<L> {
         &self,
         function: &str,
         qualifier: &str,
-    ) -> Result<(), crate::aws::AwsError> {
+    ) -> Result<(), AwsError> {
         self.observe(
             "DeleteProvisionedConcurrencyConfig",
             self.inner.delete_provisioned_config(function, qualifier),
         )
         .await
     }
-    async fn reserved_concurrency(
-        &self,
-        function: &str,
-    ) -> Result<Option<u32>, crate::aws::AwsError> {
+    async fn reserved_concurrency(&self, function: &str) -> Result<Option<u32>, AwsError> {
         self.observe(
             "GetFunctionConcurrency",
             self.inner.reserved_concurrency(function),
         )
         .await
     }
-    async fn provisioned_configs(
-        &self,
-        function: &str,
-    ) -> Result<Vec<crate::aws::QualifierHolding>, crate::aws::AwsError> {
+    async fn provisioned_configs(&self, function: &str) -> Result<Vec<QualifierHolding>, AwsError> {
         self.observe(
             "ListProvisionedConcurrencyConfigs",
             self.inner.provisioned_configs(function),
         )
         .await
     }
-    async fn unreserved_concurrency(&self) -> Result<u32, crate::aws::AwsError> {
+    async fn unreserved_concurrency(&self) -> Result<u32, AwsError> {
         self.observe("GetAccountSettings", self.inner.unreserved_concurrency())
             .await
     }
-    async fn alias_is_weighted(
-        &self,
-        function: &str,
-        alias: &str,
-    ) -> Result<bool, crate::aws::AwsError> {
+    async fn alias_is_weighted(&self, function: &str, alias: &str) -> Result<bool, AwsError> {
         self.observe("GetAlias", self.inner.alias_is_weighted(function, alias))
             .await
     }
 }
 
-impl<M: crate::aws::MetricsApi> crate::aws::MetricsApi for Instrumented<M> {
+impl<M: MetricsApi> MetricsApi for Instrumented<M> {
     async fn fetch(
         &self,
-        queries: &[crate::aws::MetricQuery],
-        start: chrono::DateTime<chrono::Utc>,
-        end: chrono::DateTime<chrono::Utc>,
-    ) -> Result<crate::aws::MetricsBatch, crate::aws::AwsError> {
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<MetricsBatch, AwsError> {
         self.observe("GetMetricData", self.inner.fetch(queries, start, end))
             .await
     }

@@ -103,6 +103,21 @@ pub struct Context<L, M> {
     pub config: Arc<Config>,
 }
 
+impl<L, M> Context<L, M> {
+    /// A context whose rate budget comes from `config.daemon`.
+    pub fn new(config: Config, lambda: L, metrics: M) -> Self {
+        Self {
+            lambda: Arc::new(lambda),
+            metrics: Arc::new(metrics),
+            limits: Arc::new(RateLimits::new(
+                config.daemon.max_write_rate,
+                config.daemon.max_read_rate,
+            )),
+            config: Arc::new(config),
+        }
+    }
+}
+
 impl<L, M> Clone for Context<L, M> {
     fn clone(&self) -> Self {
         Self {
@@ -471,9 +486,9 @@ async fn apply_one<L: LambdaApi, M: MetricsApi>(
                 let status = if options.wait_for_ready {
                     settle(context, &target, options, started).await
                 } else {
-                    "IN_PROGRESS".to_owned()
+                    Settled::InProgress
                 };
-                if status == "FAILED" {
+                if status == Settled::Failed {
                     return Applied::Failed {
                         error: format!("allocation of {desired} FAILED"),
                     };
@@ -481,7 +496,7 @@ async fn apply_one<L: LambdaApi, M: MetricsApi>(
                 return Applied::Changed {
                     from,
                     to: desired,
-                    status,
+                    status: status.label().to_owned(),
                 };
             }
             Err(error) => {
@@ -545,7 +560,8 @@ async fn apply_one<L: LambdaApi, M: MetricsApi>(
     }
 }
 
-async fn write<L: LambdaApi>(
+/// Puts `desired`, or deletes the config for 0 ("no provisioned concurrency").
+pub async fn write<L: LambdaApi>(
     lambda: &L,
     target: &TargetConfig,
     desired: u32,
@@ -562,38 +578,80 @@ async fn write<L: LambdaApi>(
     }
 }
 
-/// Reads the config back until it is no longer in progress, or the deadline passes.
-/// Returns the last status seen.
+/// Where an allocation stood when [`read_until_settled`] stopped reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    Ready,
+    /// The config is gone (a delete).
+    Deleted,
+    Failed,
+    /// Still in progress at the deadline.
+    InProgress,
+    /// The last read failed.
+    Unknown,
+}
+
+impl Settled {
+    pub fn label(self) -> &'static str {
+        match self {
+            Settled::Ready => "READY",
+            Settled::Deleted => "DELETED",
+            Settled::Failed => "FAILED",
+            Settled::InProgress => "IN_PROGRESS",
+            Settled::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// Reads the target's config back every `poll` until it is no longer in progress, or
+/// `deadline` would pass before the next read.
+pub async fn read_until_settled<L: LambdaApi>(
+    lambda: &L,
+    limits: &RateLimits,
+    target: &TargetConfig,
+    poll: Duration,
+    deadline: Instant,
+) -> Settled {
+    loop {
+        limits.read().await;
+        let settled = match lambda
+            .provisioned_config(&target.function, &target.qualifier)
+            .await
+        {
+            Ok(None) => return Settled::Deleted,
+            Ok(Some(config)) => match config.status {
+                AllocationStatus::InProgress => Settled::InProgress,
+                AllocationStatus::Ready | AllocationStatus::None => return Settled::Ready,
+                AllocationStatus::Failed => {
+                    tracing::error!(target = %target.name, reason = config.status_reason.as_deref().unwrap_or(""), "allocation FAILED");
+                    return Settled::Failed;
+                }
+            },
+            Err(error) => {
+                tracing::warn!(target = %target.name, error = %error, "status read failed while waiting");
+                Settled::Unknown
+            }
+        };
+        if Instant::now() + poll > deadline {
+            return settled;
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// [`read_until_settled`] within `run --once`'s per-target deadline.
 async fn settle<L: LambdaApi, M: MetricsApi>(
     context: &Context<L, M>,
     target: &TargetConfig,
     options: &ApplyOptions,
     started: Instant,
-) -> String {
-    loop {
-        context.limits.read().await;
-        let status = match context
-            .lambda
-            .provisioned_config(&target.function, &target.qualifier)
-            .await
-        {
-            Ok(None) => return "DELETED".to_owned(),
-            Ok(Some(config)) => match config.status {
-                AllocationStatus::InProgress => "IN_PROGRESS",
-                AllocationStatus::Ready | AllocationStatus::None => return "READY".to_owned(),
-                AllocationStatus::Failed => {
-                    tracing::error!(target = %target.name, reason = config.status_reason.as_deref().unwrap_or(""), "allocation FAILED");
-                    return "FAILED".to_owned();
-                }
-            },
-            Err(error) => {
-                tracing::warn!(target = %target.name, error = %error, "status read failed while waiting");
-                "UNKNOWN"
-            }
-        };
-        if started.elapsed() + options.poll_interval > options.deadline {
-            return status.to_owned();
-        }
-        tokio::time::sleep(options.poll_interval).await;
-    }
+) -> Settled {
+    read_until_settled(
+        context.lambda.as_ref(),
+        &context.limits,
+        target,
+        options.poll_interval,
+        started + options.deadline,
+    )
+    .await
 }

@@ -27,11 +27,11 @@ use tokio::time::Instant;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 use crate::actuator::{self, Backoff, Retry};
-use crate::aws::{self, AwsError, LambdaApi};
+use crate::aws::{self, AwsError};
 use crate::config::{self, Config, TargetConfig, function_name};
 use crate::metrics::{Instrumented, Metrics};
-use crate::policy::{AllocationStatus, schedule};
-use crate::reconcile::{self, Context, Evaluation, RateLimits};
+use crate::policy::schedule;
+use crate::reconcile::{self, Context, Evaluation};
 
 pub use http::Health;
 
@@ -104,21 +104,18 @@ type SdkContext = Context<Instrumented<aws::SdkLambda>, Instrumented<aws::SdkMet
 
 async fn connect(config: Config, metrics: &Arc<Metrics>) -> SdkContext {
     let (lambda, cloudwatch) = aws::connect(&config.aws).await;
-    Context {
-        lambda: Arc::new(Instrumented {
-            inner: lambda,
-            metrics: metrics.clone(),
-        }),
-        metrics: Arc::new(Instrumented {
+    let instrument = |inner| Instrumented {
+        inner,
+        metrics: metrics.clone(),
+    };
+    Context::new(
+        config,
+        instrument(lambda),
+        Instrumented {
             inner: cloudwatch,
             metrics: metrics.clone(),
-        }),
-        limits: Arc::new(RateLimits::new(
-            config.daemon.max_write_rate,
-            config.daemon.max_read_rate,
-        )),
-        config: Arc::new(config),
-    }
+        },
+    )
 }
 
 /// Runs the daemon until SIGTERM or SIGINT. `path` is re-read on SIGHUP. With
@@ -348,9 +345,10 @@ impl Daemon {
             return;
         }
         let memory = self.memory.entry(target.name.clone()).or_default();
-        if memory.fingerprint != fingerprint(target) {
+        let print = fingerprint(target);
+        if memory.fingerprint != print {
             *memory = TargetMemory {
-                fingerprint: fingerprint(target),
+                fingerprint: print,
                 ..TargetMemory::default()
             };
         }
@@ -366,11 +364,7 @@ impl Daemon {
         let reason = evaluated.decision.reason.to_string();
         self.writes.spawn(async move {
             limits.write().await;
-            let result = if to == 0 {
-                lambda.delete_provisioned_config(&target.function, &target.qualifier).await
-            } else {
-                lambda.put_provisioned_config(&target.function, &target.qualifier, to).await.map(|_| ())
-            };
+            let result = reconcile::write(lambda.as_ref(), &target, to).await;
             if result.is_ok() {
                 tracing::info!(target = %target.name, from, to, reason = %reason, trigger, "capacity changed");
             }
@@ -447,20 +441,11 @@ impl Daemon {
         let limits = self.context.limits.clone();
         let events = self.events.clone();
         self.watches.spawn(async move {
+            // The first read comes after one poll: a write has only just been accepted.
+            tokio::time::sleep(SETTLE_POLL).await;
             let deadline = Instant::now() + SETTLE_LIMIT;
-            while Instant::now() < deadline {
-                tokio::time::sleep(SETTLE_POLL).await;
-                limits.read().await;
-                match lambda.provisioned_config(&target.function, &target.qualifier).await {
-                    Ok(Some(config)) if config.status == AllocationStatus::InProgress => continue,
-                    Ok(Some(config)) if config.status == AllocationStatus::Failed => {
-                        tracing::error!(target = %target.name, reason = config.status_reason.as_deref().unwrap_or(""), "allocation FAILED");
-                        break;
-                    }
-                    Ok(_) => break,
-                    Err(error) => tracing::warn!(target = %target.name, error = %error, "status read failed while waiting"),
-                }
-            }
+            reconcile::read_until_settled(lambda.as_ref(), &limits, &target, SETTLE_POLL, deadline)
+                .await;
             let _ = events.send(Event::Settled(target.name)).await;
         });
     }
