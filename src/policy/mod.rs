@@ -17,6 +17,8 @@
 pub mod schedule;
 mod tracking;
 
+use tracking::Tracked;
+
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -57,6 +59,19 @@ pub struct Caps {
     pub account_headroom: Option<u32>,
 }
 
+/// Whether the tracking metric could be read in full this evaluation. "No datapoints
+/// because nobody called the function" and "we could not read" are different facts:
+/// only a complete read lets an empty window mean idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MetricsRead {
+    /// The read succeeded and the series is complete.
+    #[default]
+    Complete,
+    /// The read failed, was throttled or timed out, or the series came back partial
+    /// or cut short: whatever datapoints arrived may be missing the newest ones.
+    Unreadable,
+}
+
 /// What was observed about one target in this evaluation.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Observation {
@@ -70,6 +85,8 @@ pub struct Observation {
     pub last_modified: Option<DateTime<Utc>>,
     /// Recent datapoints of the tracking metric; may overlap earlier ones.
     pub datapoints: Vec<Datapoint>,
+    /// Whether those datapoints are all there is.
+    pub metrics: MetricsRead,
     pub caps: Caps,
 }
 
@@ -118,8 +135,19 @@ pub enum Reason {
     ScaleInDisabled {
         recommended: u32,
     },
-    /// No fresh datapoint and `missing_data = "hold"`: capacity stays.
+    /// The metric read failed or was incomplete: capacity stays, whatever
+    /// `missing_data` says (a failed read is not an idle function).
+    HeldForUnreadableMetrics,
+    /// The window has datapoints, but none newer than `stale_after`: capacity stays
+    /// until the window has passed without any.
+    HeldForStaleMetrics {
+        newest: DateTime<Utc>,
+    },
+    /// No datapoint in the whole window and `missing_data = "hold"`: capacity stays.
     HeldForMissingData,
+    /// No datapoint in the whole window of a complete read, and `missing_data = "zero"`:
+    /// the function was idle, so it needs nothing.
+    Idle,
     /// Raised to the floor of the named schedule rule.
     ScheduleFloor(String),
     /// Lowered to the ceiling of the named schedule rule.
@@ -138,8 +166,62 @@ pub enum Reason {
     AllocationInProgress,
 }
 
+/// What the tracking metric's datapoints were, as the decision saw them: one bounded
+/// word each for `plan`, logs and the `pc_autoscaler_target_metric_data` metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricData {
+    /// The target does not track a metric.
+    NotTracked,
+    /// A fresh datapoint (within `stale_after`).
+    Fresh,
+    /// Datapoints in the window, none fresh: held.
+    Stale,
+    /// No datapoint in the window of a complete read: the function was idle.
+    Idle,
+    /// The read failed or was incomplete: held.
+    Unreadable,
+}
+
+impl MetricData {
+    pub const ALL: [MetricData; 5] = [
+        MetricData::NotTracked,
+        MetricData::Fresh,
+        MetricData::Stale,
+        MetricData::Idle,
+        MetricData::Unreadable,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            MetricData::NotTracked => "not_tracked",
+            MetricData::Fresh => "fresh",
+            MetricData::Stale => "stale",
+            MetricData::Idle => "idle",
+            MetricData::Unreadable => "unreadable",
+        }
+    }
+}
+
+/// The coarse cause of a capacity change, for the `trigger` label of
+/// `pc_autoscaler_scaling_actions_total`: few enough values to export every
+/// combination from the start.
+pub const TRIGGERS: [&str; 5] = ["tracking", "schedule", "target_bounds", "caps", "idle"];
+
 impl Reason {
-    /// A short, bounded label for metrics (`trigger`) and tables.
+    /// Which of [`TRIGGERS`] a change with this reason counts under.
+    pub fn trigger(&self) -> &'static str {
+        match self {
+            Reason::ScheduleFloor(_) | Reason::ScheduleCeiling(_) => "schedule",
+            Reason::TargetFloor | Reason::TargetCeiling => "target_bounds",
+            Reason::CappedByReservedConcurrency { .. } | Reason::CappedByAccountHeadroom { .. } => {
+                "caps"
+            }
+            Reason::Idle => "idle",
+            _ => "tracking",
+        }
+    }
+
+    /// A short, bounded label for logs and tables.
     pub fn label(&self) -> &'static str {
         match self {
             Reason::Tracking { .. } => "tracking",
@@ -149,7 +231,10 @@ impl Reason {
             Reason::ScaleInCooldown { .. } => "scale_in_cooldown",
             Reason::ScaleInStepLimited { .. } => "scale_in_step_limited",
             Reason::ScaleInDisabled { .. } => "scale_in_disabled",
+            Reason::HeldForUnreadableMetrics => "held_metrics_unreadable",
+            Reason::HeldForStaleMetrics { .. } => "held_metrics_stale",
             Reason::HeldForMissingData => "held_for_missing_data",
+            Reason::Idle => "idle",
             Reason::ScheduleFloor(_) => "schedule_floor",
             Reason::ScheduleCeiling(_) => "schedule_ceiling",
             Reason::TargetFloor => "target_floor",
@@ -186,7 +271,18 @@ impl fmt::Display for Reason {
             Reason::ScaleInDisabled { recommended } => {
                 write!(f, "scale-in disabled (recommended {recommended})")
             }
-            Reason::HeldForMissingData => f.write_str("held: metric data missing or stale"),
+            Reason::HeldForUnreadableMetrics => {
+                f.write_str("held: the metric read failed or came back incomplete")
+            }
+            Reason::HeldForStaleMetrics { newest } => {
+                write!(f, "held: the newest datapoint ({newest}) is stale")
+            }
+            Reason::HeldForMissingData => {
+                f.write_str("held: no datapoint in the window (missing_data = \"hold\")")
+            }
+            Reason::Idle => {
+                f.write_str("idle: no datapoint in the window (missing_data = \"zero\")")
+            }
             Reason::ScheduleFloor(rule) => write!(f, "floor of schedule rule `{rule}`"),
             Reason::ScheduleCeiling(rule) => write!(f, "ceiling of schedule rule `{rule}`"),
             Reason::TargetFloor => f.write_str("target min"),
@@ -213,6 +309,8 @@ pub struct Decision {
     pub recommendation: Option<u32>,
     /// The newest metric value used, if any.
     pub metric_value: Option<f64>,
+    /// What the datapoints were.
+    pub metric_data: MetricData,
     /// State to hand to the next decision for this target.
     pub state: PolicyState,
 }
@@ -260,31 +358,41 @@ pub fn decide_within(
             bounds,
             recommendation: None,
             metric_value: None,
+            metric_data: MetricData::NotTracked,
             state,
         };
     }
 
     let mut recommendation = None;
     let mut metric_value = None;
+    let mut metric_data = MetricData::NotTracked;
     let (unclamped, reason) = match &target.tracking {
         None => (bounds.min, floor_reason(&bounds)),
-        Some(tracking) => match tracking::recommend(tracking, observation.allocated, &state, now) {
-            None if tracking.missing_data == MissingData::Hold => hold(Reason::HeldForMissingData),
-            None => (
-                0,
-                Reason::Tracking {
-                    metric: tracking.metric.label(),
-                    value: 0.0,
-                },
-            ),
-            Some(found) => {
+        Some(_) if observation.metrics == MetricsRead::Unreadable => {
+            metric_data = MetricData::Unreadable;
+            hold(Reason::HeldForUnreadableMetrics)
+        }
+        Some(tracking) => match tracking::recommend(tracking, &state, now) {
+            Tracked::Stale { newest } => {
+                metric_data = MetricData::Stale;
+                hold(Reason::HeldForStaleMetrics { newest })
+            }
+            Tracked::Idle => {
+                metric_data = MetricData::Idle;
+                if tracking.missing_data == MissingData::Hold {
+                    hold(Reason::HeldForMissingData)
+                } else {
+                    (0, Reason::Idle)
+                }
+            }
+            Tracked::Fresh(found) => {
+                metric_data = MetricData::Fresh;
                 recommendation = Some(found.window_peak);
-                metric_value = found.newest_value;
-                let value = found.newest_value.unwrap_or(0.0);
+                metric_value = Some(found.newest_value);
                 let peak = found.window_peak;
                 let tracking_reason = Reason::Tracking {
                     metric: tracking.metric.label(),
-                    value,
+                    value: found.newest_value,
                 };
                 let since_change = |cooldown: TimeDelta| {
                     observation
@@ -324,6 +432,7 @@ pub fn decide_within(
         bounds,
         recommendation,
         metric_value,
+        metric_data,
         state,
     }
 }

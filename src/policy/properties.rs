@@ -128,3 +128,60 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// No feedback loop, for every metric kind: constant demand with one spike never
+    /// asks for more than the spike alone justifies, and ends where the base demand
+    /// alone would put it (within the tolerance).
+    #[test]
+    fn a_spike_never_ratchets_capacity(
+        kind in 0usize..3,
+        base in 1.0f64..200.0,
+        spike_factor in 1.0f64..10.0,
+        spike_minutes in 1usize..10,
+        target_tenths in 3u32..=10,
+    ) {
+        const LAG: usize = 2;
+        let metric = ["concurrency", "utilization", "custom"][kind];
+        let custom = if metric == "custom" {
+            "custom = { namespace = \"App\", name = \"InFlight\" }\n"
+        } else {
+            ""
+        };
+        let target_value = f64::from(target_tenths) / 10.0;
+        let target = target(&format!(
+            "min = 1\nmax = 100000\n[target.tracking]\nmetric = \"{metric}\"\ntarget = {target_value}\n{custom}"
+        ));
+        let tracking = target.tracking.clone().expect("tracked");
+        let spike = base * spike_factor;
+        let justified = |demand: f64| tracking::recommend_one(&tracking, demand).max(1);
+        let origin = start();
+        let demand = |minute: usize| if (20..20 + spike_minutes).contains(&minute) { spike } else { base };
+
+        let mut state = PolicyState::default();
+        let mut requested = justified(base);
+        let mut highest = requested;
+        for minute in LAG..400 {
+            let now = origin + TimeDelta::minutes(minute as i64);
+            let seen = minute - LAG;
+            let fresh = vec![Datapoint { timestamp: origin + TimeDelta::minutes(seen as i64), value: demand(seen) }];
+            let observation = Observation {
+                requested,
+                allocated: requested,
+                status: AllocationStatus::Ready,
+                datapoints: fresh,
+                last_modified: Some(origin),
+                ..Observation::default()
+            };
+            let decision = decide(&target, &observation, &state, now);
+            requested = decision.desired;
+            highest = highest.max(requested);
+            state = decision.state;
+        }
+        prop_assert!(highest <= justified(spike), "rose to {highest}, the spike justifies {}", justified(spike));
+        let settled = justified(base);
+        let slack = (f64::from(settled) * TOLERANCE).floor() as u32;
+        prop_assert!(requested >= settled && requested <= settled + slack,
+            "ended at {requested}, base demand justifies {settled}");
+    }
+}

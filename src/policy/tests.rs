@@ -171,7 +171,50 @@ fn missing_or_stale_data_holds_capacity() {
     let decision = decide_now(&tracked(""), &observe(100, points(now, 6, &[1.0])));
     assert_eq!(
         (decision.desired, decision.reason),
-        (100, Reason::HeldForMissingData)
+        (
+            100,
+            Reason::HeldForStaleMetrics {
+                newest: now - TimeDelta::minutes(6)
+            }
+        )
+    );
+}
+
+#[test]
+fn an_unreadable_read_holds_in_every_missing_data_mode() {
+    for mode in ["hold", "zero"] {
+        let target = tracked(&format!("missing_data = \"{mode}\""));
+        for datapoints in [vec![], points(at(NOW), 2, &[1.0])] {
+            let observation = Observation {
+                metrics: MetricsRead::Unreadable,
+                ..observe(100, datapoints)
+            };
+            let decision = decide_now(&target, &observation);
+            assert_eq!(
+                (decision.desired, decision.reason),
+                (100, Reason::HeldForUnreadableMetrics),
+                "missing_data = {mode}"
+            );
+        }
+    }
+}
+
+#[test]
+fn zero_holds_on_stale_data_and_shrinks_only_when_the_window_is_empty() {
+    let target = tracked("missing_data = \"zero\"");
+    let now = at(NOW);
+    // Data 6 minutes ago (stale), within the 15-minute window: hold, not zero.
+    let decision = decide_now(&target, &observe(100, points(now, 6, &[40.0])));
+    assert_eq!(decision.desired, 100);
+    assert!(matches!(
+        decision.reason,
+        Reason::HeldForStaleMetrics { .. }
+    ));
+    // Nothing in the window of a complete read: idle, down to min.
+    let decision = decide_now(&target, &observe(100, vec![]));
+    assert_eq!(
+        (decision.desired, decision.reason),
+        (1, Reason::TargetFloor)
     );
 }
 
@@ -189,15 +232,20 @@ fn missing_data_as_zero_lets_an_idle_function_shrink_to_nothing() {
 }
 
 #[test]
-fn saturated_utilization_scales_out_by_at_least_one_over_target() {
+fn utilization_tracks_absolute_demand_whatever_is_allocated() {
     let target =
         target("min = 1\nmax = 1000\ntracking = { metric = \"utilization\", target = 0.5 }");
-    // 0.4 of 10 allocated at target 0.5: ceil(10 × 0.4 / 0.5) = 8.
-    let decision = decide_now(&target, &observe(10, points(at(NOW), 2, &[0.4])));
-    assert_eq!(decision.desired, 8);
-    // Saturated: at least 10 / 0.5 = 20.
-    let decision = decide_now(&target, &observe(10, points(at(NOW), 2, &[1.0])));
-    assert_eq!(decision.desired, 20);
+    // Concurrency 4 at target utilization 0.5: ceil(4 / 0.5) = 8, with 10 or 40 allocated.
+    for allocated in [10, 40] {
+        let observation = Observation {
+            allocated,
+            ..observe(10, points(at(NOW), 2, &[4.0]))
+        };
+        assert_eq!(decide_now(&target, &observation).desired, 8);
+    }
+    // Demand above capacity (spillover counts in ConcurrentExecutions): 30 → 60.
+    let decision = decide_now(&target, &observe(10, points(at(NOW), 2, &[30.0])));
+    assert_eq!(decision.desired, 60);
 }
 
 #[test]

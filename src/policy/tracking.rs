@@ -3,22 +3,36 @@
 //! Each datapoint in the scale-in window yields a recommendation; the target is the
 //! highest of them, which makes scale-out immediate and scale-in wait until the
 //! whole window has been quiet. Pure arithmetic, no I/O.
+//!
+//! Every metric kind is an *absolute* demand (`ConcurrentExecutions` of the alias or
+//! version, or a custom metric), never a ratio of the capacity in force: a
+//! recommendation from a datapoint of ten minutes ago then means what it meant ten
+//! minutes ago, whatever has been allocated since. (A utilization datapoint multiplied
+//! by the capacity allocated *now* compounds: one spike ratchets capacity up until it
+//! leaves the window.) It also keeps decisions restart-safe: the series is CloudWatch's
+//! own history, with nothing derived from earlier decisions.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::PolicyState;
-use crate::config::{MetricKind, MissingData, TrackingConfig};
-
-/// `ProvisionedConcurrencyUtilization` cannot show demand above 100 %; at or above
-/// this value the function is treated as saturated.
-pub const SATURATED_UTILIZATION: f64 = 0.99;
+use crate::config::TrackingConfig;
 
 pub struct Recommendation {
     /// The highest recommendation in the scale-in window.
     pub window_peak: u32,
-    /// The recommendation of the newest datapoint (0 for a missing one with `zero`).
+    /// The recommendation of the newest datapoint.
     pub newest_recommendation: u32,
-    pub newest_value: Option<f64>,
+    pub newest_value: f64,
+}
+
+/// What the window's datapoints say.
+pub enum Tracked {
+    /// The newest datapoint is fresh (within `stale_after`).
+    Fresh(Recommendation),
+    /// The window holds datapoints, but the newest is older than `stale_after`.
+    Stale { newest: DateTime<Utc> },
+    /// No datapoint in the whole window.
+    Idle,
 }
 
 /// The oldest datapoint timestamp that still counts at `now`.
@@ -28,62 +42,36 @@ pub fn window_start(tracking: &TrackingConfig, now: DateTime<Utc>) -> DateTime<U
     now - tracking.scale_in_window - tracking.stale_after
 }
 
-/// `None` when there is no fresh datapoint and missing data means "hold"; with
-/// `zero`, a missing newest datapoint recommends 0.
-pub fn recommend(
-    tracking: &TrackingConfig,
-    allocated: u32,
-    state: &PolicyState,
-    now: DateTime<Utc>,
-) -> Option<Recommendation> {
-    let newest = state
-        .history
-        .last_key_value()
-        .filter(|(timestamp, _)| now - **timestamp <= tracking.stale_after)
-        .map(|(_, value)| *value);
-    if newest.is_none() && tracking.missing_data == MissingData::Hold {
-        return None;
+pub fn recommend(tracking: &TrackingConfig, state: &PolicyState, now: DateTime<Utc>) -> Tracked {
+    let Some((&newest_time, &newest_value)) = state.history.range(..=now).next_back() else {
+        return Tracked::Idle;
+    };
+    if now - newest_time > tracking.stale_after {
+        return Tracked::Stale {
+            newest: newest_time,
+        };
     }
     // The window proper: the newest datapoint's age is allowed for, as in `window_start`.
-    let newest_time = state
-        .history
-        .last_key_value()
-        .map_or(now, |(timestamp, _)| *timestamp);
-    let since = newest_time.min(now) - tracking.scale_in_window + TimeDelta::minutes(1);
-    let per_point = |value: f64| recommend_one(tracking, allocated, value);
-    let newest_recommendation = newest.map_or(0, per_point);
+    let since = newest_time - tracking.scale_in_window + TimeDelta::minutes(1);
+    let per_point = |value: f64| recommend_one(tracking, value);
+    let newest_recommendation = per_point(newest_value);
     let window_peak = state
         .history
-        .range(since..)
+        .range(since..=now)
         .map(|(_, value)| per_point(*value))
         .max()
         .unwrap_or(0)
         .max(newest_recommendation);
-    Some(Recommendation {
+    Tracked::Fresh(Recommendation {
         window_peak,
         newest_recommendation,
-        newest_value: newest,
+        newest_value,
     })
 }
 
-/// The capacity one datapoint asks for.
-pub fn recommend_one(tracking: &TrackingConfig, allocated: u32, value: f64) -> u32 {
-    let value = value.max(0.0);
-    let units = match tracking.metric {
-        MetricKind::Concurrency | MetricKind::Custom(_) => value / tracking.target,
-        MetricKind::Utilization => {
-            let proportional = f64::from(allocated) * value / tracking.target;
-            if value >= SATURATED_UTILIZATION {
-                // Real demand may be anything above what is allocated: grow by at least
-                // the factor 1 / target, and by at least one unit.
-                proportional
-                    .max(f64::from(allocated) / tracking.target)
-                    .max(f64::from(allocated) + 1.0)
-            } else {
-                proportional
-            }
-        }
-    };
+/// The capacity one datapoint of absolute demand asks for: `value / target`, rounded up.
+pub fn recommend_one(tracking: &TrackingConfig, value: f64) -> u32 {
+    let units = value.max(0.0) / tracking.target;
     // Float noise such as 0.7 / 0.7 = 1.0000000000000002 must not add a unit.
     let rounded = (units - 1e-9).ceil();
     if rounded <= 0.0 {
