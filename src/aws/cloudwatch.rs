@@ -69,6 +69,7 @@ impl MetricsApi for SdkMetrics {
         for chunk in queries.chunks(MAX_QUERIES_PER_REQUEST) {
             let sdk_queries: Vec<MetricDataQuery> = chunk.iter().map(sdk_query).collect();
             let mut token: Option<String> = None;
+            let mut pages = 0;
             loop {
                 let output = self
                     .client
@@ -109,12 +110,25 @@ impl MetricsApi for SdkMetrics {
                 if token.is_none() {
                     break;
                 }
+                pages += 1;
+                if pages >= super::MAX_PAGES {
+                    // Cut short: whatever was read is marked partial, so it holds.
+                    for query in chunk {
+                        if let Some(entry) = collected.get_mut(&query.id)
+                            && entry.1 == SeriesStatus::Complete
+                        {
+                            entry.1 = SeriesStatus::Partial;
+                        }
+                    }
+                    break;
+                }
             }
         }
         for query in queries {
+            // A query the answer does not mention at all was not read: not "no data".
             let (mut points, status) = collected
                 .remove(&query.id)
-                .unwrap_or((Vec::new(), SeriesStatus::Complete));
+                .unwrap_or((Vec::new(), SeriesStatus::Failed));
             points.sort_by_key(|point| point.timestamp);
             batch
                 .series

@@ -33,9 +33,16 @@ pub enum AwsError {
     /// No answer within the timeout.
     #[error("timed out: {message}")]
     Timeout { message: String },
-    /// The connection failed.
+    /// The connection failed (DNS, TCP, TLS); `message` is the SDK's whole cause chain.
     #[error("network error: {message}")]
     Network { message: String },
+    /// No credentials could be found, or the credential provider failed; `message` is
+    /// the SDK's whole cause chain, which names every provider it tried.
+    #[error(
+        "no usable AWS credentials: {message}. Set AWS_PROFILE (or `[aws] profile`), or \
+         AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an instance, task or pod role"
+    )]
+    Credentials { message: String },
     /// An answer that could not be read.
     #[error("unreadable response: {message}")]
     Malformed { message: String },
@@ -48,6 +55,7 @@ impl AwsError {
             AwsError::Throttled { .. } => "throttled",
             AwsError::Conflict { .. } => "conflict",
             AwsError::InvalidParameter { .. } | AwsError::Client { .. } => "client_error",
+            AwsError::Credentials { .. } => "credentials",
             AwsError::Server { .. } | AwsError::Network { .. } | AwsError::Malformed { .. } => {
                 "server_error"
             }
@@ -55,13 +63,34 @@ impl AwsError {
         }
     }
 
-    /// Whether trying the same request again later may succeed.
-    pub fn is_transient(&self) -> bool {
-        !matches!(
-            self,
-            AwsError::InvalidParameter { .. } | AwsError::Client { .. }
-        )
+    /// Whether the same request can never pass: only `InvalidParameterValue`. Every
+    /// other 4xx (`AccessDenied` while IAM propagates, an expired token, a request
+    /// that was never sent, a KMS key not yet usable, a function being deployed) may
+    /// pass later, so it is retried with backoff rather than remembered.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, AwsError::InvalidParameter { .. })
     }
+}
+
+/// The error and every `source()` below it, joined: the SDK's top-level messages
+/// ("dispatch failure", "other") say little; the cause is further down.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn mentions_credentials(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.contains("credential") || lower.contains("identity")
 }
 
 /// Maps any SDK operation error.
@@ -71,43 +100,55 @@ where
 {
     match error {
         SdkError::TimeoutError(_) => AwsError::Timeout {
-            message: "no response within the attempt timeout".into(),
+            message: format!("no response within the timeout ({})", chain(&error)),
         },
-        SdkError::DispatchFailure(failure) => {
+        SdkError::DispatchFailure(ref failure) => {
+            let message = chain(&error);
             if failure.is_timeout() {
-                AwsError::Timeout {
-                    message: "the connection timed out".into(),
-                }
+                AwsError::Timeout { message }
+            } else if mentions_credentials(&message) {
+                AwsError::Credentials { message }
             } else {
-                AwsError::Network {
-                    message: format!(
-                        "{:?}",
-                        failure.as_connector_error().map(|error| error.to_string())
-                    ),
-                }
+                AwsError::Network { message }
             }
         }
         SdkError::ResponseError(response) => AwsError::Malformed {
             message: format!(
                 "HTTP {}: {}",
                 response.raw().status().as_u16(),
-                std::error::Error::source(&SdkError::<E, HttpResponse>::ResponseError(response))
-                    .map_or_else(|| "unreadable body".to_owned(), |source| source.to_string())
+                chain(&SdkError::<E, HttpResponse>::ResponseError(response))
             ),
         },
         SdkError::ServiceError(context) => {
             let status = context.raw().status().as_u16();
+            if status < 300 {
+                // A success status whose body did not parse: the answer is unusable,
+                // not a refusal.
+                return AwsError::Malformed {
+                    message: format!(
+                        "HTTP {status} with an unparsable body: {}",
+                        chain(context.err())
+                    ),
+                };
+            }
             let code = context.err().code().unwrap_or_default().to_owned();
-            let message = context
-                .err()
-                .message()
-                .map_or_else(|| format!("HTTP {status}"), str::to_owned);
+            let message = match context.err().message() {
+                Some(message) => message.to_owned(),
+                None => format!("HTTP {status}: {}", chain(context.err())),
+            };
             classify(status, &code, message, context.raw())
         }
-        other => AwsError::Client {
-            code: "RequestNotSent".into(),
-            message: other.to_string(),
-        },
+        other => {
+            let message = chain(&other);
+            if mentions_credentials(&message) {
+                AwsError::Credentials { message }
+            } else {
+                AwsError::Client {
+                    code: "RequestNotSent".into(),
+                    message,
+                }
+            }
+        }
     }
 }
 
@@ -163,8 +204,13 @@ fn throttled(
         .map(str::to_owned)
         .or_else(|| body_field("retryAfterSeconds"))
         .and_then(|text| text.trim().parse::<f64>().ok())
-        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
-        .map(Duration::from_secs_f64);
+        .filter(|seconds| !seconds.is_nan())
+        // Clamped before it becomes a Duration: "1e20" or "inf" must not panic.
+        .map(|seconds| {
+            Duration::from_secs_f64(
+                seconds.clamp(0.0, crate::actuator::MAX_RETRY_AFTER.as_secs_f64()),
+            )
+        });
     AwsError::Throttled {
         retry_after,
         reason: body_field("Reason"),
@@ -235,6 +281,21 @@ mod tests {
     }
 
     #[test]
+    fn an_absurd_retry_after_is_clamped_not_a_panic() {
+        for value in ["1e20", "inf", "-5", "NaN"] {
+            let body = format!(r#"{{"retryAfterSeconds":"{value}"}}"#);
+            let error = service_error(429, "TooManyRequestsException", &body, None);
+            let AwsError::Throttled { retry_after, .. } = error else {
+                panic!("a 429 is a throttle");
+            };
+            assert!(
+                retry_after.is_none_or(|wait| wait <= crate::actuator::MAX_RETRY_AFTER),
+                "{value}: {retry_after:?}"
+            );
+        }
+    }
+
+    #[test]
     fn errors_are_classified_by_code_then_status() {
         assert_eq!(
             service_error(409, "ResourceConflictException", "{}", None).label(),
@@ -242,14 +303,16 @@ mod tests {
         );
         let invalid = service_error(400, "InvalidParameterValueException", "{}", None);
         assert_eq!(invalid.label(), "client_error");
-        assert!(!invalid.is_transient());
+        assert!(invalid.is_permanent());
         assert_eq!(
             service_error(404, "ResourceNotFoundException", "{}", None).label(),
             "client_error"
         );
         let server = service_error(503, "ServiceException", "{}", None);
         assert_eq!(server.label(), "server_error");
-        assert!(server.is_transient());
+        assert!(!server.is_permanent());
+        let denied = service_error(403, "AccessDeniedException", "{}", None);
+        assert!(!denied.is_permanent());
         assert_eq!(
             service_error(500, "", "not json", None).label(),
             "server_error"

@@ -27,6 +27,16 @@ fn count(value: Option<i32>) -> u32 {
         .unwrap_or(0)
 }
 
+/// `Allocated…` as reported; when the field is missing, a READY config holds what it
+/// requested (that is what READY means) and anything else is taken as nothing yet.
+fn allocated(value: Option<i32>, requested: u32, status: AllocationStatus) -> u32 {
+    match value.and_then(|value| u32::try_from(value).ok()) {
+        Some(allocated) => allocated,
+        None if status == AllocationStatus::Ready => requested,
+        None => 0,
+    }
+}
+
 fn status(value: Option<&ProvisionedConcurrencyStatusEnum>) -> AllocationStatus {
     match value {
         Some(ProvisionedConcurrencyStatusEnum::InProgress) => AllocationStatus::InProgress,
@@ -35,6 +45,25 @@ fn status(value: Option<&ProvisionedConcurrencyStatusEnum>) -> AllocationStatus 
         // An unknown future status: treat it as busy, never as room to write.
         Some(_) => AllocationStatus::InProgress,
         None => AllocationStatus::Ready,
+    }
+}
+
+/// One config from the fields that Get and Put both return.
+fn provisioned(
+    requested: Option<i32>,
+    allocated_field: Option<i32>,
+    status_field: Option<&ProvisionedConcurrencyStatusEnum>,
+    status_reason: Option<&str>,
+    last_modified: Option<&str>,
+) -> ProvisionedConfig {
+    let requested = count(requested);
+    let status = status(status_field);
+    ProvisionedConfig {
+        requested,
+        allocated: allocated(allocated_field, requested, status),
+        status,
+        status_reason: status_reason.map(str::to_owned),
+        last_modified: last_modified.and_then(parse_last_modified),
     }
 }
 
@@ -64,13 +93,13 @@ impl LambdaApi for SdkLambda {
             .send()
             .await;
         match result {
-            Ok(output) => Ok(Some(ProvisionedConfig {
-                requested: count(output.requested_provisioned_concurrent_executions()),
-                allocated: count(output.allocated_provisioned_concurrent_executions()),
-                status: status(output.status()),
-                status_reason: output.status_reason().map(str::to_owned),
-                last_modified: output.last_modified().and_then(parse_last_modified),
-            })),
+            Ok(output) => Ok(Some(provisioned(
+                output.requested_provisioned_concurrent_executions(),
+                output.allocated_provisioned_concurrent_executions(),
+                output.status(),
+                output.status_reason(),
+                output.last_modified(),
+            ))),
             Err(error)
                 if error.as_service_error().is_some_and(|error| {
                     error.is_provisioned_concurrency_config_not_found_exception()
@@ -97,13 +126,13 @@ impl LambdaApi for SdkLambda {
             .send()
             .await
             .map_err(from_sdk)?;
-        Ok(ProvisionedConfig {
-            requested: count(output.requested_provisioned_concurrent_executions()),
-            allocated: count(output.allocated_provisioned_concurrent_executions()),
-            status: status(output.status()),
-            status_reason: output.status_reason().map(str::to_owned),
-            last_modified: output.last_modified().and_then(parse_last_modified),
-        })
+        Ok(provisioned(
+            output.requested_provisioned_concurrent_executions(),
+            output.allocated_provisioned_concurrent_executions(),
+            output.status(),
+            output.status_reason(),
+            output.last_modified(),
+        ))
     }
 
     async fn delete_provisioned_config(
@@ -137,6 +166,7 @@ impl LambdaApi for SdkLambda {
     async fn provisioned_configs(&self, function: &str) -> Result<Vec<QualifierHolding>, AwsError> {
         let mut holdings = Vec::new();
         let mut marker: Option<String> = None;
+        let mut pages = 0;
         loop {
             let output = self
                 .reads
@@ -162,19 +192,30 @@ impl LambdaApi for SdkLambda {
             if marker.is_none() {
                 return Ok(holdings);
             }
+            pages += 1;
+            if pages >= super::MAX_PAGES {
+                // An incomplete list would understate what other qualifiers hold and so
+                // overstate the reserved cap: report it as a failed read.
+                return Err(AwsError::Malformed {
+                    message: format!(
+                        "ListProvisionedConcurrencyConfigs still had more after {pages} pages"
+                    ),
+                });
+            }
         }
     }
 
-    async fn unreserved_concurrency(&self) -> Result<u32, AwsError> {
+    async fn unreserved_concurrency(&self) -> Result<Option<u32>, AwsError> {
         let output = self
             .reads
             .get_account_settings()
             .send()
             .await
             .map_err(from_sdk)?;
-        Ok(count(output.account_limit().and_then(|limit| {
-            limit.unreserved_concurrent_executions()
-        })))
+        Ok(output
+            .account_limit()
+            .and_then(|limit| limit.unreserved_concurrent_executions())
+            .and_then(|value| u32::try_from(value).ok()))
     }
 
     async fn alias_is_weighted(&self, function: &str, alias: &str) -> Result<bool, AwsError> {

@@ -71,8 +71,10 @@ pub trait LambdaApi: Send + Sync + 'static {
         &self,
         function: &str,
     ) -> impl Future<Output = Result<Vec<QualifierHolding>, AwsError>> + Send;
-    /// `UnreservedConcurrentExecutions` of the account.
-    fn unreserved_concurrency(&self) -> impl Future<Output = Result<u32, AwsError>> + Send;
+    /// `UnreservedConcurrentExecutions` of the account; `None` when the answer lacks
+    /// it (unknown limits nothing: reading a missing field as 0 would block every
+    /// scale-up, schedule floors included).
+    fn unreserved_concurrency(&self) -> impl Future<Output = Result<Option<u32>, AwsError>> + Send;
     /// Whether the alias routes a share of traffic to a second version (then it cannot
     /// take provisioned concurrency).
     fn alias_is_weighted(
@@ -133,6 +135,16 @@ pub trait MetricsApi: Send + Sync + 'static {
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts the SDK makes for a read before it reports the error.
 pub const READ_ATTEMPTS: u32 = 3;
+/// Pages one paginated operation may read before it stops and reports the result as
+/// incomplete: a service that keeps returning a next token must not loop for ever.
+pub const MAX_PAGES: usize = 50;
+
+/// The overall deadline of one operation, retries and their backoff included, for a
+/// per-attempt `timeout`: every attempt may take the whole timeout, and the SDK's
+/// backoff between attempts is at most 20 s each.
+pub fn operation_deadline(timeout: Duration) -> Duration {
+    timeout * READ_ATTEMPTS + Duration::from_secs(20) * (READ_ATTEMPTS - 1)
+}
 
 /// Builds both clients from the standard AWS chain, overridden by `[aws]`.
 pub async fn connect(settings: &AwsSettings) -> (SdkLambda, SdkMetrics) {
@@ -154,6 +166,7 @@ pub async fn connect(settings: &AwsSettings) -> (SdkLambda, SdkMetrics) {
         TimeoutConfig::builder()
             .connect_timeout(timeout)
             .operation_attempt_timeout(timeout)
+            .operation_timeout(operation_deadline(timeout))
             .build(),
     );
     let shared = loader.load().await;
