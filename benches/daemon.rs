@@ -53,7 +53,7 @@ fn main() {
     }
     let port = free_port();
     let settings = format!(
-        "listen = \"127.0.0.1:{port}\"\ninterval = \"{INTERVAL_SECONDS}s\"\nmax_read_rate = 100000.0\nmax_write_rate = 100000.0"
+        "listen = \"127.0.0.1:{port}\"\ninterval = \"{INTERVAL_SECONDS}s\"\nmax_read_rate = 1000.0\nmax_write_rate = 1000.0"
     );
     let (_dir, config) = aws_config(&endpoint.url, &settings, &targets);
     let mut daemon = Daemon::start(

@@ -14,17 +14,20 @@ async fn context(config: Config) -> Context<aws::SdkLambda, aws::SdkMetrics> {
     Context::new(config, lambda, metrics)
 }
 
-/// One evaluation against AWS, no writes: a table, or JSON with `json`.
-pub async fn plan(config: Config, json: bool) -> String {
+/// One evaluation against AWS, no writes: a table, or JSON with `json`. The flag is
+/// true when nothing could be read: every target blocked or its metrics unreadable.
+pub async fn plan(config: Config, json: bool) -> (String, bool) {
     let context = context(config).await;
     let evaluations = reconcile::evaluate(&context, Utc::now()).await;
+    let nothing_read = reconcile::nothing_read(&evaluations);
     let rows = plan::rows(&evaluations);
-    if json {
+    let output = if json {
         serde_json::to_string_pretty(&rows).expect("plan rows serialize: plain strings and numbers")
             + "\n"
     } else {
         plan::render(&rows)
-    }
+    };
+    (output, nothing_read)
 }
 
 /// Options of `run --once`.
@@ -42,15 +45,15 @@ pub struct OnceOptions {
 pub async fn run_once(config: Config, options: &OnceOptions) -> (String, bool) {
     let dry_run = options.dry_run || config.daemon.dry_run;
     let context = context(config).await;
-    let now = Utc::now();
-    let evaluations = reconcile::evaluate(&context, now).await;
+    let evaluations = reconcile::evaluate(&context, Utc::now()).await;
+    let nothing_read = reconcile::nothing_read(&evaluations);
     let apply_options = ApplyOptions {
         dry_run,
         deadline: options.wait,
         poll_interval: options.poll_interval,
         ..ApplyOptions::default()
     };
-    let results = reconcile::apply(&context, evaluations, &apply_options, now).await;
-    let failed = results.iter().any(|(_, applied)| applied.is_failure());
+    let results = reconcile::apply(&context, evaluations, &apply_options).await;
+    let failed = nothing_read || results.iter().any(|(_, applied)| applied.is_failure());
     (plan::render_applied(&results), failed)
 }

@@ -100,9 +100,15 @@ fn main() -> ExitCode {
         Command::Check { config } => check(&config),
         Command::Simulate(args) => simulate(args),
         Command::Plan { config, json } => with_config(&config, |config| {
-            let output = runtime().block_on(pc_autoscaler::commands::plan(config, json));
+            let (output, nothing_read) =
+                runtime().block_on(pc_autoscaler::commands::plan(config, json));
             print!("{output}");
-            ExitCode::SUCCESS
+            if nothing_read {
+                eprintln!("error: nothing could be read from AWS; see the reasons above");
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }),
         Command::Run {
             config,

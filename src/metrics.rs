@@ -12,10 +12,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::actuator::WriteBlocked;
 use crate::aws::{
     AwsError, LambdaApi, MetricQuery, MetricsApi, MetricsBatch, ProvisionedConfig, QualifierHolding,
 };
-use crate::policy::Decision;
+use crate::config::TargetConfig;
+use crate::policy::{Decision, MetricData, TRIGGERS};
 use crate::reconcile::Evaluation;
 
 /// Every metric the daemon exports.
@@ -33,7 +35,55 @@ pub struct Metrics {
     pub aws_duration: HistogramVec,
     pub evaluation_duration: Histogram,
     pub last_evaluation: Gauge,
+    pub last_successful_evaluation: Gauge,
+    pub passes: IntCounterVec,
     pub config_reloads: IntCounterVec,
+    pub write_blocked: IntGaugeVec,
+    pub metric_data: IntGaugeVec,
+    pub task_failures: IntCounterVec,
+}
+
+/// Every API `Instrumented` names, for exporting its counters from the start.
+pub const APIS: [&str; 8] = [
+    "GetProvisionedConcurrencyConfig",
+    "PutProvisionedConcurrencyConfig",
+    "DeleteProvisionedConcurrencyConfig",
+    "GetFunctionConcurrency",
+    "ListProvisionedConcurrencyConfigs",
+    "GetAccountSettings",
+    "GetAlias",
+    "GetMetricData",
+];
+/// Every `outcome` of an AWS request: `ok` or an `AwsError::label`.
+pub const OUTCOMES: [&str; 7] = [
+    "ok",
+    "throttled",
+    "conflict",
+    "client_error",
+    "credentials",
+    "server_error",
+    "timeout",
+];
+/// How a pass over all targets ended.
+pub const PASS_OUTCOMES: [&str; 4] = ["informed", "uninformed", "timed_out", "failed"];
+/// The daemon's background tasks, for `pc_autoscaler_task_failures_total`.
+pub const TASKS: [&str; 4] = ["evaluation", "write", "watch", "reload"];
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let counter = IntCounterVec::new(Opts::new(name, help), labels)
+        .expect("metric names and labels are valid constants");
+    registry
+        .register(Box::new(counter.clone()))
+        .expect("each metric is registered once");
+    counter
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
+    let gauge = Gauge::new(name, help).expect("a valid constant metric");
+    registry
+        .register(Box::new(gauge.clone()))
+        .expect("each metric is registered once");
+    gauge
 }
 
 fn int_gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
@@ -69,25 +119,18 @@ impl Metrics {
             ))
             .expect("registered once");
 
-        let scaling_actions = IntCounterVec::new(
-            Opts::new(
-                "pc_autoscaler_scaling_actions_total",
-                "Accepted capacity changes, by direction and the reason that triggered them.",
-            ),
+        let scaling_actions = counter(
+            &registry,
+            "pc_autoscaler_scaling_actions_total",
+            "Accepted capacity changes, by direction (up, down) and trigger (tracking, schedule, target_bounds, caps, idle).",
             &["target", "direction", "trigger"],
-        )
-        .expect("a valid constant metric");
-        registry
-            .register(Box::new(scaling_actions.clone()))
-            .expect("registered once");
-        let aws_requests = IntCounterVec::new(
-            Opts::new("pc_autoscaler_aws_requests_total", "AWS API requests by API and outcome (ok, throttled, conflict, client_error, server_error, timeout)."),
+        );
+        let aws_requests = counter(
+            &registry,
+            "pc_autoscaler_aws_requests_total",
+            "AWS API requests by API and outcome (ok, throttled, conflict, client_error, credentials, server_error, timeout).",
             &["api", "outcome"],
-        )
-        .expect("a valid constant metric");
-        registry
-            .register(Box::new(aws_requests.clone()))
-            .expect("registered once");
+        );
         let aws_duration = HistogramVec::new(
             HistogramOpts::new(
                 "pc_autoscaler_aws_request_duration_seconds",
@@ -113,25 +156,48 @@ impl Metrics {
         registry
             .register(Box::new(evaluation_duration.clone()))
             .expect("registered once");
-        let last_evaluation = Gauge::new(
+        let last_evaluation = gauge(
+            &registry,
             "pc_autoscaler_last_evaluation_timestamp_seconds",
-            "Unix time at which the last evaluation of all targets completed.",
-        )
-        .expect("a valid constant metric");
-        registry
-            .register(Box::new(last_evaluation.clone()))
-            .expect("registered once");
-        let config_reloads = IntCounterVec::new(
-            Opts::new(
-                "pc_autoscaler_config_reloads_total",
-                "Configuration reloads by outcome (success, failure).",
-            ),
+            "Unix time at which the last pass over all targets ended, informed or not.",
+        );
+        let last_successful_evaluation = gauge(
+            &registry,
+            "pc_autoscaler_last_successful_evaluation_timestamp_seconds",
+            "Unix time of the last pass that informed at least one target (its config and metrics read).",
+        );
+        let passes = counter(
+            &registry,
+            "pc_autoscaler_passes_total",
+            "Passes over all targets by outcome: informed (at least one target read), uninformed (none), timed_out, failed.",
             &["outcome"],
-        )
-        .expect("a valid constant metric");
-        registry
-            .register(Box::new(config_reloads.clone()))
-            .expect("registered once");
+        );
+        let config_reloads = counter(
+            &registry,
+            "pc_autoscaler_config_reloads_total",
+            "Configuration reloads by outcome (success, failure).",
+            &["outcome"],
+        );
+        let task_failures = counter(
+            &registry,
+            "pc_autoscaler_task_failures_total",
+            "Background tasks that panicked or were cancelled, by task (evaluation, write, watch, reload).",
+            &["task"],
+        );
+        for outcome in ["success", "failure"] {
+            config_reloads.with_label_values(&[outcome]);
+        }
+        for api in APIS {
+            for outcome in OUTCOMES {
+                aws_requests.with_label_values(&[api, outcome]);
+            }
+        }
+        for outcome in PASS_OUTCOMES {
+            passes.with_label_values(&[outcome]);
+        }
+        for task in TASKS {
+            task_failures.with_label_values(&[task]);
+        }
 
         Self {
             desired: int_gauge(
@@ -184,12 +250,27 @@ impl Metrics {
                 "1 while the target's provisioned concurrency config is FAILED.",
                 &["target"],
             ),
+            write_blocked: int_gauge(
+                &registry,
+                "pc_autoscaler_target_write_blocked",
+                "1 while the target's decision cannot be written, by reason (refused: Lambda refused the value; failing: writes keep failing).",
+                &["target", "reason"],
+            ),
+            metric_data: int_gauge(
+                &registry,
+                "pc_autoscaler_target_metric_data",
+                "1 for what the target's metric datapoints were at the last decision (fresh, stale, idle, unreadable, not_tracked).",
+                &["target", "state"],
+            ),
             scaling_actions,
             aws_requests,
             aws_duration,
             evaluation_duration,
             last_evaluation,
+            last_successful_evaluation,
+            passes,
             config_reloads,
+            task_failures,
             registry,
         }
     }
@@ -233,20 +314,94 @@ impl Metrics {
         self.allocation_failed
             .with_label_values(&[target])
             .set(i64::from(failed));
+        for state in MetricData::ALL {
+            self.metric_data
+                .with_label_values(&[target, state.label()])
+                .set(i64::from(state == decision.metric_data));
+        }
     }
 
-    /// Forgets the series of targets that are no longer configured (after a reload).
-    pub fn forget_target(&self, target: &str) {
+    /// Exports every series of `target` whose labels are known in advance, at 0, so
+    /// that `rate()` and alerts see the first event. Idempotent: existing values stay.
+    pub fn register_target(&self, target: &TargetConfig) {
+        let name = target.name.as_str();
+        for direction in ["up", "down"] {
+            for trigger in TRIGGERS {
+                self.scaling_actions
+                    .with_label_values(&[name, direction, trigger]);
+            }
+        }
+        for blocked in WriteBlocked::ALL {
+            self.write_blocked
+                .with_label_values(&[name, blocked.label()]);
+        }
+        for rule in &target.schedules {
+            self.schedule_active.with_label_values(&[name, &rule.name]);
+        }
+    }
+
+    /// Whether a write of `target` is blocked, and why.
+    pub fn set_write_blocked(&self, target: &str, blocked: Option<WriteBlocked>) {
+        for reason in WriteBlocked::ALL {
+            self.write_blocked
+                .with_label_values(&[target, reason.label()])
+                .set(i64::from(blocked == Some(reason)));
+        }
+    }
+
+    /// After a reload: removes every series of a target that is gone, and the rule
+    /// series of rules a kept target no longer has (a renamed rule must not stay at 1).
+    pub fn forget_removed(&self, old: &TargetConfig, new: Option<&TargetConfig>) {
+        let name = old.name.as_str();
+        for rule in &old.schedules {
+            let kept = new.is_some_and(|new| new.schedules.iter().any(|r| r.name == rule.name));
+            if !kept {
+                let _ = self
+                    .schedule_active
+                    .remove_label_values(&[name, &rule.name]);
+            }
+        }
+        if new.is_some() {
+            if let (Some(old_tracking), Some(new_tracking)) =
+                (&old.tracking, new.and_then(|new| new.tracking.as_ref()))
+                && old_tracking.metric.label() != new_tracking.metric.label()
+            {
+                let _ = self
+                    .metric_value
+                    .remove_label_values(&[name, old_tracking.metric.label()]);
+            }
+            return;
+        }
         for gauge in [
             &self.desired,
             &self.requested,
             &self.allocated,
             &self.allocation_failed,
         ] {
-            let _ = gauge.remove_label_values(&[target]);
+            let _ = gauge.remove_label_values(&[name]);
         }
         for bound in ["min", "max"] {
-            let _ = self.bound.remove_label_values(&[target, bound]);
+            let _ = self.bound.remove_label_values(&[name, bound]);
+        }
+        if let Some(tracking) = &old.tracking {
+            let _ = self
+                .metric_value
+                .remove_label_values(&[name, tracking.metric.label()]);
+        }
+        for direction in ["up", "down"] {
+            for trigger in TRIGGERS {
+                let _ = self
+                    .scaling_actions
+                    .remove_label_values(&[name, direction, trigger]);
+            }
+        }
+        for blocked in WriteBlocked::ALL {
+            let _ = self
+                .write_blocked
+                .remove_label_values(&[name, blocked.label()]);
+        }
+        for state in MetricData::ALL {
+            let _ = self.metric_data.remove_label_values(&[name, state.label()]);
         }
     }
 
@@ -344,7 +499,7 @@ impl<L: LambdaApi> LambdaApi for Instrumented<L> {
         )
         .await
     }
-    async fn unreserved_concurrency(&self) -> Result<u32, AwsError> {
+    async fn unreserved_concurrency(&self) -> Result<Option<u32>, AwsError> {
         self.observe("GetAccountSettings", self.inner.unreserved_concurrency())
             .await
     }

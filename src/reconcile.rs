@@ -18,7 +18,9 @@ use tokio::time::Instant;
 use crate::actuator::{self, Backoff, Retry, TokenBucket};
 use crate::aws::{AwsError, LambdaApi, MetricQuery, MetricsApi, ProvisionedConfig, SeriesStatus};
 use crate::config::{Config, MetricKind, TargetConfig, function_name};
-use crate::policy::{self, AllocationStatus, Caps, Decision, Observation, PolicyState};
+use crate::policy::{
+    self, AllocationStatus, Caps, Decision, MetricsRead, Observation, PolicyState,
+};
 
 /// The control-plane budget, shared by every target: one bucket for writes, one for reads.
 pub struct RateLimits {
@@ -39,9 +41,12 @@ impl RateLimits {
 
     async fn take(&self, bucket: &Mutex<TokenBucket>) {
         let now = self.origin.elapsed().as_secs_f64();
+        // `reserve` never panics, so the lock cannot be poisoned by it; should anything
+        // else ever poison it, the bucket's numbers are still valid, so keep using them
+        // rather than failing every later pass.
         let wait = bucket
             .lock()
-            .expect("the token bucket lock is never poisoned: no panics under it")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .reserve(now);
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
@@ -93,6 +98,22 @@ pub struct Evaluated {
     pub decision: Decision,
     /// Whether the metric read failed or came back partial (then data counts as missing).
     pub metric_status: Option<SeriesStatus>,
+}
+
+impl Evaluation {
+    /// Whether this target was read well enough to decide on fresh facts: its config
+    /// read, and its metric read in full when it tracks one.
+    pub fn is_informed(&self) -> bool {
+        self.outcome
+            .as_ref()
+            .is_ok_and(|evaluated| evaluated.observation.metrics == MetricsRead::Complete)
+    }
+}
+
+/// True when a pass over at least one target informed none of them: AWS could not be
+/// read at all (no credentials, no network, every read throttled).
+pub fn nothing_read(evaluations: &[Evaluation]) -> bool {
+    !evaluations.is_empty() && !evaluations.iter().any(Evaluation::is_informed)
 }
 
 /// Shared clients and settings of one reconcile pass.
@@ -149,8 +170,8 @@ pub fn metric_query(target: &TargetConfig, id: String) -> Option<MetricQuery> {
         }
     };
     Some(match &tracking.metric {
-        MetricKind::Concurrency => lambda_metric("ConcurrentExecutions"),
-        MetricKind::Utilization => lambda_metric("ProvisionedConcurrencyUtilization"),
+        // Utilization is tracked from the absolute demand: see `policy::tracking`.
+        MetricKind::Concurrency | MetricKind::Utilization => lambda_metric("ConcurrentExecutions"),
         MetricKind::Custom(custom) => MetricQuery {
             id,
             namespace: custom.namespace.clone(),
@@ -159,6 +180,38 @@ pub fn metric_query(target: &TargetConfig, id: String) -> Option<MetricQuery> {
             stat: custom.stat.clone(),
         },
     })
+}
+
+/// How far back a target's metric is read: its whole scale-in window, which also
+/// reaches back by the staleness allowance (see `policy::tracking::window_start`).
+fn read_window(target: &TargetConfig) -> TimeDelta {
+    target
+        .tracking
+        .as_ref()
+        .map_or(TimeDelta::zero(), |tracking| {
+            tracking.scale_in_window + tracking.stale_after + TimeDelta::minutes(1)
+        })
+}
+
+/// One batched read of `queries` over the longest window of `targets`. A failed read
+/// is logged here; the targets then see no series and hold (`MetricsRead::Unreadable`).
+async fn read_metrics<L, M: MetricsApi>(
+    context: &Context<L, M>,
+    targets: &[TargetConfig],
+    queries: &[MetricQuery],
+    now: DateTime<Utc>,
+) -> Option<crate::aws::MetricsBatch> {
+    if queries.is_empty() {
+        return Some(Default::default());
+    }
+    let window = targets.iter().map(read_window).max().unwrap_or_default();
+    match context.metrics.fetch(queries, now - window, now).await {
+        Ok(batch) => Some(batch),
+        Err(error) => {
+            tracing::warn!(error = %error, outcome = error.label(), "metric read failed; tracked targets hold their capacity this cycle");
+            None
+        }
+    }
 }
 
 /// What one function's reads found, shared by its targets.
@@ -185,29 +238,18 @@ pub async fn evaluate<L: LambdaApi, M: MetricsApi>(
             metric_query(target, format!("m{index}")).map(|query| (index, query))
         })
         .collect();
-    let longest_window = config
-        .targets
-        .iter()
-        .filter_map(|target| target.tracking.as_ref())
-        .map(|tracking| tracking.scale_in_window + tracking.stale_after)
-        .max()
-        .unwrap_or(TimeDelta::zero());
     let plain: Vec<MetricQuery> = queries.iter().map(|(_, query)| query.clone()).collect();
-    let metrics = if plain.is_empty() {
-        Ok(Default::default())
-    } else {
-        context
-            .metrics
-            .fetch(&plain, now - longest_window - TimeDelta::minutes(1), now)
-            .await
-    };
-    if let Err(error) = &metrics {
-        tracing::warn!(error = %error, "metric read failed; tracking holds capacity this cycle");
-    }
+    let metrics = read_metrics(context, &config.targets, &plain, now).await;
 
     context.limits.read().await;
     let unreserved = match lambda.unreserved_concurrency().await {
-        Ok(unreserved) => Some(unreserved),
+        Ok(Some(unreserved)) => Some(unreserved),
+        Ok(None) => {
+            tracing::warn!(
+                "account settings lack UnreservedConcurrentExecutions; the account cap is unknown this cycle"
+            );
+            None
+        }
         Err(error) => {
             tracing::warn!(error = %error, "account settings read failed; the account cap is unknown this cycle");
             None
@@ -221,7 +263,6 @@ pub async fn evaluate<L: LambdaApi, M: MetricsApi>(
     for (index, target) in config.targets.iter().enumerate() {
         let series = metrics
             .as_ref()
-            .ok()
             .and_then(|batch| batch.series.get(&format!("m{index}")));
         let outcome = evaluate_target(
             context,
@@ -313,12 +354,16 @@ async fn evaluate_target<L: LambdaApi, M: MetricsApi>(
         *account_budget
     };
 
+    // Only a complete series lets an empty window mean "idle"; a failed, partial or
+    // absent one means "we could not read", which always holds.
     let (datapoints, metric_status) = match series {
-        Some(series) if series.status != SeriesStatus::Failed => {
-            (series.points.clone(), Some(series.status))
-        }
-        Some(series) => (Vec::new(), Some(series.status)),
+        Some(series) => (series.points.clone(), Some(series.status)),
         None => (Vec::new(), None),
+    };
+    let metrics_read = match metric_status {
+        Some(SeriesStatus::Complete) => MetricsRead::Complete,
+        _ if target.tracking.is_none() => MetricsRead::Complete,
+        _ => MetricsRead::Unreadable,
     };
     let observation = Observation {
         requested,
@@ -328,6 +373,7 @@ async fn evaluate_target<L: LambdaApi, M: MetricsApi>(
             .map_or(AllocationStatus::None, |config| config.status),
         last_modified: current.as_ref().and_then(|config| config.last_modified),
         datapoints,
+        metrics: metrics_read,
         caps: Caps {
             reserved_available,
             account_headroom,
@@ -404,12 +450,13 @@ impl Applied {
     }
 }
 
-/// Carries out every evaluation. Targets of one function go one after another.
+/// Carries out every evaluation. Targets of one function go one after another. A
+/// group whose task panicked reports each of its targets as failed: nothing vanishes
+/// from the output or the exit code.
 pub async fn apply<L: LambdaApi, M: MetricsApi>(
     context: &Context<L, M>,
     evaluations: Vec<Evaluation>,
     options: &ApplyOptions,
-    now: DateTime<Utc>,
 ) -> Vec<(String, Applied)> {
     let mut by_function: BTreeMap<String, Vec<(usize, Evaluation)>> = BTreeMap::new();
     for (index, evaluation) in evaluations.into_iter().enumerate() {
@@ -419,24 +466,42 @@ pub async fn apply<L: LambdaApi, M: MetricsApi>(
             .push((index, evaluation));
     }
     let mut tasks = tokio::task::JoinSet::new();
+    let mut members: HashMap<tokio::task::Id, Vec<(usize, String)>> = HashMap::new();
     for (_, group) in by_function {
         let context = context.clone();
         let options = options.clone();
-        tasks.spawn(async move {
+        let names = group
+            .iter()
+            .map(|(index, evaluation)| (*index, evaluation.target.name.clone()))
+            .collect();
+        let handle = tasks.spawn(async move {
             let mut results = Vec::new();
             for (index, evaluation) in group {
                 let name = evaluation.target.name.clone();
-                let applied = apply_one(&context, evaluation, &options, now).await;
+                let applied = apply_one(&context, evaluation, &options).await;
                 results.push((index, name, applied));
             }
             results
         });
+        members.insert(handle.id(), names);
     }
     let mut all = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
+    while let Some(joined) = tasks.join_next_with_id().await {
         match joined {
-            Ok(results) => all.extend(results),
-            Err(error) => tracing::error!(error = %error, "an apply task failed"),
+            Ok((_, results)) => all.extend(results),
+            Err(error) => {
+                let names = members.remove(&error.id()).unwrap_or_default();
+                for (index, name) in names {
+                    tracing::error!(target = %name, error = %error, "the write task failed");
+                    all.push((
+                        index,
+                        name,
+                        Applied::Failed {
+                            error: format!("internal error: the write task failed ({error})"),
+                        },
+                    ));
+                }
+            }
         }
     }
     all.sort_by_key(|(index, _, _)| *index);
@@ -445,11 +510,33 @@ pub async fn apply<L: LambdaApi, M: MetricsApi>(
         .collect()
 }
 
+/// Reads one target afresh and decides at the current time: after a conflict was
+/// waited out, the pass's datapoints and `now` are old news.
+async fn reevaluate<L: LambdaApi, M: MetricsApi>(
+    context: &Context<L, M>,
+    target: &TargetConfig,
+    account_headroom: Option<u32>,
+) -> Result<Evaluated, Blocked> {
+    let now = Utc::now();
+    let queries: Vec<MetricQuery> = metric_query(target, "m0".into()).into_iter().collect();
+    let batch = read_metrics(context, std::slice::from_ref(target), &queries, now).await;
+    let series = batch.and_then(|mut batch| batch.series.remove("m0"));
+    let mut budget = account_headroom;
+    evaluate_target(
+        context,
+        target,
+        series.as_ref(),
+        &mut HashMap::new(),
+        &mut budget,
+        now,
+    )
+    .await
+}
+
 async fn apply_one<L: LambdaApi, M: MetricsApi>(
     context: &Context<L, M>,
     evaluation: Evaluation,
     options: &ApplyOptions,
-    now: DateTime<Utc>,
 ) -> Applied {
     let target = evaluation.target;
     let mut evaluated = match evaluation.outcome {
@@ -461,7 +548,7 @@ async fn apply_one<L: LambdaApi, M: MetricsApi>(
         }
     };
     let started = Instant::now();
-    let mut failures = 0u32;
+    let mut attempts = actuator::Attempts::default();
     loop {
         let from = evaluated.observation.requested;
         let desired = evaluated.decision.desired;
@@ -472,17 +559,9 @@ async fn apply_one<L: LambdaApi, M: MetricsApi>(
             return Applied::WouldChange { from, to: desired };
         }
         context.limits.write().await;
-        let result = write(context.lambda.as_ref(), &target, desired).await;
-        match result {
+        let error = match write(context.lambda.as_ref(), &target, desired).await {
             Ok(()) => {
-                tracing::info!(
-                    target = %target.name,
-                    from,
-                    to = desired,
-                    reason = %evaluated.decision.reason,
-                    trigger = evaluated.decision.reason.label(),
-                    "capacity changed"
-                );
+                log_change(&target, from, desired, &evaluated.decision);
                 let status = if options.wait_for_ready {
                     settle(context, &target, options, started).await
                 } else {
@@ -499,65 +578,61 @@ async fn apply_one<L: LambdaApi, M: MetricsApi>(
                     status: status.label().to_owned(),
                 };
             }
-            Err(error) => {
-                let retry =
-                    actuator::after_failure(&error, failures, &options.backoff, fastrand::f64());
-                tracing::warn!(target = %target.name, error = %error, outcome = error.label(), retry = ?retry, "write failed");
-                failures += 1;
-                match retry {
-                    Retry::Never | Retry::GiveUp => {
-                        return Applied::Failed {
-                            error: error.to_string(),
+            Err(error) => error,
+        };
+        let retry = attempts.after_failure(&error, &options.backoff, fastrand::f64());
+        tracing::warn!(target = %target.name, error = %error, outcome = error.label(), retry = ?retry, "write failed");
+        match retry {
+            Retry::Never | Retry::GiveUp => {
+                return Applied::Failed {
+                    error: error.to_string(),
+                };
+            }
+            Retry::After(wait) => {
+                if started.elapsed() + wait > options.deadline {
+                    return Applied::Failed {
+                        error: format!("{error} (gave up: the deadline would pass while waiting)"),
+                    };
+                }
+                tokio::time::sleep(wait).await;
+            }
+            Retry::WhenSettled => {
+                settle(context, &target, options, started).await;
+                if started.elapsed() > options.deadline {
+                    return Applied::Failed {
+                        error: format!("{error} (gave up: still in progress at the deadline)"),
+                    };
+                }
+                // Decide again on what is there now: the desired value may have changed.
+                match reevaluate(
+                    context,
+                    &target,
+                    evaluated.observation.caps.account_headroom,
+                )
+                .await
+                {
+                    Ok(fresh) => evaluated = fresh,
+                    Err(blocked) => {
+                        return Applied::Blocked {
+                            why: blocked.to_string(),
                         };
-                    }
-                    Retry::After(wait) => {
-                        if started.elapsed() + wait > options.deadline {
-                            return Applied::Failed {
-                                error: format!(
-                                    "{error} (gave up: the deadline would pass while waiting)"
-                                ),
-                            };
-                        }
-                        tokio::time::sleep(wait).await;
-                    }
-                    Retry::WhenSettled => {
-                        settle(context, &target, options, started).await;
-                        if started.elapsed() > options.deadline {
-                            return Applied::Failed {
-                                error: format!(
-                                    "{error} (gave up: still in progress at the deadline)"
-                                ),
-                            };
-                        }
-                        // Decide again on what is there now: the desired value may have changed.
-                        let mut reads = HashMap::new();
-                        let mut budget = evaluated.observation.caps.account_headroom;
-                        let series = crate::aws::Series {
-                            points: evaluated.observation.datapoints.clone(),
-                            status: SeriesStatus::Complete,
-                        };
-                        match evaluate_target(
-                            context,
-                            &target,
-                            Some(&series),
-                            &mut reads,
-                            &mut budget,
-                            now,
-                        )
-                        .await
-                        {
-                            Ok(fresh) => evaluated = fresh,
-                            Err(blocked) => {
-                                return Applied::Blocked {
-                                    why: blocked.to_string(),
-                                };
-                            }
-                        }
                     }
                 }
             }
         }
     }
+}
+
+/// The one log line of an accepted capacity change, for `run --once` and the daemon.
+pub fn log_change(target: &TargetConfig, from: u32, to: u32, decision: &Decision) {
+    tracing::info!(
+        target = %target.name,
+        from,
+        to,
+        reason = %decision.reason,
+        trigger = decision.reason.label(),
+        "capacity changed"
+    );
 }
 
 /// Puts `desired`, or deletes the config for 0 ("no provisioned concurrency").

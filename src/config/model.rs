@@ -44,6 +44,18 @@ pub struct DaemonSettings {
     pub account_reserve: u32,
     /// How long in-flight writes may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// How long one pass over the targets may take before it is abandoned and
+    /// liveness fails; `None`: [`DaemonSettings::pass_deadline`] derives it.
+    pub pass_timeout: Option<Duration>,
+}
+
+impl DaemonSettings {
+    /// The deadline of one pass: `pass_timeout`, or five intervals and at least five
+    /// minutes (a pass is mostly waiting on the read rate, so it scales with targets).
+    pub fn pass_deadline(&self) -> Duration {
+        self.pass_timeout
+            .unwrap_or_else(|| (self.interval * 5).max(Duration::from_secs(300)))
+    }
 }
 
 impl Default for DaemonSettings {
@@ -57,6 +69,7 @@ impl Default for DaemonSettings {
             max_read_rate: 10.0,
             account_reserve: 100,
             shutdown_grace: Duration::from_secs(20),
+            pass_timeout: None,
         }
     }
 }
@@ -103,7 +116,10 @@ pub struct TrackingConfig {
 pub enum MetricKind {
     /// `ConcurrentExecutions` of the alias or version, Maximum per minute.
     Concurrency,
-    /// `ProvisionedConcurrencyUtilization`, Maximum per minute.
+    /// Keeps `ProvisionedConcurrencyUtilization` at the target. Computed from the
+    /// alias's absolute `ConcurrentExecutions` (Maximum per minute, spillover included),
+    /// not from the utilization series: a ratio measured under an earlier capacity,
+    /// multiplied by today's, compounds (see `policy::tracking`).
     Utilization,
     Custom(CustomMetric),
 }

@@ -43,6 +43,7 @@ pub struct RawDaemon {
     pub max_read_rate: Option<Spanned<f64>>,
     pub account_reserve: Option<Spanned<i64>>,
     pub shutdown_grace: Option<Spanned<String>>,
+    pub pass_timeout: Option<Spanned<String>>,
 }
 
 /// A target, after the `[defaults]` table has been merged under it.

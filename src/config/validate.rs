@@ -20,6 +20,14 @@ use super::model::*;
 use super::raw::*;
 use super::schema::{Locator, key_path_at};
 
+/// The largest capacity or count Lambda's API can carry (`i32`).
+pub const MAX_COUNT: u32 = i32::MAX as u32;
+/// Rates of Lambda requests per second: above 0, at most this. Lambda allows 15 a
+/// second per account and Region; emulators may take more, nothing takes millions.
+pub const MAX_RATE: f64 = 1_000.0;
+/// The lowest rate: one request in 100 s. Lower would park a pass for hours.
+pub const MIN_RATE: f64 = 0.01;
+
 /// Collects errors for one file.
 pub struct Checker<'a> {
     file: &'a Path,
@@ -87,14 +95,38 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// A non-negative count that fits in u32.
+    /// A duration within `[min, max]`; `None` when absent or wrong (wrong is reported).
+    fn bounded_duration(
+        &mut self,
+        value: &Option<Spanned<String>>,
+        min: TimeDelta,
+        max: TimeDelta,
+    ) -> Option<TimeDelta> {
+        let parsed = self.duration(value)?;
+        let raw = value.as_ref()?;
+        if parsed < min || parsed > max {
+            self.error(
+                raw.span(),
+                format!(
+                    "`{}` is out of range: from {} to {}",
+                    raw.get_ref(),
+                    humantime::format_duration(min.to_std().unwrap_or_default()),
+                    humantime::format_duration(max.to_std().unwrap_or_default()),
+                ),
+            );
+            return None;
+        }
+        Some(parsed)
+    }
+
+    /// A non-negative count that Lambda accepts: its API takes a 32-bit signed integer.
     fn count(&mut self, value: &Spanned<i64>, what: &str) -> Option<u32> {
         match u32::try_from(*value.get_ref()) {
-            Ok(count) => Some(count),
-            Err(_) => {
+            Ok(count) if count <= MAX_COUNT => Some(count),
+            _ => {
                 self.error(
                     value.span(),
-                    format!("{what} must be a whole number from 0 to {}", u32::MAX),
+                    format!("{what} must be a whole number from 0 to {MAX_COUNT}"),
                 );
                 None
             }
@@ -129,13 +161,9 @@ pub fn aws(checker: &mut Checker<'_>, raw: RawAws) -> AwsSettings {
             );
         }
     }
-    let timeout = checker.duration(&raw.timeout).and_then(|timeout| {
-        let at_least_a_second = timeout >= TimeDelta::seconds(1);
-        if !at_least_a_second && let Some(raw_timeout) = &raw.timeout {
-            checker.error(raw_timeout.span(), "timeout must be at least 1s");
-        }
-        timeout.to_std().ok().filter(|_| at_least_a_second)
-    });
+    let timeout = checker
+        .bounded_duration(&raw.timeout, TimeDelta::seconds(1), TimeDelta::minutes(5))
+        .and_then(|timeout| timeout.to_std().ok());
     AwsSettings {
         timeout,
         region: raw.region.map(Spanned::into_inner),
@@ -146,13 +174,13 @@ pub fn aws(checker: &mut Checker<'_>, raw: RawAws) -> AwsSettings {
 
 pub fn daemon(checker: &mut Checker<'_>, raw: RawDaemon) -> DaemonSettings {
     let defaults = DaemonSettings::default();
-    let interval = match (checker.duration(&raw.interval), &raw.interval) {
-        (Some(interval), Some(raw_interval)) if interval < TimeDelta::seconds(1) => {
-            checker.error(raw_interval.span(), "interval must be at least 1s");
-            TimeDelta::seconds(60)
-        }
-        (parsed, _) => parsed.unwrap_or(TimeDelta::seconds(60)),
-    };
+    let std_duration = |delta: Option<TimeDelta>| delta.and_then(|delta| delta.to_std().ok());
+    let interval = std_duration(checker.bounded_duration(
+        &raw.interval,
+        TimeDelta::seconds(1),
+        TimeDelta::hours(1),
+    ))
+    .unwrap_or(defaults.interval);
     let listen = match &raw.listen {
         None => defaults.listen,
         Some(text) => SocketAddr::from_str(text.get_ref()).unwrap_or_else(|error| {
@@ -177,10 +205,10 @@ pub fn daemon(checker: &mut Checker<'_>, raw: RawDaemon) -> DaemonSettings {
         })
         .unwrap_or(defaults.log_format);
     let rate = |checker: &mut Checker<'_>, value: &Option<Spanned<f64>>, default: f64| match value {
-        Some(rate) if !(rate.get_ref().is_finite() && *rate.get_ref() > 0.0) => {
+        Some(rate) if !(MIN_RATE..=MAX_RATE).contains(rate.get_ref()) => {
             checker.error(
                 rate.span(),
-                "must be a number of requests per second above 0",
+                format!("must be a number of requests per second from {MIN_RATE} to {MAX_RATE}"),
             );
             default
         }
@@ -194,18 +222,27 @@ pub fn daemon(checker: &mut Checker<'_>, raw: RawDaemon) -> DaemonSettings {
         .as_ref()
         .and_then(|value| checker.count(value, "account_reserve"))
         .unwrap_or(defaults.account_reserve);
-    let shutdown_grace = checker
-        .duration(&raw.shutdown_grace)
-        .unwrap_or(TimeDelta::seconds(20));
+    let shutdown_grace = std_duration(checker.bounded_duration(
+        &raw.shutdown_grace,
+        TimeDelta::zero(),
+        TimeDelta::minutes(15),
+    ))
+    .unwrap_or(defaults.shutdown_grace);
+    let pass_timeout = std_duration(checker.bounded_duration(
+        &raw.pass_timeout,
+        TimeDelta::seconds(10),
+        TimeDelta::hours(6),
+    ));
     DaemonSettings {
-        interval: interval.to_std().unwrap_or(defaults.interval),
+        interval,
         listen,
         dry_run: raw.dry_run.unwrap_or(defaults.dry_run),
         log_format,
         max_write_rate,
         max_read_rate,
         account_reserve,
-        shutdown_grace: shutdown_grace.to_std().unwrap_or(defaults.shutdown_grace),
+        shutdown_grace,
+        pass_timeout,
     }
 }
 

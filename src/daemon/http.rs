@@ -1,9 +1,22 @@
-//! The daemon's HTTP endpoints: `/metrics` (Prometheus text format), `/healthz` (the
-//! loop is alive: it ticked within three intervals) and `/readyz` (the configuration is
-//! loaded and the first evaluation has completed; otherwise why not).
+//! The daemon's HTTP endpoints and the listener that serves them.
+//!
+//! - `/metrics`: the Prometheus text format.
+//! - `/healthz` (liveness): the event loop is making progress, and no pass over the
+//!   targets has outlived its deadline. A stuck pass fails it; slow AWS does not.
+//! - `/readyz` (readiness): the last passes informed at least one target (its config
+//!   and metrics were read). It drops to 503 after `UNREADY_AFTER_PASSES` passes in a
+//!   row that informed none, and recovers with the first that informs one.
+//!
+//! The listener is built for probes that must answer while something misbehaves: a
+//! header-read timeout, one request per connection, a cap on open connections, and
+//! small request heads. At the cap, the oldest connection that has not sent a byte
+//! is closed to make room, so idle or half-open clients cannot starve a probe. It
+//! serves only reads; it must never hold a lock of the loop's or await AWS.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -11,43 +24,84 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{AbortHandle, JoinSet};
 
 use crate::metrics::Metrics;
 
+/// Open connections at most; past it the oldest idle one is closed.
+pub const MAX_CONNECTIONS: usize = 32;
+/// A client has this long to send its whole request head.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// A connection lives this long at most, whatever it does.
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(15);
+/// Request heads larger than this are refused (hyper's smallest buffer).
+pub const MAX_REQUEST_HEAD_BYTES: usize = 8 * 1024;
+/// How long the loop may go without turning before liveness fails. It turns at least
+/// once a second (its heartbeat timer), so this only trips when it is blocked.
+pub const LOOP_STALL_LIMIT: Duration = Duration::from_secs(10);
+/// Passes in a row that inform no target before `/readyz` says 503.
+pub const UNREADY_AFTER_PASSES: u32 = 3;
+
 /// What the endpoints report; the loop updates it.
 pub struct Health {
-    /// Unix milliseconds of the loop's last heartbeat.
-    last_heartbeat_ms: AtomicI64,
-    interval_ms: AtomicI64,
+    /// Unix milliseconds of the loop's last turn.
+    loop_turned_ms: AtomicI64,
+    /// Unix milliseconds at which the running pass must end; 0 when none runs.
+    pass_due_ms: AtomicI64,
     ready: AtomicBool,
 }
 
+impl Default for Health {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Health {
-    pub fn new(interval: Duration) -> Self {
+    pub fn new() -> Self {
         Self {
-            last_heartbeat_ms: AtomicI64::new(now_ms()),
-            interval_ms: AtomicI64::new(interval.as_millis() as i64),
+            loop_turned_ms: AtomicI64::new(now_ms()),
+            pass_due_ms: AtomicI64::new(0),
             ready: AtomicBool::new(false),
         }
     }
 
-    pub fn heartbeat(&self) {
-        self.last_heartbeat_ms.store(now_ms(), Ordering::Relaxed);
+    pub fn loop_turned(&self) {
+        self.loop_turned_ms.store(now_ms(), Ordering::Relaxed);
     }
 
-    pub fn set_interval(&self, interval: Duration) {
-        self.interval_ms
-            .store(interval.as_millis() as i64, Ordering::Relaxed);
+    pub fn pass_started(&self, deadline: Duration) {
+        let due = now_ms().saturating_add(i64::try_from(deadline.as_millis()).unwrap_or(i64::MAX));
+        self.pass_due_ms.store(due, Ordering::Relaxed);
     }
 
-    pub fn set_ready(&self) {
-        self.ready.store(true, Ordering::Relaxed);
+    pub fn pass_ended(&self) {
+        self.pass_due_ms.store(0, Ordering::Relaxed);
     }
 
-    /// Alive when the loop beat within three intervals.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// `None` when alive; otherwise why not.
+    pub fn not_alive(&self) -> Option<&'static str> {
+        let now = now_ms();
+        let stall_limit = i64::try_from(LOOP_STALL_LIMIT.as_millis()).unwrap_or(i64::MAX);
+        if now - self.loop_turned_ms.load(Ordering::Relaxed) > stall_limit {
+            return Some("the event loop has not turned for 10 s\n");
+        }
+        let due = self.pass_due_ms.load(Ordering::Relaxed);
+        if due != 0 && now > due {
+            return Some("a pass over the targets has outlived its deadline\n");
+        }
+        None
+    }
+
     pub fn alive(&self) -> bool {
-        now_ms() - self.last_heartbeat_ms.load(Ordering::Relaxed)
-            <= 3 * self.interval_ms.load(Ordering::Relaxed)
+        self.not_alive().is_none()
     }
 
     pub fn ready(&self) -> bool {
@@ -81,13 +135,9 @@ async fn metrics_page(State(shared): State<Shared>) -> impl IntoResponse {
 }
 
 async fn healthz(State(shared): State<Shared>) -> impl IntoResponse {
-    if shared.health.alive() {
-        (StatusCode::OK, "ok\n")
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the evaluation loop has not ticked for three intervals\n",
-        )
+    match shared.health.not_alive() {
+        None => (StatusCode::OK, "ok\n"),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
     }
 }
 
@@ -97,7 +147,111 @@ async fn readyz(State(shared): State<Shared>) -> impl IntoResponse {
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the first evaluation has not completed yet\n",
+            "not ready: no recent pass could read any target (see pc_autoscaler_passes_total and the log)\n",
         )
     }
+}
+
+/// Connections that have not sent a byte yet, oldest first: the ones to close when
+/// the cap is reached.
+type IdleQueue = Arc<Mutex<VecDeque<(u64, AbortHandle)>>>;
+
+/// Counts a connection as open, and as idle until it sends; both undone on drop,
+/// which also runs when the connection's task is aborted.
+struct Open {
+    id: u64,
+    open: Arc<AtomicUsize>,
+    idle: IdleQueue,
+}
+
+impl Open {
+    fn not_idle(&self) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        idle.retain(|(id, _)| *id != self.id);
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+        self.not_idle();
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes; then closes every
+/// connection.
+pub async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()>,
+) {
+    let open = Arc::new(AtomicUsize::new(0));
+    let idle: IdleQueue = Arc::default();
+    let mut connections = JoinSet::new();
+    let mut next_id = 0u64;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(_) = connections.join_next() => {}
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(error) => {
+                        // Out of file descriptors, or a connection reset before accept:
+                        // wait briefly rather than spin, then go on.
+                        tracing::warn!(error = %error, "accepting an HTTP connection failed");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                };
+                if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS && !close_oldest_idle(&idle) {
+                    // Every slot serves a request right now: refuse this one.
+                    drop(stream);
+                    continue;
+                }
+                next_id += 1;
+                open.fetch_add(1, Ordering::Relaxed);
+                let guard = Open { id: next_id, open: open.clone(), idle: idle.clone() };
+                // Queued under the lock, before the task can take itself off the queue.
+                let mut queue = idle.lock().unwrap_or_else(PoisonError::into_inner);
+                let handle = connections.spawn(serve_connection(stream, router.clone(), guard));
+                queue.push_back((next_id, handle));
+            }
+        }
+    }
+    connections.shutdown().await;
+}
+
+/// Closes the oldest connection that has not sent anything; false when there is none.
+fn close_oldest_idle(idle: &IdleQueue) -> bool {
+    let oldest = idle
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pop_front();
+    match oldest {
+        Some((_, handle)) => {
+            handle.abort();
+            true
+        }
+        None => false,
+    }
+}
+
+async fn serve_connection(stream: TcpStream, router: axum::Router, guard: Open) {
+    // Wait for the first byte before anything else: until then the connection is
+    // idle, and the first to go when the cap is reached.
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first)).await {
+        Ok(Ok(read)) if read > 0 => guard.not_idle(),
+        _ => return,
+    }
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(false)
+        .max_buf_size(MAX_REQUEST_HEAD_BYTES)
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));
+    let _ = tokio::time::timeout(CONNECTION_TIMEOUT, connection).await;
+    drop(guard);
 }

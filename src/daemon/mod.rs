@@ -4,9 +4,15 @@
 //! and tells systemd when it is ready and alive.
 //!
 //! It only carries out decisions: what capacity a target should have comes from
-//! `policy` (through `reconcile::evaluate`), what to do after a failed write from
-//! `actuator`. Schedule boundaries are one-shot jobs in tokio-cron-scheduler whose only
-//! work is to send an event into the loop; what is active is still decided by the policy.
+//! `policy` (through `reconcile::evaluate`), what to do after a write from the
+//! actuator's `WriteState`. Schedule boundaries are one-shot jobs in
+//! tokio-cron-scheduler whose only work is to mark the target as due; what is active
+//! is still decided by the policy.
+//!
+//! The loop never awaits AWS, the credential chain or the file system: evaluations,
+//! writes, status watches and reloads are tasks whose results come back as loop
+//! branches. Every task's failure (a panic included) is handled where it is joined,
+//! so a function's in-flight mark is released on every path.
 //!
 //! Restarts lose nothing that matters: every evaluation reads the whole scale-in window
 //! back from CloudWatch, and cooldowns count from the config's `LastModified`, so the
@@ -15,22 +21,22 @@
 mod http;
 pub mod notify;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
-use tokio::time::Instant;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::actuator::{self, Backoff, Retry};
+use crate::actuator::{Backoff, Retry, WriteState};
 use crate::aws::{self, AwsError};
 use crate::config::{self, Config, TargetConfig, function_name};
 use crate::metrics::{Instrumented, Metrics};
-use crate::policy::schedule;
+use crate::policy::{Caps, Decision, schedule};
 use crate::reconcile::{self, Context, Evaluation};
 
 pub use http::Health;
@@ -38,8 +44,6 @@ pub use http::Health;
 /// Everything the loop reacts to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A schedule rule of this target starts or ends now.
-    Boundary(String),
     /// A write of this target completed its allocation, or its retry time came.
     Settled(String),
     Reload,
@@ -64,58 +68,103 @@ pub enum DaemonError {
 const SETTLE_POLL: Duration = Duration::from_secs(2);
 /// How long a settle watch follows one allocation.
 const SETTLE_LIMIT: Duration = Duration::from_secs(15 * 60);
+/// How often the loop turns even when nothing happens: its heartbeat for `/healthz`.
+const HEARTBEAT: Duration = Duration::from_secs(1);
 
-/// What the actuator remembers about one target between evaluations.
+/// What the daemon remembers about one target between evaluations.
 #[derive(Debug, Default)]
 struct TargetMemory {
     /// The config this memory belongs to; a changed target starts afresh.
     fingerprint: String,
-    /// A value the API refused as invalid: not written again while it stays the decision.
-    refused: Option<u32>,
-    /// No write before this instant (throttled or failing).
-    not_before: Option<Instant>,
-    failures: u32,
+    /// Whether a write may go, and what the last ones' results mean. A refusal is tied
+    /// to the caps it was refused under.
+    write: WriteState<Caps>,
+    /// When the last write was started: a decision from an evaluation that started
+    /// before it is out of date and is discarded.
+    last_write: Option<Instant>,
 }
 
 fn fingerprint(target: &TargetConfig) -> String {
     format!("{target:?}")
 }
 
+/// Targets whose schedule boundary has come, gathered by the timer jobs and drained
+/// by the loop. A set, so a burst of boundaries is coalesced, never dropped.
+#[derive(Default)]
+struct DueBoundaries {
+    targets: Mutex<BTreeSet<String>>,
+    wake: Notify,
+}
+
+impl DueBoundaries {
+    fn mark(&self, target: &str) {
+        self.targets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(target.to_owned());
+        self.wake.notify_one();
+    }
+
+    fn drain(&self) -> BTreeSet<String> {
+        std::mem::take(&mut *self.targets.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
 /// A finished evaluation.
 struct EvaluationDone {
-    /// All targets (a tick), or one (a boundary or a settled allocation).
+    /// All targets (a tick or a reload), or one (a boundary or a settled allocation).
     full_pass: bool,
-    evaluations: Vec<Evaluation>,
+    /// When it started: decisions older than a target's last write are discarded.
+    started: Instant,
+    /// `None` when the pass outlived its deadline and was abandoned.
+    evaluations: Option<Vec<Evaluation>>,
     duration: Duration,
 }
 
 /// A finished write.
 struct WriteDone {
     target: String,
-    /// The function name, released from `in_flight` whatever happened to the config.
-    function: String,
     from: u32,
     to: u32,
     trigger: &'static str,
+    caps: Caps,
     result: Result<(), AwsError>,
+}
+
+/// What a write task holds, so it can be released whatever happens to the task.
+struct InFlight {
+    target: String,
+    function: String,
+}
+
+/// A reload read and validated off the loop, with new clients when the AWS settings
+/// or rates changed.
+struct Reloaded {
+    config: Config,
+    context: Option<SdkContext>,
 }
 
 type SdkContext = Context<Instrumented<aws::SdkLambda>, Instrumented<aws::SdkMetrics>>;
 
 async fn connect(config: Config, metrics: &Arc<Metrics>) -> SdkContext {
     let (lambda, cloudwatch) = aws::connect(&config.aws).await;
-    let instrument = |inner| Instrumented {
-        inner,
-        metrics: metrics.clone(),
-    };
     Context::new(
         config,
-        instrument(lambda),
+        Instrumented {
+            inner: lambda,
+            metrics: metrics.clone(),
+        },
         Instrumented {
             inner: cloudwatch,
             metrics: metrics.clone(),
         },
     )
+}
+
+fn interval_timer(period: Duration, first: Instant) -> Interval {
+    let mut timer = tokio::time::interval_at(first, period);
+    timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    timer
 }
 
 /// Runs the daemon until SIGTERM or SIGINT. `path` is re-read on SIGHUP. With
@@ -127,7 +176,10 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     config.daemon.dry_run |= force_dry_run;
     let metrics = Arc::new(Metrics::new());
-    let health = Arc::new(Health::new(config.daemon.interval));
+    for target in &config.targets {
+        metrics.register_target(target);
+    }
+    let health = Arc::new(Health::new());
     let listener = tokio::net::TcpListener::bind(config.daemon.listen)
         .await
         .map_err(|source| DaemonError::Listen {
@@ -135,16 +187,14 @@ pub async fn run(
             source,
         })?;
     let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, http::router(metrics.clone(), health.clone()))
-        .with_graceful_shutdown(async move {
+    let server = tokio::spawn(http::serve(
+        listener,
+        http::router(metrics.clone(), health.clone()),
+        async move {
             let mut stopped = http_stopped;
             let _ = stopped.wait_for(|stop| *stop).await;
-        });
-    let server = tokio::spawn(async move {
-        if let Err(error) = server.await {
-            tracing::error!(error = %error, "the HTTP server stopped");
-        }
-    });
+        },
+    ));
     tracing::info!(listen = %config.daemon.listen, targets = config.targets.len(), "pc-autoscaler started");
 
     let (events, inbox) = mpsc::channel(1024);
@@ -157,6 +207,7 @@ pub async fn run(
         .await
         .map_err(|error| DaemonError::Scheduler(error.to_string()))?;
 
+    let interval = config.daemon.interval;
     let context = connect(config, &metrics).await;
     let mut daemon = Daemon {
         path,
@@ -165,14 +216,21 @@ pub async fn run(
         metrics,
         health,
         events,
+        ticker: interval_timer(interval, Instant::now()),
+        due: Arc::default(),
         scheduler,
         boundary_jobs: HashMap::new(),
         memory: HashMap::new(),
         writes: JoinSet::new(),
+        in_flight_tasks: HashMap::new(),
         watches: JoinSet::new(),
         evaluations: JoinSet::new(),
-        full_pass_running: false,
-        ready: false,
+        full_pass: None,
+        pass_again: false,
+        reloads: JoinSet::new(),
+        reload_again: false,
+        uninformed_passes: 0,
+        told_systemd_ready: false,
         in_flight: HashSet::new(),
     };
     daemon.run_loop(inbox).await;
@@ -211,79 +269,104 @@ struct Daemon {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     events: mpsc::Sender<Event>,
+    /// Full passes, every `daemon.interval`.
+    ticker: Interval,
+    due: Arc<DueBoundaries>,
     scheduler: JobScheduler,
     boundary_jobs: HashMap<String, uuid::Uuid>,
     memory: HashMap<String, TargetMemory>,
     /// Writes in flight; waited for at shutdown.
     writes: JoinSet<WriteDone>,
+    /// What each write task holds, by task: released when the task ends in any way.
+    in_flight_tasks: HashMap<tokio::task::Id, InFlight>,
     /// Status watches and retry timers; dropped at shutdown.
     watches: JoinSet<()>,
     /// Evaluations under way. They run beside the loop, so a slow pass over many
     /// targets never delays signals, boundaries or the watchdog.
     evaluations: JoinSet<EvaluationDone>,
-    /// Whether a pass over all targets is under way (a tick then does not start another).
-    full_pass_running: bool,
-    ready: bool,
+    /// The task of the pass over all targets under way, if any.
+    full_pass: Option<tokio::task::Id>,
+    /// A reload asked for a pass while one was under way: start one when it ends.
+    pass_again: bool,
+    reloads: JoinSet<Result<Reloaded, String>>,
+    /// A SIGHUP came while a reload was under way: reload again when it ends.
+    reload_again: bool,
+    /// Passes in a row that informed no target.
+    uninformed_passes: u32,
+    told_systemd_ready: bool,
     /// Functions with a write in flight: never two at once for one function.
     in_flight: HashSet<String>,
 }
 
 impl Daemon {
     async fn run_loop(&mut self, mut inbox: mpsc::Receiver<Event>) {
-        let mut ticker = tokio::time::interval(self.context.config.daemon.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Without a systemd watchdog, the branch below simply never fires.
-        let mut watchdog = tokio::time::interval(
-            notify::watchdog_interval().unwrap_or(Duration::from_secs(86_400 * 365)),
-        );
-        watchdog.tick().await;
+        let watchdog_period = notify::watchdog_interval().unwrap_or(Duration::from_secs(86_400));
+        let mut watchdog = interval_timer(watchdog_period, Instant::now() + watchdog_period);
+        let mut heartbeat = interval_timer(HEARTBEAT, Instant::now() + HEARTBEAT);
         self.schedule_all_boundaries().await;
         loop {
             tokio::select! {
-                _ = ticker.tick() => self.evaluate(None),
-                Some(done) = self.evaluations.join_next() => match done {
-                    Ok(done) => self.evaluation_done(done),
-                    Err(error) => {
-                        tracing::error!(error = %error, "an evaluation task failed");
-                        self.full_pass_running = false;
-                    }
+                _ = self.ticker.tick() => self.evaluate(None),
+                Some(joined) = self.evaluations.join_next_with_id() => match joined {
+                    Ok((id, done)) => self.evaluation_done(id, done),
+                    Err(error) => self.evaluation_failed(error),
                 },
                 _ = watchdog.tick() => {
-                    let _ = notify::notify("WATCHDOG=1");
+                    // Fed only while the loop makes progress and no pass is overdue:
+                    // systemd restarts a daemon that is stuck, not one that is busy.
+                    match self.health.not_alive() {
+                        None => { let _ = notify::notify("WATCHDOG=1"); }
+                        Some(why) => tracing::error!(why = why.trim_end(), "not feeding the systemd watchdog"),
+                    }
                 }
-                Some(done) = self.writes.join_next() => match done {
-                    Ok(done) => self.write_done(done),
-                    Err(error) => tracing::error!(error = %error, "a write task failed"),
+                _ = heartbeat.tick() => {}
+                Some(joined) = self.writes.join_next_with_id() => match joined {
+                    Ok((id, done)) => {
+                        self.release(id);
+                        self.write_done(done);
+                    }
+                    Err(error) => self.write_failed(error),
                 },
-                Some(_) = self.watches.join_next() => {}
-                event = inbox.recv() => match event {
-                    Some(Event::Boundary(target)) => {
+                Some(joined) = self.watches.join_next() => {
+                    if let Err(error) = joined && error.is_panic() {
+                        self.count_task_failure("watch", &error);
+                    }
+                }
+                _ = self.due.wake.notified() => {
+                    for target in self.due.drain() {
                         tracing::debug!(target = %target, "schedule boundary");
                         self.evaluate(Some(&target));
                         self.schedule_boundary(&target).await;
                     }
-                    Some(Event::Settled(target)) => self.evaluate(Some(&target)),
-                    Some(Event::Reload) => {
-                        self.reload().await;
-                        ticker = tokio::time::interval(self.context.config.daemon.interval);
-                        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                        ticker.tick().await;
+                }
+                Some(joined) = self.reloads.join_next() => match joined {
+                    Ok(outcome) => self.reload_done(outcome).await,
+                    Err(error) => {
+                        self.count_task_failure("reload", &error);
+                        self.reload_done(Err(format!("the reload task failed: {error}"))).await;
                     }
+                },
+                event = inbox.recv() => match event {
+                    Some(Event::Settled(target)) => self.evaluate(Some(&target)),
+                    Some(Event::Reload) => self.start_reload(),
                     Some(Event::Shutdown) | None => return,
                 },
             }
-            self.health.heartbeat();
+            self.health.loop_turned();
         }
+    }
+
+    fn count_task_failure(&self, task: &'static str, error: &tokio::task::JoinError) {
+        tracing::error!(task, error = %error, "a background task failed");
+        self.metrics.task_failures.with_label_values(&[task]).inc();
     }
 
     /// Starts an evaluation of every target, or only of `only`, beside the loop.
     fn evaluate(&mut self, only: Option<&str>) {
         let context = match only {
-            None if self.full_pass_running => return,
-            None => {
-                self.full_pass_running = true;
-                self.context.clone()
-            }
+            None if self.full_pass.is_some() => return,
+            None => self.context.clone(),
             Some(name) => {
                 let mut config = (*self.context.config).clone();
                 config.targets.retain(|target| target.name == name);
@@ -297,53 +380,104 @@ impl Daemon {
             }
         };
         let full_pass = only.is_none();
-        self.evaluations.spawn(async move {
-            let started = std::time::Instant::now();
-            let evaluations = reconcile::evaluate(&context, Utc::now()).await;
+        let deadline = self.context.config.daemon.pass_deadline();
+        let handle = self.evaluations.spawn(async move {
+            let started = Instant::now();
+            let evaluations =
+                tokio::time::timeout(deadline, reconcile::evaluate(&context, Utc::now()))
+                    .await
+                    .ok();
             EvaluationDone {
                 full_pass,
+                started,
                 evaluations,
                 duration: started.elapsed(),
             }
         });
+        if full_pass {
+            self.full_pass = Some(handle.id());
+            self.health.pass_started(deadline);
+        }
     }
 
     /// Records an evaluation and starts the writes it calls for.
-    fn evaluation_done(&mut self, done: EvaluationDone) {
-        for evaluation in &done.evaluations {
-            self.metrics.record_evaluation(evaluation);
-            self.maybe_write(evaluation);
+    fn evaluation_done(&mut self, id: tokio::task::Id, done: EvaluationDone) {
+        let Some(evaluations) = done.evaluations else {
+            tracing::error!(
+                full_pass = done.full_pass,
+                deadline_seconds = self.context.config.daemon.pass_deadline().as_secs(),
+                "an evaluation outlived its deadline and was abandoned"
+            );
+            if done.full_pass {
+                self.full_pass_ended(id, "timed_out");
+            }
+            return;
+        };
+        for evaluation in &evaluations {
+            self.carry_out(evaluation, done.started);
         }
         if done.full_pass {
-            self.full_pass_running = false;
             self.metrics
                 .evaluation_duration
                 .observe(done.duration.as_secs_f64());
-            self.metrics
-                .last_evaluation
-                .set(Utc::now().timestamp_millis() as f64 / 1000.0);
-            if !self.ready {
-                self.ready = true;
-                self.health.set_ready();
-                let _ = notify::notify("READY=1");
+            let informed =
+                self.context.config.targets.is_empty() || !reconcile::nothing_read(&evaluations);
+            if informed {
+                self.metrics
+                    .last_successful_evaluation
+                    .set(Utc::now().timestamp_millis() as f64 / 1000.0);
             }
+            self.full_pass_ended(id, if informed { "informed" } else { "uninformed" });
         }
     }
 
-    fn maybe_write(&mut self, evaluation: &Evaluation) {
-        let Ok(evaluated) = &evaluation.outcome else {
-            return;
-        };
+    fn evaluation_failed(&mut self, error: tokio::task::JoinError) {
+        self.count_task_failure("evaluation", &error);
+        if self.full_pass == Some(error.id()) {
+            self.full_pass_ended(error.id(), "failed");
+        }
+    }
+
+    /// The bookkeeping of every pass over all targets, however it ended: readiness,
+    /// the first `READY=1`, and a pass a reload asked for meanwhile.
+    fn full_pass_ended(&mut self, id: tokio::task::Id, outcome: &'static str) {
+        if self.full_pass == Some(id) {
+            self.full_pass = None;
+        }
+        self.health.pass_ended();
+        self.metrics.passes.with_label_values(&[outcome]).inc();
+        self.metrics
+            .last_evaluation
+            .set(Utc::now().timestamp_millis() as f64 / 1000.0);
+        if outcome == "informed" {
+            self.uninformed_passes = 0;
+            self.health.set_ready(true);
+        } else {
+            self.uninformed_passes += 1;
+            tracing::warn!(
+                outcome,
+                passes_in_a_row = self.uninformed_passes,
+                "a pass informed no target"
+            );
+            if self.uninformed_passes >= http::UNREADY_AFTER_PASSES {
+                self.health.set_ready(false);
+            }
+        }
+        // systemd learns that start-up is over after the first pass, whatever it
+        // found: an account AWS cannot be read from is an alert, not a restart loop.
+        if !self.told_systemd_ready {
+            self.told_systemd_ready = true;
+            let _ = notify::notify("READY=1");
+        }
+        if std::mem::take(&mut self.pass_again) {
+            self.evaluate(None);
+        }
+    }
+
+    /// Records one target's evaluation and starts the write it calls for, unless the
+    /// evaluation started before the target's last write (its view is out of date).
+    fn carry_out(&mut self, evaluation: &Evaluation, started: Instant) {
         let target = &evaluation.target;
-        let from = evaluated.observation.requested;
-        let to = evaluated.decision.desired;
-        if to == from || self.context.config.daemon.dry_run {
-            return;
-        }
-        let function = function_name(&target.function).to_owned();
-        if self.in_flight.contains(&function) {
-            return;
-        }
         let memory = self.memory.entry(target.name.clone()).or_default();
         let print = fingerprint(target);
         if memory.fingerprint != print {
@@ -352,35 +486,67 @@ impl Daemon {
                 ..TargetMemory::default()
             };
         }
-        if memory.refused == Some(to) || memory.not_before.is_some_and(|at| Instant::now() < at) {
+        if memory.last_write.is_some_and(|written| written >= started) {
+            tracing::debug!(target = %target.name, "decision discarded: it predates the target's last write");
             return;
         }
-        memory.refused = None;
+        self.metrics.record_evaluation(evaluation);
+        let Ok(evaluated) = &evaluation.outcome else {
+            return;
+        };
+        let from = evaluated.observation.requested;
+        let to = evaluated.decision.desired;
+        let caps = evaluated.observation.caps;
+        if to == from {
+            memory.write.nothing_to_write();
+            self.metrics.set_write_blocked(&target.name, None);
+            return;
+        }
+        let function = function_name(&target.function).to_owned();
+        let now = Instant::now();
+        if self.context.config.daemon.dry_run
+            || self.in_flight.contains(&function)
+            || !memory.write.may_write(to, &caps, now)
+        {
+            self.metrics
+                .set_write_blocked(&target.name, memory.write.blocked());
+            return;
+        }
+        memory.last_write = Some(now);
         self.in_flight.insert(function.clone());
-        let lambda = self.context.lambda.clone();
-        let limits = self.context.limits.clone();
-        let target = target.clone();
-        let trigger = evaluated.decision.reason.label();
-        let reason = evaluated.decision.reason.to_string();
-        self.writes.spawn(async move {
-            limits.write().await;
-            let result = reconcile::write(lambda.as_ref(), &target, to).await;
-            if result.is_ok() {
-                tracing::info!(target = %target.name, from, to, reason = %reason, trigger, "capacity changed");
-            }
-            WriteDone {
-                target: target.name,
+        let handle = self.writes.spawn(write(
+            self.context.clone(),
+            target.clone(),
+            from,
+            to,
+            caps,
+            evaluated.decision.clone(),
+        ));
+        self.in_flight_tasks.insert(
+            handle.id(),
+            InFlight {
+                target: target.name.clone(),
                 function,
-                from,
-                to,
-                trigger,
-                result,
-            }
-        });
+            },
+        );
+    }
+
+    /// Releases what a write task held; the mark goes whatever happened to the task.
+    fn release(&mut self, id: tokio::task::Id) -> Option<InFlight> {
+        let held = self.in_flight_tasks.remove(&id)?;
+        self.in_flight.remove(&held.function);
+        Some(held)
+    }
+
+    fn write_failed(&mut self, error: tokio::task::JoinError) {
+        self.count_task_failure("write", &error);
+        if let Some(held) = self.release(error.id()) {
+            tracing::error!(target = %held.target, "the write task failed; the target is evaluated again");
+            self.evaluate(Some(&held.target));
+        }
     }
 
     fn write_done(&mut self, done: WriteDone) {
-        self.in_flight.remove(&done.function);
         // A target removed by a reload while its write was in flight needs nothing more.
         let Some(target) = self
             .context
@@ -393,45 +559,48 @@ impl Daemon {
             return;
         };
         let memory = self.memory.entry(done.target.clone()).or_default();
-        match done.result {
-            Ok(()) => {
-                memory.failures = 0;
-                memory.not_before = None;
-                let direction = if done.to > done.from { "up" } else { "down" };
-                self.metrics
-                    .scaling_actions
-                    .with_label_values(&[&done.target, direction, done.trigger])
-                    .inc();
-                self.watch_until_settled(target);
+        let backoff = Backoff::default();
+        let retry = memory.write.on_result(
+            done.result.as_ref().map(|_| ()),
+            done.to,
+            done.caps,
+            &backoff,
+            Instant::now(),
+            fastrand::f64(),
+        );
+        self.metrics
+            .set_write_blocked(&done.target, memory.write.blocked());
+        let Err(error) = &done.result else {
+            let direction = if done.to > done.from { "up" } else { "down" };
+            self.metrics
+                .scaling_actions
+                .with_label_values(&[&done.target, direction, done.trigger])
+                .inc();
+            self.watch_until_settled(target);
+            return;
+        };
+        tracing::warn!(target = %done.target, to = done.to, error = %error, outcome = error.label(), retry = ?retry, "write failed");
+        match retry {
+            Some(Retry::After(wait)) => self.evaluate_after(&done.target, wait),
+            Some(Retry::WhenSettled) => self.watch_until_settled(target),
+            // The next evaluation after the refusal's memory or the cap tries again;
+            // a timer makes sure of it even with a long interval.
+            Some(Retry::Never) => {
+                self.evaluate_after(&done.target, crate::actuator::REFUSAL_MEMORY)
             }
-            Err(error) => {
-                let retry = actuator::after_failure(
-                    &error,
-                    memory.failures,
-                    &Backoff::default(),
-                    fastrand::f64(),
-                );
-                tracing::warn!(target = %done.target, error = %error, outcome = error.label(), retry = ?retry, "write failed");
-                memory.failures += 1;
-                match retry {
-                    Retry::After(wait) => {
-                        memory.not_before = Some(Instant::now() + wait);
-                        let events = self.events.clone();
-                        let name = done.target.clone();
-                        self.watches.spawn(async move {
-                            tokio::time::sleep(wait).await;
-                            let _ = events.send(Event::Settled(name)).await;
-                        });
-                    }
-                    Retry::WhenSettled => self.watch_until_settled(target),
-                    Retry::Never => memory.refused = Some(done.to),
-                    Retry::GiveUp => {
-                        memory.failures = 0;
-                        memory.not_before = None;
-                    }
-                }
-            }
+            Some(Retry::GiveUp) => self.evaluate_after(&done.target, backoff.cap),
+            None => {}
         }
+    }
+
+    /// Evaluates `target` again after `wait`.
+    fn evaluate_after(&mut self, target: &str, wait: Duration) {
+        let events = self.events.clone();
+        let name = target.to_owned();
+        self.watches.spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = events.send(Event::Settled(name)).await;
+        });
     }
 
     /// Reads the target's status back until it is no longer in progress, then asks the
@@ -482,12 +651,9 @@ impl Daemon {
             return;
         };
         let delay = (boundary - now).to_std().unwrap_or(Duration::ZERO);
-        let events = self.events.clone();
-        let event_target = name.to_owned();
-        let job = Job::new_one_shot(delay, move |_, _| {
-            // A full inbox means the loop is far behind; the next tick catches up.
-            let _ = events.try_send(Event::Boundary(event_target.clone()));
-        });
+        let due = self.due.clone();
+        let job_target = name.to_owned();
+        let job = Job::new_one_shot(delay, move |_, _| due.mark(&job_target));
         match job {
             Ok(job) => match self.scheduler.add(job).await {
                 Ok(id) => {
@@ -503,10 +669,43 @@ impl Daemon {
         }
     }
 
-    /// SIGHUP: validate the file first; keep running on the old config when it is bad.
-    async fn reload(&mut self) {
+    /// SIGHUP: read and validate the file, and connect anew if the AWS settings
+    /// changed, all off the loop.
+    fn start_reload(&mut self) {
         let _ = notify::notify("RELOADING=1");
-        match config::load(&self.path) {
+        if !self.reloads.is_empty() {
+            self.reload_again = true;
+            return;
+        }
+        let path = self.path.clone();
+        let old = self.context.config.clone();
+        let metrics = self.metrics.clone();
+        let force_dry_run = self.force_dry_run;
+        self.reloads.spawn(async move {
+            let loaded = tokio::task::spawn_blocking(move || config::load(&path))
+                .await
+                .map_err(|error| format!("the reload task failed: {error}"))?;
+            let mut new = loaded.map_err(|error| error.to_string())?;
+            new.daemon.dry_run |= force_dry_run;
+            let reconnect = new.aws != old.aws
+                || new.daemon.max_write_rate != old.daemon.max_write_rate
+                || new.daemon.max_read_rate != old.daemon.max_read_rate;
+            let context = if reconnect {
+                Some(connect(new.clone(), &metrics).await)
+            } else {
+                None
+            };
+            Ok(Reloaded {
+                config: new,
+                context,
+            })
+        });
+    }
+
+    /// Applies a reload, or keeps the old config when it failed; either way the loop
+    /// goes on. A good reload evaluates every target at once.
+    async fn reload_done(&mut self, outcome: Result<Reloaded, String>) {
+        match outcome {
             Err(error) => {
                 self.metrics
                     .config_reloads
@@ -514,33 +713,34 @@ impl Daemon {
                     .inc();
                 tracing::error!(path = %self.path.display(), error = %error, "reload failed; the previous configuration stays in force");
             }
-            Ok(mut new) => {
-                new.daemon.dry_run |= self.force_dry_run;
+            Ok(Reloaded {
+                config: new,
+                context,
+            }) => {
                 let old = self.context.config.clone();
                 for target in &old.targets {
-                    if !new
+                    let kept = new
                         .targets
                         .iter()
-                        .any(|candidate| candidate.name == target.name)
-                    {
-                        self.metrics.forget_target(&target.name);
+                        .find(|candidate| candidate.name == target.name);
+                    self.metrics.forget_removed(target, kept);
+                    if kept.is_none() {
                         self.memory.remove(&target.name);
                     }
+                }
+                for target in &new.targets {
+                    self.metrics.register_target(target);
                 }
                 if new.daemon.listen != old.daemon.listen {
                     tracing::warn!(listen = %new.daemon.listen, "a new listen address takes effect at the next restart");
                 }
-                self.health.set_interval(new.daemon.interval);
-                self.context = if new.aws != old.aws
-                    || new.daemon.max_write_rate != old.daemon.max_write_rate
-                    || new.daemon.max_read_rate != old.daemon.max_read_rate
-                {
-                    connect(new, &self.metrics).await
-                } else {
-                    Context {
+                let interval = new.daemon.interval;
+                self.context = match context {
+                    Some(context) => context,
+                    None => Context {
                         config: Arc::new(new),
                         ..self.context.clone()
-                    }
+                    },
                 };
                 self.schedule_all_boundaries().await;
                 self.metrics
@@ -551,9 +751,20 @@ impl Daemon {
                     targets = self.context.config.targets.len(),
                     "configuration reloaded"
                 );
+                // Evaluate at once with the new config; the next pass follows one
+                // interval later.
+                self.ticker = interval_timer(interval, Instant::now() + interval);
+                if self.full_pass.is_some() {
+                    self.pass_again = true;
+                } else {
+                    self.evaluate(None);
+                }
             }
         }
         let _ = notify::notify("READY=1");
+        if std::mem::take(&mut self.reload_again) {
+            self.start_reload();
+        }
     }
 
     /// SIGTERM: no new evaluations; writes in flight finish within the grace period.
@@ -568,10 +779,15 @@ impl Daemon {
         let _ = self.scheduler.shutdown().await;
         self.watches.abort_all();
         self.evaluations.abort_all();
+        self.reloads.abort_all();
         let finish = async {
-            while let Some(done) = self.writes.join_next().await {
-                if let Ok(done) = done {
-                    self.write_done(done);
+            while let Some(joined) = self.writes.join_next_with_id().await {
+                match joined {
+                    Ok((id, done)) => {
+                        self.release(id);
+                        self.write_done(done);
+                    }
+                    Err(error) => self.count_task_failure("write", &error),
                 }
             }
         };
@@ -579,5 +795,30 @@ impl Daemon {
             tracing::error!("writes still in flight at the end of the grace period were abandoned");
         }
         self.watches.abort_all();
+    }
+}
+
+/// One write, beside the loop: waits for the write budget, puts or deletes, and logs
+/// the change once.
+async fn write(
+    context: SdkContext,
+    target: TargetConfig,
+    from: u32,
+    to: u32,
+    caps: Caps,
+    decision: Decision,
+) -> WriteDone {
+    context.limits.write().await;
+    let result = reconcile::write(context.lambda.as_ref(), &target, to).await;
+    if result.is_ok() {
+        reconcile::log_change(&target, from, to, &decision);
+    }
+    WriteDone {
+        target: target.name,
+        from,
+        to,
+        trigger: decision.reason.trigger(),
+        caps,
+        result,
     }
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::model::{Lambda, allocation_minutes};
-use crate::config::{MetricKind, TargetConfig};
+use crate::config::TargetConfig;
 use crate::policy::{self, AllocationStatus, Bounds, Datapoint, Observation, PolicyState};
 
 /// What a policy may see at a minute.
@@ -98,25 +98,16 @@ impl Replayed for PcAutoscaler {
     }
 
     fn act(&mut self, world: &World<'_>) -> Option<u32> {
-        let metric = self
-            .target
-            .tracking
-            .as_ref()
-            .map(|tracking| &tracking.metric);
+        // Every metric kind reads the absolute demand (`ConcurrentExecutions`), as the
+        // daemon does; see `policy::tracking`.
         let mut datapoints = Vec::new();
         if let Some(newest) = world.newest_visible() {
             let first = self.seen.map_or(0, |seen| seen + 1);
             for minute in first..=newest {
-                let value = match metric {
-                    Some(MetricKind::Utilization) => world.utilization(minute),
-                    _ => Some(world.concurrency(minute)),
-                };
-                if let Some(value) = value {
-                    datapoints.push(Datapoint {
-                        timestamp: world.timestamp(minute),
-                        value,
-                    });
-                }
+                datapoints.push(Datapoint {
+                    timestamp: world.timestamp(minute),
+                    value: world.concurrency(minute),
+                });
             }
             self.seen = Some(newest);
         }
@@ -131,6 +122,7 @@ impl Replayed for PcAutoscaler {
             },
             last_modified: lambda.last_change.map(|minute| world.timestamp(minute)),
             datapoints,
+            metrics: policy::MetricsRead::Complete,
             caps: policy::Caps::default(),
         };
         let decision = policy::decide_within(
