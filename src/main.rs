@@ -91,7 +91,7 @@ enum TraceKindArg {
     Concurrency,
 }
 
-/// Exit status for an invalid configuration (distinct from 1, a runtime failure).
+/// Exit status for an invalid configuration or flag (distinct from 1, a runtime failure).
 const EXIT_INVALID_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
@@ -209,7 +209,11 @@ fn simulate(args: SimulateArgs) -> ExitCode {
             Ok(outcome) => outcome,
             Err(error) => {
                 eprintln!("error: {error}");
-                return ExitCode::FAILURE;
+                return if error.is_bad_input() {
+                    ExitCode::from(EXIT_INVALID_CONFIG)
+                } else {
+                    ExitCode::FAILURE
+                };
             }
         };
         print!("{}", simulate::render_table(&outcome.report));

@@ -126,6 +126,81 @@ const BAD_CONFIGS: &[(&str, &str, &str)] = &[
         ":4:7: target[0].min: invalid type: string \"two\", expected a whole number",
     ),
     ("toml-syntax", "[[target]\nfunction = \"f\"\n", ":1:"),
+    (
+        "arn-short-account-no-name",
+        "[[target]]\nfunction = \"arn:aws:lambda:us-east-1:12345:function\"\nqualifier = \"live\"\nmin = 1\nmax = 10\n",
+        ":2:12: target[0].function: `12345` is not an AWS account ID: 12 digits",
+    ),
+    (
+        "arn-no-name",
+        "[[target]]\nfunction = \"arn:aws:lambda:us-east-1:123456789012:function\"\nqualifier = \"live\"\nmin = 1\nmax = 10\n",
+        "target[0].function: `arn:aws:lambda:us-east-1:123456789012:function` has no function name after `function:`",
+    ),
+    (
+        "arn-partition",
+        "[[target]]\nfunction = \"arn:aws:lambda:cn-north-1:123456789012:function:f\"\nqualifier = \"live\"\nmin = 1\nmax = 10\n",
+        "target[0].function: the ARN's partition `aws` does not match region `cn-north-1` (expected `aws-cn`)",
+    ),
+    (
+        "arn-region",
+        "[[target]]\nfunction = \"arn:aws:lambda:useast1:123456789012:function:f\"\nqualifier = \"live\"\nmin = 1\nmax = 10\n",
+        "target[0].function: `useast1` is not an AWS Region",
+    ),
+    (
+        "arn-region-disagrees",
+        "[aws]\nregion = \"eu-west-1\"\n[[target]]\nfunction = \"arn:aws:lambda:us-east-1:123456789012:function:f\"\nqualifier = \"live\"\nmin = 1\nmax = 10\n",
+        "target[0].function: the function's ARN is in region `us-east-1` but [aws] region is `eu-west-1`",
+    ),
+    (
+        "arn-qualifier-disagrees",
+        "[[target]]\nfunction = \"arn:aws:lambda:us-east-1:123456789012:function:f:blue\"\nqualifier = \"green\"\nmin = 1\nmax = 10\n",
+        "target[0].function: the function's ARN names qualifier `blue` but `qualifier` is `green`",
+    ),
+    (
+        "function-name-characters",
+        "[[target]]\nfunction = \"my function\"\nqualifier = \"live\"\nmin = 1\nmax = 10\n",
+        ":2:12: target[0].function: `my function` is not a Lambda function name",
+    ),
+    (
+        "name-with-newline",
+        "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nname = \"ok\\nlevel=error msg=forged\"\nmin = 1\nmax = 10\n",
+        ":4:8: target[0].name: name contains the control or formatting character U+000A",
+    ),
+    (
+        "name-with-bidi",
+        "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nname = \"abc\u{202E}fed\"\nmin = 1\nmax = 10\n",
+        "target[0].name: name contains the control or formatting character U+202E",
+    ),
+    (
+        "rule-name-with-nul",
+        "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = 1\nmax = 10\n[[target.schedule]]\nname = \"a\\u0000b\"\ncron = \"0 8 * * *\"\nmin = 2\n",
+        "target[0].schedule[0].name: name contains the control or formatting character U+0000",
+    ),
+    (
+        "max-beyond-i32",
+        "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = 1\nmax = 4294967295\n",
+        ":5:7: target[0].max: max must be a whole number from 0 to 2147483647",
+    ),
+    (
+        "scale-in-window-zero",
+        "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = 1\nmax = 10\ntracking = { metric = \"concurrency\", target = 0.7, scale_in_window = \"0s\" }\n",
+        "target[0].tracking.scale_in_window: `0s` is out of range: from 1m to 6h",
+    ),
+    (
+        "read-rate-tiny",
+        "[daemon]\nmax_read_rate = 1e-30\n",
+        ":2:17: daemon.max_read_rate: must be a number of requests per second from 0.01 to 1000",
+    ),
+    (
+        "aws-timeout-a-year",
+        "[aws]\ntimeout = \"365d\"\n",
+        ":2:11: aws.timeout: `365d` is out of range: from 1s to 5m",
+    ),
+    (
+        "shutdown-grace-long",
+        "[daemon]\nshutdown_grace = \"2h\"\n",
+        "daemon.shutdown_grace: `2h` is out of range: from 0s to 15m",
+    ),
 ];
 
 #[test]
@@ -177,6 +252,37 @@ fn every_error_is_reported_at_once() {
         );
     }
     assert!(stderr.contains("5 errors in the configuration"), "{stderr}");
+}
+
+#[test]
+fn twenty_thousand_errors_are_each_reported_at_their_line() {
+    let body: String = (0..20_000)
+        .map(|index| {
+            format!(
+                "[[target]]\nfunction = \"f{index}\"\nqualifier = \"live\"\nmin = -1\nmax = 10\n"
+            )
+        })
+        .collect();
+    let (_dir, path) = write_config("many.toml", &body);
+    let output = run(&["check", "--config", path.to_str().expect("utf-8 path")]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr.ends_with("20000 errors in the configuration\n"));
+    let located: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains(".min: "))
+        .collect();
+    assert_eq!(located.len(), 20_000);
+    assert!(
+        located[0].contains("many.toml:4:7: target[0].min"),
+        "{}",
+        located[0]
+    );
+    assert!(
+        located[19_999].contains("many.toml:99999:7: target[19999].min"),
+        "{}",
+        located[19_999]
+    );
 }
 
 #[test]

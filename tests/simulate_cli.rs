@@ -133,7 +133,7 @@ fn an_unknown_target_or_trace_is_a_clear_error() {
     let (_dir, config) = write_config("sim.toml", TARGET_07);
     let config = config.display().to_string();
     let output = run(&["simulate", "--config", &config, "--target", "nope"]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     assert!(
         text(&output.stderr).contains("no target named `nope` in the config (targets: f:live)")
     );
@@ -145,4 +145,60 @@ fn an_unknown_target_or_trace_is_a_clear_error() {
         "/nonexistent.csv",
     ]);
     assert!(text(&output.stderr).contains("cannot read trace /nonexistent.csv"));
+}
+
+#[test]
+fn every_bad_flag_or_trace_is_a_clear_error_with_exit_2() {
+    let (dir, config) = write_config("sim.toml", TARGET_07);
+    let config = config.display().to_string();
+    let millennia = dir.path().join("millennia.csv");
+    std::fs::write(
+        &millennia,
+        "timestamp,value\n1000-01-01 00:00:00,1\n9999-12-31 00:00:00,2\n",
+    )
+    .expect("write trace");
+    let millennia = millennia.display().to_string();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--start", "+262142-12-31T00:00:00Z"], "--start"),
+        (&["--duration-ms", "NaN"], "--duration-ms NaN"),
+        (&["--duration-ms=-1"], "--duration-ms -1"),
+        (&["--mean-concurrency=-5"], "--mean-concurrency -5"),
+        (&["--mean-concurrency", "inf"], "--mean-concurrency inf"),
+        (&["--memory-mb", "NaN"], "--memory-mb NaN"),
+        (&["--metric-lag", "100000"], "--metric-lag 100000"),
+        (&["--trace", &millennia], "a replay covers at most 732 days"),
+    ];
+    for (flags, expected) in cases {
+        let mut args = vec!["simulate", "--config", &config];
+        args.extend_from_slice(flags);
+        let output = run(&args);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{flags:?}: {stderr}");
+        assert!(stderr.contains(expected), "{flags:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_metric_lag_of_zero_lets_every_policy_act() {
+    let (_dir, config) = write_config("sim.toml", TARGET_07);
+    let out = tempfile::tempdir().expect("temp dir");
+    let output = run(&[
+        "simulate",
+        "--config",
+        &config.display().to_string(),
+        "--metric-lag",
+        "0",
+        "--out",
+        &out.path().display().to_string(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let json = std::fs::read_to_string(out.path().join("report.json")).expect("report.json");
+    let report: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    for name in ["pc-autoscaler", "aas-target-tracking", "aas-equal-cost"] {
+        assert!(
+            number(policy(&report, name), "puts") > 0.0,
+            "{name} never acted with --metric-lag 0"
+        );
+    }
 }

@@ -40,8 +40,8 @@ pub fn parse(source: &str, file: &Path) -> Result<Config, ConfigErrors> {
     let root = match DeTable::parse(source) {
         Ok(root) => root,
         Err(error) => {
-            let (line, column) =
-                schema::Locator::new(source).line_column(error.span().map_or(0, |span| span.start));
+            let (line, column) = schema::LineCursor::new(source)
+                .advance_to(error.span().map_or(0, |span| span.start));
             return Err(ConfigErrors(vec![ConfigError {
                 file: file.to_path_buf(),
                 line,
@@ -136,7 +136,13 @@ pub fn parse(source: &str, file: &Path) -> Result<Config, ConfigErrors> {
         };
         let function_span = raw.function.as_ref().map(Spanned::span);
         let name_span = raw.name.as_ref().map(Spanned::span);
-        if let Some(target) = validate::target(&mut checker, raw, span.clone(), &path) {
+        if let Some(target) = validate::target(
+            &mut checker,
+            raw,
+            span.clone(),
+            &path,
+            aws.region.as_deref(),
+        ) {
             spans.push((
                 function_span.unwrap_or(span.clone()),
                 name_span.unwrap_or(span),

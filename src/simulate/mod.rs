@@ -425,8 +425,68 @@ pub struct Request {
 /// Where the synthetic week starts unless `--start` says otherwise: a Monday.
 pub const SYNTHETIC_START: &str = "2026-01-05T00:00:00Z";
 
+/// Limits on `simulate`'s flags. Each is wide enough for any real use and narrow
+/// enough that arithmetic on it can neither overflow nor allocate without bound.
+pub mod limits {
+    /// Lambda's longest timeout: 15 minutes.
+    pub const MAX_DURATION_MS: f64 = 900_000.0;
+    /// Far above any account's concurrency quota.
+    pub const MAX_MEAN_CONCURRENCY: f64 = 1_000_000.0;
+    /// Lambda's memory sizes: 128 MB to 10,240 MB.
+    pub const MEMORY_MB: std::ops::RangeInclusive<f64> = 128.0..=10_240.0;
+    /// CloudWatch publishes within minutes; an hour is already a broken pipeline.
+    pub const MAX_METRIC_LAG_MINUTES: usize = 60;
+    /// `--start` years: late enough for Unix time, early enough that the longest
+    /// trace still ends inside the calendar.
+    pub const START_YEARS: std::ops::RangeInclusive<i32> = 1970..=9000;
+}
+
+/// Every problem with `request`'s flags, all at once; empty when it is usable.
+pub fn check_flags(request: &Request) -> Vec<String> {
+    use chrono::Datelike as _;
+    let mut problems = Vec::new();
+    let mut positive = |flag: &str, value: f64, max: f64| {
+        if !(value.is_finite() && value > 0.0 && value <= max) {
+            problems.push(format!(
+                "--{flag} {value}: must be a number above 0 and at most {max}"
+            ));
+        }
+    };
+    positive("duration-ms", request.duration_ms, limits::MAX_DURATION_MS);
+    if let Some(mean) = request.mean_concurrency {
+        positive("mean-concurrency", mean, limits::MAX_MEAN_CONCURRENCY);
+    }
+    if !limits::MEMORY_MB.contains(&request.options.memory_mb) {
+        problems.push(format!(
+            "--memory-mb {}: Lambda's memory is {} to {} MB",
+            request.options.memory_mb,
+            limits::MEMORY_MB.start(),
+            limits::MEMORY_MB.end()
+        ));
+    }
+    if request.options.metric_lag > limits::MAX_METRIC_LAG_MINUTES {
+        problems.push(format!(
+            "--metric-lag {}: at most {} minutes",
+            request.options.metric_lag,
+            limits::MAX_METRIC_LAG_MINUTES
+        ));
+    }
+    if let Some(start) = request.start
+        && !limits::START_YEARS.contains(&start.year())
+    {
+        problems.push(format!(
+            "--start {start}: the year must be from {} to {}",
+            limits::START_YEARS.start(),
+            limits::START_YEARS.end()
+        ));
+    }
+    problems
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
+    #[error("{}", .0.join("\nerror: "))]
+    Flags(Vec<String>),
     #[error("no target named `{0}` in the config (targets: {1})")]
     UnknownTarget(String, String),
     #[error(transparent)]
@@ -435,9 +495,24 @@ pub enum RequestError {
     Simulate(#[from] SimulateError),
 }
 
+impl RequestError {
+    /// Whether the input was wrong (flags, trace, target), as opposed to a failure
+    /// while writing the results.
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(
+            self,
+            RequestError::Simulate(SimulateError::Write { .. } | SimulateError::Chart(_))
+        )
+    }
+}
+
 /// Loads the trace and replays the requested target of `config`. Shows a progress bar
 /// on a terminal.
 pub fn execute(config: &crate::config::Config, request: &Request) -> Result<Outcome, RequestError> {
+    let problems = check_flags(request);
+    if !problems.is_empty() {
+        return Err(RequestError::Flags(problems));
+    }
     let target = match &request.target {
         None => &config.targets[0],
         Some(name) => config

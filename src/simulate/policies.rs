@@ -36,7 +36,13 @@ impl World<'_> {
     /// `ProvisionedConcurrencyUtilization`: the share of usable capacity in use;
     /// no datapoint when nothing is provisioned.
     fn utilization(&self, minute: usize) -> Option<f64> {
-        let usable = *self.usable_history.get(minute)?;
+        // With `--metric-lag 0` the current minute is visible too: its capacity is
+        // the one in force now, not yet in the history.
+        let usable = match self.usable_history.get(minute) {
+            Some(usable) => *usable,
+            None if minute == self.minute => self.lambda.usable,
+            None => return None,
+        };
         (usable > 0).then(|| (self.demand[minute] / f64::from(usable)).min(1.0))
     }
 

@@ -39,6 +39,11 @@ pub enum TraceError {
     },
 }
 
+/// The longest trace a replay takes: two years of minutes. Every policy keeps a few
+/// numbers per minute, so this bounds memory (a two-row trace from year 1000 to 9999
+/// would otherwise ask for tens of gigabytes).
+pub const MAX_TRACE_MINUTES: usize = 2 * 366 * 24 * 60;
+
 /// Reads a CSV trace and resamples it. `duration_ms` is the mean request duration.
 pub fn load(path: &Path, kind: TraceKind, duration_ms: f64) -> Result<Demand, TraceError> {
     let display = path.display().to_string();
@@ -90,6 +95,17 @@ fn parse(text: &str) -> Result<Vec<Row>, (usize, String)> {
     }
     if rows.len() < 2 {
         return Err((1, "a trace needs at least two rows".to_owned()));
+    }
+    let span = rows[rows.len() - 1].0 - rows[0].0;
+    if span > TimeDelta::minutes(MAX_TRACE_MINUTES as i64) {
+        return Err((
+            text.lines().count(),
+            format!(
+                "the trace spans {} days; a replay covers at most {} days",
+                span.num_days(),
+                MAX_TRACE_MINUTES / (24 * 60)
+            ),
+        ));
     }
     Ok(rows)
 }
