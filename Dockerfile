@@ -4,9 +4,13 @@
 #   docker build -t pc-autoscaler .
 #   docker run -v $PWD/config.toml:/etc/pc-autoscaler/config.toml:ro -p 9464:9464 pc-autoscaler
 #
-# Config: /etc/pc-autoscaler/config.toml (mount it; set daemon.listen = "0.0.0.0:9464").
-# Port: 9464 (/metrics, /healthz, /readyz). User: 65532 (nonroot). AWS credentials come
-# from the standard chain: the pod's service account (IRSA), the task role, or AWS_* env.
+# Config: none is baked in. Mount yours at /etc/pc-autoscaler/config.toml; until then
+# the container refuses to start ("cannot read config file", exit 2) rather than scale
+# anything on an example's behalf.
+# Port: 9464 on all interfaces (/metrics, /healthz, /readyz): PC_AUTOSCALER_LISTEN
+# overrides daemon.listen, so the probes reach it whatever the config says.
+# User: 65532 (nonroot). AWS credentials come from the standard chain: the pod's
+# service account (IRSA), the task role, or AWS_* env.
 
 FROM rust:1-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends musl-tools && rm -rf /var/lib/apt/lists/* \
@@ -21,7 +25,7 @@ RUN CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=true \
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /src/target/x86_64-unknown-linux-musl/release/pc-autoscaler /pc-autoscaler
-COPY config/example.toml /etc/pc-autoscaler/config.toml
+ENV PC_AUTOSCALER_LISTEN=0.0.0.0:9464
 USER 65532:65532
 EXPOSE 9464
 ENTRYPOINT ["/pc-autoscaler"]

@@ -42,6 +42,9 @@ enum Command {
         /// Decide and report, never write.
         #[arg(long)]
         dry_run: bool,
+        /// Serve /metrics, /healthz and /readyz here instead of `daemon.listen`.
+        #[arg(long, env = "PC_AUTOSCALER_LISTEN")]
+        listen: Option<std::net::SocketAddr>,
         /// How long one target may take (writes, retries, waiting for READY).
         #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
         wait: std::time::Duration,
@@ -114,12 +117,17 @@ fn main() -> ExitCode {
             config,
             once,
             dry_run,
+            listen,
             wait,
             poll_interval,
         } => {
             if !once {
                 return with_config(&config.clone(), |loaded| {
-                    match runtime().block_on(pc_autoscaler::daemon::run(config, loaded, dry_run)) {
+                    match runtime().block_on(pc_autoscaler::daemon::run(
+                        config,
+                        loaded,
+                        pc_autoscaler::daemon::Overrides { dry_run, listen },
+                    )) {
                         Ok(()) => ExitCode::SUCCESS,
                         Err(error) => {
                             eprintln!("error: {error}");

@@ -222,7 +222,7 @@ impl Metrics {
                 let gauge = GaugeVec::new(
                     Opts::new(
                         "pc_autoscaler_target_metric_value",
-                        "Newest value of the target's tracking metric.",
+                        "Newest demand read for the target: concurrency (for metric concurrency and utilization) or the custom metric's value.",
                     ),
                     &["target", "metric"],
                 )

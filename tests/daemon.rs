@@ -256,21 +256,24 @@ fn tells_systemd_it_is_ready_and_alive() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     let socket_text = socket_path.to_str().expect("utf-8 path");
-    let _daemon = Daemon::start(
+    let daemon = Daemon::start(
         &config,
         &format!("127.0.0.1:{port}"),
         &[("NOTIFY_SOCKET", socket_text), ("WATCHDOG_USEC", "1000000")],
     );
     let mut seen = Vec::new();
     let mut buffer = [0u8; 256];
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline
-        && !(seen.iter().any(|m| m == "READY=1") && seen.iter().any(|m| m == "WATCHDOG=1"))
-    {
-        if let Ok(length) = socket.recv(&mut buffer) {
-            seen.push(String::from_utf8_lossy(&buffer[..length]).into_owned());
+    let mut receive_until = |seen: &mut Vec<String>, done: &dyn Fn(&[String]) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline && !done(seen) {
+            if let Ok(length) = socket.recv(&mut buffer) {
+                seen.push(String::from_utf8_lossy(&buffer[..length]).into_owned());
+            }
         }
-    }
+    };
+    receive_until(&mut seen, &|seen| {
+        seen.iter().any(|m| m == "READY=1") && seen.iter().any(|m| m == "WATCHDOG=1")
+    });
     assert!(
         seen.iter().any(|m| m == "READY=1"),
         "no READY=1 in {seen:?}"
@@ -278,5 +281,15 @@ fn tells_systemd_it_is_ready_and_alive() {
     assert!(
         seen.iter().any(|m| m == "WATCHDOG=1"),
         "no WATCHDOG=1 in {seen:?}"
+    );
+    // On SIGTERM the daemon asks systemd for its grace period (20 s) plus 10 s.
+    daemon.signal("TERM");
+    receive_until(&mut seen, &|seen| {
+        seen.iter().any(|m| m.starts_with("STOPPING=1"))
+    });
+    assert!(
+        seen.iter()
+            .any(|m| m == "STOPPING=1\nEXTEND_TIMEOUT_USEC=30000000"),
+        "no stop-time extension in {seen:?}"
     );
 }

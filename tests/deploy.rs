@@ -57,6 +57,29 @@ fn the_systemd_unit_verifies() {
 }
 
 #[test]
+fn the_systemd_unit_bounds_start_stop_and_open_files() {
+    let unit = std::fs::read_to_string(repo_file("systemd/pc-autoscaler.service"))
+        .expect("the unit exists");
+    for setting in [
+        "TimeoutStartSec=",
+        "TimeoutStopSec=",
+        "LimitNOFILE=",
+        "WatchdogSec=",
+    ] {
+        assert!(unit.contains(setting), "the unit lacks {setting}");
+    }
+    // The stop timeout covers the default grace (20 s); a longer configured grace is
+    // asked for by the daemon itself (EXTEND_TIMEOUT_USEC, tested in tests/daemon.rs).
+    let stop: u64 = unit
+        .lines()
+        .find_map(|line| line.strip_prefix("TimeoutStopSec="))
+        .and_then(|value| value.trim_end_matches('s').parse().ok())
+        .expect("TimeoutStopSec in seconds");
+    let default_grace = pc_autoscaler::config::DaemonSettings::default().shutdown_grace;
+    assert!(stop > default_grace.as_secs(), "TimeoutStopSec={stop}s");
+}
+
+#[test]
 fn the_systemd_unit_exposure_is_at_most_2() {
     let (_dir, unit) = unit_under_test();
     let output = run_tool("systemd-analyze", &["security", "--offline=true", &unit]);
@@ -116,9 +139,14 @@ fn the_container_files_agree_on_port_config_path_and_user() {
         dockerfile.contains("x86_64-unknown-linux-musl"),
         "the image carries a static musl build"
     );
-    for probe in ["path: /healthz", "path: /readyz"] {
-        assert!(pod.contains(probe), "the pod lacks the probe {probe}");
-    }
+    assert!(
+        pod.contains("livenessProbe:\n        httpGet: { path: /healthz"),
+        "the sidecar's liveness probe is /healthz"
+    );
+    assert!(
+        !pod.contains("readinessProbe"),
+        "a sidecar readiness probe would make the app's pod NotReady whenever AWS is slow"
+    );
     // The pod's embedded config is a valid pc-autoscaler config.
     let embedded: String = pod
         .split("config.toml: |\n")
@@ -132,4 +160,103 @@ fn the_container_files_agree_on_port_config_path_and_user() {
     let (_dir, path) = common::write_config("pod.toml", &embedded);
     let output = common::run(&["check", "--config", path.to_str().expect("utf-8")]);
     assert!(output.status.success(), "{}", text(&output.stderr));
+}
+
+/// The image's command, as its `ENTRYPOINT` and `CMD` lines write it.
+fn image_command(dockerfile: &str) -> Vec<String> {
+    let json_line = |prefix: &str| -> Vec<String> {
+        let line = dockerfile
+            .lines()
+            .find_map(|line| line.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("the Dockerfile has {prefix}"));
+        serde_json::from_str(line).expect("exec form: a JSON array")
+    };
+    let mut command = json_line("ENTRYPOINT ");
+    command.extend(json_line("CMD "));
+    command
+}
+
+#[test]
+fn the_image_bakes_no_config_refuses_to_start_without_one_and_listens_for_its_probes() {
+    let dockerfile = std::fs::read_to_string(repo_file("Dockerfile")).expect("the Dockerfile");
+    assert!(
+        !dockerfile.contains("COPY config"),
+        "no example config is baked into the image"
+    );
+    assert!(dockerfile.contains("ENV PC_AUTOSCALER_LISTEN=0.0.0.0:9464"));
+    let command = image_command(&dockerfile);
+    assert_eq!(command[0], "/pc-autoscaler");
+    // The image's command, as the image would run it with nothing mounted: the config
+    // path does not exist, so it refuses to start.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let args: Vec<String> = command[1..]
+        .iter()
+        .map(|arg| {
+            arg.replace(
+                "/etc/pc-autoscaler",
+                &dir.path().join("etc").display().to_string(),
+            )
+        })
+        .collect();
+    let output = Command::new(env!("CARGO_BIN_EXE_pc-autoscaler"))
+        .args(&args)
+        .env("PC_AUTOSCALER_LISTEN", "127.0.0.1:0")
+        .env_remove("PC_AUTOSCALER_CONFIG")
+        .output()
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("cannot read config file"));
+}
+
+#[test]
+fn the_iam_policy_grants_what_the_daemon_calls_and_only_on_placeholders() {
+    let policy: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_file("config/iam-policy.json")).expect("the IAM policy"),
+    )
+    .expect("the IAM policy is JSON");
+    let statements = policy["Statement"].as_array().expect("statements");
+    let mut granted = Vec::new();
+    for statement in statements {
+        let actions: Vec<&str> = statement["Action"]
+            .as_array()
+            .expect("a list of actions")
+            .iter()
+            .map(|action| action.as_str().expect("text"))
+            .collect();
+        let resources: Vec<&str> = match &statement["Resource"] {
+            serde_json::Value::String(one) => vec![one.as_str()],
+            many => many
+                .as_array()
+                .expect("a resource list")
+                .iter()
+                .map(|resource| resource.as_str().expect("text"))
+                .collect(),
+        };
+        for action in &actions {
+            assert!(!action.contains('*'), "wildcard action {action}");
+            let account_wide = ["lambda:GetAccountSettings", "cloudwatch:GetMetricData"];
+            if !account_wide.contains(action) {
+                for resource in &resources {
+                    assert!(
+                        resource
+                            .starts_with("arn:aws:lambda:REGION:ACCOUNT_ID:function:FUNCTION_NAME"),
+                        "{action} on {resource}: function actions are scoped to placeholders a user must edit"
+                    );
+                }
+            }
+        }
+        granted.extend(actions);
+    }
+    for api in pc_autoscaler::metrics::APIS {
+        let service = if api == "GetMetricData" {
+            "cloudwatch"
+        } else {
+            "lambda"
+        };
+        let action = format!("{service}:{api}");
+        assert!(
+            granted.contains(&action.as_str()),
+            "the daemon calls {api} but the policy lacks {action}"
+        );
+    }
 }

@@ -68,6 +68,10 @@ pub enum DaemonError {
 const SETTLE_POLL: Duration = Duration::from_secs(2);
 /// How long a settle watch follows one allocation.
 const SETTLE_LIMIT: Duration = Duration::from_secs(15 * 60);
+/// Sent on each heartbeat until `READY=1`: systemd's start timeout then measures a
+/// stall, not the length of the first pass.
+const START_EXTENSION: &str = "EXTEND_TIMEOUT_USEC=30000000";
+
 /// How often the loop turns even when nothing happens: its heartbeat for `/healthz`.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
@@ -167,14 +171,33 @@ fn interval_timer(period: Duration, first: Instant) -> Interval {
     timer
 }
 
-/// Runs the daemon until SIGTERM or SIGINT. `path` is re-read on SIGHUP. With
-/// `force_dry_run` (the `--dry-run` flag) no config, reloaded or not, can enable writes.
+/// Command-line settings that win over every config the daemon loads, the first and
+/// each reload alike.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overrides {
+    /// `--dry-run`: no config can enable writes.
+    pub dry_run: bool,
+    /// `--listen`: the container image sets it, so that its probes reach the port
+    /// whatever the mounted config says.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl Overrides {
+    fn apply(self, config: &mut Config) {
+        config.daemon.dry_run |= self.dry_run;
+        if let Some(listen) = self.listen {
+            config.daemon.listen = listen;
+        }
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT. `path` is re-read on SIGHUP.
 pub async fn run(
     path: PathBuf,
     mut config: Config,
-    force_dry_run: bool,
+    overrides: Overrides,
 ) -> Result<(), DaemonError> {
-    config.daemon.dry_run |= force_dry_run;
+    overrides.apply(&mut config);
     let metrics = Arc::new(Metrics::new());
     for target in &config.targets {
         metrics.register_target(target);
@@ -211,7 +234,7 @@ pub async fn run(
     let context = connect(config, &metrics).await;
     let mut daemon = Daemon {
         path,
-        force_dry_run,
+        overrides,
         context,
         metrics,
         health,
@@ -264,7 +287,7 @@ fn forward_signals(events: mpsc::Sender<Event>) -> std::io::Result<()> {
 
 struct Daemon {
     path: PathBuf,
-    force_dry_run: bool,
+    overrides: Overrides,
     context: SdkContext,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
@@ -320,7 +343,14 @@ impl Daemon {
                         Some(why) => tracing::error!(why = why.trim_end(), "not feeding the systemd watchdog"),
                     }
                 }
-                _ = heartbeat.tick() => {}
+                _ = heartbeat.tick() => {
+                    // Start-up lasts as long as the first pass, which grows with the
+                    // number of targets: while the loop makes progress, ask systemd
+                    // for more time instead of tuning TimeoutStartSec to the account.
+                    if !self.told_systemd_ready && self.health.not_alive().is_none() {
+                        let _ = notify::notify(START_EXTENSION);
+                    }
+                }
                 Some(joined) = self.writes.join_next_with_id() => match joined {
                     Ok((id, done)) => {
                         self.release(id);
@@ -680,13 +710,13 @@ impl Daemon {
         let path = self.path.clone();
         let old = self.context.config.clone();
         let metrics = self.metrics.clone();
-        let force_dry_run = self.force_dry_run;
+        let overrides = self.overrides;
         self.reloads.spawn(async move {
             let loaded = tokio::task::spawn_blocking(move || config::load(&path))
                 .await
                 .map_err(|error| format!("the reload task failed: {error}"))?;
             let mut new = loaded.map_err(|error| error.to_string())?;
-            new.daemon.dry_run |= force_dry_run;
+            overrides.apply(&mut new);
             let reconnect = new.aws != old.aws
                 || new.daemon.max_write_rate != old.daemon.max_write_rate
                 || new.daemon.max_read_rate != old.daemon.max_read_rate;
@@ -769,8 +799,14 @@ impl Daemon {
 
     /// SIGTERM: no new evaluations; writes in flight finish within the grace period.
     async fn shut_down(&mut self) {
-        let _ = notify::notify("STOPPING=1");
         let grace = self.context.config.daemon.shutdown_grace;
+        // systemd's TimeoutStopSec need not know the configured grace: the daemon
+        // asks for it, plus a margin to exit.
+        let stop_time = grace + Duration::from_secs(10);
+        let _ = notify::notify(&format!(
+            "STOPPING=1\nEXTEND_TIMEOUT_USEC={}",
+            stop_time.as_micros()
+        ));
         tracing::info!(
             writes_in_flight = self.writes.len(),
             grace_seconds = grace.as_secs(),
