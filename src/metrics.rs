@@ -361,15 +361,17 @@ impl Metrics {
                     .remove_label_values(&[name, &rule.name]);
             }
         }
-        if new.is_some() {
-            if let (Some(old_tracking), Some(new_tracking)) =
-                (&old.tracking, new.and_then(|new| new.tracking.as_ref()))
-                && old_tracking.metric.label() != new_tracking.metric.label()
-            {
+        if let Some(old_tracking) = &old.tracking {
+            let same_metric = new
+                .and_then(|new| new.tracking.as_ref())
+                .is_some_and(|tracking| tracking.metric.label() == old_tracking.metric.label());
+            if !same_metric {
                 let _ = self
                     .metric_value
                     .remove_label_values(&[name, old_tracking.metric.label()]);
             }
+        }
+        if new.is_some() {
             return;
         }
         for gauge in [
@@ -382,11 +384,6 @@ impl Metrics {
         }
         for bound in ["min", "max"] {
             let _ = self.bound.remove_label_values(&[name, bound]);
-        }
-        if let Some(tracking) = &old.tracking {
-            let _ = self
-                .metric_value
-                .remove_label_values(&[name, tracking.metric.label()]);
         }
         for direction in ["up", "down"] {
             for trigger in TRIGGERS {
@@ -524,6 +521,67 @@ impl<M: MetricsApi> MetricsApi for Instrumented<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn target(text: &str) -> TargetConfig {
+        let source = format!(
+            "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nname = \"t\"\nmin = 1\nmax = 10\n{text}"
+        );
+        crate::config::parse(&source, std::path::Path::new("t.toml"))
+            .expect("a valid target")
+            .targets
+            .remove(0)
+    }
+
+    #[test]
+    fn known_label_values_start_at_zero() {
+        let metrics = Metrics::new();
+        metrics.register_target(&target(""));
+        let text = metrics.render();
+        for series in [
+            "pc_autoscaler_config_reloads_total{outcome=\"success\"} 0",
+            "pc_autoscaler_config_reloads_total{outcome=\"failure\"} 0",
+            "pc_autoscaler_scaling_actions_total{direction=\"up\",target=\"t\",trigger=\"schedule\"} 0",
+            "pc_autoscaler_passes_total{outcome=\"uninformed\"} 0",
+            "pc_autoscaler_aws_requests_total{api=\"PutProvisionedConcurrencyConfig\",outcome=\"throttled\"} 0",
+            "pc_autoscaler_target_write_blocked{reason=\"refused\",target=\"t\"} 0",
+        ] {
+            assert!(text.contains(series), "{series} missing in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_reload_removes_the_series_of_removed_targets_rules_and_metrics() {
+        let metrics = Metrics::new();
+        let old = target(
+            "tracking = { metric = \"concurrency\", target = 0.7 }\n\
+             [[target.schedule]]\nname = \"day\"\ncron = \"0 8 * * *\"\nmin = 2\n",
+        );
+        metrics.register_target(&old);
+        metrics
+            .schedule_active
+            .with_label_values(&["t", "day"])
+            .set(1);
+        metrics
+            .metric_value
+            .with_label_values(&["t", "concurrency"])
+            .set(5.0);
+        // The rule renamed and tracking dropped: their series go, the target's stay.
+        let renamed =
+            target("[[target.schedule]]\nname = \"daytime\"\ncron = \"0 8 * * *\"\nmin = 2\n");
+        metrics.forget_removed(&old, Some(&renamed));
+        let text = metrics.render();
+        assert!(!text.contains("rule=\"day\""), "{text}");
+        assert!(
+            !text.contains("pc_autoscaler_target_metric_value{"),
+            "{text}"
+        );
+        assert!(text.contains("pc_autoscaler_scaling_actions_total{direction=\"up\",target=\"t\""));
+        // The target removed: nothing with its label is left.
+        metrics.register_target(&renamed);
+        metrics.forget_removed(&renamed, None);
+        let text = metrics.render();
+        assert!(!text.contains("target=\"t\""), "{text}");
+    }
 
     #[test]
     fn every_family_is_exported_with_help() {

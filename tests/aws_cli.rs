@@ -6,75 +6,10 @@ mod common;
 use std::time::Duration;
 
 use common::aws_endpoint::{Endpoint, Fault};
-use common::{aws_config, run_against_aws, text};
-
-const PUT: &str = "PutProvisionedConcurrencyConfig";
-
-/// One tracked target `f:live` that wants 100 (peak 70 at target 0.7), plus `extra`.
-fn tracked_target(function: &str, qualifier: &str) -> String {
-    format!(
-        "[[target]]\nfunction = \"{function}\"\nqualifier = \"{qualifier}\"\nmin = 1\nmax = 1000\n\
-         tracking = {{ metric = \"concurrency\", target = 0.7 }}\n"
-    )
-}
-
-fn run_once(
-    endpoint: &Endpoint,
-    daemon: &str,
-    targets: &str,
-    extra: &[&str],
-) -> std::process::Output {
-    let (_dir, config) = aws_config(&endpoint.url, daemon, targets);
-    let config = config.display().to_string();
-    let mut args = vec![
-        "run",
-        "--once",
-        "--config",
-        &config,
-        "--poll-interval",
-        "100ms",
-        "--wait",
-        "30s",
-    ];
-    args.extend_from_slice(extra);
-    run_against_aws(&args)
-}
-
-/// `plan --json` against `endpoint`: the process output and the parsed rows.
-fn plan_json(
-    endpoint: &Endpoint,
-    daemon: &str,
-    targets: &str,
-) -> (std::process::Output, serde_json::Value) {
-    let (output, rows) = plan_json_any_status(endpoint, daemon, targets);
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    (output, rows)
-}
-
-/// As [`plan_json`], for plans that are expected to fail (nothing could be read).
-fn plan_json_any_status(
-    endpoint: &Endpoint,
-    daemon: &str,
-    targets: &str,
-) -> (std::process::Output, serde_json::Value) {
-    let (_dir, config) = aws_config(&endpoint.url, daemon, targets);
-    let output = run_against_aws(&[
-        "plan",
-        "--config",
-        config.to_str().expect("utf-8"),
-        "--json",
-    ]);
-    let rows = serde_json::from_str(&text(&output.stdout)).expect("plan --json is JSON");
-    (output, rows)
-}
-
-fn endpoint_wanting_100() -> Endpoint {
-    let endpoint = Endpoint::start();
-    endpoint
-        .world()
-        .set_concurrency("f", "live", &[50.0, 70.0], 2);
-    endpoint
-}
+use common::{
+    PUT, aws_config, endpoint_wanting_100, plan_json, plan_json_any_status, run_against_aws,
+    run_once, text, tracked_target,
+};
 
 #[test]
 fn plan_reads_and_explains_without_writing() {
@@ -180,7 +115,7 @@ fn a_throttle_with_retry_after_delays_the_next_write_by_that_long() {
 }
 
 #[test]
-fn throttles_without_retry_after_back_off_within_growing_capped_ceilings() {
+fn throttles_without_retry_after_back_off_between_growing_floors_and_ceilings() {
     let endpoint = endpoint_wanting_100();
     endpoint
         .world()
@@ -189,15 +124,21 @@ fn throttles_without_retry_after_back_off_within_growing_capped_ceilings() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     let puts = endpoint.world().requests(PUT);
     assert_eq!(puts.len(), 5);
-    // Full jitter under ceilings of 0.5 s, 1 s, 2 s, 4 s (base 500 ms, doubling; cap 30 s),
-    // plus slack for a loaded machine running the suite in parallel.
+    // Equal jitter: retry n waits in [c/2, c) with c = 0.5 s × 2ⁿ (cap 30 s). The floor
+    // is exact (a timer never fires early); the ceiling gets slack for a loaded machine
+    // running the suite in parallel.
+    let backoff = pc_autoscaler::actuator::Backoff::default();
     let slack = Duration::from_millis(600);
     for (attempt, pair) in puts.windows(2).enumerate() {
-        let ceiling = Duration::from_millis(500 * (1 << attempt));
+        let gap = pair[1].at - pair[0].at;
+        let attempt = attempt as u32;
         assert!(
-            pair[1].at - pair[0].at <= ceiling + slack,
-            "retry {attempt} waited {:?}",
-            pair[1].at - pair[0].at
+            gap >= backoff.floor(attempt),
+            "retry {attempt} came after only {gap:?}"
+        );
+        assert!(
+            gap <= backoff.ceiling(attempt) + slack,
+            "retry {attempt} waited {gap:?}"
         );
     }
 }

@@ -6,27 +6,12 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::aws_endpoint::{Endpoint, Fault};
-use common::{Daemon, aws_config, free_port, http_get, wait_for};
-
-const PUT: &str = "PutProvisionedConcurrencyConfig";
-
-fn daemon_settings(port: u16, interval: &str) -> String {
-    format!("listen = \"127.0.0.1:{port}\"\ninterval = \"{interval}\"\nshutdown_grace = \"20s\"")
-}
+use common::{Daemon, PUT, aws_config, daemon_settings, free_port, http_get, puts_of, wait_for};
 
 fn fixed_target(min: u32) -> String {
     format!(
         "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nname = \"fixed\"\nmin = {min}\nmax = 50\n"
     )
-}
-
-fn puts_of(endpoint: &Endpoint, value: u32) -> Vec<common::aws_endpoint::Logged> {
-    endpoint
-        .world()
-        .requests(PUT)
-        .into_iter()
-        .filter(|put| put.value == Some(value) && put.status == 202)
-        .collect()
 }
 
 #[test]

@@ -255,3 +255,32 @@ async fn serve_connection(stream: TcpStream, router: axum::Router, guard: Open) 
     let _ = tokio::time::timeout(CONNECTION_TIMEOUT, connection).await;
     drop(guard);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_past_its_deadline_is_not_alive_until_it_ends() {
+        let health = Health::new();
+        assert_eq!(health.not_alive(), None);
+        health.pass_started(Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(
+            health.not_alive(),
+            Some("a pass over the targets has outlived its deadline\n")
+        );
+        health.pass_ended();
+        assert_eq!(health.not_alive(), None);
+    }
+
+    #[test]
+    fn readiness_is_set_and_reset() {
+        let health = Health::new();
+        assert!(!health.ready());
+        health.set_ready(true);
+        assert!(health.ready());
+        health.set_ready(false);
+        assert!(!health.ready());
+    }
+}

@@ -20,8 +20,9 @@
 
 mod http;
 pub mod notify;
+mod writes;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -38,6 +39,7 @@ use crate::config::{self, Config, TargetConfig, function_name};
 use crate::metrics::{Instrumented, Metrics};
 use crate::policy::{Caps, Decision, schedule};
 use crate::reconcile::{self, Context, Evaluation};
+use writes::{Held, Writes};
 
 pub use http::Health;
 
@@ -133,12 +135,6 @@ struct WriteDone {
     trigger: &'static str,
     caps: Caps,
     result: Result<(), AwsError>,
-}
-
-/// What a write task holds, so it can be released whatever happens to the task.
-struct InFlight {
-    target: String,
-    function: String,
 }
 
 /// A reload read and validated off the loop, with new clients when the AWS settings
@@ -244,8 +240,7 @@ pub async fn run(
         scheduler,
         boundary_jobs: HashMap::new(),
         memory: HashMap::new(),
-        writes: JoinSet::new(),
-        in_flight_tasks: HashMap::new(),
+        writes: Writes::default(),
         watches: JoinSet::new(),
         evaluations: JoinSet::new(),
         full_pass: None,
@@ -254,7 +249,6 @@ pub async fn run(
         reload_again: false,
         uninformed_passes: 0,
         told_systemd_ready: false,
-        in_flight: HashSet::new(),
     };
     daemon.run_loop(inbox).await;
     daemon.shut_down().await;
@@ -298,10 +292,8 @@ struct Daemon {
     scheduler: JobScheduler,
     boundary_jobs: HashMap<String, uuid::Uuid>,
     memory: HashMap<String, TargetMemory>,
-    /// Writes in flight; waited for at shutdown.
-    writes: JoinSet<WriteDone>,
-    /// What each write task holds, by task: released when the task ends in any way.
-    in_flight_tasks: HashMap<tokio::task::Id, InFlight>,
+    /// Writes in flight, at most one per function; waited for at shutdown.
+    writes: Writes<WriteDone>,
     /// Status watches and retry timers; dropped at shutdown.
     watches: JoinSet<()>,
     /// Evaluations under way. They run beside the loop, so a slow pass over many
@@ -317,8 +309,6 @@ struct Daemon {
     /// Passes in a row that informed no target.
     uninformed_passes: u32,
     told_systemd_ready: bool,
-    /// Functions with a write in flight: never two at once for one function.
-    in_flight: HashSet<String>,
 }
 
 impl Daemon {
@@ -351,12 +341,9 @@ impl Daemon {
                         let _ = notify::notify(START_EXTENSION);
                     }
                 }
-                Some(joined) = self.writes.join_next_with_id() => match joined {
-                    Ok((id, done)) => {
-                        self.release(id);
-                        self.write_done(done);
-                    }
-                    Err(error) => self.write_failed(error),
+                Some((held, joined)) = self.writes.join_next() => match joined {
+                    Ok(done) => self.write_done(done),
+                    Err(error) => self.write_failed(held, error),
                 },
                 Some(joined) = self.watches.join_next() => {
                     if let Err(error) = joined && error.is_panic() {
@@ -535,7 +522,7 @@ impl Daemon {
         let function = function_name(&target.function).to_owned();
         let now = Instant::now();
         if self.context.config.daemon.dry_run
-            || self.in_flight.contains(&function)
+            || self.writes.busy(&function)
             || !memory.write.may_write(to, &caps, now)
         {
             self.metrics
@@ -543,37 +530,28 @@ impl Daemon {
             return;
         }
         memory.last_write = Some(now);
-        self.in_flight.insert(function.clone());
-        let handle = self.writes.spawn(write(
-            self.context.clone(),
-            target.clone(),
-            from,
-            to,
-            caps,
-            evaluated.decision.clone(),
-        ));
-        self.in_flight_tasks.insert(
-            handle.id(),
-            InFlight {
+        self.writes.spawn(
+            Held {
                 target: target.name.clone(),
                 function,
             },
+            write(
+                self.context.clone(),
+                target.clone(),
+                from,
+                to,
+                caps,
+                evaluated.decision.clone(),
+            ),
         );
     }
 
-    /// Releases what a write task held; the mark goes whatever happened to the task.
-    fn release(&mut self, id: tokio::task::Id) -> Option<InFlight> {
-        let held = self.in_flight_tasks.remove(&id)?;
-        self.in_flight.remove(&held.function);
-        Some(held)
-    }
-
-    fn write_failed(&mut self, error: tokio::task::JoinError) {
+    /// A write task that panicked or was aborted: its function is already released;
+    /// the target is decided again from fresh reads.
+    fn write_failed(&mut self, held: Held, error: tokio::task::JoinError) {
         self.count_task_failure("write", &error);
-        if let Some(held) = self.release(error.id()) {
-            tracing::error!(target = %held.target, "the write task failed; the target is evaluated again");
-            self.evaluate(Some(&held.target));
-        }
+        tracing::error!(target = %held.target, "the write task failed; the target is evaluated again");
+        self.evaluate(Some(&held.target));
     }
 
     fn write_done(&mut self, done: WriteDone) {
@@ -817,12 +795,9 @@ impl Daemon {
         self.evaluations.abort_all();
         self.reloads.abort_all();
         let finish = async {
-            while let Some(joined) = self.writes.join_next_with_id().await {
+            while let Some((_, joined)) = self.writes.join_next().await {
                 match joined {
-                    Ok((id, done)) => {
-                        self.release(id);
-                        self.write_done(done);
-                    }
+                    Ok(done) => self.write_done(done),
                     Err(error) => self.count_task_failure("write", &error),
                 }
             }

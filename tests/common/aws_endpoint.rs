@@ -41,6 +41,11 @@ pub enum Fault {
     Hang(Duration),
     /// 200 with a body that is not JSON (or CBOR).
     Malformed,
+    /// 403 `AccessDeniedException`, as while a new IAM policy propagates.
+    AccessDenied,
+    /// `GetMetricData` only: every result marked `PartialData` with no `NextToken`,
+    /// its newest datapoints left out.
+    PartialData,
 }
 
 /// One request as the endpoint saw it.
@@ -86,6 +91,8 @@ pub struct World {
     pub series: HashMap<SeriesKey, Vec<(i64, f64)>>,
     /// Datapoints per `GetMetricData` page before a `NextToken` is given.
     pub page_size: usize,
+    /// `GetAccountSettings` leaves out `UnreservedConcurrentExecutions`.
+    pub withhold_unreserved: bool,
     pub log: Vec<Logged>,
 }
 
@@ -97,6 +104,7 @@ impl World {
             faults: HashMap::new(),
             series: HashMap::new(),
             page_size: 100_800,
+            withhold_unreserved: false,
             log: Vec::new(),
         }
     }
@@ -341,6 +349,13 @@ fn fault_response(fault: &Fault, cbor: bool) -> Option<Response> {
             json!({}),
         ),
         Fault::ServerError => (500, "ServiceException", "Internal failure", json!({})),
+        Fault::AccessDenied => (
+            403,
+            "AccessDeniedException",
+            "User is not authorized to perform: lambda:PutProvisionedConcurrencyConfig",
+            json!({}),
+        ),
+        Fault::PartialData => return None,
         Fault::Malformed => {
             return Some(if cbor {
                 let mut response = (StatusCode::OK, vec![0xff_u8, 0x00, 0x13]).into_response();
@@ -481,7 +496,8 @@ async fn handle(
         Some(response) => response,
         None => match operation {
             "GetMetricData" => {
-                let (response, count) = get_metric_data(&world, &body);
+                let partial = matches!(fault, Some(Fault::PartialData));
+                let (response, count) = get_metric_data(&world, &body, partial);
                 queries = count;
                 response
             }
@@ -516,14 +532,22 @@ fn lambda_operation(
     let function = function.unwrap_or_default();
     let qualifier = qualifier.unwrap_or_default();
     match operation {
-        "GetAccountSettings" => json_response(
-            200,
-            json!({
-                "AccountLimit": { "TotalCodeSize": 80_530_636_800_u64, "CodeSizeUnzipped": 262_144_000, "CodeSizeZipped": 52_428_800,
-                                   "ConcurrentExecutions": ACCOUNT_LIMIT, "UnreservedConcurrentExecutions": world.unreserved() },
-                "AccountUsage": { "TotalCodeSize": 0, "FunctionCount": world.functions.len() }
-            }),
-        ),
+        "GetAccountSettings" => {
+            let mut limit = json!({ "TotalCodeSize": 80_530_636_800_u64, "CodeSizeUnzipped": 262_144_000, "CodeSizeZipped": 52_428_800,
+                                     "ConcurrentExecutions": ACCOUNT_LIMIT, "UnreservedConcurrentExecutions": world.unreserved() });
+            if world.withhold_unreserved
+                && let Some(limit) = limit.as_object_mut()
+            {
+                limit.remove("UnreservedConcurrentExecutions");
+            }
+            json_response(
+                200,
+                json!({
+                    "AccountLimit": limit,
+                    "AccountUsage": { "TotalCodeSize": 0, "FunctionCount": world.functions.len() }
+                }),
+            )
+        }
         "GetFunctionConcurrency" => match world.function(&function).reserved {
             Some(reserved) => {
                 json_response(200, json!({ "ReservedConcurrentExecutions": reserved }))
@@ -686,7 +710,7 @@ fn seconds_of(value: &Cbor) -> Option<f64> {
     }
 }
 
-fn get_metric_data(world: &World, body: &[u8]) -> (Response, usize) {
+fn get_metric_data(world: &World, body: &[u8], partial: bool) -> (Response, usize) {
     let Ok(request) = ciborium::from_reader::<Cbor, _>(body) else {
         return (
             fault_response(&Fault::InvalidParameter, true).expect("an error response"),
@@ -747,6 +771,12 @@ fn get_metric_data(world: &World, body: &[u8]) -> (Response, usize) {
                     .collect()
             })
             .unwrap_or_default();
+        // A partial answer: the newest half is missing, and nothing says where it went.
+        let points = if partial {
+            points[..points.len() / 2].to_vec()
+        } else {
+            points
+        };
         let mut timestamps = Vec::new();
         let mut values = Vec::new();
         for (time, value) in points {
@@ -766,7 +796,7 @@ fn get_metric_data(world: &World, body: &[u8]) -> (Response, usize) {
             (
                 Cbor::Text("StatusCode".into()),
                 Cbor::Text(
-                    if next_token.is_some() {
+                    if partial || next_token.is_some() {
                         "PartialData"
                     } else {
                         "Complete"

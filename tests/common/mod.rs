@@ -75,6 +75,24 @@ pub fn aws_config(endpoint: &str, daemon: &str, targets: &str) -> (tempfile::Tem
     )
 }
 
+pub const PUT: &str = "PutProvisionedConcurrencyConfig";
+pub const DELETE: &str = "DeleteProvisionedConcurrencyConfig";
+
+/// `[daemon]` keys for a daemon under test: its port, its interval, a 20 s grace.
+pub fn daemon_settings(port: u16, interval: &str) -> String {
+    format!("listen = \"127.0.0.1:{port}\"\ninterval = \"{interval}\"\nshutdown_grace = \"20s\"")
+}
+
+/// The successful puts of `value` the endpoint saw.
+pub fn puts_of(endpoint: &aws_endpoint::Endpoint, value: u32) -> Vec<aws_endpoint::Logged> {
+    endpoint
+        .world()
+        .requests(PUT)
+        .into_iter()
+        .filter(|put| put.value == Some(value) && put.status == 202)
+        .collect()
+}
+
 /// A free port on 127.0.0.1 (bound and released; the daemon binds it right after).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -85,11 +103,19 @@ pub fn free_port() -> u16 {
 
 /// A plain HTTP/1.1 GET; returns the status code and the body.
 pub fn http_get(address: &str, path: &str) -> Option<(u16, String)> {
+    http_get_within(address, path, std::time::Duration::from_secs(5))
+}
+
+/// [`http_get`] that gives up after `limit` for connecting and for each read.
+pub fn http_get_within(
+    address: &str,
+    path: &str,
+    limit: std::time::Duration,
+) -> Option<(u16, String)> {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).ok()?;
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .ok()?;
+    let socket: std::net::SocketAddr = address.parse().ok()?;
+    let mut stream = std::net::TcpStream::connect_timeout(&socket, limit).ok()?;
+    stream.set_read_timeout(Some(limit)).ok()?;
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
@@ -181,4 +207,71 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// One tracked target `f:live` that wants 100 (peak 70 at target 0.7), plus `extra`.
+pub fn tracked_target(function: &str, qualifier: &str) -> String {
+    format!(
+        "[[target]]\nfunction = \"{function}\"\nqualifier = \"{qualifier}\"\nmin = 1\nmax = 1000\n\
+         tracking = {{ metric = \"concurrency\", target = 0.7 }}\n"
+    )
+}
+
+pub fn run_once(
+    endpoint: &aws_endpoint::Endpoint,
+    daemon: &str,
+    targets: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let (_dir, config) = aws_config(&endpoint.url, daemon, targets);
+    let config = config.display().to_string();
+    let mut args = vec![
+        "run",
+        "--once",
+        "--config",
+        &config,
+        "--poll-interval",
+        "100ms",
+        "--wait",
+        "30s",
+    ];
+    args.extend_from_slice(extra);
+    run_against_aws(&args)
+}
+
+/// `plan --json` against `endpoint`: the process output and the parsed rows.
+pub fn plan_json(
+    endpoint: &aws_endpoint::Endpoint,
+    daemon: &str,
+    targets: &str,
+) -> (std::process::Output, serde_json::Value) {
+    let (output, rows) = plan_json_any_status(endpoint, daemon, targets);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    (output, rows)
+}
+
+/// As [`plan_json`], for plans that are expected to fail (nothing could be read).
+pub fn plan_json_any_status(
+    endpoint: &aws_endpoint::Endpoint,
+    daemon: &str,
+    targets: &str,
+) -> (std::process::Output, serde_json::Value) {
+    let (_dir, config) = aws_config(&endpoint.url, daemon, targets);
+    let output = run_against_aws(&[
+        "plan",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    let rows = serde_json::from_str(&text(&output.stdout)).expect("plan --json is JSON");
+    (output, rows)
+}
+
+/// An endpoint where `f:live` peaked at 70: at target 0.7 it wants 100.
+pub fn endpoint_wanting_100() -> aws_endpoint::Endpoint {
+    let endpoint = aws_endpoint::Endpoint::start();
+    endpoint
+        .world()
+        .set_concurrency("f", "live", &[50.0, 70.0], 2);
+    endpoint
 }
