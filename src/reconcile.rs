@@ -730,3 +730,93 @@ async fn settle<L: LambdaApi, M: MetricsApi>(
     )
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::{MetricsBatch, ProvisionedConfig, QualifierHolding};
+
+    /// In memory: every function is idle with no config; a put to `boom` panics.
+    struct PanickyLambda;
+
+    impl LambdaApi for PanickyLambda {
+        async fn provisioned_config(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<ProvisionedConfig>, AwsError> {
+            Ok(None)
+        }
+        async fn put_provisioned_config(
+            &self,
+            function: &str,
+            _: &str,
+            value: u32,
+        ) -> Result<ProvisionedConfig, AwsError> {
+            assert_ne!(function, "boom", "injected panic inside a write");
+            Ok(ProvisionedConfig {
+                requested: value,
+                allocated: value,
+                status: crate::policy::AllocationStatus::Ready,
+                status_reason: None,
+                last_modified: None,
+            })
+        }
+        async fn delete_provisioned_config(&self, _: &str, _: &str) -> Result<(), AwsError> {
+            Ok(())
+        }
+        async fn reserved_concurrency(&self, _: &str) -> Result<Option<u32>, AwsError> {
+            Ok(None)
+        }
+        async fn provisioned_configs(&self, _: &str) -> Result<Vec<QualifierHolding>, AwsError> {
+            Ok(Vec::new())
+        }
+        async fn unreserved_concurrency(&self) -> Result<Option<u32>, AwsError> {
+            Ok(None)
+        }
+        async fn alias_is_weighted(&self, _: &str, _: &str) -> Result<bool, AwsError> {
+            Ok(false)
+        }
+    }
+
+    struct NoMetrics;
+
+    impl MetricsApi for NoMetrics {
+        async fn fetch(
+            &self,
+            _: &[MetricQuery],
+            _: DateTime<Utc>,
+            _: DateTime<Utc>,
+        ) -> Result<MetricsBatch, AwsError> {
+            Ok(MetricsBatch::default())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_is_reported_for_its_targets_and_the_others_proceed() {
+        let source = "[[target]]\nfunction = \"boom\"\nqualifier = \"live\"\nmin = 3\nmax = 10\n\
+                      [[target]]\nfunction = \"calm\"\nqualifier = \"live\"\nmin = 3\nmax = 10\n";
+        let config = crate::config::parse(source, std::path::Path::new("t.toml")).expect("valid");
+        let context = Context::new(config, PanickyLambda, NoMetrics);
+        let evaluations = evaluate(&context, Utc::now()).await;
+        let options = ApplyOptions {
+            dry_run: false,
+            backoff: Backoff::default(),
+            poll_interval: Duration::from_millis(10),
+            deadline: Duration::from_secs(5),
+            wait_for_ready: false,
+        };
+        let mut applied = apply(&context, evaluations, &options).await;
+        applied.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(applied.len(), 2, "no target vanishes: {applied:?}");
+        assert!(
+            matches!(&applied[0], (name, Applied::Failed { .. }) if name == "boom:live"),
+            "{applied:?}"
+        );
+        assert!(applied[0].1.is_failure());
+        assert!(
+            matches!(&applied[1], (name, Applied::Changed { to: 3, .. }) if name == "calm:live"),
+            "{applied:?}"
+        );
+    }
+}
