@@ -5,9 +5,12 @@
 //!
 //! It only carries out decisions: what capacity a target should have comes from
 //! `policy` (through `reconcile::evaluate`), what to do after a write from the
-//! actuator's `WriteState`. Schedule boundaries are one-shot jobs in
-//! tokio-cron-scheduler whose only work is to mark the target as due; what is active
-//! is still decided by the policy.
+//! actuator's `WriteState`. Every target's next schedule boundary waits in one queue;
+//! a single one-shot job in tokio-cron-scheduler, armed for the earliest, wakes the
+//! loop, and the one-second heartbeat checks the queue too, so no boundary depends on
+//! a timer being delivered. (A job per target overflowed the scheduler's internal
+//! channels at 300 targets and boundaries stopped.) What is active is still decided by
+//! the policy.
 //!
 //! The loop never awaits AWS, the credential chain or the file system: evaluations,
 //! writes, status watches and reloads are tasks whose results come back as loop
@@ -24,10 +27,10 @@ mod writes;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
@@ -94,25 +97,47 @@ fn fingerprint(target: &TargetConfig) -> String {
     format!("{target:?}")
 }
 
-/// Targets whose schedule boundary has come, gathered by the timer jobs and drained
-/// by the loop. A set, so a burst of boundaries is coalesced, never dropped.
+/// Every target's next schedule boundary, earliest first, and the timer job armed for
+/// the earliest. Boundaries at the same instant are one entry each and come due
+/// together: a burst is never dropped, whatever its size.
 #[derive(Default)]
-struct DueBoundaries {
-    targets: Mutex<BTreeSet<String>>,
-    wake: Notify,
+struct Boundaries {
+    queue: BTreeSet<(DateTime<Utc>, String)>,
+    by_target: HashMap<String, DateTime<Utc>>,
+    armed: Option<(DateTime<Utc>, uuid::Uuid)>,
 }
 
-impl DueBoundaries {
-    fn mark(&self, target: &str) {
-        self.targets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(target.to_owned());
-        self.wake.notify_one();
+impl Boundaries {
+    fn set(&mut self, target: &str, next: Option<DateTime<Utc>>) {
+        if let Some(old) = self.by_target.remove(target) {
+            self.queue.remove(&(old, target.to_owned()));
+        }
+        if let Some(next) = next {
+            self.queue.insert((next, target.to_owned()));
+            self.by_target.insert(target.to_owned(), next);
+        }
     }
 
-    fn drain(&self) -> BTreeSet<String> {
-        std::mem::take(&mut *self.targets.lock().unwrap_or_else(PoisonError::into_inner))
+    fn clear(&mut self) {
+        self.queue.clear();
+        self.by_target.clear();
+    }
+
+    /// Removes and returns the targets whose boundary is at or before `now`.
+    fn take_due(&mut self, now: DateTime<Utc>) -> Vec<String> {
+        let mut due = Vec::new();
+        while let Some((when, _)) = self.queue.first()
+            && *when <= now
+        {
+            let (_, target) = self.queue.pop_first().expect("the queue has a first entry");
+            self.by_target.remove(&target);
+            due.push(target);
+        }
+        due
+    }
+
+    fn earliest(&self) -> Option<DateTime<Utc>> {
+        self.queue.first().map(|(when, _)| *when)
     }
 }
 
@@ -236,9 +261,9 @@ pub async fn run(
         health,
         events,
         ticker: interval_timer(interval, Instant::now()),
-        due: Arc::default(),
+        boundary_wake: Arc::default(),
         scheduler,
-        boundary_jobs: HashMap::new(),
+        boundaries: Boundaries::default(),
         memory: HashMap::new(),
         writes: Writes::default(),
         watches: JoinSet::new(),
@@ -288,9 +313,10 @@ struct Daemon {
     events: mpsc::Sender<Event>,
     /// Full passes, every `daemon.interval`.
     ticker: Interval,
-    due: Arc<DueBoundaries>,
+    /// Notified by the boundary timer job.
+    boundary_wake: Arc<Notify>,
     scheduler: JobScheduler,
-    boundary_jobs: HashMap<String, uuid::Uuid>,
+    boundaries: Boundaries,
     memory: HashMap<String, TargetMemory>,
     /// Writes in flight, at most one per function; waited for at shutdown.
     writes: Writes<WriteDone>,
@@ -340,6 +366,8 @@ impl Daemon {
                     if !self.told_systemd_ready && self.health.not_alive().is_none() {
                         let _ = notify::notify(START_EXTENSION);
                     }
+                    // The backstop for a timer job that was lost or fired early.
+                    self.fire_due_boundaries().await;
                 }
                 Some((held, joined)) = self.writes.join_next() => match joined {
                     Ok(done) => self.write_done(done),
@@ -350,13 +378,7 @@ impl Daemon {
                         self.count_task_failure("watch", &error);
                     }
                 }
-                _ = self.due.wake.notified() => {
-                    for target in self.due.drain() {
-                        tracing::debug!(target = %target, "schedule boundary");
-                        self.evaluate(Some(&target));
-                        self.schedule_boundary(&target).await;
-                    }
-                }
+                _ = self.boundary_wake.notified() => self.fire_due_boundaries().await,
                 Some(joined) = self.reloads.join_next() => match joined {
                     Ok(outcome) => self.reload_done(outcome).await,
                     Err(error) => {
@@ -628,52 +650,61 @@ impl Daemon {
     }
 
     async fn schedule_all_boundaries(&mut self) {
-        let names: Vec<String> = self
-            .context
-            .config
-            .targets
-            .iter()
-            .map(|target| target.name.clone())
-            .collect();
-        for name in names {
-            self.schedule_boundary(&name).await;
+        self.boundaries.clear();
+        let now = Utc::now();
+        for target in self.context.config.targets.iter() {
+            self.boundaries
+                .set(&target.name, schedule::next_boundary(target, now));
         }
+        self.arm_boundary_timer().await;
     }
 
-    /// Registers a one-shot job at the target's next schedule boundary.
-    async fn schedule_boundary(&mut self, name: &str) {
-        if let Some(old) = self.boundary_jobs.remove(name) {
-            let _ = self.scheduler.remove(&old).await;
-        }
-        let Some(target) = self
-            .context
-            .config
-            .targets
-            .iter()
-            .find(|target| target.name == name)
-        else {
-            return;
-        };
+    /// Evaluates every target whose boundary has come and queues its next one.
+    async fn fire_due_boundaries(&mut self) {
         let now = Utc::now();
-        let Some(boundary) = schedule::next_boundary(target, now) else {
+        for name in self.boundaries.take_due(now) {
+            tracing::debug!(target = %name, "schedule boundary");
+            self.evaluate(Some(&name));
+            let next = self
+                .context
+                .config
+                .targets
+                .iter()
+                .find(|target| target.name == name)
+                .and_then(|target| schedule::next_boundary(target, now));
+            self.boundaries.set(&name, next);
+        }
+        self.arm_boundary_timer().await;
+    }
+
+    /// Keeps one one-shot job armed for the earliest boundary; re-arms only when the
+    /// earliest changed.
+    async fn arm_boundary_timer(&mut self) {
+        let earliest = self.boundaries.earliest();
+        if self.boundaries.armed.map(|(when, _)| when) == earliest {
+            return;
+        }
+        if let Some((_, job)) = self.boundaries.armed.take() {
+            let _ = self.scheduler.remove(&job).await;
+        }
+        let Some(when) = earliest else {
             return;
         };
-        let delay = (boundary - now).to_std().unwrap_or(Duration::ZERO);
-        let due = self.due.clone();
-        let job_target = name.to_owned();
-        let job = Job::new_one_shot(delay, move |_, _| due.mark(&job_target));
-        match job {
-            Ok(job) => match self.scheduler.add(job).await {
-                Ok(id) => {
-                    self.boundary_jobs.insert(name.to_owned(), id);
-                }
-                Err(error) => {
-                    tracing::error!(target = %name, error = %error, "cannot register a schedule boundary")
-                }
-            },
-            Err(error) => {
-                tracing::error!(target = %name, error = %error, "cannot create a schedule boundary job")
-            }
+        let delay = (when - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        let wake = self.boundary_wake.clone();
+        let job = Job::new_one_shot(delay, move |_, _| wake.notify_one());
+        let armed = match job {
+            Ok(job) => self
+                .scheduler
+                .add(job)
+                .await
+                .map_err(|error| error.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        match armed {
+            Ok(id) => self.boundaries.armed = Some((when, id)),
+            // The heartbeat still finds the boundary within a second.
+            Err(error) => tracing::error!(error = %error, "cannot arm the schedule boundary timer"),
         }
     }
 
@@ -831,5 +862,35 @@ async fn write(
         trigger: decision.reason.trigger(),
         caps,
         result,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(1_800_000_000 + i64::from(minute) * 60, 0)
+            .expect("a valid timestamp")
+    }
+
+    #[test]
+    fn boundaries_come_due_together_and_each_target_keeps_only_its_next() {
+        let mut boundaries = Boundaries::default();
+        for index in 0..5_000 {
+            boundaries.set(&format!("t{index}"), Some(at(2)));
+        }
+        boundaries.set("early", Some(at(1)));
+        boundaries.set("early", Some(at(3)));
+        boundaries.set("never", None);
+        assert_eq!(boundaries.earliest(), Some(at(2)));
+        assert!(boundaries.take_due(at(1)).is_empty());
+        assert_eq!(
+            boundaries.take_due(at(2)).len(),
+            5_000,
+            "a burst is never cut"
+        );
+        assert_eq!(boundaries.take_due(at(10)), vec!["early".to_owned()]);
+        assert_eq!(boundaries.earliest(), None);
     }
 }
