@@ -69,49 +69,41 @@ pub const PASS_OUTCOMES: [&str; 4] = ["informed", "uninformed", "timed_out", "fa
 /// The daemon's background tasks, for `pc_autoscaler_task_failures_total`.
 pub const TASKS: [&str; 4] = ["evaluation", "write", "watch", "reload"];
 
-fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let counter = IntCounterVec::new(Opts::new(name, help), labels)
-        .expect("metric names and labels are valid constants");
+/// Registers `metric` and returns it; a metric built from constants is valid.
+fn registered<T: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: Result<T, prometheus::Error>,
+) -> T {
+    let metric = metric.expect("metric names and labels are valid constants");
     registry
-        .register(Box::new(counter.clone()))
+        .register(Box::new(metric.clone()))
         .expect("each metric is registered once");
-    counter
+    metric
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    registered(registry, IntCounterVec::new(Opts::new(name, help), labels))
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
-    let gauge = Gauge::new(name, help).expect("a valid constant metric");
-    registry
-        .register(Box::new(gauge.clone()))
-        .expect("each metric is registered once");
-    gauge
+    registered(registry, Gauge::new(name, help))
 }
 
 fn int_gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let gauge = IntGaugeVec::new(Opts::new(name, help), labels)
-        .expect("metric names and labels are valid constants");
-    registry
-        .register(Box::new(gauge.clone()))
-        .expect("each metric is registered once");
-    gauge
+    registered(registry, IntGaugeVec::new(Opts::new(name, help), labels))
 }
 
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        let build_info = IntGaugeVec::new(
-            Opts::new(
-                "pc_autoscaler_build_info",
-                "Build information; the value is always 1.",
-            ),
+        int_gauge(
+            &registry,
+            "pc_autoscaler_build_info",
+            "Build information; the value is always 1.",
             &["version"],
         )
-        .expect("a valid constant metric");
-        build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1);
-        registry
-            .register(Box::new(build_info))
-            .expect("registered once");
+        .with_label_values(&[env!("CARGO_PKG_VERSION")])
+        .set(1);
         #[cfg(target_os = "linux")]
         registry
             .register(Box::new(
@@ -131,31 +123,29 @@ impl Metrics {
             "AWS API requests by API and outcome (ok, throttled, conflict, client_error, credentials, server_error, timeout).",
             &["api", "outcome"],
         );
-        let aws_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "pc_autoscaler_aws_request_duration_seconds",
-                "Duration of AWS API requests, retries by the SDK included.",
-            )
-            .buckets(vec![
-                0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-            ]),
-            &["api"],
-        )
-        .expect("a valid constant metric");
-        registry
-            .register(Box::new(aws_duration.clone()))
-            .expect("registered once");
-        let evaluation_duration = Histogram::with_opts(
-            HistogramOpts::new(
-                "pc_autoscaler_evaluation_duration_seconds",
-                "Duration of one evaluation of all targets (reads and decisions).",
-            )
-            .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
-        )
-        .expect("a valid constant metric");
-        registry
-            .register(Box::new(evaluation_duration.clone()))
-            .expect("registered once");
+        let aws_duration = registered(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "pc_autoscaler_aws_request_duration_seconds",
+                    "Duration of AWS API requests, retries by the SDK included.",
+                )
+                .buckets(vec![
+                    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                ]),
+                &["api"],
+            ),
+        );
+        let evaluation_duration = registered(
+            &registry,
+            Histogram::with_opts(
+                HistogramOpts::new(
+                    "pc_autoscaler_evaluation_duration_seconds",
+                    "Duration of one evaluation of all targets (reads and decisions).",
+                )
+                .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+            ),
+        );
         let last_evaluation = gauge(
             &registry,
             "pc_autoscaler_last_evaluation_timestamp_seconds",
@@ -218,20 +208,16 @@ impl Metrics {
                 "Provisioned concurrency allocated and usable.",
                 &["target"],
             ),
-            metric_value: {
-                let gauge = GaugeVec::new(
+            metric_value: registered(
+                &registry,
+                GaugeVec::new(
                     Opts::new(
                         "pc_autoscaler_target_metric_value",
                         "Newest demand read for the target: concurrency (for metric concurrency and utilization) or the custom metric's value.",
                     ),
                     &["target", "metric"],
-                )
-                .expect("a valid constant metric");
-                registry
-                    .register(Box::new(gauge.clone()))
-                    .expect("registered once");
-                gauge
-            },
+                ),
+            ),
             bound: int_gauge(
                 &registry,
                 "pc_autoscaler_target_bound",

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::aws_endpoint::{Endpoint, Fault};
 use common::{
     DELETE, Daemon, PUT, aws_config, binary, daemon_settings, endpoint_wanting_100, free_port,
-    http_get_within, plan_json_any_status, puts_of, run_once, text, tracked_target, wait_for,
+    plan_json_any_status, puts_of, run_once, text, tracked_daemon, tracked_target, wait_for,
 };
 
 /// `f:live`, tracked with `missing_data = "zero"` and `min = 0`: the configuration in
@@ -156,31 +156,16 @@ fn a_hung_endpoint_keeps_the_daemon_live_and_the_write_follows_when_it_answers()
         "GetProvisionedConcurrencyConfig",
         (0..6).map(|_| Fault::Hang(Duration::from_secs(4))),
     );
-    let port = free_port();
-    let (_dir, config) = aws_config(
-        &endpoint.url,
-        &daemon_settings(port, "2s"),
-        &tracked_target("f", "live"),
-    );
-    let daemon = Daemon::start(&config, &format!("127.0.0.1:{port}"), &[]);
+    let (_dir, _config, daemon) = tracked_daemon(&endpoint, "2s");
     assert!(
-        wait_for(Duration::from_secs(10), || http_get_within(
-            &daemon.address,
-            "/healthz",
-            Duration::from_secs(1)
-        )
-        .is_some()),
+        wait_for(Duration::from_secs(10), || daemon
+            .probe("/healthz")
+            .is_some()),
         "the daemon never listened:\n{}",
         daemon.log()
     );
     for _ in 0..10 {
-        assert_eq!(
-            http_get_within(&daemon.address, "/healthz", Duration::from_secs(1))
-                .map(|(status, _)| status),
-            Some(200),
-            "{}",
-            daemon.log()
-        );
+        assert_eq!(daemon.probe("/healthz"), Some(200), "{}", daemon.log());
         std::thread::sleep(Duration::from_millis(500));
     }
     assert!(
@@ -237,13 +222,7 @@ fn a_flood_of_schedule_boundaries_loses_none() {
 #[test]
 fn slow_and_idle_clients_do_not_starve_the_health_check() {
     let endpoint = endpoint_wanting_100();
-    let port = free_port();
-    let (_dir, config) = aws_config(
-        &endpoint.url,
-        &daemon_settings(port, "1h"),
-        &tracked_target("f", "live"),
-    );
-    let mut daemon = Daemon::start(&config, &format!("127.0.0.1:{port}"), &[]);
+    let (_dir, _config, mut daemon) = tracked_daemon(&endpoint, "1h");
     daemon.wait_ready();
     // As few file descriptors as a constrained container gives: without a cap on
     // connections, the idle ones below would use them all.
@@ -268,13 +247,7 @@ fn slow_and_idle_clients_do_not_starve_the_health_check() {
     );
     for _ in 0..10 {
         let _ = slow.write_all(b"X-Slow: 1\r\n");
-        assert_eq!(
-            http_get_within(&daemon.address, "/healthz", Duration::from_secs(1))
-                .map(|(status, _)| status),
-            Some(200),
-            "{}",
-            daemon.log()
-        );
+        assert_eq!(daemon.probe("/healthz"), Some(200), "{}", daemon.log());
         std::thread::sleep(Duration::from_millis(700));
     }
     assert!(
@@ -286,13 +259,7 @@ fn slow_and_idle_clients_do_not_starve_the_health_check() {
 #[test]
 fn aws_unreachable_makes_readyz_503_stops_the_successful_timestamp_and_recovers() {
     let endpoint = endpoint_wanting_100();
-    let port = free_port();
-    let (_dir, config) = aws_config(
-        &endpoint.url,
-        &daemon_settings(port, "1s"),
-        &tracked_target("f", "live"),
-    );
-    let mut daemon = Daemon::start(&config, &format!("127.0.0.1:{port}"), &[]);
+    let (_dir, _config, mut daemon) = tracked_daemon(&endpoint, "1s");
     daemon.wait_ready();
     let successful = "pc_autoscaler_last_successful_evaluation_timestamp_seconds";
     let before = daemon.metric(successful).expect("exported");
@@ -303,12 +270,9 @@ fn aws_unreachable_makes_readyz_503_stops_the_successful_timestamp_and_recovers(
         "GetProvisionedConcurrencyConfig",
         (0..100_000).map(|_| Fault::ServerError),
     );
-    let status = |daemon: &Daemon| {
-        http_get_within(&daemon.address, "/readyz", Duration::from_secs(1))
-            .map(|(status, _)| status)
-    };
     assert!(
-        wait_for(Duration::from_secs(30), || status(&daemon) == Some(503)),
+        wait_for(Duration::from_secs(30), || daemon.probe("/readyz")
+            == Some(503)),
         "{}",
         daemon.log()
     );
@@ -319,8 +283,7 @@ fn aws_unreachable_makes_readyz_503_stops_the_successful_timestamp_and_recovers(
         daemon.log()
     );
     assert_eq!(
-        http_get_within(&daemon.address, "/healthz", Duration::from_secs(1))
-            .map(|(status, _)| status),
+        daemon.probe("/healthz"),
         Some(200),
         "the loop is alive: a restart would not help"
     );
@@ -329,7 +292,8 @@ fn aws_unreachable_makes_readyz_503_stops_the_successful_timestamp_and_recovers(
 
     endpoint.world().faults.clear();
     assert!(
-        wait_for(Duration::from_secs(30), || status(&daemon) == Some(200)),
+        wait_for(Duration::from_secs(30), || daemon.probe("/readyz")
+            == Some(200)),
         "{}",
         daemon.log()
     );

@@ -210,6 +210,15 @@ fn mutated(rng: &mut fastrand::Rng, example: &str) -> String {
     lines.join("\n")
 }
 
+/// Half generated from the schema, half a mutated example.
+fn random_config(rng: &mut fastrand::Rng, example: &str) -> String {
+    if rng.bool() {
+        generated(rng)
+    } else {
+        mutated(rng, example)
+    }
+}
+
 /// A short random trace, as a CSV file, sometimes malformed.
 fn trace(rng: &mut fastrand::Rng, dir: &Path, case: usize) -> std::path::PathBuf {
     let mut csv = String::from("timestamp,value\n");
@@ -281,11 +290,7 @@ fn ten_thousand_random_configs_and_flags_never_panic() {
         .expect("valid");
     let (mut accepted, mut refused, mut simulated) = (0, 0, 0);
     for case in 0..CASES {
-        let source = if rng.bool() {
-            generated(&mut rng)
-        } else {
-            mutated(&mut rng, &example)
-        };
+        let source = random_config(&mut rng, &example);
         let outcome =
             std::panic::catch_unwind(|| match config::parse(&source, Path::new("fuzz.toml")) {
                 Err(errors) => {
@@ -349,19 +354,13 @@ fn ten_thousand_random_configs_and_flags_never_panic() {
 fn the_daemon_survives_reloading_random_configs() {
     const RELOADS: usize = 100;
     let endpoint = common::endpoint_wanting_100();
-    let port = common::free_port();
-    let (_dir, config) = common::aws_config(
-        &endpoint.url,
-        &common::daemon_settings(port, "1s"),
-        &common::tracked_target("f", "live"),
-    );
+    let (_dir, config, mut daemon) = common::tracked_daemon(&endpoint, "1s");
     let aws = std::fs::read_to_string(&config)
         .expect("read config")
         .split("[daemon]")
         .next()
         .expect("the [aws] table")
         .to_owned();
-    let mut daemon = common::Daemon::start(&config, &format!("127.0.0.1:{port}"), &[]);
     daemon.wait_ready();
     let example = std::fs::read_to_string(common::repo_file("config/example.toml"))
         .expect("the example config");
@@ -379,11 +378,7 @@ fn the_daemon_survives_reloading_random_configs() {
     for reload in 0..RELOADS {
         // The local endpoint's [aws] comes first: a second [aws] in the random part is
         // a TOML error, so no accepted config can reach real AWS.
-        let random = if rng.bool() {
-            generated(&mut rng)
-        } else {
-            mutated(&mut rng, &example)
-        };
+        let random = random_config(&mut rng, &example);
         std::fs::write(&config, format!("{aws}{random}")).expect("write config");
         let before = reloads(&daemon);
         daemon.signal("HUP");

@@ -180,6 +180,13 @@ impl Daemon {
         assert!(ready, "the daemon did not become ready:\n{}", self.log());
     }
 
+    /// The status of `path`, or `None` when it does not answer within 1 s: what a
+    /// Kubernetes probe with `timeoutSeconds: 1` sees.
+    pub fn probe(&self, path: &str) -> Option<u16> {
+        http_get_within(&self.address, path, std::time::Duration::from_secs(1))
+            .map(|(status, _)| status)
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
@@ -274,4 +281,20 @@ pub fn endpoint_wanting_100() -> aws_endpoint::Endpoint {
         .world()
         .set_concurrency("f", "live", &[50.0, 70.0], 2);
     endpoint
+}
+
+/// A daemon on a free port, every `interval`, with the one tracked target of
+/// [`tracked_target`] against `endpoint`. The directory holds its config.
+pub fn tracked_daemon(
+    endpoint: &aws_endpoint::Endpoint,
+    interval: &str,
+) -> (tempfile::TempDir, PathBuf, Daemon) {
+    let port = free_port();
+    let (dir, config) = aws_config(
+        &endpoint.url,
+        &daemon_settings(port, interval),
+        &tracked_target("f", "live"),
+    );
+    let daemon = Daemon::start(&config, &format!("127.0.0.1:{port}"), &[]);
+    (dir, config, daemon)
 }
