@@ -44,7 +44,7 @@ fn render_target(out: &mut String, target: &TargetConfig, now: DateTime<Utc>) {
     let _ = writeln!(
         out,
         "\ntarget {} ({}:{}), {tracking}",
-        target.name, target.function, target.qualifier
+        target.name, target.function.reference, target.qualifier
     );
     let _ = writeln!(out, "  now        {}", describe(&bounds));
     let changes = schedule::upcoming_changes(target, now, PREVIEW_CHANGES);

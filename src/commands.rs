@@ -1,25 +1,29 @@
 //! The AWS-facing commands: `plan` (one evaluation, no writes) and `run --once` (one
-//! evaluation, carried out). They connect, call `reconcile` and render with `plan`.
+//! evaluation, carried out). They connect, call `runtime::once` and render with `plan`.
 
 use std::time::Duration;
 
-use chrono::Utc;
-
 use crate::config::Config;
-use crate::reconcile::{self, ApplyOptions, Context};
+use crate::runtime::evaluate::nothing_read;
+use crate::runtime::once::{self, ApplyOptions, Context};
 use crate::{aws, plan};
 
-async fn context(config: Config) -> Context<aws::SdkLambda, aws::SdkMetrics> {
+async fn context(
+    config: Config,
+    read_rate: Option<f64>,
+) -> Context<aws::SdkLambda, aws::SdkMetrics> {
     let (lambda, metrics) = aws::connect(&config.aws).await;
-    Context::new(config, lambda, metrics)
+    let rate = read_rate.unwrap_or(config.daemon.max_read_rate);
+    Context::new(config, lambda, metrics, rate)
 }
 
 /// One evaluation against AWS, no writes: a table, or JSON with `json`. The flag is
 /// true when nothing could be read: every target blocked or its metrics unreadable.
-pub async fn plan(config: Config, json: bool) -> (String, bool) {
-    let context = context(config).await;
-    let evaluations = reconcile::evaluate(&context, Utc::now()).await;
-    let nothing_read = reconcile::nothing_read(&evaluations);
+/// `read_rate` overrides `daemon.max_read_rate`.
+pub async fn plan(config: Config, json: bool, read_rate: Option<f64>) -> (String, bool) {
+    let context = context(config, read_rate).await;
+    let evaluations = once::evaluate(&context).await;
+    let nothing_read = nothing_read(&evaluations);
     let rows = plan::rows(&evaluations);
     let output = if json {
         serde_json::to_string_pretty(&rows).expect("plan rows serialize: plain strings and numbers")
@@ -39,21 +43,23 @@ pub struct OnceOptions {
     pub wait: Duration,
     /// How often an allocation's status is read back.
     pub poll_interval: Duration,
+    /// Lambda requests per second; `None`: `daemon.max_read_rate`.
+    pub read_rate: Option<f64>,
 }
 
 /// One evaluation, carried out. Returns the report and whether any target failed.
 pub async fn run_once(config: Config, options: &OnceOptions) -> (String, bool) {
     let dry_run = options.dry_run || config.daemon.dry_run;
-    let context = context(config).await;
-    let evaluations = reconcile::evaluate(&context, Utc::now()).await;
-    let nothing_read = reconcile::nothing_read(&evaluations);
+    let context = context(config, options.read_rate).await;
+    let evaluations = once::evaluate(&context).await;
+    let nothing_read = nothing_read(&evaluations);
     let apply_options = ApplyOptions {
         dry_run,
         deadline: options.wait,
         poll_interval: options.poll_interval,
         ..ApplyOptions::default()
     };
-    let results = reconcile::apply(&context, evaluations, &apply_options).await;
+    let results = once::apply(&context, evaluations, &apply_options).await;
     let failed = nothing_read || results.iter().any(|(_, applied)| applied.is_failure());
     (plan::render_applied(&results), failed)
 }

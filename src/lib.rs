@@ -3,14 +3,12 @@
 //! The library holds everything; the binary only parses the command line. See
 //! ARCHITECTURE.md for the code map and the invariants each module keeps.
 
-pub mod actuator;
 pub mod aws;
 pub mod check;
 pub mod commands;
 pub mod config;
-pub mod daemon;
 pub mod metrics;
 pub mod plan;
 pub mod policy;
-pub mod reconcile;
+pub mod runtime;
 pub mod simulate;

@@ -29,6 +29,10 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Lambda requests per second while reading every function once (default:
+        /// `daemon.max_read_rate`, 10).
+        #[arg(long, value_parser = read_rate)]
+        read_rate: Option<f64>,
     },
     /// The daemon: evaluate and apply every interval, at schedule boundaries and after
     /// allocations; SIGHUP reloads, SIGTERM stops. `--once`: a single pass that waits
@@ -51,6 +55,10 @@ enum Command {
         /// How often an allocation's status is read back while waiting.
         #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
         poll_interval: std::time::Duration,
+        /// `--once`: Lambda requests per second (default: `daemon.max_read_rate`, 10).
+        /// The daemon spends `daemon.control_plane_budget` instead.
+        #[arg(long, value_parser = read_rate)]
+        read_rate: Option<f64>,
     },
     /// Replay a load trace through this policy, Application Auto Scaling and an oracle.
     Simulate(SimulateArgs),
@@ -102,9 +110,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Simulate(args) => simulate(args),
-        Command::Plan { config, json } => with_config(&config, |config| {
+        Command::Plan {
+            config,
+            json,
+            read_rate,
+        } => with_config(&config, |config| {
             let (output, nothing_read) =
-                runtime().block_on(pc_autoscaler::commands::plan(config, json));
+                runtime().block_on(pc_autoscaler::commands::plan(config, json, read_rate));
             print!("{output}");
             if nothing_read {
                 eprintln!("error: nothing could be read from AWS; see the reasons above");
@@ -120,13 +132,14 @@ fn main() -> ExitCode {
             listen,
             wait,
             poll_interval,
+            read_rate,
         } => {
             if !once {
                 return with_config(&config.clone(), |loaded| {
-                    match runtime().block_on(pc_autoscaler::daemon::run(
+                    match runtime().block_on(pc_autoscaler::runtime::daemon::run_from_file(
                         config,
                         loaded,
-                        pc_autoscaler::daemon::Overrides { dry_run, listen },
+                        pc_autoscaler::runtime::daemon::Overrides { dry_run, listen },
                     )) {
                         Ok(()) => ExitCode::SUCCESS,
                         Err(error) => {
@@ -141,6 +154,7 @@ fn main() -> ExitCode {
                     dry_run,
                     wait,
                     poll_interval,
+                    read_rate,
                 };
                 let (output, failed) =
                     runtime().block_on(pc_autoscaler::commands::run_once(config, &options));
@@ -152,6 +166,17 @@ fn main() -> ExitCode {
                 }
             })
         }
+    }
+}
+
+/// A request rate within the bounds `daemon.max_read_rate` has.
+fn read_rate(text: &str) -> Result<f64, String> {
+    let (low, high) = config::RATE_RANGE;
+    match text.parse::<f64>() {
+        Ok(rate) if (low..=high).contains(&rate) => Ok(rate),
+        _ => Err(format!(
+            "must be a number of requests per second from {low} to {high}"
+        )),
     }
 }
 

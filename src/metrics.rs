@@ -12,13 +12,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::actuator::WriteBlocked;
 use crate::aws::{
-    AwsError, LambdaApi, MetricQuery, MetricsApi, MetricsBatch, ProvisionedConfig, QualifierHolding,
+    AwsError, FunctionConfigs, LambdaApi, MetricQuery, MetricsApi, MetricsBatch, ProvisionedConfig,
 };
 use crate::config::TargetConfig;
 use crate::policy::{Decision, MetricData, TRIGGERS};
-use crate::reconcile::Evaluation;
+use crate::runtime::actuator::WriteBlocked;
+use crate::runtime::budget::Priority;
+use crate::runtime::evaluate::Evaluation;
 
 /// Every metric the daemon exports.
 pub struct Metrics {
@@ -41,6 +42,12 @@ pub struct Metrics {
     pub write_blocked: IntGaugeVec,
     pub metric_data: IntGaugeVec,
     pub task_failures: IntCounterVec,
+    pub budget_spent: IntCounterVec,
+    pub budget_queued: IntGaugeVec,
+    pub budget_throttled: IntCounterVec,
+    pub budget_rate: Gauge,
+    pub drift_detected: IntCounterVec,
+    pub targets_unknown: prometheus::IntGauge,
 }
 
 /// Every API `Instrumented` names, for exporting its counters from the start.
@@ -48,10 +55,10 @@ pub const APIS: [&str; 8] = [
     "GetProvisionedConcurrencyConfig",
     "PutProvisionedConcurrencyConfig",
     "DeleteProvisionedConcurrencyConfig",
-    "GetFunctionConcurrency",
+    "GetFunction",
     "ListProvisionedConcurrencyConfigs",
     "GetAccountSettings",
-    "GetAlias",
+    "ListAliases",
     "GetMetricData",
 ];
 /// Every `outcome` of an AWS request: `ok` or an `AwsError::label`.
@@ -67,7 +74,7 @@ pub const OUTCOMES: [&str; 7] = [
 /// How a pass over all targets ended.
 pub const PASS_OUTCOMES: [&str; 4] = ["informed", "uninformed", "timed_out", "failed"];
 /// The daemon's background tasks, for `pc_autoscaler_task_failures_total`.
-pub const TASKS: [&str; 4] = ["evaluation", "write", "watch", "reload"];
+pub const TASKS: [&str; 5] = ["evaluation", "write", "watch", "reload", "read"];
 
 /// Registers `metric` and returns it; a metric built from constants is valid.
 fn registered<T: prometheus::core::Collector + Clone + 'static>(
@@ -174,6 +181,29 @@ impl Metrics {
             "Background tasks that panicked or were cancelled, by task (evaluation, write, watch, reload).",
             &["task"],
         );
+        let budget_spent = counter(
+            &registry,
+            "pc_autoscaler_control_plane_requests_total",
+            "Lambda requests sent within the control-plane budget (Lambda's shared 15/s), by priority (scale_out, read_back, scale_in, drift_scan, refresh).",
+            &["priority"],
+        );
+        let budget_queued = int_gauge(
+            &registry,
+            "pc_autoscaler_control_plane_queued_requests",
+            "Lambda requests waiting for the control-plane budget, by priority.",
+            &["priority"],
+        );
+        let budget_throttled = counter(
+            &registry,
+            "pc_autoscaler_control_plane_throttled_total",
+            "Lambda requests answered with TooManyRequestsException, by priority; each slows the whole budget down.",
+            &["priority"],
+        );
+        for priority in Priority::ALL {
+            budget_spent.with_label_values(&[priority.label()]);
+            budget_queued.with_label_values(&[priority.label()]);
+            budget_throttled.with_label_values(&[priority.label()]);
+        }
         for outcome in ["success", "failure"] {
             config_reloads.with_label_values(&[outcome]);
         }
@@ -248,6 +278,27 @@ impl Metrics {
                 "1 for what the target's metric datapoints were at the last decision (fresh, stale, idle, unreadable, not_tracked).",
                 &["target", "state"],
             ),
+            budget_rate: gauge(
+                &registry,
+                "pc_autoscaler_control_plane_budget_requests_per_second",
+                "The control-plane budget's rate in force: daemon.control_plane_budget, or less for a while after a throttle.",
+            ),
+            drift_detected: counter(
+                &registry,
+                "pc_autoscaler_drift_detected_total",
+                "Changes of a target's provisioned concurrency that the daemon did not make, found by a drift scan.",
+                &["target"],
+            ),
+            targets_unknown: registered(
+                &registry,
+                prometheus::IntGauge::new(
+                    "pc_autoscaler_targets_unknown",
+                    "Targets whose provisioned concurrency has not been read yet (after a start or reload); they are not decided until it is.",
+                ),
+            ),
+            budget_spent,
+            budget_queued,
+            budget_throttled,
             scaling_actions,
             aws_requests,
             aws_duration,
@@ -321,6 +372,7 @@ impl Metrics {
             self.write_blocked
                 .with_label_values(&[name, blocked.label()]);
         }
+        self.drift_detected.with_label_values(&[name]);
         for rule in &target.schedules {
             self.schedule_active.with_label_values(&[name, &rule.name]);
         }
@@ -386,6 +438,7 @@ impl Metrics {
         for state in MetricData::ALL {
             let _ = self.metric_data.remove_label_values(&[name, state.label()]);
         }
+        let _ = self.drift_detected.remove_label_values(&[name]);
     }
 
     /// The text exposition format.
@@ -469,13 +522,10 @@ impl<L: LambdaApi> LambdaApi for Instrumented<L> {
         .await
     }
     async fn reserved_concurrency(&self, function: &str) -> Result<Option<u32>, AwsError> {
-        self.observe(
-            "GetFunctionConcurrency",
-            self.inner.reserved_concurrency(function),
-        )
-        .await
+        self.observe("GetFunction", self.inner.reserved_concurrency(function))
+            .await
     }
-    async fn provisioned_configs(&self, function: &str) -> Result<Vec<QualifierHolding>, AwsError> {
+    async fn provisioned_configs(&self, function: &str) -> Result<FunctionConfigs, AwsError> {
         self.observe(
             "ListProvisionedConcurrencyConfigs",
             self.inner.provisioned_configs(function),
@@ -486,8 +536,11 @@ impl<L: LambdaApi> LambdaApi for Instrumented<L> {
         self.observe("GetAccountSettings", self.inner.unreserved_concurrency())
             .await
     }
-    async fn alias_is_weighted(&self, function: &str, alias: &str) -> Result<bool, AwsError> {
-        self.observe("GetAlias", self.inner.alias_is_weighted(function, alias))
+    async fn weighted_aliases(
+        &self,
+        function: &str,
+    ) -> Result<std::collections::BTreeSet<String>, AwsError> {
+        self.observe("ListAliases", self.inner.weighted_aliases(function))
             .await
     }
 }
@@ -575,7 +628,7 @@ mod tests {
         metrics.config_reloads.with_label_values(&["success"]).inc();
         metrics
             .aws_requests
-            .with_label_values(&["GetAlias", "ok"])
+            .with_label_values(&["ListAliases", "ok"])
             .inc();
         let text = metrics.render();
         for name in [

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::reconcile::{Applied, Evaluation};
+use crate::runtime::evaluate::Evaluation;
+use crate::runtime::once::Applied;
 
 /// One target's row, as `plan --json` writes it.
 #[derive(Debug, Clone, Serialize)]
@@ -39,7 +40,7 @@ pub fn rows(evaluations: &[Evaluation]) -> Vec<PlanRow> {
             let target = &evaluation.target;
             let mut row = PlanRow {
                 target: target.name.clone(),
-                function: target.function.clone(),
+                function: target.function.reference.clone(),
                 qualifier: target.qualifier.clone(),
                 blocked: None,
                 requested: None,

@@ -127,7 +127,7 @@ fn throttles_without_retry_after_back_off_between_growing_floors_and_ceilings() 
     // Equal jitter: retry n waits in [c/2, c) with c = 0.5 s × 2ⁿ (cap 30 s). The floor
     // is exact (a timer never fires early); the ceiling gets slack for a loaded machine
     // running the suite in parallel.
-    let backoff = pc_autoscaler::actuator::Backoff::default();
+    let backoff = pc_autoscaler::runtime::actuator::Backoff::default();
     let slack = Duration::from_millis(600);
     for (attempt, pair) in puts.windows(2).enumerate() {
         let gap = pair[1].at - pair[0].at;
@@ -281,7 +281,7 @@ fn server_errors_and_a_hung_endpoint_are_reported_without_a_crash() {
     // Every read of the config hangs past the 2 s timeout (3 SDK attempts).
     let hung = Endpoint::start();
     hung.world().inject(
-        "GetProvisionedConcurrencyConfig",
+        "ListProvisionedConcurrencyConfigs",
         (0..3).map(|_| Fault::Hang(Duration::from_secs(5))),
     );
     let output = run_once(&hung, "", &tracked_target("f", "live"), &[]);

@@ -151,9 +151,9 @@ fn no_credentials_is_named_with_the_chain_tried_and_what_to_set() {
 #[test]
 fn a_hung_endpoint_keeps_the_daemon_live_and_the_write_follows_when_it_answers() {
     let endpoint = endpoint_wanting_100();
-    // Every read of the config hangs past the 2 s timeout for a while.
+    // Every read of the configs hangs past the 2 s timeout for a while.
     endpoint.world().inject(
-        "GetProvisionedConcurrencyConfig",
+        "ListProvisionedConcurrencyConfigs",
         (0..6).map(|_| Fault::Hang(Duration::from_secs(4))),
     );
     let (_dir, _config, daemon) = tracked_daemon(&endpoint, "2s");
@@ -198,7 +198,7 @@ fn a_flood_of_schedule_boundaries_loses_none() {
         .collect();
     let port = free_port();
     let settings = format!(
-        "{}\nmax_write_rate = 1000.0\nmax_read_rate = 1000.0",
+        "{}\nmax_write_rate = 1000.0\ncontrol_plane_budget = 1000.0",
         daemon_settings(port, "1h")
     );
     let (_dir, config) = aws_config(&endpoint.url, &settings, &targets);
@@ -266,10 +266,11 @@ fn aws_unreachable_makes_readyz_503_stops_the_successful_timestamp_and_recovers(
     assert!(before > 0.0);
 
     // Every read fails from now on.
-    endpoint.world().inject(
-        "GetProvisionedConcurrencyConfig",
-        (0..100_000).map(|_| Fault::ServerError),
-    );
+    for operation in ["GetMetricData", "ListProvisionedConcurrencyConfigs"] {
+        endpoint
+            .world()
+            .inject(operation, (0..100_000).map(|_| Fault::ServerError));
+    }
     assert!(
         wait_for(Duration::from_secs(30), || daemon.probe("/readyz")
             == Some(503)),

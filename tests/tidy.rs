@@ -63,6 +63,9 @@ fn the_policy_core_reads_no_clock_environment_or_io_and_knows_no_runtime() {
         "std::thread",
         "println!",
         "eprintln!",
+        "crate::aws",
+        "fastrand",
+        "rand::",
     ];
     let mut found = Vec::new();
     for (path, text) in sources("src/policy") {
@@ -86,18 +89,11 @@ fn the_policy_core_reads_no_clock_environment_or_io_and_knows_no_runtime() {
 }
 
 #[test]
-fn no_unwrap_outside_tests() {
+fn no_unwrap_anywhere_in_the_library() {
+    // Tests included: an `expect` says what was expected when it fails.
     let mut found = Vec::new();
     for (path, text) in sources("src") {
-        // Test modules sit at the end of a file or in files of their own.
-        let is_test_file = path.ends_with("tests.rs")
-            || path.ends_with("properties.rs")
-            || path.ends_with("test_support.rs");
-        if is_test_file {
-            continue;
-        }
-        let production = text.split("#[cfg(test)]").next().unwrap_or_default();
-        for (number, line) in production.lines().enumerate() {
+        for (number, line) in text.lines().enumerate() {
             if line.contains(".unwrap()") {
                 found.push(format!("{}:{}", path.display(), number + 1));
             }
@@ -105,7 +101,77 @@ fn no_unwrap_outside_tests() {
     }
     assert!(
         found.is_empty(),
-        "`unwrap()` outside tests (use `expect` with the invariant):\n{}",
+        "`unwrap()` in the library (use `expect` with the invariant):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_pure_runtime_modules_read_no_clock_and_send_nothing() {
+    // Time and randomness come in as arguments; requests go through `control` only.
+    const PURE: &[&str] = &[
+        "src/runtime/budget.rs",
+        "src/runtime/actuator.rs",
+        "src/runtime/evaluate.rs",
+        "src/runtime/known.rs",
+        "src/runtime/daemon/chores.rs",
+    ];
+    const FORBIDDEN: &[&str] = &[
+        "::now(",
+        "elapsed()",
+        "SystemTime",
+        "fastrand",
+        "tokio::spawn",
+        "tokio::time::sleep",
+        "LambdaApi",
+        "MetricsApi",
+    ];
+    let mut found = Vec::new();
+    for relative in PURE {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+        let text = std::fs::read_to_string(&path).expect("the file is readable");
+        let production = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (number, line) in production.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for word in FORBIDDEN {
+                if line.contains(word) {
+                    found.push(format!("{relative}:{}: {word}", number + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "pure modules must stay pure:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn only_control_sends_lambda_requests() {
+    const REQUESTS: &[&str] = &[
+        ".provisioned_config(",
+        ".put_provisioned_config(",
+        ".delete_provisioned_config(",
+        ".provisioned_configs(",
+        ".reserved_concurrency(",
+        ".unreserved_concurrency(",
+        ".weighted_aliases(",
+    ];
+    let mut found = Vec::new();
+    for (path, text) in sources("src/runtime") {
+        let allowed = path.ends_with("control.rs") || path.ends_with("memory.rs");
+        for (number, line) in text.lines().enumerate() {
+            if !allowed && REQUESTS.iter().any(|request| line.contains(request)) {
+                found.push(format!("{}:{}", path.display(), number + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "Lambda requests outside runtime/control.rs:\n{}",
         found.join("\n")
     );
 }

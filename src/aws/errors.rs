@@ -208,7 +208,7 @@ fn throttled(
         // Clamped before it becomes a Duration: "1e20" or "inf" must not panic.
         .map(|seconds| {
             Duration::from_secs_f64(
-                seconds.clamp(0.0, crate::actuator::MAX_RETRY_AFTER.as_secs_f64()),
+                seconds.clamp(0.0, crate::runtime::actuator::MAX_RETRY_AFTER.as_secs_f64()),
             )
         });
     AwsError::Throttled {
@@ -289,7 +289,7 @@ mod tests {
                 panic!("a 429 is a throttle");
             };
             assert!(
-                retry_after.is_none_or(|wait| wait <= crate::actuator::MAX_RETRY_AFTER),
+                retry_after.is_none_or(|wait| wait <= crate::runtime::actuator::MAX_RETRY_AFTER),
                 "{value}: {retry_after:?}"
             );
         }

@@ -6,7 +6,9 @@ use aws_sdk_lambda::types::ProvisionedConcurrencyStatusEnum;
 use chrono::{DateTime, Utc};
 
 use super::errors::from_sdk;
-use super::{AwsError, LambdaApi, ProvisionedConfig, QualifierHolding};
+use std::collections::BTreeSet;
+
+use super::{AwsError, FunctionConfigs, LambdaApi, ProvisionedConfig};
 use crate::policy::AllocationStatus;
 
 #[derive(Clone)]
@@ -153,18 +155,19 @@ impl LambdaApi for SdkLambda {
     async fn reserved_concurrency(&self, function: &str) -> Result<Option<u32>, AwsError> {
         let output = self
             .reads
-            .get_function_concurrency()
+            .get_function()
             .function_name(function)
             .send()
             .await
             .map_err(from_sdk)?;
         Ok(output
-            .reserved_concurrent_executions()
+            .concurrency()
+            .and_then(|concurrency| concurrency.reserved_concurrent_executions())
             .and_then(|value| u32::try_from(value).ok()))
     }
 
-    async fn provisioned_configs(&self, function: &str) -> Result<Vec<QualifierHolding>, AwsError> {
-        let mut holdings = Vec::new();
+    async fn provisioned_configs(&self, function: &str) -> Result<FunctionConfigs, AwsError> {
+        let mut configs = FunctionConfigs::new();
         let mut marker: Option<String> = None;
         let mut pages = 0;
         loop {
@@ -183,14 +186,20 @@ impl LambdaApi for SdkLambda {
                     .and_then(|arn| arn.rsplit(':').next())
                     .unwrap_or_default()
                     .to_owned();
-                holdings.push(QualifierHolding {
+                configs.insert(
                     qualifier,
-                    requested: count(config.requested_provisioned_concurrent_executions()),
-                });
+                    provisioned(
+                        config.requested_provisioned_concurrent_executions(),
+                        config.allocated_provisioned_concurrent_executions(),
+                        config.status(),
+                        config.status_reason(),
+                        config.last_modified(),
+                    ),
+                );
             }
             marker = output.next_marker().map(str::to_owned);
             if marker.is_none() {
-                return Ok(holdings);
+                return Ok(configs);
             }
             pages += 1;
             if pages >= super::MAX_PAGES {
@@ -218,19 +227,38 @@ impl LambdaApi for SdkLambda {
             .and_then(|value| u32::try_from(value).ok()))
     }
 
-    async fn alias_is_weighted(&self, function: &str, alias: &str) -> Result<bool, AwsError> {
-        let output = self
-            .reads
-            .get_alias()
-            .function_name(function)
-            .name(alias)
-            .send()
-            .await
-            .map_err(from_sdk)?;
-        Ok(output
-            .routing_config()
-            .and_then(|routing| routing.additional_version_weights())
-            .is_some_and(|weights| !weights.is_empty()))
+    async fn weighted_aliases(&self, function: &str) -> Result<BTreeSet<String>, AwsError> {
+        let mut weighted = BTreeSet::new();
+        let mut marker: Option<String> = None;
+        for _ in 0..super::MAX_PAGES {
+            let output = self
+                .reads
+                .list_aliases()
+                .function_name(function)
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(from_sdk)?;
+            for alias in output.aliases() {
+                let is_weighted = alias
+                    .routing_config()
+                    .and_then(|routing| routing.additional_version_weights())
+                    .is_some_and(|weights| !weights.is_empty());
+                if is_weighted && let Some(name) = alias.name() {
+                    weighted.insert(name.to_owned());
+                }
+            }
+            marker = output.next_marker().map(str::to_owned);
+            if marker.is_none() {
+                return Ok(weighted);
+            }
+        }
+        Err(AwsError::Malformed {
+            message: format!(
+                "ListAliases still had more after {} pages",
+                super::MAX_PAGES
+            ),
+        })
     }
 }
 

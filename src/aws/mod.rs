@@ -13,7 +13,7 @@ mod cloudwatch;
 mod errors;
 mod lambda;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::Duration;
 
@@ -35,12 +35,8 @@ pub struct ProvisionedConfig {
     pub last_modified: Option<DateTime<Utc>>,
 }
 
-/// What another qualifier of the same function holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QualifierHolding {
-    pub qualifier: String,
-    pub requested: u32,
-}
+/// Every qualifier of one function that has a provisioned concurrency config.
+pub type FunctionConfigs = BTreeMap<String, ProvisionedConfig>;
 
 /// Lambda's control plane, as far as provisioned concurrency goes.
 pub trait LambdaApi: Send + Sync + 'static {
@@ -61,27 +57,28 @@ pub trait LambdaApi: Send + Sync + 'static {
         function: &str,
         qualifier: &str,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
-    /// The function's reserved concurrency; `None` when it has none.
+    /// The function's reserved concurrency; `None` when it has none. Read with
+    /// `GetFunction`, which has its own request limit (100/s), not the shared 15/s.
     fn reserved_concurrency(
         &self,
         function: &str,
     ) -> impl Future<Output = Result<Option<u32>, AwsError>> + Send;
-    /// Every qualifier of the function that holds provisioned concurrency.
+    /// Every qualifier of the function that has a provisioned concurrency config, in
+    /// one `ListProvisionedConcurrencyConfigs` (paginated).
     fn provisioned_configs(
         &self,
         function: &str,
-    ) -> impl Future<Output = Result<Vec<QualifierHolding>, AwsError>> + Send;
+    ) -> impl Future<Output = Result<FunctionConfigs, AwsError>> + Send;
     /// `UnreservedConcurrentExecutions` of the account; `None` when the answer lacks
     /// it (unknown limits nothing: reading a missing field as 0 would block every
     /// scale-up, schedule floors included).
     fn unreserved_concurrency(&self) -> impl Future<Output = Result<Option<u32>, AwsError>> + Send;
-    /// Whether the alias routes a share of traffic to a second version (then it cannot
-    /// take provisioned concurrency).
-    fn alias_is_weighted(
+    /// The function's aliases that route a share of traffic to a second version (they
+    /// cannot take provisioned concurrency), in one `ListAliases` (paginated).
+    fn weighted_aliases(
         &self,
         function: &str,
-        alias: &str,
-    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    ) -> impl Future<Output = Result<BTreeSet<String>, AwsError>> + Send;
 }
 
 /// One metric series to read, at one-minute resolution.

@@ -22,7 +22,10 @@ use toml::de::{DeTable, DeValue};
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
 pub use model::*;
-pub use validate::function_name;
+pub use validate::FunctionRef;
+
+/// The range every request rate in the configuration (and `--read-rate`) must be in.
+pub const RATE_RANGE: (f64, f64) = (validate::MIN_RATE, validate::MAX_RATE);
 
 use validate::Checker;
 
@@ -194,7 +197,7 @@ fn check_duplicates(
     let mut functions: HashMap<(&str, &str), usize> = HashMap::new();
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (index, target) in targets.iter().enumerate() {
-        let key = (function_name(&target.function), target.qualifier.as_str());
+        let key = (target.function.name.as_str(), target.qualifier.as_str());
         if let Some(first) = functions.insert(key, index) {
             functions.insert(key, first);
             // The default names of the two targets collide too; one error says it.

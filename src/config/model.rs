@@ -38,8 +38,19 @@ pub struct DaemonSettings {
     pub log_format: LogFormat,
     /// Lambda control-plane writes per second, all targets together.
     pub max_write_rate: f64,
-    /// Lambda control-plane reads per second, all targets together.
+    /// Lambda control-plane requests per second of the one-shot commands (`plan`,
+    /// `run --once`), which read every function once; `--read-rate` overrides it.
     pub max_read_rate: f64,
+    /// Requests per second the daemon spends on Lambda's shared control-plane limit
+    /// (15 per second per account and Region, for every caller), reads and writes
+    /// together.
+    pub control_plane_budget: f64,
+    /// Every function's provisioned concurrency configs are read at least this often,
+    /// to find changes made by others.
+    pub drift_scan_period: Duration,
+    /// How often facts that change rarely are read again: alias routing weights,
+    /// reserved concurrency, the account's unreserved concurrency.
+    pub refresh_period: Duration,
     /// Unreserved account concurrency that provisioned concurrency never takes.
     pub account_reserve: u32,
     /// How long in-flight writes may take to finish after SIGTERM.
@@ -67,6 +78,9 @@ impl Default for DaemonSettings {
             log_format: LogFormat::Text,
             max_write_rate: 5.0,
             max_read_rate: 10.0,
+            control_plane_budget: 2.0,
+            drift_scan_period: Duration::from_secs(600),
+            refresh_period: Duration::from_secs(3600),
             account_reserve: 100,
             shutdown_grace: Duration::from_secs(20),
             pass_timeout: None,
@@ -80,13 +94,24 @@ pub enum LogFormat {
     Json,
 }
 
+/// A function, identified once in validation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FunctionId {
+    /// The function's name, as Lambda reports it in ARNs and metrics.
+    pub name: String,
+    /// The account, when the configured reference is an ARN.
+    pub account: Option<String>,
+    /// What requests send as `FunctionName`: the configured name, partial ARN or ARN,
+    /// without a qualifier (requests name the qualifier separately).
+    pub reference: String,
+}
+
 /// One managed function alias or version.
 #[derive(Debug, Clone)]
 pub struct TargetConfig {
     /// Label used in logs and metrics; defaults to `function:qualifier`.
     pub name: String,
-    /// Function name, partial ARN or full ARN.
-    pub function: String,
+    pub function: FunctionId,
     /// Alias name or version number (never `$LATEST`).
     pub qualifier: String,
     pub min: u32,
@@ -94,6 +119,14 @@ pub struct TargetConfig {
     /// Without tracking, capacity is the active minimum.
     pub tracking: Option<TrackingConfig>,
     pub schedules: Vec<ScheduleRule>,
+}
+
+impl TargetConfig {
+    /// Whether the qualifier is an alias (a version is a number). Only an alias can
+    /// route traffic to two versions, which rules out provisioned concurrency.
+    pub fn is_alias(&self) -> bool {
+        !self.qualifier.chars().all(|c| c.is_ascii_digit())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

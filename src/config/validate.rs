@@ -249,6 +249,23 @@ pub fn daemon(checker: &mut Checker<'_>, raw: RawDaemon) -> DaemonSettings {
     };
     let max_write_rate = rate(checker, &raw.max_write_rate, defaults.max_write_rate);
     let max_read_rate = rate(checker, &raw.max_read_rate, defaults.max_read_rate);
+    let control_plane_budget = rate(
+        checker,
+        &raw.control_plane_budget,
+        defaults.control_plane_budget,
+    );
+    let drift_scan_period = std_duration(checker.bounded_duration(
+        &raw.drift_scan_period,
+        TimeDelta::seconds(1),
+        TimeDelta::hours(24),
+    ))
+    .unwrap_or(defaults.drift_scan_period);
+    let refresh_period = std_duration(checker.bounded_duration(
+        &raw.refresh_period,
+        TimeDelta::seconds(1),
+        TimeDelta::hours(24),
+    ))
+    .unwrap_or(defaults.refresh_period);
     let account_reserve = raw
         .account_reserve
         .as_ref()
@@ -272,6 +289,9 @@ pub fn daemon(checker: &mut Checker<'_>, raw: RawDaemon) -> DaemonSettings {
         log_format,
         max_write_rate,
         max_read_rate,
+        control_plane_budget,
+        drift_scan_period,
+        refresh_period,
         account_reserve,
         shutdown_grace,
         pass_timeout,
@@ -331,7 +351,20 @@ pub fn target(
             );
         }
     }
-    let function = function.map(|(written, _)| written.get_ref().clone());
+    let function = function.map(|(written, parsed)| FunctionId {
+        name: parsed.name.to_owned(),
+        account: parsed.account.map(str::to_owned),
+        reference: match parsed.qualifier {
+            // Requests name the qualifier separately; a List takes no qualifier.
+            Some(qualifier) => written
+                .get_ref()
+                .strip_suffix(qualifier)
+                .and_then(|rest| rest.strip_suffix(':'))
+                .unwrap_or(written.get_ref())
+                .to_owned(),
+            None => written.get_ref().clone(),
+        },
+    });
     let min = match &raw.min {
         Some(min) => checker.count(min, "min"),
         None => {
@@ -366,7 +399,7 @@ pub fn target(
         .map(Spanned::into_inner);
     let (function, qualifier, min, max) = (function?, qualifier?, min?, max?);
     Some(TargetConfig {
-        name: name.unwrap_or_else(|| format!("{}:{qualifier}", function_name(&function))),
+        name: name.unwrap_or_else(|| format!("{}:{qualifier}", function.name)),
         function,
         qualifier,
         min,
@@ -820,6 +853,7 @@ fn is_invisible(c: char) -> bool {
 #[derive(Debug, PartialEq, Eq)]
 pub struct FunctionRef<'a> {
     pub name: &'a str,
+    pub account: Option<&'a str>,
     pub region: Option<&'a str>,
     pub qualifier: Option<&'a str>,
 }
@@ -841,7 +875,7 @@ impl<'a> FunctionRef<'a> {
             ));
         }
         let parts: Vec<&str> = text.split(':').collect();
-        let (region, name, qualifier) = match parts.as_slice() {
+        let (account, region, name, qualifier) = match parts.as_slice() {
             [
                 "arn",
                 partition,
@@ -867,8 +901,8 @@ impl<'a> FunctionRef<'a> {
                     ));
                 }
                 match rest {
-                    [name] => (Some(*region), *name, None),
-                    [name, qualifier] => (Some(*region), *name, Some(*qualifier)),
+                    [name] => (Some(*account), Some(*region), *name, None),
+                    [name, qualifier] => (Some(*account), Some(*region), *name, Some(*qualifier)),
                     [] => {
                         return Err(format!(
                             "`{}` has no function name after `function:`",
@@ -891,14 +925,14 @@ impl<'a> FunctionRef<'a> {
             }
             [account, "function", name] => {
                 check_account(account)?;
-                (None, *name, None)
+                (Some(*account), None, *name, None)
             }
             [account, "function", name, qualifier] => {
                 check_account(account)?;
-                (None, *name, Some(*qualifier))
+                (Some(*account), None, *name, Some(*qualifier))
             }
-            [name] => (None, *name, None),
-            [name, qualifier] => (None, *name, Some(*qualifier)),
+            [name] => (None, None, *name, None),
+            [name, qualifier] => (None, None, *name, Some(*qualifier)),
             _ => {
                 return Err(format!(
                     "`{}` is not a function name, partial ARN (ACCOUNT:function:NAME) or ARN",
@@ -927,6 +961,7 @@ impl<'a> FunctionRef<'a> {
         }
         Ok(Self {
             name,
+            account,
             region,
             qualifier,
         })
@@ -1007,11 +1042,6 @@ fn printable(text: &str) -> String {
         .collect()
 }
 
-/// The function's name, whether it was written as a name, partial ARN or full ARN.
-pub fn function_name(function: &str) -> &str {
-    FunctionRef::parse(function).map_or(function, |parsed| parsed.name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1029,9 +1059,10 @@ mod tests {
         );
         parsed("arn:aws-cn:lambda:cn-northwest-1:123456789012:function:f");
         parsed("arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:f");
+        let partial = parsed("123456789012:function:g:live");
         assert_eq!(
-            function_name("arn:aws:lambda:eu-west-1:123456789012:function:g"),
-            "g"
+            (partial.name, partial.account, partial.qualifier),
+            ("g", Some("123456789012"), Some("live"))
         );
     }
 

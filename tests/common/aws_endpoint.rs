@@ -93,6 +93,13 @@ pub struct World {
     pub page_size: usize,
     /// `GetAccountSettings` leaves out `UnreservedConcurrentExecutions`.
     pub withhold_unreserved: bool,
+    /// The account's concurrency limit.
+    pub account_limit: u32,
+    /// Lambda's shared control-plane limit, requests per second (every API but
+    /// `GetFunction`); beyond it a 429 with `Reason: CallerRateLimitExceeded`.
+    pub shared_limit: Option<u32>,
+    /// When the shared-limit requests of the last second came.
+    shared_recent: VecDeque<Instant>,
     pub log: Vec<Logged>,
 }
 
@@ -105,6 +112,9 @@ impl World {
             series: HashMap::new(),
             page_size: 100_800,
             withhold_unreserved: false,
+            account_limit: ACCOUNT_LIMIT,
+            shared_limit: None,
+            shared_recent: VecDeque::new(),
             log: Vec::new(),
         }
     }
@@ -164,6 +174,26 @@ impl World {
             .collect()
     }
 
+    /// Counts one request against the shared limit; true when it is over.
+    fn over_shared_limit(&mut self) -> bool {
+        let Some(limit) = self.shared_limit else {
+            return false;
+        };
+        let now = Instant::now();
+        while self
+            .shared_recent
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= Duration::from_secs(1))
+        {
+            self.shared_recent.pop_front();
+        }
+        if self.shared_recent.len() >= limit as usize {
+            return true;
+        }
+        self.shared_recent.push_back(now);
+        false
+    }
+
     /// Promotes finished allocations to READY.
     fn settle(&mut self) {
         let delay = self.allocation_delay;
@@ -189,7 +219,7 @@ impl World {
             .flat_map(|function| function.configs.values())
             .map(|config| config.requested)
             .sum();
-        ACCOUNT_LIMIT
+        self.account_limit
             .saturating_sub(reserved)
             .saturating_sub(provisioned)
     }
@@ -438,14 +468,14 @@ async fn handle(
                 Some(function_of(f)),
                 query_param(&uri, "Qualifier"),
             ),
-            (&Method::GET, ["2019-09-30", "functions", f, "concurrency"]) => {
-                ("GetFunctionConcurrency", Some(function_of(f)), None)
+            (&Method::GET, ["2015-03-31", "functions", f]) => {
+                ("GetFunction", Some(function_of(f)), None)
+            }
+            (&Method::GET, ["2015-03-31", "functions", f, "aliases"]) => {
+                ("ListAliases", Some(function_of(f)), None)
             }
             (&Method::GET, ["2016-08-19", "account-settings"]) => {
                 ("GetAccountSettings", None, None)
-            }
-            (&Method::GET, ["2015-03-31", "functions", f, "aliases", alias]) => {
-                ("GetAlias", Some(function_of(f)), Some(decode(alias)))
             }
             (
                 &Method::POST,
@@ -480,10 +510,16 @@ async fn handle(
 
     let fault = {
         let mut world = world.lock().expect("the world lock is not poisoned");
-        world
-            .faults
-            .get_mut(operation)
-            .and_then(VecDeque::pop_front)
+        let over_limit =
+            operation != "GetMetricData" && operation != "GetFunction" && world.over_shared_limit();
+        if over_limit {
+            Some(Fault::Throttle { retry_after: None })
+        } else {
+            world
+                .faults
+                .get_mut(operation)
+                .and_then(VecDeque::pop_front)
+        }
     };
     if let Some(Fault::Hang(duration)) = &fault {
         tokio::time::sleep(*duration).await;
@@ -534,7 +570,7 @@ fn lambda_operation(
     match operation {
         "GetAccountSettings" => {
             let mut limit = json!({ "TotalCodeSize": 80_530_636_800_u64, "CodeSizeUnzipped": 262_144_000, "CodeSizeZipped": 52_428_800,
-                                     "ConcurrentExecutions": ACCOUNT_LIMIT, "UnreservedConcurrentExecutions": world.unreserved() });
+                                     "ConcurrentExecutions": world.account_limit, "UnreservedConcurrentExecutions": world.unreserved() });
             if world.withhold_unreserved
                 && let Some(limit) = limit.as_object_mut()
             {
@@ -548,27 +584,36 @@ fn lambda_operation(
                 }),
             )
         }
-        "GetFunctionConcurrency" => match world.function(&function).reserved {
-            Some(reserved) => {
-                json_response(200, json!({ "ReservedConcurrentExecutions": reserved }))
+        "GetFunction" => {
+            let mut body = json!({
+                "Configuration": {
+                    "FunctionName": function,
+                    "FunctionArn": format!("arn:aws:lambda:us-east-1:123456789012:function:{function}"),
+                    "Version": "$LATEST"
+                }
+            });
+            if let Some(reserved) = world.function(&function).reserved {
+                body["Concurrency"] = json!({ "ReservedConcurrentExecutions": reserved });
             }
-            None => json_response(200, json!({})),
-        },
-        "GetAlias" => {
-            let weighted = world
+            json_response(200, body)
+        }
+        "ListAliases" => {
+            let aliases: Vec<Json> = world
                 .function(&function)
                 .aliases
-                .get(&qualifier)
-                .copied()
-                .unwrap_or(false);
-            let mut alias = json!({
-                "AliasArn": format!("arn:aws:lambda:us-east-1:123456789012:function:{function}:{qualifier}"),
-                "Name": qualifier, "FunctionVersion": "3", "Description": "", "RevisionId": "1"
-            });
-            if weighted {
-                alias["RoutingConfig"] = json!({ "AdditionalVersionWeights": { "4": 0.1 } });
-            }
-            json_response(200, alias)
+                .iter()
+                .map(|(name, weighted)| {
+                    let mut alias = json!({
+                        "AliasArn": format!("arn:aws:lambda:us-east-1:123456789012:function:{function}:{name}"),
+                        "Name": name, "FunctionVersion": "3", "Description": "", "RevisionId": "1"
+                    });
+                    if *weighted {
+                        alias["RoutingConfig"] = json!({ "AdditionalVersionWeights": { "4": 0.1 } });
+                    }
+                    alias
+                })
+                .collect();
+            json_response(200, json!({ "Aliases": aliases }))
         }
         "ListProvisionedConcurrencyConfigs" => {
             let configs: Vec<Json> = world

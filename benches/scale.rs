@@ -1,0 +1,288 @@
+//! The daemon at account scale: 5,000 targets over 2,500 functions against the local
+//! endpoint with Lambda's real shared limit enforced (15 requests a second, then
+//! `TooManyRequestsException` with `Reason: CallerRateLimitExceeded`), a 60 s
+//! interval, measured for 10 minutes after the cold start.
+//!
+//! Prints: Lambda requests per minute by API, 429s, cold start until every target is
+//! known, scale-out latency from a metric jump to the put (p50/p99 over 150 targets,
+//! while drift scans run), drift correction time, resident memory and CPU per cycle.
+//!
+//! `bash scripts/bench-scale.sh` (about 20 minutes). `BENCH_SCALE_MINUTES` shortens
+//! the measured part.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::aws_endpoint::Endpoint;
+use common::{Daemon, aws_config, free_port};
+
+const FUNCTIONS: usize = 2_500;
+/// Each function has an alias target and a version target.
+const QUALIFIERS: [&str; 2] = ["live", "7"];
+const INTERVAL_SECONDS: u64 = 60;
+const BUDGET: f64 = 6.0;
+const LAMBDA_SHARED_LIMIT: u32 = 15;
+/// Steady demand 3.5 at target 0.7: 5 is right, and is what every target has.
+const STEADY: f64 = 3.5;
+const STEADY_CAPACITY: u32 = 5;
+/// A jump to 70: 100 is right.
+const JUMP: f64 = 70.0;
+const JUMP_CAPACITY: u32 = 100;
+const JUMPS_PER_WAVE: usize = 50;
+const DRIFTED: usize = 20;
+
+/// (user + system CPU seconds, resident bytes) of a process, from /proc.
+fn usage(pid: u32) -> (f64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the daemon is running");
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .expect("a stat line")
+        .1
+        .split_whitespace()
+        .collect();
+    let cpu = (fields[11].parse::<f64>().expect("utime")
+        + fields[12].parse::<f64>().expect("stime"))
+        / 100.0;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let rss_kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|number| number.parse().ok())
+        .expect("VmRSS");
+    (cpu, rss_kib * 1024)
+}
+
+fn percentile(sorted: &[f64], share: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((share * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// The first put of `value` to `function:qualifier` at or after `since`.
+fn put_after(
+    endpoint: &Endpoint,
+    function: &str,
+    qualifier: &str,
+    value: u32,
+    since: Instant,
+) -> Option<Instant> {
+    endpoint
+        .world()
+        .log
+        .iter()
+        .find(|logged| {
+            logged.operation == "PutProvisionedConcurrencyConfig"
+                && logged.function.as_deref() == Some(function)
+                && logged.qualifier.as_deref() == Some(qualifier)
+                && logged.value == Some(value)
+                && logged.status < 300
+                && logged.at >= since
+        })
+        .map(|logged| logged.at)
+}
+
+fn main() {
+    let minutes: u64 = std::env::var("BENCH_SCALE_MINUTES")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(10);
+    let endpoint = Endpoint::start();
+    let mut targets = String::new();
+    {
+        let mut world = endpoint.world();
+        world.allocation_delay = Duration::from_secs(2);
+        world.shared_limit = Some(LAMBDA_SHARED_LIMIT);
+        for index in 0..FUNCTIONS {
+            let function = format!("fn{index}");
+            world
+                .function(&function)
+                .aliases
+                .insert("live".into(), false);
+            for qualifier in QUALIFIERS {
+                world.set_config(&function, qualifier, STEADY_CAPACITY);
+                world.set_concurrency(&function, qualifier, &[STEADY; 30], 2);
+                targets.push_str(&format!(
+                    "[[target]]\nfunction = \"{function}\"\nqualifier = \"{qualifier}\"\nmin = 1\nmax = 500\n\
+                     tracking = {{ metric = \"concurrency\", target = 0.7, scale_in_window = \"15m\" }}\n"
+                ));
+            }
+        }
+        // The account must have room for every target at 5 and the jumps.
+        world.account_limit = 1_000_000;
+    }
+    let port = free_port();
+    let settings = format!(
+        "listen = \"127.0.0.1:{port}\"\ninterval = \"{INTERVAL_SECONDS}s\"\ncontrol_plane_budget = {BUDGET:?}\naccount_reserve = 0"
+    );
+    let (_dir, config) = aws_config(&endpoint.url, &settings, &targets);
+    let started = Instant::now();
+    let mut daemon = Daemon::start(
+        &config,
+        &format!("127.0.0.1:{port}"),
+        &[("RUST_LOG", "warn")],
+    );
+    daemon.wait_ready();
+    let ready_after = started.elapsed();
+
+    // Cold start: until every target's state is known (and so decided).
+    while daemon.metric("pc_autoscaler_targets_unknown") != Some(0.0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(1_800),
+            "targets still unknown after 30 minutes:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let cold_start = started.elapsed();
+    let measured_from = Instant::now();
+    let log_from = endpoint.world().log.len();
+    let pid = daemon.child.id();
+    let (cpu_before, _) = usage(pid);
+    let passes = |daemon: &Daemon| {
+        daemon
+            .metric("pc_autoscaler_passes_total{outcome=\"informed\"}")
+            .unwrap_or(0.0)
+    };
+    let passes_before = passes(&daemon);
+    let mut peak_rss = 0;
+
+    // Three waves of metric jumps, a third, half and two thirds into the run, and one
+    // foreign reset of 20 targets at a quarter.
+    let run = Duration::from_secs(minutes * 60);
+    let waves: Vec<Duration> = [1.0 / 3.0, 0.5, 2.0 / 3.0]
+        .iter()
+        .map(|share| run.mul_f64(*share))
+        .collect();
+    let drift_at = run / 4;
+    let mut jumped: Vec<(String, Instant)> = Vec::new();
+    let mut drifted: Vec<(String, Instant)> = Vec::new();
+    let mut next_wave = 0;
+    while measured_from.elapsed() < run {
+        let elapsed = measured_from.elapsed();
+        if next_wave < waves.len() && elapsed >= waves[next_wave] {
+            let mut world = endpoint.world();
+            let now = Instant::now();
+            for offset in 0..JUMPS_PER_WAVE {
+                let function = format!("fn{}", next_wave * 500 + offset * 7);
+                let mut values = vec![STEADY; 29];
+                values.push(JUMP);
+                // The jump is in the newest datapoint CloudWatch can return.
+                world.set_concurrency(&function, "live", &values, 2);
+                jumped.push((function, now));
+            }
+            next_wave += 1;
+        }
+        if drifted.is_empty() && elapsed >= drift_at {
+            let mut world = endpoint.world();
+            let now = Instant::now();
+            for offset in 0..DRIFTED {
+                let function = format!("fn{}", 2_000 + offset * 11);
+                world.set_config(&function, "7", 1);
+                drifted.push((function, now));
+            }
+        }
+        peak_rss = peak_rss.max(usage(pid).1);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (cpu_after, rss) = usage(pid);
+    let peak_rss = peak_rss.max(rss);
+    let cycles = passes(&daemon) - passes_before;
+    let elapsed_minutes = measured_from.elapsed().as_secs_f64() / 60.0;
+
+    let mut latencies: Vec<f64> = jumped
+        .iter()
+        .filter_map(|(function, at)| {
+            put_after(&endpoint, function, "live", JUMP_CAPACITY, *at)
+                .map(|put| (put - *at).as_secs_f64())
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let mut corrections: Vec<f64> = drifted
+        .iter()
+        .filter_map(|(function, at)| {
+            put_after(&endpoint, function, "7", STEADY_CAPACITY, *at)
+                .map(|put| (put - *at).as_secs_f64())
+        })
+        .collect();
+    corrections.sort_by(f64::total_cmp);
+    let drift_counted = daemon
+        .log()
+        .matches("drift: the capacity was changed by someone else")
+        .count();
+    drop(daemon);
+
+    let world = endpoint.world();
+    let mut by_api: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut throttled = 0;
+    for logged in &world.log[log_from..] {
+        *by_api.entry(logged.operation).or_default() += 1;
+        if logged.status == 429 {
+            throttled += 1;
+        }
+    }
+    let cold_throttled = world.log[..log_from]
+        .iter()
+        .filter(|logged| logged.status == 429)
+        .count();
+    let shared: usize = by_api
+        .iter()
+        .filter(|(api, _)| !matches!(**api, "GetFunction" | "GetMetricData"))
+        .map(|(_, count)| count)
+        .sum();
+
+    println!(
+        "scale: {} targets over {FUNCTIONS} functions, interval {INTERVAL_SECONDS}s, control_plane_budget {BUDGET}/s, \
+         Lambda shared limit {LAMBDA_SHARED_LIMIT}/s enforced, measured {elapsed_minutes:.1} min after the cold start",
+        FUNCTIONS * QUALIFIERS.len()
+    );
+    println!(
+        "  READY=1 after            {:.1} s",
+        ready_after.as_secs_f64()
+    );
+    println!(
+        "  cold start, every target known and decided: {:.0} s ({cold_throttled} 429s)",
+        cold_start.as_secs_f64()
+    );
+    println!("  requests per minute by API:");
+    for (api, count) in &by_api {
+        println!("    {api:<40} {:>8.1}", *count as f64 / elapsed_minutes);
+    }
+    println!(
+        "  shared-limit requests:    {:.2}/s (budget {BUDGET}/s)",
+        shared as f64 / (elapsed_minutes * 60.0)
+    );
+    println!("  429s received:            {throttled}");
+    println!(
+        "  informed passes:          {cycles} in {elapsed_minutes:.1} min (one per interval: {:.0})",
+        elapsed_minutes * 60.0 / INTERVAL_SECONDS as f64
+    );
+    println!(
+        "  scale-out, jump to put:   p50 {:.1} s, p99 {:.1} s, max {:.1} s ({} of {} targets)",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or(f64::NAN),
+        latencies.len(),
+        jumped.len()
+    );
+    println!(
+        "  drift corrected:          p50 {:.0} s, max {:.0} s ({} of {DRIFTED}; {drift_counted} drift log lines)",
+        percentile(&corrections, 0.5),
+        corrections.last().copied().unwrap_or(f64::NAN),
+        corrections.len()
+    );
+    println!(
+        "  resident memory:          {:.1} MiB (peak {:.1} MiB)",
+        rss as f64 / 1_048_576.0,
+        peak_rss as f64 / 1_048_576.0
+    );
+    println!(
+        "  CPU time per cycle:       {:.0} ms",
+        (cpu_after - cpu_before) * 1000.0 / cycles.max(1.0)
+    );
+}

@@ -1,0 +1,205 @@
+//! The only way the runtime sends Lambda requests: each one waits for its turn in the
+//! control-plane budget of its account and Region, at a priority, and a throttle is
+//! reported back to that budget.
+//!
+//! `GetFunction` has a limit of its own (100/s), so reserved concurrency is read
+//! within a separate budget. Writes also respect `daemon.max_write_rate`. It must not decide anything or remember answers: what to
+//! read and what an answer means belong to the daemon and [`super::known`].
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use super::budget::Priority;
+use super::scheduler::Scheduler;
+use crate::aws::{AwsError, FunctionConfigs, LambdaApi, ProvisionedConfig};
+use crate::config::{Config, FunctionId, TargetConfig};
+use crate::metrics::Metrics;
+
+/// The share of `GetFunction`'s own 100/s limit that the daemon uses, all the time.
+pub const DAEMON_GET_FUNCTION_RATE: f64 = 20.0;
+/// The share the one-shot commands use, for the few seconds they run.
+pub const ONE_SHOT_GET_FUNCTION_RATE: f64 = 50.0;
+
+/// Which shared limit a request counts against: Lambda's is per account and Region.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BudgetKey {
+    /// The account when the function is named by ARN; otherwise the credentials'.
+    pub account: Option<String>,
+    pub region: Option<String>,
+}
+
+/// Budgeted access to Lambda. Cloning shares the budgets.
+pub struct Control<L> {
+    lambda: Arc<L>,
+    rate: f64,
+    region: Option<String>,
+    metrics: Option<Arc<Metrics>>,
+    budgets: Arc<Mutex<HashMap<BudgetKey, Scheduler>>>,
+    get_function: Scheduler,
+    /// `daemon.max_write_rate`: writes also wait here, before their budget turn.
+    writes: Scheduler,
+}
+
+impl<L> Clone for Control<L> {
+    fn clone(&self) -> Self {
+        Self {
+            lambda: self.lambda.clone(),
+            rate: self.rate,
+            region: self.region.clone(),
+            metrics: self.metrics.clone(),
+            budgets: self.budgets.clone(),
+            get_function: self.get_function.clone(),
+            writes: self.writes.clone(),
+        }
+    }
+}
+
+impl<L: LambdaApi> Control<L> {
+    /// `rate` requests a second per account and Region on Lambda's shared limit, and
+    /// `get_function_rate` on `GetFunction`'s own.
+    pub fn new(
+        lambda: L,
+        rate: f64,
+        get_function_rate: f64,
+        config: &Config,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Self {
+        Self {
+            lambda: Arc::new(lambda),
+            rate,
+            region: config.aws.region.clone(),
+            get_function: Scheduler::new(get_function_rate, None),
+            writes: Scheduler::new(config.daemon.max_write_rate, None),
+            metrics,
+            budgets: Arc::default(),
+        }
+    }
+
+    fn budget(&self, function: &FunctionId) -> Scheduler {
+        let key = BudgetKey {
+            account: function.account.clone(),
+            region: self.region.clone(),
+        };
+        self.budgets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(key)
+            .or_insert_with(|| Scheduler::new(self.rate, self.metrics.clone()))
+            .clone()
+    }
+
+    /// The budget of requests that name no function (account settings).
+    fn account_budget(&self) -> Scheduler {
+        self.budget(&FunctionId {
+            name: String::new(),
+            account: None,
+            reference: String::new(),
+        })
+    }
+
+    async fn within<T>(
+        budget: &Scheduler,
+        priority: Priority,
+        request: impl Future<Output = Result<T, AwsError>>,
+    ) -> Result<T, AwsError> {
+        budget.turn(priority).await;
+        let result = request.await;
+        if let Err(AwsError::Throttled { retry_after, .. }) = &result {
+            budget.throttled(priority, *retry_after);
+        }
+        result
+    }
+
+    /// Every qualifier's config of `function`: one `ListProvisionedConcurrencyConfigs`.
+    pub async fn scan(
+        &self,
+        function: &FunctionId,
+        priority: Priority,
+    ) -> Result<FunctionConfigs, AwsError> {
+        Self::within(
+            &self.budget(function),
+            priority,
+            self.lambda.provisioned_configs(&function.reference),
+        )
+        .await
+    }
+
+    /// One target's config, read back while its allocation is in progress.
+    pub async fn read_back(
+        &self,
+        target: &TargetConfig,
+    ) -> Result<Option<ProvisionedConfig>, AwsError> {
+        Self::within(
+            &self.budget(&target.function),
+            Priority::ReadBack,
+            self.lambda
+                .provisioned_config(&target.function.reference, &target.qualifier),
+        )
+        .await
+    }
+
+    /// Puts `to`, or deletes the config for 0. `Some` is the config Lambda answered a
+    /// put with; `None` after a delete.
+    pub async fn write(
+        &self,
+        target: &TargetConfig,
+        to: u32,
+        priority: Priority,
+    ) -> Result<Option<ProvisionedConfig>, AwsError> {
+        let (function, qualifier) = (&target.function.reference, &target.qualifier);
+        let budget = self.budget(&target.function);
+        self.writes.turn(priority).await;
+        if to == 0 {
+            Self::within(
+                &budget,
+                priority,
+                self.lambda.delete_provisioned_config(function, qualifier),
+            )
+            .await
+            .map(|()| None)
+        } else {
+            Self::within(
+                &budget,
+                priority,
+                self.lambda.put_provisioned_config(function, qualifier, to),
+            )
+            .await
+            .map(Some)
+        }
+    }
+
+    /// The function's weighted aliases: one `ListAliases`.
+    pub async fn alias_weights(
+        &self,
+        function: &FunctionId,
+        priority: Priority,
+    ) -> Result<BTreeSet<String>, AwsError> {
+        Self::within(
+            &self.budget(function),
+            priority,
+            self.lambda.weighted_aliases(&function.reference),
+        )
+        .await
+    }
+
+    /// The function's reserved concurrency, within `GetFunction`'s own limit.
+    pub async fn reserved(&self, function: &FunctionId) -> Result<Option<u32>, AwsError> {
+        Self::within(
+            &self.get_function,
+            Priority::Refresh,
+            self.lambda.reserved_concurrency(&function.reference),
+        )
+        .await
+    }
+
+    /// The account's unreserved concurrency.
+    pub async fn unreserved(&self, priority: Priority) -> Result<Option<u32>, AwsError> {
+        Self::within(
+            &self.account_budget(),
+            priority,
+            self.lambda.unreserved_concurrency(),
+        )
+        .await
+    }
+}

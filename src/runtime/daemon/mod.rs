@@ -1,0 +1,1275 @@
+//! The daemon: one event loop that keeps every target decided from what it knows,
+//! and reads Lambda only within the control-plane budget.
+//!
+//! - Every `daemon.interval` one batched `GetMetricData` reads all metrics, and every
+//!   target whose state is known is decided: no Lambda read is needed for that.
+//! - Lambda is read by chores ([`chores`]): each function's configs are scanned once
+//!   at start and then every `daemon.drift_scan_period` (one
+//!   `ListProvisionedConcurrencyConfigs` covers its qualifiers); reserved concurrency
+//!   (`GetFunction`, its own limit), alias weights and the account settings every
+//!   `daemon.refresh_period`; an allocation the daemon started is read back until it
+//!   settles. A scan that finds a value the daemon did not write is drift: it is
+//!   logged, counted, and the target is decided again at once.
+//! - Targets are also decided at their schedule boundaries (one queue, one
+//!   tokio-cron-scheduler job armed for the earliest, the heartbeat as backstop), when
+//!   their allocation settles, and when a retry time comes.
+//! - Writes go through the actuator's `WriteState`, one in flight per function,
+//!   scale-outs ahead of everything else in the budget.
+//!
+//! The loop never awaits AWS, the credential chain or the file system: reads, writes
+//! and reloads are tasks whose results come back as loop branches, and deciding is
+//! CPU only. Every task's failure (a panic included) is handled where it is joined.
+//! SIGHUP reloads, SIGTERM/SIGINT stop; systemd hears READY, WATCHDOG and STOPPING.
+
+mod chores;
+mod http;
+pub mod notify;
+mod writes;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use super::actuator::{Backoff, Retry, WriteState};
+use super::budget::Priority;
+use super::control::Control;
+use super::evaluate::{self, Evaluation, SeriesByTarget};
+use super::known::{Drift, Known};
+use super::once::{Settled, log_change, write_priority};
+use super::series;
+use crate::aws::{self, AwsError, FunctionConfigs, ProvisionedConfig};
+use crate::config::{self, Config, FunctionId, TargetConfig};
+use crate::metrics::{Instrumented, Metrics};
+use crate::policy::{Caps, Decision, schedule};
+use chores::{Chore, Chores};
+use writes::{Held, Writes};
+
+pub use http::Health;
+
+/// Everything the loop reacts to from outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Decide this target again (its retry time came).
+    Decide(String),
+    Reload,
+    Shutdown,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the schedule timer: {0}")]
+    Scheduler(String),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+}
+
+/// The first read-back of an allocation comes this long after the write; each later
+/// one waits twice as long as the one before, up to `READ_BACK_MAX`.
+const READ_BACK_FIRST: Duration = Duration::from_secs(2);
+const READ_BACK_MAX: Duration = Duration::from_secs(30);
+/// An allocation is followed this many read-backs at most (about 15 minutes).
+const READ_BACK_ATTEMPTS: u32 = 34;
+/// A failed scan or refresh is tried again after one interval, and at most this long.
+const READ_RETRY: Duration = Duration::from_secs(30);
+/// Background reads (scans and refreshes) in flight at most: enough to keep any
+/// budget busy, few enough that a scale-out never queues behind thousands.
+const BACKGROUND_READS: usize = 16;
+/// The account settings are read at least this often.
+const ACCOUNT_REFRESH: Duration = Duration::from_secs(300);
+/// Sent on each heartbeat until `READY=1`: systemd's start timeout then measures a
+/// stall, not the length of the first pass.
+const START_EXTENSION: &str = "EXTEND_TIMEOUT_USEC=30000000";
+/// How often the loop turns even when nothing happens: its heartbeat for `/healthz`.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// What the daemon remembers about one target between decisions.
+#[derive(Debug, Default)]
+struct TargetMemory {
+    /// Whether a write may go, and what the last ones' results mean. A refusal is tied
+    /// to the caps it was refused under.
+    write: WriteState<Caps>,
+}
+
+/// Every target's next schedule boundary, earliest first, and the timer job armed for
+/// the earliest. Boundaries at the same instant are one entry each and come due
+/// together: a burst is never dropped, whatever its size.
+#[derive(Default)]
+struct Boundaries {
+    queue: BTreeSet<(DateTime<Utc>, String)>,
+    by_target: HashMap<String, DateTime<Utc>>,
+    armed: Option<(DateTime<Utc>, uuid::Uuid)>,
+}
+
+impl Boundaries {
+    fn set(&mut self, target: &str, next: Option<DateTime<Utc>>) {
+        if let Some(old) = self.by_target.remove(target) {
+            self.queue.remove(&(old, target.to_owned()));
+        }
+        if let Some(next) = next {
+            self.queue.insert((next, target.to_owned()));
+            self.by_target.insert(target.to_owned(), next);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.queue.clear();
+        self.by_target.clear();
+    }
+
+    /// Removes and returns the targets whose boundary is at or before `now`.
+    fn take_due(&mut self, now: DateTime<Utc>) -> Vec<String> {
+        let mut due = Vec::new();
+        while let Some((when, _)) = self.queue.first()
+            && *when <= now
+        {
+            let (_, target) = self.queue.pop_first().expect("the queue has a first entry");
+            self.by_target.remove(&target);
+            due.push(target);
+        }
+        due
+    }
+
+    fn earliest(&self) -> Option<DateTime<Utc>> {
+        self.queue.first().map(|(when, _)| *when)
+    }
+}
+
+/// A finished metric read: the start of a pass.
+struct MetricsRead {
+    /// `None` when the read failed or outlived the pass deadline.
+    series: Option<SeriesByTarget>,
+    timed_out: bool,
+    duration: Duration,
+}
+
+/// A finished Lambda read.
+enum ReadDone {
+    Scan {
+        function: FunctionId,
+        /// A scan a conflict or a disagreeing read-back asked for.
+        urgent: bool,
+        started: Instant,
+        result: Result<FunctionConfigs, AwsError>,
+    },
+    ReadBack {
+        target: String,
+        attempt: u32,
+        result: Result<Option<ProvisionedConfig>, AwsError>,
+    },
+    Refresh {
+        function: FunctionId,
+        reserved: Result<Option<u32>, AwsError>,
+        /// `None` when the function has no alias target.
+        weighted: Option<Result<BTreeSet<String>, AwsError>>,
+    },
+    Account(Result<Option<u32>, AwsError>),
+}
+
+/// A finished write.
+struct WriteDone {
+    target: String,
+    from: u32,
+    to: u32,
+    trigger: &'static str,
+    caps: Caps,
+    result: Result<Option<ProvisionedConfig>, AwsError>,
+}
+
+type SdkLambda = Instrumented<aws::SdkLambda>;
+type SdkMetrics = Instrumented<aws::SdkMetrics>;
+
+/// The AWS clients of one configuration.
+#[derive(Clone)]
+struct Clients {
+    control: Control<SdkLambda>,
+    cloudwatch: Arc<SdkMetrics>,
+}
+
+async fn connect(config: &Config, metrics: &Arc<Metrics>) -> Clients {
+    let (lambda, cloudwatch) = aws::connect(&config.aws).await;
+    Clients {
+        control: Control::new(
+            Instrumented {
+                inner: lambda,
+                metrics: metrics.clone(),
+            },
+            config.daemon.control_plane_budget,
+            super::control::DAEMON_GET_FUNCTION_RATE,
+            config,
+            Some(metrics.clone()),
+        ),
+        cloudwatch: Arc::new(Instrumented {
+            inner: cloudwatch,
+            metrics: metrics.clone(),
+        }),
+    }
+}
+
+/// A reload read and validated off the loop, with new clients when the AWS settings
+/// or the budget changed.
+struct Reloaded {
+    config: Config,
+    clients: Option<Clients>,
+}
+
+fn interval_timer(period: Duration, first: Instant) -> Interval {
+    let mut timer = tokio::time::interval_at(first, period);
+    timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    timer
+}
+
+/// Command-line settings that win over every config the daemon loads, the first and
+/// each reload alike.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overrides {
+    /// `--dry-run`: no config can enable writes.
+    pub dry_run: bool,
+    /// `--listen`: the container image sets it, so that its probes reach the port
+    /// whatever the mounted config says.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl Overrides {
+    fn apply(self, config: &mut Config) {
+        config.daemon.dry_run |= self.dry_run;
+        if let Some(listen) = self.listen {
+            config.daemon.listen = listen;
+        }
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT. `path` is re-read on SIGHUP.
+pub async fn run_from_file(
+    path: PathBuf,
+    mut config: Config,
+    overrides: Overrides,
+) -> Result<(), DaemonError> {
+    overrides.apply(&mut config);
+    let metrics = Arc::new(Metrics::new());
+    for target in &config.targets {
+        metrics.register_target(target);
+    }
+    let health = Arc::new(Health::new());
+    let listener = tokio::net::TcpListener::bind(config.daemon.listen)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            address: config.daemon.listen,
+            source,
+        })?;
+    let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(http::serve(
+        listener,
+        http::router(metrics.clone(), health.clone()),
+        async move {
+            let mut stopped = http_stopped;
+            let _ = stopped.wait_for(|stop| *stop).await;
+        },
+    ));
+    tracing::info!(listen = %config.daemon.listen, targets = config.targets.len(), "pc-autoscaler started");
+
+    let (events, inbox) = mpsc::channel(1024);
+    forward_signals(events.clone()).map_err(DaemonError::Signals)?;
+    let scheduler = JobScheduler::new()
+        .await
+        .map_err(|error| DaemonError::Scheduler(error.to_string()))?;
+    scheduler
+        .start()
+        .await
+        .map_err(|error| DaemonError::Scheduler(error.to_string()))?;
+
+    let clients = connect(&config, &metrics).await;
+    let interval = config.daemon.interval;
+    let mut daemon = Daemon {
+        path,
+        overrides,
+        config: Arc::new(config),
+        clients,
+        metrics,
+        health,
+        events,
+        ticker: interval_timer(interval, Instant::now()),
+        boundary_wake: Arc::default(),
+        scheduler,
+        boundaries: Boundaries::default(),
+        known: Known::default(),
+        series: None,
+        memory: HashMap::new(),
+        last_write: HashMap::new(),
+        chores: Chores::default(),
+        reads: JoinSet::new(),
+        background_reads: 0,
+        reads_ok: 0,
+        reads_failed: 0,
+        writes: Writes::default(),
+        watches: JoinSet::new(),
+        pass: JoinSet::new(),
+        pass_again: false,
+        reloads: JoinSet::new(),
+        reload_again: false,
+        uninformed_passes: 0,
+        told_systemd_ready: false,
+    };
+    daemon.learn_everything();
+    daemon.run_loop(inbox).await;
+    daemon.shut_down().await;
+    let _ = stop_http.send(true);
+    let _ = server.await;
+    tracing::info!("pc-autoscaler stopped");
+    Ok(())
+}
+
+/// SIGHUP → reload; SIGTERM and SIGINT → shutdown. The handlers only send events.
+fn forward_signals(events: mpsc::Sender<Event>) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        loop {
+            let event = tokio::select! {
+                _ = hangup.recv() => Event::Reload,
+                _ = terminate.recv() => Event::Shutdown,
+                _ = interrupt.recv() => Event::Shutdown,
+            };
+            if events.send(event).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(())
+}
+
+struct Daemon {
+    path: PathBuf,
+    overrides: Overrides,
+    config: Arc<Config>,
+    clients: Clients,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    events: mpsc::Sender<Event>,
+    /// Metric reads and full decisions, every `daemon.interval`.
+    ticker: Interval,
+    /// Notified by the boundary timer job.
+    boundary_wake: Arc<Notify>,
+    scheduler: JobScheduler,
+    boundaries: Boundaries,
+    known: Known,
+    /// The last metric read, by target; `None` until the first one ended.
+    series: Option<SeriesByTarget>,
+    memory: HashMap<String, TargetMemory>,
+    /// When each function's last write ended: a scan that started before it is stale.
+    last_write: HashMap<FunctionId, Instant>,
+    chores: Chores,
+    reads: JoinSet<ReadDone>,
+    /// Scans and refreshes in flight (read-backs and urgent scans not counted).
+    background_reads: usize,
+    /// Lambda reads that succeeded and failed since the last pass ended.
+    reads_ok: u32,
+    reads_failed: u32,
+    /// Writes in flight, at most one per function; waited for at shutdown.
+    writes: Writes<WriteDone>,
+    /// Retry timers; dropped at shutdown.
+    watches: JoinSet<()>,
+    /// The metric read of the pass under way, if any (at most one).
+    pass: JoinSet<MetricsRead>,
+    /// A reload asked for a pass while one was under way: start one when it ends.
+    pass_again: bool,
+    reloads: JoinSet<Result<Reloaded, String>>,
+    /// A SIGHUP came while a reload was under way: reload again when it ends.
+    reload_again: bool,
+    /// Passes in a row that informed no target.
+    uninformed_passes: u32,
+    told_systemd_ready: bool,
+}
+
+impl Daemon {
+    async fn run_loop(&mut self, mut inbox: mpsc::Receiver<Event>) {
+        // Without a systemd watchdog, the branch below simply never fires.
+        let watchdog_period = notify::watchdog_interval().unwrap_or(Duration::from_secs(86_400));
+        let mut watchdog = interval_timer(watchdog_period, Instant::now() + watchdog_period);
+        let mut heartbeat = interval_timer(HEARTBEAT, Instant::now() + HEARTBEAT);
+        self.schedule_all_boundaries().await;
+        loop {
+            let room = self.background_reads < BACKGROUND_READS;
+            let next_chore = self
+                .chores
+                .next_due(room)
+                .unwrap_or_else(|| Instant::now() + HEARTBEAT);
+            tokio::select! {
+                _ = self.ticker.tick() => self.start_pass(),
+                Some(joined) = self.pass.join_next() => match joined {
+                    Ok(read) => self.pass_done(read),
+                    Err(error) => {
+                        self.count_task_failure("evaluation", &error);
+                        self.full_pass_ended("failed");
+                    }
+                },
+                _ = tokio::time::sleep_until(next_chore) => self.start_due_chores(),
+                Some(joined) = self.reads.join_next() => match joined {
+                    Ok(done) => self.read_done(done),
+                    Err(error) => {
+                        // The chore is lost with its task; the drift scan period
+                        // brings the function back.
+                        self.count_task_failure("read", &error);
+                        self.background_reads = self.background_reads.saturating_sub(1);
+                    }
+                },
+                _ = watchdog.tick() => {
+                    // Fed only while the loop makes progress and no pass is overdue:
+                    // systemd restarts a daemon that is stuck, not one that is busy.
+                    match self.health.not_alive() {
+                        None => { let _ = notify::notify("WATCHDOG=1"); }
+                        Some(why) => tracing::error!(why = why.trim_end(), "not feeding the systemd watchdog"),
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    if !self.told_systemd_ready && self.health.not_alive().is_none() {
+                        let _ = notify::notify(START_EXTENSION);
+                    }
+                    // The backstop for a timer job that was lost or fired early.
+                    self.fire_due_boundaries().await;
+                }
+                Some((held, joined)) = self.writes.join_next() => match joined {
+                    Ok(done) => self.write_done(done),
+                    Err(error) => self.write_failed(held, error),
+                },
+                Some(joined) = self.watches.join_next() => {
+                    if let Err(error) = joined && error.is_panic() {
+                        self.count_task_failure("watch", &error);
+                    }
+                }
+                _ = self.boundary_wake.notified() => self.fire_due_boundaries().await,
+                Some(joined) = self.reloads.join_next() => match joined {
+                    Ok(outcome) => self.reload_done(outcome).await,
+                    Err(error) => {
+                        self.count_task_failure("reload", &error);
+                        self.reload_done(Err(format!("the reload task failed: {error}"))).await;
+                    }
+                },
+                event = inbox.recv() => match event {
+                    Some(Event::Decide(target)) => self.decide(&[target]),
+                    Some(Event::Reload) => self.start_reload(),
+                    Some(Event::Shutdown) | None => return,
+                },
+            }
+            self.health.loop_turned();
+        }
+    }
+
+    fn count_task_failure(&self, task: &'static str, error: &tokio::task::JoinError) {
+        tracing::error!(task, error = %error, "a background task failed");
+        self.metrics.task_failures.with_label_values(&[task]).inc();
+    }
+
+    fn target(&self, name: &str) -> Option<&TargetConfig> {
+        self.config
+            .targets
+            .iter()
+            .find(|target| target.name == name)
+    }
+
+    /// Queues the first read of every function not known yet, and the account.
+    fn learn_everything(&mut self) {
+        let now = Instant::now();
+        for function in super::once::functions(&self.config.targets) {
+            if self.known.function(&function).is_none() {
+                self.chores
+                    .queue(Chore::Refresh(function.clone()), now, false);
+                self.chores.queue(Chore::Scan(function), now, false);
+            }
+        }
+        self.chores.queue(Chore::Account, now, false);
+        self.count_unknown();
+    }
+
+    fn count_unknown(&self) {
+        let unknown = self
+            .config
+            .targets
+            .iter()
+            .filter(|target| self.known.config(target).is_none())
+            .count();
+        self.metrics.targets_unknown.set(unknown as i64);
+    }
+
+    /// Starts every chore that is due, within the background reads' room.
+    fn start_due_chores(&mut self) {
+        let now = Instant::now();
+        let room = BACKGROUND_READS.saturating_sub(self.background_reads);
+        for (chore, urgent) in self.chores.take_due(now, room) {
+            if !urgent {
+                self.background_reads += 1;
+            }
+            self.start_chore(chore, urgent);
+        }
+    }
+
+    fn start_chore(&mut self, chore: Chore, urgent: bool) {
+        let control = self.clients.control.clone();
+        match chore {
+            Chore::Scan(function) => {
+                let priority = if urgent {
+                    Priority::ReadBack
+                } else {
+                    Priority::DriftScan
+                };
+                self.reads.spawn(async move {
+                    let started = Instant::now();
+                    let result = control.scan(&function, priority).await;
+                    ReadDone::Scan {
+                        function,
+                        urgent,
+                        started,
+                        result,
+                    }
+                });
+            }
+            Chore::ReadBack { target, attempt } => {
+                let Some(config) = self.target(&target).cloned() else {
+                    return;
+                };
+                self.reads.spawn(async move {
+                    let result = control.read_back(&config).await;
+                    ReadDone::ReadBack {
+                        target,
+                        attempt,
+                        result,
+                    }
+                });
+            }
+            Chore::Refresh(function) => {
+                let has_alias = self
+                    .config
+                    .targets
+                    .iter()
+                    .any(|target| target.function == function && target.is_alias());
+                self.reads.spawn(async move {
+                    let (reserved, weighted) = tokio::join!(control.reserved(&function), async {
+                        if has_alias {
+                            Some(control.alias_weights(&function, Priority::Refresh).await)
+                        } else {
+                            None
+                        }
+                    });
+                    ReadDone::Refresh {
+                        function,
+                        reserved,
+                        weighted,
+                    }
+                });
+            }
+            Chore::Account => {
+                self.reads.spawn(async move {
+                    ReadDone::Account(control.unreserved(Priority::Refresh).await)
+                });
+            }
+        }
+    }
+
+    fn count_read<T>(&mut self, result: &Result<T, AwsError>) {
+        if result.is_ok() {
+            self.reads_ok += 1;
+        } else {
+            self.reads_failed += 1;
+        }
+    }
+
+    fn is_managed(&self, function: &FunctionId) -> bool {
+        self.config
+            .targets
+            .iter()
+            .any(|target| target.function == *function)
+    }
+
+    fn read_done(&mut self, done: ReadDone) {
+        let now = Instant::now();
+        let settings = self.config.daemon.clone();
+        match done {
+            ReadDone::Scan {
+                function,
+                urgent,
+                started,
+                result,
+            } => {
+                if !urgent {
+                    self.background_reads = self.background_reads.saturating_sub(1);
+                }
+                self.count_read(&result);
+                if !self.is_managed(&function) {
+                    return;
+                }
+                self.chores.queue(
+                    Chore::Scan(function.clone()),
+                    now + settings.drift_scan_period,
+                    false,
+                );
+                match result {
+                    Ok(configs) => self.scanned(&function, configs, started, urgent),
+                    Err(error) => {
+                        tracing::warn!(function = %function.name, error = %error, outcome = error.label(), "drift scan failed; it is tried again");
+                        self.known.scan_failed(&function, error.to_string());
+                        let retry = settings.interval.min(READ_RETRY);
+                        self.chores.queue(Chore::Scan(function), now + retry, false);
+                    }
+                }
+                self.count_unknown();
+            }
+            ReadDone::ReadBack {
+                target,
+                attempt,
+                result,
+            } => {
+                self.count_read(&result);
+                let Some(config) = self.target(&target).cloned() else {
+                    return;
+                };
+                let settled = Settled::of(&result);
+                match result {
+                    Ok(found) => {
+                        if let Some(drift) = self.known.read_back(&config, found) {
+                            self.drifted(&config, &drift, "read_back");
+                            self.chores
+                                .queue(Chore::Scan(config.function.clone()), now, true);
+                            return;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(target = %target, error = %error, "status read failed while an allocation is in progress")
+                    }
+                }
+                if matches!(settled, Settled::InProgress | Settled::Unknown) {
+                    self.read_back_later(&target, attempt + 1);
+                } else {
+                    self.decide(&[target]);
+                }
+            }
+            ReadDone::Refresh {
+                function,
+                reserved,
+                weighted,
+            } => {
+                self.background_reads = self.background_reads.saturating_sub(1);
+                if !self.is_managed(&function) {
+                    return;
+                }
+                match reserved {
+                    Ok(reserved) => self.known.set_reserved(&function, reserved),
+                    Err(error) => {
+                        tracing::warn!(function = %function.name, error = %error, "reserved concurrency read failed; its cap is unknown")
+                    }
+                }
+                if let Some(weighted) = weighted {
+                    self.count_read(&weighted);
+                    match weighted {
+                        Ok(weighted) => self.known.set_weighted(&function, weighted),
+                        Err(error) => {
+                            tracing::warn!(function = %function.name, error = %error, "alias weights read failed")
+                        }
+                    }
+                }
+                self.chores.queue(
+                    Chore::Refresh(function),
+                    now + settings.refresh_period,
+                    false,
+                );
+            }
+            ReadDone::Account(result) => {
+                self.background_reads = self.background_reads.saturating_sub(1);
+                self.count_read(&result);
+                match result {
+                    Ok(unreserved) => self.known.set_unreserved(unreserved),
+                    Err(error) => {
+                        tracing::warn!(error = %error, "account settings read failed; the account cap stays as last read")
+                    }
+                }
+                let period = settings.refresh_period.min(ACCOUNT_REFRESH);
+                self.chores.queue(Chore::Account, now + period, false);
+            }
+        }
+    }
+
+    /// A scan's answer: records it, reports drift, follows allocations in progress,
+    /// and decides the function's targets that it changed or first made known (all of
+    /// them after an urgent scan: it was asked for to decide again).
+    fn scanned(
+        &mut self,
+        function: &FunctionId,
+        configs: FunctionConfigs,
+        started: Instant,
+        urgent: bool,
+    ) {
+        let wrote_since = self
+            .last_write
+            .get(function)
+            .is_some_and(|written| *written >= started);
+        if self.writes.busy(&function.name) || wrote_since {
+            // The scan may predate a write: its answer is not news. The write's own
+            // answer and read-backs keep the cache right; the next scan checks.
+            return;
+        }
+        let first = self
+            .known
+            .function(function)
+            .is_none_or(|facts| facts.configs.is_none());
+        let targets: Vec<TargetConfig> = self
+            .config
+            .targets
+            .iter()
+            .filter(|target| target.function == *function)
+            .cloned()
+            .collect();
+        let drift = self.known.scanned(function, configs);
+        let mut decide = Vec::new();
+        for target in &targets {
+            if let Some(drift) = drift
+                .iter()
+                .find(|drift| drift.qualifier == target.qualifier)
+            {
+                self.drifted(target, drift, "scan");
+            } else if !first && !urgent {
+                continue;
+            }
+            decide.push(target.name.clone());
+            let in_progress =
+                self.known.config(target).flatten().is_some_and(|config| {
+                    config.status == crate::policy::AllocationStatus::InProgress
+                });
+            if in_progress {
+                self.read_back_later(&target.name, 0);
+            }
+        }
+        self.decide(&decide);
+    }
+
+    /// Someone else changed a target's capacity: log and count it. The caller decides
+    /// the target again; cooldowns count from the foreign write's `LastModified`.
+    fn drifted(&mut self, target: &TargetConfig, drift: &Drift, found_by: &'static str) {
+        tracing::warn!(
+            target = %target.name,
+            known = ?drift.known,
+            found = ?drift.found,
+            found_by,
+            "drift: the capacity was changed by someone else"
+        );
+        self.metrics
+            .drift_detected
+            .with_label_values(&[&target.name])
+            .inc();
+        // A refusal or backoff was about the old state.
+        if let Some(memory) = self.memory.get_mut(&target.name) {
+            *memory = TargetMemory::default();
+        }
+    }
+
+    fn read_back_later(&mut self, target: &str, attempt: u32) {
+        if attempt >= READ_BACK_ATTEMPTS {
+            tracing::warn!(
+                target,
+                "allocation still in progress after the last read-back; the drift scan follows it"
+            );
+            return;
+        }
+        let wait = READ_BACK_FIRST
+            .saturating_mul(2u32.saturating_pow(attempt.min(8)))
+            .min(READ_BACK_MAX);
+        self.chores.queue(
+            Chore::ReadBack {
+                target: target.to_owned(),
+                attempt,
+            },
+            Instant::now() + wait,
+            true,
+        );
+    }
+
+    /// Starts the metric read of a pass over every target, unless one is under way.
+    fn start_pass(&mut self) {
+        if !self.pass.is_empty() {
+            return;
+        }
+        let deadline = self.config.daemon.pass_deadline();
+        let cloudwatch = self.clients.cloudwatch.clone();
+        let targets = self.config.targets.clone();
+        self.pass.spawn(async move {
+            let started = Instant::now();
+            let read = tokio::time::timeout(
+                deadline,
+                series::fetch(cloudwatch.as_ref(), &targets, Utc::now()),
+            )
+            .await;
+            MetricsRead {
+                timed_out: read.is_err(),
+                series: read.ok().flatten(),
+                duration: started.elapsed(),
+            }
+        });
+        self.health.pass_started(deadline);
+    }
+
+    /// A pass: every known target decided on the new metrics.
+    fn pass_done(&mut self, read: MetricsRead) {
+        if read.timed_out {
+            tracing::error!(
+                deadline_seconds = self.config.daemon.pass_deadline().as_secs(),
+                "a metric read outlived the pass deadline and was abandoned"
+            );
+            self.full_pass_ended("timed_out");
+            return;
+        }
+        let metrics_read = read.series.is_some();
+        // A failed read leaves no series: tracked targets then hold, as unreadable.
+        self.series = Some(read.series.unwrap_or_default());
+        let names: Vec<String> = self.config.targets.iter().map(|t| t.name.clone()).collect();
+        self.decide(&names);
+        self.metrics
+            .evaluation_duration
+            .observe(read.duration.as_secs_f64());
+        let lambda_unreadable = self.reads_failed > 0 && self.reads_ok == 0;
+        let informed = self.config.targets.is_empty() || (metrics_read && !lambda_unreadable);
+        if informed {
+            self.metrics
+                .last_successful_evaluation
+                .set(Utc::now().timestamp_millis() as f64 / 1000.0);
+        }
+        self.full_pass_ended(if informed { "informed" } else { "uninformed" });
+    }
+
+    /// The bookkeeping of every pass, however it ended: readiness, the first
+    /// `READY=1`, and a pass a reload asked for meanwhile.
+    fn full_pass_ended(&mut self, outcome: &'static str) {
+        self.reads_ok = 0;
+        self.reads_failed = 0;
+        self.health.pass_ended();
+        self.metrics.passes.with_label_values(&[outcome]).inc();
+        self.metrics
+            .last_evaluation
+            .set(Utc::now().timestamp_millis() as f64 / 1000.0);
+        if outcome == "informed" {
+            self.uninformed_passes = 0;
+            self.health.set_ready(true);
+        } else {
+            self.uninformed_passes += 1;
+            tracing::warn!(
+                outcome,
+                passes_in_a_row = self.uninformed_passes,
+                "a pass informed no target"
+            );
+            if self.uninformed_passes >= http::UNREADY_AFTER_PASSES {
+                self.health.set_ready(false);
+            }
+        }
+        // Ready means: the first metric read is done, and every target whose state is
+        // known has been decided. Targets still unknown are read at the budget's pace
+        // (`pc_autoscaler_targets_unknown`); start-up does not wait for them.
+        if !self.told_systemd_ready {
+            self.told_systemd_ready = true;
+            let _ = notify::notify("READY=1");
+        }
+        if std::mem::take(&mut self.pass_again) {
+            self.start_pass();
+        }
+    }
+
+    /// Decides the named targets from what is known and starts the writes they call
+    /// for. A tracked target waits for the first metric read.
+    fn decide(&mut self, names: &[String]) {
+        let now = Utc::now();
+        let empty = SeriesByTarget::new();
+        let series = self.series.as_ref().unwrap_or(&empty);
+        let metrics_read = self.series.is_some();
+        let targets: Vec<&TargetConfig> = names
+            .iter()
+            .filter_map(|name| self.target(name))
+            .filter(|target| metrics_read || target.tracking.is_none())
+            .collect();
+        let evaluations = evaluate::evaluate_all(
+            targets,
+            &self.known,
+            series,
+            self.config.daemon.account_reserve,
+            now,
+        );
+        for evaluation in &evaluations {
+            self.carry_out(evaluation);
+        }
+    }
+
+    /// Records one target's evaluation and starts the write it calls for.
+    fn carry_out(&mut self, evaluation: &Evaluation) {
+        let target = &evaluation.target;
+        let Ok(evaluated) = &evaluation.outcome else {
+            return;
+        };
+        self.metrics.record_evaluation(evaluation);
+        let memory = self.memory.entry(target.name.clone()).or_default();
+        let from = evaluated.observation.requested;
+        let to = evaluated.decision.desired;
+        let caps = evaluated.observation.caps;
+        if to == from {
+            memory.write.nothing_to_write();
+            self.metrics.set_write_blocked(&target.name, None);
+            return;
+        }
+        let now = Instant::now();
+        if self.config.daemon.dry_run
+            || self.writes.busy(&target.function.name)
+            || !memory.write.may_write(to, &caps, now)
+        {
+            self.metrics
+                .set_write_blocked(&target.name, memory.write.blocked());
+            return;
+        }
+        self.writes.spawn(
+            Held {
+                target: target.name.clone(),
+                function: target.function.name.clone(),
+            },
+            write(
+                self.clients.control.clone(),
+                target.clone(),
+                from,
+                to,
+                caps,
+                evaluated.decision.clone(),
+            ),
+        );
+    }
+
+    /// A write task that panicked or was aborted: its function is already released;
+    /// the function is scanned again and the target decided from what it finds.
+    fn write_failed(&mut self, held: Held, error: tokio::task::JoinError) {
+        self.count_task_failure("write", &error);
+        tracing::error!(target = %held.target, "the write task failed; the function is read again");
+        if let Some(target) = self.target(&held.target).cloned() {
+            self.chores
+                .queue(Chore::Scan(target.function), Instant::now(), true);
+        }
+    }
+
+    fn write_done(&mut self, done: WriteDone) {
+        // A target removed by a reload while its write was in flight needs nothing more.
+        let Some(target) = self.target(&done.target).cloned() else {
+            return;
+        };
+        self.last_write
+            .insert(target.function.clone(), Instant::now());
+        let memory = self.memory.entry(done.target.clone()).or_default();
+        let backoff = Backoff::default();
+        let retry = memory.write.on_result(
+            done.result.as_ref().map(|_| ()),
+            done.to,
+            done.caps,
+            &backoff,
+            Instant::now(),
+            fastrand::f64(),
+        );
+        self.metrics
+            .set_write_blocked(&done.target, memory.write.blocked());
+        let error = match done.result {
+            Ok(config) => {
+                let direction = if done.to > done.from { "up" } else { "down" };
+                self.metrics
+                    .scaling_actions
+                    .with_label_values(&[&done.target, direction, done.trigger])
+                    .inc();
+                let allocating = config.is_some();
+                self.known.wrote(&target, config);
+                if allocating {
+                    self.read_back_later(&done.target, 0);
+                }
+                return;
+            }
+            Err(error) => error,
+        };
+        tracing::warn!(target = %done.target, to = done.to, error = %error, outcome = error.label(), retry = ?retry, "write failed");
+        match retry {
+            Some(Retry::After(wait)) => self.decide_after(&done.target, wait),
+            // Something else is in progress on the function: what is there now is
+            // not what is known. Read it, then decide again.
+            Some(Retry::WhenSettled) => {
+                self.chores
+                    .queue(Chore::Scan(target.function), Instant::now(), true)
+            }
+            // The next decision after the refusal's memory or the cap tries again;
+            // a timer makes sure of it even with a long interval.
+            Some(Retry::Never) => self.decide_after(&done.target, super::actuator::REFUSAL_MEMORY),
+            Some(Retry::GiveUp) => self.decide_after(&done.target, backoff.cap),
+            None => {}
+        }
+    }
+
+    /// Decides `target` again after `wait`.
+    fn decide_after(&mut self, target: &str, wait: Duration) {
+        let events = self.events.clone();
+        let name = target.to_owned();
+        self.watches.spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = events.send(Event::Decide(name)).await;
+        });
+    }
+
+    async fn schedule_all_boundaries(&mut self) {
+        self.boundaries.clear();
+        let now = Utc::now();
+        for target in self.config.targets.iter() {
+            self.boundaries
+                .set(&target.name, schedule::next_boundary(target, now));
+        }
+        self.arm_boundary_timer().await;
+    }
+
+    /// Decides every target whose boundary has come and queues its next one.
+    async fn fire_due_boundaries(&mut self) {
+        let now = Utc::now();
+        let due = self.boundaries.take_due(now);
+        for name in &due {
+            tracing::debug!(target = %name, "schedule boundary");
+            let next = self
+                .target(name)
+                .and_then(|target| schedule::next_boundary(target, now));
+            self.boundaries.set(name, next);
+        }
+        self.decide(&due);
+        self.arm_boundary_timer().await;
+    }
+
+    /// Keeps one one-shot job armed for the earliest boundary; re-arms only when the
+    /// earliest changed.
+    async fn arm_boundary_timer(&mut self) {
+        let earliest = self.boundaries.earliest();
+        if self.boundaries.armed.map(|(when, _)| when) == earliest {
+            return;
+        }
+        if let Some((_, job)) = self.boundaries.armed.take() {
+            let _ = self.scheduler.remove(&job).await;
+        }
+        let Some(when) = earliest else {
+            return;
+        };
+        let delay = (when - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        let wake = self.boundary_wake.clone();
+        let job = Job::new_one_shot(delay, move |_, _| wake.notify_one());
+        let armed = match job {
+            Ok(job) => self
+                .scheduler
+                .add(job)
+                .await
+                .map_err(|error| error.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        match armed {
+            Ok(id) => self.boundaries.armed = Some((when, id)),
+            // The heartbeat still finds the boundary within a second.
+            Err(error) => tracing::error!(error = %error, "cannot arm the schedule boundary timer"),
+        }
+    }
+
+    /// SIGHUP: read and validate the file, and connect anew if the AWS settings or
+    /// the budget changed, all off the loop.
+    fn start_reload(&mut self) {
+        let _ = notify::notify("RELOADING=1");
+        if !self.reloads.is_empty() {
+            self.reload_again = true;
+            return;
+        }
+        let path = self.path.clone();
+        let old = self.config.clone();
+        let metrics = self.metrics.clone();
+        let overrides = self.overrides;
+        self.reloads.spawn(async move {
+            let loaded = tokio::task::spawn_blocking(move || config::load(&path))
+                .await
+                .map_err(|error| format!("the reload task failed: {error}"))?;
+            let mut new = loaded.map_err(|error| error.to_string())?;
+            overrides.apply(&mut new);
+            let reconnect = new.aws != old.aws
+                || new.daemon.control_plane_budget != old.daemon.control_plane_budget
+                || new.daemon.max_write_rate != old.daemon.max_write_rate;
+            let clients = if reconnect {
+                Some(connect(&new, &metrics).await)
+            } else {
+                None
+            };
+            Ok(Reloaded {
+                config: new,
+                clients,
+            })
+        });
+    }
+
+    /// Applies a reload, or keeps the old config when it failed; either way the loop
+    /// goes on. A good reload decides every target at once and reads new functions.
+    async fn reload_done(&mut self, outcome: Result<Reloaded, String>) {
+        match outcome {
+            Err(error) => {
+                self.metrics
+                    .config_reloads
+                    .with_label_values(&["failure"])
+                    .inc();
+                tracing::error!(path = %self.path.display(), error = %error, "reload failed; the previous configuration stays in force");
+            }
+            Ok(Reloaded {
+                config: new,
+                clients,
+            }) => {
+                let old = self.config.clone();
+                for target in &old.targets {
+                    let kept = new
+                        .targets
+                        .iter()
+                        .find(|candidate| candidate.name == target.name);
+                    self.metrics.forget_removed(target, kept);
+                    if kept.is_none() {
+                        self.memory.remove(&target.name);
+                    }
+                }
+                for target in &new.targets {
+                    self.metrics.register_target(target);
+                }
+                if new.daemon.listen != old.daemon.listen {
+                    tracing::warn!(listen = %new.daemon.listen, "a new listen address takes effect at the next restart");
+                }
+                if new.aws != old.aws {
+                    // Another account or Region: nothing known holds there.
+                    self.known = Known::default();
+                    self.chores.clear();
+                }
+                let functions: BTreeSet<FunctionId> = new
+                    .targets
+                    .iter()
+                    .map(|target| target.function.clone())
+                    .collect();
+                self.known.retain(|function| functions.contains(function));
+                let interval = new.daemon.interval;
+                if let Some(clients) = clients {
+                    self.clients = clients;
+                }
+                self.config = Arc::new(new);
+                self.learn_everything();
+                self.schedule_all_boundaries().await;
+                self.metrics
+                    .config_reloads
+                    .with_label_values(&["success"])
+                    .inc();
+                tracing::info!(
+                    targets = self.config.targets.len(),
+                    "configuration reloaded"
+                );
+                // Decide at once with the new config; the next pass follows one
+                // interval later.
+                self.ticker = interval_timer(interval, Instant::now() + interval);
+                if self.pass.is_empty() {
+                    self.start_pass();
+                } else {
+                    self.pass_again = true;
+                }
+            }
+        }
+        let _ = notify::notify("READY=1");
+        if std::mem::take(&mut self.reload_again) {
+            self.start_reload();
+        }
+    }
+
+    /// SIGTERM: no new reads or decisions; writes in flight finish within the grace
+    /// period.
+    async fn shut_down(&mut self) {
+        let grace = self.config.daemon.shutdown_grace;
+        // systemd's TimeoutStopSec need not know the configured grace: the daemon
+        // asks for it, plus a margin to exit.
+        let stop_time = grace + Duration::from_secs(10);
+        let _ = notify::notify(&format!(
+            "STOPPING=1\nEXTEND_TIMEOUT_USEC={}",
+            stop_time.as_micros()
+        ));
+        tracing::info!(
+            writes_in_flight = self.writes.len(),
+            grace_seconds = grace.as_secs(),
+            "shutting down"
+        );
+        let _ = self.scheduler.shutdown().await;
+        self.watches.abort_all();
+        self.reads.abort_all();
+        self.pass.abort_all();
+        self.reloads.abort_all();
+        let finish = async {
+            while let Some((_, joined)) = self.writes.join_next().await {
+                match joined {
+                    Ok(done) => self.write_done(done),
+                    Err(error) => self.count_task_failure("write", &error),
+                }
+            }
+        };
+        if tokio::time::timeout(grace, finish).await.is_err() {
+            tracing::error!("writes still in flight at the end of the grace period were abandoned");
+        }
+        self.watches.abort_all();
+    }
+}
+
+/// One write, beside the loop: waits for its turn in the budget (raises first), puts
+/// or deletes, and logs the change once.
+async fn write(
+    control: Control<SdkLambda>,
+    target: TargetConfig,
+    from: u32,
+    to: u32,
+    caps: Caps,
+    decision: Decision,
+) -> WriteDone {
+    let result = control.write(&target, to, write_priority(from, to)).await;
+    if result.is_ok() {
+        log_change(&target, from, to, &decision);
+    }
+    WriteDone {
+        target: target.name,
+        from,
+        to,
+        trigger: decision.reason.trigger(),
+        caps,
+        result,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(1_800_000_000 + i64::from(minute) * 60, 0)
+            .expect("a valid timestamp")
+    }
+
+    #[test]
+    fn boundaries_come_due_together_and_each_target_keeps_only_its_next() {
+        let mut boundaries = Boundaries::default();
+        for index in 0..5_000 {
+            boundaries.set(&format!("t{index}"), Some(at(2)));
+        }
+        boundaries.set("early", Some(at(1)));
+        boundaries.set("early", Some(at(3)));
+        boundaries.set("never", None);
+        assert_eq!(boundaries.earliest(), Some(at(2)));
+        assert!(boundaries.take_due(at(1)).is_empty());
+        assert_eq!(
+            boundaries.take_due(at(2)).len(),
+            5_000,
+            "a burst is never cut"
+        );
+        assert_eq!(boundaries.take_due(at(10)), vec!["early".to_owned()]);
+        assert_eq!(boundaries.earliest(), None);
+    }
+}

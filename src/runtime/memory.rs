@@ -1,0 +1,335 @@
+//! In-memory `LambdaApi` and `MetricsApi`, for tests of the runtime in virtual time
+//! (`tokio::time::pause`): the same traits as the SDK adapters, with Lambda's
+//! allocation semantics (a put is `IN_PROGRESS` for `allocation_delay`, and a write
+//! meanwhile is a conflict), scripted faults, and a log of every request.
+//!
+//! The wire tests (`tests/`) prove the protocol against a local HTTP endpoint; this
+//! module is only for timing and ordering. It must not be used outside tests and
+//! benchmarks.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+use crate::aws::{
+    AwsError, FunctionConfigs, LambdaApi, MetricQuery, MetricsApi, MetricsBatch, ProvisionedConfig,
+    Series, SeriesStatus,
+};
+use crate::policy::{AllocationStatus, Datapoint};
+
+/// One request, as the fake saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub at: Instant,
+    pub api: &'static str,
+    pub function: String,
+    pub qualifier: Option<String>,
+    pub value: Option<u32>,
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MemoryFunction {
+    pub reserved: Option<u32>,
+    pub weighted: BTreeSet<String>,
+    /// Qualifier → config and when its allocation started.
+    pub configs: BTreeMap<String, (ProvisionedConfig, Instant)>,
+}
+
+#[derive(Debug)]
+pub struct World {
+    pub functions: HashMap<String, MemoryFunction>,
+    pub allocation_delay: Duration,
+    pub unreserved: Option<u32>,
+    /// The next requests of an API fail with these errors, in order.
+    pub faults: HashMap<&'static str, VecDeque<AwsError>>,
+    pub log: Vec<Request>,
+    panic_on_put: HashSet<String>,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self {
+            functions: HashMap::new(),
+            allocation_delay: Duration::from_secs(60),
+            unreserved: Some(1_000),
+            faults: HashMap::new(),
+            log: Vec::new(),
+            panic_on_put: HashSet::new(),
+        }
+    }
+}
+
+impl World {
+    /// Sets a qualifier's config as if someone else's put had finished.
+    pub fn set_config(&mut self, function: &str, qualifier: &str, requested: u32) {
+        let config = ProvisionedConfig {
+            requested,
+            allocated: requested,
+            status: AllocationStatus::Ready,
+            status_reason: None,
+            last_modified: Some(Utc::now()),
+        };
+        self.functions
+            .entry(function.to_owned())
+            .or_default()
+            .configs
+            .insert(qualifier.to_owned(), (config, Instant::now()));
+    }
+
+    /// The requests of one API.
+    pub fn requests(&self, api: &str) -> Vec<Request> {
+        self.log
+            .iter()
+            .filter(|request| request.api == api)
+            .cloned()
+            .collect()
+    }
+
+    fn settle(&mut self) {
+        let delay = self.allocation_delay;
+        for function in self.functions.values_mut() {
+            for (config, since) in function.configs.values_mut() {
+                if config.status == AllocationStatus::InProgress && since.elapsed() >= delay {
+                    config.status = AllocationStatus::Ready;
+                    config.allocated = config.requested;
+                }
+            }
+        }
+    }
+
+    /// Logs the request and returns its scripted fault, if any.
+    fn request(
+        &mut self,
+        api: &'static str,
+        function: &str,
+        qualifier: Option<&str>,
+        value: Option<u32>,
+    ) -> Result<(), AwsError> {
+        self.settle();
+        let fault = self.faults.get_mut(api).and_then(VecDeque::pop_front);
+        self.log.push(Request {
+            at: Instant::now(),
+            api,
+            function: function.to_owned(),
+            qualifier: qualifier.map(str::to_owned),
+            value,
+            ok: fault.is_none(),
+        });
+        fault.map_or(Ok(()), Err)
+    }
+
+    fn conflict(&self, function: &str, qualifier: &str) -> bool {
+        self.functions
+            .get(function)
+            .and_then(|function| function.configs.get(qualifier))
+            .is_some_and(|(config, _)| config.status == AllocationStatus::InProgress)
+    }
+}
+
+/// An in-memory Lambda. Cloning shares the world.
+#[derive(Clone, Default)]
+pub struct MemoryLambda {
+    world: Arc<Mutex<World>>,
+}
+
+impl MemoryLambda {
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.world
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A put to `function` panics: for tests of how a failed task is reported.
+    pub fn panic_on_put(&self, function: &str) {
+        self.world().panic_on_put.insert(function.to_owned());
+    }
+}
+
+fn conflict() -> AwsError {
+    AwsError::Conflict {
+        message: "An update is in progress for resource".into(),
+    }
+}
+
+impl LambdaApi for MemoryLambda {
+    async fn provisioned_config(
+        &self,
+        function: &str,
+        qualifier: &str,
+    ) -> Result<Option<ProvisionedConfig>, AwsError> {
+        let mut world = self.world();
+        world.request(
+            "GetProvisionedConcurrencyConfig",
+            function,
+            Some(qualifier),
+            None,
+        )?;
+        Ok(world
+            .functions
+            .get(function)
+            .and_then(|function| function.configs.get(qualifier))
+            .map(|(config, _)| config.clone()))
+    }
+
+    async fn put_provisioned_config(
+        &self,
+        function: &str,
+        qualifier: &str,
+        value: u32,
+    ) -> Result<ProvisionedConfig, AwsError> {
+        let mut world = self.world();
+        world.request(
+            "PutProvisionedConcurrencyConfig",
+            function,
+            Some(qualifier),
+            Some(value),
+        )?;
+        assert!(
+            !world.panic_on_put.contains(function),
+            "injected panic inside a write"
+        );
+        if world.conflict(function, qualifier) {
+            return Err(conflict());
+        }
+        let entry = world.functions.entry(function.to_owned()).or_default();
+        let before = entry
+            .configs
+            .get(qualifier)
+            .map_or(0, |(config, _)| config.allocated);
+        let config = ProvisionedConfig {
+            requested: value,
+            allocated: before.min(value),
+            status: AllocationStatus::InProgress,
+            status_reason: None,
+            last_modified: Some(Utc::now()),
+        };
+        entry
+            .configs
+            .insert(qualifier.to_owned(), (config.clone(), Instant::now()));
+        Ok(config)
+    }
+
+    async fn delete_provisioned_config(
+        &self,
+        function: &str,
+        qualifier: &str,
+    ) -> Result<(), AwsError> {
+        let mut world = self.world();
+        world.request(
+            "DeleteProvisionedConcurrencyConfig",
+            function,
+            Some(qualifier),
+            None,
+        )?;
+        if world.conflict(function, qualifier) {
+            return Err(conflict());
+        }
+        if let Some(entry) = world.functions.get_mut(function) {
+            entry.configs.remove(qualifier);
+        }
+        Ok(())
+    }
+
+    async fn reserved_concurrency(&self, function: &str) -> Result<Option<u32>, AwsError> {
+        let mut world = self.world();
+        world.request("GetFunction", function, None, None)?;
+        Ok(world
+            .functions
+            .get(function)
+            .and_then(|function| function.reserved))
+    }
+
+    async fn provisioned_configs(&self, function: &str) -> Result<FunctionConfigs, AwsError> {
+        let mut world = self.world();
+        world.request("ListProvisionedConcurrencyConfigs", function, None, None)?;
+        Ok(world
+            .functions
+            .get(function)
+            .map(|function| {
+                function
+                    .configs
+                    .iter()
+                    .map(|(qualifier, (config, _))| (qualifier.clone(), config.clone()))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn unreserved_concurrency(&self) -> Result<Option<u32>, AwsError> {
+        let mut world = self.world();
+        world.request("GetAccountSettings", "", None, None)?;
+        Ok(world.unreserved)
+    }
+
+    async fn weighted_aliases(&self, function: &str) -> Result<BTreeSet<String>, AwsError> {
+        let mut world = self.world();
+        world.request("ListAliases", function, None, None)?;
+        Ok(world
+            .functions
+            .get(function)
+            .map(|function| function.weighted.clone())
+            .unwrap_or_default())
+    }
+}
+
+/// In-memory CloudWatch: series by the `Resource` dimension (`function:qualifier`).
+#[derive(Clone, Default)]
+pub struct MemoryMetrics {
+    series: Arc<Mutex<HashMap<String, Vec<Datapoint>>>>,
+}
+
+impl MemoryMetrics {
+    /// Sets the series of `resource` (`function:qualifier`).
+    pub fn set(&self, resource: &str, points: Vec<Datapoint>) {
+        self.series
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(resource.to_owned(), points);
+    }
+}
+
+impl MetricsApi for MemoryMetrics {
+    async fn fetch(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<MetricsBatch, AwsError> {
+        let series = self
+            .series
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let batch = queries
+            .iter()
+            .map(|query| {
+                let points = query
+                    .dimensions
+                    .get("Resource")
+                    .and_then(|resource| series.get(resource))
+                    .map(|points| {
+                        points
+                            .iter()
+                            .filter(|point| point.timestamp >= start && point.timestamp < end)
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (
+                    query.id.clone(),
+                    Series {
+                        points,
+                        status: SeriesStatus::Complete,
+                    },
+                )
+            })
+            .collect();
+        Ok(MetricsBatch {
+            series: batch,
+            calls: 1,
+        })
+    }
+}
