@@ -5,11 +5,13 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::time::{Duration, Instant};
 
 use common::aws_endpoint::Endpoint;
 use common::{Daemon, aws_config, free_port};
+use support::usage;
 
 const TARGETS: usize = 1_000;
 const INTERVAL_SECONDS: u64 = 5;
@@ -18,30 +20,6 @@ const RUN_SECONDS: u64 = 60;
 /// default of 2, so that the cold start (one read per function) is over in seconds.
 const READ_RATE: f64 = 1_000.0;
 const WRITE_RATE: f64 = 1_000.0;
-
-/// (user + system CPU seconds, resident bytes) of a process, from /proc.
-fn usage(pid: u32) -> (f64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the daemon is running");
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(") ")
-        .expect("a stat line")
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks_per_second = 100.0; // USER_HZ on Linux
-    let cpu = (fields[11].parse::<f64>().expect("utime")
-        + fields[12].parse::<f64>().expect("stime"))
-        / ticks_per_second;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let rss_kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|number| number.parse().ok())
-        .expect("VmRSS");
-    (cpu, rss_kib * 1024)
-}
 
 fn main() {
     let endpoint = Endpoint::start();

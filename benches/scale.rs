@@ -12,12 +12,14 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::aws_endpoint::Endpoint;
 use common::{Daemon, aws_config, free_port};
+use support::usage;
 
 const FUNCTIONS: usize = 2_500;
 /// Each function has an alias target and a version target.
@@ -34,34 +36,31 @@ const JUMP_CAPACITY: u32 = 100;
 const JUMPS_PER_WAVE: usize = 50;
 const DRIFTED: usize = 20;
 
-/// (user + system CPU seconds, resident bytes) of a process, from /proc.
-fn usage(pid: u32) -> (f64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the daemon is running");
-    let fields: Vec<&str> = stat
-        .rsplit_once(") ")
-        .expect("a stat line")
-        .1
-        .split_whitespace()
-        .collect();
-    let cpu = (fields[11].parse::<f64>().expect("utime")
-        + fields[12].parse::<f64>().expect("stime"))
-        / 100.0;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let rss_kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|number| number.parse().ok())
-        .expect("VmRSS");
-    (cpu, rss_kib * 1024)
-}
-
 fn percentile(sorted: &[f64], share: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
     let rank = ((share * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1]
+}
+
+/// For each `(function, since)`: seconds from `since` to the first put of `value` to
+/// `function:qualifier` at or after it, sorted; functions never put are left out.
+fn delays(
+    endpoint: &Endpoint,
+    changed: &[(String, Instant)],
+    qualifier: &str,
+    value: u32,
+) -> Vec<f64> {
+    let mut delays: Vec<f64> = changed
+        .iter()
+        .filter_map(|(function, since)| {
+            put_after(endpoint, function, qualifier, value, *since)
+                .map(|put| (put - *since).as_secs_f64())
+        })
+        .collect();
+    delays.sort_by(f64::total_cmp);
+    delays
 }
 
 /// The first put of `value` to `function:qualifier` at or after `since`.
@@ -195,22 +194,8 @@ fn main() {
     let cycles = passes(&daemon) - passes_before;
     let elapsed_minutes = measured_from.elapsed().as_secs_f64() / 60.0;
 
-    let mut latencies: Vec<f64> = jumped
-        .iter()
-        .filter_map(|(function, at)| {
-            put_after(&endpoint, function, "live", JUMP_CAPACITY, *at)
-                .map(|put| (put - *at).as_secs_f64())
-        })
-        .collect();
-    latencies.sort_by(f64::total_cmp);
-    let mut corrections: Vec<f64> = drifted
-        .iter()
-        .filter_map(|(function, at)| {
-            put_after(&endpoint, function, "7", STEADY_CAPACITY, *at)
-                .map(|put| (put - *at).as_secs_f64())
-        })
-        .collect();
-    corrections.sort_by(f64::total_cmp);
+    let latencies = delays(&endpoint, &jumped, "live", JUMP_CAPACITY);
+    let corrections = delays(&endpoint, &drifted, "7", STEADY_CAPACITY);
     let drift_counted = daemon
         .log()
         .matches("drift: the capacity was changed by someone else")

@@ -11,7 +11,8 @@ use std::time::Duration;
 use common::aws_endpoint::{Endpoint, Fault};
 use common::{
     DELETE, Daemon, PUT, aws_config, binary, daemon_settings, endpoint_wanting_100, free_port,
-    plan_json_any_status, puts_of, run_once, text, tracked_daemon, tracked_target, wait_for,
+    plan_json_any_status, put_outcomes, puts_of, run_once, text, tracked_daemon, tracked_target,
+    wait_for,
 };
 
 /// `f:live`, tracked with `missing_data = "zero"` and `min = 0`: the configuration in
@@ -55,12 +56,7 @@ fn failed_metric_reads_under_zero_hold_and_the_right_write_follows_once_they_cle
         let output = run_once(&endpoint, "", ZERO_TARGET, &[]);
         assert!(output.status.success(), "{name}: {}", text(&output.stderr));
         assert_eq!(
-            endpoint
-                .world()
-                .requests(PUT)
-                .iter()
-                .map(|put| (put.value, put.status))
-                .collect::<Vec<_>>(),
+            put_outcomes(&endpoint),
             vec![(Some(10), 202)],
             "{name}: once the reads work, the scale-in is the right one"
         );
@@ -85,12 +81,7 @@ fn an_access_denied_put_is_retried_and_then_succeeds() {
     let output = run_once(&endpoint, "", &tracked_target("f", "live"), &[]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(
-        endpoint
-            .world()
-            .requests(PUT)
-            .iter()
-            .map(|put| (put.value, put.status))
-            .collect::<Vec<_>>(),
+        put_outcomes(&endpoint),
         vec![(Some(100), 403), (Some(100), 202)]
     );
     assert!(text(&output.stderr).contains("AccessDeniedException"));

@@ -76,9 +76,10 @@ impl<L: LambdaApi> Control<L> {
         }
     }
 
-    fn budget(&self, function: &FunctionId) -> Scheduler {
+    /// The budget of `account` (`None`: the credentials' own) in the clients' Region.
+    fn budget(&self, account: Option<&String>) -> Scheduler {
         let key = BudgetKey {
-            account: function.account.clone(),
+            account: account.cloned(),
             region: self.region.clone(),
         };
         self.budgets
@@ -87,15 +88,6 @@ impl<L: LambdaApi> Control<L> {
             .entry(key)
             .or_insert_with(|| Scheduler::new(self.rate, self.metrics.clone()))
             .clone()
-    }
-
-    /// The budget of requests that name no function (account settings).
-    fn account_budget(&self) -> Scheduler {
-        self.budget(&FunctionId {
-            name: String::new(),
-            account: None,
-            reference: String::new(),
-        })
     }
 
     async fn within<T>(
@@ -118,7 +110,7 @@ impl<L: LambdaApi> Control<L> {
         priority: Priority,
     ) -> Result<FunctionConfigs, AwsError> {
         Self::within(
-            &self.budget(function),
+            &self.budget(function.account.as_ref()),
             priority,
             self.lambda.provisioned_configs(&function.reference),
         )
@@ -131,7 +123,7 @@ impl<L: LambdaApi> Control<L> {
         target: &TargetConfig,
     ) -> Result<Option<ProvisionedConfig>, AwsError> {
         Self::within(
-            &self.budget(&target.function),
+            &self.budget(target.function.account.as_ref()),
             Priority::ReadBack,
             self.lambda
                 .provisioned_config(&target.function.reference, &target.qualifier),
@@ -148,7 +140,7 @@ impl<L: LambdaApi> Control<L> {
         priority: Priority,
     ) -> Result<Option<ProvisionedConfig>, AwsError> {
         let (function, qualifier) = (&target.function.reference, &target.qualifier);
-        let budget = self.budget(&target.function);
+        let budget = self.budget(target.function.account.as_ref());
         self.writes.turn(priority).await;
         if to == 0 {
             Self::within(
@@ -176,7 +168,7 @@ impl<L: LambdaApi> Control<L> {
         priority: Priority,
     ) -> Result<BTreeSet<String>, AwsError> {
         Self::within(
-            &self.budget(function),
+            &self.budget(function.account.as_ref()),
             priority,
             self.lambda.weighted_aliases(&function.reference),
         )
@@ -196,7 +188,7 @@ impl<L: LambdaApi> Control<L> {
     /// The account's unreserved concurrency.
     pub async fn unreserved(&self, priority: Priority) -> Result<Option<u32>, AwsError> {
         Self::within(
-            &self.account_budget(),
+            &self.budget(None),
             priority,
             self.lambda.unreserved_concurrency(),
         )

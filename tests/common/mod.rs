@@ -83,6 +83,16 @@ pub fn daemon_settings(port: u16, interval: &str) -> String {
     format!("listen = \"127.0.0.1:{port}\"\ninterval = \"{interval}\"\nshutdown_grace = \"20s\"")
 }
 
+/// Every put the endpoint saw, as (value, HTTP status), in order.
+pub fn put_outcomes(endpoint: &aws_endpoint::Endpoint) -> Vec<(Option<u32>, u16)> {
+    endpoint
+        .world()
+        .requests(PUT)
+        .iter()
+        .map(|put| (put.value, put.status))
+        .collect()
+}
+
 /// The successful puts of `value` the endpoint saw.
 pub fn puts_of(endpoint: &aws_endpoint::Endpoint, value: u32) -> Vec<aws_endpoint::Logged> {
     endpoint

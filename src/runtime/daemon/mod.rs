@@ -26,7 +26,7 @@ mod http;
 pub mod notify;
 mod writes;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -832,8 +832,7 @@ impl Daemon {
         let metrics_read = read.series.is_some();
         // A failed read leaves no series: tracked targets then hold, as unreadable.
         self.series = Some(read.series.unwrap_or_default());
-        let names: Vec<String> = self.config.targets.iter().map(|t| t.name.clone()).collect();
-        self.decide(&names);
+        self.decide_where(|_| true);
         self.metrics
             .evaluation_duration
             .observe(read.duration.as_secs_f64());
@@ -884,15 +883,24 @@ impl Daemon {
     }
 
     /// Decides the named targets from what is known and starts the writes they call
-    /// for. A tracked target waits for the first metric read.
+    /// for.
     fn decide(&mut self, names: &[String]) {
+        let names: HashSet<&str> = names.iter().map(String::as_str).collect();
+        self.decide_where(|target| names.contains(target.name.as_str()));
+    }
+
+    /// Decides every target `wanted` picks, in config order (one pass, whatever the
+    /// number of targets). A tracked target waits for the first metric read.
+    fn decide_where(&mut self, wanted: impl Fn(&TargetConfig) -> bool) {
         let now = Utc::now();
         let empty = SeriesByTarget::new();
         let series = self.series.as_ref().unwrap_or(&empty);
         let metrics_read = self.series.is_some();
-        let targets: Vec<&TargetConfig> = names
+        let targets: Vec<&TargetConfig> = self
+            .config
+            .targets
             .iter()
-            .filter_map(|name| self.target(name))
+            .filter(|target| wanted(target))
             .filter(|target| metrics_read || target.tracking.is_none())
             .collect();
         let evaluations = evaluate::evaluate_all(

@@ -1,0 +1,25 @@
+//! What the daemon benchmarks share: reading a process's CPU time and resident memory.
+
+/// (user + system CPU seconds, resident bytes) of a process, from /proc.
+pub fn usage(pid: u32) -> (f64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the daemon is running");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .expect("a stat line")
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    let cpu = (fields[11].parse::<f64>().expect("utime")
+        + fields[12].parse::<f64>().expect("stime"))
+        / ticks_per_second;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let rss_kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|number| number.parse().ok())
+        .expect("VmRSS");
+    (cpu, rss_kib * 1024)
+}
