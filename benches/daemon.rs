@@ -3,6 +3,10 @@
 //!
 //! `bash scripts/bench-daemon.sh` (or `cargo bench --bench daemon`).
 
+// Tests and benchmarks drive real processes and servers in real time, not through
+// the daemon's injected clock.
+#![allow(clippy::disallowed_methods)]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 mod support;

@@ -3,6 +3,10 @@
 //! `cargo bench --bench replay` prints the time for the four replays alone and for a
 //! whole `simulate` run (which adds the equal-cost search, about 30 more replays).
 
+// Tests and benchmarks drive real processes and servers in real time, not through
+// the daemon's injected clock.
+#![allow(clippy::disallowed_methods)]
+
 use std::hint::black_box;
 use std::time::Instant;
 

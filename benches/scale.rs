@@ -3,12 +3,19 @@
 //! `TooManyRequestsException` with `Reason: CallerRateLimitExceeded`), a 60 s
 //! interval, measured for 10 minutes after the cold start.
 //!
+//! First, `plan` on 1,200 targets over 1,200 functions (the worst case: one List per
+//! target) at the default read rate, timed. Then the daemon.
+//!
 //! Prints: Lambda requests per minute by API, 429s, cold start until every target is
 //! known, scale-out latency from a metric jump to the put (p50/p99 over 150 targets,
 //! while drift scans run), drift correction time, resident memory and CPU per cycle.
 //!
 //! `bash scripts/bench-scale.sh` (about 20 minutes). `BENCH_SCALE_MINUTES` shortens
 //! the measured part.
+
+// Tests and benchmarks drive real processes and servers in real time, not through
+// the daemon's injected clock.
+#![allow(clippy::disallowed_methods)]
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -18,7 +25,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::aws_endpoint::Endpoint;
-use common::{Daemon, aws_config, free_port};
+use common::{Daemon, aws_config, binary_for_aws, free_port};
 use support::usage;
 
 const FUNCTIONS: usize = 2_500;
@@ -35,6 +42,8 @@ const JUMP: f64 = 70.0;
 const JUMP_CAPACITY: u32 = 100;
 const JUMPS_PER_WAVE: usize = 50;
 const DRIFTED: usize = 20;
+/// `plan` is measured on this many targets, one per function.
+const PLAN_TARGETS: usize = 1_200;
 
 fn percentile(sorted: &[f64], share: f64) -> f64 {
     if sorted.is_empty() {
@@ -86,6 +95,53 @@ fn put_after(
         .map(|logged| logged.at)
 }
 
+/// Runs `plan` on the version targets of the first `PLAN_TARGETS` functions, at the
+/// default `--read-rate`, and returns its wall time in seconds.
+fn time_plan(endpoint: &Endpoint) -> f64 {
+    let targets: String = (0..PLAN_TARGETS)
+        .map(|index| {
+            format!(
+                "[[target]]\nfunction = \"fn{index}\"\nqualifier = \"7\"\nmin = 1\nmax = 500\n\
+                 tracking = {{ metric = \"concurrency\", target = 0.7 }}\n"
+            )
+        })
+        .collect();
+    let (_dir, config) = aws_config(&endpoint.url, "", &targets);
+    let started = Instant::now();
+    let output = binary_for_aws()
+        .env("RUST_LOG", "warn")
+        .args(["plan", "--config"])
+        .arg(&config)
+        .output()
+        .expect("plan runs");
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(
+        output.status.success(),
+        "plan failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    seconds
+}
+
+/// Re-anchors every target's `ConcurrentExecutions` series at the current minute, as
+/// CloudWatch's would move on: steady demand, or, for the jumped aliases, steady demand
+/// with the jump as the newest datapoint (the jump is sustained). Without it the series
+/// go stale after `stale_after` and the daemon rightly holds every target.
+fn refresh_series(endpoint: &Endpoint, jumped: &[(String, Instant)]) {
+    let mut world = endpoint.world();
+    for index in 0..FUNCTIONS {
+        let function = format!("fn{index}");
+        for qualifier in QUALIFIERS {
+            world.set_concurrency(&function, qualifier, &[STEADY; 30], 2);
+        }
+    }
+    let mut values = vec![STEADY; 29];
+    values.push(JUMP);
+    for (function, _) in jumped {
+        world.set_concurrency(function, "live", &values, 2);
+    }
+}
+
 fn main() {
     let minutes: u64 = std::env::var("BENCH_SCALE_MINUTES")
         .ok()
@@ -105,7 +161,6 @@ fn main() {
                 .insert("live".into(), false);
             for qualifier in QUALIFIERS {
                 world.set_config(&function, qualifier, STEADY_CAPACITY);
-                world.set_concurrency(&function, qualifier, &[STEADY; 30], 2);
                 targets.push_str(&format!(
                     "[[target]]\nfunction = \"{function}\"\nqualifier = \"{qualifier}\"\nmin = 1\nmax = 500\n\
                      tracking = {{ metric = \"concurrency\", target = 0.7, scale_in_window = \"15m\" }}\n"
@@ -115,6 +170,16 @@ fn main() {
         // The account must have room for every target at 5 and the jumps.
         world.account_limit = 1_000_000;
     }
+    refresh_series(&endpoint, &[]);
+    let plan_seconds = time_plan(&endpoint);
+    refresh_series(&endpoint, &[]);
+    let mut refreshed = Instant::now();
+    let daemon_from = endpoint.world().log.len();
+    let plan_throttled = endpoint.world().log[..daemon_from]
+        .iter()
+        .filter(|logged| logged.status == 429)
+        .count();
+
     let port = free_port();
     let settings = format!(
         "listen = \"127.0.0.1:{port}\"\ninterval = \"{INTERVAL_SECONDS}s\"\ncontrol_plane_budget = {BUDGET:?}\naccount_reserve = 0"
@@ -131,6 +196,10 @@ fn main() {
 
     // Cold start: until every target's state is known (and so decided).
     while daemon.metric("pc_autoscaler_targets_unknown") != Some(0.0) {
+        if refreshed.elapsed() >= Duration::from_secs(60) {
+            refresh_series(&endpoint, &[]);
+            refreshed = Instant::now();
+        }
         assert!(
             started.elapsed() < Duration::from_secs(1_800),
             "targets still unknown after 30 minutes:\n{}",
@@ -152,25 +221,30 @@ fn main() {
     let mut peak_rss = 0;
 
     // Three waves of metric jumps, a third, half and two thirds into the run, and one
-    // foreign reset of 20 targets at a quarter.
+    // foreign reset of 20 targets at the start, so that a whole drift period (10 min)
+    // fits in the default run to find them.
     let run = Duration::from_secs(minutes * 60);
     let waves: Vec<Duration> = [1.0 / 3.0, 0.5, 2.0 / 3.0]
         .iter()
         .map(|share| run.mul_f64(*share))
         .collect();
-    let drift_at = run / 4;
+    let drift_at = Duration::ZERO;
     let mut jumped: Vec<(String, Instant)> = Vec::new();
     let mut drifted: Vec<(String, Instant)> = Vec::new();
     let mut next_wave = 0;
     while measured_from.elapsed() < run {
         let elapsed = measured_from.elapsed();
+        if refreshed.elapsed() >= Duration::from_secs(60) {
+            refresh_series(&endpoint, &jumped);
+            refreshed = Instant::now();
+        }
         if next_wave < waves.len() && elapsed >= waves[next_wave] {
             let mut world = endpoint.world();
             let now = Instant::now();
+            let mut values = vec![STEADY; 29];
+            values.push(JUMP);
             for offset in 0..JUMPS_PER_WAVE {
                 let function = format!("fn{}", next_wave * 500 + offset * 7);
-                let mut values = vec![STEADY; 29];
-                values.push(JUMP);
                 // The jump is in the newest datapoint CloudWatch can return.
                 world.set_concurrency(&function, "live", &values, 2);
                 jumped.push((function, now));
@@ -211,7 +285,7 @@ fn main() {
             throttled += 1;
         }
     }
-    let cold_throttled = world.log[..log_from]
+    let cold_throttled = world.log[daemon_from..log_from]
         .iter()
         .filter(|logged| logged.status == 429)
         .count();
@@ -225,6 +299,9 @@ fn main() {
         "scale: {} targets over {FUNCTIONS} functions, interval {INTERVAL_SECONDS}s, control_plane_budget {BUDGET}/s, \
          Lambda shared limit {LAMBDA_SHARED_LIMIT}/s enforced, measured {elapsed_minutes:.1} min after the cold start",
         FUNCTIONS * QUALIFIERS.len()
+    );
+    println!(
+        "  plan on {PLAN_TARGETS} targets over {PLAN_TARGETS} functions, default read rate: {plan_seconds:.1} s ({plan_throttled} 429s)"
     );
     println!(
         "  READY=1 after            {:.1} s",

@@ -39,10 +39,11 @@ pub async fn plan(config: Config, json: bool, read_rate: Option<f64>) -> (String
 pub struct OnceOptions {
     /// Decide and report, never write (also set by `daemon.dry_run`).
     pub dry_run: bool,
-    /// How long one target may take: writes, retries and waiting for READY.
-    pub wait: Duration,
-    /// How often an allocation's status is read back.
-    pub poll_interval: Duration,
+    /// How long one target may take: writes, retries and waiting for READY; `None`:
+    /// `ApplyOptions`'s default.
+    pub wait: Option<Duration>,
+    /// How often an allocation's status is read back; `None`: the default.
+    pub poll_interval: Option<Duration>,
     /// Lambda requests per second; `None`: `daemon.max_read_rate`.
     pub read_rate: Option<f64>,
 }
@@ -53,11 +54,12 @@ pub async fn run_once(config: Config, options: &OnceOptions) -> (String, bool) {
     let context = context(config, options.read_rate).await;
     let evaluations = once::evaluate(&context).await;
     let nothing_read = nothing_read(&evaluations);
+    let defaults = ApplyOptions::default();
     let apply_options = ApplyOptions {
         dry_run,
-        deadline: options.wait,
-        poll_interval: options.poll_interval,
-        ..ApplyOptions::default()
+        deadline: options.wait.unwrap_or(defaults.deadline),
+        poll_interval: options.poll_interval.unwrap_or(defaults.poll_interval),
+        ..defaults
     };
     let results = once::apply(&context, evaluations, &apply_options).await;
     let failed = nothing_read || results.iter().any(|(_, applied)| applied.is_failure());

@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod check;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod metrics;
@@ -12,3 +13,4 @@ pub mod plan;
 pub mod policy;
 pub mod runtime;
 pub mod simulate;
+pub mod trim;

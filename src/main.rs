@@ -49,12 +49,12 @@ enum Command {
         /// Serve /metrics, /healthz and /readyz here instead of `daemon.listen`.
         #[arg(long, env = "PC_AUTOSCALER_LISTEN")]
         listen: Option<std::net::SocketAddr>,
-        /// How long one target may take (writes, retries, waiting for READY).
-        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
-        wait: std::time::Duration,
-        /// How often an allocation's status is read back while waiting.
-        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
-        poll_interval: std::time::Duration,
+        /// How long one target may take (writes, retries, waiting for READY) [default: 5m].
+        #[arg(long, value_parser = humantime::parse_duration)]
+        wait: Option<std::time::Duration>,
+        /// How often an allocation's status is read back while waiting [default: 5s].
+        #[arg(long, value_parser = humantime::parse_duration)]
+        poll_interval: Option<std::time::Duration>,
         /// `--once`: Lambda requests per second (default: `daemon.max_read_rate`, 10).
         /// The daemon spends `daemon.control_plane_budget` instead.
         #[arg(long, value_parser = read_rate)]
@@ -265,7 +265,7 @@ fn check(path: &std::path::Path) -> ExitCode {
     with_config(path, |config| {
         print!(
             "{}",
-            pc_autoscaler::check::render(&config, chrono::Utc::now())
+            pc_autoscaler::check::render(&config, pc_autoscaler::clock::Clock::System.now())
         );
         ExitCode::SUCCESS
     })

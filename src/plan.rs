@@ -39,9 +39,9 @@ pub fn rows(evaluations: &[Evaluation]) -> Vec<PlanRow> {
         .map(|evaluation| {
             let target = &evaluation.target;
             let mut row = PlanRow {
-                target: target.name.clone(),
+                target: target.name.to_string(),
                 function: target.function.reference.clone(),
-                qualifier: target.qualifier.clone(),
+                qualifier: target.qualifier.to_string(),
                 blocked: None,
                 requested: None,
                 allocated: None,
@@ -151,7 +151,7 @@ pub fn render(rows: &[PlanRow]) -> String {
 }
 
 /// What `run --once` did, one line a target.
-pub fn render_applied(results: &[(String, Applied)]) -> String {
+pub fn render_applied(results: &[(crate::config::TargetName, Applied)]) -> String {
     let mut out = String::new();
     for (target, applied) in results {
         let line = match applied {

@@ -1,6 +1,10 @@
 //! `plan` and `run --once` over the wire: the official SDK against the local endpoint
 //! in `common::aws_endpoint`, exercising Lambda's semantics and every fault class.
 
+// Tests and benchmarks drive real processes and servers in real time, not through
+// the daemon's injected clock.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::time::Duration;

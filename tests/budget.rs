@@ -4,6 +4,10 @@
 //! writes again; a throttle pauses the whole budget; a scale-out does not wait behind
 //! a queue of drift scans.
 
+// Tests and benchmarks drive real processes and servers in real time, not through
+// the daemon's injected clock.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::time::{Duration, Instant};

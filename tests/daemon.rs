@@ -1,6 +1,10 @@
 //! The daemon end to end: the real binary against the local AWS endpoint, with a real
 //! Prometheus server scraping it, signals, schedule boundaries and systemd notifications.
 
+// Tests and benchmarks drive real processes and servers in real time, not through
+// the daemon's injected clock.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::time::{Duration, Instant};

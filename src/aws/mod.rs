@@ -128,6 +128,30 @@ pub trait MetricsApi: Send + Sync + 'static {
     ) -> impl Future<Output = Result<MetricsBatch, AwsError>> + Send;
 }
 
+/// Builds a Lambda and a CloudWatch client for `[aws]` settings: the SDK in
+/// production ([`Sdk`]), in-memory fakes in tests of the daemon in virtual time. The
+/// daemon connects anew when a reload changes the settings.
+pub trait Connect: Send + Sync + 'static {
+    type Lambda: LambdaApi;
+    type Metrics: MetricsApi;
+    fn connect(
+        &self,
+        settings: &AwsSettings,
+    ) -> impl Future<Output = (Self::Lambda, Self::Metrics)> + Send;
+}
+
+/// Connects with the official SDK ([`connect`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sdk;
+
+impl Connect for Sdk {
+    type Lambda = SdkLambda;
+    type Metrics = SdkMetrics;
+    async fn connect(&self, settings: &AwsSettings) -> (SdkLambda, SdkMetrics) {
+        connect(settings).await
+    }
+}
+
 /// Per-attempt timeout for AWS calls unless `[aws] timeout` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts the SDK makes for a read before it reports the error.

@@ -106,14 +106,107 @@ pub struct FunctionId {
     pub reference: String,
 }
 
+/// What follows the function name: an alias or a published version (never `$LATEST`).
+/// Classified once, in validation. Only an alias can route traffic to two versions,
+/// which rules out provisioned concurrency on it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Qualifier {
+    Alias(String),
+    /// A version number, kept as written.
+    Version(String),
+}
+
+impl Qualifier {
+    /// A version is all digits; anything else that validation accepts is an alias.
+    pub fn classify(text: &str) -> Self {
+        if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) {
+            Self::Version(text.to_owned())
+        } else {
+            Self::Alias(text.to_owned())
+        }
+    }
+
+    /// As requests and `Resource` dimensions name it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Alias(text) | Self::Version(text) => text,
+        }
+    }
+}
+
+impl std::fmt::Display for Qualifier {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// A target's name: its label in logs and metrics, and the key of everything the
+/// runtime keeps per target. Cheap to clone, compared as the text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TargetName(std::sync::Arc<str>);
+
+impl TargetName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for TargetName {
+    fn from(name: String) -> Self {
+        Self(name.into())
+    }
+}
+
+impl From<&str> for TargetName {
+    fn from(name: &str) -> Self {
+        Self(name.into())
+    }
+}
+
+impl std::ops::Deref for TargetName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for TargetName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for TargetName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TargetName {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for TargetName {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for TargetName {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
 /// One managed function alias or version.
 #[derive(Debug, Clone)]
 pub struct TargetConfig {
     /// Label used in logs and metrics; defaults to `function:qualifier`.
-    pub name: String,
+    pub name: TargetName,
     pub function: FunctionId,
-    /// Alias name or version number (never `$LATEST`).
-    pub qualifier: String,
+    pub qualifier: Qualifier,
     pub min: u32,
     pub max: u32,
     /// Without tracking, capacity is the active minimum.
@@ -122,10 +215,8 @@ pub struct TargetConfig {
 }
 
 impl TargetConfig {
-    /// Whether the qualifier is an alias (a version is a number). Only an alias can
-    /// route traffic to two versions, which rules out provisioned concurrency.
     pub fn is_alias(&self) -> bool {
-        !self.qualifier.chars().all(|c| c.is_ascii_digit())
+        matches!(self.qualifier, Qualifier::Alias(_))
     }
 }
 

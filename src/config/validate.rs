@@ -399,9 +399,11 @@ pub fn target(
         .map(Spanned::into_inner);
     let (function, qualifier, min, max) = (function?, qualifier?, min?, max?);
     Some(TargetConfig {
-        name: name.unwrap_or_else(|| format!("{}:{qualifier}", function.name)),
+        name: name
+            .unwrap_or_else(|| format!("{}:{qualifier}", function.name))
+            .into(),
         function,
-        qualifier,
+        qualifier: Qualifier::classify(&qualifier),
         min,
         max,
         tracking,

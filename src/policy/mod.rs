@@ -203,8 +203,7 @@ impl MetricData {
 }
 
 /// The coarse cause of a capacity change, for the `trigger` label of
-/// `pc_autoscaler_scaling_actions_total`: few enough values to export every
-/// combination from the start.
+/// `pc_autoscaler_scaling_actions_total`: a small, fixed set.
 pub const TRIGGERS: [&str; 5] = ["tracking", "schedule", "target_bounds", "caps", "idle"];
 
 impl Reason {
@@ -461,10 +460,15 @@ fn remember(
     PolicyState { history }
 }
 
+/// Whether the two are close enough to leave capacity alone. The band is measured
+/// from the smaller of the two, so that it is the same going up and coming down: a
+/// scale-out just past the band can always be undone when demand falls back, and no
+/// short spike leaves capacity ratcheted above what demand justifies.
 fn within_tolerance(recommended: u32, requested: u32) -> bool {
     requested > 0
         && recommended > 0
-        && f64::from(recommended.abs_diff(requested)) <= TOLERANCE * f64::from(requested)
+        && f64::from(recommended.abs_diff(requested))
+            <= TOLERANCE * f64::from(recommended.min(requested))
 }
 
 /// The lowest capacity one scale-in step may reach from `requested`.

@@ -87,6 +87,9 @@ pub struct Budget {
     last_decrease: Option<f64>,
 }
 
+/// Rounding slack of a token: far below anything a rate can make of real time.
+const TOKEN_ROUNDING: f64 = 1e-9;
+
 impl Budget {
     /// `rate` requests a second; every bucket starts full. A non-finite or
     /// non-positive rate is taken as one a second (validation keeps rates in range).
@@ -148,8 +151,11 @@ impl Budget {
             return false;
         }
         let tokens = &mut self.tokens[priority.index()];
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
+        // At `ready_at` the refill is exact only up to rounding: a token that is
+        // 0.999999999 there must count, or the dispatcher asks again at the same
+        // instant for ever.
+        if *tokens >= 1.0 - TOKEN_ROUNDING {
+            *tokens = (*tokens - 1.0).max(0.0);
             true
         } else {
             false
@@ -325,6 +331,27 @@ mod tests {
             for (a, b) in alone.iter().zip(&together) {
                 prop_assert!((a - b).abs() < 1e-6, "scale-out at {} alone, {} with others", a, b);
             }
+        }
+
+        /// The time `ready_at` names is exact: a token is there then. The dispatcher
+        /// sleeps until that time and, finding nothing, would ask again at the same
+        /// instant for ever (virtual time then never moves on).
+        #[test]
+        fn a_token_is_there_when_ready_at_says(
+            rate in 0.05..50.0f64,
+            mut takes in prop::collection::vec((0..LEVELS, 0.0..30.0f64), 0..100),
+            waiting in 0..LEVELS,
+        ) {
+            takes.sort_by(|a, b| a.1.total_cmp(&b.1));
+            let mut budget = Budget::new(rate);
+            let mut now = 0.0;
+            for (level, at) in takes {
+                now = at;
+                budget.try_take(Priority::ALL[level], now);
+            }
+            let priority = Priority::ALL[waiting];
+            let ready = budget.ready_at(priority, now);
+            prop_assert!(budget.try_take(priority, ready), "no token at {} (rate {})", ready, rate);
         }
 
         /// Whatever arrives, no window of time sees more than its share of the rate

@@ -126,7 +126,7 @@ impl<L: LambdaApi> Control<L> {
             &self.budget(target.function.account.as_ref()),
             Priority::ReadBack,
             self.lambda
-                .provisioned_config(&target.function.reference, &target.qualifier),
+                .provisioned_config(&target.function.reference, target.qualifier.as_str()),
         )
         .await
     }
@@ -139,7 +139,7 @@ impl<L: LambdaApi> Control<L> {
         to: u32,
         priority: Priority,
     ) -> Result<Option<ProvisionedConfig>, AwsError> {
-        let (function, qualifier) = (&target.function.reference, &target.qualifier);
+        let (function, qualifier) = (&target.function.reference, target.qualifier.as_str());
         let budget = self.budget(target.function.account.as_ref());
         self.writes.turn(priority).await;
         if to == 0 {

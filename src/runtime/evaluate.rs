@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::known::Known;
 use crate::aws::{MetricQuery, ProvisionedConfig, Series, SeriesStatus};
-use crate::config::{MetricKind, TargetConfig};
+use crate::config::{MetricKind, TargetConfig, TargetName};
 use crate::policy::{
     self, AllocationStatus, Caps, Decision, MetricsRead, Observation, PolicyState,
 };
@@ -119,7 +119,7 @@ pub fn read_window(target: &TargetConfig) -> TimeDelta {
 }
 
 /// Series by target name. A tracked target without an entry could not be read.
-pub type SeriesByTarget = HashMap<String, Series>;
+pub type SeriesByTarget = HashMap<TargetName, Series>;
 
 /// Decides one target from what is known. `account_headroom` is what the account's
 /// unreserved pool has left for it.
@@ -160,7 +160,7 @@ fn evaluated(
             .and_then(|facts| facts.configs.as_ref())
             .into_iter()
             .flatten()
-            .filter(|(qualifier, _)| **qualifier != target.qualifier)
+            .filter(|(qualifier, _)| **qualifier != target.qualifier.as_str())
             .map(|(_, config)| config.requested)
             .sum();
         reserved.saturating_sub(others)

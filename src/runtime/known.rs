@@ -62,7 +62,7 @@ impl Known {
     /// The target's config: `None` while unknown, `Some(None)` when it has none.
     pub fn config(&self, target: &TargetConfig) -> Option<Option<&ProvisionedConfig>> {
         let configs = self.functions.get(&target.function)?.configs.as_ref()?;
-        Some(configs.get(&target.qualifier))
+        Some(configs.get(target.qualifier.as_str()))
     }
 
     /// Records a scan. Returns every qualifier whose requested capacity differs from
@@ -108,11 +108,11 @@ impl Known {
             .get(&target.function)
             .and_then(|f| f.reserved);
         let configs = self.facts(&target.function).configs.get_or_insert_default();
-        let before = requested(configs.get(&target.qualifier)).unwrap_or(0);
+        let before = requested(configs.get(target.qualifier.as_str())).unwrap_or(0);
         let after = requested(config.as_ref()).unwrap_or(0);
         match config {
-            Some(config) => configs.insert(target.qualifier.clone(), config),
-            None => configs.remove(&target.qualifier),
+            Some(config) => configs.insert(target.qualifier.to_string(), config),
+            None => configs.remove(target.qualifier.as_str()),
         };
         // Only a function known to have no reserved concurrency draws on the pool.
         if reserved == Some(None) {
@@ -128,14 +128,14 @@ impl Known {
         config: Option<ProvisionedConfig>,
     ) -> Option<Drift> {
         let configs = self.facts(&target.function).configs.get_or_insert_default();
-        let known = requested(configs.get(&target.qualifier));
+        let known = requested(configs.get(target.qualifier.as_str()));
         let found = requested(config.as_ref());
         match config {
-            Some(config) => configs.insert(target.qualifier.clone(), config),
-            None => configs.remove(&target.qualifier),
+            Some(config) => configs.insert(target.qualifier.to_string(), config),
+            None => configs.remove(target.qualifier.as_str()),
         };
         (known != found).then(|| Drift {
-            qualifier: target.qualifier.clone(),
+            qualifier: target.qualifier.to_string(),
             known,
             found,
         })
@@ -167,7 +167,7 @@ impl Known {
         self.functions
             .get(&target.function)
             .and_then(|facts| facts.weighted.as_ref())
-            .is_some_and(|weighted| weighted.contains(&target.qualifier))
+            .is_some_and(|weighted| weighted.contains(target.qualifier.as_str()))
     }
 
     /// Forgets functions no target names any more.
@@ -192,7 +192,7 @@ mod tests {
 
     fn target(qualifier: &str) -> TargetConfig {
         let mut target = crate::policy::test_support::target("min = 0\nmax = 10");
-        target.qualifier = qualifier.to_owned();
+        target.qualifier = crate::config::Qualifier::classify(qualifier);
         target
     }
 

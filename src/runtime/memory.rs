@@ -15,9 +15,11 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use crate::aws::{
-    AwsError, FunctionConfigs, LambdaApi, MetricQuery, MetricsApi, MetricsBatch, ProvisionedConfig,
-    Series, SeriesStatus,
+    AwsError, Connect, FunctionConfigs, LambdaApi, MetricQuery, MetricsApi, MetricsBatch,
+    ProvisionedConfig, Series, SeriesStatus,
 };
+use crate::clock::Clock;
+use crate::config::AwsSettings;
 use crate::policy::{AllocationStatus, Datapoint};
 
 /// One request, as the fake saw it.
@@ -44,6 +46,8 @@ pub struct World {
     pub functions: HashMap<String, MemoryFunction>,
     pub allocation_delay: Duration,
     pub unreserved: Option<u32>,
+    /// Stamps `LastModified`: the daemon under test must be given the same clock.
+    pub clock: Clock,
     /// The next requests of an API fail with these errors, in order.
     pub faults: HashMap<&'static str, VecDeque<AwsError>>,
     pub log: Vec<Request>,
@@ -56,6 +60,7 @@ impl Default for World {
             functions: HashMap::new(),
             allocation_delay: Duration::from_secs(60),
             unreserved: Some(1_000),
+            clock: Clock::System,
             faults: HashMap::new(),
             log: Vec::new(),
             panic_on_put: HashSet::new(),
@@ -71,7 +76,7 @@ impl World {
             allocated: requested,
             status: AllocationStatus::Ready,
             status_reason: None,
-            last_modified: Some(Utc::now()),
+            last_modified: Some(self.clock.now()),
         };
         self.functions
             .entry(function.to_owned())
@@ -195,18 +200,19 @@ impl LambdaApi for MemoryLambda {
         if world.conflict(function, qualifier) {
             return Err(conflict());
         }
-        let entry = world.functions.entry(function.to_owned()).or_default();
-        let before = entry
-            .configs
-            .get(qualifier)
+        let before = world
+            .functions
+            .get(function)
+            .and_then(|entry| entry.configs.get(qualifier))
             .map_or(0, |(config, _)| config.allocated);
         let config = ProvisionedConfig {
             requested: value,
             allocated: before.min(value),
             status: AllocationStatus::InProgress,
             status_reason: None,
-            last_modified: Some(Utc::now()),
+            last_modified: Some(world.clock.now()),
         };
+        let entry = world.functions.entry(function.to_owned()).or_default();
         entry
             .configs
             .insert(qualifier.to_owned(), (config.clone(), Instant::now()));
@@ -331,5 +337,20 @@ impl MetricsApi for MemoryMetrics {
             series: batch,
             calls: 1,
         })
+    }
+}
+
+/// Connects to the same in-memory Lambda and CloudWatch whatever the settings.
+#[derive(Clone, Default)]
+pub struct MemoryAws {
+    pub lambda: MemoryLambda,
+    pub metrics: MemoryMetrics,
+}
+
+impl Connect for MemoryAws {
+    type Lambda = MemoryLambda;
+    type Metrics = MemoryMetrics;
+    async fn connect(&self, _: &AwsSettings) -> (MemoryLambda, MemoryMetrics) {
+        (self.lambda.clone(), self.metrics.clone())
     }
 }

@@ -13,7 +13,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use serde::Serialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -25,7 +24,8 @@ use super::evaluate::{self, Evaluation, SeriesByTarget};
 use super::known::Known;
 use super::series;
 use crate::aws::{AwsError, LambdaApi, MetricsApi};
-use crate::config::{Config, FunctionId, TargetConfig};
+use crate::clock::Clock;
+use crate::config::{Config, FunctionId, TargetConfig, TargetName};
 use crate::policy::{AllocationStatus, Caps, Decision};
 
 /// Shared clients and settings of one run.
@@ -33,6 +33,8 @@ pub struct Context<L, M> {
     pub control: Control<L>,
     pub metrics: Arc<M>,
     pub config: Arc<Config>,
+    /// `Clock::System` unless a test says otherwise.
+    pub clock: Clock,
 }
 
 impl<L, M> Clone for Context<L, M> {
@@ -41,6 +43,7 @@ impl<L, M> Clone for Context<L, M> {
             control: self.control.clone(),
             metrics: self.metrics.clone(),
             config: self.config.clone(),
+            clock: self.clock,
         }
     }
 }
@@ -58,6 +61,7 @@ impl<L: LambdaApi, M> Context<L, M> {
             ),
             metrics: Arc::new(metrics),
             config: Arc::new(config),
+            clock: Clock::System,
         }
     }
 }
@@ -82,7 +86,7 @@ struct FunctionRead {
 /// Reads every function, the account and the metrics, all at once.
 async fn read_all<L: LambdaApi, M: MetricsApi>(
     context: &Context<L, M>,
-    now: chrono::DateTime<Utc>,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> (Known, SeriesByTarget) {
     let config = &context.config;
     let mut reads = JoinSet::new();
@@ -175,7 +179,7 @@ async fn read_weights_where_writing<L: LambdaApi, M>(
 
 /// Reads everything and decides for every target. Never writes.
 pub async fn evaluate<L: LambdaApi, M: MetricsApi>(context: &Context<L, M>) -> Vec<Evaluation> {
-    let now = Utc::now();
+    let now = context.clock.now();
     let (mut known, series) = read_all(context, now).await;
     let reserve = context.config.daemon.account_reserve;
     let evaluations =
@@ -250,7 +254,7 @@ pub async fn apply<L: LambdaApi, M: MetricsApi>(
     context: &Context<L, M>,
     evaluations: Vec<Evaluation>,
     options: &ApplyOptions,
-) -> Vec<(String, Applied)> {
+) -> Vec<(TargetName, Applied)> {
     let mut by_function: BTreeMap<FunctionId, Vec<(usize, Evaluation)>> = BTreeMap::new();
     for (index, evaluation) in evaluations.into_iter().enumerate() {
         by_function
@@ -259,7 +263,7 @@ pub async fn apply<L: LambdaApi, M: MetricsApi>(
             .push((index, evaluation));
     }
     let mut tasks = JoinSet::new();
-    let mut members: HashMap<tokio::task::Id, Vec<(usize, String)>> = HashMap::new();
+    let mut members: HashMap<tokio::task::Id, Vec<(usize, TargetName)>> = HashMap::new();
     for (_, group) in by_function {
         let context = context.clone();
         let options = options.clone();
@@ -310,7 +314,7 @@ async fn reevaluate<L: LambdaApi, M: MetricsApi>(
     target: &TargetConfig,
     account_headroom: Option<u32>,
 ) -> Evaluation {
-    let now = Utc::now();
+    let now = context.clock.now();
     let mut known = Known::default();
     let (configs, reserved, series) = tokio::join!(
         context.control.scan(&target.function, Priority::ReadBack),

@@ -237,7 +237,7 @@ pub fn run(
     let tracking = target
         .tracking
         .as_ref()
-        .ok_or_else(|| SimulateError::NoTracking(target.name.clone()))?;
+        .ok_or_else(|| SimulateError::NoTracking(target.name.to_string()))?;
     let timeline = BoundsTimeline::new(target, &demand);
     let mut notes = Vec::new();
 
@@ -518,7 +518,7 @@ pub fn execute(config: &crate::config::Config, request: &Request) -> Result<Outc
         Some(name) => config
             .targets
             .iter()
-            .find(|target| &target.name == name)
+            .find(|target| target.name.as_str() == name)
             .ok_or_else(|| {
                 let names: Vec<&str> = config
                     .targets

@@ -1,4 +1,8 @@
 //! Helpers shared by the integration tests: run the real binary, write configs.
+
+// Tests and benchmarks drive real processes and servers in real time, not through
+// the daemon's injected clock.
+#![allow(clippy::disallowed_methods)]
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 pub mod aws_endpoint;

@@ -47,9 +47,13 @@ pub const UNREADY_AFTER_PASSES: u32 = 3;
 
 /// What the endpoints report; the loop updates it.
 pub struct Health {
-    /// Unix milliseconds of the loop's last turn.
+    /// Monotonic, not the wall clock: a clock step must not fail liveness. Virtual
+    /// under `tokio::time::pause`.
+    origin: tokio::time::Instant,
+    /// Milliseconds after `origin` of the loop's last turn.
     loop_turned_ms: AtomicI64,
-    /// Unix milliseconds at which the running pass must end; 0 when none runs.
+    /// Milliseconds after `origin` at which the running pass must end; `i64::MAX`
+    /// when none runs.
     pass_due_ms: AtomicI64,
     ready: AtomicBool,
 }
@@ -63,23 +67,30 @@ impl Default for Health {
 impl Health {
     pub fn new() -> Self {
         Self {
-            loop_turned_ms: AtomicI64::new(now_ms()),
-            pass_due_ms: AtomicI64::new(0),
+            origin: tokio::time::Instant::now(),
+            loop_turned_ms: AtomicI64::new(0),
+            pass_due_ms: AtomicI64::new(i64::MAX),
             ready: AtomicBool::new(false),
         }
     }
 
+    fn now_ms(&self) -> i64 {
+        i64::try_from(self.origin.elapsed().as_millis()).unwrap_or(i64::MAX)
+    }
+
     pub fn loop_turned(&self) {
-        self.loop_turned_ms.store(now_ms(), Ordering::Relaxed);
+        self.loop_turned_ms.store(self.now_ms(), Ordering::Relaxed);
     }
 
     pub fn pass_started(&self, deadline: Duration) {
-        let due = now_ms().saturating_add(i64::try_from(deadline.as_millis()).unwrap_or(i64::MAX));
+        let due = self
+            .now_ms()
+            .saturating_add(i64::try_from(deadline.as_millis()).unwrap_or(i64::MAX));
         self.pass_due_ms.store(due, Ordering::Relaxed);
     }
 
     pub fn pass_ended(&self) {
-        self.pass_due_ms.store(0, Ordering::Relaxed);
+        self.pass_due_ms.store(i64::MAX, Ordering::Relaxed);
     }
 
     pub fn set_ready(&self, ready: bool) {
@@ -88,13 +99,13 @@ impl Health {
 
     /// `None` when alive; otherwise why not.
     pub fn not_alive(&self) -> Option<&'static str> {
-        let now = now_ms();
+        let now = self.now_ms();
         let stall_limit = i64::try_from(LOOP_STALL_LIMIT.as_millis()).unwrap_or(i64::MAX);
         if now - self.loop_turned_ms.load(Ordering::Relaxed) > stall_limit {
             return Some("the event loop has not turned for 10 s\n");
         }
         let due = self.pass_due_ms.load(Ordering::Relaxed);
-        if due != 0 && now > due {
+        if now > due {
             return Some("a pass over the targets has outlived its deadline\n");
         }
         None
@@ -107,10 +118,6 @@ impl Health {
     pub fn ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
     }
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 #[derive(Clone)]

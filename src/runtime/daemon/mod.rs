@@ -10,9 +10,9 @@
 //!   `daemon.refresh_period`; an allocation the daemon started is read back until it
 //!   settles. A scan that finds a value the daemon did not write is drift: it is
 //!   logged, counted, and the target is decided again at once.
-//! - Targets are also decided at their schedule boundaries (one queue, one
-//!   tokio-cron-scheduler job armed for the earliest, the heartbeat as backstop), when
-//!   their allocation settles, and when a retry time comes.
+//! - Targets are also decided at their schedule boundaries (one queue, one wake armed
+//!   for the earliest by the [`WakeSource`], the heartbeat as backstop), when their
+//!   allocation settles, and when a retry time comes.
 //! - Writes go through the actuator's `WriteState`, one in flight per function,
 //!   scale-outs ahead of everything else in the budget.
 //!
@@ -20,10 +20,13 @@
 //! and reloads are tasks whose results come back as loop branches, and deciding is
 //! CPU only. Every task's failure (a panic included) is handled where it is joined.
 //! SIGHUP reloads, SIGTERM/SIGINT stop; systemd hears READY, WATCHDOG and STOPPING.
+//! The time of day comes from an injected [`Clock`] and every timer is tokio's, so the
+//! whole loop runs in virtual time under test (`virtual_time.rs`).
 
 mod chores;
 mod http;
 pub mod notify;
+mod wake;
 mod writes;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -32,10 +35,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc};
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
-use tokio_cron_scheduler::{Job, JobScheduler};
 
 use super::actuator::{Backoff, Retry, WriteState};
 use super::budget::Priority;
@@ -44,21 +47,24 @@ use super::evaluate::{self, Evaluation, SeriesByTarget};
 use super::known::{Drift, Known};
 use super::once::{Settled, log_change, write_priority};
 use super::series;
-use crate::aws::{self, AwsError, FunctionConfigs, ProvisionedConfig};
-use crate::config::{self, Config, FunctionId, TargetConfig};
+use crate::aws::{self, AwsError, Connect, FunctionConfigs, ProvisionedConfig};
+use crate::clock::Clock;
+use crate::config::{self, Config, FunctionId, TargetConfig, TargetName};
 use crate::metrics::{Instrumented, Metrics};
 use crate::policy::{Caps, Decision, schedule};
-use chores::{Chore, Chores};
+use chores::{Chore, Chores, Lane};
 use writes::{Held, Writes};
 
 pub use http::Health;
+pub use wake::{CronWakes, TimerWakes, WakeSource};
 
-/// Everything the loop reacts to from outside.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// Decide this target again (its retry time came).
-    Decide(String),
+/// What the outside asks of a running daemon; production sends these from its signal
+/// handlers. Closing the channel stops the daemon as `Shutdown` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Read the config file again (SIGHUP).
     Reload,
+    /// Stop (SIGTERM, SIGINT): writes in flight get the grace period.
     Shutdown,
 }
 
@@ -84,9 +90,6 @@ const READ_BACK_MAX: Duration = Duration::from_secs(30);
 const READ_BACK_ATTEMPTS: u32 = 34;
 /// A failed scan or refresh is tried again after one interval, and at most this long.
 const READ_RETRY: Duration = Duration::from_secs(30);
-/// Background reads (scans and refreshes) in flight at most: enough to keep any
-/// budget busy, few enough that a scale-out never queues behind thousands.
-const BACKGROUND_READS: usize = 16;
 /// The account settings are read at least this often.
 const ACCOUNT_REFRESH: Duration = Duration::from_secs(300);
 /// Sent on each heartbeat until `READY=1`: systemd's start timeout then measures a
@@ -108,19 +111,20 @@ struct TargetMemory {
 /// together: a burst is never dropped, whatever its size.
 #[derive(Default)]
 struct Boundaries {
-    queue: BTreeSet<(DateTime<Utc>, String)>,
-    by_target: HashMap<String, DateTime<Utc>>,
-    armed: Option<(DateTime<Utc>, uuid::Uuid)>,
+    queue: BTreeSet<(DateTime<Utc>, TargetName)>,
+    by_target: HashMap<TargetName, DateTime<Utc>>,
+    /// The boundary the wake source is armed for.
+    armed: Option<DateTime<Utc>>,
 }
 
 impl Boundaries {
-    fn set(&mut self, target: &str, next: Option<DateTime<Utc>>) {
+    fn set(&mut self, target: &TargetName, next: Option<DateTime<Utc>>) {
         if let Some(old) = self.by_target.remove(target) {
-            self.queue.remove(&(old, target.to_owned()));
+            self.queue.remove(&(old, target.clone()));
         }
         if let Some(next) = next {
-            self.queue.insert((next, target.to_owned()));
-            self.by_target.insert(target.to_owned(), next);
+            self.queue.insert((next, target.clone()));
+            self.by_target.insert(target.clone(), next);
         }
     }
 
@@ -130,7 +134,7 @@ impl Boundaries {
     }
 
     /// Removes and returns the targets whose boundary is at or before `now`.
-    fn take_due(&mut self, now: DateTime<Utc>) -> Vec<String> {
+    fn take_due(&mut self, now: DateTime<Utc>) -> Vec<TargetName> {
         let mut due = Vec::new();
         while let Some((when, _)) = self.queue.first()
             && *when <= now
@@ -161,11 +165,12 @@ enum ReadDone {
         function: FunctionId,
         /// A scan a conflict or a disagreeing read-back asked for.
         urgent: bool,
-        started: Instant,
+        /// The function's write count when the scan was queued.
+        writes_before: u64,
         result: Result<FunctionConfigs, AwsError>,
     },
     ReadBack {
-        target: String,
+        target: TargetName,
         attempt: u32,
         result: Result<Option<ProvisionedConfig>, AwsError>,
     },
@@ -180,7 +185,7 @@ enum ReadDone {
 
 /// A finished write.
 struct WriteDone {
-    target: String,
+    target: TargetName,
     from: u32,
     to: u32,
     trigger: &'static str,
@@ -188,18 +193,23 @@ struct WriteDone {
     result: Result<Option<ProvisionedConfig>, AwsError>,
 }
 
-type SdkLambda = Instrumented<aws::SdkLambda>;
-type SdkMetrics = Instrumented<aws::SdkMetrics>;
-
 /// The AWS clients of one configuration.
-#[derive(Clone)]
-struct Clients {
-    control: Control<SdkLambda>,
-    cloudwatch: Arc<SdkMetrics>,
+struct Clients<A: Connect> {
+    control: Control<Instrumented<A::Lambda>>,
+    cloudwatch: Arc<Instrumented<A::Metrics>>,
 }
 
-async fn connect(config: &Config, metrics: &Arc<Metrics>) -> Clients {
-    let (lambda, cloudwatch) = aws::connect(&config.aws).await;
+impl<A: Connect> Clone for Clients<A> {
+    fn clone(&self) -> Self {
+        Self {
+            control: self.control.clone(),
+            cloudwatch: self.cloudwatch.clone(),
+        }
+    }
+}
+
+async fn connect<A: Connect>(aws: &A, config: &Config, metrics: &Arc<Metrics>) -> Clients<A> {
+    let (lambda, cloudwatch) = aws.connect(&config.aws).await;
     Clients {
         control: Control::new(
             Instrumented {
@@ -220,9 +230,9 @@ async fn connect(config: &Config, metrics: &Arc<Metrics>) -> Clients {
 
 /// A reload read and validated off the loop, with new clients when the AWS settings
 /// or the budget changed.
-struct Reloaded {
+struct Reloaded<A: Connect> {
     config: Config,
-    clients: Option<Clients>,
+    clients: Option<Clients<A>>,
 }
 
 fn interval_timer(period: Duration, first: Instant) -> Interval {
@@ -251,6 +261,27 @@ impl Overrides {
     }
 }
 
+/// What a daemon is built from besides its config. Production passes the SDK, the
+/// tokio-cron-scheduler wake source and the system clock ([`run_from_file`]); tests
+/// pass in-memory AWS, a tokio timer and a clock that follows virtual time.
+pub struct Parts<A, W> {
+    pub aws: A,
+    pub wakes: W,
+    pub clock: Clock,
+    /// Shared with the caller, which may read what the daemon exports.
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+}
+
+/// Where the config comes from and what wins over it.
+pub struct Source {
+    /// Read again on [`Command::Reload`].
+    pub path: PathBuf,
+    /// Already read and validated from `path`.
+    pub config: Config,
+    pub overrides: Overrides,
+}
+
 /// Runs the daemon until SIGTERM or SIGINT. `path` is re-read on SIGHUP.
 pub async fn run_from_file(
     path: PathBuf,
@@ -258,17 +289,58 @@ pub async fn run_from_file(
     overrides: Overrides,
 ) -> Result<(), DaemonError> {
     overrides.apply(&mut config);
-    let metrics = Arc::new(Metrics::new());
-    for target in &config.targets {
-        metrics.register_target(target);
-    }
-    let health = Arc::new(Health::new());
-    let listener = tokio::net::TcpListener::bind(config.daemon.listen)
+    let listener = TcpListener::bind(config.daemon.listen)
         .await
         .map_err(|source| DaemonError::Listen {
             address: config.daemon.listen,
             source,
         })?;
+    let (commands, inbox) = mpsc::channel(16);
+    forward_signals(commands).map_err(DaemonError::Signals)?;
+    let wakes = CronWakes::start().await.map_err(DaemonError::Scheduler)?;
+    let parts = Parts {
+        aws: aws::Sdk,
+        wakes,
+        clock: Clock::System,
+        metrics: Arc::new(Metrics::new()),
+        health: Arc::new(Health::new()),
+    };
+    let source = Source {
+        path,
+        config,
+        overrides,
+    };
+    run(listener, source, parts, inbox).await;
+    Ok(())
+}
+
+/// Runs the daemon on `listener` until `commands` says `Shutdown` or closes (the shape
+/// of mini-redis's `server::run`, with reloads on the same channel), then lets writes
+/// in flight finish within the grace period.
+pub async fn run<A: Connect, W: WakeSource>(
+    listener: TcpListener,
+    source: Source,
+    parts: Parts<A, W>,
+    commands: mpsc::Receiver<Command>,
+) {
+    let Source {
+        path,
+        mut config,
+        overrides,
+    } = source;
+    overrides.apply(&mut config);
+    let Parts {
+        aws,
+        wakes,
+        clock,
+        metrics,
+        health,
+    } = parts;
+    for target in &config.targets {
+        metrics.register_target(target);
+    }
+    // What parsing the config took is freed by now.
+    crate::trim::release_free_memory();
     let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(http::serve(
         listener,
@@ -280,37 +352,30 @@ pub async fn run_from_file(
     ));
     tracing::info!(listen = %config.daemon.listen, targets = config.targets.len(), "pc-autoscaler started");
 
-    let (events, inbox) = mpsc::channel(1024);
-    forward_signals(events.clone()).map_err(DaemonError::Signals)?;
-    let scheduler = JobScheduler::new()
-        .await
-        .map_err(|error| DaemonError::Scheduler(error.to_string()))?;
-    scheduler
-        .start()
-        .await
-        .map_err(|error| DaemonError::Scheduler(error.to_string()))?;
-
-    let clients = connect(&config, &metrics).await;
+    let aws = Arc::new(aws);
+    let clients = connect(aws.as_ref(), &config, &metrics).await;
     let interval = config.daemon.interval;
     let mut daemon = Daemon {
         path,
         overrides,
+        by_function: by_function(&config),
         config: Arc::new(config),
+        aws,
         clients,
+        clock,
         metrics,
         health,
-        events,
         ticker: interval_timer(interval, Instant::now()),
         boundary_wake: Arc::default(),
-        scheduler,
+        wakes,
         boundaries: Boundaries::default(),
         known: Known::default(),
         series: None,
         memory: HashMap::new(),
-        last_write: HashMap::new(),
+        writes_ended: HashMap::new(),
         chores: Chores::default(),
         reads: JoinSet::new(),
-        background_reads: 0,
+        read_lanes: HashMap::new(),
         reads_ok: 0,
         reads_failed: 0,
         writes: Writes::default(),
@@ -321,30 +386,42 @@ pub async fn run_from_file(
         reload_again: false,
         uninformed_passes: 0,
         told_systemd_ready: false,
+        all_known: false,
     };
     daemon.learn_everything();
-    daemon.run_loop(inbox).await;
+    daemon.run_loop(commands).await;
     daemon.shut_down().await;
     let _ = stop_http.send(true);
     let _ = server.await;
     tracing::info!("pc-autoscaler stopped");
-    Ok(())
 }
 
-/// SIGHUP → reload; SIGTERM and SIGINT → shutdown. The handlers only send events.
-fn forward_signals(events: mpsc::Sender<Event>) -> std::io::Result<()> {
+/// Indices into `config.targets` by function, in config order.
+fn by_function(config: &Config) -> HashMap<FunctionId, Vec<usize>> {
+    let mut index: HashMap<FunctionId, Vec<usize>> = HashMap::new();
+    for (position, target) in config.targets.iter().enumerate() {
+        index
+            .entry(target.function.clone())
+            .or_default()
+            .push(position);
+    }
+    index
+}
+
+/// SIGHUP → reload; SIGTERM and SIGINT → shutdown. The handlers only send commands.
+fn forward_signals(commands: mpsc::Sender<Command>) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     tokio::spawn(async move {
         loop {
-            let event = tokio::select! {
-                _ = hangup.recv() => Event::Reload,
-                _ = terminate.recv() => Event::Shutdown,
-                _ = interrupt.recv() => Event::Shutdown,
+            let command = tokio::select! {
+                _ = hangup.recv() => Command::Reload,
+                _ = terminate.recv() => Command::Shutdown,
+                _ = interrupt.recv() => Command::Shutdown,
             };
-            if events.send(event).await.is_err() {
+            if commands.send(command).await.is_err() {
                 return;
             }
         }
@@ -352,61 +429,67 @@ fn forward_signals(events: mpsc::Sender<Event>) -> std::io::Result<()> {
     Ok(())
 }
 
-struct Daemon {
+struct Daemon<A: Connect, W> {
     path: PathBuf,
     overrides: Overrides,
     config: Arc<Config>,
-    clients: Clients,
+    /// Indices into `config.targets` by function.
+    by_function: HashMap<FunctionId, Vec<usize>>,
+    /// Connects anew when a reload changes the AWS settings or the budget.
+    aws: Arc<A>,
+    clients: Clients<A>,
+    clock: Clock,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
-    events: mpsc::Sender<Event>,
     /// Metric reads and full decisions, every `daemon.interval`.
     ticker: Interval,
-    /// Notified by the boundary timer job.
+    /// Notified by the wake source at the earliest boundary.
     boundary_wake: Arc<Notify>,
-    scheduler: JobScheduler,
+    wakes: W,
     boundaries: Boundaries,
     known: Known,
     /// The last metric read, by target; `None` until the first one ended.
     series: Option<SeriesByTarget>,
-    memory: HashMap<String, TargetMemory>,
-    /// When each function's last write ended: a scan that started before it is stale.
-    last_write: HashMap<FunctionId, Instant>,
+    memory: HashMap<TargetName, TargetMemory>,
+    /// How many writes to each function have ended: a scan queued before the last
+    /// one ended may predate it. A count, not a time: two events can share an instant.
+    writes_ended: HashMap<FunctionId, u64>,
     chores: Chores,
     reads: JoinSet<ReadDone>,
-    /// Scans and refreshes in flight (read-backs and urgent scans not counted).
-    background_reads: usize,
+    /// The lane each read in `reads` was taken from, to free its room when it ends.
+    read_lanes: HashMap<tokio::task::Id, Lane>,
     /// Lambda reads that succeeded and failed since the last pass ended.
     reads_ok: u32,
     reads_failed: u32,
     /// Writes in flight, at most one per function; waited for at shutdown.
     writes: Writes<WriteDone>,
-    /// Retry timers; dropped at shutdown.
-    watches: JoinSet<()>,
+    /// Retry timers, each ending with the target to decide again; dropped at shutdown.
+    watches: JoinSet<TargetName>,
     /// The metric read of the pass under way, if any (at most one).
     pass: JoinSet<MetricsRead>,
     /// A reload asked for a pass while one was under way: start one when it ends.
     pass_again: bool,
-    reloads: JoinSet<Result<Reloaded, String>>,
+    reloads: JoinSet<Result<Reloaded<A>, String>>,
     /// A SIGHUP came while a reload was under way: reload again when it ends.
     reload_again: bool,
     /// Passes in a row that informed no target.
     uninformed_passes: u32,
     told_systemd_ready: bool,
+    /// Every target's state is known (until the next reload).
+    all_known: bool,
 }
 
-impl Daemon {
-    async fn run_loop(&mut self, mut inbox: mpsc::Receiver<Event>) {
+impl<A: Connect, W: WakeSource> Daemon<A, W> {
+    async fn run_loop(&mut self, mut commands: mpsc::Receiver<Command>) {
         // Without a systemd watchdog, the branch below simply never fires.
         let watchdog_period = notify::watchdog_interval().unwrap_or(Duration::from_secs(86_400));
         let mut watchdog = interval_timer(watchdog_period, Instant::now() + watchdog_period);
         let mut heartbeat = interval_timer(HEARTBEAT, Instant::now() + HEARTBEAT);
         self.schedule_all_boundaries().await;
         loop {
-            let room = self.background_reads < BACKGROUND_READS;
             let next_chore = self
                 .chores
-                .next_due(room)
+                .next_due()
                 .unwrap_or_else(|| Instant::now() + HEARTBEAT);
             tokio::select! {
                 _ = self.ticker.tick() => self.start_pass(),
@@ -418,15 +501,21 @@ impl Daemon {
                     }
                 },
                 _ = tokio::time::sleep_until(next_chore) => self.start_due_chores(),
-                Some(joined) = self.reads.join_next() => match joined {
-                    Ok(done) => self.read_done(done),
-                    Err(error) => {
+                Some(joined) = self.reads.join_next_with_id() => {
+                    let id = match &joined {
+                        Ok((id, _)) => *id,
+                        Err(error) => error.id(),
+                    };
+                    if let Some(lane) = self.read_lanes.remove(&id) {
+                        self.chores.finished(lane);
+                    }
+                    match joined {
+                        Ok((_, done)) => self.read_done(done),
                         // The chore is lost with its task; the drift scan period
                         // brings the function back.
-                        self.count_task_failure("read", &error);
-                        self.background_reads = self.background_reads.saturating_sub(1);
+                        Err(error) => self.count_task_failure("read", &error),
                     }
-                },
+                }
                 _ = watchdog.tick() => {
                     // Fed only while the loop makes progress and no pass is overdue:
                     // systemd restarts a daemon that is stuck, not one that is busy.
@@ -446,11 +535,12 @@ impl Daemon {
                     Ok(done) => self.write_done(done),
                     Err(error) => self.write_failed(held, error),
                 },
-                Some(joined) = self.watches.join_next() => {
-                    if let Err(error) = joined && error.is_panic() {
+                Some(joined) = self.watches.join_next() => match joined {
+                    Ok(target) => self.decide(&[target]),
+                    Err(error) => if error.is_panic() {
                         self.count_task_failure("watch", &error);
                     }
-                }
+                },
                 _ = self.boundary_wake.notified() => self.fire_due_boundaries().await,
                 Some(joined) = self.reloads.join_next() => match joined {
                     Ok(outcome) => self.reload_done(outcome).await,
@@ -459,10 +549,9 @@ impl Daemon {
                         self.reload_done(Err(format!("the reload task failed: {error}"))).await;
                     }
                 },
-                event = inbox.recv() => match event {
-                    Some(Event::Decide(target)) => self.decide(&[target]),
-                    Some(Event::Reload) => self.start_reload(),
-                    Some(Event::Shutdown) | None => return,
+                command = commands.recv() => match command {
+                    Some(Command::Reload) => self.start_reload(),
+                    Some(Command::Shutdown) | None => return,
                 },
             }
             self.health.loop_turned();
@@ -492,10 +581,17 @@ impl Daemon {
             }
         }
         self.chores.queue(Chore::Account, now, false);
+        self.all_known = false;
         self.count_unknown();
     }
 
-    fn count_unknown(&self) {
+    /// Exports how many targets are still unknown. Once every one is known, only a
+    /// reload can make one unknown again: the count (a walk over every target) stops
+    /// until then.
+    fn count_unknown(&mut self) {
+        if self.all_known {
+            return;
+        }
         let unknown = self
             .config
             .targets
@@ -503,44 +599,45 @@ impl Daemon {
             .filter(|target| self.known.config(target).is_none())
             .count();
         self.metrics.targets_unknown.set(unknown as i64);
+        self.all_known = unknown == 0;
     }
 
-    /// Starts every chore that is due, within the background reads' room.
+    /// Starts every chore that is due, within its lane's room.
     fn start_due_chores(&mut self) {
-        let now = Instant::now();
-        let room = BACKGROUND_READS.saturating_sub(self.background_reads);
-        for (chore, urgent) in self.chores.take_due(now, room) {
-            if !urgent {
-                self.background_reads += 1;
+        for (chore, lane) in self.chores.take_due(Instant::now()) {
+            match self.start_chore(chore, lane == Lane::Urgent) {
+                Some(task) => {
+                    self.read_lanes.insert(task.id(), lane);
+                }
+                None => self.chores.finished(lane),
             }
-            self.start_chore(chore, urgent);
         }
     }
 
-    fn start_chore(&mut self, chore: Chore, urgent: bool) {
+    /// Starts the read a chore calls for; `None` when there is nothing to read any
+    /// more (its target is gone).
+    fn start_chore(&mut self, chore: Chore, urgent: bool) -> Option<AbortHandle> {
         let control = self.clients.control.clone();
-        match chore {
+        Some(match chore {
             Chore::Scan(function) => {
                 let priority = if urgent {
                     Priority::ReadBack
                 } else {
                     Priority::DriftScan
                 };
+                let writes_before = self.writes_ended.get(&function).copied().unwrap_or(0);
                 self.reads.spawn(async move {
-                    let started = Instant::now();
                     let result = control.scan(&function, priority).await;
                     ReadDone::Scan {
                         function,
                         urgent,
-                        started,
+                        writes_before,
                         result,
                     }
-                });
+                })
             }
             Chore::ReadBack { target, attempt } => {
-                let Some(config) = self.target(&target).cloned() else {
-                    return;
-                };
+                let config = self.target(&target).cloned()?;
                 self.reads.spawn(async move {
                     let result = control.read_back(&config).await;
                     ReadDone::ReadBack {
@@ -548,14 +645,10 @@ impl Daemon {
                         attempt,
                         result,
                     }
-                });
+                })
             }
             Chore::Refresh(function) => {
-                let has_alias = self
-                    .config
-                    .targets
-                    .iter()
-                    .any(|target| target.function == function && target.is_alias());
+                let has_alias = self.targets_of(&function).any(TargetConfig::is_alias);
                 self.reads.spawn(async move {
                     let (reserved, weighted) = tokio::join!(control.reserved(&function), async {
                         if has_alias {
@@ -569,14 +662,12 @@ impl Daemon {
                         reserved,
                         weighted,
                     }
-                });
+                })
             }
-            Chore::Account => {
-                self.reads.spawn(async move {
-                    ReadDone::Account(control.unreserved(Priority::Refresh).await)
-                });
-            }
-        }
+            Chore::Account => self.reads.spawn(async move {
+                ReadDone::Account(control.unreserved(Priority::Refresh).await)
+            }),
+        })
     }
 
     fn count_read<T>(&mut self, result: &Result<T, AwsError>) {
@@ -588,10 +679,22 @@ impl Daemon {
     }
 
     fn is_managed(&self, function: &FunctionId) -> bool {
-        self.config
-            .targets
-            .iter()
-            .any(|target| target.function == *function)
+        self.by_function.contains_key(function)
+    }
+
+    /// The targets of `function`, in config order.
+    fn targets_of(&self, function: &FunctionId) -> impl Iterator<Item = &TargetConfig> {
+        self.by_function
+            .get(function)
+            .into_iter()
+            .flatten()
+            .map(|index| &self.config.targets[*index])
+    }
+
+    /// Takes `config` into force, with its index of targets by function.
+    fn set_config(&mut self, config: Config) {
+        self.by_function = by_function(&config);
+        self.config = Arc::new(config);
     }
 
     fn read_done(&mut self, done: ReadDone) {
@@ -601,12 +704,9 @@ impl Daemon {
             ReadDone::Scan {
                 function,
                 urgent,
-                started,
+                writes_before,
                 result,
             } => {
-                if !urgent {
-                    self.background_reads = self.background_reads.saturating_sub(1);
-                }
                 self.count_read(&result);
                 if !self.is_managed(&function) {
                     return;
@@ -617,7 +717,7 @@ impl Daemon {
                     false,
                 );
                 match result {
-                    Ok(configs) => self.scanned(&function, configs, started, urgent),
+                    Ok(configs) => self.scanned(&function, configs, writes_before, urgent),
                     Err(error) => {
                         tracing::warn!(function = %function.name, error = %error, outcome = error.label(), "drift scan failed; it is tried again");
                         self.known.scan_failed(&function, error.to_string());
@@ -661,7 +761,6 @@ impl Daemon {
                 reserved,
                 weighted,
             } => {
-                self.background_reads = self.background_reads.saturating_sub(1);
                 if !self.is_managed(&function) {
                     return;
                 }
@@ -687,7 +786,6 @@ impl Daemon {
                 );
             }
             ReadDone::Account(result) => {
-                self.background_reads = self.background_reads.saturating_sub(1);
                 self.count_read(&result);
                 match result {
                     Ok(unreserved) => self.known.set_unreserved(unreserved),
@@ -708,13 +806,10 @@ impl Daemon {
         &mut self,
         function: &FunctionId,
         configs: FunctionConfigs,
-        started: Instant,
+        writes_before: u64,
         urgent: bool,
     ) {
-        let wrote_since = self
-            .last_write
-            .get(function)
-            .is_some_and(|written| *written >= started);
+        let wrote_since = self.writes_ended.get(function).copied().unwrap_or(0) != writes_before;
         if self.writes.busy(&function.name) || wrote_since {
             // The scan may predate a write: its answer is not news. The write's own
             // answer and read-backs keep the cache right; the next scan checks.
@@ -724,19 +819,13 @@ impl Daemon {
             .known
             .function(function)
             .is_none_or(|facts| facts.configs.is_none());
-        let targets: Vec<TargetConfig> = self
-            .config
-            .targets
-            .iter()
-            .filter(|target| target.function == *function)
-            .cloned()
-            .collect();
+        let targets: Vec<TargetConfig> = self.targets_of(function).cloned().collect();
         let drift = self.known.scanned(function, configs);
         let mut decide = Vec::new();
         for target in &targets {
             if let Some(drift) = drift
                 .iter()
-                .find(|drift| drift.qualifier == target.qualifier)
+                .find(|drift| drift.qualifier == target.qualifier.as_str())
             {
                 self.drifted(target, drift, "scan");
             } else if !first && !urgent {
@@ -774,10 +863,10 @@ impl Daemon {
         }
     }
 
-    fn read_back_later(&mut self, target: &str, attempt: u32) {
+    fn read_back_later(&mut self, target: &TargetName, attempt: u32) {
         if attempt >= READ_BACK_ATTEMPTS {
             tracing::warn!(
-                target,
+                target = %target,
                 "allocation still in progress after the last read-back; the drift scan follows it"
             );
             return;
@@ -787,7 +876,7 @@ impl Daemon {
             .min(READ_BACK_MAX);
         self.chores.queue(
             Chore::ReadBack {
-                target: target.to_owned(),
+                target: target.clone(),
                 attempt,
             },
             Instant::now() + wait,
@@ -803,13 +892,12 @@ impl Daemon {
         let deadline = self.config.daemon.pass_deadline();
         let cloudwatch = self.clients.cloudwatch.clone();
         let targets = self.config.targets.clone();
+        let now = self.clock.now();
         self.pass.spawn(async move {
             let started = Instant::now();
-            let read = tokio::time::timeout(
-                deadline,
-                series::fetch(cloudwatch.as_ref(), &targets, Utc::now()),
-            )
-            .await;
+            let read =
+                tokio::time::timeout(deadline, series::fetch(cloudwatch.as_ref(), &targets, now))
+                    .await;
             MetricsRead {
                 timed_out: read.is_err(),
                 series: read.ok().flatten(),
@@ -841,7 +929,7 @@ impl Daemon {
         if informed {
             self.metrics
                 .last_successful_evaluation
-                .set(Utc::now().timestamp_millis() as f64 / 1000.0);
+                .set(self.clock.now().timestamp_millis() as f64 / 1000.0);
         }
         self.full_pass_ended(if informed { "informed" } else { "uninformed" });
     }
@@ -855,7 +943,7 @@ impl Daemon {
         self.metrics.passes.with_label_values(&[outcome]).inc();
         self.metrics
             .last_evaluation
-            .set(Utc::now().timestamp_millis() as f64 / 1000.0);
+            .set(self.clock.now().timestamp_millis() as f64 / 1000.0);
         if outcome == "informed" {
             self.uninformed_passes = 0;
             self.health.set_ready(true);
@@ -884,15 +972,15 @@ impl Daemon {
 
     /// Decides the named targets from what is known and starts the writes they call
     /// for.
-    fn decide(&mut self, names: &[String]) {
-        let names: HashSet<&str> = names.iter().map(String::as_str).collect();
-        self.decide_where(|target| names.contains(target.name.as_str()));
+    fn decide(&mut self, names: &[TargetName]) {
+        let names: HashSet<&TargetName> = names.iter().collect();
+        self.decide_where(|target| names.contains(&target.name));
     }
 
     /// Decides every target `wanted` picks, in config order (one pass, whatever the
     /// number of targets). A tracked target waits for the first metric read.
     fn decide_where(&mut self, wanted: impl Fn(&TargetConfig) -> bool) {
-        let now = Utc::now();
+        let now = self.clock.now();
         let empty = SeriesByTarget::new();
         let series = self.series.as_ref().unwrap_or(&empty);
         let metrics_read = self.series.is_some();
@@ -972,8 +1060,10 @@ impl Daemon {
         let Some(target) = self.target(&done.target).cloned() else {
             return;
         };
-        self.last_write
-            .insert(target.function.clone(), Instant::now());
+        *self
+            .writes_ended
+            .entry(target.function.clone())
+            .or_default() += 1;
         let memory = self.memory.entry(done.target.clone()).or_default();
         let backoff = Backoff::default();
         let retry = memory.write.on_result(
@@ -1020,18 +1110,17 @@ impl Daemon {
     }
 
     /// Decides `target` again after `wait`.
-    fn decide_after(&mut self, target: &str, wait: Duration) {
-        let events = self.events.clone();
-        let name = target.to_owned();
+    fn decide_after(&mut self, target: &TargetName, wait: Duration) {
+        let name = target.clone();
         self.watches.spawn(async move {
             tokio::time::sleep(wait).await;
-            let _ = events.send(Event::Decide(name)).await;
+            name
         });
     }
 
     async fn schedule_all_boundaries(&mut self) {
         self.boundaries.clear();
-        let now = Utc::now();
+        let now = self.clock.now();
         for target in self.config.targets.iter() {
             self.boundaries
                 .set(&target.name, schedule::next_boundary(target, now));
@@ -1041,7 +1130,7 @@ impl Daemon {
 
     /// Decides every target whose boundary has come and queues its next one.
     async fn fire_due_boundaries(&mut self) {
-        let now = Utc::now();
+        let now = self.clock.now();
         let due = self.boundaries.take_due(now);
         for name in &due {
             tracing::debug!(target = %name, "schedule boundary");
@@ -1054,32 +1143,20 @@ impl Daemon {
         self.arm_boundary_timer().await;
     }
 
-    /// Keeps one one-shot job armed for the earliest boundary; re-arms only when the
-    /// earliest changed.
+    /// Keeps one wake armed for the earliest boundary; re-arms only when the earliest
+    /// changed.
     async fn arm_boundary_timer(&mut self) {
         let earliest = self.boundaries.earliest();
-        if self.boundaries.armed.map(|(when, _)| when) == earliest {
+        if self.boundaries.armed == earliest {
             return;
         }
-        if let Some((_, job)) = self.boundaries.armed.take() {
-            let _ = self.scheduler.remove(&job).await;
-        }
+        self.boundaries.armed = None;
         let Some(when) = earliest else {
             return;
         };
-        let delay = (when - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-        let wake = self.boundary_wake.clone();
-        let job = Job::new_one_shot(delay, move |_, _| wake.notify_one());
-        let armed = match job {
-            Ok(job) => self
-                .scheduler
-                .add(job)
-                .await
-                .map_err(|error| error.to_string()),
-            Err(error) => Err(error.to_string()),
-        };
-        match armed {
-            Ok(id) => self.boundaries.armed = Some((when, id)),
+        let delay = (when - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
+        match self.wakes.arm(delay, self.boundary_wake.clone()).await {
+            Ok(()) => self.boundaries.armed = Some(when),
             // The heartbeat still finds the boundary within a second.
             Err(error) => tracing::error!(error = %error, "cannot arm the schedule boundary timer"),
         }
@@ -1097,6 +1174,7 @@ impl Daemon {
         let old = self.config.clone();
         let metrics = self.metrics.clone();
         let overrides = self.overrides;
+        let aws = self.aws.clone();
         self.reloads.spawn(async move {
             let loaded = tokio::task::spawn_blocking(move || config::load(&path))
                 .await
@@ -1107,7 +1185,7 @@ impl Daemon {
                 || new.daemon.control_plane_budget != old.daemon.control_plane_budget
                 || new.daemon.max_write_rate != old.daemon.max_write_rate;
             let clients = if reconnect {
-                Some(connect(&new, &metrics).await)
+                Some(connect(aws.as_ref(), &new, &metrics).await)
             } else {
                 None
             };
@@ -1120,7 +1198,7 @@ impl Daemon {
 
     /// Applies a reload, or keeps the old config when it failed; either way the loop
     /// goes on. A good reload decides every target at once and reads new functions.
-    async fn reload_done(&mut self, outcome: Result<Reloaded, String>) {
+    async fn reload_done(&mut self, outcome: Result<Reloaded<A>, String>) {
         match outcome {
             Err(error) => {
                 self.metrics
@@ -1165,7 +1243,7 @@ impl Daemon {
                 if let Some(clients) = clients {
                     self.clients = clients;
                 }
-                self.config = Arc::new(new);
+                self.set_config(new);
                 self.learn_everything();
                 self.schedule_all_boundaries().await;
                 self.metrics
@@ -1176,6 +1254,7 @@ impl Daemon {
                     targets = self.config.targets.len(),
                     "configuration reloaded"
                 );
+                crate::trim::release_free_memory();
                 // Decide at once with the new config; the next pass follows one
                 // interval later.
                 self.ticker = interval_timer(interval, Instant::now() + interval);
@@ -1208,7 +1287,7 @@ impl Daemon {
             grace_seconds = grace.as_secs(),
             "shutting down"
         );
-        let _ = self.scheduler.shutdown().await;
+        self.wakes.stop().await;
         self.watches.abort_all();
         self.reads.abort_all();
         self.pass.abort_all();
@@ -1230,8 +1309,8 @@ impl Daemon {
 
 /// One write, beside the loop: waits for its turn in the budget (raises first), puts
 /// or deletes, and logs the change once.
-async fn write(
-    control: Control<SdkLambda>,
+async fn write<L: aws::LambdaApi>(
+    control: Control<L>,
     target: TargetConfig,
     from: u32,
     to: u32,
@@ -1253,6 +1332,9 @@ async fn write(
 }
 
 #[cfg(test)]
+mod virtual_time;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -1265,11 +1347,11 @@ mod tests {
     fn boundaries_come_due_together_and_each_target_keeps_only_its_next() {
         let mut boundaries = Boundaries::default();
         for index in 0..5_000 {
-            boundaries.set(&format!("t{index}"), Some(at(2)));
+            boundaries.set(&format!("t{index}").into(), Some(at(2)));
         }
-        boundaries.set("early", Some(at(1)));
-        boundaries.set("early", Some(at(3)));
-        boundaries.set("never", None);
+        boundaries.set(&"early".into(), Some(at(1)));
+        boundaries.set(&"early".into(), Some(at(3)));
+        boundaries.set(&"never".into(), None);
         assert_eq!(boundaries.earliest(), Some(at(2)));
         assert!(boundaries.take_due(at(1)).is_empty());
         assert_eq!(
@@ -1277,7 +1359,7 @@ mod tests {
             5_000,
             "a burst is never cut"
         );
-        assert_eq!(boundaries.take_due(at(10)), vec!["early".to_owned()]);
+        assert_eq!(boundaries.take_due(at(10)), vec![TargetName::from("early")]);
         assert_eq!(boundaries.earliest(), None);
     }
 }

@@ -10,10 +10,12 @@ use std::future::Future;
 
 use tokio::task::{Id, JoinError, JoinSet};
 
+use crate::config::TargetName;
+
 /// What a write task holds while it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
-    pub target: String,
+    pub target: TargetName,
     pub function: String,
 }
 
@@ -73,7 +75,7 @@ mod tests {
 
     fn held(function: &str) -> Held {
         Held {
-            target: format!("{function}:live"),
+            target: format!("{function}:live").into(),
             function: function.to_owned(),
         }
     }

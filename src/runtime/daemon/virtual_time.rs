@@ -1,0 +1,447 @@
+//! The whole daemon loop in virtual time: in-memory AWS, a tokio timer as the wake
+//! source and a clock that follows `tokio::time::pause`. Minutes of budget, schedule
+//! boundaries, throttles and reloads pass in milliseconds, and every assertion is on
+//! the requests the fake Lambda saw and when (in virtual seconds).
+//!
+//! These test timing and order; the wire tests in `tests/` prove the protocol.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::{Command, Health, Overrides, Parts, Source, TimerWakes, run};
+use crate::aws::AwsError;
+use crate::clock::Clock;
+use crate::metrics::Metrics;
+use crate::policy::Datapoint;
+use crate::runtime::memory::{MemoryAws, Request, World};
+
+const PUT: &str = "PutProvisionedConcurrencyConfig";
+const SCAN: &str = "ListProvisionedConcurrencyConfigs";
+
+/// Monday 2026-11-23, 08:59:00 UTC: a minute before a 09:00 schedule boundary.
+fn start_time() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-23T08:59:00Z")
+        .expect("a valid time")
+        .with_timezone(&Utc)
+}
+
+/// APIs that count against Lambda's shared limit.
+fn shared(request: &Request) -> bool {
+    !matches!(request.api, "GetFunction" | "GetMetricData")
+}
+
+fn fixed(function: &str, min: u32) -> String {
+    format!("[[target]]\nfunction = \"{function}\"\nqualifier = \"live\"\nmin = {min}\nmax = 500\n")
+}
+
+fn tracked(function: &str) -> String {
+    format!(
+        "[[target]]\nfunction = \"{function}\"\nqualifier = \"live\"\nmin = 1\nmax = 500\n\
+         tracking = {{ metric = \"concurrency\", target = 0.7 }}\n"
+    )
+}
+
+/// A running daemon on in-memory AWS, in virtual time.
+struct Harness {
+    aws: MemoryAws,
+    metrics: Arc<Metrics>,
+    commands: mpsc::Sender<Command>,
+    daemon: JoinHandle<()>,
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    /// Virtual time zero.
+    origin: Instant,
+}
+
+impl Harness {
+    /// Starts the daemon with `[daemon]` keys `settings` and `targets`, after `setup`
+    /// has prepared the fake Lambda.
+    async fn start(settings: &str, targets: &str, setup: impl FnOnce(&mut World)) -> Self {
+        let clock = Clock::following_tokio(start_time());
+        let aws = MemoryAws::default();
+        {
+            let mut world = aws.lambda.world();
+            world.clock = clock;
+            world.allocation_delay = Duration::from_secs(30);
+            setup(&mut world);
+        }
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("daemon.toml");
+        let harness_config = Self::write(&path, settings, targets);
+        let metrics = Arc::new(Metrics::new());
+        let (commands, inbox) = mpsc::channel(4);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a local port");
+        let parts = Parts {
+            aws: aws.clone(),
+            wakes: TimerWakes::default(),
+            clock,
+            metrics: metrics.clone(),
+            health: Arc::new(Health::new()),
+        };
+        let source = Source {
+            path: path.clone(),
+            config: harness_config,
+            overrides: Overrides::default(),
+        };
+        let origin = Instant::now();
+        let daemon = tokio::spawn(run(listener, source, parts, inbox));
+        Self {
+            aws,
+            metrics,
+            commands,
+            daemon,
+            _dir: dir,
+            path,
+            origin,
+        }
+    }
+
+    fn write(path: &std::path::Path, settings: &str, targets: &str) -> crate::config::Config {
+        let text = format!("[daemon]\nlisten = \"127.0.0.1:9\"\n{settings}\n{targets}");
+        std::fs::write(path, &text).expect("the config is written");
+        crate::config::load(path).unwrap_or_else(|error| panic!("{error}\n{text}"))
+    }
+
+    /// Replaces the config file and sends a reload.
+    async fn reload(&self, text: &str) {
+        std::fs::write(&self.path, text).expect("the config is written");
+        self.commands
+            .send(Command::Reload)
+            .await
+            .expect("the daemon is running");
+    }
+
+    /// Lets `seconds` of virtual time pass.
+    async fn pass(&self, seconds: f64) {
+        tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    }
+
+    fn now(&self) -> f64 {
+        self.origin.elapsed().as_secs_f64()
+    }
+
+    /// Every request of `api` (all when `None`), with its virtual time in seconds.
+    fn requests(&self, api: Option<&str>) -> Vec<(f64, Request)> {
+        self.aws
+            .lambda
+            .world()
+            .log
+            .iter()
+            .filter(|request| api.is_none_or(|api| request.api == api))
+            .map(|request| {
+                let at = request.at.saturating_duration_since(self.origin);
+                (at.as_secs_f64(), request.clone())
+            })
+            .collect()
+    }
+
+    /// Successful puts as (virtual seconds, function, value).
+    fn puts(&self) -> Vec<(f64, String, u32)> {
+        self.requests(Some(PUT))
+            .into_iter()
+            .filter(|(_, request)| request.ok)
+            .map(|(at, request)| (at, request.function, request.value.unwrap_or(0)))
+            .collect()
+    }
+
+    /// Sets a constant ConcurrentExecutions of `value` for `function:live`, from an
+    /// hour before the start to six hours after it (the fake returns only the past).
+    fn demand(&self, function: &str, value: f64) {
+        let start = start_time() - TimeDelta::hours(1);
+        let points = (0..7 * 60)
+            .map(|minute| Datapoint {
+                timestamp: start + TimeDelta::minutes(minute),
+                value,
+            })
+            .collect();
+        self.aws.metrics.set(&format!("{function}:live"), points);
+    }
+
+    async fn stop(self) {
+        self.commands
+            .send(Command::Shutdown)
+            .await
+            .expect("the daemon is running");
+        self.daemon.await.expect("the daemon ends cleanly");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scale_out_goes_ahead_of_a_queue_of_scans() {
+    // 120 functions to learn at 2 requests a second: a minute of scans. One of the
+    // first learned (first by name) needs 100 (demand 70 at 0.7) and has 5.
+    let mut targets = tracked("a-hot");
+    for index in 0..120 {
+        targets.push_str(&fixed(&format!("cold{index}"), 0));
+    }
+    let harness = Harness::start("interval = \"5s\"", &targets, |world| {
+        world.set_config("a-hot", "live", 5);
+    })
+    .await;
+    harness.demand("a-hot", 70.0);
+    harness.pass(70.0).await;
+
+    let puts = harness.puts();
+    assert_eq!(puts.len(), 1, "{puts:?}");
+    let (put_at, function, value) = &puts[0];
+    assert_eq!((function.as_str(), *value), ("a-hot", 100));
+    let hot_known = harness
+        .requests(Some(SCAN))
+        .iter()
+        .find(|(_, request)| request.function == "a-hot")
+        .map(|(at, _)| *at)
+        .expect("hot was scanned");
+    // The put waits for the first metric read and at most one budget turn, not for
+    // the 120 scans queued ahead of it in time.
+    assert!(
+        *put_at - hot_known <= 1.0,
+        "known at {hot_known:.2} s, put at {put_at:.2} s"
+    );
+    let scans_after = harness
+        .requests(Some(SCAN))
+        .iter()
+        .filter(|(at, _)| at > put_at)
+        .count();
+    assert!(
+        scans_after >= 110,
+        "only {scans_after} of 121 scans came after the put"
+    );
+    // The budget held throughout: 2 a second, with a burst of 3.
+    let shared_requests = harness
+        .requests(None)
+        .iter()
+        .filter(|(_, request)| shared(request))
+        .count();
+    assert!(
+        shared_requests as f64 <= 2.0 * harness.now() + 3.0,
+        "{shared_requests} shared requests in {:.1} s",
+        harness.now()
+    );
+    harness.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_schedule_floor_is_written_at_each_boundary() {
+    // A half-hour window at the top of every hour with floor 20; 2 otherwise.
+    let targets = format!(
+        "{}[[target.schedule]]\nname = \"top\"\ncron = \"0 * * * *\"\nduration = \"30m\"\nmin = 20\n",
+        fixed("f", 2)
+    );
+    let harness = Harness::start("interval = \"10m\"", &targets, |world| {
+        world.set_config("f", "live", 2);
+    })
+    .await;
+    // Three hours: the first boundary is a minute away (09:00), then every 30 min.
+    harness.pass(3.0 * 3_600.0).await;
+    let puts: Vec<(f64, u32)> = harness
+        .puts()
+        .into_iter()
+        .map(|(at, _, value)| (at, value))
+        .collect();
+    let expected: Vec<(f64, u32)> = (0..6)
+        .map(|half_hour| {
+            let boundary = 60.0 + 1_800.0 * f64::from(half_hour);
+            (boundary, if half_hour % 2 == 0 { 20 } else { 2 })
+        })
+        .collect();
+    assert_eq!(puts.len(), expected.len(), "{puts:?}");
+    for ((at, value), (boundary, wanted)) in puts.iter().zip(expected) {
+        assert_eq!(*value, wanted, "{puts:?}");
+        assert!(
+            (boundary..=boundary + 1.0).contains(at),
+            "the put of {value} came at {at:.2} s, its boundary is {boundary} s: {puts:?}"
+        );
+    }
+    harness.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttle_pauses_the_whole_budget_for_its_retry_after() {
+    let mut targets = String::new();
+    for index in 0..20 {
+        targets.push_str(&fixed(&format!("f{index}"), 0));
+    }
+    let harness = Harness::start("interval = \"5s\"", &targets, |world| {
+        world.faults.insert(
+            SCAN,
+            [AwsError::Throttled {
+                retry_after: Some(Duration::from_secs(5)),
+                reason: Some("CallerRateLimitExceeded".into()),
+                message: "Rate exceeded".into(),
+            }]
+            .into(),
+        );
+    })
+    .await;
+    harness.pass(30.0).await;
+    let requests = harness.requests(None);
+    let throttled_at = requests
+        .iter()
+        .find(|(_, request)| !request.ok)
+        .map(|(at, _)| *at)
+        .expect("the throttle was seen");
+    let during_pause: Vec<_> = requests
+        .iter()
+        .filter(|(at, request)| shared(request) && *at > throttled_at && *at < throttled_at + 5.0)
+        .collect();
+    assert!(
+        during_pause.is_empty(),
+        "throttled at {throttled_at:.2} s, yet: {during_pause:?}"
+    );
+    // The rate then comes back slowly, so the scans still all finish.
+    let scanned: std::collections::BTreeSet<String> = harness
+        .requests(Some(SCAN))
+        .into_iter()
+        .filter(|(_, request)| request.ok)
+        .map(|(_, request)| request.function)
+        .collect();
+    assert_eq!(scanned.len(), 20);
+    assert_eq!(
+        harness
+            .metrics
+            .budget_throttled
+            .with_label_values(&["drift_scan"])
+            .get(),
+        1
+    );
+    harness.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn reloads_apply_a_good_config_and_keep_the_old_one_on_a_bad() {
+    let settings = "interval = \"1m\"";
+    let harness = Harness::start(settings, &fixed("f", 3), |_| {}).await;
+    harness.pass(5.0).await;
+    assert_eq!(harness.puts().len(), 1);
+
+    let config = |min: u32| {
+        format!(
+            "[daemon]\nlisten = \"127.0.0.1:9\"\n{settings}\n{}",
+            fixed("f", min)
+        )
+    };
+    // Good: decided at once, not a minute later (the allocation is settled by then).
+    harness.pass(40.0).await;
+    harness.reload(&config(7)).await;
+    harness.pass(2.0).await;
+    let puts = harness.puts();
+    assert_eq!(puts.last().map(|(_, _, value)| *value), Some(7), "{puts:?}");
+
+    // Bad: the error is counted, nothing is written, the old config stays in force.
+    harness.pass(40.0).await;
+    harness.reload("[daemon]\ninterval = \"soon\"\n").await;
+    harness.pass(130.0).await;
+    assert_eq!(harness.puts().len(), 2, "{:?}", harness.puts());
+    let reloads = |outcome: &str| {
+        harness
+            .metrics
+            .config_reloads
+            .with_label_values(&[outcome])
+            .get()
+    };
+    assert_eq!((reloads("success"), reloads("failure")), (1, 1));
+    // A foreign reset is corrected to the old config's 7, not to anything else.
+    harness.aws.lambda.world().set_config("f", "live", 1);
+    harness.pass(11.0 * 60.0).await;
+    assert_eq!(
+        harness.puts().last().map(|(_, _, value)| *value),
+        Some(7),
+        "{:?}",
+        harness.puts()
+    );
+    harness.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn drift_is_corrected_within_one_scan_period_and_counted() {
+    let harness = Harness::start(
+        "interval = \"1m\"\ndrift_scan_period = \"2m\"",
+        &fixed("f", 5),
+        |world| world.set_config("f", "live", 5),
+    )
+    .await;
+    harness.pass(30.0).await;
+    assert!(harness.puts().is_empty());
+    harness.aws.lambda.world().set_config("f", "live", 1);
+    let reset_at = harness.now();
+    harness.pass(150.0).await;
+    let puts = harness.puts();
+    assert_eq!(puts.len(), 1, "{puts:?}");
+    let (at, _, value) = &puts[0];
+    assert_eq!(*value, 5);
+    assert!(
+        *at - reset_at <= 120.0 + 1.0,
+        "corrected {:.1} s after the reset",
+        at - reset_at
+    );
+    // The put follows the scan that found it: nothing else was asked in between.
+    let before: Vec<&str> = harness
+        .requests(None)
+        .iter()
+        .filter(|(when, request)| shared(request) && when <= at)
+        .map(|(_, request)| request.api)
+        .collect();
+    assert_eq!(before[before.len() - 2..], [SCAN, PUT]);
+    assert_eq!(
+        harness
+            .metrics
+            .drift_detected
+            .with_label_values(&["f:live"])
+            .get(),
+        1
+    );
+    harness.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_conflict_is_read_before_the_next_write_and_a_throttled_write_waits() {
+    let harness = Harness::start("interval = \"1m\"", &fixed("f", 5), |world| {
+        world.faults.insert(
+            PUT,
+            [
+                AwsError::Conflict {
+                    message: "An update is in progress for resource".into(),
+                },
+                AwsError::Throttled {
+                    retry_after: Some(Duration::from_secs(20)),
+                    reason: Some("CallerRateLimitExceeded".into()),
+                    message: "Rate exceeded".into(),
+                },
+            ]
+            .into(),
+        );
+    })
+    .await;
+    harness.pass(60.0).await;
+    let shared_apis: Vec<(f64, &str, bool)> = harness
+        .requests(None)
+        .iter()
+        .filter(|(_, request)| shared(request))
+        .map(|(at, request)| (*at, request.api, request.ok))
+        .collect();
+    let puts: Vec<&(f64, &str, bool)> = shared_apis
+        .iter()
+        .filter(|(_, api, _)| *api == PUT)
+        .collect();
+    assert_eq!(puts.len(), 3, "{shared_apis:?}");
+    // After the conflict the function is read before anything is written again.
+    let conflict = shared_apis
+        .iter()
+        .position(|(_, api, ok)| *api == PUT && !ok)
+        .expect("the conflict");
+    assert_eq!(shared_apis[conflict + 1].1, SCAN, "{shared_apis:?}");
+    // The throttled write waits its retryAfter before the next put.
+    let (throttled_at, _, _) = puts[1];
+    let (last_at, _, last_ok) = puts[2];
+    assert!(*last_ok);
+    assert!(last_at - throttled_at >= 20.0, "{shared_apis:?}");
+    harness.stop().await;
+}
