@@ -285,16 +285,13 @@ pub struct Source {
 /// Runs the daemon until SIGTERM or SIGINT. `path` is re-read on SIGHUP.
 pub async fn run_from_file(
     path: PathBuf,
-    mut config: Config,
+    config: Config,
     overrides: Overrides,
 ) -> Result<(), DaemonError> {
-    overrides.apply(&mut config);
-    let listener = TcpListener::bind(config.daemon.listen)
+    let address = overrides.listen.unwrap_or(config.daemon.listen);
+    let listener = TcpListener::bind(address)
         .await
-        .map_err(|source| DaemonError::Listen {
-            address: config.daemon.listen,
-            source,
-        })?;
+        .map_err(|source| DaemonError::Listen { address, source })?;
     let (commands, inbox) = mpsc::channel(16);
     forward_signals(commands).map_err(DaemonError::Signals)?;
     let wakes = CronWakes::start().await.map_err(DaemonError::Scheduler)?;
