@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: formatting, lints, every test, and the
 # static musl build the container ships. Installs what the tests need first (Debian
-# packages: prometheus with promtool, systemd-analyze, musl-tools; the rustup musl
-# target), so a new machine needs nothing else.
+# packages: prometheus with promtool, systemd-analyze, musl-tools, python3-venv; the
+# rustup musl target; moto from PyPI in target/moto-venv for the DynamoDB lease
+# tests), so a new machine needs nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ missing=()
 command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v musl-gcc >/dev/null || missing+=(musl-tools)
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
   sudo_cmd=""
@@ -19,6 +21,17 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target add x86_64-unknown-linux-musl >/dev/null
+
+# moto in server mode serves DynamoDB to tests/leader.rs (tests/common/moto.rs).
+moto_venv=target/moto-venv
+moto_pins=("moto[dynamodb]==5.2.5" "flask==3.1.3" "flask-cors==6.0.5")
+if [ "$(cat "$moto_venv/pins" 2>/dev/null)" != "${moto_pins[*]}" ]; then
+  echo "== installing ${moto_pins[*]} into $moto_venv"
+  rm -rf "$moto_venv"
+  python3 -m venv "$moto_venv"
+  "$moto_venv/bin/pip" install --quiet --disable-pip-version-check "${moto_pins[@]}"
+  echo "${moto_pins[*]}" > "$moto_venv/pins"
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

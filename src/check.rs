@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::config::{Config, TargetConfig};
+use crate::aws::dynamodb;
+use crate::config::{Config, LeaderSettings, TargetConfig};
 use crate::policy::schedule::{self, Bounds};
 
 /// How many upcoming changes `check` shows per target.
@@ -23,10 +24,36 @@ pub fn render(config: &Config, now: DateTime<Utc>) -> String {
         config.targets.len(),
         if config.targets.len() == 1 { "" } else { "s" }
     );
+    if let Some(leader) = &config.leader {
+        render_leader(&mut out, leader);
+    }
     for target in &config.targets {
         render_target(&mut out, target, now);
     }
     out
+}
+
+/// The lease, and the IAM actions it needs beside those of `config/iam-policy.json`.
+fn render_leader(out: &mut String, leader: &LeaderSettings) {
+    let _ = writeln!(
+        out,
+        "\nleader election: DynamoDB table `{}` (hash key `id`, a string), lease item `{}`; lease {}, renewed every {}, writes only within {} of a renew",
+        leader.table,
+        leader.name,
+        humantime::format_duration(leader.lease),
+        humantime::format_duration(leader.renew_every),
+        humantime::format_duration(leader.write_window()),
+    );
+    let mut actions: Vec<&str> = dynamodb::LEASE_ACTIONS.to_vec();
+    if leader.create_table {
+        actions.extend(dynamodb::CREATE_TABLE_ACTIONS);
+    }
+    let _ = writeln!(
+        out,
+        "  IAM: {} on arn:aws:dynamodb:REGION:ACCOUNT_ID:table/{} (config/iam-policy-leader.json)",
+        actions.join(", "),
+        leader.table
+    );
 }
 
 fn render_target(out: &mut String, target: &TargetConfig, now: DateTime<Utc>) {

@@ -14,6 +14,9 @@ use tokio::time::Instant;
 pub enum Clock {
     /// The system's wall clock.
     System,
+    /// The system's wall clock plus this much: a host whose clock is wrong, for the
+    /// failure tests of leader election (`run --clock-ahead`).
+    Ahead(std::time::Duration),
     /// `start` at `origin`, then moving with tokio's clock: virtual under
     /// `tokio::time::pause`, so a test can jump hours ahead in no time.
     Following {
@@ -35,6 +38,11 @@ impl Clock {
     pub fn now(&self) -> DateTime<Utc> {
         match self {
             Self::System => Utc::now(),
+            Self::Ahead(ahead) => {
+                Utc::now()
+                    + chrono::Duration::from_std(*ahead)
+                        .expect("a skew given on the command line fits chrono::Duration")
+            }
             Self::Following { start, origin } => {
                 let elapsed = chrono::Duration::from_std(origin.elapsed())
                     .expect("a test runs for less than the range of chrono::Duration");

@@ -59,6 +59,10 @@ enum Command {
         /// The daemon spends `daemon.control_plane_budget` instead.
         #[arg(long, value_parser = read_rate)]
         read_rate: Option<f64>,
+        /// For failure tests: the daemon's wall clock runs this far ahead of the
+        /// system's (leader election must not care).
+        #[arg(long, hide = true, value_parser = humantime::parse_duration)]
+        clock_ahead: Option<std::time::Duration>,
     },
     /// Replay a load trace through this policy, Application Auto Scaling and an oracle.
     Simulate(SimulateArgs),
@@ -133,13 +137,18 @@ fn main() -> ExitCode {
             wait,
             poll_interval,
             read_rate,
+            clock_ahead,
         } => {
             if !once {
+                let clock = clock_ahead.map_or(pc_autoscaler::clock::Clock::System, |ahead| {
+                    pc_autoscaler::clock::Clock::Ahead(ahead)
+                });
                 return with_config(&config.clone(), |loaded| {
                     match runtime().block_on(pc_autoscaler::runtime::daemon::run_from_file(
                         config,
                         loaded,
                         pc_autoscaler::runtime::daemon::Overrides { dry_run, listen },
+                        clock,
                     )) {
                         Ok(()) => ExitCode::SUCCESS,
                         Err(error) => {

@@ -48,6 +48,11 @@ pub struct Metrics {
     pub budget_rate: Gauge,
     pub drift_detected: IntCounterVec,
     pub targets_unknown: prometheus::IntGauge,
+    /// The leader metrics exist only with `[leader]`; each carries this copy's identity.
+    pub leader: IntGaugeVec,
+    pub leader_epoch: IntGaugeVec,
+    pub leader_lease_age: GaugeVec,
+    pub leader_transitions: IntCounterVec,
 }
 
 /// Every API `Instrumented` names, for exporting its counters from the start.
@@ -295,6 +300,34 @@ impl Metrics {
                     "pc_autoscaler_targets_unknown",
                     "Targets whose provisioned concurrency has not been read yet (after a start or reload); they are not decided until it is.",
                 ),
+            ),
+            leader: int_gauge(
+                &registry,
+                "pc_autoscaler_leader",
+                "1 while this copy holds the leader lease and acts, 0 while it stands by (only with [leader]).",
+                &["identity"],
+            ),
+            leader_epoch: int_gauge(
+                &registry,
+                "pc_autoscaler_leader_epoch",
+                "The fencing epoch of the lease this copy holds or last held; every change of leader adds one.",
+                &["identity"],
+            ),
+            leader_lease_age: registered(
+                &registry,
+                GaugeVec::new(
+                    Opts::new(
+                        "pc_autoscaler_leader_lease_age_seconds",
+                        "On the leader, time since its last successful renew was sent; on a standby, how long the lease has stood unchanged as this copy watched it. Own monotonic clock.",
+                    ),
+                    &["identity"],
+                ),
+            ),
+            leader_transitions: counter(
+                &registry,
+                "pc_autoscaler_leader_transitions_total",
+                "Changes of this copy's role, by the role it took (leader, standby).",
+                &["identity", "role"],
             ),
             budget_spent,
             budget_queued,

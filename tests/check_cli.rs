@@ -201,6 +201,26 @@ const BAD_CONFIGS: &[(&str, &str, &str)] = &[
         "[daemon]\nshutdown_grace = \"2h\"\n",
         "daemon.shutdown_grace: `2h` is out of range: from 0s to 15m",
     ),
+    (
+        "leader-without-table",
+        "[leader]\nlease = \"15s\"\n",
+        "leader: missing required key `table`",
+    ),
+    (
+        "leader-renew-too-slow",
+        "[leader]\ntable = \"locks\"\nlease = \"10s\"\nrenew_every = \"5s\"\n",
+        ":4:15: leader.renew_every: renew_every (5s) must be under half the lease (10s)",
+    ),
+    (
+        "leader-unknown-backend",
+        "[leader]\nbackend = \"etcd\"\ntable = \"locks\"\n",
+        ":2:11: leader.backend: `etcd` is not one of \"dynamodb\"",
+    ),
+    (
+        "leader-bad-table-name",
+        "[leader]\ntable = \"my table\"\n",
+        ":2:9: leader.table: a DynamoDB table name is 3 to 255",
+    ),
 ];
 
 #[test]
@@ -292,4 +312,40 @@ fn a_missing_file_is_a_clear_error() {
     assert!(
         text(&output.stderr).contains("cannot read config file /nonexistent/pc-autoscaler.toml")
     );
+}
+
+#[test]
+fn check_names_the_lease_and_the_iam_actions_it_needs() {
+    let (_dir, path) = write_config(
+        "leader.toml",
+        &format!("[leader]\ntable = \"pc-locks\"\ncreate_table = true\n{VALID_TARGET}"),
+    );
+    let output = run(&["check", "--config", path.to_str().expect("utf-8 path")]);
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        stdout.contains("DynamoDB table `pc-locks`") && stdout.contains("lease 15s"),
+        "{stdout}"
+    );
+    // Every action `check` names is in the leader policy, and nothing more.
+    let policy: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_file("config/iam-policy-leader.json")).expect("the policy"),
+    )
+    .expect("the policy is JSON");
+    let granted: std::collections::BTreeSet<&str> = policy["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .flat_map(|statement| statement["Action"].as_array().expect("actions"))
+        .map(|action| action.as_str().expect("text"))
+        .collect();
+    let iam_line = stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with("IAM:"))
+        .expect("an IAM line");
+    let named: std::collections::BTreeSet<&str> = iam_line
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|word| word.starts_with("dynamodb:"))
+        .collect();
+    assert_eq!(named, granted, "{stdout}");
 }

@@ -41,19 +41,7 @@ fn serves_health_and_metrics_and_a_real_prometheus_scrapes_it() {
     );
 
     let (_, body) = http_get(&daemon.address, "/metrics").expect("metrics answer");
-    let metrics_file = dir.path().join("metrics.txt");
-    std::fs::write(&metrics_file, &body).expect("write metrics");
-    let promtool = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::fs::File::open(&metrics_file).expect("metrics file"))
-        .output()
-        .expect("promtool is installed (scripts/test.sh installs the prometheus package)");
-    assert!(
-        promtool.status.success(),
-        "promtool check metrics:\n{}{}",
-        common::text(&promtool.stdout),
-        common::text(&promtool.stderr)
-    );
+    common::promtool_check_metrics(&body);
 
     // A real Prometheus server scrapes the daemon; its query API returns the series.
     let prometheus_port = free_port();

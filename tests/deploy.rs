@@ -140,13 +140,20 @@ fn the_container_files_agree_on_port_config_path_and_user() {
         "the image carries a static musl build"
     );
     assert!(
-        pod.contains("livenessProbe:\n        httpGet: { path: /healthz"),
-        "the sidecar's liveness probe is /healthz"
+        pod.contains("livenessProbe:\n            httpGet: { path: /healthz"),
+        "the liveness probe is /healthz"
     );
-    assert!(
-        !pod.contains("readinessProbe"),
-        "a sidecar readiness probe would make the app's pod NotReady whenever AWS is slow"
-    );
+    // Its own Deployment of two copies, never a sidecar that the app's replica count
+    // would multiply; readiness ("able to take over") gates only its own rollout.
+    assert!(pod.contains("kind: Deployment") && pod.contains("replicas: 2"));
+    assert!(pod.contains("readinessProbe:\n            httpGet: { path: /readyz"));
+    let images: Vec<&str> = pod
+        .lines()
+        .filter(|line| line.trim_start().starts_with("image:"))
+        .collect();
+    assert_eq!(images.len(), 1, "no app container rides along: {images:?}");
+    assert!(images[0].contains("pc-autoscaler"));
+    assert!(pod.contains("[leader]"), "the copies elect a leader");
     // The pod's embedded config is a valid pc-autoscaler config.
     let embedded: String = pod
         .split("config.toml: |\n")

@@ -32,6 +32,16 @@ const DAEMON_KEYS: &[&str] = &[
     "pass_timeout",
 ];
 const AWS_KEYS: &[&str] = &["region", "profile", "endpoint_url", "timeout"];
+const LEADER_KEYS: &[&str] = &[
+    "backend",
+    "table",
+    "name",
+    "create_table",
+    "endpoint_url",
+    "lease",
+    "renew_every",
+    "identity",
+];
 const TARGET_KEYS: &[&str] = &["function", "qualifier", "name", "min", "max"];
 const TRACKING_KEYS: &[&str] = &[
     "metric",
@@ -52,6 +62,8 @@ const RULE_KEYS: &[&str] = &[
 fn value(rng: &mut fastrand::Rng) -> String {
     const TEXTS: &[&str] = &[
         "\"60s\"",
+        "\"15s\"",
+        "\"dynamodb\"",
         "\"0s\"",
         "\"1ms\"",
         "\"400d\"",
@@ -145,6 +157,12 @@ fn generated(rng: &mut fastrand::Rng) -> String {
     }
     if rng.bool() {
         out.push_str(&format!("[daemon]\n{}", table(rng, DAEMON_KEYS, 4)));
+    }
+    if rng.u8(..4) == 0 {
+        out.push_str(&format!(
+            "[leader]\ntable = \"locks\"\n{}",
+            table(rng, LEADER_KEYS, 3)
+        ));
     }
     if rng.u8(..4) == 0 {
         out.push_str(&format!("[defaults]\nmin = {}\n", value(rng)));

@@ -46,6 +46,10 @@ pub enum AwsError {
     /// An answer that could not be read.
     #[error("unreadable response: {message}")]
     Malformed { message: String },
+    /// Not an AWS answer: the write was not sent, because this copy's leader lease
+    /// (epoch `epoch`) was not fresh enough when its turn came.
+    #[error("not sent: the leader lease of epoch {epoch} is not fresh enough to write")]
+    Fenced { epoch: u64 },
 }
 
 impl AwsError {
@@ -60,6 +64,7 @@ impl AwsError {
                 "server_error"
             }
             AwsError::Timeout { .. } => "timeout",
+            AwsError::Fenced { .. } => "fenced",
         }
     }
 

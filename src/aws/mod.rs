@@ -10,6 +10,7 @@
 //! `retryAfterSeconds`, wait out a conflict and re-decide before writing again.
 
 mod cloudwatch;
+pub mod dynamodb;
 mod errors;
 mod lambda;
 
@@ -19,7 +20,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::AwsSettings;
+use crate::clock::Clock;
+use crate::config::{AwsSettings, LeaderSettings};
+use crate::leader::LeaderElection;
 use crate::policy::{AllocationStatus, Datapoint};
 pub use cloudwatch::{MAX_QUERIES_PER_REQUEST, SdkMetrics};
 pub use errors::AwsError;
@@ -134,10 +137,19 @@ pub trait MetricsApi: Send + Sync + 'static {
 pub trait Connect: Send + Sync + 'static {
     type Lambda: LambdaApi;
     type Metrics: MetricsApi;
+    type Lease: LeaderElection;
     fn connect(
         &self,
         settings: &AwsSettings,
     ) -> impl Future<Output = (Self::Lambda, Self::Metrics)> + Send;
+    /// The store of the leader lease `[leader]` names; `clock` stamps the record's
+    /// human-readable time.
+    fn lease(
+        &self,
+        aws: &AwsSettings,
+        leader: &LeaderSettings,
+        clock: Clock,
+    ) -> impl Future<Output = Self::Lease> + Send;
 }
 
 /// Connects with the official SDK ([`connect`]).
@@ -147,8 +159,17 @@ pub struct Sdk;
 impl Connect for Sdk {
     type Lambda = SdkLambda;
     type Metrics = SdkMetrics;
+    type Lease = dynamodb::DynamoLease;
     async fn connect(&self, settings: &AwsSettings) -> (SdkLambda, SdkMetrics) {
         connect(settings).await
+    }
+    async fn lease(
+        &self,
+        aws: &AwsSettings,
+        leader: &LeaderSettings,
+        clock: Clock,
+    ) -> dynamodb::DynamoLease {
+        dynamodb::DynamoLease::connect(aws, leader, clock).await
     }
 }
 
@@ -167,11 +188,8 @@ pub fn operation_deadline(timeout: Duration) -> Duration {
     timeout * READ_ATTEMPTS + Duration::from_secs(20) * (READ_ATTEMPTS - 1)
 }
 
-/// Builds both clients from the standard AWS chain, overridden by `[aws]`.
-pub async fn connect(settings: &AwsSettings) -> (SdkLambda, SdkMetrics) {
-    use aws_config::retry::RetryConfig;
-    use aws_config::timeout::TimeoutConfig;
-
+/// The standard AWS chain, with `[aws]`'s region and profile and `endpoint`.
+fn loader(settings: &AwsSettings, endpoint: Option<&str>) -> aws_config::ConfigLoader {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(region) = &settings.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
@@ -179,9 +197,18 @@ pub async fn connect(settings: &AwsSettings) -> (SdkLambda, SdkMetrics) {
     if let Some(profile) = &settings.profile {
         loader = loader.profile_name(profile);
     }
-    if let Some(endpoint) = &settings.endpoint_url {
+    if let Some(endpoint) = endpoint {
         loader = loader.endpoint_url(endpoint);
     }
+    loader
+}
+
+/// Builds both clients from the standard AWS chain, overridden by `[aws]`.
+pub async fn connect(settings: &AwsSettings) -> (SdkLambda, SdkMetrics) {
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+
+    let mut loader = loader(settings, settings.endpoint_url.as_deref());
     let timeout = settings.timeout.unwrap_or(DEFAULT_TIMEOUT);
     loader = loader.timeout_config(
         TimeoutConfig::builder()

@@ -88,6 +88,11 @@ pub fn parse(source: &str, file: &Path) -> Result<Config, ConfigErrors> {
         .and_then(|value| deserialize::<raw::RawDaemon>(&mut checker, value))
         .map(|raw| validate::daemon(&mut checker, raw))
         .unwrap_or_default();
+    let leader = section("leader").and_then(|value| {
+        let span = value.span();
+        deserialize::<raw::RawLeader>(&mut checker, value)
+            .and_then(|raw| validate::leader(&mut checker, raw, span))
+    });
 
     let defaults = match section("defaults") {
         Some(value) => match value.get_ref() {
@@ -161,6 +166,7 @@ pub fn parse(source: &str, file: &Path) -> Result<Config, ConfigErrors> {
             source: file.to_path_buf(),
             aws,
             daemon,
+            leader,
             targets,
         })
     } else {

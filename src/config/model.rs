@@ -17,6 +17,8 @@ pub struct Config {
     pub source: PathBuf,
     pub aws: AwsSettings,
     pub daemon: DaemonSettings,
+    /// `[leader]`: `None` runs a single copy that is always the leader.
+    pub leader: Option<LeaderSettings>,
     pub targets: Vec<TargetConfig>,
 }
 
@@ -85,6 +87,37 @@ impl Default for DaemonSettings {
             shutdown_grace: Duration::from_secs(20),
             pass_timeout: None,
         }
+    }
+}
+
+/// Leader election among copies of the daemon: one acts, the others stand by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderSettings {
+    /// The DynamoDB table holding the lease; its hash key is `id`, a string.
+    pub table: String,
+    /// The lease item's `id`: copies with the same table and name elect one leader.
+    pub name: String,
+    /// Create the table (on demand billing) when it does not exist.
+    pub create_table: bool,
+    /// DynamoDB's endpoint, for emulators and tests.
+    pub endpoint_url: Option<String>,
+    /// How long a lease holds without a renew before another copy takes over.
+    pub lease: Duration,
+    /// How often the leader renews; validation keeps it below `lease / 2`.
+    pub renew_every: Duration,
+    /// Who this copy is in the lease; `None`: hostname and process id, filled in by
+    /// the runtime (the config reads no environment).
+    pub identity: Option<String>,
+}
+
+impl LeaderSettings {
+    pub const DEFAULT_NAME: &str = "pc-autoscaler";
+    pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
+    pub const DEFAULT_RENEW_EVERY: Duration = Duration::from_secs(5);
+
+    /// A leader writes only while its last renew is younger than this.
+    pub fn write_window(&self) -> Duration {
+        self.lease / 2
     }
 }
 

@@ -19,6 +19,7 @@ use toml::Spanned;
 pub struct RawFile {
     pub aws: Option<IgnoredAny>,
     pub daemon: Option<IgnoredAny>,
+    pub leader: Option<IgnoredAny>,
     pub defaults: Option<IgnoredAny>,
     pub target: Option<IgnoredAny>,
 }
@@ -47,6 +48,19 @@ pub struct RawDaemon {
     pub account_reserve: Option<Spanned<i64>>,
     pub shutdown_grace: Option<Spanned<String>>,
     pub pass_timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLeader {
+    pub backend: Option<Spanned<String>>,
+    pub table: Option<Spanned<String>>,
+    pub name: Option<Spanned<String>>,
+    pub create_table: Option<bool>,
+    pub endpoint_url: Option<Spanned<String>>,
+    pub lease: Option<Spanned<String>>,
+    pub renew_every: Option<Spanned<String>>,
+    pub identity: Option<Spanned<String>>,
 }
 
 /// A target, after the `[defaults]` table has been merged under it.

@@ -19,6 +19,7 @@ pub enum Section {
     File,
     Aws,
     Daemon,
+    Leader,
     Target,
     Tracking,
     Custom,
@@ -33,6 +34,7 @@ impl Section {
             Section::File => fields_of::<raw::RawFile>(),
             Section::Aws => fields_of::<raw::RawAws>(),
             Section::Daemon => fields_of::<raw::RawDaemon>(),
+            Section::Leader => fields_of::<raw::RawLeader>(),
             Section::Target => fields_of::<raw::RawTarget>(),
             Section::Tracking => fields_of::<raw::RawTracking>(),
             Section::Custom => fields_of::<raw::RawCustomMetric>(),
@@ -46,6 +48,7 @@ impl Section {
         match (self, key) {
             (Section::File, "aws") => Some(Section::Aws),
             (Section::File, "daemon") => Some(Section::Daemon),
+            (Section::File, "leader") => Some(Section::Leader),
             (Section::File, "defaults" | "target") => Some(Section::Target),
             (Section::Target, "tracking") => Some(Section::Tracking),
             (Section::Target, "schedule") => Some(Section::Schedule),
@@ -375,7 +378,7 @@ mod tests {
         assert!(Section::Schedule.fields().contains(&"lead"));
         assert_eq!(
             Section::File.fields(),
-            &["aws", "daemon", "defaults", "target"]
+            &["aws", "daemon", "leader", "defaults", "target"]
         );
     }
 

@@ -185,13 +185,7 @@ impl<'a> Checker<'a> {
 
 pub fn aws(checker: &mut Checker<'_>, raw: RawAws) -> AwsSettings {
     if let Some(url) = &raw.endpoint_url {
-        let text = url.get_ref();
-        if !(text.starts_with("http://") || text.starts_with("https://")) {
-            checker.error(
-                url.span(),
-                format!("`{text}` is not a URL; write e.g. \"http://127.0.0.1:4566\""),
-            );
-        }
+        check_url(checker, url);
     }
     let timeout = checker
         .bounded_duration(&raw.timeout, TimeDelta::seconds(1), TimeDelta::minutes(5))
@@ -295,6 +289,112 @@ pub fn daemon(checker: &mut Checker<'_>, raw: RawDaemon) -> DaemonSettings {
         account_reserve,
         shutdown_grace,
         pass_timeout,
+    }
+}
+
+pub fn leader(
+    checker: &mut Checker<'_>,
+    raw: RawLeader,
+    span: Range<usize>,
+) -> Option<LeaderSettings> {
+    if let Some(backend) = &raw.backend {
+        checker.one_of(backend, &[("dynamodb", ())])?;
+    }
+    if let Some(url) = &raw.endpoint_url {
+        check_url(checker, url);
+    }
+    let table = match raw.table {
+        Some(table) if valid_table_name(table.get_ref()) => Some(table.into_inner()),
+        Some(table) => {
+            checker.error(
+                table.span(),
+                "a DynamoDB table name is 3 to 255 of a-z, A-Z, 0-9, `_`, `-` and `.`",
+            );
+            None
+        }
+        None => {
+            checker.error_at_path(
+                span.clone(),
+                "leader".into(),
+                "missing required key `table`",
+            );
+            None
+        }
+    };
+    let name = match raw.name {
+        Some(name) if name.get_ref().is_empty() => {
+            checker.error(name.span(), "the lease name must not be empty");
+            None
+        }
+        Some(name) => Some(name.into_inner()),
+        None => Some(LeaderSettings::DEFAULT_NAME.to_owned()),
+    };
+    let std_duration = |delta: Option<TimeDelta>| delta.and_then(|delta| delta.to_std().ok());
+    let lease = std_duration(checker.bounded_duration(
+        &raw.lease,
+        TimeDelta::seconds(2),
+        TimeDelta::minutes(10),
+    ));
+    let renew_every = std_duration(checker.bounded_duration(
+        &raw.renew_every,
+        TimeDelta::milliseconds(100),
+        TimeDelta::minutes(5),
+    ));
+    let (lease, renew_every) = match (lease, renew_every, &raw.lease, &raw.renew_every) {
+        (None, _, Some(_), _) | (_, None, _, Some(_)) => return None,
+        (lease, renew_every, ..) => (
+            lease.unwrap_or(LeaderSettings::DEFAULT_LEASE),
+            renew_every.unwrap_or(LeaderSettings::DEFAULT_RENEW_EVERY),
+        ),
+    };
+    if renew_every * 2 >= lease {
+        let at = raw
+            .renew_every
+            .as_ref()
+            .or(raw.lease.as_ref())
+            .map_or(span, Spanned::span);
+        checker.error(
+            at,
+            format!(
+                "renew_every ({}) must be under half the lease ({}): the leader writes only while its last renew is younger than lease / 2",
+                humantime::format_duration(renew_every),
+                humantime::format_duration(lease)
+            ),
+        );
+        return None;
+    }
+    let identity = match raw.identity {
+        Some(identity) if identity.get_ref().is_empty() => {
+            checker.error(identity.span(), "the identity must not be empty");
+            None
+        }
+        identity => identity.map(Spanned::into_inner),
+    };
+    Some(LeaderSettings {
+        table: table?,
+        name: name?,
+        create_table: raw.create_table.unwrap_or(false),
+        endpoint_url: raw.endpoint_url.map(Spanned::into_inner),
+        lease,
+        renew_every,
+        identity,
+    })
+}
+
+fn valid_table_name(name: &str) -> bool {
+    (3..=255).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+fn check_url(checker: &mut Checker<'_>, url: &Spanned<String>) {
+    let text = url.get_ref();
+    if !(text.starts_with("http://") || text.starts_with("https://")) {
+        checker.error(
+            url.span(),
+            format!("`{text}` is not a URL; write e.g. \"http://127.0.0.1:4566\""),
+        );
     }
 }
 

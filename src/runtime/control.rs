@@ -14,6 +14,7 @@ use super::budget::Priority;
 use super::scheduler::Scheduler;
 use crate::aws::{AwsError, FunctionConfigs, LambdaApi, ProvisionedConfig};
 use crate::config::{Config, FunctionId, TargetConfig};
+use crate::leader::Fence;
 use crate::metrics::Metrics;
 
 /// The share of `GetFunction`'s own 100/s limit that the daemon uses, all the time.
@@ -39,6 +40,8 @@ pub struct Control<L> {
     get_function: Scheduler,
     /// `daemon.max_write_rate`: writes also wait here, before their budget turn.
     writes: Scheduler,
+    /// Checked after a write's turn came and just before it is sent.
+    fence: Fence,
 }
 
 impl<L> Clone for Control<L> {
@@ -51,6 +54,7 @@ impl<L> Clone for Control<L> {
             budgets: self.budgets.clone(),
             get_function: self.get_function.clone(),
             writes: self.writes.clone(),
+            fence: self.fence.clone(),
         }
     }
 }
@@ -73,7 +77,14 @@ impl<L: LambdaApi> Control<L> {
             writes: Scheduler::new(config.daemon.max_write_rate, None),
             metrics,
             budgets: Arc::default(),
+            fence: Fence::open(),
         }
+    }
+
+    /// Writes are sent only while `fence` passes them (a leader's fresh lease).
+    pub fn fenced(mut self, fence: Fence) -> Self {
+        self.fence = fence;
+        self
     }
 
     /// The budget of `account` (`None`: the credentials' own) in the clients' Region.
@@ -132,7 +143,8 @@ impl<L: LambdaApi> Control<L> {
     }
 
     /// Puts `to`, or deletes the config for 0. `Some` is the config Lambda answered a
-    /// put with; `None` after a delete.
+    /// put with; `None` after a delete. The fence is checked last, after every wait:
+    /// a turn can come long after the write was decided.
     pub async fn write(
         &self,
         target: &TargetConfig,
@@ -142,23 +154,24 @@ impl<L: LambdaApi> Control<L> {
         let (function, qualifier) = (&target.function.reference, target.qualifier.as_str());
         let budget = self.budget(target.function.account.as_ref());
         self.writes.turn(priority).await;
-        if to == 0 {
-            Self::within(
-                &budget,
-                priority,
-                self.lambda.delete_provisioned_config(function, qualifier),
-            )
-            .await
-            .map(|()| None)
-        } else {
-            Self::within(
-                &budget,
-                priority,
-                self.lambda.put_provisioned_config(function, qualifier, to),
-            )
-            .await
-            .map(Some)
-        }
+        // Futures are lazy: the check runs after the budget turn, right before sending.
+        Self::within(&budget, priority, async {
+            self.fence
+                .check()
+                .map_err(|epoch| AwsError::Fenced { epoch })?;
+            if to == 0 {
+                self.lambda
+                    .delete_provisioned_config(function, qualifier)
+                    .await
+                    .map(|()| None)
+            } else {
+                self.lambda
+                    .put_provisioned_config(function, qualifier, to)
+                    .await
+                    .map(Some)
+            }
+        })
+        .await
     }
 
     /// The function's weighted aliases: one `ListAliases`.

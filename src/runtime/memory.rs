@@ -20,6 +20,8 @@ use crate::aws::{
 };
 use crate::clock::Clock;
 use crate::config::AwsSettings;
+use crate::config::LeaderSettings;
+use crate::leader::{Expected, LeaderElection, LeaseError, LeaseRecord};
 use crate::policy::{AllocationStatus, Datapoint};
 
 /// One request, as the fake saw it.
@@ -345,12 +347,110 @@ impl MetricsApi for MemoryMetrics {
 pub struct MemoryAws {
     pub lambda: MemoryLambda,
     pub metrics: MemoryMetrics,
+    pub lease: MemoryLease,
 }
 
 impl Connect for MemoryAws {
     type Lambda = MemoryLambda;
     type Metrics = MemoryMetrics;
+    type Lease = MemoryLease;
     async fn connect(&self, _: &AwsSettings) -> (MemoryLambda, MemoryMetrics) {
         (self.lambda.clone(), self.metrics.clone())
     }
+    async fn lease(&self, _: &AwsSettings, _: &LeaderSettings, _: Clock) -> MemoryLease {
+        self.lease.clone()
+    }
+}
+
+/// One lease record shared by every clone, with DynamoDB's conditional semantics, and
+/// a switch that makes it unreachable. Cloning shares the record, not the switch's
+/// copy: give each copy of the daemon its own [`MemoryLease::reach`] to cut it alone.
+#[derive(Clone, Default)]
+pub struct MemoryLease {
+    record: Arc<Mutex<Option<LeaseRecord>>>,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl MemoryLease {
+    /// The same record behind a switch of its own.
+    pub fn reach(&self) -> Self {
+        Self {
+            record: self.record.clone(),
+            cut: Arc::default(),
+        }
+    }
+
+    pub fn set_reachable(&self, reachable: bool) {
+        self.cut
+            .store(!reachable, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn record(&self) -> Option<LeaseRecord> {
+        lock(&self.record).clone()
+    }
+
+    fn open(&self) -> Result<MutexGuard<'_, Option<LeaseRecord>>, LeaseError> {
+        if self.cut.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(LeaseError::Unreachable("cut by the test".into()));
+        }
+        Ok(lock(&self.record))
+    }
+
+    /// Sets the version to `next` and the owner to `new_owner` if the record is still
+    /// `owner`'s at `current`; the epoch stays.
+    fn update(
+        &self,
+        owner: &str,
+        current: &str,
+        next: &str,
+        new_owner: Option<&str>,
+    ) -> Result<bool, LeaseError> {
+        let mut record = self.open()?;
+        let Some(held) = record
+            .as_mut()
+            .filter(|record| record.version == current && record.owner.as_deref() == Some(owner))
+        else {
+            return Ok(false);
+        };
+        held.version = next.to_owned();
+        held.owner = new_owner.map(str::to_owned);
+        Ok(true)
+    }
+}
+
+impl LeaderElection for MemoryLease {
+    async fn prepare(&self) -> Result<(), LeaseError> {
+        Ok(())
+    }
+
+    async fn read(&self) -> Result<Option<LeaseRecord>, LeaseError> {
+        Ok(self.open()?.clone())
+    }
+
+    async fn acquire(&self, new: &LeaseRecord, expected: &Expected) -> Result<bool, LeaseError> {
+        let mut record = self.open()?;
+        let holds = match (expected, record.as_ref()) {
+            (Expected::Absent, None) => true,
+            (Expected::Version(version), Some(found)) => found.version == *version,
+            _ => false,
+        };
+        if holds {
+            *record = Some(new.clone());
+        }
+        Ok(holds)
+    }
+
+    async fn renew(&self, owner: &str, current: &str, next: &str) -> Result<bool, LeaseError> {
+        self.update(owner, current, next, Some(owner))
+    }
+
+    async fn release(&self, owner: &str, current: &str, next: &str) -> Result<bool, LeaseError> {
+        self.update(owner, current, next, None)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

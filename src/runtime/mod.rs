@@ -6,7 +6,8 @@
 //! - [`known`]: what has been read or written, so it need not be asked again;
 //! - [`series`] and [`evaluate`]: metrics in, `policy::decide` on what is known;
 //! - [`actuator`] (pure): what a write's result means for the next one;
-//! - [`once`] (`plan`, `run --once`) and [`daemon`] (`run`) drive all of the above.
+//! - [`once`] (`plan`, `run --once`) and [`daemon`] (`run`) drive all of the above;
+//! - [`elect`]: the leader lease task, when copies of the daemon share the work.
 //!
 //! [`memory`] holds in-memory AWS fakes for tests in virtual time.
 
@@ -14,6 +15,7 @@ pub mod actuator;
 pub mod budget;
 pub mod control;
 pub mod daemon;
+pub mod elect;
 pub mod evaluate;
 pub mod known;
 pub mod memory;

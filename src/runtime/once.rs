@@ -371,7 +371,7 @@ async fn apply_one<L: LambdaApi, M: MetricsApi>(
             .await
         {
             Ok(_) => {
-                log_change(&target, from, desired, &evaluated.decision);
+                log_change(&target, from, desired, &evaluated.decision, 0);
                 let status = if options.wait_for_ready {
                     settle(context, &target, options, started).await
                 } else {
@@ -444,11 +444,13 @@ pub fn write_priority(from: u32, to: u32) -> Priority {
 }
 
 /// The one log line of an accepted capacity change, for `run --once` and the daemon.
-pub fn log_change(target: &TargetConfig, from: u32, to: u32, decision: &Decision) {
+/// `epoch` is the leader lease's fencing epoch; 0 without leader election.
+pub fn log_change(target: &TargetConfig, from: u32, to: u32, decision: &Decision, epoch: u64) {
     tracing::info!(
         target = %target.name,
         from,
         to,
+        epoch,
         reason = %decision.reason,
         trigger = decision.reason.label(),
         "capacity changed"

@@ -60,6 +60,9 @@ pub struct Logged {
     pub at: Instant,
     /// For `GetMetricData`: how many queries the request carried.
     pub queries: usize,
+    /// The caller's SDK app id (`AWS_SDK_UA_APP_ID`), from its user agent: which
+    /// copy of the daemon sent the request.
+    pub caller: Option<String>,
 }
 
 /// A metric's name and its dimensions, sorted by name.
@@ -438,9 +441,18 @@ async fn handle(
     world: Arc<Mutex<World>>,
     method: Method,
     uri: Uri,
-    _headers: HeaderMap,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let caller = ["x-amz-user-agent", "user-agent"].iter().find_map(|name| {
+        headers
+            .get(*name)?
+            .to_str()
+            .ok()?
+            .split_whitespace()
+            .find_map(|token| token.strip_prefix("app/"))
+            .map(str::to_owned)
+    });
     let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
     let (operation, function, qualifier): (&'static str, Option<String>, Option<String>) =
         match (&method, segments.as_slice()) {
@@ -554,6 +566,7 @@ async fn handle(
         status: response.status().as_u16(),
         at: Instant::now(),
         queries,
+        caller,
     });
     response
 }

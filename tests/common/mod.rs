@@ -6,6 +6,9 @@
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 pub mod aws_endpoint;
+pub mod fleet;
+pub mod moto;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -168,11 +171,17 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `run --config path`, with stderr to a file, test AWS credentials and `env`.
     pub fn start(config: &Path, address: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_with(config, address, env, &[])
+    }
+
+    /// As [`Daemon::start`], with more arguments for `run`.
+    pub fn start_with(config: &Path, address: &str, env: &[(&str, &str)], args: &[&str]) -> Self {
         let stderr_path = config.with_extension("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("a log file");
         let mut command = binary_for_aws();
         command
             .args(["run", "--config", config.to_str().expect("utf-8 path")])
+            .args(args)
             .stdout(std::process::Stdio::null())
             .stderr(stderr);
         for (key, value) in env {
@@ -311,4 +320,29 @@ pub fn tracked_daemon(
     );
     let daemon = Daemon::start(&config, &format!("127.0.0.1:{port}"), &[]);
     (dir, config, daemon)
+}
+
+/// `promtool check metrics` passes on an exposition `body`: names, types, help.
+pub fn promtool_check_metrics(body: &str) {
+    use std::io::Write as _;
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (scripts/test.sh installs the prometheus package)");
+    promtool
+        .stdin
+        .take()
+        .expect("a piped stdin")
+        .write_all(body.as_bytes())
+        .expect("promtool reads the metrics");
+    let output = promtool.wait_with_output().expect("promtool ends");
+    assert!(
+        output.status.success(),
+        "promtool check metrics:\n{}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
 }

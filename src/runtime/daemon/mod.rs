@@ -36,13 +36,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::actuator::{Backoff, Retry, WriteState};
 use super::budget::Priority;
 use super::control::Control;
+use super::elect::{Elector, Role};
 use super::evaluate::{self, Evaluation, SeriesByTarget};
 use super::known::{Drift, Known};
 use super::once::{Settled, log_change, write_priority};
@@ -50,6 +51,7 @@ use super::series;
 use crate::aws::{self, AwsError, Connect, FunctionConfigs, ProvisionedConfig};
 use crate::clock::Clock;
 use crate::config::{self, Config, FunctionId, TargetConfig, TargetName};
+use crate::leader::Fence;
 use crate::metrics::{Instrumented, Metrics};
 use crate::policy::{Caps, Decision, schedule};
 use chores::{Chore, Chores, Lane};
@@ -208,7 +210,12 @@ impl<A: Connect> Clone for Clients<A> {
     }
 }
 
-async fn connect<A: Connect>(aws: &A, config: &Config, metrics: &Arc<Metrics>) -> Clients<A> {
+async fn connect<A: Connect>(
+    aws: &A,
+    config: &Config,
+    metrics: &Arc<Metrics>,
+    fence: &Fence,
+) -> Clients<A> {
     let (lambda, cloudwatch) = aws.connect(&config.aws).await;
     Clients {
         control: Control::new(
@@ -220,7 +227,8 @@ async fn connect<A: Connect>(aws: &A, config: &Config, metrics: &Arc<Metrics>) -
             super::control::DAEMON_GET_FUNCTION_RATE,
             config,
             Some(metrics.clone()),
-        ),
+        )
+        .fenced(fence.clone()),
         cloudwatch: Arc::new(Instrumented {
             inner: cloudwatch,
             metrics: metrics.clone(),
@@ -287,6 +295,7 @@ pub async fn run_from_file(
     path: PathBuf,
     config: Config,
     overrides: Overrides,
+    clock: Clock,
 ) -> Result<(), DaemonError> {
     let address = overrides.listen.unwrap_or(config.daemon.listen);
     let listener = TcpListener::bind(address)
@@ -298,7 +307,7 @@ pub async fn run_from_file(
     let parts = Parts {
         aws: aws::Sdk,
         wakes,
-        clock: Clock::System,
+        clock,
         metrics: Arc::new(Metrics::new()),
         health: Arc::new(Health::new()),
     };
@@ -350,47 +359,216 @@ pub async fn run<A: Connect, W: WakeSource>(
     tracing::info!(listen = %config.daemon.listen, targets = config.targets.len(), "pc-autoscaler started");
 
     let aws = Arc::new(aws);
-    let clients = connect(aws.as_ref(), &config, &metrics).await;
-    let interval = config.daemon.interval;
-    let mut daemon = Daemon {
+    let mut commands = commands;
+    let mut elector = match &config.leader {
+        None => None,
+        Some(settings) => {
+            let identity = settings
+                .identity
+                .clone()
+                .unwrap_or_else(super::elect::default_identity);
+            tracing::info!(identity = %identity, table = %settings.table, "standing by for the leader lease");
+            let backend = aws.lease(&config.aws, settings, clock).await;
+            Some(Elector::start(backend, settings, identity, metrics.clone()))
+        }
+    };
+    let shared = Shared {
+        aws,
+        clock,
+        metrics: metrics.clone(),
+        health: health.clone(),
+        fence: elector
+            .as_ref()
+            .map_or_else(Fence::open, |elector| elector.fence.clone()),
+        role: elector.as_ref().map(|elector| elector.role.clone()),
+    };
+    let mut standby = Standby {
         path,
         overrides,
-        by_function: by_function(&config),
-        config: Arc::new(config),
-        aws,
-        clients,
-        clock,
-        metrics,
-        health,
-        ticker: interval_timer(interval, Instant::now()),
-        boundary_wake: Arc::default(),
+        config,
         wakes,
-        boundaries: Boundaries::default(),
-        known: Known::default(),
-        series: None,
-        memory: HashMap::new(),
-        writes_ended: HashMap::new(),
-        chores: Chores::default(),
-        reads: JoinSet::new(),
-        read_lanes: HashMap::new(),
-        reads_ok: 0,
-        reads_failed: 0,
-        writes: Writes::default(),
-        watches: JoinSet::new(),
-        pass: JoinSet::new(),
-        pass_again: false,
-        reloads: JoinSet::new(),
-        reload_again: false,
-        uninformed_passes: 0,
         told_systemd_ready: false,
-        all_known: false,
     };
-    daemon.learn_everything();
-    daemon.run_loop(commands).await;
-    daemon.shut_down().await;
+    loop {
+        if let Some(elector) = &mut elector
+            && !standby
+                .wait_for_lease(elector, &mut commands, &metrics, &health)
+                .await
+        {
+            break;
+        }
+        let clients = connect(
+            shared.aws.as_ref(),
+            &standby.config,
+            &metrics,
+            &shared.fence,
+        )
+        .await;
+        let mut daemon = Daemon::take_over(standby, &shared, clients);
+        daemon.learn_everything();
+        let exit = daemon.run_loop(&mut commands).await;
+        if exit == Exit::Shutdown {
+            daemon.shut_down().await;
+            break;
+        }
+        // Stepped down: everything the daemon knew or had under way is dropped; a
+        // write past the fence is already on the wire, none after it is sent.
+        standby = daemon.stand_down();
+    }
+    if let Some(elector) = elector {
+        elector.release(LEASE_RELEASE_LIMIT).await;
+    }
     let _ = stop_http.send(true);
     let _ = server.await;
     tracing::info!("pc-autoscaler stopped");
+}
+
+/// What every tenure of one process shares.
+struct Shared<A> {
+    aws: Arc<A>,
+    clock: Clock,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    /// Open without `[leader]`.
+    fence: Fence,
+    role: Option<watch::Receiver<Role>>,
+}
+
+/// How long a stopping leader waits for its lease to be released.
+const LEASE_RELEASE_LIMIT: Duration = Duration::from_secs(5);
+
+/// Why the daemon loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    Shutdown,
+    /// The elector says this copy is no longer the leader.
+    SteppedDown,
+}
+
+/// What a copy keeps while it stands by: only its config and wake source. It reads
+/// nothing from Lambda or CloudWatch and writes nothing.
+struct Standby<W> {
+    path: PathBuf,
+    overrides: Overrides,
+    config: Config,
+    wakes: W,
+    told_systemd_ready: bool,
+}
+
+impl<W> Standby<W> {
+    /// Waits until this copy holds the lease (`true`) or is told to stop (`false`).
+    /// Meanwhile it answers probes, feeds the watchdog and takes reloads, so that
+    /// the config in force when it takes over is the latest one.
+    async fn wait_for_lease(
+        &mut self,
+        elector: &mut Elector,
+        commands: &mut mpsc::Receiver<Command>,
+        metrics: &Metrics,
+        health: &Health,
+    ) -> bool {
+        // Ready means "able to take over": the lease store answers.
+        health.pass_ended();
+        if !self.told_systemd_ready {
+            self.told_systemd_ready = true;
+            let _ = notify::notify("READY=1");
+        }
+        let watchdog = notify::watchdog_interval().is_some();
+        let mut heartbeat = interval_timer(HEARTBEAT, Instant::now());
+        loop {
+            tokio::select! {
+                // The guard `wait_for` returns is dropped inside the block (it is not Send).
+                elected = async { elector.role.wait_for(|role| role.is_leader()).await.is_ok() } => {
+                    if elected {
+                        return true;
+                    }
+                    // The elector task is gone: this copy can never lead again.
+                    tracing::error!("the elector stopped; this copy stands by until it is stopped");
+                    while let Some(command) = commands.recv().await {
+                        if command == Command::Shutdown {
+                            break;
+                        }
+                    }
+                    return false;
+                }
+                command = commands.recv() => match command {
+                    Some(Command::Reload) => self.reload(metrics).await,
+                    Some(Command::Shutdown) | None => return false,
+                },
+                _ = heartbeat.tick() => {
+                    health.set_ready(elector.reachable.load(std::sync::atomic::Ordering::Relaxed));
+                    if watchdog {
+                        let _ = notify::notify("WATCHDOG=1");
+                    }
+                }
+            }
+            health.loop_turned();
+        }
+    }
+
+    /// A reload while standing by: validate and keep, or keep the old config.
+    async fn reload(&mut self, metrics: &Metrics) {
+        let _ = notify::notify("RELOADING=1");
+        let path = self.path.clone();
+        let loaded = tokio::task::spawn_blocking(move || config::load(&path))
+            .await
+            .map_err(|error| format!("the reload task failed: {error}"))
+            .and_then(|loaded| loaded.map_err(|error| error.to_string()));
+        match loaded {
+            Ok(mut new) => {
+                self.overrides.apply(&mut new);
+                take_in_force(metrics, &self.config, &new);
+                self.config = new;
+                metrics.config_reloads.with_label_values(&["success"]).inc();
+                tracing::info!(
+                    targets = self.config.targets.len(),
+                    "configuration reloaded while standing by"
+                );
+            }
+            Err(error) => {
+                metrics.config_reloads.with_label_values(&["failure"]).inc();
+                tracing::error!(path = %self.path.display(), error = %error, "reload failed; the previous configuration stays in force");
+            }
+        }
+        let _ = notify::notify("READY=1");
+    }
+}
+
+/// What a good reload changes before the new config takes over, leader or standby:
+/// the per-target series, and a word on settings only a restart applies. Returns the
+/// targets that are gone.
+fn take_in_force(metrics: &Metrics, old: &Config, new: &Config) -> Vec<TargetName> {
+    let mut removed = Vec::new();
+    for target in &old.targets {
+        let kept = new
+            .targets
+            .iter()
+            .find(|candidate| candidate.name == target.name);
+        metrics.forget_removed(target, kept);
+        if kept.is_none() {
+            removed.push(target.name.clone());
+        }
+    }
+    for target in &new.targets {
+        metrics.register_target(target);
+    }
+    if new.daemon.listen != old.daemon.listen {
+        tracing::warn!(listen = %new.daemon.listen, "a new listen address takes effect at the next restart");
+    }
+    if new.leader != old.leader {
+        tracing::warn!("a new [leader] section takes effect at the next restart");
+    }
+    removed
+}
+
+/// Resolves when `role` says this copy no longer leads; never without an election.
+async fn stepped_down(role: &mut Option<watch::Receiver<Role>>) {
+    match role {
+        // A closed channel means the elector is gone: no lease, no writes.
+        Some(role) => {
+            let _ = role.wait_for(|role| !role.is_leader()).await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Indices into `config.targets` by function, in config order.
@@ -438,6 +616,10 @@ struct Daemon<A: Connect, W> {
     clock: Clock,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    /// Passes writes only while this copy's lease is fresh (always without `[leader]`).
+    fence: Fence,
+    /// The elector's word on this copy's role; `None` without `[leader]`.
+    role: Option<watch::Receiver<Role>>,
     /// Metric reads and full decisions, every `daemon.interval`.
     ticker: Interval,
     /// Notified by the wake source at the earliest boundary.
@@ -477,7 +659,47 @@ struct Daemon<A: Connect, W> {
 }
 
 impl<A: Connect, W: WakeSource> Daemon<A, W> {
-    async fn run_loop(&mut self, mut commands: mpsc::Receiver<Command>) {
+    /// A daemon that starts acting with nothing known, from what a standby kept.
+    fn take_over(standby: Standby<W>, shared: &Shared<A>, clients: Clients<A>) -> Self {
+        let interval = standby.config.daemon.interval;
+        Daemon {
+            path: standby.path,
+            overrides: standby.overrides,
+            by_function: by_function(&standby.config),
+            config: Arc::new(standby.config),
+            aws: shared.aws.clone(),
+            clients,
+            clock: shared.clock,
+            metrics: shared.metrics.clone(),
+            health: shared.health.clone(),
+            fence: shared.fence.clone(),
+            role: shared.role.clone(),
+            ticker: interval_timer(interval, Instant::now()),
+            boundary_wake: Arc::default(),
+            wakes: standby.wakes,
+            boundaries: Boundaries::default(),
+            known: Known::default(),
+            series: None,
+            memory: HashMap::new(),
+            writes_ended: HashMap::new(),
+            chores: Chores::default(),
+            reads: JoinSet::new(),
+            read_lanes: HashMap::new(),
+            reads_ok: 0,
+            reads_failed: 0,
+            writes: Writes::default(),
+            watches: JoinSet::new(),
+            pass: JoinSet::new(),
+            pass_again: false,
+            reloads: JoinSet::new(),
+            reload_again: false,
+            uninformed_passes: 0,
+            told_systemd_ready: standby.told_systemd_ready,
+            all_known: false,
+        }
+    }
+
+    async fn run_loop(&mut self, commands: &mut mpsc::Receiver<Command>) -> Exit {
         // Without a systemd watchdog, the branch below simply never fires.
         let watchdog_period = notify::watchdog_interval().unwrap_or(Duration::from_secs(86_400));
         let mut watchdog = interval_timer(watchdog_period, Instant::now() + watchdog_period);
@@ -548,8 +770,9 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                 },
                 command = commands.recv() => match command {
                     Some(Command::Reload) => self.start_reload(),
-                    Some(Command::Shutdown) | None => return,
+                    Some(Command::Shutdown) | None => return Exit::Shutdown,
                 },
+                _ = stepped_down(&mut self.role) => return Exit::SteppedDown,
             }
             self.health.loop_turned();
         }
@@ -1032,6 +1255,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             },
             write(
                 self.clients.control.clone(),
+                self.fence.epoch(),
                 target.clone(),
                 from,
                 to,
@@ -1089,7 +1313,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             }
             Err(error) => error,
         };
-        tracing::warn!(target = %done.target, to = done.to, error = %error, outcome = error.label(), retry = ?retry, "write failed");
+        tracing::warn!(target = %done.target, to = done.to, epoch = self.fence.epoch(), error = %error, outcome = error.label(), retry = ?retry, "write failed");
         match retry {
             Some(Retry::After(wait)) => self.decide_after(&done.target, wait),
             // Something else is in progress on the function: what is there now is
@@ -1172,6 +1396,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
         let metrics = self.metrics.clone();
         let overrides = self.overrides;
         let aws = self.aws.clone();
+        let fence = self.fence.clone();
         self.reloads.spawn(async move {
             let loaded = tokio::task::spawn_blocking(move || config::load(&path))
                 .await
@@ -1182,7 +1407,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                 || new.daemon.control_plane_budget != old.daemon.control_plane_budget
                 || new.daemon.max_write_rate != old.daemon.max_write_rate;
             let clients = if reconnect {
-                Some(connect(aws.as_ref(), &new, &metrics).await)
+                Some(connect(aws.as_ref(), &new, &metrics, &fence).await)
             } else {
                 None
             };
@@ -1209,21 +1434,8 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                 clients,
             }) => {
                 let old = self.config.clone();
-                for target in &old.targets {
-                    let kept = new
-                        .targets
-                        .iter()
-                        .find(|candidate| candidate.name == target.name);
-                    self.metrics.forget_removed(target, kept);
-                    if kept.is_none() {
-                        self.memory.remove(&target.name);
-                    }
-                }
-                for target in &new.targets {
-                    self.metrics.register_target(target);
-                }
-                if new.daemon.listen != old.daemon.listen {
-                    tracing::warn!(listen = %new.daemon.listen, "a new listen address takes effect at the next restart");
+                for removed in take_in_force(&self.metrics, &old, &new) {
+                    self.memory.remove(&removed);
                 }
                 if new.aws != old.aws {
                     // Another account or Region: nothing known holds there.
@@ -1302,12 +1514,33 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
         }
         self.watches.abort_all();
     }
+
+    /// Lost the lease: keeps only what a standby needs. Everything else is dropped,
+    /// and a dropped `JoinSet` aborts its tasks (the fence already stops any write
+    /// not yet sent). A reload under way is lost with its task; the next SIGHUP
+    /// reads the file again.
+    fn stand_down(self) -> Standby<W> {
+        tracing::warn!(
+            writes_in_flight = self.writes.len(),
+            "standing down: the loop stops acting"
+        );
+        self.health.pass_ended();
+        let config = Arc::unwrap_or_clone(self.config);
+        Standby {
+            path: self.path,
+            overrides: self.overrides,
+            config,
+            wakes: self.wakes,
+            told_systemd_ready: self.told_systemd_ready,
+        }
+    }
 }
 
 /// One write, beside the loop: waits for its turn in the budget (raises first), puts
 /// or deletes, and logs the change once.
 async fn write<L: aws::LambdaApi>(
     control: Control<L>,
+    epoch: u64,
     target: TargetConfig,
     from: u32,
     to: u32,
@@ -1316,7 +1549,7 @@ async fn write<L: aws::LambdaApi>(
 ) -> WriteDone {
     let result = control.write(&target, to, write_priority(from, to)).await;
     if result.is_ok() {
-        log_change(&target, from, to, &decision);
+        log_change(&target, from, to, &decision, epoch);
     }
     WriteDone {
         target: target.name,

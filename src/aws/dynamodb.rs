@@ -1,0 +1,254 @@
+//! The leader lease on DynamoDB: one item per lease, keyed by `id`, written only with
+//! conditional requests (the pattern of the Java `amazon-dynamodb-lock-client`).
+//!
+//! Item: `id` (S, the lease name), `owner` (S, absent once released), `version` (S,
+//! random on every write), `epoch` (N, the fencing token), `renewed_at` (S, the
+//! writer's wall clock, for people reading the table; nothing reads it back).
+//!
+//! Requests go out once, with SDK retries off: the elector owns retrying, because only
+//! it knows how much of the lease is left. A failed condition is an answer (`false`),
+//! not an error.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+
+use crate::clock::Clock;
+use crate::config::{AwsSettings, LeaderSettings};
+use crate::leader::{Expected, LeaderElection, LeaseError, LeaseRecord};
+
+/// The IAM actions the lease needs on its table, and `CREATE_TABLE_ACTIONS` with
+/// `create_table = true` (a table still being created answers "not found" for a few
+/// seconds; the elector just reads again).
+pub const LEASE_ACTIONS: [&str; 3] = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+];
+pub const CREATE_TABLE_ACTIONS: [&str; 1] = ["dynamodb:CreateTable"];
+
+pub struct DynamoLease {
+    client: Client,
+    table: String,
+    name: String,
+    create_table: bool,
+    clock: Clock,
+}
+
+impl DynamoLease {
+    /// A client with `[aws]`'s region and profile and `[leader]`'s endpoint. Each
+    /// request must end well within the leader's write window, so the attempt timeout
+    /// is the renew period.
+    pub async fn connect(aws: &AwsSettings, leader: &LeaderSettings, clock: Clock) -> Self {
+        use aws_config::retry::RetryConfig;
+        use aws_config::timeout::TimeoutConfig;
+
+        let timeout = leader.renew_every.min(Duration::from_secs(5));
+        let loader = super::loader(aws, leader.endpoint_url.as_deref())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(timeout)
+                    .operation_attempt_timeout(timeout)
+                    .operation_timeout(timeout)
+                    .build(),
+            )
+            .retry_config(RetryConfig::disabled());
+        let shared = loader.load().await;
+        Self {
+            client: Client::new(&shared),
+            table: leader.table.clone(),
+            name: leader.name.clone(),
+            create_table: leader.create_table,
+            clock,
+        }
+    }
+
+    fn key(&self) -> AttributeValue {
+        AttributeValue::S(self.name.clone())
+    }
+
+    fn now_text(&self) -> AttributeValue {
+        AttributeValue::S(self.clock.now().to_rfc3339())
+    }
+
+    /// Applies `update` (which sets `:next` as the version) if the item is still
+    /// `owner`'s at `current`.
+    async fn update_held(
+        &self,
+        owner: &str,
+        current: &str,
+        next: &str,
+        update: &str,
+    ) -> Result<bool, LeaseError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", self.key())
+            .update_expression(update)
+            .condition_expression("#version = :current AND #owner = :owner")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":next", AttributeValue::S(next.to_owned()))
+            .expression_attribute_values(":now", self.now_text())
+            .expression_attribute_values(":current", AttributeValue::S(current.to_owned()))
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .send()
+            .await;
+        conditional(result.map(|_| ()))
+    }
+}
+
+/// A failed condition is `Ok(false)`; anything else is an error.
+fn conditional<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+    result: Result<(), SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>>,
+) -> Result<bool, LeaseError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(error) if error.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(error) => Err(map_error(error)),
+    }
+}
+
+fn map_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+    error: SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> LeaseError {
+    let refused = matches!(
+        error.code(),
+        Some(
+            "ResourceNotFoundException"
+                | "AccessDeniedException"
+                | "UnrecognizedClientException"
+                | "ValidationException"
+        )
+    );
+    let text = match (error.code(), error.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_owned(),
+        _ => {
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                text.push_str(": ");
+                text.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            text
+        }
+    };
+    if refused {
+        LeaseError::Refused(text)
+    } else {
+        LeaseError::Unreachable(text)
+    }
+}
+
+fn record_from(item: &HashMap<String, AttributeValue>) -> Result<LeaseRecord, LeaseError> {
+    let text = |name: &str| item.get(name).and_then(|value| value.as_s().ok()).cloned();
+    let version = text("version")
+        .ok_or_else(|| LeaseError::Refused("the lease item has no `version` string".into()))?;
+    let epoch = item
+        .get("epoch")
+        .and_then(|value| value.as_n().ok())
+        .and_then(|number| number.parse::<u64>().ok())
+        .ok_or_else(|| LeaseError::Refused("the lease item has no whole `epoch`".into()))?;
+    Ok(LeaseRecord {
+        owner: text("owner"),
+        version,
+        epoch,
+    })
+}
+
+impl LeaderElection for DynamoLease {
+    async fn prepare(&self) -> Result<(), LeaseError> {
+        if !self.create_table {
+            return Ok(());
+        }
+        let attribute = AttributeDefinition::builder()
+            .attribute_name("id")
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("name and type are set");
+        let key = KeySchemaElement::builder()
+            .attribute_name("id")
+            .key_type(KeyType::Hash)
+            .build()
+            .expect("name and key type are set");
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .attribute_definitions(attribute)
+            .key_schema(key)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            // Another copy created it first, or it was there already.
+            Err(error) if error.code() == Some("ResourceInUseException") => Ok(()),
+            Err(error) => Err(map_error(error)),
+        }
+    }
+
+    async fn read(&self) -> Result<Option<LeaseRecord>, LeaseError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", self.key())
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(map_error)?;
+        output.item().map(record_from).transpose()
+    }
+
+    async fn acquire(&self, record: &LeaseRecord, expected: &Expected) -> Result<bool, LeaseError> {
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("id", self.key())
+            .item("version", AttributeValue::S(record.version.clone()))
+            .item("epoch", AttributeValue::N(record.epoch.to_string()))
+            .item("renewed_at", self.now_text());
+        if let Some(owner) = &record.owner {
+            request = request.item("owner", AttributeValue::S(owner.clone()));
+        }
+        request = match expected {
+            Expected::Absent => request.condition_expression("attribute_not_exists(id)"),
+            Expected::Version(version) => request
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", AttributeValue::S(version.clone())),
+        };
+        conditional(request.send().await.map(|_| ()))
+    }
+
+    async fn renew(&self, owner: &str, current: &str, next: &str) -> Result<bool, LeaseError> {
+        self.update_held(
+            owner,
+            current,
+            next,
+            "SET #version = :next, renewed_at = :now",
+        )
+        .await
+    }
+
+    async fn release(&self, owner: &str, current: &str, next: &str) -> Result<bool, LeaseError> {
+        self.update_held(
+            owner,
+            current,
+            next,
+            "SET #version = :next, renewed_at = :now REMOVE #owner",
+        )
+        .await
+    }
+}
