@@ -51,6 +51,13 @@ pub struct OnceOptions {
 /// One evaluation, carried out. Returns the report and whether any target failed.
 pub async fn run_once(config: Config, options: &OnceOptions) -> (String, bool) {
     let dry_run = options.dry_run || config.daemon.dry_run;
+    if config.leader.is_some() && !dry_run {
+        // A one-shot run is an operator's deliberate act; it does not contend for the
+        // lease, so it must say that its writes go beside the leader's.
+        tracing::warn!(
+            "`run --once` does not take the leader lease: its writes go beside those of the copy that leads; use --dry-run while copies run"
+        );
+    }
     let context = context(config, options.read_rate).await;
     let evaluations = once::evaluate(&context).await;
     let nothing_read = nothing_read(&evaluations);

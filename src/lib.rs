@@ -14,4 +14,5 @@ pub mod plan;
 pub mod policy;
 pub mod runtime;
 pub mod simulate;
+pub mod status;
 pub mod trim;

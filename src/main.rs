@@ -66,6 +66,18 @@ enum Command {
     },
     /// Replay a load trace through this policy, Application Auto Scaling and an oracle.
     Simulate(SimulateArgs),
+    /// Ask a running daemon what each target has, wants and why, and what it changed.
+    Status {
+        /// The daemon's HTTP address (`daemon.listen`).
+        #[arg(long, default_value = "http://127.0.0.1:9464")]
+        url: String,
+        /// Only this target.
+        #[arg(long)]
+        target: Option<String>,
+        /// How many recent changes to show (the daemon keeps 100 per target).
+        #[arg(long, default_value_t = 100)]
+        last: usize,
+    },
 }
 
 #[derive(clap::Args)]
@@ -129,6 +141,18 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }),
+        Command::Status { url, target, last } => {
+            match pc_autoscaler::status::report(&url, target.as_deref(), last) {
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Run {
             config,
             once,

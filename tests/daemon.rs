@@ -44,24 +44,7 @@ fn serves_health_and_metrics_and_a_real_prometheus_scrapes_it() {
     common::promtool_check_metrics(&body);
 
     // A real Prometheus server scrapes the daemon; its query API returns the series.
-    let prometheus_port = free_port();
-    let scrape = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &scrape,
-        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: pc-autoscaler\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"),
-    )
-    .expect("write the scrape config");
-    let mut prometheus = std::process::Command::new("prometheus")
-        .args([
-            &format!("--config.file={}", scrape.display()),
-            &format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
-            &format!("--web.listen-address=127.0.0.1:{prometheus_port}"),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("prometheus is installed (scripts/test.sh installs it)");
-    let prometheus_address = format!("127.0.0.1:{prometheus_port}");
+    let prometheus = common::prometheus::Prometheus::start(dir.path(), &[&daemon.address]);
     let series = [
         "pc_autoscaler_build_info",
         "pc_autoscaler_target_desired_capacity",
@@ -79,14 +62,10 @@ fn serves_health_and_metrics_and_a_real_prometheus_scrapes_it() {
     ];
     let mut missing: Vec<&str> = series.to_vec();
     wait_for(Duration::from_secs(30), || {
-        missing.retain(|name| {
-            let answer = http_get(&prometheus_address, &format!("/api/v1/query?query={name}"));
-            !answer.is_some_and(|(status, body)| status == 200 && body.contains("\"__name__\""))
-        });
+        missing.retain(|name| prometheus.series(name).unwrap_or(0) == 0);
         missing.is_empty()
     });
-    let _ = prometheus.kill();
-    let _ = prometheus.wait();
+    drop(prometheus);
     assert!(
         missing.is_empty(),
         "Prometheus has no series for {missing:?}"
@@ -268,5 +247,74 @@ fn tells_systemd_it_is_ready_and_alive() {
         seen.iter()
             .any(|m| m == "STOPPING=1\nEXTEND_TIMEOUT_USEC=30000000"),
         "no stop-time extension in {seen:?}"
+    );
+}
+
+#[test]
+fn status_and_activities_agree_with_what_aws_saw() {
+    let endpoint = common::endpoint_wanting_100();
+    let (_dir, _config, mut daemon) = common::tracked_daemon(&endpoint, "1s");
+    daemon.wait_ready();
+    daemon.wait_for_put(&endpoint, 100, Duration::from_secs(20));
+    // The allocation settles on the endpoint; the read-back sees it.
+    let (_, body) = http_get(&daemon.address, "/activities?target=f%3Alive").expect("an answer");
+    let answer: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let activities = answer["activities"].as_array().expect("a list");
+    let writes: Vec<&serde_json::Value> = activities
+        .iter()
+        .filter(|activity| activity["kind"] == "write")
+        .collect();
+    let puts = endpoint.world().requests(PUT);
+    assert_eq!(
+        writes.len(),
+        puts.len(),
+        "one write activity per put: {activities:?}"
+    );
+    assert_eq!(writes[0]["from"], 0);
+    assert_eq!(writes[0]["to"], 100);
+    assert!(
+        writes[0]["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.starts_with("tracking concurrency = 70")),
+        "{activities:?}"
+    );
+
+    let settled = wait_for(Duration::from_secs(20), || {
+        let (_, body) = http_get(&daemon.address, "/status").expect("an answer");
+        let answer: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        let status = &answer["targets"][0];
+        status["target"] == "f:live"
+            && status["requested"] == 100
+            && status["desired"] == 100
+            && status["allocation"] == "READY"
+            && status["last_activity"]["outcome"]
+                .as_str()
+                .is_some_and(|outcome| outcome.starts_with("READY after"))
+    });
+    assert!(
+        settled,
+        "{}",
+        http_get(&daemon.address, "/status")
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    );
+
+    // Bad parameters are refused, not ignored.
+    assert_eq!(
+        http_get(&daemon.address, "/activities?since=yesterday").map(|(status, _)| status),
+        Some(400)
+    );
+
+    // The same for people, in one command.
+    let output = common::run(&["status", "--url", &format!("http://{}", daemon.address)]);
+    let report = common::text(&output.stdout);
+    assert!(output.status.success(), "{}", common::text(&output.stderr));
+    assert!(
+        report.contains("f:live") && report.contains("tracking concurrency = 70"),
+        "{report}"
+    );
+    assert!(
+        report.contains("0 → 100") && report.contains("READY after"),
+        "{report}"
     );
 }

@@ -30,6 +30,7 @@ const DAEMON_KEYS: &[&str] = &[
     "account_reserve",
     "shutdown_grace",
     "pass_timeout",
+    "activity_log_max_mib",
 ];
 const AWS_KEYS: &[&str] = &["region", "profile", "endpoint_url", "timeout"];
 const LEADER_KEYS: &[&str] = &[

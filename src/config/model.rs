@@ -60,6 +60,10 @@ pub struct DaemonSettings {
     /// How long one pass over the targets may take before it is abandoned and
     /// liveness fails; `None`: [`DaemonSettings::pass_deadline`] derives it.
     pub pass_timeout: Option<Duration>,
+    /// A JSON-lines file every activity is appended to, read back at start.
+    pub activity_log: Option<PathBuf>,
+    /// The activity log moves aside past this size (one old file is kept).
+    pub activity_log_max_mib: u32,
 }
 
 impl DaemonSettings {
@@ -86,6 +90,8 @@ impl Default for DaemonSettings {
             account_reserve: 100,
             shutdown_grace: Duration::from_secs(20),
             pass_timeout: None,
+            activity_log: None,
+            activity_log_max_mib: 16,
         }
     }
 }

@@ -48,6 +48,8 @@ pub struct RawDaemon {
     pub account_reserve: Option<Spanned<i64>>,
     pub shutdown_grace: Option<Spanned<String>>,
     pub pass_timeout: Option<Spanned<String>>,
+    pub activity_log: Option<Spanned<String>>,
+    pub activity_log_max_mib: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

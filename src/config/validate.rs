@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use chrono::{NaiveDateTime, TimeDelta};
@@ -276,7 +276,30 @@ pub fn daemon(checker: &mut Checker<'_>, raw: RawDaemon) -> DaemonSettings {
         TimeDelta::seconds(10),
         TimeDelta::hours(6),
     ));
+    let activity_log = raw.activity_log.as_ref().and_then(|path| {
+        if path.get_ref().is_empty() {
+            checker.error(path.span(), "the activity log path must not be empty");
+            None
+        } else {
+            Some(PathBuf::from(path.get_ref()))
+        }
+    });
+    let activity_log_max_mib = match &raw.activity_log_max_mib {
+        Some(value) => match u32::try_from(*value.get_ref()) {
+            Ok(mib) if (1..=4_096).contains(&mib) => mib,
+            _ => {
+                checker.error(
+                    value.span(),
+                    "activity_log_max_mib must be a whole number from 1 to 4096",
+                );
+                defaults.activity_log_max_mib
+            }
+        },
+        None => defaults.activity_log_max_mib,
+    };
     DaemonSettings {
+        activity_log,
+        activity_log_max_mib,
         interval,
         listen,
         dry_run: raw.dry_run.unwrap_or(defaults.dry_run),

@@ -48,6 +48,18 @@ pub enum AllocationStatus {
     Failed,
 }
 
+impl AllocationStatus {
+    /// As the API spells it (`NONE`: no config).
+    pub fn label(self) -> &'static str {
+        match self {
+            AllocationStatus::None => "NONE",
+            AllocationStatus::InProgress => "IN_PROGRESS",
+            AllocationStatus::Ready => "READY",
+            AllocationStatus::Failed => "FAILED",
+        }
+    }
+}
+
 /// Limits outside the target's own configuration. `None` means unknown (the read
 /// failed or was not made): an unknown cap limits nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

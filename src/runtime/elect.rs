@@ -142,7 +142,7 @@ impl<L: LeaderElection> Task<L> {
 
     fn unreachable(&self, error: &LeaseError) {
         self.reachable.store(false, Ordering::Relaxed);
-        tracing::warn!(identity = %self.identity, error = %error, "the lease store did not answer");
+        tracing::warn!(identity = %self.identity, error = %error, "a lease request failed");
     }
 
     /// How often a standby reads the lease: twice per renew, so that it sees a renew

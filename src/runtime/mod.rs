@@ -11,6 +11,7 @@
 //!
 //! [`memory`] holds in-memory AWS fakes for tests in virtual time.
 
+pub mod activity;
 pub mod actuator;
 pub mod budget;
 pub mod control;

@@ -8,6 +8,7 @@
 pub mod aws_endpoint;
 pub mod fleet;
 pub mod moto;
+pub mod prometheus;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};
@@ -141,12 +142,9 @@ pub fn http_get_within(
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    // axum answers small bodies with Content-Length; chunked bodies are not used here.
-    Some((status, body))
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    // Prometheus answers large bodies chunked.
+    Some((status, pc_autoscaler::status::http_body(head, body)))
 }
 
 /// Polls `condition` every 100 ms until it holds or `limit` passes.
@@ -212,6 +210,20 @@ impl Daemon {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Waits up to `limit` for a successful put of `value`; panics with the log if none.
+    pub fn wait_for_put(
+        &self,
+        endpoint: &aws_endpoint::Endpoint,
+        value: u32,
+        limit: std::time::Duration,
+    ) {
+        assert!(
+            wait_for(limit, || !puts_of(endpoint, value).is_empty()),
+            "no put of {value} within {limit:?}:\n{}",
+            self.log()
+        );
     }
 
     pub fn signal(&self, signal: &str) {

@@ -5,7 +5,12 @@
 //!   targets has outlived its deadline. A stuck pass fails it; slow AWS does not.
 //! - `/readyz` (readiness): the last passes informed at least one target (its config
 //!   and metrics were read). It drops to 503 after `UNREADY_AFTER_PASSES` passes in a
-//!   row that informed none, and recovers with the first that informs one.
+//!   row that informed none, and recovers with the first that informs one. A standby
+//!   (with `[leader]`) is ready while the lease store answers: it could take over.
+//! - `/status` (`?target=`, `?offset=`): every target's latest evaluation as JSON, at
+//!   most `activity::MAX_PAGE` targets per answer.
+//! - `/activities` (`?target=`, `?since=` RFC 3339, `?limit=`): the history of changes,
+//!   newest first, at most `activity::MAX_PAGE`.
 //!
 //! The listener is built for probes that must answer while something misbehaves: a
 //! header-read timeout, one request per connection, a cap on open connections, and
@@ -30,6 +35,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinSet};
 
 use crate::metrics::Metrics;
+use crate::runtime::activity::{MAX_PAGE, SharedJournal};
 
 /// Open connections at most; past it the oldest idle one is closed.
 pub const MAX_CONNECTIONS: usize = 32;
@@ -124,14 +130,110 @@ impl Health {
 struct Shared {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    journal: SharedJournal,
 }
 
-pub fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> axum::Router {
+pub fn router(metrics: Arc<Metrics>, health: Arc<Health>, journal: SharedJournal) -> axum::Router {
     axum::Router::new()
         .route("/metrics", get(metrics_page))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(Shared { metrics, health })
+        .route("/status", get(status))
+        .route("/activities", get(activities))
+        .with_state(Shared {
+            metrics,
+            health,
+            journal,
+        })
+}
+
+/// The value of `key` in a query string, percent-decoded.
+fn query_value(uri: &axum::http::Uri, key: &str) -> Option<String> {
+    uri.query()?.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (name == key).then(|| percent_decode(value))
+    })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = |at: usize| bytes.get(at).and_then(|byte| (*byte as char).to_digit(16));
+        match bytes[index] {
+            b'%' if hex(index + 1).is_some() && hex(index + 2).is_some() => {
+                let (high, low) = (hex(index + 1).unwrap_or(0), hex(index + 2).unwrap_or(0));
+                out.push(u8::try_from(high * 16 + low).unwrap_or(b'?'));
+                index += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                index += 1;
+            }
+            byte => {
+                out.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn json(value: &serde_json::Value) -> axum::response::Response {
+    (
+        [(CONTENT_TYPE, "application/json")],
+        serde_json::to_vec(value).unwrap_or_default(),
+    )
+        .into_response()
+}
+
+fn bad_request(why: String) -> axum::response::Response {
+    (StatusCode::BAD_REQUEST, why).into_response()
+}
+
+async fn status(State(shared): State<Shared>, uri: axum::http::Uri) -> axum::response::Response {
+    let target = query_value(&uri, "target");
+    let offset = match query_value(&uri, "offset").map(|text| text.parse::<usize>()) {
+        None => 0,
+        Some(Ok(offset)) => offset,
+        Some(Err(_)) => return bad_request("offset must be a whole number\n".into()),
+    };
+    // Copied out under the lock, serialized after it.
+    let targets = shared.journal.lock().statuses(target.as_deref(), offset);
+    let more = targets.len() == MAX_PAGE;
+    json(&serde_json::json!({
+        "targets": targets,
+        "next_offset": more.then_some(offset + MAX_PAGE),
+    }))
+}
+
+async fn activities(
+    State(shared): State<Shared>,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    let target = query_value(&uri, "target");
+    let since = match query_value(&uri, "since") {
+        None => None,
+        Some(text) => match chrono::DateTime::parse_from_rfc3339(&text) {
+            Ok(since) => Some(since.with_timezone(&chrono::Utc)),
+            Err(error) => {
+                return bad_request(format!(
+                    "since must be an RFC 3339 time such as 2026-11-24T08:00:00Z: {error}\n"
+                ));
+            }
+        },
+    };
+    let limit = match query_value(&uri, "limit").map(|text| text.parse::<usize>()) {
+        None => MAX_PAGE,
+        Some(Ok(limit)) => limit,
+        Some(Err(_)) => return bad_request("limit must be a whole number\n".into()),
+    };
+    let found = shared
+        .journal
+        .lock()
+        .activities(target.as_deref(), since, limit);
+    json(&serde_json::json!({ "activities": found }))
 }
 
 async fn metrics_page(State(shared): State<Shared>) -> impl IntoResponse {

@@ -40,7 +40,8 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
-use super::actuator::{Backoff, Retry, WriteState};
+use super::activity::{Activity, ActivityLog, Kind, SharedJournal, TargetStatus, Trigger};
+use super::actuator::{Backoff, Retry, WriteBlocked, WriteState};
 use super::budget::Priority;
 use super::control::Control;
 use super::elect::{Elector, Role};
@@ -106,6 +107,12 @@ struct TargetMemory {
     /// Whether a write may go, and what the last ones' results mean. A refusal is tied
     /// to the caps it was refused under.
     write: WriteState<Caps>,
+    /// The last decision's reason label and why it was blocked, if it was: an
+    /// activity is recorded when these change, not at every pass.
+    last_reason: Option<&'static str>,
+    last_blocked: Option<String>,
+    /// The write activity whose allocation is being followed, and when it was sent.
+    allocating: Option<(u64, Instant)>,
 }
 
 /// Every target's next schedule boundary, earliest first, and the timer job armed for
@@ -188,6 +195,10 @@ enum ReadDone {
 /// A finished write.
 struct WriteDone {
     target: TargetName,
+    /// The write's activity in the journal.
+    activity: u64,
+    /// When Lambda answered: an allocation's time to READY counts from here.
+    sent: Instant,
     from: u32,
     to: u32,
     trigger: &'static str,
@@ -279,6 +290,8 @@ pub struct Parts<A, W> {
     /// Shared with the caller, which may read what the daemon exports.
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
+    /// Activities and status, for `/status` and `/activities`.
+    pub journal: SharedJournal,
 }
 
 /// Where the config comes from and what wins over it.
@@ -310,6 +323,7 @@ pub async fn run_from_file(
         clock,
         metrics: Arc::new(Metrics::new()),
         health: Arc::new(Health::new()),
+        journal: SharedJournal::default(),
     };
     let source = Source {
         path,
@@ -341,16 +355,20 @@ pub async fn run<A: Connect, W: WakeSource>(
         clock,
         metrics,
         health,
+        journal,
     } = parts;
     for target in &config.targets {
         metrics.register_target(target);
+    }
+    if let Some(path) = &config.daemon.activity_log {
+        open_activity_log(&journal, path, config.daemon.activity_log_max_mib);
     }
     // What parsing the config took is freed by now.
     crate::trim::release_free_memory();
     let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(http::serve(
         listener,
-        http::router(metrics.clone(), health.clone()),
+        http::router(metrics.clone(), health.clone(), journal.clone()),
         async move {
             let mut stopped = http_stopped;
             let _ = stopped.wait_for(|stop| *stop).await;
@@ -377,6 +395,7 @@ pub async fn run<A: Connect, W: WakeSource>(
         clock,
         metrics: metrics.clone(),
         health: health.clone(),
+        journal,
         fence: elector
             .as_ref()
             .map_or_else(Fence::open, |elector| elector.fence.clone()),
@@ -429,6 +448,7 @@ struct Shared<A> {
     clock: Clock,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    journal: SharedJournal,
     /// Open without `[leader]`.
     fence: Fence,
     role: Option<watch::Receiver<Role>>,
@@ -533,6 +553,27 @@ impl<W> Standby<W> {
     }
 }
 
+/// Reads the history back from the activity log and starts its writer. A log that
+/// cannot be opened is reported; the daemon runs on without it.
+fn open_activity_log(journal: &SharedJournal, path: &std::path::Path, max_mib: u32) {
+    let log = ActivityLog::new(path, u64::from(max_mib) * 1024 * 1024);
+    let history = log.read_back();
+    let mut journal = journal.lock();
+    let restored = history.len();
+    for activity in history {
+        journal.restore(activity);
+    }
+    match log.start() {
+        Ok(sink) => {
+            journal.log_to(sink);
+            tracing::info!(path = %path.display(), restored, "activity log opened");
+        }
+        Err(error) => {
+            tracing::error!(path = %path.display(), error = %error, "cannot open the activity log; history is kept in memory only")
+        }
+    }
+}
+
 /// What a good reload changes before the new config takes over, leader or standby:
 /// the per-target series, and a word on settings only a restart applies. Returns the
 /// targets that are gone.
@@ -556,6 +597,11 @@ fn take_in_force(metrics: &Metrics, old: &Config, new: &Config) -> Vec<TargetNam
     }
     if new.leader != old.leader {
         tracing::warn!("a new [leader] section takes effect at the next restart");
+    }
+    if new.daemon.activity_log != old.daemon.activity_log
+        || new.daemon.activity_log_max_mib != old.daemon.activity_log_max_mib
+    {
+        tracing::warn!("a new activity log takes effect at the next restart");
     }
     removed
 }
@@ -616,6 +662,7 @@ struct Daemon<A: Connect, W> {
     clock: Clock,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    journal: SharedJournal,
     /// Passes writes only while this copy's lease is fresh (always without `[leader]`).
     fence: Fence,
     /// The elector's word on this copy's role; `None` without `[leader]`.
@@ -648,6 +695,8 @@ struct Daemon<A: Connect, W> {
     pass: JoinSet<MetricsRead>,
     /// A reload asked for a pass while one was under way: start one when it ends.
     pass_again: bool,
+    /// What the pass under way was started by: the interval or a reload.
+    pass_trigger: Trigger,
     reloads: JoinSet<Result<Reloaded<A>, String>>,
     /// A SIGHUP came while a reload was under way: reload again when it ends.
     reload_again: bool,
@@ -672,6 +721,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             clock: shared.clock,
             metrics: shared.metrics.clone(),
             health: shared.health.clone(),
+            journal: shared.journal.clone(),
             fence: shared.fence.clone(),
             role: shared.role.clone(),
             ticker: interval_timer(interval, Instant::now()),
@@ -691,6 +741,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             watches: JoinSet::new(),
             pass: JoinSet::new(),
             pass_again: false,
+            pass_trigger: Trigger::Interval,
             reloads: JoinSet::new(),
             reload_again: false,
             uninformed_passes: 0,
@@ -711,7 +762,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                 .next_due()
                 .unwrap_or_else(|| Instant::now() + HEARTBEAT);
             tokio::select! {
-                _ = self.ticker.tick() => self.start_pass(),
+                _ = self.ticker.tick() => self.start_pass(Trigger::Interval),
                 Some(joined) = self.pass.join_next() => match joined {
                     Ok(read) => self.pass_done(read),
                     Err(error) => {
@@ -755,7 +806,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                     Err(error) => self.write_failed(held, error),
                 },
                 Some(joined) = self.watches.join_next() => match joined {
-                    Ok(target) => self.decide(&[target]),
+                    Ok(target) => self.decide(&[target], Trigger::Retry),
                     Err(error) => if error.is_panic() {
                         self.count_task_failure("watch", &error);
                     }
@@ -973,7 +1024,8 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                 if matches!(settled, Settled::InProgress | Settled::Unknown) {
                     self.read_back_later(&target, attempt + 1);
                 } else {
-                    self.decide(&[target]);
+                    self.settled(&config);
+                    self.decide(&[target], Trigger::Settle);
                 }
             }
             ReadDone::Refresh {
@@ -1042,16 +1094,21 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
         let targets: Vec<TargetConfig> = self.targets_of(function).cloned().collect();
         let drift = self.known.scanned(function, configs);
         let mut decide = Vec::new();
+        let mut drifted = Vec::new();
         for target in &targets {
-            if let Some(drift) = drift
+            self.settled(target);
+            let to_decide = if let Some(drift) = drift
                 .iter()
                 .find(|drift| drift.qualifier == target.qualifier.as_str())
             {
                 self.drifted(target, drift, "scan");
-            } else if !first && !urgent {
+                &mut drifted
+            } else if first || urgent {
+                &mut decide
+            } else {
                 continue;
-            }
-            decide.push(target.name.clone());
+            };
+            to_decide.push(target.name.clone());
             let in_progress =
                 self.known.config(target).flatten().is_some_and(|config| {
                     config.status == crate::policy::AllocationStatus::InProgress
@@ -1060,7 +1117,8 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                 self.read_back_later(&target.name, 0);
             }
         }
-        self.decide(&decide);
+        self.decide(&decide, Trigger::Scan);
+        self.decide(&drifted, Trigger::Drift);
     }
 
     /// Someone else changed a target's capacity: log and count it. The caller decides
@@ -1077,10 +1135,74 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             .drift_detected
             .with_label_values(&[&target.name])
             .inc();
+        self.record(
+            &target.name,
+            Kind::Drift,
+            (drift.known, drift.found),
+            format!(
+                "changed by someone else; found by {}",
+                found_by.replace('_', " ")
+            ),
+            Trigger::Drift,
+            "decided again".into(),
+        );
         // A refusal or backoff was about the old state.
         if let Some(memory) = self.memory.get_mut(&target.name) {
             *memory = TargetMemory::default();
         }
+    }
+
+    /// Records an activity now, at this copy's epoch; returns its id.
+    fn record(
+        &self,
+        target: &TargetName,
+        kind: Kind,
+        (from, to): (Option<u32>, Option<u32>),
+        reason: String,
+        trigger: Trigger,
+        outcome: String,
+    ) -> u64 {
+        self.journal.lock().record(Activity {
+            id: 0,
+            time: self.clock.now(),
+            target: target.to_string(),
+            kind,
+            from,
+            to,
+            reason,
+            trigger,
+            outcome,
+            epoch: self.fence.epoch(),
+        })
+    }
+
+    /// Gives a followed allocation its outcome once the known config has settled.
+    fn settled(&mut self, target: &TargetConfig) {
+        let Some(memory) = self.memory.get_mut(&target.name) else {
+            return;
+        };
+        let Some((activity, sent)) = memory.allocating else {
+            return;
+        };
+        let outcome = match self.known.config(target) {
+            Some(Some(config)) => match config.status {
+                crate::policy::AllocationStatus::InProgress => return,
+                crate::policy::AllocationStatus::None => "deleted".to_owned(),
+                crate::policy::AllocationStatus::Ready => {
+                    format!("READY after {} s", sent.elapsed().as_secs())
+                }
+                crate::policy::AllocationStatus::Failed => format!(
+                    "FAILED: {}",
+                    config.status_reason.as_deref().unwrap_or("no reason given")
+                ),
+            },
+            Some(None) => "deleted".to_owned(),
+            None => return,
+        };
+        memory.allocating = None;
+        self.journal
+            .lock()
+            .set_outcome(&target.name, activity, outcome);
     }
 
     fn read_back_later(&mut self, target: &TargetName, attempt: u32) {
@@ -1105,10 +1227,11 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
     }
 
     /// Starts the metric read of a pass over every target, unless one is under way.
-    fn start_pass(&mut self) {
+    fn start_pass(&mut self, trigger: Trigger) {
         if !self.pass.is_empty() {
             return;
         }
+        self.pass_trigger = trigger;
         let deadline = self.config.daemon.pass_deadline();
         let cloudwatch = self.clients.cloudwatch.clone();
         let targets = self.config.targets.clone();
@@ -1140,7 +1263,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
         let metrics_read = read.series.is_some();
         // A failed read leaves no series: tracked targets then hold, as unreadable.
         self.series = Some(read.series.unwrap_or_default());
-        self.decide_where(|_| true);
+        self.decide_where(|_| true, self.pass_trigger);
         self.metrics
             .evaluation_duration
             .observe(read.duration.as_secs_f64());
@@ -1186,20 +1309,23 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             let _ = notify::notify("READY=1");
         }
         if std::mem::take(&mut self.pass_again) {
-            self.start_pass();
+            self.start_pass(Trigger::Reload);
         }
     }
 
     /// Decides the named targets from what is known and starts the writes they call
     /// for.
-    fn decide(&mut self, names: &[TargetName]) {
+    fn decide(&mut self, names: &[TargetName], trigger: Trigger) {
+        if names.is_empty() {
+            return;
+        }
         let names: HashSet<&TargetName> = names.iter().collect();
-        self.decide_where(|target| names.contains(&target.name));
+        self.decide_where(|target| names.contains(&target.name), trigger);
     }
 
     /// Decides every target `wanted` picks, in config order (one pass, whatever the
     /// number of targets). A tracked target waits for the first metric read.
-    fn decide_where(&mut self, wanted: impl Fn(&TargetConfig) -> bool) {
+    fn decide_where(&mut self, wanted: impl Fn(&TargetConfig) -> bool, trigger: Trigger) {
         let now = self.clock.now();
         let empty = SeriesByTarget::new();
         let series = self.series.as_ref().unwrap_or(&empty);
@@ -1219,49 +1345,115 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             now,
         );
         for evaluation in &evaluations {
-            self.carry_out(evaluation);
+            self.carry_out(evaluation, trigger, now);
         }
     }
 
     /// Records one target's evaluation and starts the write it calls for.
-    fn carry_out(&mut self, evaluation: &Evaluation) {
+    fn carry_out(&mut self, evaluation: &Evaluation, trigger: Trigger, now: DateTime<Utc>) {
         let target = &evaluation.target;
-        let Ok(evaluated) = &evaluation.outcome else {
-            return;
+        let evaluated = match &evaluation.outcome {
+            Ok(evaluated) => evaluated,
+            Err(blocked) => {
+                self.note_blocked(target, Some(blocked.to_string()), None, trigger);
+                return;
+            }
         };
         self.metrics.record_evaluation(evaluation);
-        let memory = self.memory.entry(target.name.clone()).or_default();
         let from = evaluated.observation.requested;
         let to = evaluated.decision.desired;
         let caps = evaluated.observation.caps;
-        if to == from {
+        let reason = &evaluated.decision.reason;
+        let memory = self.memory.entry(target.name.clone()).or_default();
+        let was_held = memory
+            .last_reason
+            .is_some_and(|label| label.starts_with("held"));
+        memory.last_reason = Some(reason.label());
+        if reason.label().starts_with("held") && !was_held {
+            self.record(
+                &target.name,
+                Kind::Hold,
+                (Some(from), Some(from)),
+                reason.to_string(),
+                trigger,
+                "capacity held".into(),
+            );
+        }
+        let memory = self.memory.entry(target.name.clone()).or_default();
+        let blocked = if to == from {
             memory.write.nothing_to_write();
-            self.metrics.set_write_blocked(&target.name, None);
-            return;
-        }
-        let now = Instant::now();
-        if self.config.daemon.dry_run
+            None
+        } else if self.config.daemon.dry_run
             || self.writes.busy(&target.function.name)
-            || !memory.write.may_write(to, &caps, now)
+            || !memory.write.may_write(to, &caps, Instant::now())
         {
-            self.metrics
-                .set_write_blocked(&target.name, memory.write.blocked());
+            memory.write.blocked()
+        } else {
+            let activity = self.record(
+                &target.name,
+                Kind::Write,
+                (Some(from), Some(to)),
+                reason.to_string(),
+                trigger,
+                "sent".into(),
+            );
+            self.writes.spawn(
+                Held {
+                    target: target.name.clone(),
+                    function: target.function.name.clone(),
+                },
+                write(
+                    self.clients.control.clone(),
+                    self.fence.epoch(),
+                    activity,
+                    target.clone(),
+                    (from, to),
+                    caps,
+                    evaluated.decision.clone(),
+                ),
+            );
+            None
+        };
+        self.metrics.set_write_blocked(&target.name, blocked);
+        let blocked_text = blocked.map(|blocked| match blocked {
+            WriteBlocked::Refused => {
+                "refused: Lambda refused the value; it is not sent again for a while".to_owned()
+            }
+            WriteBlocked::Failing => {
+                "failing: writes keep failing; retried with capped backoff".to_owned()
+            }
+        });
+        self.note_blocked(target, blocked_text.clone(), Some((from, to)), trigger);
+        self.journal
+            .lock()
+            .set_status(status_of(evaluation, evaluated, blocked_text, now));
+    }
+
+    /// Records a block when it starts or changes (not at every pass), and its end in
+    /// the target's memory.
+    fn note_blocked(
+        &mut self,
+        target: &TargetConfig,
+        blocked: Option<String>,
+        change: Option<(u32, u32)>,
+        trigger: Trigger,
+    ) {
+        let memory = self.memory.entry(target.name.clone()).or_default();
+        if memory.last_blocked == blocked {
             return;
         }
-        self.writes.spawn(
-            Held {
-                target: target.name.clone(),
-                function: target.function.name.clone(),
-            },
-            write(
-                self.clients.control.clone(),
-                self.fence.epoch(),
-                target.clone(),
-                from,
-                to,
-                caps,
-                evaluated.decision.clone(),
-            ),
+        memory.last_blocked = blocked.clone();
+        let Some(why) = blocked else {
+            return;
+        };
+        let (from, to) = change.map_or((None, None), |(from, to)| (Some(from), Some(to)));
+        self.record(
+            &target.name,
+            Kind::Blocked,
+            (from, to),
+            why,
+            trigger,
+            "not written".into(),
         );
     }
 
@@ -1306,6 +1498,15 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                     .inc();
                 let allocating = config.is_some();
                 self.known.wrote(&target, config);
+                if let Some(memory) = self.memory.get_mut(&done.target) {
+                    memory.allocating = Some((done.activity, done.sent));
+                }
+                self.journal.lock().set_outcome(
+                    &done.target,
+                    done.activity,
+                    if allocating { "IN_PROGRESS" } else { "deleted" }.into(),
+                );
+                self.settled(&target);
                 if allocating {
                     self.read_back_later(&done.target, 0);
                 }
@@ -1313,6 +1514,9 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             }
             Err(error) => error,
         };
+        self.journal
+            .lock()
+            .set_outcome(&done.target, done.activity, write_failure(&error));
         tracing::warn!(target = %done.target, to = done.to, epoch = self.fence.epoch(), error = %error, outcome = error.label(), retry = ?retry, "write failed");
         match retry {
             Some(Retry::After(wait)) => self.decide_after(&done.target, wait),
@@ -1360,7 +1564,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                 .and_then(|target| schedule::next_boundary(target, now));
             self.boundaries.set(name, next);
         }
-        self.decide(&due);
+        self.decide(&due, Trigger::Boundary);
         self.arm_boundary_timer().await;
     }
 
@@ -1434,9 +1638,13 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                 clients,
             }) => {
                 let old = self.config.clone();
-                for removed in take_in_force(&self.metrics, &old, &new) {
-                    self.memory.remove(&removed);
+                let removed = take_in_force(&self.metrics, &old, &new);
+                for name in &removed {
+                    self.memory.remove(name);
                 }
+                self.journal
+                    .lock()
+                    .retain_status(|name| !removed.iter().any(|gone| *gone == name));
                 if new.aws != old.aws {
                     // Another account or Region: nothing known holds there.
                     self.known = Known::default();
@@ -1468,7 +1676,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                 // interval later.
                 self.ticker = interval_timer(interval, Instant::now() + interval);
                 if self.pass.is_empty() {
-                    self.start_pass();
+                    self.start_pass(Trigger::Reload);
                 } else {
                     self.pass_again = true;
                 }
@@ -1541,23 +1749,80 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
 async fn write<L: aws::LambdaApi>(
     control: Control<L>,
     epoch: u64,
+    activity: u64,
     target: TargetConfig,
-    from: u32,
-    to: u32,
+    (from, to): (u32, u32),
     caps: Caps,
     decision: Decision,
 ) -> WriteDone {
     let result = control.write(&target, to, write_priority(from, to)).await;
+    let sent = Instant::now();
     if result.is_ok() {
         log_change(&target, from, to, &decision, epoch);
     }
     WriteDone {
         target: target.name,
+        activity,
+        sent,
         from,
         to,
         trigger: decision.reason.trigger(),
         caps,
         result,
+    }
+}
+
+/// A failed write's outcome, short and bounded.
+fn write_failure(error: &AwsError) -> String {
+    let text = match error {
+        AwsError::Throttled { .. } => return "throttled".into(),
+        AwsError::Conflict { .. } => return "conflict".into(),
+        AwsError::Fenced { .. } => return "not sent: the leader lease was not fresh".into(),
+        AwsError::InvalidParameter { message } => format!("refused: {message}"),
+        other => format!("{}: {other}", other.label()),
+    };
+    text.chars().take(300).collect()
+}
+
+/// What `/status` shows of one evaluated target.
+fn status_of(
+    evaluation: &Evaluation,
+    evaluated: &evaluate::Evaluated,
+    blocked: Option<String>,
+    now: DateTime<Utc>,
+) -> TargetStatus {
+    let target = &evaluation.target;
+    let decision = &evaluated.decision;
+    let observation = &evaluated.observation;
+    let newest = observation
+        .datapoints
+        .iter()
+        .map(|point| point.timestamp)
+        .max();
+    TargetStatus {
+        target: target.name.to_string(),
+        function: target.function.reference.clone(),
+        qualifier: target.qualifier.as_str().to_owned(),
+        evaluated_at: now,
+        min: decision.bounds.min,
+        max: decision.bounds.max,
+        rule: decision.bounds.rule.clone(),
+        metric: target
+            .tracking
+            .as_ref()
+            .map(|tracking| tracking.metric.label().to_owned()),
+        metric_value: decision.metric_value,
+        metric_age_seconds: newest.map(|newest| (now - newest).num_seconds()),
+        metric_data: decision.metric_data.label().to_owned(),
+        requested: observation.requested,
+        allocated: observation.allocated,
+        allocation: observation.status.label().to_owned(),
+        desired: decision.desired,
+        reason: decision.reason.to_string(),
+        reserved_available: observation.caps.reserved_available,
+        account_headroom: observation.caps.account_headroom,
+        blocked,
+        last_activity: None,
     }
 }
 

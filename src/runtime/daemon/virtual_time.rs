@@ -19,6 +19,7 @@ use crate::aws::AwsError;
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::policy::Datapoint;
+use crate::runtime::activity::{Kind, SharedJournal, Trigger};
 use crate::runtime::memory::{MemoryAws, Request, World};
 
 const PUT: &str = "PutProvisionedConcurrencyConfig";
@@ -51,6 +52,7 @@ fn tracked(function: &str) -> String {
 struct Harness {
     aws: MemoryAws,
     metrics: Arc<Metrics>,
+    journal: SharedJournal,
     commands: mpsc::Sender<Command>,
     daemon: JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -75,6 +77,7 @@ impl Harness {
         let path = dir.path().join("daemon.toml");
         let harness_config = Self::write(&path, settings, targets);
         let metrics = Arc::new(Metrics::new());
+        let journal = SharedJournal::default();
         let (commands, inbox) = mpsc::channel(4);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -85,6 +88,7 @@ impl Harness {
             clock,
             metrics: metrics.clone(),
             health: Arc::new(Health::new()),
+            journal: journal.clone(),
         };
         let source = Source {
             path: path.clone(),
@@ -96,6 +100,7 @@ impl Harness {
         Self {
             aws,
             metrics,
+            journal,
             commands,
             daemon,
             _dir: dir,
@@ -443,5 +448,83 @@ async fn a_conflict_is_read_before_the_next_write_and_a_throttled_write_waits() 
     let (last_at, _, last_ok) = puts[2];
     assert!(*last_ok);
     assert!(last_at - throttled_at >= 20.0, "{shared_apis:?}");
+    harness.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_change_is_journaled_with_its_trigger_and_outcome() {
+    // A tracked target that needs 100 and has 5; the allocation takes 30 s. Then
+    // someone else sets it to 40 (drift), and its metrics go away (a hold).
+    let harness = Harness::start(
+        "interval = \"5s\"\ndrift_scan_period = \"60s\"",
+        &tracked("hot"),
+        |world| world.set_config("hot", "live", 5),
+    )
+    .await;
+    harness.demand("hot", 70.0);
+    harness.pass(45.0).await;
+    let write = harness
+        .journal
+        .lock()
+        .activities(Some("hot:live"), None, 10)
+        .into_iter()
+        .find(|activity| activity.kind == Kind::Write)
+        .expect("the write is journaled");
+    assert_eq!((write.from, write.to), (Some(5), Some(100)));
+    assert_eq!(
+        write.trigger,
+        Trigger::Scan,
+        "decided when the function was first read"
+    );
+    assert!(
+        write.reason.starts_with("tracking concurrency"),
+        "{write:?}"
+    );
+    assert!(
+        write.outcome.starts_with("READY after 3"),
+        "the read-back saw it settle: {write:?}"
+    );
+    {
+        let journal = harness.journal.lock();
+        let status = journal.status("hot:live").expect("a status");
+        assert_eq!((status.requested, status.desired), (100, 100));
+        assert_eq!(status.allocation, "READY");
+        assert_eq!(
+            status.last_activity.as_ref().map(|last| last.id),
+            Some(write.id)
+        );
+        assert!(
+            status
+                .metric_value
+                .is_some_and(|value| (value - 70.0).abs() < 1e-9)
+        );
+    }
+
+    harness.aws.lambda.world().set_config("hot", "live", 40);
+    harness.pass(70.0).await;
+    let kinds: Vec<(Kind, Trigger)> = harness
+        .journal
+        .lock()
+        .activities(Some("hot:live"), None, 10)
+        .iter()
+        .map(|activity| (activity.kind, activity.trigger))
+        .collect();
+    assert!(kinds.contains(&(Kind::Drift, Trigger::Drift)), "{kinds:?}");
+    assert!(
+        kinds.contains(&(Kind::Write, Trigger::Drift)),
+        "corrected: {kinds:?}"
+    );
+
+    // Metrics unreadable from now: one hold activity, not one per pass.
+    harness.aws.metrics.set("hot:live", Vec::new());
+    harness.pass(20.0 * 60.0).await;
+    let holds = harness
+        .journal
+        .lock()
+        .activities(Some("hot:live"), None, 100)
+        .iter()
+        .filter(|activity| activity.kind == Kind::Hold)
+        .count();
+    assert_eq!(holds, 1);
     harness.stop().await;
 }

@@ -1,0 +1,527 @@
+//! The operator's view of a running daemon: every decision that changed something (an
+//! activity), kept in a bounded ring, and the latest status of every target. The loop
+//! writes both; `/status`, `/activities` and `pc-autoscaler status` read them.
+//!
+//! Plain data behind one mutex, held only to copy an entry in or out: serializing and
+//! the file are done outside it. With `daemon.activity_log`, every activity and every
+//! outcome is also appended to a JSON-lines file by a thread of its own ([`ActivityLog`]),
+//! rotated by size, and read back at start, so history survives restarts without a
+//! database. It must not decide anything or talk to AWS.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Activities kept per target, newest last.
+pub const PER_TARGET: usize = 100;
+/// Activities kept in all, whatever the number of targets.
+pub const TOTAL: usize = 20_000;
+/// The most one `/activities` or `/status` answer carries.
+pub const MAX_PAGE: usize = 1_000;
+
+/// What kind of change an activity records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A put or delete sent to Lambda.
+    Write,
+    /// Capacity found changed by someone else.
+    Drift,
+    /// The decision started holding capacity because the metrics could not be used.
+    Hold,
+    /// The target cannot be decided or its decision cannot be written (a weighted
+    /// alias, an unreadable config, a refused value, failing writes).
+    Blocked,
+}
+
+/// What set the evaluation off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// The pass every `daemon.interval`.
+    Interval,
+    /// A schedule boundary.
+    Boundary,
+    /// An allocation settled.
+    Settle,
+    /// A scan found drift, or first read the target.
+    Drift,
+    /// A scan the daemon asked for, or a function read for the first time.
+    Scan,
+    /// A good reload.
+    Reload,
+    /// A throttled or failed write's retry time.
+    Retry,
+}
+
+/// One change, as `/activities` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    /// Increasing within one daemon's life; a later line with the same id (in the
+    /// activity log) is the same activity with its outcome known.
+    pub id: u64,
+    pub time: DateTime<Utc>,
+    pub target: String,
+    pub kind: Kind,
+    pub from: Option<u32>,
+    pub to: Option<u32>,
+    /// The policy's reason, rendered.
+    pub reason: String,
+    pub trigger: Trigger,
+    /// `sent`, `IN_PROGRESS`, `READY after 62 s`, `FAILED: …`, `throttled`,
+    /// `conflict`, `refused: …`, `error: …`, or what a drift, hold or block was.
+    pub outcome: String,
+    /// The leader lease's epoch; 0 without leader election.
+    pub epoch: u64,
+}
+
+/// One target's latest evaluation, as `/status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetStatus {
+    pub target: String,
+    pub function: String,
+    pub qualifier: String,
+    pub evaluated_at: DateTime<Utc>,
+    /// Bounds in force, and the schedule rule they come from (`None`: the target's own).
+    pub min: u32,
+    pub max: u32,
+    pub rule: Option<String>,
+    pub metric: Option<String>,
+    pub metric_value: Option<f64>,
+    /// Seconds since the newest datapoint used, at `evaluated_at`.
+    pub metric_age_seconds: Option<i64>,
+    pub metric_data: String,
+    pub requested: u32,
+    pub allocated: u32,
+    /// `READY`, `IN_PROGRESS` or `FAILED`: `IN_PROGRESS` is an allocation under way.
+    pub allocation: String,
+    pub desired: u32,
+    pub reason: String,
+    pub reserved_available: Option<u32>,
+    pub account_headroom: Option<u32>,
+    /// Why the target is not decided or its decision not written, if it is not.
+    pub blocked: Option<String>,
+    pub last_activity: Option<Activity>,
+}
+
+/// Bounded history and the status table.
+#[derive(Debug, Default)]
+pub struct Journal {
+    next_id: u64,
+    by_target: HashMap<String, VecDeque<Activity>>,
+    /// Activities in the order they were kept, to evict the oldest past `TOTAL`. An
+    /// entry whose activity left by its target's own bound stays until it is reached
+    /// or compacted: no search on the way in.
+    order: VecDeque<(String, u64)>,
+    /// Activities kept in all.
+    kept: usize,
+    status: BTreeMap<String, TargetStatus>,
+    /// The activity log's writer, when there is one.
+    sink: Option<SyncSender<Activity>>,
+}
+
+impl Journal {
+    /// Records a new activity (its `id` is assigned here) and returns the id.
+    pub fn record(&mut self, mut activity: Activity) -> u64 {
+        self.next_id += 1;
+        activity.id = self.next_id;
+        self.log(&activity);
+        self.keep(activity);
+        self.next_id
+    }
+
+    /// Appends to the activity log, if any, without waiting: a log that cannot keep
+    /// up loses lines, never the loop's time.
+    fn log(&mut self, activity: &Activity) {
+        if let Some(sink) = &self.sink
+            && let Err(TrySendError::Full(_)) = sink.try_send(activity.clone())
+        {
+            tracing::warn!("the activity log is behind; an activity was not written to it");
+        }
+    }
+
+    /// Sends every later activity and outcome to `sink`.
+    pub fn log_to(&mut self, sink: SyncSender<Activity>) {
+        self.sink = Some(sink);
+    }
+
+    /// Keeps an activity as it is (read back from the activity log at start).
+    pub fn restore(&mut self, activity: Activity) {
+        self.next_id = self.next_id.max(activity.id);
+        if let Some(kept) = self.find(&activity.target, activity.id) {
+            *kept = activity;
+        } else {
+            self.keep(activity);
+        }
+    }
+
+    fn keep(&mut self, activity: Activity) {
+        let key = (activity.target.clone(), activity.id);
+        let history = self.by_target.entry(key.0.clone()).or_default();
+        history.push_back(activity);
+        self.kept += 1;
+        if history.len() > PER_TARGET {
+            history.pop_front();
+            self.kept -= 1;
+        }
+        self.order.push_back(key);
+        while self.kept > TOTAL {
+            let Some((target, id)) = self.order.pop_front() else {
+                break;
+            };
+            let Some(history) = self.by_target.get_mut(&target) else {
+                continue;
+            };
+            if history.front().is_some_and(|oldest| oldest.id == id) {
+                history.pop_front();
+                self.kept -= 1;
+                if history.is_empty() {
+                    self.by_target.remove(&target);
+                }
+            }
+        }
+        if self.order.len() > 2 * TOTAL {
+            let by_target = &self.by_target;
+            self.order.retain(|(target, id)| {
+                by_target
+                    .get(target)
+                    .is_some_and(|history| history.front().is_some_and(|oldest| oldest.id <= *id))
+            });
+        }
+    }
+
+    fn find(&mut self, target: &str, id: u64) -> Option<&mut Activity> {
+        self.by_target
+            .get_mut(target)?
+            .iter_mut()
+            .rev()
+            .find(|activity| activity.id == id)
+    }
+
+    /// Sets the outcome of activity `id` of `target`; returns the updated activity
+    /// (for the log), or `None` when it has been evicted.
+    pub fn set_outcome(&mut self, target: &str, id: u64, outcome: String) -> Option<Activity> {
+        let activity = self.find(target, id)?;
+        activity.outcome = outcome;
+        let updated = activity.clone();
+        self.log(&updated);
+        if let Some(status) = self.status.get_mut(target)
+            && status
+                .last_activity
+                .as_ref()
+                .is_some_and(|last| last.id == id)
+        {
+            status.last_activity = Some(updated.clone());
+        }
+        Some(updated)
+    }
+
+    /// The newest activities first, of one target or all, at or after `since`, at
+    /// most `limit` (and never more than `MAX_PAGE`).
+    pub fn activities(
+        &self,
+        target: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Vec<Activity> {
+        let limit = limit.min(MAX_PAGE);
+        let recent = |activity: &&Activity| since.is_none_or(|since| activity.time >= since);
+        let mut found: Vec<Activity> = match target {
+            Some(target) => self
+                .by_target
+                .get(target)
+                .into_iter()
+                .flat_map(|history| history.iter().rev())
+                .filter(recent)
+                .take(limit)
+                .cloned()
+                .collect(),
+            None => self
+                .by_target
+                .values()
+                .flat_map(|history| history.iter())
+                .filter(recent)
+                .cloned()
+                .collect(),
+        };
+        found.sort_by_key(|activity| std::cmp::Reverse((activity.time, activity.id)));
+        found.truncate(limit);
+        found
+    }
+
+    /// How many activities are kept in all.
+    pub fn len(&self) -> usize {
+        self.kept
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kept == 0
+    }
+
+    /// Replaces a target's status; its last activity is kept from the journal.
+    pub fn set_status(&mut self, mut status: TargetStatus) {
+        status.last_activity = self
+            .by_target
+            .get(&status.target)
+            .and_then(|history| history.back().cloned());
+        self.status.insert(status.target.clone(), status);
+    }
+
+    /// Forgets the status of targets a reload removed (their history stays).
+    pub fn retain_status(&mut self, keep: impl Fn(&str) -> bool) {
+        self.status.retain(|target, _| keep(target));
+    }
+
+    /// Every target's status in name order from `offset`, at most `MAX_PAGE`.
+    pub fn statuses(&self, target: Option<&str>, offset: usize) -> Vec<TargetStatus> {
+        self.status
+            .values()
+            .filter(|status| target.is_none_or(|target| status.target == target))
+            .skip(offset)
+            .take(MAX_PAGE)
+            .cloned()
+            .collect()
+    }
+
+    /// The latest status of one target.
+    pub fn status(&self, target: &str) -> Option<&TargetStatus> {
+        self.status.get(target)
+    }
+}
+
+/// The append-only JSON-lines file: one line per activity or outcome (a later line
+/// with the same id replaces an earlier one). Past `max_bytes` the file moves to
+/// `PATH.1` (replacing it) and a new one starts, so at most twice `max_bytes` are kept.
+pub struct ActivityLog {
+    path: PathBuf,
+    max_bytes: u64,
+}
+
+/// Lines the writer may fall behind by before new ones are dropped.
+const LOG_BACKLOG: usize = 10_000;
+
+impl ActivityLog {
+    pub fn new(path: &Path, max_bytes: u64) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            max_bytes,
+        }
+    }
+
+    fn rotated(&self) -> PathBuf {
+        let mut name = self.path.clone().into_os_string();
+        name.push(".1");
+        PathBuf::from(name)
+    }
+
+    /// Every activity in the rotated and the current file, oldest first; lines that
+    /// do not parse (a torn last line) are skipped.
+    pub fn read_back(&self) -> Vec<Activity> {
+        let mut found = Vec::new();
+        for path in [self.rotated(), self.path.clone()] {
+            let Ok(file) = std::fs::File::open(&path) else {
+                continue;
+            };
+            found.extend(
+                std::io::BufReader::new(file)
+                    .lines()
+                    .map_while(Result::ok)
+                    .filter_map(|line| serde_json::from_str::<Activity>(&line).ok()),
+            );
+        }
+        found
+    }
+
+    /// Starts the writer thread; the journal sends it every activity and outcome.
+    pub fn start(self) -> std::io::Result<SyncSender<Activity>> {
+        let mut file = self.open()?;
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Activity>(LOG_BACKLOG);
+        std::thread::Builder::new()
+            .name("activity-log".into())
+            .spawn(move || {
+                for activity in receiver {
+                    if let Err(error) = self.append(&mut file, &activity) {
+                        tracing::warn!(path = %self.path.display(), error = %error, "cannot write the activity log");
+                    }
+                }
+            })?;
+        Ok(sender)
+    }
+
+    fn open(&self) -> std::io::Result<std::fs::File> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+    }
+
+    fn append(&self, file: &mut std::fs::File, activity: &Activity) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(activity).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        file.write_all(&line)?;
+        if file.metadata()?.len() > self.max_bytes {
+            std::fs::rename(&self.path, self.rotated())?;
+            *file = self.open()?;
+        }
+        Ok(())
+    }
+}
+
+/// The journal as the loop and the HTTP server share it.
+#[derive(Debug, Clone, Default)]
+pub struct SharedJournal(Arc<Mutex<Journal>>);
+
+impl SharedJournal {
+    pub fn lock(&self) -> MutexGuard<'_, Journal> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn activity(target: &str, minute: i64) -> Activity {
+        Activity {
+            id: 0,
+            time: DateTime::<Utc>::from_timestamp(1_800_000_000 + minute * 60, 0)
+                .expect("a valid time"),
+            target: target.into(),
+            kind: Kind::Write,
+            from: Some(1),
+            to: Some(2),
+            reason: "tracking".into(),
+            trigger: Trigger::Interval,
+            outcome: "sent".into(),
+            epoch: 0,
+        }
+    }
+
+    #[test]
+    fn the_ring_stays_within_its_bounds_after_100_000_activities() {
+        let mut journal = Journal::default();
+        for index in 0..100_000i64 {
+            journal.record(activity(&format!("t{}", index % 500), index));
+        }
+        assert_eq!(journal.len(), TOTAL);
+        let counted: usize = journal.by_target.values().map(VecDeque::len).sum();
+        assert_eq!(counted, TOTAL);
+        assert!(
+            journal
+                .by_target
+                .values()
+                .all(|history| history.len() <= PER_TARGET)
+        );
+        assert!(journal.order.len() <= 2 * TOTAL);
+        // The newest are kept, newest first.
+        let newest = journal.activities(None, None, 3);
+        assert_eq!(newest[0].id, 100_000);
+        assert_eq!(newest[2].id, 99_998);
+        // One busy target keeps its last 100.
+        for index in 0..1_000 {
+            journal.record(activity("busy", 200_000 + index));
+        }
+        let busy = journal.activities(Some("busy"), None, MAX_PAGE);
+        assert_eq!(busy.len(), PER_TARGET);
+        assert_eq!(busy[0].id, 101_000);
+        let counted: usize = journal.by_target.values().map(VecDeque::len).sum();
+        assert_eq!((journal.len(), counted), (TOTAL, TOTAL));
+        assert!(journal.order.len() <= 2 * TOTAL);
+    }
+
+    #[test]
+    fn the_activity_log_rotates_by_size_and_is_read_back_with_outcomes() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("activity.jsonl");
+        let mut journal = Journal::default();
+        journal.log_to(
+            ActivityLog::new(&path, 4_096)
+                .start()
+                .expect("the log opens"),
+        );
+        let mut last = 0;
+        for minute in 0..100 {
+            last = journal.record(activity("t", minute));
+        }
+        journal.set_outcome("t", last, "READY after 60 s".into());
+        drop(journal);
+        // The writer drains what was sent before the journal went away.
+        let log = ActivityLog::new(&path, 4_096);
+        let mut restored = Journal::default();
+        assert!(eventually(|| {
+            log.read_back()
+                .last()
+                .is_some_and(|last| last.outcome == "READY after 60 s")
+        }));
+        for activity in log.read_back() {
+            restored.restore(activity);
+        }
+        let size = |path: &Path| std::fs::metadata(path).map_or(0, |meta| meta.len());
+        assert!(size(&path) <= 4_096 + 300 && size(&log.rotated()) <= 4_096 + 300);
+        let newest = restored.activities(Some("t"), None, 1);
+        assert_eq!(newest[0].id, last);
+        assert_eq!(newest[0].outcome, "READY after 60 s");
+        assert!(restored.len() < 100, "older lines rotated away");
+        assert_eq!(restored.record(activity("t", 200)), last + 1, "ids go on");
+    }
+
+    /// Polls `condition` for up to 5 s (a thread is involved).
+    fn eventually(mut condition: impl FnMut() -> bool) -> bool {
+        for _ in 0..500 {
+            if condition() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        false
+    }
+
+    #[test]
+    fn an_outcome_updates_the_activity_and_the_status_that_shows_it() {
+        let mut journal = Journal::default();
+        let id = journal.record(activity("t", 0));
+        journal.set_status(TargetStatus {
+            target: "t".into(),
+            function: "f".into(),
+            qualifier: "live".into(),
+            evaluated_at: activity("t", 0).time,
+            min: 1,
+            max: 10,
+            rule: None,
+            metric: None,
+            metric_value: None,
+            metric_age_seconds: None,
+            metric_data: "not_tracked".into(),
+            requested: 1,
+            allocated: 1,
+            allocation: "READY".into(),
+            desired: 2,
+            reason: "target min".into(),
+            reserved_available: None,
+            account_headroom: None,
+            blocked: None,
+            last_activity: None,
+        });
+        journal.set_outcome("t", id, "READY after 60 s".into());
+        let status = journal.status("t").expect("a status");
+        assert_eq!(
+            status
+                .last_activity
+                .as_ref()
+                .map(|last| last.outcome.as_str()),
+            Some("READY after 60 s")
+        );
+        assert_eq!(
+            journal.activities(Some("t"), Some(activity("t", 1).time), 10),
+            Vec::new(),
+            "`since` excludes older activities"
+        );
+    }
+}
