@@ -318,3 +318,47 @@ fn status_and_activities_agree_with_what_aws_saw() {
         "{report}"
     );
 }
+
+#[test]
+fn the_activity_log_keeps_history_across_a_restart() {
+    let endpoint = Endpoint::start();
+    let port = free_port();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let log = dir.path().join("activity.jsonl");
+    let settings = format!(
+        "{}\nactivity_log = \"{}\"",
+        daemon_settings(port, "1s"),
+        log.display()
+    );
+    let (_config_dir, config) = aws_config(&endpoint.url, &settings, &fixed_target(5));
+    let address = format!("127.0.0.1:{port}");
+    let mut daemon = Daemon::start(&config, &address, &[]);
+    daemon.wait_ready();
+    daemon.wait_for_put(&endpoint, 5, Duration::from_secs(20));
+    let outcome_logged = wait_for(Duration::from_secs(10), || {
+        std::fs::read_to_string(&log).is_ok_and(|text| text.contains("READY after"))
+    });
+    assert!(outcome_logged, "{}", daemon.log());
+    daemon.signal("TERM");
+    let _ = daemon.child.wait();
+
+    // The function already has 5: the new daemon writes nothing, and still knows why
+    // it has 5.
+    let mut daemon = Daemon::start(&config, &address, &[]);
+    daemon.wait_ready();
+    let (_, body) = http_get(&address, "/activities?target=fixed").expect("an answer");
+    let answer: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let write = &answer["activities"][0];
+    assert_eq!(
+        (write["kind"].as_str(), write["to"].as_u64()),
+        (Some("write"), Some(5)),
+        "{body}"
+    );
+    assert!(
+        write["outcome"]
+            .as_str()
+            .is_some_and(|outcome| outcome.starts_with("READY after")),
+        "{body}"
+    );
+    assert_eq!(endpoint.world().requests(PUT).len(), 1);
+}

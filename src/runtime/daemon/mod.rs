@@ -1354,6 +1354,8 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
         let target = &evaluation.target;
         let evaluated = match &evaluation.outcome {
             Ok(evaluated) => evaluated,
+            // Not read yet is where every target starts, not a block worth a record.
+            Err(evaluate::Blocked::NotReadYet) => return,
             Err(blocked) => {
                 self.note_blocked(target, Some(blocked.to_string()), None, trigger);
                 return;
