@@ -38,7 +38,7 @@ fn main() {
 
     let started = Instant::now();
     let timeline = BoundsTimeline::new(target, &year);
-    let mut ours = policies::PcAutoscaler::new(target.clone());
+    let mut ours = policies::PcAutoscaler::new("pc-autoscaler", target.clone());
     let mut aas = policies::ApplicationAutoScaling::new("aas", 0.7);
     let mut aas_other = policies::ApplicationAutoScaling::new("aas-equal-cost", 0.6);
     let mut oracle = policies::Oracle::new(&year.concurrency);
@@ -47,6 +47,21 @@ fn main() {
         black_box(simulate::replay(policy, &year, &timeline, &options));
     }
     let four = started.elapsed();
+
+    // The same policy with the forecast on: the history kept and scored every minute.
+    let mut forecasting_target = target.clone();
+    if let Some(tracking) = &mut forecasting_target.tracking {
+        tracking.forecast = pc_autoscaler::config::ForecastMode::On;
+    }
+    let started = Instant::now();
+    let mut forecasting = policies::PcAutoscaler::new("pc-autoscaler-forecast", forecasting_target);
+    black_box(simulate::replay(
+        &mut forecasting,
+        &year,
+        &timeline,
+        &options,
+    ));
+    let forecast = started.elapsed();
 
     let started = Instant::now();
     let outcome = simulate::run(target, year, &options, &mut || {}).expect("the target tracks");
@@ -57,6 +72,11 @@ fn main() {
     println!(
         "  four policies, one replay each:   {:>8.1} ms",
         four.as_secs_f64() * 1e3
+    );
+    println!(
+        "  the forecast policy alone:        {:>8.1} ms ({:.0} ns a minute)",
+        forecast.as_secs_f64() * 1e3,
+        forecast.as_secs_f64() * 1e9 / minutes as f64
     );
     println!(
         "  whole simulate (with equal-cost search): {:>8.1} ms",

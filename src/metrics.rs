@@ -48,6 +48,7 @@ pub struct Metrics {
     pub budget_rate: Gauge,
     pub drift_detected: IntCounterVec,
     pub targets_unknown: prometheus::IntGauge,
+    pub forecast_capacity: IntGaugeVec,
     /// The leader metrics exist only with `[leader]`; each carries this copy's identity.
     pub leader: IntGaugeVec,
     pub leader_epoch: IntGaugeVec,
@@ -301,6 +302,12 @@ impl Metrics {
                     "Targets whose provisioned concurrency has not been read yet (after a start or reload); they are not decided until it is.",
                 ),
             ),
+            forecast_capacity: int_gauge(
+                &registry,
+                "pc_autoscaler_target_forecast_capacity",
+                "The capacity the forecast says the next horizon needs (forecast = \"observe\" or \"on\"); absent while the past does not predict the present.",
+                &["target"],
+            ),
             leader: int_gauge(
                 &registry,
                 "pc_autoscaler_leader",
@@ -380,6 +387,15 @@ impl Metrics {
                 .with_label_values(&[target, &rule.name])
                 .set(i64::from(active));
         }
+        match &decision.forecast {
+            Some(Ok((_, needed))) => self
+                .forecast_capacity
+                .with_label_values(&[target])
+                .set(i64::from(*needed)),
+            _ => {
+                let _ = self.forecast_capacity.remove_label_values(&[target]);
+            }
+        }
         let failed = observation.status == crate::policy::AllocationStatus::Failed;
         self.allocation_failed
             .with_label_values(&[target])
@@ -449,6 +465,7 @@ impl Metrics {
             &self.requested,
             &self.allocated,
             &self.allocation_failed,
+            &self.forecast_capacity,
         ] {
             let _ = gauge.remove_label_values(&[name]);
         }

@@ -30,6 +30,8 @@ pub struct PlanRow {
     pub desired: Option<u32>,
     pub reason: Option<String>,
     pub reason_code: Option<&'static str>,
+    /// With `forecast = "observe"` or `"on"`: what it foresees, or why nothing.
+    pub forecast: Option<String>,
     pub changes: bool,
 }
 
@@ -60,6 +62,7 @@ pub fn rows(evaluations: &[Evaluation]) -> Vec<PlanRow> {
                 desired: None,
                 reason: None,
                 reason_code: None,
+                forecast: None,
                 changes: false,
             };
             match &evaluation.outcome {
@@ -83,6 +86,10 @@ pub fn rows(evaluations: &[Evaluation]) -> Vec<PlanRow> {
                     row.desired = Some(decision.desired);
                     row.reason = Some(decision.reason.to_string());
                     row.reason_code = Some(decision.reason.label());
+                    row.forecast = decision
+                        .forecast
+                        .as_ref()
+                        .map(crate::policy::forecast::describe);
                     row.changes = decision.desired != observation.requested;
                 }
             }
@@ -145,6 +152,9 @@ pub fn render(rows: &[PlanRow]) -> String {
             desired,
             show(&row.reason)
         );
+        if let Some(forecast) = &row.forecast {
+            let _ = writeln!(out, "{:<24} forecast {forecast}", "");
+        }
     }
     let _ = writeln!(out, "(* = would change)");
     out

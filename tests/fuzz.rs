@@ -54,6 +54,8 @@ const TRACKING_KEYS: &[&str] = &[
     "missing_data",
     "stale_after",
     "disable_scale_in",
+    "forecast",
+    "forecast_horizon",
 ];
 const RULE_KEYS: &[&str] = &[
     "name", "cron", "at", "timezone", "duration", "lead", "min", "max",
@@ -65,6 +67,8 @@ fn value(rng: &mut fastrand::Rng) -> String {
         "\"60s\"",
         "\"15s\"",
         "\"dynamodb\"",
+        "\"observe\"",
+        "\"on\"",
         "\"0s\"",
         "\"1ms\"",
         "\"400d\"",

@@ -257,6 +257,16 @@ impl TargetConfig {
     pub fn is_alias(&self) -> bool {
         matches!(self.qualifier, Qualifier::Alias(_))
     }
+
+    /// The same target with `forecast` set (when it tracks anything): how `simulate`
+    /// compares the reactive policy with the forecasting one.
+    pub fn with_forecast(&self, mode: ForecastMode) -> Self {
+        let mut target = self.clone();
+        if let Some(tracking) = &mut target.tracking {
+            tracking.forecast = mode;
+        }
+        target
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -273,6 +283,21 @@ pub struct TrackingConfig {
     /// A newest datapoint older than this counts as missing data.
     pub stale_after: TimeDelta,
     pub disable_scale_in: bool,
+    /// Predictive pre-warm from the target's own history (`policy::forecast`).
+    pub forecast: ForecastMode,
+    /// How far ahead the forecast looks: metric lag + allocation + one interval.
+    pub forecast_horizon: TimeDelta,
+}
+
+/// Whether the forecast runs, and whether it may act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForecastMode {
+    #[default]
+    Off,
+    /// Computed and shown (`plan`, metrics), never acted on.
+    Observe,
+    /// Raises the floor to the capacity the forecast needs.
+    On,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -90,6 +90,8 @@ pub struct RawTracking {
     pub missing_data: Option<Spanned<String>>,
     pub stale_after: Option<Spanned<String>>,
     pub disable_scale_in: Option<bool>,
+    pub forecast: Option<Spanned<String>>,
+    pub forecast_horizon: Option<Spanned<String>>,
     pub custom: Option<Spanned<RawCustomMetric>>,
 }
 

@@ -666,7 +666,30 @@ fn tracking(checker: &mut Checker<'_>, raw: RawTracking) -> Option<TrackingConfi
             )
         })
         .unwrap_or(MissingData::Hold);
+    let forecast = raw
+        .forecast
+        .as_ref()
+        .and_then(|value| {
+            checker.one_of(
+                value,
+                &[
+                    ("off", ForecastMode::Off),
+                    ("observe", ForecastMode::Observe),
+                    ("on", ForecastMode::On),
+                ],
+            )
+        })
+        .unwrap_or_default();
+    let forecast_horizon = checker
+        .bounded_duration(
+            &raw.forecast_horizon,
+            TimeDelta::minutes(1),
+            TimeDelta::hours(1),
+        )
+        .unwrap_or(TimeDelta::minutes(10));
     Some(TrackingConfig {
+        forecast,
+        forecast_horizon,
         metric: metric?,
         target: target?,
         scale_in_window,

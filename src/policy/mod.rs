@@ -14,6 +14,7 @@
 //!    window is the target (`tracking`), with cooldowns, step limit and a 5 % tolerance;
 //! 4. clamp to the bounds, then to the caps (reserved concurrency, account headroom).
 
+pub mod forecast;
 pub mod schedule;
 mod tracking;
 
@@ -24,7 +25,7 @@ use std::fmt;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::config::{MissingData, StepLimit, TargetConfig};
+use crate::config::{ForecastMode, MissingData, StepLimit, TargetConfig};
 pub use schedule::Bounds;
 
 /// Changes smaller than this fraction of the current capacity are not worth a write.
@@ -108,6 +109,9 @@ pub struct Observation {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PolicyState {
     history: BTreeMap<DateTime<Utc>, f64>,
+    /// Demand per 5-minute bucket over two weeks, kept only when the forecast is on
+    /// or observed.
+    demand: forecast::DemandHistory,
 }
 
 impl PolicyState {
@@ -176,6 +180,13 @@ pub enum Reason {
     },
     /// An allocation is still in progress; nothing may be written until it settles.
     AllocationInProgress,
+    /// Raised to what the demand expected within `horizon_minutes` needs, foreseen
+    /// from the same phase of earlier periods.
+    Forecast {
+        period: &'static str,
+        horizon_minutes: u32,
+        expected: f64,
+    },
 }
 
 /// What the tracking metric's datapoints were, as the decision saw them: one bounded
@@ -216,7 +227,14 @@ impl MetricData {
 
 /// The coarse cause of a capacity change, for the `trigger` label of
 /// `pc_autoscaler_scaling_actions_total`: a small, fixed set.
-pub const TRIGGERS: [&str; 5] = ["tracking", "schedule", "target_bounds", "caps", "idle"];
+pub const TRIGGERS: [&str; 6] = [
+    "tracking",
+    "schedule",
+    "target_bounds",
+    "caps",
+    "idle",
+    "forecast",
+];
 
 impl Reason {
     /// Which of [`TRIGGERS`] a change with this reason counts under.
@@ -228,6 +246,7 @@ impl Reason {
                 "caps"
             }
             Reason::Idle => "idle",
+            Reason::Forecast { .. } => "forecast",
             _ => "tracking",
         }
     }
@@ -253,6 +272,7 @@ impl Reason {
             Reason::CappedByReservedConcurrency { .. } => "capped_by_reserved_concurrency",
             Reason::CappedByAccountHeadroom { .. } => "capped_by_account_headroom",
             Reason::AllocationInProgress => "allocation_in_progress",
+            Reason::Forecast { .. } => "forecast",
         }
     }
 }
@@ -305,6 +325,14 @@ impl fmt::Display for Reason {
                 write!(f, "capped by account headroom at {cap}")
             }
             Reason::AllocationInProgress => f.write_str("allocation in progress"),
+            Reason::Forecast {
+                period,
+                horizon_minutes,
+                expected,
+            } => write!(
+                f,
+                "forecast: {expected:.1} expected within {horizon_minutes} min, as {period} ago"
+            ),
         }
     }
 }
@@ -324,6 +352,9 @@ pub struct Decision {
     pub metric_data: MetricData,
     /// State to hand to the next decision for this target.
     pub state: PolicyState,
+    /// The forecast, when it is on or observed: the prediction and the capacity it
+    /// needs, or why there is none.
+    pub forecast: Option<Result<(forecast::Prediction, u32), forecast::NoForecast>>,
 }
 
 impl Decision {
@@ -371,6 +402,7 @@ pub fn decide_within(
             metric_value: None,
             metric_data: MetricData::NotTracked,
             state,
+            forecast: None,
         };
     }
 
@@ -436,6 +468,34 @@ pub fn decide_within(
         },
     };
 
+    let forecast = target.tracking.as_ref().and_then(|tracking| {
+        (tracking.forecast != ForecastMode::Off).then(|| {
+            let horizon = u32::try_from(tracking.forecast_horizon.num_minutes()).unwrap_or(0);
+            forecast::predict(&state.demand, now, horizon).map(|prediction| {
+                let needed = (prediction.expected / tracking.target - 1e-9)
+                    .ceil()
+                    .max(0.0);
+                (prediction, needed.min(f64::from(u32::MAX)) as u32)
+            })
+        })
+    });
+    // The forecast only raises: it never scales in by itself, and bounds and caps
+    // apply to it as to anything else.
+    let (unclamped, reason) = match (&target.tracking, &forecast) {
+        (Some(tracking), Some(Ok((prediction, needed))))
+            if tracking.forecast == ForecastMode::On && *needed > unclamped =>
+        {
+            (
+                *needed,
+                Reason::Forecast {
+                    period: prediction.period.label(),
+                    horizon_minutes: prediction.horizon_minutes,
+                    expected: prediction.expected,
+                },
+            )
+        }
+        _ => (unclamped, reason),
+    };
     let (desired, reason) = clamp(unclamped, reason, &bounds, observation);
     Decision {
         desired,
@@ -445,6 +505,7 @@ pub fn decide_within(
         metric_value,
         metric_data,
         state,
+        forecast,
     }
 }
 
@@ -469,7 +530,14 @@ fn remember(
             history.insert(point.timestamp, point.value);
         }
     }
-    PolicyState { history }
+    let mut demand = forecast::DemandHistory::default();
+    if tracking.forecast != ForecastMode::Off {
+        demand = previous.demand.clone();
+        for point in datapoints.iter().filter(|point| point.timestamp <= now) {
+            demand.record(point);
+        }
+    }
+    PolicyState { history, demand }
 }
 
 /// Whether the two are close enough to leave capacity alone. The band is measured

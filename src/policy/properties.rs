@@ -185,3 +185,44 @@ proptest! {
             "ended at {requested}, base demand justifies {settled}");
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The forecast only raises: at any minute of a repeating load it decides at least
+    /// what the reactive policy decides (unless a cap says less), and never more than
+    /// the bounds and caps allow.
+    #[test]
+    fn the_forecast_only_raises_within_bounds_and_caps(
+        target in any_target(),
+        pattern in prop::collection::vec(0.0f64..300.0, 12),
+        hours in 2i64..5,
+        extra in 0i64..60,
+        caps in any_caps(),
+        requested in 0u32..600,
+    ) {
+        let on = target.with_forecast(ForecastMode::On);
+        let off = target.with_forecast(ForecastMode::Off);
+        let end = hours * 60 + extra;
+        let mut state = PolicyState::default();
+        for minute in 0..end {
+            let now = start() + TimeDelta::minutes(minute);
+            let datapoint = Datapoint {
+                timestamp: now,
+                value: pattern[usize::try_from((minute / 5) % 12).expect("small")],
+            };
+            let observation = Observation { requested, allocated: requested, status: AllocationStatus::Ready, datapoints: vec![datapoint], caps, ..Observation::default() };
+            state = decide(&on, &observation, &state, now).state;
+        }
+        let now = start() + TimeDelta::minutes(end);
+        let observation = Observation { requested, allocated: requested, status: AllocationStatus::Ready, caps, ..Observation::default() };
+        let raised = decide(&on, &observation, &state, now);
+        let reactive = decide(&off, &observation, &state, now);
+        let bounds = schedule::bounds_at(&target, now);
+        let reserved = caps.reserved_available.unwrap_or(u32::MAX);
+        let headroom = caps.account_headroom.map_or(u32::MAX, |room| requested.saturating_add(room));
+        let cap = reserved.min(headroom);
+        prop_assert!(raised.desired <= bounds.max && raised.desired <= cap, "{raised:?}");
+        prop_assert!(raised.desired >= reactive.desired.min(cap), "{raised:?}\n{reactive:?}");
+    }
+}

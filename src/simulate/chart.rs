@@ -11,8 +11,9 @@ use super::Outcome;
 
 /// Points per series in the overview; longer traces are reduced to per-bucket maxima.
 const OVERVIEW_POINTS: usize = 1_500;
-const COLORS: [RGBColor; 4] = [
+const COLORS: [RGBColor; 5] = [
     RGBColor(0, 114, 178),
+    RGBColor(86, 180, 233),
     RGBColor(230, 159, 0),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),

@@ -16,7 +16,7 @@ use std::path::Path;
 use chrono::TimeDelta;
 use serde::Serialize;
 
-use crate::config::TargetConfig;
+use crate::config::{ForecastMode, TargetConfig};
 use crate::policy::{Bounds, schedule};
 use model::{Lambda, PRICE_PER_GB_SECOND, PutOutcome};
 use policies::{ApplicationAutoScaling, Oracle, PcAutoscaler, Replayed, World};
@@ -241,7 +241,8 @@ pub fn run(
     let timeline = BoundsTimeline::new(target, &demand);
     let mut notes = Vec::new();
 
-    let mut ours = PcAutoscaler::new(target.clone());
+    // The reactive policy and the same with the forecast on, whatever the config says.
+    let mut ours = PcAutoscaler::new("pc-autoscaler", target.with_forecast(ForecastMode::Off));
     let ours_replay = replay(&mut ours, &demand, &timeline, options);
     progress();
     let ours_result = summarize(
@@ -249,6 +250,19 @@ pub fn run(
         Some(tracking.target),
         &demand,
         &ours_replay,
+        options,
+    );
+    let mut forecasting = PcAutoscaler::new(
+        "pc-autoscaler-forecast",
+        target.with_forecast(ForecastMode::On),
+    );
+    let forecast_replay = replay(&mut forecasting, &demand, &timeline, options);
+    progress();
+    let forecast_result = summarize(
+        "pc-autoscaler-forecast",
+        Some(tracking.target),
+        &demand,
+        &forecast_replay,
         options,
     );
 
@@ -314,7 +328,13 @@ pub fn run(
         trace: demand.name.clone(),
         minutes: demand.concurrency.len(),
         demand_unit_hours: demand.concurrency.iter().sum::<f64>() / 60.0,
-        policies: vec![ours_result, aas_result, equal_result, oracle_result],
+        policies: vec![
+            ours_result,
+            forecast_result,
+            aas_result,
+            equal_result,
+            oracle_result,
+        ],
         notes,
     };
     Ok(Outcome {
@@ -322,6 +342,7 @@ pub fn run(
         demand,
         usable: vec![
             ours_replay.usable,
+            forecast_replay.usable,
             aas_replay.usable,
             equal_replay.usable,
             oracle_replay.usable,
@@ -355,7 +376,7 @@ pub fn render_table(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<20} {:>7} {:>12} {:>9} {:>12} {:>10} {:>6} {:>9} {:>13}",
+        "{:<22} {:>7} {:>12} {:>9} {:>12} {:>10} {:>6} {:>9} {:>13}",
         "policy",
         "target",
         "spill u-h",
@@ -372,7 +393,7 @@ pub fn render_table(report: &Report) -> String {
             .map_or_else(|| "-".to_owned(), |value| format!("{value:.3}"));
         let _ = writeln!(
             out,
-            "{:<20} {:>7} {:>12.2} {:>9.3} {:>12.1} {:>10.2} {:>6} {:>9} {:>7.0}/{:<5.0}",
+            "{:<22} {:>7} {:>12.2} {:>9.3} {:>12.1} {:>10.2} {:>6} {:>9} {:>7.0}/{:<5.0}",
             policy.name,
             target,
             policy.spillover_unit_hours,

@@ -71,6 +71,7 @@ fn tracking_start(demand: &[f64], target: f64, bounds: &Bounds) -> u32 {
 
 /// pc-autoscaler: the real policy core, fed exactly what the daemon would read.
 pub struct PcAutoscaler {
+    name: &'static str,
     target: TargetConfig,
     state: PolicyState,
     /// The newest datapoint minute already handed over.
@@ -78,8 +79,9 @@ pub struct PcAutoscaler {
 }
 
 impl PcAutoscaler {
-    pub fn new(target: TargetConfig) -> Self {
+    pub fn new(name: &'static str, target: TargetConfig) -> Self {
         Self {
+            name,
             target,
             state: PolicyState::default(),
             seen: None,
@@ -89,7 +91,7 @@ impl PcAutoscaler {
 
 impl Replayed for PcAutoscaler {
     fn name(&self) -> &str {
-        "pc-autoscaler"
+        self.name
     }
 
     fn target_value(&self) -> Option<f64> {

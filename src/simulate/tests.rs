@@ -45,7 +45,11 @@ fn a_step_increase_is_met_after_lag_plus_allocation() {
     // Minutes 10..=14 spill 50 - 20 = 30 each: 150 unit-minutes = 2.5 unit-hours.
     let target = tracked("");
     let load = demand([vec![10.0; 10], vec![50.0; 20]].concat());
-    let (replay, result) = replay_with(&mut PcAutoscaler::new(target.clone()), &target, &load);
+    let (replay, result) = replay_with(
+        &mut PcAutoscaler::new("pc-autoscaler", target.clone()),
+        &target,
+        &load,
+    );
     assert_eq!(replay.usable[14], 20);
     assert_eq!(replay.usable[15], 100);
     assert_eq!(replay.puts, 1);
@@ -67,7 +71,11 @@ fn application_auto_scaling_ignores_a_burst_shorter_than_three_minutes() {
         replay_with(&mut ApplicationAutoScaling::new("aas", 0.5), &target, &load);
     assert_eq!(replay.puts, 0);
     assert!((result.spillover_unit_hours - 20.0 / 60.0).abs() < 1e-9);
-    let (ours, _) = replay_with(&mut PcAutoscaler::new(target.clone()), &target, &load);
+    let (ours, _) = replay_with(
+        &mut PcAutoscaler::new("pc-autoscaler", target.clone()),
+        &target,
+        &load,
+    );
     assert_eq!(ours.requested[12], 60);
 }
 
@@ -92,7 +100,11 @@ fn a_drop_to_zero_scales_in_once_the_window_has_passed() {
     // then scale in to the target's min, 1, at once (a decrease takes effect at once).
     let target = tracked("");
     let load = demand([vec![50.0; 30], vec![0.0; 30]].concat());
-    let (replay, _) = replay_with(&mut PcAutoscaler::new(target.clone()), &target, &load);
+    let (replay, _) = replay_with(
+        &mut PcAutoscaler::new("pc-autoscaler", target.clone()),
+        &target,
+        &load,
+    );
     assert_eq!(replay.usable[45], 100);
     assert_eq!(replay.usable[46], 1);
     assert_eq!(replay.puts, 1);
@@ -106,7 +118,11 @@ fn a_schedule_window_is_provisioned_lead_minutes_early() {
         "[[target.schedule]]\nname = \"w\"\nat = \"2026-01-05T01:00:00\"\nduration = \"30m\"\nlead = \"5m\"\nmin = 40",
     );
     let load = demand(vec![0.0; 120]);
-    let (ours, _) = replay_with(&mut PcAutoscaler::new(target.clone()), &target, &load);
+    let (ours, _) = replay_with(
+        &mut PcAutoscaler::new("pc-autoscaler", target.clone()),
+        &target,
+        &load,
+    );
     assert_eq!(
         (
             ours.usable[57],
@@ -125,4 +141,56 @@ fn percentiles_use_the_nearest_rank() {
     assert_eq!(percentile(&[], 0.5), 0.0);
     assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.0);
     assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 0.95), 4.0);
+}
+
+/// Two weeks of one-minute demand from `load(minute, rng)`, seeded.
+fn seeded(seed: u64, load: impl Fn(usize, &mut fastrand::Rng) -> f64) -> Demand {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    demand(
+        (0..14 * 24 * 60)
+            .map(|minute| load(minute, &mut rng).max(0.0))
+            .collect(),
+    )
+}
+
+/// Spillover unit-hours of the reactive policy and of the same with the forecast on.
+fn reactive_and_forecast(load: &Demand) -> (PolicyResult, PolicyResult) {
+    let run = |mode: &str| {
+        let target = tracked(&format!("forecast = \"{mode}\""));
+        replay_with(&mut PcAutoscaler::new("p", target.clone()), &target, load).1
+    };
+    (run("off"), run("on"))
+}
+
+#[test]
+fn the_forecast_is_ready_for_an_hourly_batch_that_reaction_misses() {
+    // 10 ± noise, and 100 for the first 10 minutes of every hour: shorter than lag +
+    // allocation, so a reactive policy is late for every batch.
+    let load = seeded(3, |minute, rng| {
+        10.0 + rng.f64() * 3.0 + if minute % 60 < 10 { 90.0 } else { 0.0 }
+    });
+    let (reactive, forecast) = reactive_and_forecast(&load);
+    assert!(
+        forecast.spillover_unit_hours < 0.05 * reactive.spillover_unit_hours,
+        "reactive {reactive:?}\nforecast {forecast:?}"
+    );
+}
+
+#[test]
+fn the_forecast_steps_aside_where_bursts_do_not_repeat() {
+    // The same batches at random times: no period predicts them.
+    let mut rng = fastrand::Rng::with_seed(9);
+    let starts: Vec<usize> = (0..300).map(|_| rng.usize(0..14 * 24 * 60)).collect();
+    let load = seeded(4, |minute, rng| {
+        let burst = starts
+            .iter()
+            .any(|start| (0..10).contains(&minute.wrapping_sub(*start)));
+        10.0 + rng.f64() * 3.0 + if burst { 90.0 } else { 0.0 }
+    });
+    let (reactive, forecast) = reactive_and_forecast(&load);
+    assert!(
+        forecast.spillover_unit_hours <= reactive.spillover_unit_hours * 1.02
+            && forecast.provisioned_unit_hours <= reactive.provisioned_unit_hours * 1.02,
+        "reactive {reactive:?}\nforecast {forecast:?}"
+    );
 }

@@ -1,0 +1,414 @@
+//! Predicting demand from the target's own past: seasonal-naive forecasts at several
+//! periods (an hour, a day, a week), each scored by how well it would have predicted
+//! the recent past, the best one used only when its score says the past predicts the
+//! present.
+//!
+//! History is the peak demand of each 5-minute bucket over 14 days: 4,032 `f32`s,
+//! 15.75 KiB per target, enough to see the weekly period twice. It is rebuilt from the same datapoints after a restart, so the answer is
+//! the same. Pure: no clock, `now` is passed in; no allocation beyond the history.
+//!
+//! What it must not do: scale in (it only ever proposes a floor), or act on a period
+//! it has not seen at least twice.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::Datapoint;
+
+/// Minutes per history bucket.
+pub const BUCKET_MINUTES: i64 = 5;
+/// Buckets kept: 14 days, two weekly periods.
+pub const HISTORY_BUCKETS: usize = 14 * 24 * 60 / BUCKET_MINUTES as usize;
+/// A forecast is used only when its score reaches this (0: never right, 1: always).
+pub const MIN_ACCURACY: f64 = 0.6;
+/// Buckets of the recent past a period is scored on: one day.
+const SCORED_BUCKETS: usize = 24 * 60 / BUCKET_MINUTES as usize;
+/// Periods are scored again every this many buckets (an hour).
+const RESCORE_BUCKETS: i64 = 60 / BUCKET_MINUTES;
+/// Buckets a reactive policy takes to follow a rise (metric lag, allocation, one
+/// interval): a rise is "new" when it exceeds the peak of this many buckets before.
+const REACTION_BUCKETS: usize = 2;
+
+/// The seasons a forecast can follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Hour,
+    Day,
+    Week,
+}
+
+impl Period {
+    pub const ALL: [Period; 3] = [Period::Hour, Period::Day, Period::Week];
+
+    fn buckets(self) -> usize {
+        let minutes = match self {
+            Period::Hour => 60,
+            Period::Day => 24 * 60,
+            Period::Week => 7 * 24 * 60,
+        };
+        minutes / BUCKET_MINUTES as usize
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Period::Hour => "1h",
+            Period::Day => "1d",
+            Period::Week => "1w",
+        }
+    }
+}
+
+/// Peak demand per 5-minute bucket, newest last; `NaN` where nothing was seen.
+///
+/// Decisions hand the state on every minute, so cloning must be cheap: the completed
+/// buckets sit behind an `Arc` and change once per bucket (every 5 minutes), with the
+/// periods' scores computed then; the bucket under way is kept beside them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DemandHistory {
+    completed: Arc<Completed>,
+    /// The newest bucket, still filling: (bucket number, peak so far).
+    current: Option<(i64, f32)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Completed {
+    /// The bucket number (minutes since the epoch ÷ 5) of `buckets[0]`.
+    first: i64,
+    buckets: VecDeque<f32>,
+    /// Each period's score at the newest completed bucket (see `score`).
+    scores: [Option<f64>; 3],
+}
+
+fn bucket_of(time: DateTime<Utc>) -> i64 {
+    time.timestamp().div_euclid(60 * BUCKET_MINUTES)
+}
+
+impl Completed {
+    fn at(&self, bucket: i64) -> Option<f64> {
+        let index = usize::try_from(bucket - self.first).ok()?;
+        self.buckets
+            .get(index)
+            .filter(|value| !value.is_nan())
+            .map(|value| f64::from(*value))
+    }
+
+    fn newest(&self) -> i64 {
+        self.first + self.buckets.len() as i64 - 1
+    }
+
+    /// Sets `bucket` to at least `value`, extending the history with gaps as needed
+    /// and dropping what falls out of it.
+    fn put(&mut self, bucket: i64, value: f32) {
+        if self.buckets.is_empty() {
+            self.first = bucket;
+        }
+        if bucket < self.first {
+            return;
+        }
+        let end = self.first + self.buckets.len() as i64;
+        if bucket >= end {
+            let gap = usize::try_from(bucket - end + 1).unwrap_or(usize::MAX);
+            if gap >= HISTORY_BUCKETS {
+                self.buckets.clear();
+                self.first = bucket;
+                self.buckets.push_back(f32::NAN);
+            } else {
+                self.buckets.extend(std::iter::repeat_n(f32::NAN, gap));
+            }
+            while self.buckets.len() > HISTORY_BUCKETS {
+                self.buckets.pop_front();
+                self.first += 1;
+            }
+        }
+        let index = usize::try_from(bucket - self.first).expect("bucket is within the history");
+        let slot = &mut self.buckets[index];
+        if slot.is_nan() || value > *slot {
+            *slot = value;
+        }
+    }
+
+    /// The seasonal-naive prediction for `bucket` at `period`: the larger of the same
+    /// phase one and two periods back (either may be missing, not both).
+    fn seasonal(&self, bucket: i64, period: Period) -> Option<f64> {
+        let step = period.buckets() as i64;
+        match (self.at(bucket - step), self.at(bucket - 2 * step)) {
+            (Some(one), Some(two)) => Some(one.max(two)),
+            (one, two) => one.or(two),
+        }
+    }
+
+    /// The peak of the `REACTION_BUCKETS` before `bucket`: what a reactive policy has
+    /// already caught up with when `bucket` comes.
+    fn reactive_level(&self, bucket: i64) -> Option<f64> {
+        (1..=REACTION_BUCKETS as i64)
+            .filter_map(|back| self.at(bucket - back))
+            .reduce(f64::max)
+    }
+
+    /// How well `period` would have predicted the rises of the last day that a
+    /// reactive policy misses: an F1 score of the rise it covered against the rise
+    /// there was and the capacity it would have added. `None` when the day had no
+    /// rise to predict or the period has not been seen twice.
+    fn score(&self, period: Period) -> Option<f64> {
+        if self.buckets.len() < 2 * period.buckets() {
+            return None;
+        }
+        let newest = self.newest();
+        let (mut covered, mut needed, mut proposed) = (0.0, 0.0, 0.0);
+        let from = newest - SCORED_BUCKETS.min(self.buckets.len()) as i64 + 1;
+        for bucket in from..=newest {
+            let (Some(actual), Some(level)) = (self.at(bucket), self.reactive_level(bucket)) else {
+                continue;
+            };
+            let predicted = self.seasonal(bucket, period).unwrap_or(0.0);
+            let rise = (actual - level).max(0.0);
+            let offered = (predicted - level).max(0.0);
+            needed += rise;
+            proposed += offered;
+            covered += rise.min(offered);
+        }
+        if needed <= f64::EPSILON {
+            return None;
+        }
+        let recall = covered / needed;
+        let precision = if proposed > 0.0 {
+            covered / proposed
+        } else {
+            0.0
+        };
+        Some(if recall + precision > 0.0 {
+            2.0 * recall * precision / (recall + precision)
+        } else {
+            0.0
+        })
+    }
+
+    fn rescore(&mut self) {
+        self.scores = Period::ALL.map(|period| self.score(period));
+    }
+}
+
+impl DemandHistory {
+    /// Takes a datapoint into its bucket (the peak wins). A datapoint of a later
+    /// bucket completes the current one; one of a completed bucket updates it.
+    pub fn record(&mut self, point: &Datapoint) {
+        if !point.value.is_finite() || point.value < 0.0 {
+            return;
+        }
+        let bucket = bucket_of(point.timestamp);
+        let value = point.value as f32;
+        match self.current {
+            Some((current, peak)) if bucket == current => {
+                self.current = Some((current, peak.max(value)));
+            }
+            Some((current, peak)) if bucket > current => {
+                self.complete(current, peak);
+                self.current = Some((bucket, value));
+            }
+            Some(_) => {
+                // A late datapoint of a completed bucket: rare, so the copy is too.
+                let completed = Arc::make_mut(&mut self.completed);
+                completed.put(bucket, value);
+                completed.rescore();
+            }
+            None => self.current = Some((bucket, value)),
+        }
+    }
+
+    fn complete(&mut self, bucket: i64, peak: f32) {
+        let completed = Arc::make_mut(&mut self.completed);
+        completed.put(bucket, peak);
+        // Scores move slowly (a day is scored): once an hour is enough, and an hour
+        // boundary is the same whatever the history was rebuilt from.
+        if bucket.rem_euclid(RESCORE_BUCKETS) == 0 {
+            completed.rescore();
+        }
+    }
+
+    /// Buckets covered, first to last seen.
+    pub fn span(&self) -> usize {
+        self.completed.buckets.len() + usize::from(self.current.is_some())
+    }
+}
+
+/// A forecast: the demand expected over the next `horizon_minutes`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prediction {
+    pub period: Period,
+    pub horizon_minutes: u32,
+    pub expected: f64,
+    /// The period's score on the last day (see [`MIN_ACCURACY`]).
+    pub accuracy: f64,
+}
+
+/// Why there is no forecast to act on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NoForecast {
+    /// Less than two hours of history: not even the hourly period was seen twice.
+    NotEnoughHistory { minutes: u32 },
+    /// No period predicted the last day's rises well enough; the best score.
+    PastDoesNotPredict { best: f64 },
+}
+
+impl std::fmt::Display for NoForecast {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoForecast::NotEnoughHistory { minutes } => write!(
+                f,
+                "none: {minutes} min of history, a period must be seen twice (2 h at least)"
+            ),
+            NoForecast::PastDoesNotPredict { best } => write!(
+                f,
+                "none: the past does not predict the present (best accuracy {best:.2}, needs {MIN_ACCURACY})"
+            ),
+        }
+    }
+}
+
+/// A forecast and the capacity it needs, or why there is none, in one line.
+pub fn describe(forecast: &Result<(Prediction, u32), NoForecast>) -> String {
+    match forecast {
+        Ok((prediction, needed)) => format!(
+            "needs {needed}: {:.1} expected within {} min as {} ago (accuracy {:.2})",
+            prediction.expected,
+            prediction.horizon_minutes,
+            prediction.period.label(),
+            prediction.accuracy
+        ),
+        Err(none) => none.to_string(),
+    }
+}
+
+/// The best period's forecast of the peak over `(now, now + horizon]`, if the past
+/// predicts the present.
+pub fn predict(
+    history: &DemandHistory,
+    now: DateTime<Utc>,
+    horizon_minutes: u32,
+) -> Result<Prediction, NoForecast> {
+    let completed = &history.completed;
+    let minutes = u32::try_from(history.span() as i64 * BUCKET_MINUTES).unwrap_or(u32::MAX);
+    let best = Period::ALL
+        .iter()
+        .zip(completed.scores)
+        .filter_map(|(period, score)| score.map(|score| (*period, score)))
+        .reduce(|best, next| if next.1 > best.1 { next } else { best });
+    let Some((period, accuracy)) = best else {
+        return Err(if completed.buckets.len() < 2 * Period::Hour.buckets() {
+            NoForecast::NotEnoughHistory { minutes }
+        } else {
+            NoForecast::PastDoesNotPredict { best: 0.0 }
+        });
+    };
+    if accuracy < MIN_ACCURACY {
+        return Err(NoForecast::PastDoesNotPredict { best: accuracy });
+    }
+    let last = bucket_of(now + chrono::TimeDelta::minutes(i64::from(horizon_minutes)));
+    let expected = (bucket_of(now)..=last)
+        .filter_map(|bucket| completed.seasonal(bucket, period))
+        .fold(0.0, f64::max);
+    Ok(Prediction {
+        period,
+        horizon_minutes,
+        expected,
+        accuracy,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minute(index: i64) -> DateTime<Utc> {
+        // A Monday 00:00 UTC.
+        DateTime::<Utc>::from_timestamp(1_767_571_200 + index * 60, 0).expect("a valid time")
+    }
+
+    fn history_of(load: impl Fn(i64) -> f64, minutes: i64) -> DemandHistory {
+        let mut history = DemandHistory::default();
+        for index in 0..minutes {
+            history.record(&Datapoint {
+                timestamp: minute(index),
+                value: load(index),
+            });
+        }
+        history
+    }
+
+    /// 10 most of the time, 100 for the first 10 minutes of every hour.
+    fn hourly_batch(index: i64) -> f64 {
+        if index % 60 < 10 { 100.0 } else { 10.0 }
+    }
+
+    #[test]
+    fn an_hourly_batch_is_foreseen_before_it_starts() {
+        let history = history_of(hourly_batch, 6 * 60 - 5);
+        let prediction = predict(&history, minute(6 * 60 - 5), 10).expect("a forecast");
+        assert_eq!(prediction.period, Period::Hour);
+        assert!((prediction.expected - 100.0).abs() < 1e-6, "{prediction:?}");
+        assert!(prediction.accuracy > 0.9, "{prediction:?}");
+        // Mid-hour, nothing comes within the horizon.
+        let quiet = predict(&history, minute(6 * 60 - 35), 10).expect("a forecast");
+        assert!(quiet.expected <= 100.0);
+    }
+
+    #[test]
+    fn less_than_two_hours_is_not_enough() {
+        let history = history_of(hourly_batch, 90);
+        assert!(matches!(
+            predict(&history, minute(90), 10),
+            Err(NoForecast::NotEnoughHistory { .. })
+        ));
+    }
+
+    #[test]
+    fn a_load_whose_bursts_do_not_repeat_gets_no_forecast() {
+        // Bursts at scattered minutes (a multiplicative hash of their index), never at
+        // the same phase twice.
+        let bursts: Vec<i64> = (0..40i64)
+            .map(|index| (index * 7_919 * 104_729 + 617).rem_euclid(2 * 24 * 60))
+            .collect();
+        let load = |index: i64| {
+            if bursts
+                .iter()
+                .any(|start| (0..10).contains(&(index - start)))
+            {
+                100.0
+            } else {
+                10.0
+            }
+        };
+        let history = history_of(load, 2 * 24 * 60);
+        assert!(
+            matches!(
+                predict(&history, minute(2 * 24 * 60), 10),
+                Err(NoForecast::PastDoesNotPredict { .. })
+            ),
+            "{:?}",
+            predict(&history, minute(2 * 24 * 60), 10)
+        );
+    }
+
+    #[test]
+    fn the_history_stays_within_16_kib_and_rebuilds_to_the_same_answer() {
+        let history = history_of(hourly_batch, 16 * 24 * 60);
+        assert_eq!(
+            history.span(),
+            HISTORY_BUCKETS + 1,
+            "14 days and the bucket under way"
+        );
+        assert!(HISTORY_BUCKETS * std::mem::size_of::<f32>() <= 16 * 1024);
+        // Fed again from the last 14 days of the same datapoints: the same forecast.
+        let mut rebuilt = DemandHistory::default();
+        for index in 2 * 24 * 60..16 * 24 * 60 {
+            rebuilt.record(&Datapoint {
+                timestamp: minute(index),
+                value: hourly_batch(index),
+            });
+        }
+        let now = minute(16 * 24 * 60);
+        assert_eq!(predict(&history, now, 10), predict(&rebuilt, now, 10));
+    }
+}
