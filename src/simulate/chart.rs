@@ -11,11 +11,13 @@ use super::Outcome;
 
 /// Points per series in the overview; longer traces are reduced to per-bucket maxima.
 const OVERVIEW_POINTS: usize = 1_500;
-const COLORS: [RGBColor; 5] = [
+/// One per policy, in report order (up to six: two of ours, three baselines, the oracle).
+const COLORS: [RGBColor; 6] = [
     RGBColor(0, 114, 178),
     RGBColor(86, 180, 233),
     RGBColor(230, 159, 0),
     RGBColor(213, 94, 0),
+    RGBColor(204, 121, 167),
     RGBColor(0, 158, 115),
 ];
 

@@ -281,43 +281,27 @@ pub fn run(
         options,
     );
 
-    // Equal cost: unit-hours fall as the target value rises, so bisect on it.
-    let goal = ours_result.provisioned_unit_hours;
-    let (mut low, mut high) = (0.01_f64, 1.0_f64);
-    let mut best: Option<(f64, PolicyResult, Replay)> = None;
-    for _ in 0..EQUAL_COST_STEPS {
-        let value = (low + high) / 2.0;
-        let candidate = replay(
-            &mut ApplicationAutoScaling::new("aas-equal-cost", value),
-            &demand,
-            &timeline,
-            options,
-        );
-        progress();
-        let result = summarize("aas-equal-cost", Some(value), &demand, &candidate, options);
-        let error = (result.provisioned_unit_hours - goal).abs() / goal.max(f64::MIN_POSITIVE);
-        if result.provisioned_unit_hours > goal {
-            low = value;
-        } else {
-            high = value;
-        }
-        let better = best
-            .as_ref()
-            .is_none_or(|(best_error, _, _)| error < *best_error);
-        if better {
-            best = Some((error, result, candidate));
-        }
-        if error <= EQUAL_COST_TOLERANCE / 4.0 {
-            break;
-        }
-    }
-    let (error, equal_result, equal_replay) = best.expect("the search runs at least once");
-    if error > EQUAL_COST_TOLERANCE {
-        notes.push(format!(
-            "aas-equal-cost matched pc-autoscaler's unit-hours only within {:.1} % (no target value in 0.01..1 comes closer)",
-            error * 100.0
-        ));
-    }
+    let (equal_result, equal_replay) = equal_cost(
+        "aas-equal-cost",
+        ours_result.provisioned_unit_hours,
+        "pc-autoscaler",
+        (&demand, &timeline, options),
+        &mut notes,
+        progress,
+    );
+    // The forecast's own baseline, when it costs what the reactive policy does not.
+    let forecast_baseline = (forecast_result.provisioned_unit_hours
+        > ours_result.provisioned_unit_hours * (1.0 + EQUAL_COST_TOLERANCE))
+        .then(|| {
+            equal_cost(
+                "aas-equal-cost-forecast",
+                forecast_result.provisioned_unit_hours,
+                "pc-autoscaler-forecast",
+                (&demand, &timeline, options),
+                &mut notes,
+                progress,
+            )
+        });
 
     let mut oracle = Oracle::new(&demand.concurrency);
     let oracle_replay = replay(&mut oracle, &demand, &timeline, options);
@@ -337,7 +321,7 @@ pub fn run(
         ],
         notes,
     };
-    Ok(Outcome {
+    let mut outcome = Outcome {
         report,
         demand,
         usable: vec![
@@ -347,7 +331,61 @@ pub fn run(
             equal_replay.usable,
             oracle_replay.usable,
         ],
-    })
+    };
+    // Before the oracle, which the chart keeps last.
+    if let Some((result, replay)) = forecast_baseline {
+        outcome.report.policies.insert(4, result);
+        outcome.usable.insert(4, replay.usable);
+    }
+    Ok(outcome)
+}
+
+/// Application Auto Scaling at the target value whose provisioned unit-hours match
+/// `goal` (those of `matched`): unit-hours fall as the target value rises, so bisect.
+fn equal_cost(
+    name: &str,
+    goal: f64,
+    matched: &str,
+    (demand, timeline, options): (&Demand, &BoundsTimeline, &Options),
+    notes: &mut Vec<String>,
+    progress: &mut dyn FnMut(),
+) -> (PolicyResult, Replay) {
+    let (mut low, mut high) = (0.01_f64, 1.0_f64);
+    let mut best: Option<(f64, PolicyResult, Replay)> = None;
+    for _ in 0..EQUAL_COST_STEPS {
+        let value = (low + high) / 2.0;
+        let candidate = replay(
+            &mut ApplicationAutoScaling::new(name, value),
+            demand,
+            timeline,
+            options,
+        );
+        progress();
+        let result = summarize(name, Some(value), demand, &candidate, options);
+        let error = (result.provisioned_unit_hours - goal).abs() / goal.max(f64::MIN_POSITIVE);
+        if result.provisioned_unit_hours > goal {
+            low = value;
+        } else {
+            high = value;
+        }
+        if best
+            .as_ref()
+            .is_none_or(|(best_error, _, _)| error < *best_error)
+        {
+            best = Some((error, result, candidate));
+        }
+        if error <= EQUAL_COST_TOLERANCE / 4.0 {
+            break;
+        }
+    }
+    let (error, result, replay) = best.expect("the search runs at least once");
+    if error > EQUAL_COST_TOLERANCE {
+        notes.push(format!(
+            "{name} matched {matched}'s unit-hours only within {:.1} % (no target value in 0.01..1 comes closer)",
+            error * 100.0
+        ));
+    }
+    (result, replay)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -376,7 +414,7 @@ pub fn render_table(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<22} {:>7} {:>12} {:>9} {:>12} {:>10} {:>6} {:>9} {:>13}",
+        "{:<24} {:>7} {:>12} {:>9} {:>12} {:>10} {:>6} {:>9} {:>13}",
         "policy",
         "target",
         "spill u-h",
@@ -393,7 +431,7 @@ pub fn render_table(report: &Report) -> String {
             .map_or_else(|| "-".to_owned(), |value| format!("{value:.3}"));
         let _ = writeln!(
             out,
-            "{:<22} {:>7} {:>12.2} {:>9.3} {:>12.1} {:>10.2} {:>6} {:>9} {:>7.0}/{:<5.0}",
+            "{:<24} {:>7} {:>12.2} {:>9.3} {:>12.1} {:>10.2} {:>6} {:>9} {:>7.0}/{:<5.0}",
             policy.name,
             target,
             policy.spillover_unit_hours,

@@ -194,3 +194,29 @@ fn the_forecast_steps_aside_where_bursts_do_not_repeat() {
         "reactive {reactive:?}\nforecast {forecast:?}"
     );
 }
+
+#[test]
+fn on_an_hourly_batch_the_forecast_spills_under_a_quarter_of_aas_at_its_own_cost() {
+    let load = Demand {
+        concurrency: seeded(5, |minute, rng| {
+            10.0 + rng.f64() * 3.0 + if minute % 60 < 10 { 90.0 } else { 0.0 }
+        })
+        .concurrency[..3 * 24 * 60]
+            .to_vec(),
+        ..demand(Vec::new())
+    };
+    let target = tracked("");
+    let outcome = run(&target, load, &Options::default(), &mut || {}).expect("it tracks");
+    let spill = |name: &str| {
+        outcome
+            .report
+            .policies
+            .iter()
+            .find(|policy| policy.name == name)
+            .map(|policy| policy.spillover_unit_hours)
+            .unwrap_or_else(|| panic!("no {name} in {:?}", outcome.report.policies))
+    };
+    let ratio = spill("pc-autoscaler-forecast") / spill("aas-equal-cost-forecast");
+    assert!(ratio <= 0.25, "{ratio}: {}", render_table(&outcome.report));
+    assert_eq!(outcome.usable.len(), outcome.report.policies.len());
+}
