@@ -115,6 +115,12 @@ pub struct PolicyState {
 }
 
 impl PolicyState {
+    /// The state a target would carry after seeing `datapoints` (its metric history,
+    /// read back after a start): the same as if it had seen them one by one.
+    pub fn rebuilt(target: &TargetConfig, datapoints: &[Datapoint], now: DateTime<Utc>) -> Self {
+        remember(target, &PolicyState::default(), datapoints, now)
+    }
+
     pub fn datapoints(&self) -> impl Iterator<Item = Datapoint> + '_ {
         self.history.iter().map(|(timestamp, value)| Datapoint {
             timestamp: *timestamp,

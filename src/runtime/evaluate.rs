@@ -130,9 +130,29 @@ pub fn evaluate(
     account_headroom: Option<u32>,
     now: DateTime<Utc>,
 ) -> Evaluation {
+    evaluate_from(
+        target,
+        known,
+        series,
+        account_headroom,
+        &PolicyState::default(),
+        now,
+    )
+}
+
+/// [`evaluate`] with the state the previous decision handed on (the forecast's
+/// history lives there).
+fn evaluate_from(
+    target: &TargetConfig,
+    known: &Known,
+    series: Option<&Series>,
+    account_headroom: Option<u32>,
+    previous: &PolicyState,
+    now: DateTime<Utc>,
+) -> Evaluation {
     Evaluation {
         target: target.clone(),
-        outcome: evaluated(target, known, series, account_headroom, now),
+        outcome: evaluated(target, known, series, account_headroom, previous, now),
     }
 }
 
@@ -141,6 +161,7 @@ fn evaluated(
     known: &Known,
     series: Option<&Series>,
     account_headroom: Option<u32>,
+    previous: &PolicyState,
     now: DateTime<Utc>,
 ) -> Result<Evaluated, Blocked> {
     let facts = known.function(&target.function);
@@ -195,7 +216,7 @@ fn evaluated(
             account_headroom,
         },
     };
-    let decision = policy::decide(target, &observation, &PolicyState::default(), now);
+    let decision = policy::decide(target, &observation, previous, now);
     Ok(Evaluated {
         observation,
         config: current,
@@ -214,11 +235,32 @@ pub fn evaluate_all<'a>(
     account_reserve: u32,
     now: DateTime<Utc>,
 ) -> Vec<Evaluation> {
+    evaluate_all_from(targets, known, series, account_reserve, |_| None, now)
+}
+
+/// [`evaluate_all`] with each target's previous state, where the caller keeps one.
+pub fn evaluate_all_from<'a, 's>(
+    targets: impl IntoIterator<Item = &'a TargetConfig>,
+    known: &Known,
+    series: &SeriesByTarget,
+    account_reserve: u32,
+    previous: impl Fn(&TargetName) -> Option<&'s PolicyState>,
+    now: DateTime<Utc>,
+) -> Vec<Evaluation> {
+    let fresh = PolicyState::default();
     let mut headroom = known.account_headroom(account_reserve);
     targets
         .into_iter()
         .map(|target| {
-            let evaluation = evaluate(target, known, series.get(&target.name), headroom, now);
+            let state = previous(&target.name).unwrap_or(&fresh);
+            let evaluation = evaluate_from(
+                target,
+                known,
+                series.get(&target.name),
+                headroom,
+                state,
+                now,
+            );
             if let (Ok(evaluated), Some(left)) = (&evaluation.outcome, headroom.as_mut())
                 && evaluated.observation.caps.account_headroom.is_some()
             {

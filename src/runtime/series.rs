@@ -49,3 +49,46 @@ pub async fn fetch<'a, M: MetricsApi>(
         }
     }
 }
+
+/// How far back the forecast's history is read: its whole span.
+pub const HISTORY_DAYS: i64 = 14;
+/// Targets per history read: 14 days of one-minute datapoints are 20,160 a series,
+/// and one `GetMetricData` answers at most 100,800.
+pub const HISTORY_TARGETS_PER_CALL: usize = 5;
+
+/// The state of each of `targets` rebuilt from its metric history (at most
+/// `HISTORY_TARGETS_PER_CALL` of them: one call). Targets whose read failed are left
+/// out; they build their history as they run.
+pub async fn history<M: MetricsApi>(
+    metrics: &M,
+    targets: &[TargetConfig],
+    now: DateTime<Utc>,
+) -> Vec<(crate::config::TargetName, crate::policy::PolicyState)> {
+    let mut names = Vec::new();
+    let mut queries = Vec::new();
+    for target in targets {
+        if let Some(query) = metric_query(target, format!("h{}", queries.len())) {
+            names.push(target);
+            queries.push(query);
+        }
+    }
+    if queries.is_empty() {
+        return Vec::new();
+    }
+    let start = now - chrono::TimeDelta::days(HISTORY_DAYS);
+    match metrics.fetch(&queries, start, now).await {
+        Ok(mut batch) => names
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, target)| {
+                let series = batch.series.remove(&format!("h{index}"))?;
+                let state = crate::policy::PolicyState::rebuilt(target, &series.points, now);
+                Some((target.name.clone(), state))
+            })
+            .collect(),
+        Err(error) => {
+            tracing::warn!(error = %error, outcome = error.label(), "metric history read failed; the forecast builds its history as it runs");
+            Vec::new()
+        }
+    }
+}

@@ -29,7 +29,7 @@ pub mod notify;
 mod wake;
 mod writes;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,10 +51,11 @@ use super::once::{Settled, log_change, write_priority};
 use super::series;
 use crate::aws::{self, AwsError, Connect, FunctionConfigs, ProvisionedConfig};
 use crate::clock::Clock;
+use crate::config::ForecastMode;
 use crate::config::{self, Config, FunctionId, TargetConfig, TargetName};
 use crate::leader::Fence;
 use crate::metrics::{Instrumented, Metrics};
-use crate::policy::{Caps, Decision, schedule};
+use crate::policy::{Caps, Decision, PolicyState, schedule};
 use chores::{Chore, Chores, Lane};
 use writes::{Held, Writes};
 
@@ -113,6 +114,9 @@ struct TargetMemory {
     last_blocked: Option<String>,
     /// The write activity whose allocation is being followed, and when it was sent.
     allocating: Option<(u64, Instant)>,
+    /// What the last decision handed on, kept only for targets with a forecast (its
+    /// history); the others rebuild theirs from each metric read.
+    state: PolicyState,
 }
 
 /// Every target's next schedule boundary, earliest first, and the timer job armed for
@@ -705,6 +709,11 @@ struct Daemon<A: Connect, W> {
     told_systemd_ready: bool,
     /// Every target's state is known (until the next reload).
     all_known: bool,
+    /// Forecasting targets whose metric history is still to be read, a call at a time.
+    history_queue: VecDeque<TargetConfig>,
+    history: JoinSet<Vec<(TargetName, PolicyState)>>,
+    /// Targets whose history has been asked for, so a reload does not ask again.
+    history_asked: HashSet<TargetName>,
 }
 
 impl<A: Connect, W: WakeSource> Daemon<A, W> {
@@ -747,6 +756,9 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             uninformed_passes: 0,
             told_systemd_ready: standby.told_systemd_ready,
             all_known: false,
+            history_queue: VecDeque::new(),
+            history: JoinSet::new(),
+            history_asked: HashSet::new(),
         }
     }
 
@@ -823,6 +835,13 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                     Some(Command::Reload) => self.start_reload(),
                     Some(Command::Shutdown) | None => return Exit::Shutdown,
                 },
+                Some(joined) = self.history.join_next() => match joined {
+                    Ok(states) => self.history_read(states),
+                    Err(error) => {
+                        self.count_task_failure("read", &error);
+                        self.read_next_history();
+                    }
+                },
                 _ = stepped_down(&mut self.role) => return Exit::SteppedDown,
             }
             self.health.loop_turned();
@@ -854,6 +873,51 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
         self.chores.queue(Chore::Account, now, false);
         self.all_known = false;
         self.count_unknown();
+        let forecasting: Vec<TargetConfig> = self
+            .config
+            .targets
+            .iter()
+            .filter(|target| {
+                target
+                    .tracking
+                    .as_ref()
+                    .is_some_and(|tracking| tracking.forecast != ForecastMode::Off)
+            })
+            .filter(|target| !self.history_asked.contains(&target.name))
+            .cloned()
+            .collect();
+        for target in forecasting {
+            self.history_asked.insert(target.name.clone());
+            self.history_queue.push_back(target);
+        }
+        self.read_next_history();
+    }
+
+    /// Starts the next history read unless one is under way: one `GetMetricData` of
+    /// 14 days for a few targets at a time, off the loop, outside Lambda's budget.
+    fn read_next_history(&mut self) {
+        if !self.history.is_empty() || self.history_queue.is_empty() {
+            return;
+        }
+        let count = self
+            .history_queue
+            .len()
+            .min(series::HISTORY_TARGETS_PER_CALL);
+        let targets: Vec<TargetConfig> = self.history_queue.drain(..count).collect();
+        let cloudwatch = self.clients.cloudwatch.clone();
+        let now = self.clock.now();
+        self.history
+            .spawn(async move { series::history(cloudwatch.as_ref(), &targets, now).await });
+    }
+
+    /// A history read ended: each target's forecast starts from it.
+    fn history_read(&mut self, states: Vec<(TargetName, PolicyState)>) {
+        for (name, state) in states {
+            if self.target(&name).is_some() {
+                self.memory.entry(name).or_default().state = state;
+            }
+        }
+        self.read_next_history();
     }
 
     /// Exports how many targets are still unknown. Once every one is known, only a
@@ -1146,9 +1210,12 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             Trigger::Drift,
             "decided again".into(),
         );
-        // A refusal or backoff was about the old state.
+        // A refusal or backoff was about the old state; the demand history was not.
         if let Some(memory) = self.memory.get_mut(&target.name) {
-            *memory = TargetMemory::default();
+            *memory = TargetMemory {
+                state: std::mem::take(&mut memory.state),
+                ..TargetMemory::default()
+            };
         }
     }
 
@@ -1337,11 +1404,13 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             .filter(|target| wanted(target))
             .filter(|target| metrics_read || target.tracking.is_none())
             .collect();
-        let evaluations = evaluate::evaluate_all(
+        let memory = &self.memory;
+        let evaluations = evaluate::evaluate_all_from(
             targets,
             &self.known,
             series,
             self.config.daemon.account_reserve,
+            |name| memory.get(name).map(|memory| &memory.state),
             now,
         );
         for evaluation in &evaluations {

@@ -528,3 +528,49 @@ async fn every_change_is_journaled_with_its_trigger_and_outcome() {
     assert_eq!(holds, 1);
     harness.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_forecasting_target_reads_its_history_and_is_ready_before_the_next_batch() {
+    // Three days of an hourly batch (100 in the first 10 minutes of each hour, 10
+    // otherwise). The daemon starts at 08:59 and has seen none of it: the history read
+    // at start lets it provision for 09:00 before 09:00. Reactively it could not.
+    let target = "[[target]]\nfunction = \"batch\"\nqualifier = \"live\"\nmin = 1\nmax = 500\n\
+                  tracking = { metric = \"concurrency\", target = 0.7, forecast = \"on\" }\n";
+    let harness = Harness::start("interval = \"5s\"", target, |_| {}).await;
+    let first = start_time() - TimeDelta::days(3);
+    let points = (0..3 * 24 * 60 + 4 * 60)
+        .map(|minute: i64| {
+            let timestamp = first + TimeDelta::minutes(minute);
+            let batch = timestamp
+                .format("%M")
+                .to_string()
+                .parse::<u32>()
+                .unwrap_or(59)
+                < 10;
+            Datapoint {
+                timestamp,
+                value: if batch { 100.0 } else { 10.0 },
+            }
+        })
+        .collect();
+    harness.aws.metrics.set("batch:live", points);
+    harness.pass(55.0).await;
+    let puts = harness.puts();
+    assert!(
+        puts.iter().any(|(_, _, value)| *value >= 143),
+        "no pre-warm for 100 at 0.7 before 09:00: {puts:?}"
+    );
+    let write = harness
+        .journal
+        .lock()
+        .activities(Some("batch:live"), None, 10)
+        .into_iter()
+        .find(|activity| activity.to.is_some_and(|to| to >= 143));
+    assert!(
+        write
+            .as_ref()
+            .is_some_and(|write| write.reason.starts_with("forecast: 100.0 expected")),
+        "{write:?}"
+    );
+    harness.stop().await;
+}
