@@ -110,6 +110,10 @@ struct SimulateArgs {
     /// Write report.json and chart.svg here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Also replay each policy over a range of target values and draw spillover
+    /// against cost (`frontier.svg`, and `frontier` in report.json).
+    #[arg(long)]
+    sweep: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -269,6 +273,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
             metric_lag: args.metric_lag,
             memory_mb: args.memory_mb,
         },
+        sweep: args.sweep,
     };
     with_config(&args.config, |config| {
         let outcome = match simulate::execute(&config, &request) {
@@ -288,7 +293,15 @@ fn simulate(args: SimulateArgs) -> ExitCode {
                 eprintln!("error: {error}");
                 return ExitCode::FAILURE;
             }
-            println!("wrote {0}/report.json and {0}/chart.svg", dir.display());
+            let frontier = if args.sweep {
+                format!(" and {}/frontier.svg", dir.display())
+            } else {
+                String::new()
+            };
+            println!(
+                "wrote {0}/report.json and {0}/chart.svg{frontier}",
+                dir.display()
+            );
         }
         ExitCode::SUCCESS
     })

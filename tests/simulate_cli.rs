@@ -202,3 +202,51 @@ fn a_metric_lag_of_zero_lets_every_policy_act() {
         );
     }
 }
+
+#[test]
+fn sweep_draws_the_frontier_of_every_policy_with_the_oracle_point() {
+    let (dir, config) = write_config("sim.toml", TARGET_07);
+    let out = dir.path().join("out");
+    let output = run(&[
+        "simulate",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--sweep",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let svg = std::fs::read_to_string(out.join("frontier.svg")).expect("frontier.svg is written");
+    assert!(svg.starts_with("<svg") && svg.contains("spillover against cost"));
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("report.json")).expect("report.json"),
+    )
+    .expect("JSON");
+    let curves = report["frontier"]["curves"].as_array().expect("curves");
+    let names: Vec<&str> = curves
+        .iter()
+        .map(|curve| curve["policy"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "pc-autoscaler",
+            "pc-autoscaler-forecast",
+            "aas-target-tracking"
+        ]
+    );
+    for curve in curves {
+        let points = curve["points"].as_array().expect("points");
+        assert_eq!(points.len(), 8);
+        // A higher target value never costs more.
+        let costs: Vec<f64> = points
+            .iter()
+            .map(|point| number(point, "cost_usd"))
+            .collect();
+        assert!(
+            costs.windows(2).all(|pair| pair[1] <= pair[0] * 1.01),
+            "{costs:?}"
+        );
+    }
+    assert_eq!(number(&report["frontier"]["oracle"], "spillover_pct"), 0.0);
+}

@@ -142,3 +142,71 @@ fn panel<DB: DrawingBackend>(
         .draw()
         .map_err(|error| error.to_string())
 }
+
+/// `frontier.svg`: spillover against cost, one curve per policy over the swept target
+/// values, and the oracle's point: the whole trade-off, not one target value.
+pub fn draw_frontier(frontier: &super::Frontier, trace: &str, path: &Path) -> Result<(), String> {
+    let root = SVGBackend::new(path, (1000, 700)).into_drawing_area();
+    root.fill(&WHITE).map_err(|error| error.to_string())?;
+    let points = || {
+        frontier
+            .curves
+            .iter()
+            .flat_map(|curve| curve.points.iter())
+            .chain(std::iter::once(&frontier.oracle))
+    };
+    let max_cost = points().map(|point| point.cost_usd).fold(1.0, f64::max) * 1.05;
+    let max_spill = points()
+        .map(|point| point.spillover_pct)
+        .fold(0.1, f64::max)
+        * 1.05;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("{trace}: spillover against cost over target values"),
+            ("sans-serif", 22),
+        )
+        .margin(16)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..max_cost, 0.0..max_spill)
+        .map_err(|error| error.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("provisioned concurrency cost, $")
+        .y_desc("spillover, % of demand")
+        .draw()
+        .map_err(|error| error.to_string())?;
+    for (curve, color) in frontier.curves.iter().zip(COLORS) {
+        let series: Vec<(f64, f64)> = curve
+            .points
+            .iter()
+            .map(|point| (point.cost_usd, point.spillover_pct))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))
+            .map_err(|error| error.to_string())?
+            .label(curve.policy.clone())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(3)));
+        chart
+            .draw_series(
+                series
+                    .into_iter()
+                    .map(|xy| Circle::new(xy, 4, color.filled())),
+            )
+            .map_err(|error| error.to_string())?;
+    }
+    let oracle = (frontier.oracle.cost_usd, frontier.oracle.spillover_pct);
+    chart
+        .draw_series(std::iter::once(Circle::new(oracle, 7, BLACK.filled())))
+        .map_err(|error| error.to_string())?
+        .label("oracle")
+        .legend(|(x, y)| Circle::new((x + 8, y), 5, BLACK.filled()));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|error| error.to_string())?;
+    root.present().map_err(|error| error.to_string())
+}

@@ -66,6 +66,96 @@ pub struct Report {
     pub policies: Vec<PolicyResult>,
     /// Anything the reader should know about this run (e.g. an equal-cost match missed).
     pub notes: Vec<String>,
+    /// With `--sweep`: spillover against cost over a range of target values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frontier: Option<Frontier>,
+}
+
+/// The trade-off each policy offers: one point per target value, and the oracle's.
+#[derive(Debug, Clone, Serialize)]
+pub struct Frontier {
+    pub curves: Vec<Curve>,
+    pub oracle: FrontierPoint,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Curve {
+    pub policy: String,
+    pub points: Vec<FrontierPoint>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct FrontierPoint {
+    pub target_value: Option<f64>,
+    pub cost_usd: f64,
+    pub provisioned_unit_hours: f64,
+    pub spillover_pct: f64,
+}
+
+impl FrontierPoint {
+    fn of(result: &PolicyResult) -> Self {
+        Self {
+            target_value: result.target_value,
+            cost_usd: result.cost_usd,
+            provisioned_unit_hours: result.provisioned_unit_hours,
+            spillover_pct: result.spillover_pct,
+        }
+    }
+}
+
+/// The target values `--sweep` replays each policy at.
+pub const SWEEP_TARGETS: [f64; 8] = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95];
+
+/// Replays the reactive policy, the forecasting one and Application Auto Scaling at
+/// each of `SWEEP_TARGETS`, and the oracle once.
+pub fn sweep(
+    target: &TargetConfig,
+    demand: &Demand,
+    options: &Options,
+    progress: &mut dyn FnMut(),
+) -> Frontier {
+    let timeline = BoundsTimeline::new(target, demand);
+    let mut point = |policy: &mut dyn Replayed, value: Option<f64>| {
+        let replayed = replay(policy, demand, &timeline, options);
+        progress();
+        FrontierPoint::of(&summarize(policy.name(), value, demand, &replayed, options))
+    };
+    let at = |value: f64, mode: ForecastMode| {
+        let mut swept = target.with_forecast(mode);
+        if let Some(tracking) = &mut swept.tracking {
+            tracking.target = value;
+        }
+        swept
+    };
+    let mut curves = Vec::new();
+    for (name, mode) in [
+        ("pc-autoscaler", ForecastMode::Off),
+        ("pc-autoscaler-forecast", ForecastMode::On),
+    ] {
+        let points = SWEEP_TARGETS
+            .iter()
+            .map(|value| point(&mut PcAutoscaler::new(name, at(*value, mode)), Some(*value)))
+            .collect();
+        curves.push(Curve {
+            policy: name.to_owned(),
+            points,
+        });
+    }
+    let points = SWEEP_TARGETS
+        .iter()
+        .map(|value| {
+            point(
+                &mut ApplicationAutoScaling::new("aas-target-tracking", *value),
+                Some(*value),
+            )
+        })
+        .collect();
+    curves.push(Curve {
+        policy: "aas-target-tracking".to_owned(),
+        points,
+    });
+    let oracle = point(&mut Oracle::new(&demand.concurrency), None);
+    Frontier { curves, oracle }
 }
 
 /// One replay: usable capacity per minute and the counts.
@@ -320,6 +410,7 @@ pub fn run(
             oracle_result,
         ],
         notes,
+        frontier: None,
     };
     let mut outcome = Outcome {
         report,
@@ -461,6 +552,10 @@ pub fn write_outputs(outcome: &Outcome, dir: &Path) -> Result<(), SimulateError>
     let json = serde_json::to_string_pretty(&outcome.report)
         .expect("the report serializes: plain numbers and strings");
     std::fs::write(&json_path, json + "\n").map_err(write_error(&json_path))?;
+    if let Some(frontier) = &outcome.report.frontier {
+        chart::draw_frontier(frontier, &outcome.report.trace, &dir.join("frontier.svg"))
+            .map_err(SimulateError::Chart)?;
+    }
     chart::draw(outcome, &dir.join("chart.svg")).map_err(SimulateError::Chart)
 }
 
@@ -479,6 +574,8 @@ pub struct Request {
     /// Where the trace starts in time (schedules apply at the shifted timestamps).
     pub start: Option<chrono::DateTime<chrono::Utc>>,
     pub options: Options,
+    /// Also replay each policy over `SWEEP_TARGETS`: the frontier.
+    pub sweep: bool,
 }
 
 /// Where the synthetic week starts unless `--start` says otherwise: a Monday.
@@ -600,14 +697,23 @@ pub fn execute(config: &crate::config::Config, request: &Request) -> Result<Outc
     let bar = (std::io::IsTerminal::is_terminal(&std::io::stderr())
         && demand.concurrency.len() > 50_000)
         .then(|| {
-            indicatif::ProgressBar::new((EQUAL_COST_STEPS + 3) as u64).with_message("replaying")
+            let sweeps = if request.sweep {
+                3 * SWEEP_TARGETS.len() + 1
+            } else {
+                0
+            };
+            indicatif::ProgressBar::new((2 * EQUAL_COST_STEPS + 4 + sweeps) as u64)
+                .with_message("replaying")
         });
     let mut tick = || {
         if let Some(bar) = &bar {
             bar.inc(1);
         }
     };
-    let outcome = run(target, demand, &request.options, &mut tick)?;
+    let mut outcome = run(target, demand, &request.options, &mut tick)?;
+    if request.sweep {
+        outcome.report.frontier = Some(sweep(target, &outcome.demand, &request.options, &mut tick));
+    }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
