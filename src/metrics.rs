@@ -127,7 +127,7 @@ impl Metrics {
         let scaling_actions = counter(
             &registry,
             "pc_autoscaler_scaling_actions_total",
-            "Accepted capacity changes, by direction (up, down) and trigger (tracking, schedule, target_bounds, caps, idle).",
+            "Accepted capacity changes, by direction (up, down) and trigger (tracking, schedule, target_bounds, caps, idle, forecast).",
             &["target", "direction", "trigger"],
         );
         let aws_requests = counter(
