@@ -67,7 +67,8 @@ impl Period {
 /// periods' scores computed then; the bucket under way is kept beside them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DemandHistory {
-    completed: Arc<Completed>,
+    /// `None` until a bucket completes: a target that never forecasts allocates nothing.
+    completed: Option<Arc<Completed>>,
     /// The newest bucket, still filling: (bucket number, peak so far).
     current: Option<(i64, f32)>,
 }
@@ -209,7 +210,7 @@ impl DemandHistory {
             }
             Some(_) => {
                 // A late datapoint of a completed bucket: rare, so the copy is too.
-                let completed = Arc::make_mut(&mut self.completed);
+                let completed = Arc::make_mut(self.completed.get_or_insert_default());
                 completed.put(bucket, value);
                 completed.rescore();
             }
@@ -218,7 +219,7 @@ impl DemandHistory {
     }
 
     fn complete(&mut self, bucket: i64, peak: f32) {
-        let completed = Arc::make_mut(&mut self.completed);
+        let completed = Arc::make_mut(self.completed.get_or_insert_default());
         completed.put(bucket, peak);
         // Scores move slowly (a day is scored): once an hour is enough, and an hour
         // boundary is the same whatever the history was rebuilt from.
@@ -229,7 +230,10 @@ impl DemandHistory {
 
     /// Buckets covered, first to last seen.
     pub fn span(&self) -> usize {
-        self.completed.buckets.len() + usize::from(self.current.is_some())
+        self.completed
+            .as_ref()
+            .map_or(0, |completed| completed.buckets.len())
+            + usize::from(self.current.is_some())
     }
 }
 
@@ -288,7 +292,8 @@ pub fn predict(
     now: DateTime<Utc>,
     horizon_minutes: u32,
 ) -> Result<Prediction, NoForecast> {
-    let completed = &history.completed;
+    let nothing = Completed::default();
+    let completed = history.completed.as_deref().unwrap_or(&nothing);
     let minutes = u32::try_from(history.span() as i64 * BUCKET_MINUTES).unwrap_or(u32::MAX);
     let best = Period::ALL
         .iter()

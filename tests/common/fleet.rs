@@ -19,7 +19,7 @@ pub struct Timing {
     pub renew_every: Duration,
 }
 
-pub struct Copy {
+pub struct Replica {
     pub name: String,
     pub daemon: Daemon,
     pub proxy: Proxy,
@@ -38,7 +38,7 @@ pub struct Spec<'a> {
 
 pub struct Fleet {
     pub endpoint: Endpoint,
-    pub copies: Vec<Copy>,
+    pub copies: Vec<Replica>,
     _moto: Moto,
 }
 
@@ -67,7 +67,7 @@ impl Fleet {
                 let (dir, config) = aws_config(&endpoint.url, &settings, &spec.targets);
                 let address = format!("127.0.0.1:{port}");
                 let args: Vec<String> = spec.args.iter().map(|arg| (*arg).to_owned()).collect();
-                Copy {
+                Replica {
                     name: spec.name.to_owned(),
                     daemon: start_daemon(&config, &address, spec.name, &args),
                     proxy,
