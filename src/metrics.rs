@@ -387,14 +387,16 @@ impl Metrics {
                 .with_label_values(&[target, &rule.name])
                 .set(i64::from(active));
         }
+        // Targets without a forecast never had the series: nothing to do for them.
         match &decision.forecast {
             Some(Ok((_, needed))) => self
                 .forecast_capacity
                 .with_label_values(&[target])
                 .set(i64::from(*needed)),
-            _ => {
+            Some(Err(_)) => {
                 let _ = self.forecast_capacity.remove_label_values(&[target]);
             }
+            None => {}
         }
         let failed = observation.status == crate::policy::AllocationStatus::Failed;
         self.allocation_failed
@@ -447,6 +449,15 @@ impl Metrics {
                     .remove_label_values(&[name, &rule.name]);
             }
         }
+        let forecasts = |target: &TargetConfig| {
+            target
+                .tracking
+                .as_ref()
+                .is_some_and(|tracking| tracking.forecast != crate::config::ForecastMode::Off)
+        };
+        if forecasts(old) && !new.is_some_and(forecasts) {
+            let _ = self.forecast_capacity.remove_label_values(&[name]);
+        }
         if let Some(old_tracking) = &old.tracking {
             let same_metric = new
                 .and_then(|new| new.tracking.as_ref())
@@ -465,7 +476,6 @@ impl Metrics {
             &self.requested,
             &self.allocated,
             &self.allocation_failed,
-            &self.forecast_capacity,
         ] {
             let _ = gauge.remove_label_values(&[name]);
         }

@@ -39,46 +39,47 @@ pub enum StatusError {
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// GETs `path` from `url` (`http://host:port`) and returns the body.
+/// A plain HTTP/1.1 GET of `path` from `authority` (`host:port`), giving up after
+/// `timeout` for connecting and for each read: the status and the body.
+pub fn http_get(authority: &str, path: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
+    let address = authority
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"))?;
+    let mut stream = TcpStream::connect_timeout(&address, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let text = String::from_utf8_lossy(&response);
+    let malformed =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| malformed("no end of headers"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| malformed("no status line"))?;
+    Ok((status, http_body(head, body)))
+}
+
+/// GETs `path` from `url` (`http://host:port`) and returns the body of a 200.
 fn get(url: &str, path: &str) -> Result<String, StatusError> {
     let authority = url
         .strip_prefix("http://")
         .map(|rest| rest.trim_end_matches('/'))
         .filter(|rest| !rest.is_empty() && !rest.contains('/'))
         .ok_or_else(|| StatusError::Url(url.to_owned()))?;
-    let connect = |source| StatusError::Connect {
-        url: url.to_owned(),
-        source,
-    };
-    let address = authority
-        .to_socket_addrs()
-        .map_err(connect)?
-        .next()
-        .ok_or_else(|| StatusError::Url(url.to_owned()))?;
-    let mut stream = TcpStream::connect_timeout(&address, TIMEOUT).map_err(connect)?;
-    stream.set_read_timeout(Some(TIMEOUT)).map_err(connect)?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(connect)?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).map_err(connect)?;
-    let text = String::from_utf8_lossy(&response);
-    let malformed = |reason: &str| StatusError::Malformed {
-        url: url.to_owned(),
-        path: path.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| malformed("no end of headers"))?;
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| malformed("no status line"))?;
-    let body = http_body(head, body);
+    let (status, body) =
+        http_get(authority, path, TIMEOUT).map_err(|source| StatusError::Connect {
+            url: url.to_owned(),
+            source,
+        })?;
     if status != 200 {
         return Err(StatusError::Http {
             url: url.to_owned(),

@@ -19,6 +19,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType,
 };
 
+use super::AwsError;
 use crate::clock::Clock;
 use crate::config::{AwsSettings, LeaderSettings};
 use crate::leader::{Expected, LeaderElection, LeaseError, LeaseRecord};
@@ -116,36 +117,17 @@ fn conditional<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'stat
     }
 }
 
+/// The SDK error mapped as every other AWS error is ([`super::errors::from_sdk`]);
+/// a client-side refusal (no table, no permission, a bad request) is one retrying
+/// will not fix, anything else may pass.
 fn map_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
     error: SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
 ) -> LeaseError {
-    let refused = matches!(
-        error.code(),
-        Some(
-            "ResourceNotFoundException"
-                | "AccessDeniedException"
-                | "UnrecognizedClientException"
-                | "ValidationException"
-        )
-    );
-    let text = match (error.code(), error.message()) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        (Some(code), None) => code.to_owned(),
-        _ => {
-            let mut text = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                text.push_str(": ");
-                text.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            text
-        }
-    };
-    if refused {
-        LeaseError::Refused(text)
-    } else {
-        LeaseError::Unreachable(text)
+    match super::errors::from_sdk(error) {
+        refused @ (AwsError::Client { .. }
+        | AwsError::InvalidParameter { .. }
+        | AwsError::Credentials { .. }) => LeaseError::Refused(refused.to_string()),
+        other => LeaseError::Unreachable(other.to_string()),
     }
 }
 

@@ -229,29 +229,24 @@ impl Journal {
         since: Option<DateTime<Utc>>,
         limit: usize,
     ) -> Vec<Activity> {
-        let limit = limit.min(MAX_PAGE);
         let recent = |activity: &&Activity| since.is_none_or(|since| activity.time >= since);
-        let mut found: Vec<Activity> = match target {
+        let mut found: Vec<&Activity> = match target {
             Some(target) => self
                 .by_target
                 .get(target)
                 .into_iter()
-                .flat_map(|history| history.iter().rev())
+                .flatten()
                 .filter(recent)
-                .take(limit)
-                .cloned()
                 .collect(),
-            None => self
-                .by_target
-                .values()
-                .flat_map(|history| history.iter())
-                .filter(recent)
-                .cloned()
-                .collect(),
+            None => self.by_target.values().flatten().filter(recent).collect(),
         };
+        // Sorted by reference: only the page that is answered is copied.
         found.sort_by_key(|activity| std::cmp::Reverse((activity.time, activity.id)));
-        found.truncate(limit);
         found
+            .into_iter()
+            .take(limit.min(MAX_PAGE))
+            .cloned()
+            .collect()
     }
 
     /// How many activities are kept in all.

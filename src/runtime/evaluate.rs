@@ -128,25 +128,6 @@ pub fn evaluate(
     known: &Known,
     series: Option<&Series>,
     account_headroom: Option<u32>,
-    now: DateTime<Utc>,
-) -> Evaluation {
-    evaluate_from(
-        target,
-        known,
-        series,
-        account_headroom,
-        &PolicyState::default(),
-        now,
-    )
-}
-
-/// [`evaluate`] with the state the previous decision handed on (the forecast's
-/// history lives there).
-fn evaluate_from(
-    target: &TargetConfig,
-    known: &Known,
-    series: Option<&Series>,
-    account_headroom: Option<u32>,
     previous: &PolicyState,
     now: DateTime<Utc>,
 ) -> Evaluation {
@@ -228,18 +209,10 @@ fn evaluated(
 /// Decides every target in order. Increases decided earlier in the pass come out of
 /// the account headroom of the targets after them, so one pass never promises the
 /// same unreserved concurrency twice.
-pub fn evaluate_all<'a>(
-    targets: impl IntoIterator<Item = &'a TargetConfig>,
-    known: &Known,
-    series: &SeriesByTarget,
-    account_reserve: u32,
-    now: DateTime<Utc>,
-) -> Vec<Evaluation> {
-    evaluate_all_from(targets, known, series, account_reserve, |_| None, now)
-}
-
-/// [`evaluate_all`] with each target's previous state, where the caller keeps one.
-pub fn evaluate_all_from<'a, 's>(
+///
+/// `previous` gives a target's state from its last decision where the caller keeps
+/// one (the daemon does, for targets with a forecast); others start afresh.
+pub fn evaluate_all<'a, 's>(
     targets: impl IntoIterator<Item = &'a TargetConfig>,
     known: &Known,
     series: &SeriesByTarget,
@@ -253,7 +226,7 @@ pub fn evaluate_all_from<'a, 's>(
         .into_iter()
         .map(|target| {
             let state = previous(&target.name).unwrap_or(&fresh);
-            let evaluation = evaluate_from(
+            let evaluation = evaluate(
                 target,
                 known,
                 series.get(&target.name),

@@ -182,10 +182,20 @@ pub async fn evaluate<L: LambdaApi, M: MetricsApi>(context: &Context<L, M>) -> V
     let now = context.clock.now();
     let (mut known, series) = read_all(context, now).await;
     let reserve = context.config.daemon.account_reserve;
-    let evaluations =
-        evaluate::evaluate_all(&context.config.targets, &known, &series, reserve, now);
+    // One-shot commands keep no state between runs: every target starts afresh.
+    let all = |known: &Known| {
+        evaluate::evaluate_all(
+            &context.config.targets,
+            known,
+            &series,
+            reserve,
+            |_| None,
+            now,
+        )
+    };
+    let evaluations = all(&known);
     if read_weights_where_writing(context, &mut known, &evaluations).await {
-        return evaluate::evaluate_all(&context.config.targets, &known, &series, reserve, now);
+        return all(&known);
     }
     evaluations
 }
@@ -335,6 +345,7 @@ async fn reevaluate<L: LambdaApi, M: MetricsApi>(
         &known,
         series.get(&target.name),
         account_headroom,
+        &crate::policy::PolicyState::default(),
         now,
     )
 }

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use chrono::TimeDelta;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::Outcome;
@@ -134,13 +135,7 @@ fn panel<DB: DrawingBackend>(
             ))
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(3)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|error| error.to_string())
+    draw_legend(&mut chart)
 }
 
 /// `frontier.svg`: spillover against cost, one curve per policy over the swept target
@@ -201,12 +196,19 @@ pub fn draw_frontier(frontier: &super::Frontier, trace: &str, path: &Path) -> Re
         .map_err(|error| error.to_string())?
         .label("oracle")
         .legend(|(x, y)| Circle::new((x + 8, y), 5, BLACK.filled()));
+    draw_legend(&mut chart)?;
+    root.present().map_err(|error| error.to_string())
+}
+
+/// The legend of every chart: upper right, on a white box.
+fn draw_legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+) -> Result<(), String> {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
-        .map_err(|error| error.to_string())?;
-    root.present().map_err(|error| error.to_string())
+        .map_err(|error| error.to_string())
 }

@@ -124,27 +124,14 @@ pub fn http_get(address: &str, path: &str) -> Option<(u16, String)> {
     http_get_within(address, path, std::time::Duration::from_secs(5))
 }
 
-/// [`http_get`] that gives up after `limit` for connecting and for each read.
+/// [`http_get`] that gives up after `limit` for connecting and for each read. The
+/// client `pc-autoscaler status` uses (chunked bodies, as Prometheus sends, decoded).
 pub fn http_get_within(
     address: &str,
     path: &str,
     limit: std::time::Duration,
 ) -> Option<(u16, String)> {
-    use std::io::{Read, Write};
-    let socket: std::net::SocketAddr = address.parse().ok()?;
-    let mut stream = std::net::TcpStream::connect_timeout(&socket, limit).ok()?;
-    stream.set_read_timeout(Some(limit)).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    // Prometheus answers large bodies chunked.
-    Some((status, pc_autoscaler::status::http_body(head, body)))
+    pc_autoscaler::status::http_get(address, path, limit).ok()
 }
 
 /// Polls `condition` every 100 ms until it holds or `limit` passes.

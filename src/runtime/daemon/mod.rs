@@ -453,9 +453,24 @@ struct Shared<A> {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     journal: SharedJournal,
-    /// Open without `[leader]`.
+    /// Passes writes only while this copy's lease is fresh; open without `[leader]`.
     fence: Fence,
+    /// The elector's word on this copy's role; `None` without `[leader]`.
     role: Option<watch::Receiver<Role>>,
+}
+
+impl<A> Clone for Shared<A> {
+    fn clone(&self) -> Self {
+        Self {
+            aws: self.aws.clone(),
+            clock: self.clock,
+            metrics: self.metrics.clone(),
+            health: self.health.clone(),
+            journal: self.journal.clone(),
+            fence: self.fence.clone(),
+            role: self.role.clone(),
+        }
+    }
 }
 
 /// How long a stopping leader waits for its lease to be released.
@@ -532,14 +547,8 @@ impl<W> Standby<W> {
     /// A reload while standing by: validate and keep, or keep the old config.
     async fn reload(&mut self, metrics: &Metrics) {
         let _ = notify::notify("RELOADING=1");
-        let path = self.path.clone();
-        let loaded = tokio::task::spawn_blocking(move || config::load(&path))
-            .await
-            .map_err(|error| format!("the reload task failed: {error}"))
-            .and_then(|loaded| loaded.map_err(|error| error.to_string()));
-        match loaded {
-            Ok(mut new) => {
-                self.overrides.apply(&mut new);
+        match read_config(self.path.clone(), self.overrides).await {
+            Ok(new) => {
                 take_in_force(metrics, &self.config, &new);
                 self.config = new;
                 metrics.config_reloads.with_label_values(&["success"]).inc();
@@ -555,6 +564,17 @@ impl<W> Standby<W> {
         }
         let _ = notify::notify("READY=1");
     }
+}
+
+/// Reads and validates the config file off the runtime's threads, with the command
+/// line's overrides applied: a reload, by the leader or a standby.
+async fn read_config(path: PathBuf, overrides: Overrides) -> Result<Config, String> {
+    let loaded = tokio::task::spawn_blocking(move || config::load(&path))
+        .await
+        .map_err(|error| format!("the reload task failed: {error}"))?;
+    let mut config = loaded.map_err(|error| error.to_string())?;
+    overrides.apply(&mut config);
+    Ok(config)
 }
 
 /// Reads the history back from the activity log and starts its writer. A log that
@@ -660,17 +680,10 @@ struct Daemon<A: Connect, W> {
     config: Arc<Config>,
     /// Indices into `config.targets` by function.
     by_function: HashMap<FunctionId, Vec<usize>>,
-    /// Connects anew when a reload changes the AWS settings or the budget.
-    aws: Arc<A>,
+    /// What every tenure shares: AWS (connected anew when a reload changes its
+    /// settings or the budget), the clock, what HTTP reads, the fence and the role.
+    shared: Shared<A>,
     clients: Clients<A>,
-    clock: Clock,
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
-    journal: SharedJournal,
-    /// Passes writes only while this copy's lease is fresh (always without `[leader]`).
-    fence: Fence,
-    /// The elector's word on this copy's role; `None` without `[leader]`.
-    role: Option<watch::Receiver<Role>>,
     /// Metric reads and full decisions, every `daemon.interval`.
     ticker: Interval,
     /// Notified by the wake source at the earliest boundary.
@@ -725,14 +738,8 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             overrides: standby.overrides,
             by_function: by_function(&standby.config),
             config: Arc::new(standby.config),
-            aws: shared.aws.clone(),
+            shared: shared.clone(),
             clients,
-            clock: shared.clock,
-            metrics: shared.metrics.clone(),
-            health: shared.health.clone(),
-            journal: shared.journal.clone(),
-            fence: shared.fence.clone(),
-            role: shared.role.clone(),
             ticker: interval_timer(interval, Instant::now()),
             boundary_wake: Arc::default(),
             wakes: standby.wakes,
@@ -801,13 +808,13 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                 _ = watchdog.tick() => {
                     // Fed only while the loop makes progress and no pass is overdue:
                     // systemd restarts a daemon that is stuck, not one that is busy.
-                    match self.health.not_alive() {
+                    match self.shared.health.not_alive() {
                         None => { let _ = notify::notify("WATCHDOG=1"); }
                         Some(why) => tracing::error!(why = why.trim_end(), "not feeding the systemd watchdog"),
                     }
                 }
                 _ = heartbeat.tick() => {
-                    if !self.told_systemd_ready && self.health.not_alive().is_none() {
+                    if !self.told_systemd_ready && self.shared.health.not_alive().is_none() {
                         let _ = notify::notify(START_EXTENSION);
                     }
                     // The backstop for a timer job that was lost or fired early.
@@ -842,15 +849,19 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                         self.read_next_history();
                     }
                 },
-                _ = stepped_down(&mut self.role) => return Exit::SteppedDown,
+                _ = stepped_down(&mut self.shared.role) => return Exit::SteppedDown,
             }
-            self.health.loop_turned();
+            self.shared.health.loop_turned();
         }
     }
 
     fn count_task_failure(&self, task: &'static str, error: &tokio::task::JoinError) {
         tracing::error!(task, error = %error, "a background task failed");
-        self.metrics.task_failures.with_label_values(&[task]).inc();
+        self.shared
+            .metrics
+            .task_failures
+            .with_label_values(&[task])
+            .inc();
     }
 
     fn target(&self, name: &str) -> Option<&TargetConfig> {
@@ -905,7 +916,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             .min(series::HISTORY_TARGETS_PER_CALL);
         let targets: Vec<TargetConfig> = self.history_queue.drain(..count).collect();
         let cloudwatch = self.clients.cloudwatch.clone();
-        let now = self.clock.now();
+        let now = self.shared.clock.now();
         self.history
             .spawn(async move { series::history(cloudwatch.as_ref(), &targets, now).await });
     }
@@ -933,7 +944,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             .iter()
             .filter(|target| self.known.config(target).is_none())
             .count();
-        self.metrics.targets_unknown.set(unknown as i64);
+        self.shared.metrics.targets_unknown.set(unknown as i64);
         self.all_known = unknown == 0;
     }
 
@@ -1195,7 +1206,8 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             found_by,
             "drift: the capacity was changed by someone else"
         );
-        self.metrics
+        self.shared
+            .metrics
             .drift_detected
             .with_label_values(&[&target.name])
             .inc();
@@ -1229,9 +1241,9 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
         trigger: Trigger,
         outcome: String,
     ) -> u64 {
-        self.journal.lock().record(Activity {
+        self.shared.journal.lock().record(Activity {
             id: 0,
-            time: self.clock.now(),
+            time: self.shared.clock.now(),
             target: target.to_string(),
             kind,
             from,
@@ -1239,7 +1251,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             reason,
             trigger,
             outcome,
-            epoch: self.fence.epoch(),
+            epoch: self.shared.fence.epoch(),
         })
     }
 
@@ -1267,7 +1279,8 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             None => return,
         };
         memory.allocating = None;
-        self.journal
+        self.shared
+            .journal
             .lock()
             .set_outcome(&target.name, activity, outcome);
     }
@@ -1302,7 +1315,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
         let deadline = self.config.daemon.pass_deadline();
         let cloudwatch = self.clients.cloudwatch.clone();
         let targets = self.config.targets.clone();
-        let now = self.clock.now();
+        let now = self.shared.clock.now();
         self.pass.spawn(async move {
             let started = Instant::now();
             let read =
@@ -1314,7 +1327,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                 duration: started.elapsed(),
             }
         });
-        self.health.pass_started(deadline);
+        self.shared.health.pass_started(deadline);
     }
 
     /// A pass: every known target decided on the new metrics.
@@ -1331,15 +1344,17 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
         // A failed read leaves no series: tracked targets then hold, as unreadable.
         self.series = Some(read.series.unwrap_or_default());
         self.decide_where(|_| true, self.pass_trigger);
-        self.metrics
+        self.shared
+            .metrics
             .evaluation_duration
             .observe(read.duration.as_secs_f64());
         let lambda_unreadable = self.reads_failed > 0 && self.reads_ok == 0;
         let informed = self.config.targets.is_empty() || (metrics_read && !lambda_unreadable);
         if informed {
-            self.metrics
+            self.shared
+                .metrics
                 .last_successful_evaluation
-                .set(self.clock.now().timestamp_millis() as f64 / 1000.0);
+                .set(self.shared.clock.now().timestamp_millis() as f64 / 1000.0);
         }
         self.full_pass_ended(if informed { "informed" } else { "uninformed" });
     }
@@ -1349,14 +1364,19 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
     fn full_pass_ended(&mut self, outcome: &'static str) {
         self.reads_ok = 0;
         self.reads_failed = 0;
-        self.health.pass_ended();
-        self.metrics.passes.with_label_values(&[outcome]).inc();
-        self.metrics
+        self.shared.health.pass_ended();
+        self.shared
+            .metrics
+            .passes
+            .with_label_values(&[outcome])
+            .inc();
+        self.shared
+            .metrics
             .last_evaluation
-            .set(self.clock.now().timestamp_millis() as f64 / 1000.0);
+            .set(self.shared.clock.now().timestamp_millis() as f64 / 1000.0);
         if outcome == "informed" {
             self.uninformed_passes = 0;
-            self.health.set_ready(true);
+            self.shared.health.set_ready(true);
         } else {
             self.uninformed_passes += 1;
             tracing::warn!(
@@ -1365,7 +1385,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                 "a pass informed no target"
             );
             if self.uninformed_passes >= http::UNREADY_AFTER_PASSES {
-                self.health.set_ready(false);
+                self.shared.health.set_ready(false);
             }
         }
         // Ready means: the first metric read is done, and every target whose state is
@@ -1393,7 +1413,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
     /// Decides every target `wanted` picks, in config order (one pass, whatever the
     /// number of targets). A tracked target waits for the first metric read.
     fn decide_where(&mut self, wanted: impl Fn(&TargetConfig) -> bool, trigger: Trigger) {
-        let now = self.clock.now();
+        let now = self.shared.clock.now();
         let empty = SeriesByTarget::new();
         let series = self.series.as_ref().unwrap_or(&empty);
         let metrics_read = self.series.is_some();
@@ -1405,7 +1425,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             .filter(|target| metrics_read || target.tracking.is_none())
             .collect();
         let memory = &self.memory;
-        let evaluations = evaluate::evaluate_all_from(
+        let evaluations = evaluate::evaluate_all(
             targets,
             &self.known,
             series,
@@ -1430,7 +1450,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                 return;
             }
         };
-        self.metrics.record_evaluation(evaluation);
+        self.shared.metrics.record_evaluation(evaluation);
         let from = evaluated.observation.requested;
         let to = evaluated.decision.desired;
         let caps = evaluated.observation.caps;
@@ -1475,7 +1495,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                 },
                 write(
                     self.clients.control.clone(),
-                    self.fence.epoch(),
+                    self.shared.fence.epoch(),
                     activity,
                     target.clone(),
                     (from, to),
@@ -1485,7 +1505,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             );
             None
         };
-        self.metrics.set_write_blocked(&target.name, blocked);
+        self.shared.metrics.set_write_blocked(&target.name, blocked);
         let blocked_text = blocked.map(|blocked| match blocked {
             WriteBlocked::Refused => {
                 "refused: Lambda refused the value; it is not sent again for a while".to_owned()
@@ -1495,7 +1515,8 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             }
         });
         self.note_blocked(target, blocked_text.clone(), Some((from, to)), trigger);
-        self.journal
+        self.shared
+            .journal
             .lock()
             .set_status(status_of(evaluation, evaluated, blocked_text, now));
     }
@@ -1558,12 +1579,14 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             Instant::now(),
             fastrand::f64(),
         );
-        self.metrics
+        self.shared
+            .metrics
             .set_write_blocked(&done.target, memory.write.blocked());
         let error = match done.result {
             Ok(config) => {
                 let direction = if done.to > done.from { "up" } else { "down" };
-                self.metrics
+                self.shared
+                    .metrics
                     .scaling_actions
                     .with_label_values(&[&done.target, direction, done.trigger])
                     .inc();
@@ -1572,7 +1595,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                 if let Some(memory) = self.memory.get_mut(&done.target) {
                     memory.allocating = Some((done.activity, done.sent));
                 }
-                self.journal.lock().set_outcome(
+                self.shared.journal.lock().set_outcome(
                     &done.target,
                     done.activity,
                     if allocating { "IN_PROGRESS" } else { "deleted" }.into(),
@@ -1585,10 +1608,11 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             }
             Err(error) => error,
         };
-        self.journal
+        self.shared
+            .journal
             .lock()
             .set_outcome(&done.target, done.activity, write_failure(&error));
-        tracing::warn!(target = %done.target, to = done.to, epoch = self.fence.epoch(), error = %error, outcome = error.label(), retry = ?retry, "write failed");
+        tracing::warn!(target = %done.target, to = done.to, epoch = self.shared.fence.epoch(), error = %error, outcome = error.label(), retry = ?retry, "write failed");
         match retry {
             Some(Retry::After(wait)) => self.decide_after(&done.target, wait),
             // Something else is in progress on the function: what is there now is
@@ -1616,7 +1640,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
 
     async fn schedule_all_boundaries(&mut self) {
         self.boundaries.clear();
-        let now = self.clock.now();
+        let now = self.shared.clock.now();
         for target in self.config.targets.iter() {
             self.boundaries
                 .set(&target.name, schedule::next_boundary(target, now));
@@ -1626,7 +1650,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
 
     /// Decides every target whose boundary has come and queues its next one.
     async fn fire_due_boundaries(&mut self) {
-        let now = self.clock.now();
+        let now = self.shared.clock.now();
         let due = self.boundaries.take_due(now);
         for name in &due {
             tracing::debug!(target = %name, "schedule boundary");
@@ -1650,7 +1674,9 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
         let Some(when) = earliest else {
             return;
         };
-        let delay = (when - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
+        let delay = (when - self.shared.clock.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
         match self.wakes.arm(delay, self.boundary_wake.clone()).await {
             Ok(()) => self.boundaries.armed = Some(when),
             // The heartbeat still finds the boundary within a second.
@@ -1668,16 +1694,12 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
         }
         let path = self.path.clone();
         let old = self.config.clone();
-        let metrics = self.metrics.clone();
+        let metrics = self.shared.metrics.clone();
         let overrides = self.overrides;
-        let aws = self.aws.clone();
-        let fence = self.fence.clone();
+        let aws = self.shared.aws.clone();
+        let fence = self.shared.fence.clone();
         self.reloads.spawn(async move {
-            let loaded = tokio::task::spawn_blocking(move || config::load(&path))
-                .await
-                .map_err(|error| format!("the reload task failed: {error}"))?;
-            let mut new = loaded.map_err(|error| error.to_string())?;
-            overrides.apply(&mut new);
+            let new = read_config(path, overrides).await?;
             let reconnect = new.aws != old.aws
                 || new.daemon.control_plane_budget != old.daemon.control_plane_budget
                 || new.daemon.max_write_rate != old.daemon.max_write_rate;
@@ -1698,7 +1720,8 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
     async fn reload_done(&mut self, outcome: Result<Reloaded<A>, String>) {
         match outcome {
             Err(error) => {
-                self.metrics
+                self.shared
+                    .metrics
                     .config_reloads
                     .with_label_values(&["failure"])
                     .inc();
@@ -1709,11 +1732,12 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                 clients,
             }) => {
                 let old = self.config.clone();
-                let removed = take_in_force(&self.metrics, &old, &new);
+                let removed = take_in_force(&self.shared.metrics, &old, &new);
                 for name in &removed {
                     self.memory.remove(name);
                 }
-                self.journal
+                self.shared
+                    .journal
                     .lock()
                     .retain_status(|name| !removed.iter().any(|gone| *gone == name));
                 if new.aws != old.aws {
@@ -1734,7 +1758,8 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                 self.set_config(new);
                 self.learn_everything();
                 self.schedule_all_boundaries().await;
-                self.metrics
+                self.shared
+                    .metrics
                     .config_reloads
                     .with_label_values(&["success"])
                     .inc();
@@ -1803,7 +1828,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             writes_in_flight = self.writes.len(),
             "standing down: the loop stops acting"
         );
-        self.health.pass_ended();
+        self.shared.health.pass_ended();
         let config = Arc::unwrap_or_clone(self.config);
         Standby {
             path: self.path,
