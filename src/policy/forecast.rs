@@ -1,11 +1,12 @@
 //! Predicting demand from the target's own past: seasonal-naive forecasts at several
-//! periods (an hour, a day, a week), each scored by how well it would have predicted
-//! the recent past, the best one used only when its score says the past predicts the
-//! present.
+//! periods (an hour, the 2- to 12-hour steps of a day, a day, a week), each scored by
+//! how well it would have predicted the recent past, the best one used only when its
+//! score says the past predicts the present.
 //!
 //! History is the peak demand of each 5-minute bucket over 14 days: 4,032 `f32`s,
-//! 15.75 KiB per target, enough to see the weekly period twice. It is rebuilt from the same datapoints after a restart, so the answer is
-//! the same. Pure: no clock, `now` is passed in; no allocation beyond the history.
+//! 15.75 KiB per target, enough to see the weekly period twice. It is rebuilt from the
+//! same datapoints after a restart, so the answer is the same. Pure: no clock, `now`
+//! is passed in; no allocation beyond the history.
 //!
 //! What it must not do: scale in (it only ever proposes a floor), or act on a period
 //! it has not seen at least twice.
@@ -31,44 +32,61 @@ const RESCORE_BUCKETS: i64 = 60 / BUCKET_MINUTES;
 /// interval): a rise is "new" when it exceeds the peak of this many buckets before.
 const REACTION_BUCKETS: usize = 2;
 
-/// The seasons a forecast can follow.
+/// A season a forecast can follow: an hour, the steps of a day that cron schedules
+/// use (2, 3, 4, 6, 8 and 12 hours), a day and a week. The sub-day periods matter when
+/// history is short: a batch every 4 hours is seen twice after 8 hours, a day only
+/// after two days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Period {
-    Hour,
-    Day,
-    Week,
+pub struct Period {
+    minutes: usize,
+    label: &'static str,
 }
 
 impl Period {
-    pub const ALL: [Period; 3] = [Period::Hour, Period::Day, Period::Week];
+    pub const HOUR: Period = Period::hours(1, "1h");
+    pub const DAY: Period = Period::hours(24, "1d");
+    pub const WEEK: Period = Period::hours(7 * 24, "1w");
+    /// Shortest first: on a tie the shortest period wins, being the freshest.
+    pub const ALL: [Period; 9] = [
+        Period::HOUR,
+        Period::hours(2, "2h"),
+        Period::hours(3, "3h"),
+        Period::hours(4, "4h"),
+        Period::hours(6, "6h"),
+        Period::hours(8, "8h"),
+        Period::hours(12, "12h"),
+        Period::DAY,
+        Period::WEEK,
+    ];
+
+    const fn hours(hours: usize, label: &'static str) -> Period {
+        Period {
+            minutes: hours * 60,
+            label,
+        }
+    }
 
     fn buckets(self) -> usize {
-        let minutes = match self {
-            Period::Hour => 60,
-            Period::Day => 24 * 60,
-            Period::Week => 7 * 24 * 60,
-        };
-        minutes / BUCKET_MINUTES as usize
+        self.minutes / BUCKET_MINUTES as usize
     }
 
     pub fn label(self) -> &'static str {
-        match self {
-            Period::Hour => "1h",
-            Period::Day => "1d",
-            Period::Week => "1w",
-        }
+        self.label
     }
 }
 
 /// Peak demand per 5-minute bucket, newest last; `NaN` where nothing was seen.
 ///
-/// Decisions hand the state on every minute, so cloning must be cheap: the completed
-/// buckets sit behind an `Arc` and change once per bucket (every 5 minutes), with the
-/// periods' scores computed then; the bucket under way is kept beside them.
+/// Decisions hand the state on every minute, so cloning must be cheap and must not
+/// copy 16 KiB: the long history sits behind an `Arc` and changes once an hour, when
+/// the periods are scored; the buckets completed since then and the bucket under way
+/// are kept inline beside it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DemandHistory {
-    /// `None` until a bucket completes: a target that never forecasts allocates nothing.
+    /// `None` until the first merge: a target that never forecasts allocates nothing.
     completed: Option<Arc<Completed>>,
+    /// Buckets completed since the last merge into `completed`.
+    recent: Recent,
     /// The newest bucket, still filling: (bucket number, peak so far).
     current: Option<(i64, f32)>,
 }
@@ -78,23 +96,67 @@ struct Completed {
     /// The bucket number (minutes since the epoch ÷ 5) of `buckets[0]`.
     first: i64,
     buckets: VecDeque<f32>,
-    /// Each period's score at the newest completed bucket (see `score`).
-    scores: [Option<f64>; 3],
+    /// Each period's score at the newest completed bucket (see `rescore`).
+    scores: [Option<f64>; Period::ALL.len()],
+}
+
+/// Up to an hour of completed buckets, not yet merged into [`Completed`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Recent {
+    /// The bucket number of `peaks[0]`.
+    first: i64,
+    len: usize,
+    peaks: [f32; RESCORE_BUCKETS as usize],
+}
+
+impl Recent {
+    fn index(&self, bucket: i64) -> Option<usize> {
+        usize::try_from(bucket - self.first)
+            .ok()
+            .filter(|index| *index < self.len)
+    }
 }
 
 fn bucket_of(time: DateTime<Utc>) -> i64 {
     time.timestamp().div_euclid(60 * BUCKET_MINUTES)
 }
 
-impl Completed {
+/// Reading a history of bucket peaks, whether merged or not.
+trait Peaks {
+    fn at(&self, bucket: i64) -> Option<f64>;
+
+    /// The seasonal-naive prediction for `bucket` at `period`: the larger of the same
+    /// phase one and two periods back (either may be missing, not both).
+    fn seasonal(&self, bucket: i64, period: Period) -> Option<f64> {
+        let step = period.buckets() as i64;
+        match (self.at(bucket - step), self.at(bucket - 2 * step)) {
+            (Some(one), Some(two)) => Some(one.max(two)),
+            (one, two) => one.or(two),
+        }
+    }
+}
+
+fn peak(value: f32) -> Option<f64> {
+    (!value.is_nan()).then_some(f64::from(value))
+}
+
+impl Peaks for Completed {
     fn at(&self, bucket: i64) -> Option<f64> {
         let index = usize::try_from(bucket - self.first).ok()?;
-        self.buckets
-            .get(index)
-            .filter(|value| !value.is_nan())
-            .map(|value| f64::from(*value))
+        self.buckets.get(index).copied().and_then(peak)
     }
+}
 
+impl Peaks for DemandHistory {
+    fn at(&self, bucket: i64) -> Option<f64> {
+        match self.recent.index(bucket) {
+            Some(index) => peak(self.recent.peaks[index]),
+            None => self.completed.as_ref()?.at(bucket),
+        }
+    }
+}
+
+impl Completed {
     fn newest(&self) -> i64 {
         self.first + self.buckets.len() as i64 - 1
     }
@@ -130,16 +192,6 @@ impl Completed {
         }
     }
 
-    /// The seasonal-naive prediction for `bucket` at `period`: the larger of the same
-    /// phase one and two periods back (either may be missing, not both).
-    fn seasonal(&self, bucket: i64, period: Period) -> Option<f64> {
-        let step = period.buckets() as i64;
-        match (self.at(bucket - step), self.at(bucket - 2 * step)) {
-            (Some(one), Some(two)) => Some(one.max(two)),
-            (one, two) => one.or(two),
-        }
-    }
-
     /// The peak of the `REACTION_BUCKETS` before `bucket`: what a reactive policy has
     /// already caught up with when `bucket` comes.
     fn reactive_level(&self, bucket: i64) -> Option<f64> {
@@ -148,46 +200,51 @@ impl Completed {
             .reduce(f64::max)
     }
 
-    /// How well `period` would have predicted the rises of the last day that a
+    /// How well each period would have predicted the rises of the last day that a
     /// reactive policy misses: an F1 score of the rise it covered against the rise
-    /// there was and the capacity it would have added. `None` when the day had no
-    /// rise to predict or the period has not been seen twice.
-    fn score(&self, period: Period) -> Option<f64> {
-        if self.buckets.len() < 2 * period.buckets() {
-            return None;
+    /// there was and the capacity it would have added. `None` for a period not seen
+    /// twice yet, and for all when the day had no rise to predict. One pass over the
+    /// day: the rise of a bucket is the same whatever the period.
+    fn rescore(&mut self) {
+        #[derive(Clone, Copy, Default)]
+        struct Tally {
+            covered: f64,
+            proposed: f64,
         }
+        let mut tallies = [Tally::default(); Period::ALL.len()];
+        let mut needed = 0.0;
         let newest = self.newest();
-        let (mut covered, mut needed, mut proposed) = (0.0, 0.0, 0.0);
         let from = newest - SCORED_BUCKETS.min(self.buckets.len()) as i64 + 1;
         for bucket in from..=newest {
             let (Some(actual), Some(level)) = (self.at(bucket), self.reactive_level(bucket)) else {
                 continue;
             };
-            let predicted = self.seasonal(bucket, period).unwrap_or(0.0);
             let rise = (actual - level).max(0.0);
-            let offered = (predicted - level).max(0.0);
             needed += rise;
-            proposed += offered;
-            covered += rise.min(offered);
+            for (period, tally) in Period::ALL.iter().zip(&mut tallies) {
+                let offered = (self.seasonal(bucket, *period).unwrap_or(0.0) - level).max(0.0);
+                tally.proposed += offered;
+                tally.covered += rise.min(offered);
+            }
         }
-        if needed <= f64::EPSILON {
-            return None;
-        }
-        let recall = covered / needed;
-        let precision = if proposed > 0.0 {
-            covered / proposed
-        } else {
-            0.0
-        };
-        Some(if recall + precision > 0.0 {
-            2.0 * recall * precision / (recall + precision)
-        } else {
-            0.0
-        })
-    }
-
-    fn rescore(&mut self) {
-        self.scores = Period::ALL.map(|period| self.score(period));
+        let seen = self.buckets.len();
+        self.scores = std::array::from_fn(|index| {
+            let tally = tallies[index];
+            if seen < 2 * Period::ALL[index].buckets() || needed <= f64::EPSILON {
+                return None;
+            }
+            let recall = tally.covered / needed;
+            let precision = if tally.proposed > 0.0 {
+                tally.covered / tally.proposed
+            } else {
+                0.0
+            };
+            Some(if recall + precision > 0.0 {
+                2.0 * recall * precision / (recall + precision)
+            } else {
+                0.0
+            })
+        });
     }
 }
 
@@ -208,24 +265,75 @@ impl DemandHistory {
                 self.complete(current, peak);
                 self.current = Some((bucket, value));
             }
-            Some(_) => {
-                // A late datapoint of a completed bucket: rare, so the copy is too.
-                let completed = Arc::make_mut(self.completed.get_or_insert_default());
-                completed.put(bucket, value);
-                completed.rescore();
-            }
+            Some(_) => self.raise(bucket, value),
             None => self.current = Some((bucket, value)),
         }
     }
 
     fn complete(&mut self, bucket: i64, peak: f32) {
-        let completed = Arc::make_mut(self.completed.get_or_insert_default());
-        completed.put(bucket, peak);
+        let recent = &mut self.recent;
+        if recent.len == 0 {
+            recent.first = bucket;
+        }
+        let index = usize::try_from(bucket - recent.first).unwrap_or(usize::MAX);
+        if index >= recent.peaks.len() {
+            self.merge();
+            self.recent.first = bucket;
+        }
+        let recent = &mut self.recent;
+        let index = usize::try_from(bucket - recent.first).expect("after the newest");
+        recent.peaks[recent.len..index].fill(f32::NAN);
+        recent.peaks[index] = peak;
+        recent.len = index + 1;
         // Scores move slowly (a day is scored): once an hour is enough, and an hour
         // boundary is the same whatever the history was rebuilt from.
         if bucket.rem_euclid(RESCORE_BUCKETS) == 0 {
-            completed.rescore();
+            self.merge();
+            if let Some(completed) = &mut self.completed {
+                Arc::make_mut(completed).rescore();
+            }
         }
+    }
+
+    /// Moves the recent buckets into the long history: the one copy of it an hour
+    /// while a decision still holds the previous state.
+    fn merge(&mut self) {
+        let recent = std::mem::take(&mut self.recent);
+        if recent.len == 0 {
+            return;
+        }
+        let completed = Arc::make_mut(self.completed.get_or_insert_default());
+        for (bucket, value) in (recent.first..).zip(&recent.peaks[..recent.len]) {
+            if !value.is_nan() {
+                completed.put(bucket, *value);
+            }
+        }
+    }
+
+    /// A datapoint of a completed bucket. The daemon reads its whole window every
+    /// pass, so this is mostly a datapoint seen before: only one that raises a peak
+    /// changes anything (and, in the long history, costs a copy and a new score).
+    fn raise(&mut self, bucket: i64, value: f32) {
+        if let Some(index) = self.recent.index(bucket) {
+            let slot = &mut self.recent.peaks[index];
+            if slot.is_nan() || value > *slot {
+                *slot = value;
+            }
+            return;
+        }
+        let Some(completed) = &mut self.completed else {
+            return;
+        };
+        if bucket < completed.first
+            || completed
+                .at(bucket)
+                .is_some_and(|known| known >= f64::from(value))
+        {
+            return;
+        }
+        let completed = Arc::make_mut(completed);
+        completed.put(bucket, value);
+        completed.rescore();
     }
 
     /// Buckets covered, first to last seen.
@@ -233,6 +341,7 @@ impl DemandHistory {
         self.completed
             .as_ref()
             .map_or(0, |completed| completed.buckets.len())
+            + self.recent.len
             + usize::from(self.current.is_some())
     }
 }
@@ -301,7 +410,7 @@ pub fn predict(
         .filter_map(|(period, score)| score.map(|score| (*period, score)))
         .reduce(|best, next| if next.1 > best.1 { next } else { best });
     let Some((period, accuracy)) = best else {
-        return Err(if completed.buckets.len() < 2 * Period::Hour.buckets() {
+        return Err(if history.span() < 2 * Period::HOUR.buckets() {
             NoForecast::NotEnoughHistory { minutes }
         } else {
             NoForecast::PastDoesNotPredict { best: 0.0 }
@@ -312,7 +421,7 @@ pub fn predict(
     }
     let last = bucket_of(now + chrono::TimeDelta::minutes(i64::from(horizon_minutes)));
     let expected = (bucket_of(now)..=last)
-        .filter_map(|bucket| completed.seasonal(bucket, period))
+        .filter_map(|bucket| history.seasonal(bucket, period))
         .fold(0.0, f64::max);
     Ok(Prediction {
         period,
@@ -351,7 +460,7 @@ mod tests {
     fn an_hourly_batch_is_foreseen_before_it_starts() {
         let history = history_of(hourly_batch, 6 * 60 - 5);
         let prediction = predict(&history, minute(6 * 60 - 5), 10).expect("a forecast");
-        assert_eq!(prediction.period, Period::Hour);
+        assert_eq!(prediction.period, Period::HOUR);
         assert!((prediction.expected - 100.0).abs() < 1e-6, "{prediction:?}");
         assert!(prediction.accuracy > 0.9, "{prediction:?}");
         // Mid-hour, nothing comes within the horizon.
@@ -399,12 +508,12 @@ mod tests {
     #[test]
     fn the_history_stays_within_16_kib_and_rebuilds_to_the_same_answer() {
         let history = history_of(hourly_batch, 16 * 24 * 60);
-        assert_eq!(
-            history.span(),
-            HISTORY_BUCKETS + 1,
-            "14 days and the bucket under way"
+        // 14 days merged, the buckets since the last hourly merge, the bucket under way.
+        assert_eq!(history.span(), HISTORY_BUCKETS + 10 + 1);
+        assert!(
+            HISTORY_BUCKETS * std::mem::size_of::<f32>() + std::mem::size_of::<Recent>()
+                <= 16 * 1024
         );
-        assert!(HISTORY_BUCKETS * std::mem::size_of::<f32>() <= 16 * 1024);
         // Fed again from the last 14 days of the same datapoints: the same forecast.
         let mut rebuilt = DemandHistory::default();
         for index in 2 * 24 * 60..16 * 24 * 60 {

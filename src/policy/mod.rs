@@ -20,7 +20,6 @@ mod tracking;
 
 use tracking::Tracked;
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -108,7 +107,9 @@ pub struct Observation {
 /// it holds raw datapoints rather than anything derived from earlier decisions.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PolicyState {
-    history: BTreeMap<DateTime<Utc>, f64>,
+    /// Sorted by timestamp, one per minute: a window is a few dozen datapoints, and a
+    /// vector is copied in one go where a map would be rebuilt node by node.
+    history: Vec<Datapoint>,
     /// Demand per 5-minute bucket over two weeks, kept only when the forecast is on
     /// or observed.
     demand: forecast::DemandHistory,
@@ -122,10 +123,7 @@ impl PolicyState {
     }
 
     pub fn datapoints(&self) -> impl Iterator<Item = Datapoint> + '_ {
-        self.history.iter().map(|(timestamp, value)| Datapoint {
-            timestamp: *timestamp,
-            value: *value,
-        })
+        self.history.iter().copied()
     }
 }
 
@@ -526,14 +524,23 @@ fn remember(
         return PolicyState::default();
     };
     let oldest = tracking::window_start(tracking, now);
-    let mut history: BTreeMap<_, _> = previous
+    let kept = previous
         .history
-        .range(oldest..)
-        .map(|(timestamp, value)| (*timestamp, *value))
-        .collect();
+        .partition_point(|point| point.timestamp < oldest);
+    let mut history = previous.history[kept..].to_vec();
     for point in datapoints {
-        if point.timestamp >= oldest && point.timestamp <= now && point.value.is_finite() {
-            history.insert(point.timestamp, point.value);
+        if point.timestamp < oldest || point.timestamp > now || !point.value.is_finite() {
+            continue;
+        }
+        // New datapoints come after the known ones; a re-read one replaces its minute.
+        match history.last() {
+            Some(last) if last.timestamp >= point.timestamp => {
+                match history.binary_search_by(|known| known.timestamp.cmp(&point.timestamp)) {
+                    Ok(index) => history[index].value = point.value,
+                    Err(index) => history.insert(index, *point),
+                }
+            }
+            _ => history.push(*point),
         }
     }
     let mut demand = forecast::DemandHistory::default();

@@ -14,7 +14,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::PolicyState;
+use super::{Datapoint, PolicyState};
 use crate::config::TrackingConfig;
 
 pub struct Recommendation {
@@ -43,7 +43,14 @@ pub fn window_start(tracking: &TrackingConfig, now: DateTime<Utc>) -> DateTime<U
 }
 
 pub fn recommend(tracking: &TrackingConfig, state: &PolicyState, now: DateTime<Utc>) -> Tracked {
-    let Some((&newest_time, &newest_value)) = state.history.range(..=now).next_back() else {
+    let seen = &state.history[..state
+        .history
+        .partition_point(|point| point.timestamp <= now)];
+    let Some(&Datapoint {
+        timestamp: newest_time,
+        value: newest_value,
+    }) = seen.last()
+    else {
         return Tracked::Idle;
     };
     if now - newest_time > tracking.stale_after {
@@ -53,15 +60,14 @@ pub fn recommend(tracking: &TrackingConfig, state: &PolicyState, now: DateTime<U
     }
     // The window proper: the newest datapoint's age is allowed for, as in `window_start`.
     let since = newest_time - tracking.scale_in_window + TimeDelta::minutes(1);
-    let per_point = |value: f64| recommend_one(tracking, value);
-    let newest_recommendation = per_point(newest_value);
-    let window_peak = state
-        .history
-        .range(since..=now)
-        .map(|(_, value)| per_point(*value))
-        .max()
-        .unwrap_or(0)
-        .max(newest_recommendation);
+    let in_window = &seen[seen.partition_point(|point| point.timestamp < since)..];
+    // A recommendation only grows with its value: the window's peak value gives its peak.
+    let peak_value = in_window
+        .iter()
+        .map(|point| point.value)
+        .fold(newest_value, f64::max);
+    let newest_recommendation = recommend_one(tracking, newest_value);
+    let window_peak = recommend_one(tracking, peak_value);
     Tracked::Fresh(Recommendation {
         window_peak,
         newest_recommendation,

@@ -220,3 +220,19 @@ fn on_an_hourly_batch_the_forecast_spills_under_a_quarter_of_aas_at_its_own_cost
     assert!(ratio <= 0.25, "{ratio}: {}", render_table(&outcome.report));
     assert_eq!(outcome.usable.len(), outcome.report.policies.len());
 }
+
+#[test]
+fn with_one_day_of_history_the_forecast_follows_a_batch_every_four_hours() {
+    // 20 minutes of 80 over a base of 5 at 00:00, 04:00, …, 20:00 of one day. A day
+    // is never seen twice in a day, but the 4-hour period is from 08:00: the batches
+    // of 12:00, 16:00 and 20:00 are foreseen, those of 00:00 to 08:00 cannot be.
+    let mut load = seeded(6, |minute, rng| {
+        5.0 + rng.f64() + if minute % 240 < 20 { 80.0 } else { 0.0 }
+    });
+    load.concurrency.truncate(24 * 60);
+    let (reactive, forecast) = reactive_and_forecast(&load);
+    assert!(
+        forecast.spillover_unit_hours < 0.6 * reactive.spillover_unit_hours,
+        "reactive {reactive:?}\nforecast {forecast:?}"
+    );
+}
