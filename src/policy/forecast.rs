@@ -506,6 +506,30 @@ mod tests {
     }
 
     #[test]
+    fn a_datapoint_read_again_copies_nothing_and_a_higher_one_counts() {
+        // The daemon reads its whole window every pass: old datapoints come again.
+        let mut history = history_of(hourly_batch, 5 * 60);
+        let before = history.clone();
+        let old = Datapoint {
+            timestamp: minute(60),
+            value: hourly_batch(60),
+        };
+        history.record(&old);
+        let shared =
+            |one: &DemandHistory, other: &DemandHistory| match (&one.completed, &other.completed) {
+                (Some(one), Some(other)) => Arc::ptr_eq(one, other),
+                _ => false,
+            };
+        assert!(shared(&history, &before), "the long history was copied");
+        history.record(&Datapoint {
+            value: 500.0,
+            ..old
+        });
+        assert!(!shared(&history, &before));
+        assert_eq!(history.at(bucket_of(minute(60))), Some(500.0));
+    }
+
+    #[test]
     fn the_history_stays_within_16_kib_and_rebuilds_to_the_same_answer() {
         let history = history_of(hourly_batch, 16 * 24 * 60);
         // 14 days merged, the buckets since the last hourly merge, the bucket under way.
