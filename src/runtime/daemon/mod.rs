@@ -1206,11 +1206,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             found_by,
             "drift: the capacity was changed by someone else"
         );
-        self.shared
-            .metrics
-            .drift_detected
-            .with_label_values(&[&target.name])
-            .inc();
+        self.shared.metrics.targets.count_drift(&target.name);
         self.record(
             &target.name,
             Kind::Drift,
@@ -1584,12 +1580,11 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             .set_write_blocked(&done.target, memory.write.blocked());
         let error = match done.result {
             Ok(config) => {
-                let direction = if done.to > done.from { "up" } else { "down" };
-                self.shared
-                    .metrics
-                    .scaling_actions
-                    .with_label_values(&[&done.target, direction, done.trigger])
-                    .inc();
+                self.shared.metrics.targets.count_scaling_action(
+                    &done.target,
+                    done.to > done.from,
+                    done.trigger,
+                );
                 let allocating = config.is_some();
                 self.known.wrote(&target, config);
                 if let Some(memory) = self.memory.get_mut(&done.target) {

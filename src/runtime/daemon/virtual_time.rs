@@ -395,14 +395,7 @@ async fn drift_is_corrected_within_one_scan_period_and_counted() {
         .map(|(_, request)| request.api)
         .collect();
     assert_eq!(before[before.len() - 2..], [SCAN, PUT]);
-    assert_eq!(
-        harness
-            .metrics
-            .drift_detected
-            .with_label_values(&["f:live"])
-            .get(),
-        1
-    );
+    assert_eq!(harness.metrics.targets.drift_count("f:live"), 1);
     harness.stop().await;
 }
 

@@ -2,6 +2,10 @@
 //! its help text, names in base units with `_total` and `_seconds` suffixes, and labels
 //! bounded to target names, rule names, API names and fixed outcome words.
 
+mod per_target;
+
+pub use per_target::{Evaluated, TargetSeries};
+
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec,
     Opts, Registry, TextEncoder,
@@ -16,7 +20,7 @@ use crate::aws::{
     AwsError, FunctionConfigs, LambdaApi, MetricQuery, MetricsApi, MetricsBatch, ProvisionedConfig,
 };
 use crate::config::TargetConfig;
-use crate::policy::{Decision, MetricData, TRIGGERS};
+use crate::policy::Decision;
 use crate::runtime::actuator::WriteBlocked;
 use crate::runtime::budget::Priority;
 use crate::runtime::evaluate::Evaluation;
@@ -24,14 +28,8 @@ use crate::runtime::evaluate::Evaluation;
 /// Every metric the daemon exports.
 pub struct Metrics {
     pub registry: Registry,
-    pub desired: IntGaugeVec,
-    pub requested: IntGaugeVec,
-    pub allocated: IntGaugeVec,
-    pub metric_value: GaugeVec,
-    pub bound: IntGaugeVec,
-    pub schedule_active: IntGaugeVec,
-    pub allocation_failed: IntGaugeVec,
-    pub scaling_actions: IntCounterVec,
+    /// The series that exist once per target, outside the registry (see `per_target`).
+    pub targets: TargetSeries,
     pub aws_requests: IntCounterVec,
     pub aws_duration: HistogramVec,
     pub evaluation_duration: Histogram,
@@ -39,16 +37,12 @@ pub struct Metrics {
     pub last_successful_evaluation: Gauge,
     pub passes: IntCounterVec,
     pub config_reloads: IntCounterVec,
-    pub write_blocked: IntGaugeVec,
-    pub metric_data: IntGaugeVec,
     pub task_failures: IntCounterVec,
     pub budget_spent: IntCounterVec,
     pub budget_queued: IntGaugeVec,
     pub budget_throttled: IntCounterVec,
     pub budget_rate: Gauge,
-    pub drift_detected: IntCounterVec,
     pub targets_unknown: prometheus::IntGauge,
-    pub forecast_capacity: IntGaugeVec,
     /// The leader metrics exist only with `[leader]`; each carries this copy's identity.
     pub leader: IntGaugeVec,
     pub leader_epoch: IntGaugeVec,
@@ -124,12 +118,6 @@ impl Metrics {
             ))
             .expect("registered once");
 
-        let scaling_actions = counter(
-            &registry,
-            "pc_autoscaler_scaling_actions_total",
-            "Accepted capacity changes, by direction (up, down) and trigger (tracking, schedule, target_bounds, caps, idle, forecast).",
-            &["target", "direction", "trigger"],
-        );
         let aws_requests = counter(
             &registry,
             "pc_autoscaler_aws_requests_total",
@@ -226,74 +214,10 @@ impl Metrics {
         }
 
         Self {
-            desired: int_gauge(
-                &registry,
-                "pc_autoscaler_target_desired_capacity",
-                "Provisioned concurrency the policy wants for the target.",
-                &["target"],
-            ),
-            requested: int_gauge(
-                &registry,
-                "pc_autoscaler_target_requested_capacity",
-                "Provisioned concurrency requested from Lambda.",
-                &["target"],
-            ),
-            allocated: int_gauge(
-                &registry,
-                "pc_autoscaler_target_allocated_capacity",
-                "Provisioned concurrency allocated and usable.",
-                &["target"],
-            ),
-            metric_value: registered(
-                &registry,
-                GaugeVec::new(
-                    Opts::new(
-                        "pc_autoscaler_target_metric_value",
-                        "Newest demand read for the target: concurrency (for metric concurrency and utilization) or the custom metric's value.",
-                    ),
-                    &["target", "metric"],
-                ),
-            ),
-            bound: int_gauge(
-                &registry,
-                "pc_autoscaler_target_bound",
-                "Capacity bound in force (bound is min or max).",
-                &["target", "bound"],
-            ),
-            schedule_active: int_gauge(
-                &registry,
-                "pc_autoscaler_target_schedule_active",
-                "1 for the schedule rule in force, 0 for the target's other rules.",
-                &["target", "rule"],
-            ),
-            allocation_failed: int_gauge(
-                &registry,
-                "pc_autoscaler_target_allocation_failed",
-                "1 while the target's provisioned concurrency config is FAILED.",
-                &["target"],
-            ),
-            write_blocked: int_gauge(
-                &registry,
-                "pc_autoscaler_target_write_blocked",
-                "1 while the target's decision cannot be written, by reason (refused: Lambda refused the value; failing: writes keep failing).",
-                &["target", "reason"],
-            ),
-            metric_data: int_gauge(
-                &registry,
-                "pc_autoscaler_target_metric_data",
-                "1 for what the target's metric datapoints were at the last decision (fresh, stale, idle, unreadable, not_tracked).",
-                &["target", "state"],
-            ),
             budget_rate: gauge(
                 &registry,
                 "pc_autoscaler_control_plane_budget_requests_per_second",
                 "The control-plane budget's rate in force: daemon.control_plane_budget, or less for a while after a throttle.",
-            ),
-            drift_detected: counter(
-                &registry,
-                "pc_autoscaler_drift_detected_total",
-                "Changes of a target's provisioned concurrency that the daemon did not make, found by a drift scan.",
-                &["target"],
             ),
             targets_unknown: registered(
                 &registry,
@@ -301,12 +225,6 @@ impl Metrics {
                     "pc_autoscaler_targets_unknown",
                     "Targets whose provisioned concurrency has not been read yet (after a start or reload); they are not decided until it is.",
                 ),
-            ),
-            forecast_capacity: int_gauge(
-                &registry,
-                "pc_autoscaler_target_forecast_capacity",
-                "The capacity the forecast says the next horizon needs (forecast = \"observe\" or \"on\"); absent while the past does not predict the present.",
-                &["target"],
             ),
             leader: int_gauge(
                 &registry,
@@ -339,7 +257,7 @@ impl Metrics {
             budget_spent,
             budget_queued,
             budget_throttled,
-            scaling_actions,
+            targets: TargetSeries::default(),
             aws_requests,
             aws_duration,
             evaluation_duration,
@@ -354,150 +272,78 @@ impl Metrics {
 
     /// Records what one evaluation saw and decided.
     pub fn record_evaluation(&self, evaluation: &Evaluation) {
-        let target = evaluation.target.name.as_str();
+        let target = &evaluation.target;
         let Ok(evaluated) = &evaluation.outcome else {
             return;
         };
         let observation = &evaluated.observation;
         let decision: &Decision = &evaluated.decision;
-        self.desired
-            .with_label_values(&[target])
-            .set(i64::from(decision.desired));
-        self.requested
-            .with_label_values(&[target])
-            .set(i64::from(observation.requested));
-        self.allocated
-            .with_label_values(&[target])
-            .set(i64::from(observation.allocated));
-        self.bound
-            .with_label_values(&[target, "min"])
-            .set(i64::from(decision.bounds.min));
-        self.bound
-            .with_label_values(&[target, "max"])
-            .set(i64::from(decision.bounds.max));
-        if let (Some(tracking), Some(value)) = (&evaluation.target.tracking, decision.metric_value)
-        {
-            self.metric_value
-                .with_label_values(&[target, tracking.metric.label()])
-                .set(value);
-        }
-        for rule in &evaluation.target.schedules {
-            let active = decision.bounds.rule.as_deref() == Some(rule.name.as_str());
-            self.schedule_active
-                .with_label_values(&[target, &rule.name])
-                .set(i64::from(active));
-        }
+        let metric_value = target
+            .tracking
+            .as_ref()
+            .zip(decision.metric_value)
+            .map(|(tracking, value)| (tracking.metric.label(), value));
+        self.targets.evaluated(
+            &target.name,
+            Evaluated {
+                desired: decision.desired,
+                requested: observation.requested,
+                allocated: observation.allocated,
+                min: decision.bounds.min,
+                max: decision.bounds.max,
+                allocation_failed: observation.status == crate::policy::AllocationStatus::Failed,
+                metric_data: decision.metric_data,
+            },
+            metric_value,
+            decision.bounds.rule.as_deref(),
+        );
         // Targets without a forecast never had the series: nothing to do for them.
-        match &decision.forecast {
-            Some(Ok((_, needed))) => self
-                .forecast_capacity
-                .with_label_values(&[target])
-                .set(i64::from(*needed)),
-            Some(Err(_)) => {
-                let _ = self.forecast_capacity.remove_label_values(&[target]);
-            }
-            None => {}
-        }
-        let failed = observation.status == crate::policy::AllocationStatus::Failed;
-        self.allocation_failed
-            .with_label_values(&[target])
-            .set(i64::from(failed));
-        for state in MetricData::ALL {
-            self.metric_data
-                .with_label_values(&[target, state.label()])
-                .set(i64::from(state == decision.metric_data));
+        if let Some(forecast) = &decision.forecast {
+            let capacity = forecast.as_ref().ok().map(|(_, needed)| *needed);
+            self.targets.set_forecast(&target.name, capacity);
         }
     }
 
     /// Exports the series of `target` that alerts watch, at 0, so that `rate()` and
     /// alerts see the first event. Idempotent: existing values stay.
     ///
-    /// `pc_autoscaler_scaling_actions_total` is not among them: its 10 combinations
-    /// per target were 40 % of all series at 5,000 targets, and a dashboard's
+    /// `pc_autoscaler_scaling_actions_total` is not among them: its 12 combinations
+    /// per target would be most of all series at 5,000 targets, and a dashboard's
     /// `increase()` needs no zero before the first action. Each combination appears
     /// with its first change.
     pub fn register_target(&self, target: &TargetConfig) {
-        let name = target.name.as_str();
-        for blocked in WriteBlocked::ALL {
-            self.write_blocked
-                .with_label_values(&[name, blocked.label()]);
-        }
-        self.drift_detected.with_label_values(&[name]);
-        for rule in &target.schedules {
-            self.schedule_active.with_label_values(&[name, &rule.name]);
-        }
+        let rules: Vec<&str> = target
+            .schedules
+            .iter()
+            .map(|rule| rule.name.as_str())
+            .collect();
+        self.targets.register(&target.name, &rules);
     }
 
     /// Whether a write of `target` is blocked, and why.
     pub fn set_write_blocked(&self, target: &str, blocked: Option<WriteBlocked>) {
-        for reason in WriteBlocked::ALL {
-            self.write_blocked
-                .with_label_values(&[target, reason.label()])
-                .set(i64::from(blocked == Some(reason)));
-        }
+        self.targets.set_write_blocked(target, blocked);
     }
 
     /// After a reload: removes every series of a target that is gone, and the rule
     /// series of rules a kept target no longer has (a renamed rule must not stay at 1).
     pub fn forget_removed(&self, old: &TargetConfig, new: Option<&TargetConfig>) {
-        let name = old.name.as_str();
-        for rule in &old.schedules {
-            let kept = new.is_some_and(|new| new.schedules.iter().any(|r| r.name == rule.name));
-            if !kept {
-                let _ = self
-                    .schedule_active
-                    .remove_label_values(&[name, &rule.name]);
-            }
-        }
-        let forecasts = |target: &TargetConfig| {
-            target
-                .tracking
-                .as_ref()
-                .is_some_and(|tracking| tracking.forecast != crate::config::ForecastMode::Off)
-        };
-        if forecasts(old) && !new.is_some_and(forecasts) {
-            let _ = self.forecast_capacity.remove_label_values(&[name]);
-        }
-        if let Some(old_tracking) = &old.tracking {
-            let same_metric = new
-                .and_then(|new| new.tracking.as_ref())
-                .is_some_and(|tracking| tracking.metric.label() == old_tracking.metric.label());
-            if !same_metric {
-                let _ = self
-                    .metric_value
-                    .remove_label_values(&[name, old_tracking.metric.label()]);
-            }
-        }
-        if new.is_some() {
+        let Some(new) = new else {
+            self.targets.forget(&old.name);
             return;
-        }
-        for gauge in [
-            &self.desired,
-            &self.requested,
-            &self.allocated,
-            &self.allocation_failed,
-        ] {
-            let _ = gauge.remove_label_values(&[name]);
-        }
-        for bound in ["min", "max"] {
-            let _ = self.bound.remove_label_values(&[name, bound]);
-        }
-        for direction in ["up", "down"] {
-            for trigger in TRIGGERS {
-                let _ = self
-                    .scaling_actions
-                    .remove_label_values(&[name, direction, trigger]);
-            }
-        }
-        for blocked in WriteBlocked::ALL {
-            let _ = self
-                .write_blocked
-                .remove_label_values(&[name, blocked.label()]);
-        }
-        for state in MetricData::ALL {
-            let _ = self.metric_data.remove_label_values(&[name, state.label()]);
-        }
-        let _ = self.drift_detected.remove_label_values(&[name]);
+        };
+        let rules: Vec<&str> = new
+            .schedules
+            .iter()
+            .map(|rule| rule.name.as_str())
+            .collect();
+        let tracking = new.tracking.as_ref();
+        self.targets.keep(
+            &old.name,
+            &rules,
+            tracking.map(|tracking| tracking.metric.label()),
+            tracking.is_some_and(|tracking| tracking.forecast != crate::config::ForecastMode::Off),
+        );
     }
 
     /// The text exposition format.
@@ -506,9 +352,11 @@ impl Metrics {
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buffer)
             .expect("encoding into memory cannot fail");
-        // The gathered copy of every series is freed by now.
+        let mut text = String::from_utf8(buffer).expect("the text format is UTF-8");
+        self.targets.render(&mut text);
+        // The scrape's text and the gathered copy of the registry are freed by now.
         crate::trim::release_free_memory();
-        String::from_utf8(buffer).expect("the text format is UTF-8")
+        text
     }
 }
 
@@ -656,18 +504,29 @@ mod tests {
              [[target.schedule]]\nname = \"day\"\ncron = \"0 8 * * *\"\nmin = 2\n",
         );
         metrics.register_target(&old);
+        let evaluated = Evaluated {
+            desired: 2,
+            requested: 1,
+            allocated: 1,
+            min: 2,
+            max: 10,
+            allocation_failed: false,
+            metric_data: crate::policy::MetricData::Fresh,
+        };
         metrics
-            .schedule_active
-            .with_label_values(&["t", "day"])
-            .set(1);
-        metrics
-            .metric_value
-            .with_label_values(&["t", "concurrency"])
-            .set(5.0);
-        metrics
-            .scaling_actions
-            .with_label_values(&["t", "up", "schedule"])
-            .inc();
+            .targets
+            .evaluated("t", evaluated, Some(("concurrency", 5.0)), Some("day"));
+        metrics.targets.count_scaling_action("t", true, "schedule");
+        let text = metrics.render();
+        for series in [
+            "pc_autoscaler_target_schedule_active{rule=\"day\",target=\"t\"} 1\n",
+            "pc_autoscaler_target_metric_value{metric=\"concurrency\",target=\"t\"} 5\n",
+            "pc_autoscaler_target_bound{bound=\"max\",target=\"t\"} 10\n",
+            "pc_autoscaler_target_metric_data{state=\"fresh\",target=\"t\"} 1\n",
+            "pc_autoscaler_scaling_actions_total{direction=\"up\",target=\"t\",trigger=\"schedule\"} 1\n",
+        ] {
+            assert!(text.contains(series), "{series} missing in:\n{text}");
+        }
         // The rule renamed and tracking dropped: their series go, the target's stay.
         let renamed =
             target("[[target.schedule]]\nname = \"daytime\"\ncron = \"0 8 * * *\"\nmin = 2\n");
