@@ -1,7 +1,9 @@
 //! Replay throughput: a year of one-minute steps through all four policies.
 //!
 //! `cargo bench --bench replay` prints the time for the four replays alone and for a
-//! whole `simulate` run (which adds the equal-cost search, about 30 more replays).
+//! whole `simulate` run (which adds the equal-cost search, about 30 more replays), and
+//! the memory the forecast's history takes for 5,000 targets with 14 days each: the
+//! `PolicyState` the daemon keeps per forecasting target, rebuilt as at a start.
 
 // Tests and benchmarks drive real processes and servers in real time, not through
 // the daemon's injected clock.
@@ -9,6 +11,8 @@
 
 use std::hint::black_box;
 use std::time::Instant;
+
+mod support;
 
 use pc_autoscaler::config;
 use pc_autoscaler::simulate::{self, BoundsTimeline, Demand, Options, policies};
@@ -85,5 +89,47 @@ fn main() {
     println!(
         "  per policy-minute:                {:>8.1} ns",
         four.as_secs_f64() * 1e9 / (4 * minutes) as f64
+    );
+    history_memory(target);
+}
+
+/// Resident memory of this process, in bytes.
+fn resident() -> u64 {
+    support::usage(std::process::id()).1
+}
+
+/// The states of 5,000 forecasting targets, each rebuilt from 14 days of one-minute
+/// datapoints (a daily cycle with noise), as the daemon holds them after a start.
+fn history_memory(target: &pc_autoscaler::config::TargetConfig) {
+    const TARGETS: usize = 5_000;
+    let mut forecasting = target.clone();
+    if let Some(tracking) = &mut forecasting.tracking {
+        tracking.forecast = pc_autoscaler::config::ForecastMode::On;
+    }
+    let start: chrono::DateTime<chrono::Utc> = "2026-01-05T00:00:00Z".parse().expect("valid time");
+    let minutes = 14 * 24 * 60;
+    let mut rng = fastrand::Rng::with_seed(1);
+    let datapoints: Vec<pc_autoscaler::policy::Datapoint> = (0..minutes)
+        .map(|minute| pc_autoscaler::policy::Datapoint {
+            timestamp: start + chrono::TimeDelta::minutes(minute),
+            value: 50.0
+                + 40.0 * ((minute % 1440) as f64 / 1440.0 * std::f64::consts::TAU).sin()
+                + rng.f64() * 10.0,
+        })
+        .collect();
+    let now = start + chrono::TimeDelta::minutes(minutes);
+    let before = resident();
+    let started = Instant::now();
+    let states: Vec<_> = (0..TARGETS)
+        .map(|_| pc_autoscaler::policy::PolicyState::rebuilt(&forecasting, &datapoints, now))
+        .collect();
+    let took = started.elapsed();
+    let grown = resident().saturating_sub(before);
+    black_box(&states);
+    println!(
+        "  forecast history, {TARGETS} targets x 14 days: {:.1} MiB resident ({:.0} B a target), rebuilt in {:.1} s",
+        grown as f64 / 1_048_576.0,
+        grown as f64 / TARGETS as f64,
+        took.as_secs_f64()
     );
 }

@@ -168,6 +168,7 @@ fn main() -> ExitCode {
             clock_ahead,
         } => {
             if !once {
+                pc_autoscaler::trim::tune_allocator();
                 let clock = clock_ahead.map_or(pc_autoscaler::clock::Clock::System, |ahead| {
                     pc_autoscaler::clock::Clock::Ahead(ahead)
                 });
