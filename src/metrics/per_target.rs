@@ -158,7 +158,7 @@ impl TargetSeries {
                 }
             }
         };
-        let families: [Family<'_>; 11] = [
+        let families: [Family<'_>; 12] = [
             Family {
                 name: "pc_autoscaler_target_desired_capacity",
                 help: "Provisioned concurrency the policy wants for the target.",
@@ -280,27 +280,27 @@ impl TargetSeries {
                     }
                 },
             },
-        ];
-        let actions = Family {
-            name: "pc_autoscaler_scaling_actions_total",
-            help: "Accepted capacity changes, by direction (up, down) and trigger (tracking, schedule, target_bounds, caps, idle, forecast).",
-            kind: "counter",
-            write: &|out, name, target, row| {
-                for (direction, counts) in DIRECTIONS.iter().zip(&row.scaling_actions) {
-                    for (trigger, count) in TRIGGERS.iter().zip(counts) {
-                        if *count > 0 {
-                            let labels = [
-                                ("direction", *direction),
-                                ("target", target),
-                                ("trigger", *trigger),
-                            ];
-                            sample(out, name, &labels, *count);
+            Family {
+                name: "pc_autoscaler_scaling_actions_total",
+                help: "Accepted capacity changes, by direction (up, down) and trigger (tracking, schedule, target_bounds, caps, idle, forecast).",
+                kind: "counter",
+                write: &|out, name, target, row| {
+                    for (direction, counts) in DIRECTIONS.iter().zip(&row.scaling_actions) {
+                        for (trigger, count) in TRIGGERS.iter().zip(counts) {
+                            if *count > 0 {
+                                let labels = [
+                                    ("direction", *direction),
+                                    ("target", target),
+                                    ("trigger", *trigger),
+                                ];
+                                sample(out, name, &labels, *count);
+                            }
                         }
                     }
-                }
+                },
             },
-        };
-        for family in families.iter().chain([&actions]) {
+        ];
+        for family in &families {
             let start = out.len();
             let _ = write!(
                 out,

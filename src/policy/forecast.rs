@@ -4,9 +4,9 @@
 //! score says the past predicts the present.
 //!
 //! History is the peak demand of each 5-minute bucket over 14 days: 4,032 16-bit
-//! floats, 7.9 KiB per target, enough to see the weekly period twice. It is rebuilt from the
-//! same datapoints after a restart, so the answer is the same. Pure: no clock, `now`
-//! is passed in; no allocation beyond the history.
+//! floats, 7.9 KiB per target, enough to see the weekly period twice. It is rebuilt
+//! from the same datapoints after a restart, so the answer is the same. Pure: no clock,
+//! `now` is passed in; no allocation beyond the history.
 //!
 //! What it must not do: scale in (it only ever proposes a floor), or act on a period
 //! it has not seen at least twice.
@@ -78,7 +78,7 @@ impl Period {
 /// Peak demand per 5-minute bucket, newest last; `NaN` where nothing was seen.
 ///
 /// Decisions hand the state on every minute, so cloning must be cheap and must not
-/// copy 16 KiB: the long history sits behind an `Arc` and changes once an hour, when
+/// copy the 8 KiB of history: the long history sits behind an `Arc` and changes once an hour, when
 /// the periods are scored; the buckets completed since then and the bucket under way
 /// are kept inline beside it.
 #[derive(Debug, Clone, Default, PartialEq)]
