@@ -457,3 +457,38 @@ fn a_burst_of_changed_targets_is_spread_at_the_write_rate() {
         "20 writes went out within {spread:?}"
     );
 }
+
+#[test]
+fn plan_shows_the_forecast_it_reads_from_the_metric_history() {
+    // Three days of an hourly batch (100 for 10 minutes of every hour, 10 otherwise),
+    // the newest datapoint 2 minutes old, the next batch due 5 minutes from now. `plan`
+    // keeps nothing between runs: the forecast comes from the history it reads.
+    let endpoint = Endpoint::start();
+    let now_minute = chrono::Utc::now().timestamp() / 60;
+    let minutes = 3 * 24 * 60;
+    let values: Vec<f64> = (0..minutes)
+        .map(|index| {
+            let minute = now_minute - 2 - (minutes - 1 - index);
+            if (minute - now_minute - 5).rem_euclid(60) < 10 {
+                100.0
+            } else {
+                10.0
+            }
+        })
+        .collect();
+    {
+        let mut world = endpoint.world();
+        world.set_config("batch", "live", 15);
+        world.set_concurrency("batch", "live", &values, 2);
+    }
+    let target = "[[target]]\nfunction = \"batch\"\nqualifier = \"live\"\nmin = 1\nmax = 1000\n\
+                  tracking = { metric = \"concurrency\", target = 0.7, forecast = \"observe\" }\n";
+    let (_, rows) = plan_json(&endpoint, "", target);
+    let forecast = rows[0]["forecast"].as_str().unwrap_or_default();
+    assert!(
+        forecast.starts_with("needs 143: 100.0 expected") && forecast.contains("as 1h ago"),
+        "{rows}"
+    );
+    // Observed only: the decision is the reactive one.
+    assert_ne!(rows[0]["reason_code"], "forecast", "{rows}");
+}

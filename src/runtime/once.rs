@@ -5,7 +5,9 @@
 //! qualifiers) within the one-shot read rate, `GetFunction` within its own limit, the
 //! account settings once, and every metric in one batched `GetMetricData`, all at
 //! once rather than one after another. Alias weights are read (`ListAliases`) only
-//! for functions where a decision would write to an alias. Writes go through the same
+//! for functions where a decision would write to an alias. Targets with a forecast also
+//! read their 14 days of history, as the daemon does at start, 5 targets a call, one call
+//! at a time, beside the other reads. Writes go through the same
 //! budget and the actuator's [`WriteState`]; targets of one function are written one
 //! after another, so a function never has two writes in flight.
 
@@ -25,8 +27,8 @@ use super::known::Known;
 use super::series;
 use crate::aws::{AwsError, LambdaApi, MetricsApi};
 use crate::clock::Clock;
-use crate::config::{Config, FunctionId, TargetConfig, TargetName};
-use crate::policy::{AllocationStatus, Caps, Decision};
+use crate::config::{Config, ForecastMode, FunctionId, TargetConfig, TargetName};
+use crate::policy::{AllocationStatus, Caps, Decision, PolicyState};
 
 /// Shared clients and settings of one run.
 pub struct Context<L, M> {
@@ -180,16 +182,20 @@ async fn read_weights_where_writing<L: LambdaApi, M>(
 /// Reads everything and decides for every target. Never writes.
 pub async fn evaluate<L: LambdaApi, M: MetricsApi>(context: &Context<L, M>) -> Vec<Evaluation> {
     let now = context.clock.now();
-    let (mut known, series) = read_all(context, now).await;
+    let ((mut known, series), histories) = tokio::join!(
+        read_all(context, now),
+        forecast_histories(context.metrics.as_ref(), &context.config.targets, now)
+    );
     let reserve = context.config.daemon.account_reserve;
-    // One-shot commands keep no state between runs: every target starts afresh.
+    // One-shot commands keep no state between runs: a target starts from its metric
+    // history if it forecasts, afresh otherwise.
     let all = |known: &Known| {
         evaluate::evaluate_all(
             &context.config.targets,
             known,
             &series,
             reserve,
-            |_| None,
+            |name| histories.get(name),
             now,
         )
     };
@@ -317,12 +323,38 @@ pub async fn apply<L: LambdaApi, M: MetricsApi>(
         .collect()
 }
 
+/// The states of the targets with a forecast, rebuilt from their metric history; a
+/// target whose read failed is left out and decided reactively.
+async fn forecast_histories<M: MetricsApi>(
+    metrics: &M,
+    targets: &[TargetConfig],
+    now: chrono::DateTime<chrono::Utc>,
+) -> HashMap<TargetName, PolicyState> {
+    let forecasting: Vec<TargetConfig> = targets
+        .iter()
+        .filter(|target| {
+            target
+                .tracking
+                .as_ref()
+                .is_some_and(|tracking| tracking.forecast != ForecastMode::Off)
+        })
+        .cloned()
+        .collect();
+    let mut states = HashMap::new();
+    for batch in forecasting.chunks(series::HISTORY_TARGETS_PER_CALL) {
+        states.extend(series::history(metrics, batch, now).await);
+    }
+    states
+}
+
 /// Reads one target afresh and decides at the current time: after a conflict was
-/// waited out, the pass's datapoints, configs and `now` are old news.
+/// waited out, the pass's datapoints, configs and `now` are old news. `previous` is the
+/// state of the decision before, which carries the forecast's history.
 async fn reevaluate<L: LambdaApi, M: MetricsApi>(
     context: &Context<L, M>,
     target: &TargetConfig,
     account_headroom: Option<u32>,
+    previous: &PolicyState,
 ) -> Evaluation {
     let now = context.clock.now();
     let mut known = Known::default();
@@ -345,7 +377,7 @@ async fn reevaluate<L: LambdaApi, M: MetricsApi>(
         &known,
         series.get(&target.name),
         account_headroom,
-        &crate::policy::PolicyState::default(),
+        previous,
         now,
     )
 }
@@ -432,6 +464,7 @@ async fn apply_one<L: LambdaApi, M: MetricsApi>(
                     context,
                     &target,
                     evaluated.observation.caps.account_headroom,
+                    &evaluated.decision.state,
                 )
                 .await
                 .outcome;
