@@ -280,6 +280,27 @@ impl DemandHistory {
     /// Takes a datapoint into its bucket (the peak wins). A datapoint of a later
     /// bucket completes the current one; one of a completed bucket updates it.
     pub fn record(&mut self, point: &Datapoint) {
+        self.take(point, i64::MIN);
+    }
+
+    /// Takes datapoints in order, with the same result as [`Self::record`] one by one,
+    /// but scores the periods only at the last hour boundary the batch completes:
+    /// nothing reads the scores in between, and a rebuild from 14 days would otherwise
+    /// score 336 times.
+    pub fn record_all<'a>(&mut self, points: impl Iterator<Item = &'a Datapoint> + Clone) {
+        let Some(newest) = points.clone().map(|point| bucket_of(point.timestamp)).max() else {
+            return;
+        };
+        // A bucket completes when a later one arrives: this batch completes buckets
+        // before `newest`, and the last of them at an hour boundary is scored.
+        let last_boundary = (newest - 1).div_euclid(RESCORE_BUCKETS) * RESCORE_BUCKETS;
+        for point in points {
+            self.take(point, last_boundary);
+        }
+    }
+
+    /// [`Self::record`], scoring at hour boundaries from `score_from` on.
+    fn take(&mut self, point: &Datapoint, score_from: i64) {
         if !point.value.is_finite() || point.value < 0.0 {
             return;
         }
@@ -290,7 +311,7 @@ impl DemandHistory {
                 self.current = Some((current, peak.max(value)));
             }
             Some((current, peak)) if bucket > current => {
-                self.complete(current, peak);
+                self.complete(current, peak, current >= score_from);
                 self.current = Some((bucket, value));
             }
             Some(_) => self.raise(bucket, value),
@@ -298,7 +319,7 @@ impl DemandHistory {
         }
     }
 
-    fn complete(&mut self, bucket: i64, peak: f32) {
+    fn complete(&mut self, bucket: i64, peak: f32, score: bool) {
         let recent = &mut self.recent;
         if recent.len == 0 {
             recent.first = bucket;
@@ -317,7 +338,7 @@ impl DemandHistory {
         // boundary is the same whatever the history was rebuilt from.
         if bucket.rem_euclid(RESCORE_BUCKETS) == 0 {
             self.merge();
-            if let Some(completed) = &mut self.completed {
+            if let (true, Some(completed)) = (score, &mut self.completed) {
                 Arc::make_mut(completed).rescore();
             }
         }
@@ -575,6 +596,44 @@ mod tests {
         });
         assert!(!shared(&history, &before));
         assert_eq!(history.at(bucket_of(minute(60))), Some(500.0));
+    }
+
+    #[test]
+    fn a_batch_scores_as_the_same_datapoints_one_by_one() {
+        // Four days of an hourly batch with an idle afternoon (no datapoints at all).
+        let points: Vec<Datapoint> = (0..4 * 24 * 60)
+            .filter(|index| !(2 * 24 * 60 + 14 * 60..2 * 24 * 60 + 17 * 60).contains(index))
+            .map(|index| Datapoint {
+                timestamp: minute(index),
+                value: hourly_batch(index) + (index % 7) as f64,
+            })
+            .collect();
+        let mut one_by_one = DemandHistory::default();
+        let mut batched = DemandHistory::default();
+        let mut from = 0;
+        for (round, size) in [1, 17, 3 * 24 * 60, 5, 60, 1000]
+            .into_iter()
+            .cycle()
+            .enumerate()
+        {
+            let to = (from + size).min(points.len());
+            for point in &points[from..to] {
+                one_by_one.record(point);
+            }
+            batched.record_all(points[from..to].iter());
+            let now = points[to - 1].timestamp;
+            assert_eq!(
+                predict(&one_by_one, now, 10),
+                predict(&batched, now, 10),
+                "round {round}"
+            );
+            let scores = |history: &DemandHistory| history.completed.as_ref().map(|c| c.scores);
+            assert_eq!(scores(&one_by_one), scores(&batched), "round {round}");
+            from = to;
+            if from == points.len() {
+                break;
+            }
+        }
     }
 
     #[test]

@@ -546,9 +546,7 @@ fn remember(
     let mut demand = forecast::DemandHistory::default();
     if tracking.forecast != ForecastMode::Off {
         demand = previous.demand.clone();
-        for point in datapoints.iter().filter(|point| point.timestamp <= now) {
-            demand.record(point);
-        }
+        demand.record_all(datapoints.iter().filter(|point| point.timestamp <= now));
     }
     PolicyState { history, demand }
 }
