@@ -267,6 +267,13 @@ impl TargetConfig {
         }
         target
     }
+
+    /// Whether the forecast is computed (`observe` or `on`), so its history is kept.
+    pub fn forecasts(&self) -> bool {
+        self.tracking
+            .as_ref()
+            .is_some_and(|tracking| tracking.forecast != ForecastMode::Off)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -337,12 +337,13 @@ impl Metrics {
             .iter()
             .map(|rule| rule.name.as_str())
             .collect();
-        let tracking = new.tracking.as_ref();
         self.targets.keep(
             &old.name,
             &rules,
-            tracking.map(|tracking| tracking.metric.label()),
-            tracking.is_some_and(|tracking| tracking.forecast != crate::config::ForecastMode::Off),
+            new.tracking
+                .as_ref()
+                .map(|tracking| tracking.metric.label()),
+            new.forecasts(),
         );
     }
 

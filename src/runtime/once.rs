@@ -27,7 +27,7 @@ use super::known::Known;
 use super::series;
 use crate::aws::{AwsError, LambdaApi, MetricsApi};
 use crate::clock::Clock;
-use crate::config::{Config, ForecastMode, FunctionId, TargetConfig, TargetName};
+use crate::config::{Config, FunctionId, TargetConfig, TargetName};
 use crate::policy::{AllocationStatus, Caps, Decision, PolicyState};
 
 /// Shared clients and settings of one run.
@@ -332,12 +332,7 @@ async fn forecast_histories<M: MetricsApi>(
 ) -> HashMap<TargetName, PolicyState> {
     let forecasting: Vec<TargetConfig> = targets
         .iter()
-        .filter(|target| {
-            target
-                .tracking
-                .as_ref()
-                .is_some_and(|tracking| tracking.forecast != ForecastMode::Off)
-        })
+        .filter(|target| target.forecasts())
         .cloned()
         .collect();
     let mut states = HashMap::new();

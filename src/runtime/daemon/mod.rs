@@ -51,7 +51,6 @@ use super::once::{Settled, log_change, write_priority};
 use super::series;
 use crate::aws::{self, AwsError, Connect, FunctionConfigs, ProvisionedConfig};
 use crate::clock::Clock;
-use crate::config::ForecastMode;
 use crate::config::{self, Config, FunctionId, TargetConfig, TargetName};
 use crate::leader::Fence;
 use crate::metrics::{Instrumented, Metrics};
@@ -888,13 +887,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             .config
             .targets
             .iter()
-            .filter(|target| {
-                target
-                    .tracking
-                    .as_ref()
-                    .is_some_and(|tracking| tracking.forecast != ForecastMode::Off)
-            })
-            .filter(|target| !self.history_asked.contains(&target.name))
+            .filter(|target| target.forecasts() && !self.history_asked.contains(&target.name))
             .cloned()
             .collect();
         for target in forecasting {
