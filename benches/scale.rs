@@ -11,7 +11,9 @@
 //! while drift scans run), drift correction time, resident memory and CPU per cycle.
 //!
 //! `bash scripts/bench-scale.sh` (about 20 minutes). `BENCH_SCALE_MINUTES` shortens
-//! the measured part.
+//! the measured part. `BENCH_SCALE_FORECAST=1` turns the forecast on for every target,
+//! with 14 days of one-minute history in CloudWatch, and also times the history read
+//! at start (`plan` is left out).
 
 // Tests and benchmarks drive real processes and servers in real time, not through
 // the daemon's injected clock.
@@ -44,6 +46,9 @@ const JUMPS_PER_WAVE: usize = 50;
 const DRIFTED: usize = 20;
 /// `plan` is measured on this many targets, one per function.
 const PLAN_TARGETS: usize = 1_200;
+/// What CloudWatch holds of each series in `BENCH_SCALE_FORECAST` mode: the 14 days
+/// the daemon reads at start.
+const HISTORY_MINUTES: i64 = 14 * 24 * 60;
 
 fn percentile(sorted: &[f64], share: f64) -> f64 {
     if sorted.is_empty() {
@@ -126,13 +131,18 @@ fn time_plan(endpoint: &Endpoint) -> f64 {
 /// Re-anchors every target's `ConcurrentExecutions` series at the current minute, as
 /// CloudWatch's would move on: steady demand, or, for the jumped aliases, steady demand
 /// with the jump as the newest datapoint (the jump is sustained). Without it the series
-/// go stale after `stale_after` and the daemon rightly holds every target.
-fn refresh_series(endpoint: &Endpoint, jumped: &[(String, Instant)]) {
+/// go stale after `stale_after` and the daemon rightly holds every target. With
+/// `forecast`, the steady series keep their 14 days and grow a minute at a time.
+fn refresh_series(endpoint: &Endpoint, jumped: &[(String, Instant)], forecast: bool) {
     let mut world = endpoint.world();
     for index in 0..FUNCTIONS {
         let function = format!("fn{index}");
         for qualifier in QUALIFIERS {
-            world.set_concurrency(&function, qualifier, &[STEADY; 30], 2);
+            if forecast {
+                world.extend_concurrency(&function, qualifier, STEADY, 2, HISTORY_MINUTES);
+            } else {
+                world.set_concurrency(&function, qualifier, &[STEADY; 30], 2);
+            }
         }
     }
     let mut values = vec![STEADY; 29];
@@ -147,6 +157,12 @@ fn main() {
         .ok()
         .and_then(|text| text.parse().ok())
         .unwrap_or(10);
+    let forecast = std::env::var("BENCH_SCALE_FORECAST").is_ok_and(|value| value == "1");
+    let tracking = if forecast {
+        "tracking = { metric = \"concurrency\", target = 0.7, scale_in_window = \"15m\", forecast = \"on\" }"
+    } else {
+        "tracking = { metric = \"concurrency\", target = 0.7, scale_in_window = \"15m\" }"
+    };
     let endpoint = Endpoint::start();
     let mut targets = String::new();
     {
@@ -162,17 +178,20 @@ fn main() {
             for qualifier in QUALIFIERS {
                 world.set_config(&function, qualifier, STEADY_CAPACITY);
                 targets.push_str(&format!(
-                    "[[target]]\nfunction = \"{function}\"\nqualifier = \"{qualifier}\"\nmin = 1\nmax = 500\n\
-                     tracking = {{ metric = \"concurrency\", target = 0.7, scale_in_window = \"15m\" }}\n"
+                    "[[target]]\nfunction = \"{function}\"\nqualifier = \"{qualifier}\"\nmin = 1\nmax = 500\n{tracking}\n"
                 ));
             }
         }
         // The account must have room for every target at 5 and the jumps.
         world.account_limit = 1_000_000;
     }
-    refresh_series(&endpoint, &[]);
-    let plan_seconds = time_plan(&endpoint);
-    refresh_series(&endpoint, &[]);
+    refresh_series(&endpoint, &[], forecast);
+    let plan_seconds = if forecast {
+        f64::NAN
+    } else {
+        time_plan(&endpoint)
+    };
+    refresh_series(&endpoint, &[], forecast);
     let mut refreshed = Instant::now();
     let daemon_from = endpoint.world().log.len();
     let plan_throttled = endpoint.world().log[..daemon_from]
@@ -194,10 +213,17 @@ fn main() {
     daemon.wait_ready();
     let ready_after = started.elapsed();
 
-    // Cold start: until every target's state is known (and so decided).
-    while daemon.metric("pc_autoscaler_targets_unknown") != Some(0.0) {
+    // Cold start: until every target's state is known (and so decided), and with
+    // `forecast`, until every history has been read.
+    let mut history_loaded = None;
+    while daemon.metric("pc_autoscaler_targets_unknown") != Some(0.0) || history_loaded.is_none() {
+        if history_loaded.is_none()
+            && daemon.metric("pc_autoscaler_forecast_history_pending") == Some(0.0)
+        {
+            history_loaded = Some(started.elapsed());
+        }
         if refreshed.elapsed() >= Duration::from_secs(60) {
-            refresh_series(&endpoint, &[]);
+            refresh_series(&endpoint, &[], forecast);
             refreshed = Instant::now();
         }
         assert!(
@@ -235,7 +261,7 @@ fn main() {
     while measured_from.elapsed() < run {
         let elapsed = measured_from.elapsed();
         if refreshed.elapsed() >= Duration::from_secs(60) {
-            refresh_series(&endpoint, &jumped);
+            refresh_series(&endpoint, &jumped, forecast);
             refreshed = Instant::now();
         }
         if next_wave < waves.len() && elapsed >= waves[next_wave] {
@@ -285,6 +311,10 @@ fn main() {
             throttled += 1;
         }
     }
+    let history_calls = world.log[daemon_from..log_from]
+        .iter()
+        .filter(|logged| logged.operation == "GetMetricData")
+        .count();
     let cold_throttled = world.log[daemon_from..log_from]
         .iter()
         .filter(|logged| logged.status == 429)
@@ -311,6 +341,12 @@ fn main() {
         "  cold start, every target known and decided: {:.0} s ({cold_throttled} 429s)",
         cold_start.as_secs_f64()
     );
+    if forecast {
+        println!(
+            "  forecast history read:    {:.0} s ({history_calls} GetMetricData calls in the cold start, the passes' own included)",
+            history_loaded.unwrap_or_default().as_secs_f64()
+        );
+    }
     println!("  requests per minute by API:");
     for (api, count) in &by_api {
         println!("    {api:<40} {:>8.1}", *count as f64 / elapsed_minutes);

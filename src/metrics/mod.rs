@@ -43,6 +43,7 @@ pub struct Metrics {
     pub budget_throttled: IntCounterVec,
     pub budget_rate: Gauge,
     pub targets_unknown: prometheus::IntGauge,
+    pub forecast_history_pending: prometheus::IntGauge,
     /// The leader metrics exist only with `[leader]`; each carries this copy's identity.
     pub leader: IntGaugeVec,
     pub leader_epoch: IntGaugeVec,
@@ -224,6 +225,13 @@ impl Metrics {
                 prometheus::IntGauge::new(
                     "pc_autoscaler_targets_unknown",
                     "Targets whose provisioned concurrency has not been read yet (after a start or reload); they are not decided until it is.",
+                ),
+            ),
+            forecast_history_pending: registered(
+                &registry,
+                prometheus::IntGauge::new(
+                    "pc_autoscaler_forecast_history_pending",
+                    "Forecasting targets whose 14-day metric history has not been read yet (after a start, reload or takeover); they are decided reactively until it is.",
                 ),
             ),
             leader: int_gauge(

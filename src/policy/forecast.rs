@@ -3,10 +3,12 @@
 //! how well it would have predicted the recent past, the best one used only when its
 //! score says the past predicts the present.
 //!
-//! History is the peak demand of each 5-minute bucket over 14 days: 4,032 16-bit
-//! floats, 7.9 KiB per target, enough to see the weekly period twice. It is rebuilt
-//! from the same datapoints after a restart, so the answer is the same. Pure: no clock,
-//! `now` is passed in; no allocation beyond the history.
+//! History is the peak demand of each 5-minute bucket over the last 8 days (the week
+//! back and the day a period is scored on, all that is ever read): 2,304 16-bit floats,
+//! 4.5 KiB per target, and the first bucket ever seen, so that the week counts as seen
+//! twice after 14 days. It is rebuilt from the same datapoints after a restart, so the
+//! answer is the same. Pure: no clock, `now` is passed in; no allocation beyond the
+//! history.
 //!
 //! What it must not do: scale in (it only ever proposes a floor), or act on a period
 //! it has not seen at least twice.
@@ -20,12 +22,14 @@ use super::Datapoint;
 
 /// Minutes per history bucket.
 pub const BUCKET_MINUTES: i64 = 5;
-/// Buckets kept: 14 days, two weekly periods.
-pub const HISTORY_BUCKETS: usize = 14 * 24 * 60 / BUCKET_MINUTES as usize;
 /// A forecast is used only when its score reaches this (0: never right, 1: always).
 pub const MIN_ACCURACY: f64 = 0.6;
 /// Buckets of the recent past a period is scored on: one day.
 const SCORED_BUCKETS: usize = 24 * 60 / BUCKET_MINUTES as usize;
+/// Buckets kept: the longest period back from the oldest bucket scored. Nothing older is
+/// ever read: the same phase two weeks back would need 15 days, more than CloudWatch
+/// keeps at one minute, so the weekly period looks one week back only.
+const KEPT_BUCKETS: usize = Period::WEEK.buckets() + SCORED_BUCKETS;
 /// Periods are scored again every this many buckets (an hour).
 const RESCORE_BUCKETS: i64 = 60 / BUCKET_MINUTES;
 /// Buckets a reactive policy takes to follow a rise (metric lag, allocation, one
@@ -66,7 +70,7 @@ impl Period {
         }
     }
 
-    fn buckets(self) -> usize {
+    const fn buckets(self) -> usize {
         self.minutes / BUCKET_MINUTES as usize
     }
 
@@ -93,8 +97,13 @@ pub struct DemandHistory {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Completed {
+    /// The first bucket seen, gaps shorter than the history included: how long the
+    /// periods have been watched, which is longer than what is kept.
+    origin: i64,
     /// The bucket number (minutes since the epoch ÷ 5) of `buckets[0]`.
     first: i64,
+    /// At most [`KEPT_BUCKETS`], allocated once at that size: a ring that grew by
+    /// doubling would hold nearly twice the memory.
     buckets: VecDeque<Stored>,
     /// Each period's score at the newest completed bucket (see `rescore`).
     scores: [Option<f64>; Period::ALL.len()],
@@ -189,11 +198,24 @@ impl Completed {
         self.first + self.buckets.len() as i64 - 1
     }
 
+    /// Buckets watched, from the first seen to the newest, gaps included.
+    fn watched(&self) -> usize {
+        if self.buckets.is_empty() {
+            return 0;
+        }
+        usize::try_from(self.newest() - self.origin + 1).unwrap_or(0)
+    }
+
     /// Sets `bucket` to at least `value`, extending the history with gaps as needed
     /// and dropping what falls out of it.
     fn put(&mut self, bucket: i64, value: f32) {
+        if self.buckets.capacity() < KEPT_BUCKETS {
+            self.buckets
+                .reserve_exact(KEPT_BUCKETS - self.buckets.len());
+        }
         if self.buckets.is_empty() {
             self.first = bucket;
+            self.origin = bucket;
         }
         if bucket < self.first {
             return;
@@ -201,16 +223,18 @@ impl Completed {
         let end = self.first + self.buckets.len() as i64;
         if bucket >= end {
             let gap = usize::try_from(bucket - end + 1).unwrap_or(usize::MAX);
-            if gap >= HISTORY_BUCKETS {
+            if gap >= KEPT_BUCKETS {
+                // Nothing kept is within reach of what comes next: start again.
                 self.buckets.clear();
                 self.first = bucket;
+                self.origin = bucket;
                 self.buckets.push_back(Stored::GAP);
             } else {
+                // Make room first, so that the ring never outgrows its allocation.
+                let excess = (self.buckets.len() + gap).saturating_sub(KEPT_BUCKETS);
+                self.buckets.drain(..excess);
+                self.first += excess as i64;
                 self.buckets.extend(std::iter::repeat_n(Stored::GAP, gap));
-            }
-            while self.buckets.len() > HISTORY_BUCKETS {
-                self.buckets.pop_front();
-                self.first += 1;
             }
         }
         let index = usize::try_from(bucket - self.first).expect("bucket is within the history");
@@ -255,7 +279,7 @@ impl Completed {
                 tally.covered += rise.min(offered);
             }
         }
-        let seen = self.buckets.len();
+        let seen = self.watched();
         self.scores = std::array::from_fn(|index| {
             let tally = tallies[index];
             if seen < 2 * Period::ALL[index].buckets() || needed <= f64::EPSILON {
@@ -385,11 +409,11 @@ impl DemandHistory {
         completed.rescore();
     }
 
-    /// Buckets covered, first to last seen.
+    /// Buckets watched, first to last seen.
     pub fn span(&self) -> usize {
         self.completed
             .as_ref()
-            .map_or(0, |completed| completed.buckets.len())
+            .map_or(0, |completed| completed.watched())
             + self.recent.len
             + usize::from(self.current.is_some())
     }
@@ -637,13 +661,15 @@ mod tests {
     }
 
     #[test]
-    fn the_history_stays_within_8_kib_and_rebuilds_to_the_same_answer() {
+    fn the_history_keeps_8_days_in_4_5_kib_and_rebuilds_to_the_same_answer() {
         let history = history_of(hourly_batch, 16 * 24 * 60);
-        // 14 days merged, the buckets since the last hourly merge, the bucket under way.
-        assert_eq!(history.span(), HISTORY_BUCKETS + 10 + 1);
+        // Watched for 16 days: every bucket fed, though only 8 days are kept.
+        assert_eq!(history.span(), 16 * 24 * 60 / BUCKET_MINUTES as usize);
+        let completed = history.completed.as_ref().expect("merged");
+        assert_eq!(completed.buckets.len(), KEPT_BUCKETS);
+        assert_eq!(completed.buckets.capacity(), KEPT_BUCKETS);
         assert!(
-            HISTORY_BUCKETS * std::mem::size_of::<Stored>() + std::mem::size_of::<Recent>()
-                <= 8 * 1024
+            KEPT_BUCKETS * std::mem::size_of::<Stored>() + std::mem::size_of::<Recent>() <= 4_700
         );
         // Fed again from the last 14 days of the same datapoints: the same forecast.
         let mut rebuilt = DemandHistory::default();
@@ -655,5 +681,29 @@ mod tests {
         }
         let now = minute(16 * 24 * 60);
         assert_eq!(predict(&history, now, 10), predict(&rebuilt, now, 10));
+    }
+
+    #[test]
+    fn the_week_counts_after_two_weeks_watched_though_one_is_kept() {
+        // Business hours on weekdays (100 from 09:00 to 17:00), 10 otherwise. On a
+        // Tuesday the day before holds Monday's rise, which a day back (Sunday) and two
+        // days back (Saturday) do not predict, and a week back does.
+        let weekdays = |index: i64| {
+            let (day, minute_of_day) = (index / (24 * 60) % 7, index % (24 * 60));
+            if day < 5 && (9 * 60..17 * 60).contains(&minute_of_day) {
+                100.0
+            } else {
+                10.0
+            }
+        };
+        let tuesday_before_nine = |week: i64| (week * 7 + 1) * 24 * 60 + 9 * 60 - 5;
+        let second = tuesday_before_nine(1);
+        let early = predict(&history_of(weekdays, second), minute(second), 10);
+        assert_ne!(early.map(|prediction| prediction.period), Ok(Period::WEEK));
+        let third = tuesday_before_nine(2);
+        let prediction =
+            predict(&history_of(weekdays, third), minute(third), 10).expect("a forecast");
+        assert_eq!(prediction.period, Period::WEEK, "{prediction:?}");
+        assert!((prediction.expected - 100.0).abs() < 1e-6, "{prediction:?}");
     }
 }

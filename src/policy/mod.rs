@@ -110,7 +110,7 @@ pub struct PolicyState {
     /// Sorted by timestamp, one per minute: a window is a few dozen datapoints, and a
     /// vector is copied in one go where a map would be rebuilt node by node.
     history: Vec<Datapoint>,
-    /// Demand per 5-minute bucket over two weeks, kept only when the forecast is on
+    /// Peak demand per 5-minute bucket over 8 days, kept only when the forecast is on
     /// or observed.
     demand: forecast::DemandHistory,
 }
@@ -484,10 +484,15 @@ pub fn decide_within(
         })
     });
     // The forecast only raises: it never scales in by itself, and bounds and caps
-    // apply to it as to anything else.
+    // apply to it as to anything else. It is also the reason when the reactive part
+    // holds at exactly what the forecast needs while recommending less: without the
+    // forecast, the hold would end in a scale-in.
     let (unclamped, reason) = match (&target.tracking, &forecast) {
         (Some(tracking), Some(Ok((prediction, needed))))
-            if tracking.forecast == ForecastMode::On && *needed > unclamped =>
+            if tracking.forecast == ForecastMode::On
+                && (*needed > unclamped
+                    || (*needed == unclamped
+                        && recommendation.is_some_and(|peak| peak < *needed))) =>
         {
             (
                 *needed,

@@ -340,3 +340,31 @@ fn state_keeps_the_window_and_forgets_older_points() {
     assert_eq!(second.state.datapoints().count(), 1);
     assert_eq!(second.desired, 20);
 }
+
+#[test]
+fn a_hold_at_exactly_the_forecast_floor_names_the_forecast() {
+    // Five hours of an hourly batch (100 for the first 10 minutes of each hour, 10
+    // otherwise) at target 0.5: at 04:55 the forecast needs ceil(100 / 0.5) = 200 for
+    // 05:00, while reaction alone recommends 20. Capacity is 200 and was changed a
+    // minute ago: the scale-in cooldown would hold anyway, but it is the forecast that
+    // keeps 200 once the cooldown ends, so the forecast is the reason.
+    let target = tracked("scale_in_cooldown = \"10m\"\nforecast = \"on\"");
+    let start = at("2026-06-01T00:00:00Z");
+    let mut state = PolicyState::default();
+    for minute in 0..4 * 60 + 55 {
+        let now = start + TimeDelta::minutes(minute);
+        let value = if minute % 60 < 10 { 100.0 } else { 10.0 };
+        let observation = observe(200, points(now, 0, &[value]));
+        state = decide(&target, &observation, &state, now).state;
+    }
+    let now = start + TimeDelta::minutes(4 * 60 + 55);
+    let mut observation = observe(200, points(now, 1, &[10.0]));
+    observation.last_modified = Some(now - TimeDelta::minutes(1));
+    let decision = decide(&target, &observation, &state, now);
+    assert_eq!(decision.desired, 200);
+    assert_eq!(decision.recommendation, Some(20));
+    assert!(
+        matches!(decision.reason, Reason::Forecast { expected, .. } if expected == 100.0),
+        "{decision:?}"
+    );
+}

@@ -160,12 +160,30 @@ impl World {
             .enumerate()
             .map(|(index, value)| (now - 60 * (lag_minutes + count - 1 - index as i64), *value))
             .collect();
-        let dimensions = vec![
-            ("FunctionName".to_owned(), function.to_owned()),
-            ("Resource".to_owned(), format!("{function}:{qualifier}")),
-        ];
         self.series
-            .insert(("ConcurrentExecutions".to_owned(), dimensions), points);
+            .insert(concurrency_key(function, qualifier), points);
+    }
+
+    /// Extends the `ConcurrentExecutions` series of `function:qualifier` with `value`
+    /// once a minute up to `lag_minutes` ago, as CloudWatch's moves on; a new series
+    /// starts `history_minutes` back.
+    pub fn extend_concurrency(
+        &mut self,
+        function: &str,
+        qualifier: &str,
+        value: f64,
+        lag_minutes: i64,
+        history_minutes: i64,
+    ) {
+        let newest = chrono::Utc::now().timestamp() / 60 - lag_minutes;
+        let points = self
+            .series
+            .entry(concurrency_key(function, qualifier))
+            .or_default();
+        let from = points
+            .last()
+            .map_or(newest - history_minutes + 1, |(time, _)| time / 60 + 1);
+        points.extend((from..=newest).map(|minute| (minute * 60, value)));
     }
 
     /// The requests of one operation.
@@ -872,4 +890,12 @@ fn get_metric_data(world: &World, body: &[u8], partial: bool) -> (Response, usiz
         response.push((Cbor::Text("NextToken".into()), Cbor::Text(token)));
     }
     (cbor_response(200, Cbor::Map(response)), queries.len())
+}
+
+fn concurrency_key(function: &str, qualifier: &str) -> SeriesKey {
+    let dimensions = vec![
+        ("FunctionName".to_owned(), function.to_owned()),
+        ("Resource".to_owned(), format!("{function}:{qualifier}")),
+    ];
+    ("ConcurrentExecutions".to_owned(), dimensions)
 }

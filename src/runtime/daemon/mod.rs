@@ -848,7 +848,11 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
                         self.read_next_history();
                     }
                 },
-                _ = stepped_down(&mut self.shared.role) => return Exit::SteppedDown,
+                _ = stepped_down(&mut self.shared.role) => {
+                    // A standby reads nothing: what this copy had still to read, it never will.
+                    self.shared.metrics.forecast_history_pending.set(0);
+                    return Exit::SteppedDown;
+                }
             }
             self.shared.health.loop_turned();
         }
@@ -900,7 +904,11 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
     /// Starts the next history read unless one is under way: one `GetMetricData` of
     /// 14 days for a few targets at a time, off the loop, outside Lambda's budget.
     fn read_next_history(&mut self) {
-        if !self.history.is_empty() || self.history_queue.is_empty() {
+        if !self.history.is_empty() {
+            return;
+        }
+        if self.history_queue.is_empty() {
+            self.count_history_pending(0);
             return;
         }
         let count = self
@@ -912,6 +920,17 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
         let now = self.shared.clock.now();
         self.history
             .spawn(async move { series::history(cloudwatch.as_ref(), &targets, now).await });
+        self.count_history_pending(count);
+    }
+
+    /// Exports how many forecasting targets still wait for their history: the queue and
+    /// the read under way.
+    fn count_history_pending(&self, reading: usize) {
+        let pending = self.history_queue.len() + reading;
+        self.shared
+            .metrics
+            .forecast_history_pending
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
     }
 
     /// A history read ended: each target's forecast starts from it.

@@ -548,6 +548,7 @@ async fn a_forecasting_target_reads_its_history_and_is_ready_before_the_next_bat
         .collect();
     harness.aws.metrics.set("batch:live", points);
     harness.pass(55.0).await;
+    assert_eq!(harness.metrics.forecast_history_pending.get(), 0);
     let puts = harness.puts();
     assert!(
         puts.iter().any(|(_, _, value)| *value >= 143),
