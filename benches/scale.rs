@@ -158,11 +158,7 @@ fn main() {
         .and_then(|text| text.parse().ok())
         .unwrap_or(10);
     let forecast = std::env::var("BENCH_SCALE_FORECAST").is_ok_and(|value| value == "1");
-    let tracking = if forecast {
-        "tracking = { metric = \"concurrency\", target = 0.7, scale_in_window = \"15m\", forecast = \"on\" }"
-    } else {
-        "tracking = { metric = \"concurrency\", target = 0.7, scale_in_window = \"15m\" }"
-    };
+    let forecast_setting = if forecast { ", forecast = \"on\"" } else { "" };
     let endpoint = Endpoint::start();
     let mut targets = String::new();
     {
@@ -178,7 +174,8 @@ fn main() {
             for qualifier in QUALIFIERS {
                 world.set_config(&function, qualifier, STEADY_CAPACITY);
                 targets.push_str(&format!(
-                    "[[target]]\nfunction = \"{function}\"\nqualifier = \"{qualifier}\"\nmin = 1\nmax = 500\n{tracking}\n"
+                    "[[target]]\nfunction = \"{function}\"\nqualifier = \"{qualifier}\"\nmin = 1\nmax = 500\n\
+                     tracking = {{ metric = \"concurrency\", target = 0.7, scale_in_window = \"15m\"{forecast_setting} }}\n"
                 ));
             }
         }
@@ -330,9 +327,11 @@ fn main() {
          Lambda shared limit {LAMBDA_SHARED_LIMIT}/s enforced, measured {elapsed_minutes:.1} min after the cold start",
         FUNCTIONS * QUALIFIERS.len()
     );
-    println!(
-        "  plan on {PLAN_TARGETS} targets over {PLAN_TARGETS} functions, default read rate: {plan_seconds:.1} s ({plan_throttled} 429s)"
-    );
+    if !forecast {
+        println!(
+            "  plan on {PLAN_TARGETS} targets over {PLAN_TARGETS} functions, default read rate: {plan_seconds:.1} s ({plan_throttled} 429s)"
+        );
+    }
     println!(
         "  READY=1 after            {:.1} s",
         ready_after.as_secs_f64()

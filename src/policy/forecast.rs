@@ -27,8 +27,9 @@ pub const MIN_ACCURACY: f64 = 0.6;
 /// Buckets of the recent past a period is scored on: one day.
 const SCORED_BUCKETS: usize = 24 * 60 / BUCKET_MINUTES as usize;
 /// Buckets kept: the longest period back from the oldest bucket scored. Nothing older is
-/// ever read: the same phase two weeks back would need 15 days, more than CloudWatch
-/// keeps at one minute, so the weekly period looks one week back only.
+/// ever read: two weeks back from the day scored would need 15 days, more than the 14
+/// read at start, so the weekly period looks one week back only (as it did in effect
+/// when 14 days were kept).
 const KEPT_BUCKETS: usize = Period::WEEK.buckets() + SCORED_BUCKETS;
 /// Periods are scored again every this many buckets (an hour).
 const RESCORE_BUCKETS: i64 = 60 / BUCKET_MINUTES;
@@ -97,8 +98,9 @@ pub struct DemandHistory {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Completed {
-    /// The first bucket seen, gaps shorter than the history included: how long the
-    /// periods have been watched, which is longer than what is kept.
+    /// The first bucket seen since the history last started (a gap longer than what is
+    /// kept starts it again): how long the periods have been watched, which is longer
+    /// than what is kept.
     origin: i64,
     /// The bucket number (minutes since the epoch ÷ 5) of `buckets[0]`.
     first: i64,
