@@ -14,14 +14,17 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Self {
-        let server = super::repo_file("target/moto-venv/bin/moto_server");
+        let python = super::repo_file("target/moto-venv/bin/python");
         assert!(
-            server.exists(),
+            python.exists(),
             "{} is missing: run `bash scripts/test.sh`, which installs moto (PyPI) for these tests",
-            server.display()
+            python.display()
         );
         let port = free_port();
-        let child = Command::new(&server)
+        // moto's server with its requests serialised (see the script): DynamoDB's
+        // conditional writes are atomic, moto's are not under concurrent requests.
+        let child = Command::new(&python)
+            .arg(super::repo_file("tests/common/moto_serial.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
