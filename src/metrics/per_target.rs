@@ -154,37 +154,30 @@ impl TargetSeries {
     /// left out, as the `prometheus` crate does.
     pub fn render(&self, out: &mut String) {
         let rows = self.rows.lock().expect("no update panics while holding it");
-        let evaluated = |pick: fn(&Evaluated) -> u32| {
-            move |out: &mut String, name: &str, target: &str, row: &Row| {
-                if let Some(evaluated) = &row.evaluated {
-                    sample(out, name, &[("target", target)], pick(evaluated));
-                }
-            }
-        };
         let families: [Family<'_>; 12] = [
             Family {
                 name: "pc_autoscaler_target_desired_capacity",
                 help: "Provisioned concurrency the policy wants for the target.",
                 kind: "gauge",
-                write: &evaluated(|evaluated| evaluated.desired),
+                write: &evaluated(|evaluated| evaluated.desired.into()),
             },
             Family {
                 name: "pc_autoscaler_target_requested_capacity",
                 help: "Provisioned concurrency requested from Lambda.",
                 kind: "gauge",
-                write: &evaluated(|evaluated| evaluated.requested),
+                write: &evaluated(|evaluated| evaluated.requested.into()),
             },
             Family {
                 name: "pc_autoscaler_target_allocated_capacity",
                 help: "Provisioned concurrency allocated and usable.",
                 kind: "gauge",
-                write: &evaluated(|evaluated| evaluated.allocated),
+                write: &evaluated(|evaluated| evaluated.allocated.into()),
             },
             Family {
                 name: "pc_autoscaler_target_allocation_failed",
                 help: "1 while the target's provisioned concurrency config is FAILED.",
                 kind: "gauge",
-                write: &evaluated(|evaluated| u32::from(evaluated.allocation_failed)),
+                write: &evaluated(|evaluated| evaluated.allocation_failed.into()),
             },
             Family {
                 name: "pc_autoscaler_target_bound",
@@ -254,11 +247,7 @@ impl TargetSeries {
                 name: "pc_autoscaler_target_forecast_capacity",
                 help: "The capacity the forecast says the next horizon needs (forecast = \"observe\" or \"on\"); absent while the past does not predict the present.",
                 kind: "gauge",
-                write: &|out, name, target, row| {
-                    if let Some(capacity) = row.forecast_capacity {
-                        sample(out, name, &[("target", target)], capacity);
-                    }
-                },
+                write: &single(|row| row.forecast_capacity.map(u64::from)),
             },
             Family {
                 name: "pc_autoscaler_target_write_blocked",
@@ -277,11 +266,7 @@ impl TargetSeries {
                 name: "pc_autoscaler_drift_detected_total",
                 help: "Changes of a target's provisioned concurrency that the daemon did not make, found by a drift scan.",
                 kind: "counter",
-                write: &|out, name, target, row| {
-                    if let Some(count) = row.drift_detected {
-                        sample(out, name, &[("target", target)], count);
-                    }
-                },
+                write: &single(|row| row.drift_detected),
             },
             Family {
                 name: "pc_autoscaler_scaling_actions_total",
@@ -332,6 +317,21 @@ struct Family<'a> {
     help: &'static str,
     kind: &'static str,
     write: WriteSeries<'a>,
+}
+
+/// A family with one sample per target, labelled by the target alone, where `pick`
+/// finds a value in the target's row.
+fn single(pick: impl Fn(&Row) -> Option<u64>) -> impl Fn(&mut String, &str, &str, &Row) {
+    move |out, name, target, row| {
+        if let Some(value) = pick(row) {
+            sample(out, name, &[("target", target)], value);
+        }
+    }
+}
+
+/// [`single`] of a value of the last evaluation.
+fn evaluated(pick: fn(&Evaluated) -> u64) -> impl Fn(&mut String, &str, &str, &Row) {
+    single(move |row| row.evaluated.as_ref().map(pick))
 }
 
 /// One sample line: `name{a="x",b="y"} value`.
