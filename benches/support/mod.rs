@@ -23,3 +23,22 @@ pub fn usage(pid: u32) -> (f64, u64) {
         .expect("VmRSS");
     (cpu, rss_kib * 1024)
 }
+
+/// (anonymous, file-backed) resident bytes of a process: its heap and stacks, and
+/// the pages of its binary it has touched.
+#[allow(
+    dead_code,
+    reason = "each bench compiles this module; only the scale bench reads it"
+)]
+pub fn resident_parts(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let kib = |key: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(key))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|number| number.parse().ok())
+            .expect("a resident-memory field")
+    };
+    (kib("RssAnon:") * 1024, kib("RssFile:") * 1024)
+}

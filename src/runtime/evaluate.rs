@@ -206,12 +206,56 @@ fn evaluated(
     })
 }
 
-/// Decides every target in order. Increases decided earlier in the pass come out of
-/// the account headroom of the targets after them, so one pass never promises the
-/// same unreserved concurrency twice.
+/// One pass over targets, decided one at a time in config order. Increases decided
+/// earlier in the pass come out of the account headroom of the targets after them, so
+/// one pass never promises the same unreserved concurrency twice.
 ///
-/// `previous` gives a target's state from its last decision where the caller keeps
-/// one (the daemon does, for targets with a forecast); others start afresh.
+/// The daemon carries out each evaluation before the next is made, so a pass over
+/// 5,000 targets never holds 5,000 evaluations at once.
+pub struct Pass {
+    headroom: Option<u32>,
+}
+
+impl Pass {
+    pub fn new(known: &Known, account_reserve: u32) -> Self {
+        Pass {
+            headroom: known.account_headroom(account_reserve),
+        }
+    }
+
+    /// Decides `target` with the state its last decision handed on, where the caller
+    /// keeps one (the daemon does, for targets with a forecast); others start afresh.
+    pub fn evaluate(
+        &mut self,
+        target: &TargetConfig,
+        known: &Known,
+        series: Option<&Series>,
+        previous: Option<&PolicyState>,
+        now: DateTime<Utc>,
+    ) -> Evaluation {
+        let fresh = PolicyState::default();
+        let evaluation = evaluate(
+            target,
+            known,
+            series,
+            self.headroom,
+            previous.unwrap_or(&fresh),
+            now,
+        );
+        if let (Ok(evaluated), Some(left)) = (&evaluation.outcome, self.headroom.as_mut())
+            && evaluated.observation.caps.account_headroom.is_some()
+        {
+            let increase = evaluated
+                .decision
+                .desired
+                .saturating_sub(evaluated.observation.requested);
+            *left = left.saturating_sub(increase);
+        }
+        evaluation
+    }
+}
+
+/// Decides every target in order, as one [`Pass`].
 pub fn evaluate_all<'a, 's>(
     targets: impl IntoIterator<Item = &'a TargetConfig>,
     known: &Known,
@@ -220,30 +264,17 @@ pub fn evaluate_all<'a, 's>(
     previous: impl Fn(&TargetName) -> Option<&'s PolicyState>,
     now: DateTime<Utc>,
 ) -> Vec<Evaluation> {
-    let fresh = PolicyState::default();
-    let mut headroom = known.account_headroom(account_reserve);
+    let mut pass = Pass::new(known, account_reserve);
     targets
         .into_iter()
         .map(|target| {
-            let state = previous(&target.name).unwrap_or(&fresh);
-            let evaluation = evaluate(
+            pass.evaluate(
                 target,
                 known,
                 series.get(&target.name),
-                headroom,
-                state,
+                previous(&target.name),
                 now,
-            );
-            if let (Ok(evaluated), Some(left)) = (&evaluation.outcome, headroom.as_mut())
-                && evaluated.observation.caps.account_headroom.is_some()
-            {
-                let increase = evaluated
-                    .decision
-                    .desired
-                    .saturating_sub(evaluated.observation.requested);
-                *left = left.saturating_sub(increase);
-            }
-            evaluation
+            )
         })
         .collect()
 }

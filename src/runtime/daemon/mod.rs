@@ -1419,35 +1419,44 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
     }
 
     /// Decides every target `wanted` picks, in config order (one pass, whatever the
-    /// number of targets). A tracked target waits for the first metric read.
+    /// number of targets), carrying out each decision before the next is made. A
+    /// tracked target waits for the first metric read.
     fn decide_where(&mut self, wanted: impl Fn(&TargetConfig) -> bool, trigger: Trigger) {
         let now = self.shared.clock.now();
-        let empty = SeriesByTarget::new();
-        let series = self.series.as_ref().unwrap_or(&empty);
         let metrics_read = self.series.is_some();
-        let targets: Vec<&TargetConfig> = self
-            .config
+        let config = Arc::clone(&self.config);
+        let mut pass = evaluate::Pass::new(&self.known, config.daemon.account_reserve);
+        for target in config
             .targets
             .iter()
             .filter(|target| wanted(target))
             .filter(|target| metrics_read || target.tracking.is_none())
-            .collect();
-        let memory = &self.memory;
-        let evaluations = evaluate::evaluate_all(
-            targets,
-            &self.known,
-            series,
-            self.config.daemon.account_reserve,
-            |name| memory.get(name).map(|memory| &memory.state),
-            now,
-        );
-        for evaluation in &evaluations {
+        {
+            let series = self
+                .series
+                .as_ref()
+                .and_then(|series| series.get(&target.name));
+            let previous = self.memory.get(&target.name).map(|memory| &memory.state);
+            let evaluation = pass.evaluate(target, &self.known, series, previous, now);
             self.carry_out(evaluation, trigger, now);
         }
     }
 
     /// Records one target's evaluation and starts the write it calls for.
-    fn carry_out(&mut self, evaluation: &Evaluation, trigger: Trigger, now: DateTime<Utc>) {
+    fn carry_out(&mut self, mut evaluation: Evaluation, trigger: Trigger, now: DateTime<Utc>) {
+        // The forecast's demand history lives in the state each decision hands on:
+        // kept for the next pass, or the history would end where the read at start did.
+        // Other targets rebuild theirs from each metric read, and nothing else reads it.
+        if let Ok(evaluated) = &mut evaluation.outcome {
+            let state = std::mem::take(&mut evaluated.decision.state);
+            if evaluation.target.forecasts() {
+                self.memory
+                    .entry(evaluation.target.name.clone())
+                    .or_default()
+                    .state = state;
+            }
+        }
+        let evaluation = &evaluation;
         let target = &evaluation.target;
         let evaluated = match &evaluation.outcome {
             Ok(evaluated) => evaluated,

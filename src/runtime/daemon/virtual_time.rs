@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -165,6 +165,28 @@ impl Harness {
             .map(|minute| Datapoint {
                 timestamp: start + TimeDelta::minutes(minute),
                 value,
+            })
+            .collect();
+        self.aws.metrics.set(&format!("{function}:live"), points);
+    }
+
+    /// ConcurrentExecutions of `function:live` for each minute in `from..until`: an
+    /// hourly batch (100 in the first 10 minutes of each hour) from `batches_from` on,
+    /// 10 otherwise.
+    fn hourly_batch(
+        &self,
+        function: &str,
+        (from, until): (DateTime<Utc>, DateTime<Utc>),
+        batches_from: DateTime<Utc>,
+    ) {
+        let points = (0..(until - from).num_minutes())
+            .map(|minute| {
+                let timestamp = from + TimeDelta::minutes(minute);
+                let batch = timestamp >= batches_from && timestamp.minute() < 10;
+                Datapoint {
+                    timestamp,
+                    value: if batch { 100.0 } else { 10.0 },
+                }
             })
             .collect();
         self.aws.metrics.set(&format!("{function}:live"), points);
@@ -522,31 +544,17 @@ async fn every_change_is_journaled_with_its_trigger_and_outcome() {
     harness.stop().await;
 }
 
+const FORECASTING_BATCH: &str = "[[target]]\nfunction = \"batch\"\nqualifier = \"live\"\nmin = 1\nmax = 500\n\
+     tracking = { metric = \"concurrency\", target = 0.7, forecast = \"on\" }\n";
+
 #[tokio::test(start_paused = true)]
 async fn a_forecasting_target_reads_its_history_and_is_ready_before_the_next_batch() {
     // Three days of an hourly batch (100 in the first 10 minutes of each hour, 10
     // otherwise). The daemon starts at 08:59 and has seen none of it: the history read
     // at start lets it provision for 09:00 before 09:00. Reactively it could not.
-    let target = "[[target]]\nfunction = \"batch\"\nqualifier = \"live\"\nmin = 1\nmax = 500\n\
-                  tracking = { metric = \"concurrency\", target = 0.7, forecast = \"on\" }\n";
-    let harness = Harness::start("interval = \"5s\"", target, |_| {}).await;
+    let harness = Harness::start("interval = \"5s\"", FORECASTING_BATCH, |_| {}).await;
     let first = start_time() - TimeDelta::days(3);
-    let points = (0..3 * 24 * 60 + 4 * 60)
-        .map(|minute: i64| {
-            let timestamp = first + TimeDelta::minutes(minute);
-            let batch = timestamp
-                .format("%M")
-                .to_string()
-                .parse::<u32>()
-                .unwrap_or(59)
-                < 10;
-            Datapoint {
-                timestamp,
-                value: if batch { 100.0 } else { 10.0 },
-            }
-        })
-        .collect();
-    harness.aws.metrics.set("batch:live", points);
+    harness.hourly_batch("batch", (first, start_time() + TimeDelta::hours(4)), first);
     harness.pass(55.0).await;
     assert_eq!(harness.metrics.forecast_history_pending.get(), 0);
     let puts = harness.puts();
@@ -565,6 +573,42 @@ async fn a_forecasting_target_reads_its_history_and_is_ready_before_the_next_bat
             .as_ref()
             .is_some_and(|write| write.reason.starts_with("forecast: 100.0 expected")),
         "{write:?}"
+    );
+    harness.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_forecasting_target_learns_from_what_it_sees_after_the_start() {
+    // Two quiet days before the start, then an hourly batch from 09:00. The history
+    // read at start knows nothing of it: the 11:00 batch can be seen coming only
+    // from the 09:00 and 10:00 batches the daemon watched itself.
+    let harness = Harness::start("interval = \"5s\"", FORECASTING_BATCH, |_| {}).await;
+    let batches_from = start_time() + TimeDelta::minutes(1);
+    harness.hourly_batch(
+        "batch",
+        (
+            start_time() - TimeDelta::days(2),
+            start_time() + TimeDelta::hours(3),
+        ),
+        batches_from,
+    );
+    // Until 10:59, a minute before the third batch.
+    harness.pass(2.0 * 3600.0).await;
+    let eleven = start_time() + TimeDelta::minutes(121);
+    let prewarm = harness
+        .journal
+        .lock()
+        .activities(Some("batch:live"), None, 100)
+        .into_iter()
+        .find(|activity| {
+            activity.time > eleven - TimeDelta::minutes(30)
+                && activity.to.is_some_and(|to| to >= 143)
+        });
+    assert!(
+        prewarm.as_ref().is_some_and(
+            |write| write.time < eleven && write.reason.starts_with("forecast: 100.0 expected")
+        ),
+        "no pre-warm for the 11:00 batch before 11:00: {prewarm:?}"
     );
     harness.stop().await;
 }
