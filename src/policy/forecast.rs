@@ -4,9 +4,9 @@
 //! score says the past predicts the present.
 //!
 //! History is the peak demand of each 5-minute bucket over the last 8 days (the week
-//! back and the day a period is scored on, all that is ever read): 2,304 16-bit floats,
-//! 4.5 KiB per target, and the first bucket ever seen, so that the week counts as seen
-//! twice after 14 days. It is rebuilt from the same datapoints after a restart, so the
+//! back and the day a period is scored on, all that is ever read), kept an hour to a
+//! 13-byte block (2.5 KiB per target), and the first bucket ever seen, so that the week
+//! counts as seen twice after 14 days. It is rebuilt from the same datapoints after a restart, so the
 //! answer is the same. Pure: no clock, `now` is passed in; no allocation beyond the
 //! history.
 //!
@@ -31,6 +31,10 @@ const SCORED_BUCKETS: usize = 24 * 60 / BUCKET_MINUTES as usize;
 /// read at start, so the weekly period looks one week back only (as it did in effect
 /// when 14 days were kept).
 const KEPT_BUCKETS: usize = Period::WEEK.buckets() + SCORED_BUCKETS;
+/// Buckets per [`Block`]: an hour.
+const BLOCK_BUCKETS: usize = 12;
+/// Blocks kept: every hour that holds one of the last [`KEPT_BUCKETS`].
+const KEPT_BLOCKS: usize = KEPT_BUCKETS / BLOCK_BUCKETS + 1;
 /// Periods are scored again every this many buckets (an hour).
 const RESCORE_BUCKETS: i64 = 60 / BUCKET_MINUTES;
 /// Buckets a reactive policy takes to follow a rise (metric lag, allocation, one
@@ -83,7 +87,7 @@ impl Period {
 /// Peak demand per 5-minute bucket, newest last; `NaN` where nothing was seen.
 ///
 /// Decisions hand the state on every minute, so cloning must be cheap and must not
-/// copy the 8 KiB of history: the long history sits behind an `Arc` and changes once an hour, when
+/// copy the 2.5 KiB of history: the long history sits behind an `Arc` and changes once an hour, when
 /// the periods are scored; the buckets completed since then and the bucket under way
 /// are kept inline beside it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -102,11 +106,14 @@ struct Completed {
     /// kept starts it again): how long the periods have been watched, which is longer
     /// than what is kept.
     origin: i64,
-    /// The bucket number (minutes since the epoch ÷ 5) of `buckets[0]`.
-    first: i64,
-    /// At most [`KEPT_BUCKETS`], allocated once at that size: a ring that grew by
+    /// The newest bucket put.
+    newest: i64,
+    /// The hour number (bucket number ÷ 12; a bucket number is minutes since the
+    /// epoch ÷ 5) of `blocks[0]`.
+    first_block: i64,
+    /// At most [`KEPT_BLOCKS`], allocated once at that size: a ring that grew by
     /// doubling would hold nearly twice the memory.
-    buckets: VecDeque<Stored>,
+    blocks: VecDeque<Block>,
     /// Each period's score at the newest completed bucket (see `rescore`).
     scores: [Option<f64>; Period::ALL.len()],
 }
@@ -147,29 +154,64 @@ trait Peaks {
     }
 }
 
-/// A peak in 16 bits: the upper half of its `f32` (bfloat16), rounded up, so that a
-/// stored peak is never below the one seen. Integers up to 256 are exact, larger values
-/// at most 0.8 % above; half the memory of an `f32`, and the forecast only ever asks
-/// for capacity in whole units. `NaN` (nothing seen) stays `NaN`.
+/// An hour of bucket peaks in 13 bytes (an `f32` each would take 48): a power-of-two
+/// scale, and each bucket in 256ths of it, rounded up, at most 254 of them (0 to 254
+/// and "nothing seen" fill a byte). A stored peak is never below the one seen and at
+/// most a step above: under 0.8 % of the hour's peak. 0 stays 0, and integers are
+/// exact in an hour whose peak is at most 254; the forecast only ever asks for capacity
+/// in whole units.
+///
+/// Canonical: a rise of the scale divides every step count by a power of two, rounded
+/// up, which is what encoding at the new scale gives directly. So the block depends
+/// only on each bucket's peak, not on the order they came in, and a history rebuilt
+/// from CloudWatch after a restart is the same as the one watched.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Stored(u16);
+struct Block {
+    /// The scale is `2^exponent`.
+    exponent: i8,
+    /// 0: nothing seen; otherwise 1 + the value in 256ths of the scale.
+    codes: [u8; BLOCK_BUCKETS],
+}
 
-impl Stored {
-    const GAP: Stored = Stored(0x7fc0);
+impl Block {
+    /// The smallest scale: 2^-20, about a millionth.
+    const MIN_EXPONENT: i8 = -20;
+    /// Steps per scale, and the most a code holds.
+    const STEPS: f64 = 256.0;
+    const MAX_STEPS: f64 = 254.0;
+    const EMPTY: Block = Block {
+        exponent: Self::MIN_EXPONENT,
+        codes: [0; BLOCK_BUCKETS],
+    };
 
-    fn new(value: f32) -> Self {
-        let bits = value.to_bits();
-        let upper = (bits >> 16) as u16;
-        // Peaks are never negative: one more in the upper half is the next value up.
-        if bits & 0xffff != 0 && !value.is_nan() {
-            Stored(upper + 1)
-        } else {
-            Stored(upper)
-        }
+    fn scale(exponent: i8) -> f64 {
+        2f64.powi(i32::from(exponent))
     }
 
-    fn get(self) -> f32 {
-        f32::from_bits(u32::from(self.0) << 16)
+    fn get(&self, index: usize) -> Option<f64> {
+        let code = self.codes[index];
+        (code != 0).then(|| f64::from(code - 1) * Self::scale(self.exponent) / Self::STEPS)
+    }
+
+    /// Sets bucket `index` to `value` (finite, not negative), rescaling the block
+    /// when `value` needs more than its steps. Values beyond 2^127 are kept lower.
+    fn set(&mut self, index: usize, value: f32) {
+        let steps_at = |exponent: i8| f64::from(value) * Self::STEPS / Self::scale(exponent);
+        let mut exponent = self.exponent;
+        while steps_at(exponent) > Self::MAX_STEPS && exponent < i8::MAX {
+            exponent += 1;
+        }
+        if exponent > self.exponent {
+            let shift = u32::from(exponent.abs_diff(self.exponent)).min(16);
+            for code in self.codes.iter_mut().filter(|code| **code != 0) {
+                let steps = u32::from(*code - 1);
+                let rescaled = (steps + (1 << shift) - 1) >> shift;
+                *code = 1 + u8::try_from(rescaled).expect("fewer steps than before");
+            }
+            self.exponent = exponent;
+        }
+        let steps = steps_at(exponent).ceil().min(Self::MAX_STEPS);
+        self.codes[index] = 1 + steps as u8;
     }
 }
 
@@ -179,10 +221,10 @@ fn peak(value: f32) -> Option<f64> {
 
 impl Peaks for Completed {
     fn at(&self, bucket: i64) -> Option<f64> {
-        let index = usize::try_from(bucket - self.first).ok()?;
-        self.buckets
-            .get(index)
-            .and_then(|stored| peak(stored.get()))
+        let index = usize::try_from(bucket - self.first_bucket()).ok()?;
+        self.blocks
+            .get(index / BLOCK_BUCKETS)?
+            .get(index % BLOCK_BUCKETS)
     }
 }
 
@@ -196,53 +238,58 @@ impl Peaks for DemandHistory {
 }
 
 impl Completed {
-    fn newest(&self) -> i64 {
-        self.first + self.buckets.len() as i64 - 1
+    /// The bucket number of the first bucket of `blocks[0]`.
+    fn first_bucket(&self) -> i64 {
+        self.first_block * BLOCK_BUCKETS as i64
     }
 
     /// Buckets watched, from the first seen to the newest, gaps included.
     fn watched(&self) -> usize {
-        if self.buckets.is_empty() {
+        if self.blocks.is_empty() {
             return 0;
         }
-        usize::try_from(self.newest() - self.origin + 1).unwrap_or(0)
+        usize::try_from(self.newest - self.origin + 1).unwrap_or(0)
     }
 
     /// Sets `bucket` to at least `value`, extending the history with gaps as needed
     /// and dropping what falls out of it.
     fn put(&mut self, bucket: i64, value: f32) {
-        if self.buckets.capacity() < KEPT_BUCKETS {
-            self.buckets
-                .reserve_exact(KEPT_BUCKETS - self.buckets.len());
+        if self.blocks.capacity() < KEPT_BLOCKS {
+            self.blocks.reserve_exact(KEPT_BLOCKS - self.blocks.len());
         }
-        if self.buckets.is_empty() {
-            self.first = bucket;
+        let block_of = |bucket: i64| bucket.div_euclid(BLOCK_BUCKETS as i64);
+        if self.blocks.is_empty() || bucket - self.newest >= KEPT_BUCKETS as i64 {
+            // Nothing kept is within reach of what comes next: start again.
+            self.blocks.clear();
+            self.blocks.push_back(Block::EMPTY);
+            self.first_block = block_of(bucket);
             self.origin = bucket;
+            self.newest = bucket;
         }
-        if bucket < self.first {
+        if bucket < self.first_bucket().max(self.origin) {
             return;
         }
-        let end = self.first + self.buckets.len() as i64;
-        if bucket >= end {
-            let gap = usize::try_from(bucket - end + 1).unwrap_or(usize::MAX);
-            if gap >= KEPT_BUCKETS {
-                // Nothing kept is within reach of what comes next: start again.
-                self.buckets.clear();
-                self.first = bucket;
-                self.origin = bucket;
-                self.buckets.push_back(Stored::GAP);
-            } else {
-                // Make room first, so that the ring never outgrows its allocation.
-                let excess = (self.buckets.len() + gap).saturating_sub(KEPT_BUCKETS);
-                self.buckets.drain(..excess);
-                self.first += excess as i64;
-                self.buckets.extend(std::iter::repeat_n(Stored::GAP, gap));
-            }
+        if bucket > self.newest {
+            self.newest = bucket;
+            // Make room first, so that the ring never outgrows its allocation. The
+            // block of the previous newest bucket stays: the gap was shorter than
+            // what is kept.
+            let oldest = block_of(bucket - KEPT_BUCKETS as i64 + 1);
+            let dropped = usize::try_from(oldest - self.first_block).unwrap_or(0);
+            self.blocks.drain(..dropped);
+            self.first_block += dropped as i64;
+            let needed = usize::try_from(block_of(bucket) - self.first_block + 1)
+                .expect("the newest block is not before the first");
+            self.blocks.resize(needed, Block::EMPTY);
         }
-        let index = usize::try_from(bucket - self.first).expect("bucket is within the history");
-        let slot = &mut self.buckets[index];
-        if slot.get().is_nan() || value > slot.get() {
-            *slot = Stored::new(value);
+        let index = usize::try_from(bucket - self.first_bucket()).expect("bucket is kept");
+        let block = &mut self.blocks[index / BLOCK_BUCKETS];
+        let within = index % BLOCK_BUCKETS;
+        if block
+            .get(within)
+            .is_none_or(|known| f64::from(value) > known)
+        {
+            block.set(within, value);
         }
     }
 
@@ -267,8 +314,8 @@ impl Completed {
         }
         let mut tallies = [Tally::default(); Period::ALL.len()];
         let mut needed = 0.0;
-        let newest = self.newest();
-        let from = newest - SCORED_BUCKETS.min(self.buckets.len()) as i64 + 1;
+        let newest = self.newest;
+        let from = (newest - SCORED_BUCKETS as i64 + 1).max(self.first_bucket());
         for bucket in from..=newest {
             let (Some(actual), Some(level)) = (self.at(bucket), self.reactive_level(bucket)) else {
                 continue;
@@ -399,7 +446,7 @@ impl DemandHistory {
         let Some(completed) = &mut self.completed else {
             return;
         };
-        if bucket < completed.first
+        if bucket < completed.first_bucket()
             || completed
                 .at(bucket)
                 .is_some_and(|known| known >= f64::from(value))
@@ -581,23 +628,58 @@ mod tests {
     }
 
     #[test]
-    fn a_stored_peak_is_never_below_the_one_seen_and_at_most_0_8_percent_above() {
-        // Integers, then 1,000 mantissas across each decade from 0.001 to 10^9.
+    fn a_stored_peak_is_never_below_the_one_seen_and_under_0_8_percent_of_the_hour_above() {
+        // 0, integers, then 1,000 mantissas across each decade from 0.001 to 10^9,
+        // each stored beside its hour's peak (itself, or 3 times itself).
         let spread = (-3..9).flat_map(|decade| {
             (0..1_000).map(move |step| (1.0 + step as f32 * 0.009) * 10f32.powi(decade))
         });
         for value in (0..=256).map(|integer| integer as f32).chain(spread) {
-            let stored = Stored::new(value).get();
-            assert!(
-                stored >= value && stored <= value * 1.008,
-                "{value} -> {stored}"
-            );
-            if value <= 256.0 && value.fract() == 0.0 {
-                assert_eq!(stored, value);
+            for hour_peak in [value, 3.0 * value] {
+                let mut block = Block::EMPTY;
+                block.set(0, hour_peak);
+                block.set(1, value);
+                let stored = block.get(1).expect("set");
+                let bound = f64::from(value) + 0.008 * f64::from(hour_peak);
+                assert!(
+                    stored >= f64::from(value) && stored <= bound,
+                    "{value} in an hour of {hour_peak} -> {stored}"
+                );
             }
         }
-        assert!(Stored::GAP.get().is_nan() && Stored::new(f32::NAN).get().is_nan());
-        assert_eq!(Stored::new(f32::INFINITY).get(), f32::INFINITY);
+        let mut block = Block::EMPTY;
+        block.set(0, 0.0);
+        block.set(1, 500.0);
+        assert_eq!(block.get(0), Some(0.0));
+        assert_eq!(block.get(2), None);
+    }
+
+    #[test]
+    fn a_block_is_the_same_whatever_order_its_peaks_came_in() {
+        // Peaks from 10^-3 to 10^5 (powers of ten times a spread of mantissas), set
+        // in ascending, descending and interleaved orders, with lower values set
+        // again in between: every order gives the same block.
+        let peaks: Vec<f32> = (0..BLOCK_BUCKETS)
+            .map(|index| 10f32.powi(index as i32 % 9 - 3) * (1.0 + index as f32 * 0.37))
+            .collect();
+        let build = |order: &[usize]| {
+            let mut block = Block::EMPTY;
+            for &index in order {
+                block.set(index, peaks[index] * 0.5);
+                if block
+                    .get(index)
+                    .is_none_or(|known| f64::from(peaks[index]) > known)
+                {
+                    block.set(index, peaks[index]);
+                }
+            }
+            block
+        };
+        let ascending: Vec<usize> = (0..BLOCK_BUCKETS).collect();
+        let descending: Vec<usize> = ascending.iter().rev().copied().collect();
+        let interleaved: Vec<usize> = (0..BLOCK_BUCKETS).map(|index| index * 5 % 12).collect();
+        assert_eq!(build(&ascending), build(&descending));
+        assert_eq!(build(&ascending), build(&interleaved));
     }
 
     #[test]
@@ -663,15 +745,17 @@ mod tests {
     }
 
     #[test]
-    fn the_history_keeps_8_days_in_4_5_kib_and_rebuilds_to_the_same_answer() {
+    fn the_history_keeps_8_days_in_2_5_kib_and_rebuilds_to_the_same_answer() {
         let history = history_of(hourly_batch, 16 * 24 * 60);
         // Watched for 16 days: every bucket fed, though only 8 days are kept.
         assert_eq!(history.span(), 16 * 24 * 60 / BUCKET_MINUTES as usize);
         let completed = history.completed.as_ref().expect("merged");
-        assert_eq!(completed.buckets.len(), KEPT_BUCKETS);
-        assert_eq!(completed.buckets.capacity(), KEPT_BUCKETS);
+        assert!(completed.blocks.len() <= KEPT_BLOCKS);
+        assert_eq!(completed.blocks.capacity(), KEPT_BLOCKS);
+        let oldest_scored = completed.newest - KEPT_BUCKETS as i64 + 1;
+        assert_eq!(completed.at(oldest_scored), Some(hourly_batch(0)));
         assert!(
-            KEPT_BUCKETS * std::mem::size_of::<Stored>() + std::mem::size_of::<Recent>() <= 4_700
+            KEPT_BLOCKS * std::mem::size_of::<Block>() + std::mem::size_of::<Recent>() <= 2_600
         );
         // Fed again from the last 14 days of the same datapoints: the same forecast.
         let mut rebuilt = DemandHistory::default();

@@ -122,6 +122,15 @@ impl PolicyState {
         remember(target, &PolicyState::default(), datapoints, now)
     }
 
+    /// The part worth keeping between the daemon's passes: the forecast's demand
+    /// history. The window is not, since every pass reads its whole window again.
+    pub fn demand_only(self) -> Self {
+        PolicyState {
+            history: Vec::new(),
+            demand: self.demand,
+        }
+    }
+
     pub fn datapoints(&self) -> impl Iterator<Item = Datapoint> + '_ {
         self.history.iter().copied()
     }

@@ -937,7 +937,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
     fn history_read(&mut self, states: Vec<(TargetName, PolicyState)>) {
         for (name, state) in states {
             if self.target(&name).is_some() {
-                self.memory.entry(name).or_default().state = state;
+                self.memory.entry(name).or_default().state = state.demand_only();
             }
         }
         self.read_next_history();
@@ -1446,14 +1446,15 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
     fn carry_out(&mut self, mut evaluation: Evaluation, trigger: Trigger, now: DateTime<Utc>) {
         // The forecast's demand history lives in the state each decision hands on:
         // kept for the next pass, or the history would end where the read at start did.
-        // Other targets rebuild theirs from each metric read, and nothing else reads it.
+        // The window is rebuilt from each metric read, as other targets' whole state is,
+        // and nothing else reads the state.
         if let Ok(evaluated) = &mut evaluation.outcome {
             let state = std::mem::take(&mut evaluated.decision.state);
             if evaluation.target.forecasts() {
                 self.memory
                     .entry(evaluation.target.name.clone())
                     .or_default()
-                    .state = state;
+                    .state = state.demand_only();
             }
         }
         let evaluation = &evaluation;
