@@ -12,7 +12,8 @@
 //!
 //! `bash scripts/bench-scale.sh` (about 20 minutes). `BENCH_SCALE_MINUTES` shortens
 //! the measured part and `BENCH_SCALE_BUDGET` raises the budget to shorten the cold
-//! start (for quick memory measurements). `BENCH_SCALE_FORECAST=1` turns the forecast on for every target,
+//! start (for quick memory measurements); `BENCH_SCALE_HEAPTRACK=FILE` runs the daemon
+//! under heaptrack. `BENCH_SCALE_FORECAST=1` turns the forecast on for every target,
 //! with 14 days of one-minute history in CloudWatch, and also times the history read
 //! at start (`plan` is left out).
 
@@ -209,11 +210,21 @@ fn main() {
     );
     let (_dir, config) = aws_config(&endpoint.url, &settings, &targets);
     let started = Instant::now();
-    let mut daemon = Daemon::start(
-        &config,
-        &format!("127.0.0.1:{port}"),
-        &[("RUST_LOG", "warn")],
-    );
+    // `BENCH_SCALE_HEAPTRACK=FILE` runs the daemon under heaptrack, writing its raw
+    // trace to FILE (`heaptrack_interpret < FILE | gzip`, then `heaptrack_print`).
+    let mut environment = vec![("RUST_LOG".to_owned(), "warn".to_owned())];
+    if let Ok(trace) = std::env::var("BENCH_SCALE_HEAPTRACK") {
+        environment.push((
+            "LD_PRELOAD".into(),
+            "/usr/lib/heaptrack/libheaptrack_preload.so".into(),
+        ));
+        environment.push(("DUMP_HEAPTRACK_OUTPUT".into(), trace));
+    }
+    let environment: Vec<(&str, &str)> = environment
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .collect();
+    let mut daemon = Daemon::start(&config, &format!("127.0.0.1:{port}"), &environment);
     daemon.wait_ready();
     let ready_after = started.elapsed();
 

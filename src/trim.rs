@@ -24,7 +24,7 @@ pub fn tune_allocator() {
     // thread exists, and a refused value leaves glibc's default in force.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 

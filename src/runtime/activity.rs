@@ -210,14 +210,6 @@ impl Journal {
         activity.outcome = outcome;
         let updated = activity.clone();
         self.log(&updated);
-        if let Some(status) = self.status.get_mut(target)
-            && status
-                .last_activity
-                .as_ref()
-                .is_some_and(|last| last.id == id)
-        {
-            status.last_activity = Some(updated.clone());
-        }
         Some(updated)
     }
 
@@ -258,13 +250,21 @@ impl Journal {
         self.kept == 0
     }
 
-    /// Replaces a target's status; its last activity is kept from the journal.
-    pub fn set_status(&mut self, mut status: TargetStatus) {
-        status.last_activity = self
-            .by_target
-            .get(&status.target)
-            .and_then(|history| history.back().cloned());
+    /// Replaces a target's status. Its last activity is not copied in: it is read
+    /// from the journal when the status is, so it is never stale and not held twice.
+    pub fn set_status(&mut self, status: TargetStatus) {
         self.status.insert(status.target.clone(), status);
+    }
+
+    /// A status as shown: with the target's newest activity.
+    fn shown(&self, status: &TargetStatus) -> TargetStatus {
+        TargetStatus {
+            last_activity: self
+                .by_target
+                .get(&status.target)
+                .and_then(|history| history.back().cloned()),
+            ..status.clone()
+        }
     }
 
     /// Forgets the status of targets a reload removed (their history stays).
@@ -279,13 +279,13 @@ impl Journal {
             .filter(|status| target.is_none_or(|target| status.target == target))
             .skip(offset)
             .take(MAX_PAGE)
-            .cloned()
+            .map(|status| self.shown(status))
             .collect()
     }
 
     /// The latest status of one target.
-    pub fn status(&self, target: &str) -> Option<&TargetStatus> {
-        self.status.get(target)
+    pub fn status(&self, target: &str) -> Option<TargetStatus> {
+        self.status.get(target).map(|status| self.shown(status))
     }
 }
 

@@ -722,7 +722,8 @@ struct Daemon<A: Connect, W> {
     /// Every target's state is known (until the next reload).
     all_known: bool,
     /// Forecasting targets whose metric history is still to be read, a call at a time.
-    history_queue: VecDeque<TargetConfig>,
+    /// Names only: a copy of 5,000 targets' configs would be megabytes.
+    history_queue: VecDeque<TargetName>,
     history: JoinSet<Vec<(TargetName, PolicyState)>>,
     /// Targets whose history has been asked for, so a reload does not ask again.
     history_asked: HashSet<TargetName>,
@@ -887,16 +888,10 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
         self.chores.queue(Chore::Account, now, false);
         self.all_known = false;
         self.count_unknown();
-        let forecasting: Vec<TargetConfig> = self
-            .config
-            .targets
-            .iter()
-            .filter(|target| target.forecasts() && !self.history_asked.contains(&target.name))
-            .cloned()
-            .collect();
-        for target in forecasting {
-            self.history_asked.insert(target.name.clone());
-            self.history_queue.push_back(target);
+        for target in &self.config.targets {
+            if target.forecasts() && self.history_asked.insert(target.name.clone()) {
+                self.history_queue.push_back(target.name.clone());
+            }
         }
         self.read_next_history();
     }
@@ -915,7 +910,14 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             .history_queue
             .len()
             .min(series::HISTORY_TARGETS_PER_CALL);
-        let targets: Vec<TargetConfig> = self.history_queue.drain(..count).collect();
+        // A target a reload removed meanwhile is left out.
+        let targets: Vec<TargetConfig> = self
+            .history_queue
+            .drain(..count)
+            .collect::<Vec<_>>()
+            .iter()
+            .filter_map(|name| self.target(name).cloned())
+            .collect();
         let cloudwatch = self.clients.cloudwatch.clone();
         let now = self.shared.clock.now();
         self.history
