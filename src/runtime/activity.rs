@@ -8,6 +8,7 @@
 //! rotated by size, and read back at start, so history survives restarts without a
 //! database. It must not decide anything or talk to AWS.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -91,15 +92,16 @@ pub struct TargetStatus {
     pub min: u32,
     pub max: u32,
     pub rule: Option<String>,
-    pub metric: Option<String>,
+    /// The labels below are fixed words: borrowed, not a copy per target.
+    pub metric: Option<Cow<'static, str>>,
     pub metric_value: Option<f64>,
     /// Seconds since the newest datapoint used, at `evaluated_at`.
     pub metric_age_seconds: Option<i64>,
-    pub metric_data: String,
+    pub metric_data: Cow<'static, str>,
     pub requested: u32,
     pub allocated: u32,
     /// `READY`, `IN_PROGRESS` or `FAILED`: `IN_PROGRESS` is an allocation under way.
-    pub allocation: String,
+    pub allocation: Cow<'static, str>,
     pub desired: u32,
     pub reason: String,
     pub reserved_available: Option<u32>,

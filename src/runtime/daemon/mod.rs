@@ -1925,13 +1925,13 @@ fn status_of(
         metric: target
             .tracking
             .as_ref()
-            .map(|tracking| tracking.metric.label().to_owned()),
+            .map(|tracking| tracking.metric.label().into()),
         metric_value: decision.metric_value,
         metric_age_seconds: newest.map(|newest| (now - newest).num_seconds()),
-        metric_data: decision.metric_data.label().to_owned(),
+        metric_data: decision.metric_data.label().into(),
         requested: observation.requested,
         allocated: observation.allocated,
-        allocation: observation.status.label().to_owned(),
+        allocation: observation.status.label().into(),
         desired: decision.desired,
         reason: decision.reason.to_string(),
         reserved_available: observation.caps.reserved_available,
