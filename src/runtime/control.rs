@@ -101,13 +101,19 @@ impl<L: LambdaApi> Control<L> {
             .clone()
     }
 
-    async fn within<T>(
+    /// Sends the request `send` makes once `budget` gives a turn. The request is made
+    /// and boxed only then: an SDK call's future is about 12 KiB, and hundreds of
+    /// requests can be waiting for a turn (every write of a burst of scale-outs).
+    async fn within<T, F>(
         budget: &Scheduler,
         priority: Priority,
-        request: impl Future<Output = Result<T, AwsError>>,
-    ) -> Result<T, AwsError> {
+        send: impl FnOnce() -> F,
+    ) -> Result<T, AwsError>
+    where
+        F: Future<Output = Result<T, AwsError>>,
+    {
         budget.turn(priority).await;
-        let result = request.await;
+        let result = Box::pin(send()).await;
         if let Err(AwsError::Throttled { retry_after, .. }) = &result {
             budget.throttled(priority, *retry_after);
         }
@@ -120,11 +126,9 @@ impl<L: LambdaApi> Control<L> {
         function: &FunctionId,
         priority: Priority,
     ) -> Result<FunctionConfigs, AwsError> {
-        Self::within(
-            &self.budget(function.account.as_ref()),
-            priority,
-            self.lambda.provisioned_configs(&function.reference),
-        )
+        Self::within(&self.budget(function.account.as_ref()), priority, || {
+            self.lambda.provisioned_configs(&function.reference)
+        })
         .await
     }
 
@@ -136,8 +140,10 @@ impl<L: LambdaApi> Control<L> {
         Self::within(
             &self.budget(target.function.account.as_ref()),
             Priority::ReadBack,
-            self.lambda
-                .provisioned_config(&target.function.reference, target.qualifier.as_str()),
+            || {
+                self.lambda
+                    .provisioned_config(&target.function.reference, target.qualifier.as_str())
+            },
         )
         .await
     }
@@ -154,8 +160,8 @@ impl<L: LambdaApi> Control<L> {
         let (function, qualifier) = (&target.function.reference, target.qualifier.as_str());
         let budget = self.budget(target.function.account.as_ref());
         self.writes.turn(priority).await;
-        // Futures are lazy: the check runs after the budget turn, right before sending.
-        Self::within(&budget, priority, async {
+        // The check runs after the budget turn, right before sending.
+        Self::within(&budget, priority, || async {
             self.fence
                 .check()
                 .map_err(|epoch| AwsError::Fenced { epoch })?;
@@ -180,31 +186,25 @@ impl<L: LambdaApi> Control<L> {
         function: &FunctionId,
         priority: Priority,
     ) -> Result<BTreeSet<String>, AwsError> {
-        Self::within(
-            &self.budget(function.account.as_ref()),
-            priority,
-            self.lambda.weighted_aliases(&function.reference),
-        )
+        Self::within(&self.budget(function.account.as_ref()), priority, || {
+            self.lambda.weighted_aliases(&function.reference)
+        })
         .await
     }
 
     /// The function's reserved concurrency, within `GetFunction`'s own limit.
     pub async fn reserved(&self, function: &FunctionId) -> Result<Option<u32>, AwsError> {
-        Self::within(
-            &self.get_function,
-            Priority::Refresh,
-            self.lambda.reserved_concurrency(&function.reference),
-        )
+        Self::within(&self.get_function, Priority::Refresh, || {
+            self.lambda.reserved_concurrency(&function.reference)
+        })
         .await
     }
 
     /// The account's unreserved concurrency.
     pub async fn unreserved(&self, priority: Priority) -> Result<Option<u32>, AwsError> {
-        Self::within(
-            &self.budget(None),
-            priority,
-            self.lambda.unreserved_concurrency(),
-        )
+        Self::within(&self.budget(None), priority, || {
+            self.lambda.unreserved_concurrency()
+        })
         .await
     }
 }
