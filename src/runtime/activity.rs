@@ -108,7 +108,9 @@ pub struct TargetStatus {
     pub account_headroom: Option<u32>,
     /// Why the target is not decided or its decision not written, if it is not.
     pub blocked: Option<String>,
-    pub last_activity: Option<Activity>,
+    /// Boxed: filled only when shown (see [`Journal::status`]), and an `Activity`
+    /// inline would cost every stored status its size.
+    pub last_activity: Option<Box<Activity>>,
 }
 
 /// Bounded history and the status table.
@@ -264,7 +266,8 @@ impl Journal {
             last_activity: self
                 .by_target
                 .get(&status.target)
-                .and_then(|history| history.back().cloned()),
+                .and_then(|history| history.back().cloned())
+                .map(Box::new),
             ..status.clone()
         }
     }
