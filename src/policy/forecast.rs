@@ -6,9 +6,9 @@
 //! History is the peak demand of each 5-minute bucket over the last 8 days (the week
 //! back and the day a period is scored on, all that is ever read), kept an hour to a
 //! 13-byte block (2.5 KiB per target), and the first bucket ever seen, so that the week
-//! counts as seen twice after 14 days. It is rebuilt from the same datapoints after a restart, so the
-//! answer is the same. Pure: no clock, `now` is passed in; no allocation beyond the
-//! history.
+//! counts as seen twice after 14 days. It is rebuilt from the same datapoints after a
+//! restart, so the answer is the same. Pure: no clock, `now` is passed in; no
+//! allocation beyond the history.
 //!
 //! What it must not do: scale in (it only ever proposes a floor), or act on a period
 //! it has not seen at least twice.
@@ -84,12 +84,13 @@ impl Period {
     }
 }
 
-/// Peak demand per 5-minute bucket, newest last; `NaN` where nothing was seen.
+/// Peak demand per 5-minute bucket, newest last; `NaN` (in the inline buckets) or no
+/// code (in the blocks) where nothing was seen.
 ///
 /// Decisions hand the state on every minute, so cloning must be cheap and must not
-/// copy the 2.5 KiB of history: the long history sits behind an `Arc` and changes once an hour, when
-/// the periods are scored; the buckets completed since then and the bucket under way
-/// are kept inline beside it.
+/// copy the 2.5 KiB of history: the long history sits behind an `Arc` and changes once
+/// an hour, when the periods are scored; the buckets completed since then and the
+/// bucket under way are kept inline beside it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DemandHistory {
     /// `None` until the first merge: a target that never forecasts allocates nothing.

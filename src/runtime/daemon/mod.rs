@@ -910,11 +910,9 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
             .history_queue
             .len()
             .min(series::HISTORY_TARGETS_PER_CALL);
+        let names: Vec<TargetName> = self.history_queue.drain(..count).collect();
         // A target a reload removed meanwhile is left out.
-        let targets: Vec<TargetConfig> = self
-            .history_queue
-            .drain(..count)
-            .collect::<Vec<_>>()
+        let targets: Vec<TargetConfig> = names
             .iter()
             .filter_map(|name| self.target(name).cloned())
             .collect();
