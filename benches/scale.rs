@@ -212,18 +212,12 @@ fn main() {
     let started = Instant::now();
     // `BENCH_SCALE_HEAPTRACK=FILE` runs the daemon under heaptrack, writing its raw
     // trace to FILE (`heaptrack_interpret < FILE | gzip`, then `heaptrack_print`).
-    let mut environment = vec![("RUST_LOG".to_owned(), "warn".to_owned())];
-    if let Ok(trace) = std::env::var("BENCH_SCALE_HEAPTRACK") {
-        environment.push((
-            "LD_PRELOAD".into(),
-            "/usr/lib/heaptrack/libheaptrack_preload.so".into(),
-        ));
-        environment.push(("DUMP_HEAPTRACK_OUTPUT".into(), trace));
+    let heaptrack = std::env::var("BENCH_SCALE_HEAPTRACK").ok();
+    let mut environment = vec![("RUST_LOG", "warn")];
+    if let Some(trace) = &heaptrack {
+        environment.push(("LD_PRELOAD", "/usr/lib/heaptrack/libheaptrack_preload.so"));
+        environment.push(("DUMP_HEAPTRACK_OUTPUT", trace));
     }
-    let environment: Vec<(&str, &str)> = environment
-        .iter()
-        .map(|(key, value)| (key.as_str(), value.as_str()))
-        .collect();
     let mut daemon = Daemon::start(&config, &format!("127.0.0.1:{port}"), &environment);
     daemon.wait_ready();
     let ready_after = started.elapsed();

@@ -14,14 +14,21 @@ pub fn usage(pid: u32) -> (f64, u64) {
     let cpu = (fields[11].parse::<f64>().expect("utime")
         + fields[12].parse::<f64>().expect("stime"))
         / ticks_per_second;
+    (cpu, status_bytes(pid, &["VmRSS:"])[0])
+}
+
+/// The given `/proc/PID/status` fields (all in kB there), in bytes.
+fn status_bytes<const N: usize>(pid: u32, keys: &[&str; N]) -> [u64; N] {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let rss_kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|number| number.parse().ok())
-        .expect("VmRSS");
-    (cpu, rss_kib * 1024)
+    keys.map(|key| {
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix(key))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|number| number.parse().ok())
+            .unwrap_or_else(|| panic!("{key} in /proc/{pid}/status"));
+        kib * 1024
+    })
 }
 
 /// (anonymous, file-backed) resident bytes of a process: its heap and stacks, and
@@ -31,14 +38,6 @@ pub fn usage(pid: u32) -> (f64, u64) {
     reason = "each bench compiles this module; only the scale bench reads it"
 )]
 pub fn resident_parts(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let kib = |key: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(key))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|number| number.parse().ok())
-            .expect("a resident-memory field")
-    };
-    (kib("RssAnon:") * 1024, kib("RssFile:") * 1024)
+    let [anonymous, file] = status_bytes(pid, &["RssAnon:", "RssFile:"]);
+    (anonymous, file)
 }

@@ -185,10 +185,6 @@ impl Block {
         codes: [0; BLOCK_BUCKETS],
     };
 
-    fn scale(exponent: i8) -> f64 {
-        power_of_two(i32::from(exponent))
-    }
-
     /// On the forecast's hot path (scoring reads thousands of buckets an hour): one
     /// multiplication by a step that is itself a power of two, so exact.
     fn get(&self, index: usize) -> Option<f64> {
@@ -199,7 +195,8 @@ impl Block {
     /// Sets bucket `index` to `value` (finite, not negative), rescaling the block
     /// when `value` needs more than its steps. Values beyond 2^127 are kept lower.
     fn set(&mut self, index: usize, value: f32) {
-        let steps_at = |exponent: i8| f64::from(value) * Self::STEPS / Self::scale(exponent);
+        let steps_at =
+            |exponent: i8| f64::from(value) * Self::STEPS / power_of_two(i32::from(exponent));
         let mut exponent = self.exponent;
         while steps_at(exponent) > Self::MAX_STEPS && exponent < i8::MAX {
             exponent += 1;
