@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::config::ForecastMode;
 use crate::runtime::evaluate::Evaluation;
 use crate::runtime::once::Applied;
 
@@ -32,6 +33,9 @@ pub struct PlanRow {
     pub reason_code: Option<&'static str>,
     /// With `forecast = "observe"` or `"on"`: what it foresees, or why nothing.
     pub forecast: Option<String>,
+    /// With `choose_window = "observe"` or `"on"`: the scale-in window and target the
+    /// history chose, or that the configured pair is kept.
+    pub window: Option<String>,
     pub changes: bool,
 }
 
@@ -63,6 +67,7 @@ pub fn rows(evaluations: &[Evaluation]) -> Vec<PlanRow> {
                 reason: None,
                 reason_code: None,
                 forecast: None,
+                window: None,
                 changes: false,
             };
             match &evaluation.outcome {
@@ -90,6 +95,16 @@ pub fn rows(evaluations: &[Evaluation]) -> Vec<PlanRow> {
                         .forecast
                         .as_ref()
                         .map(crate::policy::forecast::describe);
+                    if target
+                        .tracking
+                        .as_ref()
+                        .is_some_and(|tracking| tracking.choose_window != ForecastMode::Off)
+                    {
+                        row.window = Some(match &decision.tuned {
+                            Some(tuned) => tuned.to_string(),
+                            None => "as configured".to_owned(),
+                        });
+                    }
                     row.changes = decision.desired != observation.requested;
                 }
             }
@@ -154,6 +169,9 @@ pub fn render(rows: &[PlanRow]) -> String {
         );
         if let Some(forecast) = &row.forecast {
             let _ = writeln!(out, "{:<24} forecast {forecast}", "");
+        }
+        if let Some(window) = &row.window {
+            let _ = writeln!(out, "{:<24} window {window}", "");
         }
     }
     let _ = writeln!(out, "(* = would change)");

@@ -482,7 +482,8 @@ fn plan_shows_the_forecast_it_reads_from_the_metric_history() {
         world.set_concurrency("batch", "live", &values, 2);
     }
     let target = "[[target]]\nfunction = \"batch\"\nqualifier = \"live\"\nmin = 1\nmax = 1000\n\
-                  tracking = { metric = \"concurrency\", target = 0.7, forecast = \"observe\" }\n";
+                  tracking = { metric = \"concurrency\", target = 0.7, forecast = \"observe\", \
+                  choose_window = \"observe\" }\n";
     let (_, rows) = plan_json(&endpoint, "", target);
     let forecast = rows[0]["forecast"].as_str().unwrap_or_default();
     assert!(
@@ -491,4 +492,7 @@ fn plan_shows_the_forecast_it_reads_from_the_metric_history() {
     );
     // Observed only: the decision is the reactive one.
     assert_ne!(rows[0]["reason_code"], "forecast", "{rows}");
+    // Every window misses each batch's first 5 minutes alike, so none beats the
+    // configured one (`policy::tuning`).
+    assert_eq!(rows[0]["window"], "as configured", "{rows}");
 }

@@ -56,6 +56,7 @@ const TRACKING_KEYS: &[&str] = &[
     "disable_scale_in",
     "forecast",
     "forecast_horizon",
+    "choose_window",
 ];
 const RULE_KEYS: &[&str] = &[
     "name", "cron", "at", "timezone", "duration", "lead", "min", "max",

@@ -112,12 +112,43 @@ fn nyc_taxi_at_mean_concurrency_50() {
 
 #[test]
 fn twitter_bursts_at_mean_concurrency_50() {
-    assert_beats_baseline(&simulate(Some("twitter_volume_aapl.csv")));
+    let report = simulate(Some("twitter_volume_aapl.csv"));
+    assert_beats_baseline(&report);
+    // Bursts do not repeat, so no period forecasts them, but the history still chooses
+    // a shorter window at a lower target (measured 0.405 with it, 0.469 reactive).
+    let reactive = number(policy(&report, "pc-autoscaler"), "spillover_unit_hours")
+        / number(policy(&report, "aas-equal-cost"), "spillover_unit_hours");
+    let ratio = forecast_ratio(&report);
+    assert!(ratio <= 0.95 * reactive, "{ratio} against {reactive}");
+}
+
+/// Application Auto Scaling at the forecasting policy's cost.
+fn forecast_baseline(report: &serde_json::Value) -> &serde_json::Value {
+    // Present only when the forecast costs more than the reactive policy.
+    report["policies"]
+        .as_array()
+        .expect("policies is a list")
+        .iter()
+        .find(|policy| policy["name"] == "aas-equal-cost-forecast")
+        .unwrap_or_else(|| policy(report, "aas-equal-cost"))
+}
+
+/// The forecasting policy's spillover ÷ Application Auto Scaling's at its cost.
+fn forecast_ratio(report: &serde_json::Value) -> f64 {
+    number(
+        policy(report, "pc-autoscaler-forecast"),
+        "spillover_unit_hours",
+    ) / number(forecast_baseline(report), "spillover_unit_hours")
 }
 
 #[test]
 fn elb_requests_at_mean_concurrency_50() {
-    assert_beats_baseline(&simulate(Some("elb_request_count.csv")));
+    let report = simulate(Some("elb_request_count.csv"));
+    assert_beats_baseline(&report);
+    // The bar, met by the window the history chooses: a noisy load is held
+    // longer at a higher target for the same cost (measured 0.195; reactive 0.281).
+    let ratio = forecast_ratio(&report);
+    assert!(ratio <= 0.25, "{ratio}");
 }
 
 /// The real serverless functions of `../shared/traces/azure-small` (one day each, at
@@ -144,13 +175,7 @@ fn real_functions_at_their_own_small_scale() {
         let ours = policy(&report, "pc-autoscaler");
         let with_forecast = policy(&report, "pc-autoscaler-forecast");
         let equal = policy(&report, "aas-equal-cost");
-        // Present only when the forecast costs more than the reactive policy.
-        let equal_to_forecast = report["policies"]
-            .as_array()
-            .expect("a list")
-            .iter()
-            .find(|policy| policy["name"] == "aas-equal-cost-forecast")
-            .unwrap_or(equal);
+        let equal_to_forecast = forecast_baseline(&report);
         let (spill, forecast_spill) = (
             number(ours, "spillover_unit_hours"),
             number(with_forecast, "spillover_unit_hours"),

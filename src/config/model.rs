@@ -258,8 +258,7 @@ impl TargetConfig {
         matches!(self.qualifier, Qualifier::Alias(_))
     }
 
-    /// The same target with `forecast` set (when it tracks anything): how `simulate`
-    /// compares the reactive policy with the forecasting one.
+    /// The same target with `forecast` set (when it tracks anything).
     pub fn with_forecast(&self, mode: ForecastMode) -> Self {
         let mut target = self.clone();
         if let Some(tracking) = &mut target.tracking {
@@ -268,11 +267,22 @@ impl TargetConfig {
         target
     }
 
-    /// Whether the forecast is computed (`observe` or `on`), so its history is kept.
-    pub fn forecasts(&self) -> bool {
+    /// The same target with both uses of its history, `forecast` and `choose_window`,
+    /// set: how `simulate` compares the reactive policy with the one that learns.
+    pub fn with_history(&self, mode: ForecastMode) -> Self {
+        let mut target = self.with_forecast(mode);
+        if let Some(tracking) = &mut target.tracking {
+            tracking.choose_window = mode;
+        }
+        target
+    }
+
+    /// Whether its demand history is kept (and read at start): the forecast or the
+    /// window choice is computed (`observe` or `on`).
+    pub fn keeps_history(&self) -> bool {
         self.tracking
             .as_ref()
-            .is_some_and(|tracking| tracking.forecast != ForecastMode::Off)
+            .is_some_and(TrackingConfig::keeps_history)
     }
 }
 
@@ -294,9 +304,19 @@ pub struct TrackingConfig {
     pub forecast: ForecastMode,
     /// How far ahead the forecast looks: metric lag + allocation + one interval.
     pub forecast_horizon: TimeDelta,
+    /// The scale-in window and target chosen from the target's own history, at the
+    /// configured pair's cost (`policy::tuning`).
+    pub choose_window: ForecastMode,
 }
 
-/// Whether the forecast runs, and whether it may act.
+impl TrackingConfig {
+    pub fn keeps_history(&self) -> bool {
+        self.forecast != ForecastMode::Off || self.choose_window != ForecastMode::Off
+    }
+}
+
+/// Whether something learnt from history (the forecast, the window choice) is computed,
+/// and whether it may act.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ForecastMode {
     #[default]

@@ -92,6 +92,7 @@ pub struct RawTracking {
     pub disable_scale_in: Option<bool>,
     pub forecast: Option<Spanned<String>>,
     pub forecast_horizon: Option<Spanned<String>>,
+    pub choose_window: Option<Spanned<String>>,
     pub custom: Option<Spanned<RawCustomMetric>>,
 }
 

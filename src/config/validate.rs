@@ -666,20 +666,23 @@ fn tracking(checker: &mut Checker<'_>, raw: RawTracking) -> Option<TrackingConfi
             )
         })
         .unwrap_or(MissingData::Hold);
-    let forecast = raw
-        .forecast
-        .as_ref()
-        .and_then(|value| {
-            checker.one_of(
-                value,
-                &[
-                    ("off", ForecastMode::Off),
-                    ("observe", ForecastMode::Observe),
-                    ("on", ForecastMode::On),
-                ],
-            )
-        })
-        .unwrap_or_default();
+    let mut mode = |value: &Option<Spanned<String>>| {
+        value
+            .as_ref()
+            .and_then(|value| {
+                checker.one_of(
+                    value,
+                    &[
+                        ("off", ForecastMode::Off),
+                        ("observe", ForecastMode::Observe),
+                        ("on", ForecastMode::On),
+                    ],
+                )
+            })
+            .unwrap_or_default()
+    };
+    let forecast = mode(&raw.forecast);
+    let choose_window = mode(&raw.choose_window);
     let forecast_horizon = checker
         .bounded_duration(
             &raw.forecast_horizon,
@@ -690,6 +693,7 @@ fn tracking(checker: &mut Checker<'_>, raw: RawTracking) -> Option<TrackingConfi
     Some(TrackingConfig {
         forecast,
         forecast_horizon,
+        choose_window,
         metric: metric?,
         target: target?,
         scale_in_window,

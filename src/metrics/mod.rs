@@ -310,6 +310,14 @@ impl Metrics {
             let capacity = forecast.as_ref().ok().map(|(_, needed)| *needed);
             self.targets.set_forecast(&target.name, capacity);
         }
+        if target
+            .tracking
+            .as_ref()
+            .is_some_and(|tracking| tracking.choose_window != crate::config::ForecastMode::Off)
+        {
+            let window = decision.tuned.map(|tuned| tuned.window_minutes * 60);
+            self.targets.set_chosen_window(&target.name, window);
+        }
     }
 
     /// Exports the series of `target` that alerts watch, at 0, so that `rate()` and
@@ -351,7 +359,9 @@ impl Metrics {
             new.tracking
                 .as_ref()
                 .map(|tracking| tracking.metric.label()),
-            new.forecasts(),
+            new.tracking
+                .as_ref()
+                .map(|tracking| (tracking.forecast, tracking.choose_window)),
         );
     }
 

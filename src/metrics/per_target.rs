@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
+use crate::config::ForecastMode;
 use crate::policy::{MetricData, TRIGGERS};
 use crate::runtime::actuator::WriteBlocked;
 
@@ -40,6 +41,8 @@ struct Row {
     /// Each schedule rule of the target and whether it is in force.
     rules: Vec<(String, bool)>,
     forecast_capacity: Option<u32>,
+    /// The scale-in window the history chose, in seconds (`policy::tuning`).
+    chosen_window: Option<u32>,
     /// `Some` once registered: `Some(None)` exports every reason at 0.
     write_blocked: Option<Option<WriteBlocked>>,
     drift_detected: Option<u64>,
@@ -99,6 +102,11 @@ impl TargetSeries {
         self.update(target, |row| row.forecast_capacity = capacity);
     }
 
+    /// `None`: the configured window is kept (the series goes).
+    pub fn set_chosen_window(&self, target: &str, seconds: Option<u32>) {
+        self.update(target, |row| row.chosen_window = seconds);
+    }
+
     pub fn set_write_blocked(&self, target: &str, blocked: Option<WriteBlocked>) {
         self.update(target, |row| row.write_blocked = Some(blocked));
     }
@@ -127,8 +135,15 @@ impl TargetSeries {
     }
 
     /// After a reload that keeps the target: drops the rules it no longer has, the
-    /// metric value if the metric changed, the forecast if it no longer forecasts.
-    pub fn keep(&self, target: &str, rules: &[&str], metric: Option<&str>, forecasts: bool) {
+    /// metric value if the metric changed, the forecast and the chosen window if it no
+    /// longer computes them (`learns`: its `forecast` and `choose_window` modes).
+    pub fn keep(
+        &self,
+        target: &str,
+        rules: &[&str],
+        metric: Option<&str>,
+        learns: Option<(ForecastMode, ForecastMode)>,
+    ) {
         self.update(target, |row| {
             row.rules.retain(|(name, _)| rules.contains(&name.as_str()));
             if row
@@ -137,8 +152,12 @@ impl TargetSeries {
             {
                 row.metric_value = None;
             }
-            if !forecasts {
+            let (forecast, choose_window) = learns.unwrap_or_default();
+            if forecast == ForecastMode::Off {
                 row.forecast_capacity = None;
+            }
+            if choose_window == ForecastMode::Off {
+                row.chosen_window = None;
             }
         });
     }
@@ -154,7 +173,7 @@ impl TargetSeries {
     /// left out, as the `prometheus` crate does.
     pub fn render(&self, out: &mut String) {
         let rows = self.rows.lock().expect("no update panics while holding it");
-        let families: [Family<'_>; 12] = [
+        let families: [Family<'_>; 13] = [
             Family {
                 name: "pc_autoscaler_target_desired_capacity",
                 help: "Provisioned concurrency the policy wants for the target.",
@@ -248,6 +267,12 @@ impl TargetSeries {
                 help: "The capacity the forecast says the next horizon needs (forecast = \"observe\" or \"on\"); absent while the past does not predict the present.",
                 kind: "gauge",
                 write: &single(|row| row.forecast_capacity.map(u64::from)),
+            },
+            Family {
+                name: "pc_autoscaler_target_chosen_scale_in_window_seconds",
+                help: "The scale-in window the target's history chose, at equal cost (forecast = \"on\" uses it, \"observe\" shows it); absent while the configured window is kept.",
+                kind: "gauge",
+                write: &single(|row| row.chosen_window.map(u64::from)),
             },
             Family {
                 name: "pc_autoscaler_target_write_blocked",
@@ -388,5 +413,25 @@ mod tests {
         let mut text = String::new();
         series.render(&mut text);
         assert!(text.is_empty(), "{text}");
+    }
+
+    #[test]
+    fn a_chosen_window_is_shown_until_the_target_stops_forecasting() {
+        let series = TargetSeries::default();
+        series.set_chosen_window("t", Some(2_700));
+        let rendered = || {
+            let mut text = String::new();
+            series.render(&mut text);
+            text
+        };
+        let text = rendered();
+        assert!(
+            text.contains(
+                "pc_autoscaler_target_chosen_scale_in_window_seconds{target=\"t\"} 2700\n"
+            ),
+            "{text}"
+        );
+        series.keep("t", &[], None, Some((ForecastMode::On, ForecastMode::Off)));
+        assert!(!rendered().contains("chosen_scale_in_window"));
     }
 }

@@ -465,6 +465,45 @@ impl DemandHistory {
         completed.rescore();
     }
 
+    /// The newest bucket merged into the long history, which moves once an hour:
+    /// what is derived from the long history needs deriving again only when it moves.
+    pub fn merged_through(&self) -> Option<i64> {
+        self.completed.as_ref().map(|completed| completed.newest)
+    }
+
+    /// The peaks of up to `count` merged buckets, oldest first and ending at bucket
+    /// `last` (at most [`Self::merged_through`]), 0 where nothing was seen (no
+    /// datapoint: no demand).
+    pub fn merged_peaks(&self, count: usize, last: i64) -> Vec<f64> {
+        let Some(completed) = &self.completed else {
+            return Vec::new();
+        };
+        let last = last.min(completed.newest);
+        let from = (last - count as i64 + 1)
+            .max(completed.first_bucket())
+            .max(completed.origin);
+        (from..=last)
+            .map(|bucket| completed.at(bucket).unwrap_or(0.0))
+            .collect()
+    }
+
+    /// The highest peak from the bucket of `since` on, the bucket under way included:
+    /// a scale-in window longer than the minutes the policy keeps, read from the
+    /// history at bucket resolution (so up to a bucket longer).
+    pub fn peak_since(&self, since: DateTime<Utc>) -> Option<f64> {
+        let first = bucket_of(since);
+        let current = self.current.filter(|(bucket, _)| *bucket >= first);
+        let newest = match self.current {
+            Some((bucket, _)) => bucket - 1,
+            None if self.recent.len > 0 => self.recent.first + self.recent.len as i64 - 1,
+            None => self.merged_through().unwrap_or(i64::MIN),
+        };
+        (first..=newest)
+            .filter_map(|bucket| self.at(bucket))
+            .chain(current.and_then(|(_, value)| peak(value)))
+            .reduce(f64::max)
+    }
+
     /// Buckets watched, first to last seen.
     pub fn span(&self) -> usize {
         self.completed

@@ -17,14 +17,17 @@
 pub mod forecast;
 pub mod schedule;
 mod tracking;
+pub mod tuning;
 
-use tracking::Tracked;
+use tracking::{Aim, Tracked};
 
 use std::fmt;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::config::{ForecastMode, MissingData, StepLimit, TargetConfig};
+use crate::config::{
+    ForecastMode, MetricKind, MissingData, StepLimit, TargetConfig, TrackingConfig,
+};
 pub use schedule::Bounds;
 
 /// Changes smaller than this fraction of the current capacity are not worth a write.
@@ -110,9 +113,12 @@ pub struct PolicyState {
     /// Sorted by timestamp, one per minute: a window is a few dozen datapoints, and a
     /// vector is copied in one go where a map would be rebuilt node by node.
     history: Vec<Datapoint>,
-    /// Peak demand per 5-minute bucket over 8 days, kept only when the forecast is on
-    /// or observed.
+    /// Peak demand per 5-minute bucket over 8 days, kept only when the forecast or the
+    /// window choice is on or observed.
     demand: forecast::DemandHistory,
+    /// The window chosen from the demand history (`tuning`), and the last bucket
+    /// replayed to choose it: a boundary every [`tuning::RETUNE_BUCKETS`].
+    tuned: Option<(i64, Option<tuning::Tuned>)>,
 }
 
 impl PolicyState {
@@ -123,11 +129,12 @@ impl PolicyState {
     }
 
     /// The part worth keeping between the daemon's passes: the forecast's demand
-    /// history. The window is not, since every pass reads its whole window again.
+    /// history and the window chosen from it. The window's datapoints are not, since
+    /// every pass reads its whole window again.
     pub fn demand_only(self) -> Self {
         PolicyState {
             history: Vec::new(),
-            demand: self.demand,
+            ..self
         }
     }
 
@@ -368,6 +375,9 @@ pub struct Decision {
     /// The forecast, when it is on or observed: the prediction and the capacity it
     /// needs, or why there is none.
     pub forecast: Option<Result<(forecast::Prediction, u32), forecast::NoForecast>>,
+    /// The window and target the history chose, with `choose_window` on (used) or
+    /// observed (shown only); `None` when the configured pair is kept.
+    pub tuned: Option<tuning::Tuned>,
 }
 
 impl Decision {
@@ -402,7 +412,8 @@ pub fn decide_within(
     previous: &PolicyState,
     now: DateTime<Utc>,
 ) -> Decision {
-    let state = remember(target, previous, &observation.datapoints, now);
+    let mut state = remember(target, previous, &observation.datapoints, now);
+    let tuned = retune(target, &mut state);
     let requested = observation.requested;
     let hold = |reason: Reason| (requested, reason);
 
@@ -416,6 +427,7 @@ pub fn decide_within(
             metric_data: MetricData::NotTracked,
             state,
             forecast: None,
+            tuned,
         };
     }
 
@@ -428,7 +440,7 @@ pub fn decide_within(
             metric_data = MetricData::Unreadable;
             hold(Reason::HeldForUnreadableMetrics)
         }
-        Some(tracking) => match tracking::recommend(tracking, &state, now) {
+        Some(tracking) => match tracking::recommend(tracking, aim(tracking, tuned), &state, now) {
             Tracked::Stale { newest } => {
                 metric_data = MetricData::Stale;
                 hold(Reason::HeldForStaleMetrics { newest })
@@ -524,6 +536,47 @@ pub fn decide_within(
         metric_data,
         state,
         forecast,
+        tuned,
+    }
+}
+
+/// The window and target tracking aims with: the chosen ones with `choose_window = "on"`.
+fn aim(tracking: &TrackingConfig, tuned: Option<tuning::Tuned>) -> Aim {
+    match tuned {
+        Some(tuned) if tracking.choose_window == ForecastMode::On => Aim {
+            window: TimeDelta::minutes(i64::from(tuned.window_minutes)),
+            target: tuned.target,
+        },
+        _ => Aim::configured(tracking),
+    }
+}
+
+/// Chooses the window again when the demand history has passed another
+/// [`tuning::RETUNE_BUCKETS`] boundary, from the history up to it, and returns the
+/// choice in force. The boundary, not the newest bucket, ends what is replayed, so a
+/// history rebuilt between two boundaries gives the choice the watched one made.
+fn retune(target: &TargetConfig, state: &mut PolicyState) -> Option<tuning::Tuned> {
+    let tracking = target.tracking.as_ref()?;
+    if tracking.choose_window == ForecastMode::Off {
+        return None;
+    }
+    let through = state.demand.merged_through()?;
+    let boundary = through - through.rem_euclid(tuning::RETUNE_BUCKETS);
+    match state.tuned {
+        Some((chosen_at, tuned)) if chosen_at == boundary => tuned,
+        _ => {
+            let minutes = u32::try_from(tracking.scale_in_window.num_minutes()).unwrap_or(u32::MAX);
+            let tuned = tuning::choose(
+                &state
+                    .demand
+                    .merged_peaks(tuning::REPLAYED_BUCKETS, boundary),
+                minutes,
+                tracking.target,
+                !matches!(tracking.metric, MetricKind::Custom(_)),
+            );
+            state.tuned = Some((boundary, tuned));
+            tuned
+        }
     }
 }
 
@@ -558,11 +611,17 @@ fn remember(
         }
     }
     let mut demand = forecast::DemandHistory::default();
-    if tracking.forecast != ForecastMode::Off {
+    let mut tuned = None;
+    if tracking.keeps_history() {
         demand = previous.demand.clone();
         demand.record_all(datapoints.iter().filter(|point| point.timestamp <= now));
+        tuned = previous.tuned;
     }
-    PolicyState { history, demand }
+    PolicyState {
+        history,
+        demand,
+        tuned,
+    }
 }
 
 /// Whether the two are close enough to leave capacity alone. The band is measured

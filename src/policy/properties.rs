@@ -154,7 +154,7 @@ proptest! {
         ));
         let tracking = target.tracking.clone().expect("tracked");
         let spike = base * spike_factor;
-        let justified = |demand: f64| tracking::recommend_one(&tracking, demand).max(1);
+        let justified = |demand: f64| tracking::recommend_one(tracking.target, demand).max(1);
         let origin = start();
         let demand = |minute: usize| if (20..20 + spike_minutes).contains(&minute) { spike } else { base };
 

@@ -368,3 +368,115 @@ fn a_hold_at_exactly_the_forecast_floor_names_the_forecast() {
         "{decision:?}"
     );
 }
+
+/// Three days of a noisy load, one integer value a minute from 20 to 80 (rare high
+/// minutes, heavy-tailed), the last one at `now`.
+fn noisy_days(now: DateTime<Utc>) -> Vec<Datapoint> {
+    let mut seed = 11_u64;
+    let values: Vec<f64> = (0..3 * 24 * 60)
+        .map(|_| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let uniform = (seed >> 11) as f64 / (1_u64 << 53) as f64;
+            20.0 + (60.0 * uniform.powi(4)).floor()
+        })
+        .collect();
+    points(now, 0, &values)
+}
+
+#[test]
+fn with_choose_window_on_tracking_aims_with_the_window_the_history_chose() {
+    // On noise a longer window at a higher target spills less at the same cost. With
+    // `choose_window = "on"`, tracking uses the choice; observed, it is shown and not
+    // used, so the recommendation is the configured pair's (that of it off).
+    let now = at(NOW);
+    let history = noisy_days(now);
+    let latest = observe(100, history[history.len() - 20..].to_vec());
+    let decide_with = |mode: &str| {
+        let target = tracked(&format!("choose_window = \"{mode}\""));
+        let state = PolicyState::rebuilt(&target, &history, now);
+        decide(&target, &latest, &state, now)
+    };
+    let (on, observed, off) = (
+        decide_with("on"),
+        decide_with("observe"),
+        decide_with("off"),
+    );
+    // The forecast alone chooses nothing: it only ever raises the floor.
+    let forecast_only = tracked("forecast = \"on\"");
+    let state = PolicyState::rebuilt(&forecast_only, &history, now);
+    let forecasting = decide(&forecast_only, &latest, &state, now);
+    assert_eq!(forecasting.tuned, None);
+    assert_eq!(forecasting.recommendation, off.recommendation);
+    let tuned = on.tuned.expect("the history chose a window");
+    assert!(tuned.window_minutes > 15 && tuned.target > 0.5, "{tuned:?}");
+    assert_eq!(observed.tuned, Some(tuned));
+    assert_eq!(off.tuned, None);
+    assert_eq!(observed.recommendation, off.recommendation);
+    let configured_peak = history[history.len() - 15..]
+        .iter()
+        .map(|point| point.value)
+        .fold(0.0, f64::max);
+    assert_eq!(
+        off.recommendation,
+        Some(tracking::recommend_one(0.5, configured_peak))
+    );
+    // The chosen window holds at least the configured window's peak, at its target.
+    let chosen = on.recommendation.expect("tracked");
+    assert!(
+        chosen >= tracking::recommend_one(tuned.target, configured_peak),
+        "{on:?}"
+    );
+    assert_ne!(on.recommendation, off.recommendation);
+}
+
+#[test]
+fn the_chosen_window_is_the_same_watched_minute_by_minute_or_rebuilt() {
+    let target = tracked("choose_window = \"on\"");
+    let now = at(NOW);
+    let history = noisy_days(now);
+    let mut watched = PolicyState::default();
+    let mut last = None;
+    for point in &history {
+        let decision = decide(
+            &target,
+            &observe(100, vec![*point]),
+            &watched,
+            point.timestamp,
+        );
+        watched = decision.state;
+        last = Some(decision.tuned);
+    }
+    let rebuilt = PolicyState::rebuilt(&target, &history, now);
+    let latest = observe(100, history[history.len() - 1..].to_vec());
+    let decision = decide(&target, &latest, &rebuilt, now);
+    assert!(decision.tuned.is_some());
+    assert_eq!(last, Some(decision.tuned));
+}
+
+#[test]
+fn a_chosen_window_longer_than_the_configured_one_reads_the_demand_history() {
+    // 10 a minute for 90 minutes but 60 forty minutes ago: the configured 15-minute
+    // window sees 10 (→ 20 at target 0.5), a 60-minute one sees 60 (→ 120). The minutes
+    // kept cover only the configured window; the rest is the demand history's.
+    let target = tracked("choose_window = \"observe\"");
+    let tracking = target.tracking.as_ref().expect("tracked");
+    let now = at(NOW);
+    let values: Vec<f64> = (0..90)
+        .map(|minute| if minute == 90 - 41 { 60.0 } else { 10.0 })
+        .collect();
+    let state = PolicyState::rebuilt(&target, &points(now, 0, &values), now);
+    let peak = |window_minutes: i64| {
+        let aim = Aim {
+            window: TimeDelta::minutes(window_minutes),
+            target: 0.5,
+        };
+        match tracking::recommend(tracking, aim, &state, now) {
+            Tracked::Fresh(found) => found.window_peak,
+            _ => panic!("the newest datapoint is fresh"),
+        }
+    };
+    assert_eq!(peak(15), 20);
+    assert_eq!(peak(60), 120);
+}

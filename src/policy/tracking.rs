@@ -42,7 +42,29 @@ pub fn window_start(tracking: &TrackingConfig, now: DateTime<Utc>) -> DateTime<U
     now - tracking.scale_in_window - tracking.stale_after
 }
 
-pub fn recommend(tracking: &TrackingConfig, state: &PolicyState, now: DateTime<Utc>) -> Tracked {
+/// The window and target tracking aims with: the configured ones, or those the
+/// history chose (`tuning`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Aim {
+    pub window: TimeDelta,
+    pub target: f64,
+}
+
+impl Aim {
+    pub fn configured(tracking: &TrackingConfig) -> Self {
+        Aim {
+            window: tracking.scale_in_window,
+            target: tracking.target,
+        }
+    }
+}
+
+pub fn recommend(
+    tracking: &TrackingConfig,
+    aim: Aim,
+    state: &PolicyState,
+    now: DateTime<Utc>,
+) -> Tracked {
     let seen = &state.history[..state
         .history
         .partition_point(|point| point.timestamp <= now)];
@@ -59,15 +81,22 @@ pub fn recommend(tracking: &TrackingConfig, state: &PolicyState, now: DateTime<U
         };
     }
     // The window proper: the newest datapoint's age is allowed for, as in `window_start`.
-    let since = newest_time - tracking.scale_in_window + TimeDelta::minutes(1);
+    let since = newest_time - aim.window + TimeDelta::minutes(1);
     let in_window = &seen[seen.partition_point(|point| point.timestamp < since)..];
     // A recommendation only grows with its value: the window's peak value gives its peak.
-    let peak_value = in_window
+    let mut peak_value = in_window
         .iter()
         .map(|point| point.value)
         .fold(newest_value, f64::max);
-    let newest_recommendation = recommend_one(tracking, newest_value);
-    let window_peak = recommend_one(tracking, peak_value);
+    // The datapoints kept cover the configured window only; a longer chosen one reads
+    // the rest from the demand history.
+    if aim.window > tracking.scale_in_window
+        && let Some(older) = state.demand.peak_since(since)
+    {
+        peak_value = peak_value.max(older);
+    }
+    let newest_recommendation = recommend_one(aim.target, newest_value);
+    let window_peak = recommend_one(aim.target, peak_value);
     Tracked::Fresh(Recommendation {
         window_peak,
         newest_recommendation,
@@ -76,8 +105,8 @@ pub fn recommend(tracking: &TrackingConfig, state: &PolicyState, now: DateTime<U
 }
 
 /// The capacity one datapoint of absolute demand asks for: `value / target`, rounded up.
-pub fn recommend_one(tracking: &TrackingConfig, value: f64) -> u32 {
-    let units = value.max(0.0) / tracking.target;
+pub fn recommend_one(target: f64, value: f64) -> u32 {
+    let units = value.max(0.0) / target;
     // Float noise such as 0.7 / 0.7 = 1.0000000000000002 must not add a unit.
     let rounded = (units - 1e-9).ceil();
     if rounded <= 0.0 {

@@ -332,7 +332,7 @@ async fn forecast_histories<M: MetricsApi>(
 ) -> HashMap<TargetName, PolicyState> {
     let forecasting: Vec<TargetConfig> = targets
         .iter()
-        .filter(|target| target.forecasts())
+        .filter(|target| target.keeps_history())
         .cloned()
         .collect();
     let mut states = HashMap::new();

@@ -121,7 +121,7 @@ pub fn sweep(
         FrontierPoint::of(&summarize(policy.name(), value, demand, &replayed, options))
     };
     let at = |value: f64, mode: ForecastMode| {
-        let mut swept = target.with_forecast(mode);
+        let mut swept = target.with_history(mode);
         if let Some(tracking) = &mut swept.tracking {
             tracking.target = value;
         }
@@ -332,7 +332,7 @@ pub fn run(
     let mut notes = Vec::new();
 
     // The reactive policy and the same with the forecast on, whatever the config says.
-    let mut ours = PcAutoscaler::new("pc-autoscaler", target.with_forecast(ForecastMode::Off));
+    let mut ours = PcAutoscaler::new("pc-autoscaler", target.with_history(ForecastMode::Off));
     let ours_replay = replay(&mut ours, &demand, &timeline, options);
     progress();
     let ours_result = summarize(
@@ -344,7 +344,7 @@ pub fn run(
     );
     let mut forecasting = PcAutoscaler::new(
         "pc-autoscaler-forecast",
-        target.with_forecast(ForecastMode::On),
+        target.with_history(ForecastMode::On),
     );
     let forecast_replay = replay(&mut forecasting, &demand, &timeline, options);
     progress();

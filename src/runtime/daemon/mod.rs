@@ -889,7 +889,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
         self.all_known = false;
         self.count_unknown();
         for target in &self.config.targets {
-            if target.forecasts() && self.history_asked.insert(target.name.clone()) {
+            if target.keeps_history() && self.history_asked.insert(target.name.clone()) {
                 self.history_queue.push_back(target.name.clone());
             }
         }
@@ -1450,7 +1450,7 @@ impl<A: Connect, W: WakeSource> Daemon<A, W> {
         // and nothing else reads the state.
         if let Ok(evaluated) = &mut evaluation.outcome {
             let state = std::mem::take(&mut evaluated.decision.state);
-            if evaluation.target.forecasts() {
+            if evaluation.target.keeps_history() {
                 self.memory
                     .entry(evaluation.target.name.clone())
                     .or_default()
