@@ -13,9 +13,9 @@
 //! `bash scripts/bench-scale.sh` (about 20 minutes). `BENCH_SCALE_MINUTES` shortens
 //! the measured part and `BENCH_SCALE_BUDGET` raises the budget to shorten the cold
 //! start (for quick memory measurements); `BENCH_SCALE_HEAPTRACK=FILE` runs the daemon
-//! under heaptrack. `BENCH_SCALE_FORECAST=1` turns the forecast on for every target,
-//! with 14 days of one-minute history in CloudWatch, and also times the history read
-//! at start (`plan` is left out).
+//! under heaptrack. `BENCH_SCALE_FORECAST=1` turns the forecast and `choose_window` on
+//! for every target, with 14 days of one-minute history in CloudWatch, and also times
+//! the history read at start (`plan` is left out).
 
 // Tests and benchmarks drive real processes and servers in real time, not through
 // the daemon's injected clock.
@@ -166,7 +166,11 @@ fn main() {
         .and_then(|text| text.parse().ok())
         .unwrap_or(BUDGET);
     let forecast = std::env::var("BENCH_SCALE_FORECAST").is_ok_and(|value| value == "1");
-    let forecast_setting = if forecast { ", forecast = \"on\"" } else { "" };
+    let forecast_setting = if forecast {
+        ", forecast = \"on\", choose_window = \"on\""
+    } else {
+        ""
+    };
     let endpoint = Endpoint::start();
     let mut targets = String::new();
     {

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::test_support::{at, target};
+use super::test_support::{at, noisy_days, target};
 use super::*;
 
 const NOW: &str = "2026-06-01T12:00:00Z";
@@ -367,22 +367,6 @@ fn a_hold_at_exactly_the_forecast_floor_names_the_forecast() {
         matches!(decision.reason, Reason::Forecast { expected, .. } if expected == 100.0),
         "{decision:?}"
     );
-}
-
-/// Three days of a noisy load, one integer value a minute from 20 to 80 (rare high
-/// minutes, heavy-tailed), the last one at `now`.
-fn noisy_days(now: DateTime<Utc>) -> Vec<Datapoint> {
-    let mut seed = 11_u64;
-    let values: Vec<f64> = (0..3 * 24 * 60)
-        .map(|_| {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            let uniform = (seed >> 11) as f64 / (1_u64 << 53) as f64;
-            20.0 + (60.0 * uniform.powi(4)).floor()
-        })
-        .collect();
-    points(now, 0, &values)
 }
 
 #[test]

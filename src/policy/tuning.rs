@@ -1,22 +1,22 @@
 //! Choosing the scale-in window from the target's own history, at the cost of the
-//! configured one.
+//! configured one (`choose_window`).
 //!
 //! Which window serves best depends on the load's shape. On a noisy load a dip is soon
 //! followed by another peak, so a long window, holding the last hour's peak at a
 //! higher target, spills less than a short one at a lower target for the same
 //! unit-hours. On rare bursts holding a burst's capacity is what costs, so a short
-//! window at a lower target spills less. The history shows which: each candidate
-//! window is replayed, every 6 hours, over the last two days of 5-minute peaks, idealised (capacity is
-//! the window's peak ÷ target, one bucket late), with its target set so that it
-//! provisions what the configured window and target would have. The candidate that
-//! would have spilled least is used, when it beats the configured pair by
-//! [`MIN_GAIN`].
+//! window at a lower target spills less. The history shows which: every 6 hours, each
+//! candidate window is replayed over the last two days of 5-minute peaks, idealised
+//! (capacity is the window's peak ÷ target, one bucket late), at the target that makes
+//! it provision what the configured window and target would have. The candidate that
+//! would have spilled least is used when it beats the configured pair by [`MIN_GAIN`].
 //!
 //! Pure and deterministic: a function of the peaks and the configuration only, so a
-//! history rebuilt after a restart gives the same choice. What it must not do: spend
-//! more than the configured pair would (the target is scaled to equal cost, and a
-//! candidate that rounding makes dearer is dropped), choose on less than a day, or
-//! aim above full utilization.
+//! history rebuilt after a restart gives the same choice. What it must not do: choose a
+//! pair that would have cost more than the configured one over the days replayed (the
+//! target is scaled to equal cost, and a candidate that rounding makes dearer is
+//! dropped), choose on less than a day, or aim above utilization 1 (for the
+//! concurrency and utilization metrics).
 
 /// Candidate windows, in minutes, about √2 apart from 10 minutes on: a coarser set
 /// misses the best by enough to matter (on the shared ELB trace, 0.25 of Application

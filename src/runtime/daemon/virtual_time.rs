@@ -612,3 +612,42 @@ async fn a_forecasting_target_learns_from_what_it_sees_after_the_start() {
     );
     harness.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_target_that_chooses_its_window_holds_a_peak_older_than_the_window_it_reads() {
+    // Three days of noise (20 to 80 a minute) and one minute of 300 at 08:34, 25
+    // minutes before the start: outside the 21 minutes each pass reads for the
+    // configured 15-minute window. The history read at start chooses a longer window,
+    // which reaches the peak through the demand history: 300 needs at least 300 at any
+    // target up to 1, where the configured window alone would ask for at most 160.
+    let target = "[[target]]\nfunction = \"noisy\"\nqualifier = \"live\"\nmin = 1\nmax = 1000\n\
+         tracking = { metric = \"concurrency\", target = 0.5, choose_window = \"on\" }\n";
+    let harness = Harness::start("interval = \"5s\"", target, |_| {}).await;
+    let mut points = crate::policy::test_support::noisy_days(start_time() + TimeDelta::hours(1));
+    let spike = start_time() - TimeDelta::minutes(25);
+    for point in points.iter_mut().filter(|point| point.timestamp == spike) {
+        point.value = 300.0;
+    }
+    harness.aws.metrics.set("noisy:live", points);
+    harness.pass(55.0).await;
+    let text = harness.metrics.render();
+    let chosen = text
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(
+                "pc_autoscaler_target_chosen_scale_in_window_seconds{target=\"noisy:live\"} ",
+            )
+        })
+        .and_then(|value| value.parse::<u32>().ok());
+    assert!(
+        chosen.is_some_and(|seconds| seconds >= 30 * 60),
+        "{chosen:?}"
+    );
+    let puts = harness.puts();
+    assert!(
+        puts.iter()
+            .any(|(_, function, value)| function == "noisy" && *value >= 300),
+        "{puts:?}"
+    );
+    harness.stop().await;
+}
