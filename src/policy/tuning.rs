@@ -9,7 +9,8 @@
 //! candidate window is replayed over the last two days of 5-minute peaks, idealised
 //! (capacity is the window's peak ÷ target, one bucket late), at the target that makes
 //! it provision what the configured window and target would have. The candidate that
-//! would have spilled least is used when it beats the configured pair by [`MIN_GAIN`].
+//! would have spilled least is used when it beats the configured pair by [`MIN_GAIN`]
+//! over both days and spills no more than it in each half of them alone.
 //!
 //! Pure and deterministic: a function of the peaks and the configuration only, so a
 //! history rebuilt after a restart gives the same choice. What it must not do: choose a
@@ -102,6 +103,10 @@ pub fn choose(
     if configured.held <= 0.0 || configured.spill <= 0.0 {
         return None;
     }
+    let middle = warm_up + (peaks.len() - warm_up) / 2;
+    let halves = [(warm_up, middle), (middle, peaks.len())];
+    let configured_halves = halves
+        .map(|(from, to)| windows.replay_range(from, to, configured_buckets, configured_target));
     let most = if utilization { 1.0 } else { f64::INFINITY };
     let mut best: Option<Tuned> = None;
     for minutes in CANDIDATE_MINUTES {
@@ -120,7 +125,19 @@ pub fn choose(
             continue;
         }
         let gain = 1.0 - candidate.spill / configured.spill;
-        if gain >= MIN_GAIN && best.is_none_or(|best| gain > best.gain) {
+        if gain < MIN_GAIN || best.is_some_and(|best| gain <= best.gain) {
+            continue;
+        }
+        // A gain that comes from one half of the history alone is chance (bursts that
+        // happened to fall close together), not the load's shape.
+        let in_both_halves =
+            halves
+                .iter()
+                .zip(&configured_halves)
+                .all(|(&(from, to), configured)| {
+                    windows.replay_range(from, to, buckets, target).spill <= configured.spill
+                });
+        if in_both_halves {
             best = Some(Tuned {
                 window_minutes: minutes,
                 target,
@@ -195,13 +212,17 @@ impl<'a> WindowPeaks<'a> {
     /// in each bucket is the peak of the `window` buckets ending `LAG_BUCKETS` before
     /// it, ÷ `target`, rounded up.
     fn replay(&self, from: usize, window: usize, target: f64) -> Replayed {
+        self.replay_range(from, self.peaks.len(), window, target)
+    }
+
+    fn replay_range(&self, from: usize, to: usize, window: usize, target: f64) -> Replayed {
         let mut replayed = Replayed {
             held: 0.0,
             spill: 0.0,
             cost: 0.0,
         };
         let per_unit = 1.0 / target;
-        for (index, &demand) in self.peaks.iter().enumerate().skip(from) {
+        for (index, &demand) in self.peaks.iter().enumerate().take(to).skip(from) {
             let held = self.peak(index - LAG_BUCKETS, window);
             let capacity = round_up(held * per_unit - 1e-9);
             replayed.held += held;

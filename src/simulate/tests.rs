@@ -208,17 +208,101 @@ fn on_an_hourly_batch_the_forecast_spills_under_a_quarter_of_aas_at_its_own_cost
     let target = tracked("");
     let outcome = run(&target, load, &Options::default(), &mut || {}).expect("it tracks");
     let spill = |name: &str| {
-        outcome
-            .report
-            .policies
-            .iter()
-            .find(|policy| policy.name == name)
-            .map(|policy| policy.spillover_unit_hours)
+        spillover(&outcome, name)
             .unwrap_or_else(|| panic!("no {name} in {:?}", outcome.report.policies))
     };
     let ratio = spill("pc-autoscaler-forecast") / spill("aas-equal-cost-forecast");
     assert!(ratio <= 0.25, "{ratio}: {}", render_table(&outcome.report));
     assert_eq!(outcome.usable.len(), outcome.report.policies.len());
+}
+
+/// The spillover unit-hours of the policy `name` in a whole simulation's report.
+fn spillover(outcome: &Outcome, name: &str) -> Option<f64> {
+    outcome
+        .report
+        .policies
+        .iter()
+        .find(|policy| policy.name == name)
+        .map(|policy| policy.spillover_unit_hours)
+}
+
+/// Four days of one-minute demand that no period predicts, of one of six shapes:
+/// heavy-tailed noise; random bursts of 3, 10 or 60 minutes; flash crowds that decay
+/// over about an hour; a level that wanders. Events fall at seeded random minutes.
+fn not_repeating(shape: usize, seed: u64) -> Demand {
+    const MINUTES: usize = 4 * 24 * 60;
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let events: Vec<usize> = (0..MINUTES / 240).map(|_| rng.usize(0..MINUTES)).collect();
+    let mut level = 30.0_f64;
+    let concurrency = (0..MINUTES)
+        .map(|minute| {
+            let since_event = events
+                .iter()
+                .filter_map(|event| minute.checked_sub(*event))
+                .min()
+                .unwrap_or(usize::MAX);
+            let burst = |minutes: usize, height: f64| {
+                if since_event < minutes { height } else { 0.0 }
+            };
+            match shape {
+                0 => 20.0 + 60.0 * rng.f64().powi(4),
+                1 => 10.0 + 3.0 * rng.f64() + burst(3, 150.0),
+                2 => 10.0 + 3.0 * rng.f64() + burst(10, 90.0),
+                3 => 20.0 + 5.0 * rng.f64() + burst(60, 60.0),
+                4 => 10.0 + 3.0 * rng.f64() + 200.0 * (-(since_event as f64) / 20.0).exp(),
+                _ => {
+                    level = (level * (1.0 + 0.2 * (rng.f64() - 0.5))).clamp(5.0, 200.0);
+                    level * (1.0 + 0.2 * rng.f64())
+                }
+            }
+        })
+        .collect();
+    Demand {
+        concurrency,
+        ..demand(Vec::new())
+    }
+}
+
+#[test]
+fn on_loads_that_do_not_repeat_the_forecast_policy_spills_no_more_than_reaction_at_equal_cost() {
+    // The forecast steps aside on these, but the window choice does not: it must not
+    // cost more than the 2 % of spillover the issue allows, measured as each policy's
+    // spillover ÷ Application Auto Scaling's at that policy's own cost (target 0.7).
+    let target =
+        target("min = 1\nmax = 1000\n[target.tracking]\nmetric = \"concurrency\"\ntarget = 0.7\n");
+    let mut worse = Vec::new();
+    for shape in 0..6 {
+        for seed in 0..2 {
+            let outcome = run(
+                &target,
+                not_repeating(shape, seed),
+                &Options::default(),
+                &mut || {},
+            )
+            .expect("it tracks");
+            let spill = |name: &str| {
+                spillover(&outcome, name)
+                    .unwrap_or_else(|| panic!("no {name} in {:?}", outcome.report.policies))
+            };
+            let reactive_baseline = spill("aas-equal-cost");
+            let forecast_baseline =
+                spillover(&outcome, "aas-equal-cost-forecast").unwrap_or(reactive_baseline);
+            assert!(
+                reactive_baseline > 0.0 && forecast_baseline > 0.0,
+                "shape {shape} seed {seed}: {}",
+                render_table(&outcome.report)
+            );
+            let reactive = spill("pc-autoscaler") / reactive_baseline;
+            let forecast = spill("pc-autoscaler-forecast") / forecast_baseline;
+            if forecast > reactive * 1.02 + 1e-6 {
+                worse.push(format!(
+                    "shape {shape} seed {seed}: {forecast} > {reactive}\n{}",
+                    render_table(&outcome.report)
+                ));
+            }
+        }
+    }
+    assert!(worse.is_empty(), "{}", worse.join("\n"));
 }
 
 #[test]
