@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::config::ForecastMode;
 use crate::runtime::evaluate::Evaluation;
 use crate::runtime::once::Applied;
 
@@ -95,11 +94,7 @@ pub fn rows(evaluations: &[Evaluation]) -> Vec<PlanRow> {
                         .forecast
                         .as_ref()
                         .map(crate::policy::forecast::describe);
-                    if target
-                        .tracking
-                        .as_ref()
-                        .is_some_and(|tracking| tracking.choose_window != ForecastMode::Off)
-                    {
+                    if target.chooses_window() {
                         row.window = Some(match &decision.tuned {
                             Some(tuned) => tuned.to_string(),
                             None => "as configured".to_owned(),

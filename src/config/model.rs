@@ -277,6 +277,13 @@ impl TargetConfig {
         target
     }
 
+    /// Whether the window choice is computed (`observe` or `on`).
+    pub fn chooses_window(&self) -> bool {
+        self.tracking
+            .as_ref()
+            .is_some_and(|tracking| tracking.choose_window != ForecastMode::Off)
+    }
+
     /// Whether its demand history is kept (and read at start): the forecast or the
     /// window choice is computed (`observe` or `on`).
     pub fn keeps_history(&self) -> bool {

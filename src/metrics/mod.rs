@@ -310,11 +310,7 @@ impl Metrics {
             let capacity = forecast.as_ref().ok().map(|(_, needed)| *needed);
             self.targets.set_forecast(&target.name, capacity);
         }
-        if target
-            .tracking
-            .as_ref()
-            .is_some_and(|tracking| tracking.choose_window != crate::config::ForecastMode::Off)
-        {
+        if target.chooses_window() {
             let window = decision.tuned.map(|tuned| tuned.window_minutes * 60);
             self.targets.set_chosen_window(&target.name, window);
         }

@@ -270,7 +270,7 @@ impl TargetSeries {
             },
             Family {
                 name: "pc_autoscaler_target_chosen_scale_in_window_seconds",
-                help: "The scale-in window the target's history chose, at equal cost (forecast = \"on\" uses it, \"observe\" shows it); absent while the configured window is kept.",
+                help: "The scale-in window the target's history chose, at equal cost (choose_window = \"on\" uses it, \"observe\" shows it); absent while the configured window is kept.",
                 kind: "gauge",
                 write: &single(|row| row.chosen_window.map(u64::from)),
             },
@@ -416,7 +416,7 @@ mod tests {
     }
 
     #[test]
-    fn a_chosen_window_is_shown_until_the_target_stops_forecasting() {
+    fn a_chosen_window_is_shown_until_the_target_stops_choosing() {
         let series = TargetSeries::default();
         series.set_chosen_window("t", Some(2_700));
         let rendered = || {
