@@ -259,14 +259,17 @@ fn a_scale_out_does_not_wait_behind_the_drift_scans() {
         "the scan queue was still full at the put ({:?}): {scans:?}",
         put.at - world.log[0].at
     );
-    // The put goes from its own bucket at once, not after the scans' queue (20 s);
-    // the boundary is found by its timer, or the heartbeat within a second.
+    // The put goes from its own bucket, not after the scans' queue, which would hold
+    // it until about 14 s after the boundary. What may delay it: the wake (whole
+    // seconds and a 500 ms tick in tokio-cron-scheduler, the heartbeat's second as
+    // backstop), one token at 2/s, and a loaded machine (1.9 s seen under the full
+    // suite on 2 cores; 0.1 to 1.0 s alone). 5 s still tells the two apart.
     let (wall, monotonic) = (chrono::Utc::now(), Instant::now());
     let put_wall = wall - chrono::TimeDelta::from_std(monotonic - put.at).expect("short");
     let boundary = boundary.with_nanosecond(0).expect("a whole second");
     let after = (put_wall - boundary).num_milliseconds();
     assert!(
-        (0..=1_600).contains(&after),
+        (0..=5_000).contains(&after),
         "the scale-out went {after} ms after its boundary"
     );
 }
