@@ -69,7 +69,7 @@ def lagged_peaks(demand, window):
 
 def hindsight_floor(demand, start, period, quantile):
     """Each minute's same-phase demand quantile over the whole trace (nearest rank)."""
-    offset = (start.weekday() * 1440 if period == 10080 else 0) + start.hour * 60 + start.minute
+    offset = (start.weekday() * 1440 + start.hour * 60 + start.minute) % period
     by_phase = collections.defaultdict(list)
     for minute, need in enumerate(demand):
         by_phase[(minute + offset) % period].append(need)
