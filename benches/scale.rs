@@ -15,7 +15,10 @@
 //! start (for quick memory measurements); `BENCH_SCALE_HEAPTRACK=FILE` runs the daemon
 //! under heaptrack. `BENCH_SCALE_FORECAST=1` turns the forecast and `choose_window` on
 //! for every target, with 14 days of one-minute history in CloudWatch, and also times
-//! the history read at start (`plan` is left out).
+//! the history read at start (`plan` is left out). While measured, `/metrics` is
+//! scraped every 15 s, as Prometheus would. `BENCH_SCALE_PERF=FILE` records a CPU
+//! profile of the measured part with `perf` (`python3 scripts/cpu-split.py FILE`
+//! splits it into Lambda requests, metric reads, decisions and scrapes).
 
 // Tests and benchmarks drive real processes and servers in real time, not through
 // the daemon's injected clock.
@@ -258,6 +261,27 @@ fn main() {
     };
     let passes_before = passes(&daemon);
     let mut peak_rss = 0;
+    let profile = std::env::var("BENCH_SCALE_PERF").ok().map(|file| {
+        std::process::Command::new("perf")
+            .args([
+                "record",
+                "-e",
+                "cpu-clock",
+                "-F",
+                "199",
+                "--call-graph",
+                "dwarf,32768",
+                "-o",
+            ])
+            .arg(&file)
+            .args(["-p", &pid.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("perf runs")
+    });
+    let mut scraped = Instant::now();
+    let mut scrapes = 0u32;
 
     // Three waves of metric jumps, a third, half and two thirds into the run, and one
     // foreign reset of 20 targets at the start, so that a whole drift period (10 min)
@@ -299,10 +323,24 @@ fn main() {
                 drifted.push((function, now));
             }
         }
+        if scraped.elapsed() >= Duration::from_secs(15) {
+            // The whole page is read, as a Prometheus scrape would.
+            let _ = daemon.metric("pc_autoscaler_build_info");
+            scraped = Instant::now();
+            scrapes += 1;
+        }
         peak_rss = peak_rss.max(usage(pid).1);
         std::thread::sleep(Duration::from_millis(500));
     }
     let (cpu_after, rss) = usage(pid);
+    if let Some(mut perf) = profile {
+        // SIGINT lets perf write its file out.
+        // SAFETY: `kill` only sends a signal to the child this bench started.
+        unsafe {
+            libc::kill(perf.id() as i32, libc::SIGINT);
+        }
+        let _ = perf.wait();
+    }
     let (rss_anon, rss_file) = resident_parts(pid);
     let peak_rss = peak_rss.max(rss);
     let cycles = passes(&daemon) - passes_before;
@@ -398,7 +436,7 @@ fn main() {
         rss_file as f64 / 1_048_576.0
     );
     println!(
-        "  CPU time per cycle:       {:.0} ms",
+        "  CPU time per cycle:       {:.0} ms (with {scrapes} scrapes of /metrics)",
         (cpu_after - cpu_before) * 1000.0 / cycles.max(1.0)
     );
 }

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::aws::dynamodb;
-use crate::config::{Config, LeaderSettings, TargetConfig};
+use crate::config::keys::{self, Key, show_duration};
+use crate::config::{Config, LeaderSettings, LogFormat, TargetConfig};
 use crate::policy::schedule::{self, Bounds};
 
 /// How many upcoming changes `check` shows per target.
@@ -24,6 +25,7 @@ pub fn render(config: &Config, now: DateTime<Utc>) -> String {
         config.targets.len(),
         if config.targets.len() == 1 { "" } else { "s" }
     );
+    render_settings(&mut out, config);
     if let Some(leader) = &config.leader {
         render_leader(&mut out, leader);
     }
@@ -31,6 +33,63 @@ pub fn render(config: &Config, now: DateTime<Utc>) -> String {
         render_target(&mut out, target, now);
     }
     out
+}
+
+/// The process-wide settings that differ from their defaults (`config::keys`).
+fn render_settings(out: &mut String, config: &Config) {
+    let daemon = &config.daemon;
+    let rate = |rate: f64| format!("{rate}/s");
+    let settings: [(&Key, String); 11] = [
+        (
+            &keys::AWS_TIMEOUT,
+            show_duration(config.aws.timeout.unwrap_or(keys::AWS_TIMEOUT.duration())),
+        ),
+        (&keys::DAEMON_INTERVAL, show_duration(daemon.interval)),
+        (&keys::DAEMON_DRY_RUN, daemon.dry_run.to_string()),
+        (
+            &keys::DAEMON_LOG_FORMAT,
+            match daemon.log_format {
+                LogFormat::Text => "`text`".into(),
+                LogFormat::Json => "`json`".into(),
+            },
+        ),
+        (
+            &keys::DAEMON_CONTROL_PLANE_BUDGET,
+            rate(daemon.control_plane_budget),
+        ),
+        (&keys::DAEMON_MAX_WRITE_RATE, rate(daemon.max_write_rate)),
+        (&keys::DAEMON_MAX_READ_RATE, rate(daemon.max_read_rate)),
+        (
+            &keys::DAEMON_DRIFT_SCAN_PERIOD,
+            show_duration(daemon.drift_scan_period),
+        ),
+        (
+            &keys::DAEMON_REFRESH_PERIOD,
+            show_duration(daemon.refresh_period),
+        ),
+        (
+            &keys::DAEMON_ACCOUNT_RESERVE,
+            daemon.account_reserve.to_string(),
+        ),
+        (
+            &keys::DAEMON_SHUTDOWN_GRACE,
+            show_duration(daemon.shutdown_grace),
+        ),
+    ];
+    let changed: Vec<String> = settings
+        .iter()
+        .filter(|(key, value)| *value != key.default_text())
+        .map(|(key, value)| format!("{} = {}", key.path, value.trim_matches('`')))
+        .collect();
+    if changed.is_empty() {
+        let _ = writeln!(out, "settings: every [aws] and [daemon] key at its default");
+    } else {
+        let _ = writeln!(
+            out,
+            "settings: {}; every other [aws] and [daemon] key at its default",
+            changed.join(", ")
+        );
+    }
 }
 
 /// The lease, and the IAM actions it needs beside those of `config/iam-policy.json`.

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::runtime::course::ReadBacks;
 use crate::runtime::evaluate::nothing_read;
 use crate::runtime::once::{self, ApplyOptions, Context};
 use crate::{aws, plan};
@@ -42,7 +43,8 @@ pub struct OnceOptions {
     /// How long one target may take: writes, retries and waiting for READY; `None`:
     /// `ApplyOptions`'s default.
     pub wait: Option<Duration>,
-    /// How often an allocation's status is read back; `None`: the default.
+    /// The first wait before an allocation's status is read back (each later one
+    /// waits twice as long, up to 30 s); `None`: 2 s, as the daemon.
     pub poll_interval: Option<Duration>,
     /// Lambda requests per second; `None`: `daemon.max_read_rate`.
     pub read_rate: Option<f64>,
@@ -65,7 +67,10 @@ pub async fn run_once(config: Config, options: &OnceOptions) -> (String, bool) {
     let apply_options = ApplyOptions {
         dry_run,
         deadline: options.wait.unwrap_or(defaults.deadline),
-        poll_interval: options.poll_interval.unwrap_or(defaults.poll_interval),
+        read_backs: ReadBacks {
+            first: options.poll_interval.unwrap_or(defaults.read_backs.first),
+            ..defaults.read_backs
+        },
         ..defaults
     };
     let results = once::apply(&context, evaluations, &apply_options).await;

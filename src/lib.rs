@@ -16,3 +16,10 @@ pub mod runtime;
 pub mod simulate;
 pub mod status;
 pub mod trim;
+
+#[cfg(test)]
+mod test_alloc;
+
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: test_alloc::Counting = test_alloc::Counting;

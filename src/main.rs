@@ -37,33 +37,7 @@ enum Command {
     /// The daemon: evaluate and apply every interval, at schedule boundaries and after
     /// allocations; SIGHUP reloads, SIGTERM stops. `--once`: a single pass that waits
     /// for the outcomes.
-    Run {
-        #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
-        config: PathBuf,
-        /// One evaluation, applied; exit non-zero if any target failed.
-        #[arg(long)]
-        once: bool,
-        /// Decide and report, never write.
-        #[arg(long)]
-        dry_run: bool,
-        /// Serve /metrics, /healthz and /readyz here instead of `daemon.listen`.
-        #[arg(long, env = "PC_AUTOSCALER_LISTEN")]
-        listen: Option<std::net::SocketAddr>,
-        /// How long one target may take (writes, retries, waiting for READY) [default: 5m].
-        #[arg(long, value_parser = humantime::parse_duration)]
-        wait: Option<std::time::Duration>,
-        /// How often an allocation's status is read back while waiting [default: 5s].
-        #[arg(long, value_parser = humantime::parse_duration)]
-        poll_interval: Option<std::time::Duration>,
-        /// `--once`: Lambda requests per second (default: `daemon.max_read_rate`, 10).
-        /// The daemon spends `daemon.control_plane_budget` instead.
-        #[arg(long, value_parser = read_rate)]
-        read_rate: Option<f64>,
-        /// For failure tests: the daemon's wall clock runs this far ahead of the
-        /// system's (leader election must not care).
-        #[arg(long, hide = true, value_parser = humantime::parse_duration)]
-        clock_ahead: Option<std::time::Duration>,
-    },
+    Run(RunArgs),
     /// Replay a load trace through this policy, Application Auto Scaling and an oracle.
     Simulate(SimulateArgs),
     /// Ask a running daemon what each target has, wants and why, and what it changed.
@@ -78,6 +52,36 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         last: usize,
     },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
+    config: PathBuf,
+    /// One evaluation, applied; exit non-zero if any target failed.
+    #[arg(long)]
+    once: bool,
+    /// Decide and report, never write.
+    #[arg(long)]
+    dry_run: bool,
+    /// Serve /metrics, /healthz and /readyz here instead of `daemon.listen`.
+    #[arg(long, env = "PC_AUTOSCALER_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+    /// How long one target may take (writes, retries, waiting for READY) [default: 5m].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    wait: Option<std::time::Duration>,
+    /// The first wait before an allocation's status is read back; each later one waits
+    /// twice as long, up to 30 s [default: 2s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    poll_interval: Option<std::time::Duration>,
+    /// `--once`: Lambda requests per second (default: `daemon.max_read_rate`, 10).
+    /// The daemon spends `daemon.control_plane_budget` instead.
+    #[arg(long, value_parser = read_rate)]
+    read_rate: Option<f64>,
+    /// For failure tests: the daemon's wall clock runs this far ahead of the
+    /// system's (leader election must not care).
+    #[arg(long, hide = true, value_parser = humantime::parse_duration)]
+    clock_ahead: Option<std::time::Duration>,
 }
 
 #[derive(clap::Args)]
@@ -157,54 +161,58 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Run {
-            config,
-            once,
+        Command::Run(args) => run(args),
+    }
+}
+
+/// `run`: the daemon, or with `--once` a single pass carried out.
+fn run(args: RunArgs) -> ExitCode {
+    let RunArgs {
+        config,
+        once,
+        dry_run,
+        listen,
+        wait,
+        poll_interval,
+        read_rate,
+        clock_ahead,
+    } = args;
+    if !once {
+        pc_autoscaler::trim::tune_allocator();
+        let clock = clock_ahead.map_or(pc_autoscaler::clock::Clock::System, |ahead| {
+            pc_autoscaler::clock::Clock::Ahead(ahead)
+        });
+        return with_config(&config.clone(), |loaded| {
+            match runtime().block_on(pc_autoscaler::runtime::daemon::run_from_file(
+                config,
+                loaded,
+                pc_autoscaler::runtime::daemon::Overrides { dry_run, listen },
+                clock,
+            )) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        });
+    }
+    with_config(&config, |config| {
+        let options = pc_autoscaler::commands::OnceOptions {
             dry_run,
-            listen,
             wait,
             poll_interval,
             read_rate,
-            clock_ahead,
-        } => {
-            if !once {
-                pc_autoscaler::trim::tune_allocator();
-                let clock = clock_ahead.map_or(pc_autoscaler::clock::Clock::System, |ahead| {
-                    pc_autoscaler::clock::Clock::Ahead(ahead)
-                });
-                return with_config(&config.clone(), |loaded| {
-                    match runtime().block_on(pc_autoscaler::runtime::daemon::run_from_file(
-                        config,
-                        loaded,
-                        pc_autoscaler::runtime::daemon::Overrides { dry_run, listen },
-                        clock,
-                    )) {
-                        Ok(()) => ExitCode::SUCCESS,
-                        Err(error) => {
-                            eprintln!("error: {error}");
-                            ExitCode::FAILURE
-                        }
-                    }
-                });
-            }
-            with_config(&config, |config| {
-                let options = pc_autoscaler::commands::OnceOptions {
-                    dry_run,
-                    wait,
-                    poll_interval,
-                    read_rate,
-                };
-                let (output, failed) =
-                    runtime().block_on(pc_autoscaler::commands::run_once(config, &options));
-                print!("{output}");
-                if failed {
-                    ExitCode::FAILURE
-                } else {
-                    ExitCode::SUCCESS
-                }
-            })
+        };
+        let (output, failed) =
+            runtime().block_on(pc_autoscaler::commands::run_once(config, &options));
+        print!("{output}");
+        if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
         }
-    }
+    })
 }
 
 /// A request rate within the bounds `daemon.max_read_rate` has.

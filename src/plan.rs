@@ -177,14 +177,7 @@ pub fn render(rows: &[PlanRow]) -> String {
 pub fn render_applied(results: &[(crate::config::TargetName, Applied)]) -> String {
     let mut out = String::new();
     for (target, applied) in results {
-        let line = match applied {
-            Applied::Unchanged { capacity } => format!("unchanged at {capacity}"),
-            Applied::WouldChange { from, to } => format!("would change {from} -> {to} (dry run)"),
-            Applied::Changed { from, to, status } => format!("changed {from} -> {to} ({status})"),
-            Applied::Failed { error } => format!("FAILED: {error}"),
-            Applied::Blocked { why } => format!("BLOCKED: {why}"),
-        };
-        let _ = writeln!(out, "{target}: {line}");
+        let _ = writeln!(out, "{target}: {applied}");
     }
     out
 }

@@ -169,53 +169,10 @@ pub fn percent_encode(text: &str) -> String {
 
 /// The table and the history, as plain text.
 pub fn render(statuses: &[TargetStatus], activities: &[Activity]) -> String {
-    let mut rows = vec![[
-        "TARGET".to_owned(),
-        "HAS".to_owned(),
-        "WANTS".to_owned(),
-        "BOUNDS".to_owned(),
-        "METRIC".to_owned(),
-        "WHY".to_owned(),
-    ]];
-    for status in statuses {
-        let has = if status.allocation == "READY" || status.allocation == "NONE" {
-            format!("{}", status.allocated)
-        } else {
-            format!(
-                "{} ({} requested, {})",
-                status.allocated, status.requested, status.allocation
-            )
-        };
-        let bounds = format!(
-            "{}..{} ({})",
-            status.min,
-            status.max,
-            status
-                .rule
-                .as_deref()
-                .map_or_else(|| "target".to_owned(), |rule| format!("rule {rule}"))
-        );
-        let metric = match (&status.metric, status.metric_value) {
-            (Some(metric), Some(value)) => format!(
-                "{metric} {value:.1}, {} s old",
-                status.metric_age_seconds.unwrap_or_default()
-            ),
-            (Some(metric), None) => format!("{metric}: {}", status.metric_data),
-            (None, _) => "-".to_owned(),
-        };
-        let mut why = status.reason.clone();
-        if let Some(blocked) = &status.blocked {
-            let _ = write!(why, "; BLOCKED: {blocked}");
-        }
-        rows.push([
-            status.target.clone(),
-            has,
-            status.desired.to_string(),
-            bounds,
-            metric,
-            why,
-        ]);
-    }
+    let header = ["TARGET", "HAS", "WANTS", "BOUNDS", "METRIC", "WHY"].map(str::to_owned);
+    let rows: Vec<[String; 6]> = std::iter::once(header)
+        .chain(statuses.iter().map(status_row))
+        .collect();
     let mut out = String::new();
     let widths: Vec<usize> = (0..5)
         .map(|column| {
@@ -241,33 +198,77 @@ pub fn render(statuses: &[TargetStatus], activities: &[Activity]) -> String {
         if activities.len() == 1 { "" } else { "s" }
     );
     for activity in activities {
-        let change = match (activity.from, activity.to) {
-            (Some(from), Some(to)) if from != to => format!("{from} → {to}"),
-            (Some(from), _) => format!("at {from}"),
-            (None, Some(to)) => format!("→ {to}"),
-            (None, None) => String::new(),
-        };
-        let kind = serde_json::to_value(activity.kind)
-            .ok()
-            .and_then(|kind| kind.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let trigger = serde_json::to_value(activity.trigger)
-            .ok()
-            .and_then(|trigger| trigger.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "{}  {}  {kind} {change}  ({trigger}) {}  → {}{}",
-            activity.time.format("%Y-%m-%d %H:%M:%S UTC"),
-            activity.target,
-            activity.reason,
-            activity.outcome,
-            if activity.epoch > 0 {
-                format!("  [epoch {}]", activity.epoch)
-            } else {
-                String::new()
-            }
-        );
+        let _ = writeln!(out, "{}", activity_line(activity));
     }
     out
+}
+
+/// One target's line: what it has, wants, its bounds, its metric and why.
+fn status_row(status: &TargetStatus) -> [String; 6] {
+    let has = if status.allocation == "READY" || status.allocation == "NONE" {
+        format!("{}", status.allocated)
+    } else {
+        format!(
+            "{} ({} requested, {})",
+            status.allocated, status.requested, status.allocation
+        )
+    };
+    let bounds = format!(
+        "{}..{} ({})",
+        status.min,
+        status.max,
+        status
+            .rule
+            .as_deref()
+            .map_or_else(|| "target".to_owned(), |rule| format!("rule {rule}"))
+    );
+    let metric = match (&status.metric, status.metric_value) {
+        (Some(metric), Some(value)) => format!(
+            "{metric} {value:.1}, {} s old",
+            status.metric_age_seconds.unwrap_or_default()
+        ),
+        (Some(metric), None) => format!("{metric}: {}", status.metric_data),
+        (None, _) => "-".to_owned(),
+    };
+    let mut why = status.reason.clone();
+    if let Some(blocked) = &status.blocked {
+        let _ = write!(why, "; BLOCKED: {blocked}");
+    }
+    [
+        status.target.clone(),
+        has,
+        status.desired.to_string(),
+        bounds,
+        metric,
+        why,
+    ]
+}
+
+fn activity_line(activity: &Activity) -> String {
+    let change = match (activity.from, activity.to) {
+        (Some(from), Some(to)) if from != to => format!("{from} → {to}"),
+        (Some(from), _) => format!("at {from}"),
+        (None, Some(to)) => format!("→ {to}"),
+        (None, None) => String::new(),
+    };
+    let word = |value: serde_json::Result<serde_json::Value>| {
+        value
+            .ok()
+            .and_then(|value| value.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let kind = word(serde_json::to_value(activity.kind));
+    let trigger = word(serde_json::to_value(activity.trigger));
+    let epoch = if activity.epoch > 0 {
+        format!("  [epoch {}]", activity.epoch)
+    } else {
+        String::new()
+    };
+    format!(
+        "{}  {}  {kind} {change}  ({trigger}) {}  → {}{epoch}",
+        activity.time.format("%Y-%m-%d %H:%M:%S UTC"),
+        activity.target,
+        activity.reason,
+        activity.outcome,
+    )
 }

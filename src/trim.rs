@@ -1,6 +1,6 @@
 //! Keeps the daemon's resident memory near what it uses: glibc's allocator is set up
 //! for a long-running process with a few large, short-lived buffers, and freed memory
-//! is given back after them (a scrape's megabytes of text at 5,000 targets, a config
+//! is given back after them (a pass's metric read of thousands of series, a config
 //! parse).
 //!
 //! glibc keeps what such a job freed in the arena of the thread that ran it, so

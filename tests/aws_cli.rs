@@ -43,7 +43,7 @@ fn run_once_applies_waits_for_ready_and_reports() {
     let output = run_once(&endpoint, "", &tracked_target("f", "live"), &[]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(
-        text(&output.stdout).contains("f:live: changed 0 -> 100 (READY)"),
+        text(&output.stdout).contains("f:live: changed 0 -> 100 (READY after "),
         "{}",
         text(&output.stdout)
     );
@@ -131,7 +131,7 @@ fn throttles_without_retry_after_back_off_between_growing_floors_and_ceilings() 
     // Equal jitter: retry n waits in [c/2, c) with c = 0.5 s × 2ⁿ (cap 30 s). The floor
     // is exact (a timer never fires early); the ceiling gets slack for a loaded machine
     // running the suite in parallel.
-    let backoff = pc_autoscaler::runtime::actuator::Backoff::default();
+    let backoff = pc_autoscaler::runtime::course::Backoff::default();
     let slack = Duration::from_millis(600);
     for (attempt, pair) in puts.windows(2).enumerate() {
         let gap = pair[1].at - pair[0].at;
@@ -191,7 +191,7 @@ fn an_invalid_parameter_is_reported_and_not_retried() {
     let output = run_once(&endpoint, "", &tracked_target("f", "live"), &[]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        text(&output.stdout).contains("FAILED: invalid parameter: Injected invalid parameter"),
+        text(&output.stdout).contains("FAILED: refused: Injected invalid parameter"),
         "{}",
         text(&output.stdout)
     );
@@ -355,7 +355,7 @@ fn scaling_to_zero_deletes_the_config() {
     let output = run_once(&endpoint, "", target, &[]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(
-        text(&output.stdout).contains("idle:live: changed 5 -> 0 (DELETED)"),
+        text(&output.stdout).contains("idle:live: changed 5 -> 0 (deleted)"),
         "{}",
         text(&output.stdout)
     );

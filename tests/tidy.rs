@@ -110,47 +110,143 @@ fn no_unwrap_anywhere_in_the_library() {
     );
 }
 
+/// The lines of `text` before its tests, without comment lines.
+fn production_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let production = text.split("#[cfg(test)]").next().unwrap_or_default();
+    production
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim_start().starts_with("//"))
+        .map(|(number, line)| (number + 1, line))
+}
+
 #[test]
-fn the_pure_runtime_modules_read_no_clock_and_send_nothing() {
-    // Time and randomness come in as arguments; requests go through `control` only.
-    const PURE: &[&str] = &[
-        "src/runtime/budget.rs",
-        "src/runtime/actuator.rs",
-        "src/runtime/evaluate.rs",
-        "src/runtime/known.rs",
-        "src/runtime/daemon/chores.rs",
+fn only_the_drivers_spawn_tasks_or_read_clocks() {
+    // The shard core and the other pure parts take time and randomness as arguments
+    // and return what to do; the drivers (the daemon's, `run --once`'s, the elector,
+    // the budget's dispatcher, the activity log's writer) carry it out.
+    const DRIVERS: &[&str] = &[
+        "src/runtime/daemon/",
+        "src/runtime/once.rs",
+        "src/runtime/elect.rs",
+        "src/runtime/scheduler.rs",
+        "src/runtime/activity.rs",
+        "src/runtime/memory.rs",
     ];
     const FORBIDDEN: &[&str] = &[
         "::now(",
         "elapsed()",
         "SystemTime",
-        "fastrand",
-        "tokio::spawn",
+        "fastrand::f64",
+        "fastrand::u64",
+        "spawn(",
+        "JoinSet",
         "tokio::time::sleep",
+        "std::thread",
         "LambdaApi",
         "MetricsApi",
     ];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut found = Vec::new();
-    for relative in PURE {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
-        let text = std::fs::read_to_string(&path).expect("the file is readable");
-        let production = text.split("#[cfg(test)]").next().unwrap_or_default();
-        for (number, line) in production.lines().enumerate() {
-            if line.trim_start().starts_with("//") {
-                continue;
-            }
+    for (path, text) in sources("src/runtime") {
+        let relative = path
+            .strip_prefix(root)
+            .expect("under the crate")
+            .to_string_lossy()
+            .into_owned();
+        // `tests.rs` files are test modules as a whole.
+        if DRIVERS.iter().any(|driver| relative.starts_with(driver))
+            || relative.ends_with("/tests.rs")
+            || relative.ends_with("control.rs")
+            || relative.ends_with("series.rs")
+        {
+            continue;
+        }
+        for (number, line) in production_lines(&text) {
             for word in FORBIDDEN {
                 if line.contains(word) {
-                    found.push(format!("{relative}:{}: {word}", number + 1));
+                    found.push(format!("{relative}:{number}: {word}"));
                 }
             }
         }
     }
     assert!(
         found.is_empty(),
-        "pure modules must stay pure:\n{}",
+        "only the drivers spawn tasks or read clocks:\n{}",
         found.join("\n")
     );
+}
+
+#[test]
+fn each_layer_imports_only_the_layers_below_it() {
+    // Lowest first: what each top-level module may name of the crate besides itself.
+    const LAYERS: &[(&str, &[&str])] = &[
+        ("config", &[]),
+        ("clock", &[]),
+        ("trim", &[]),
+        ("policy", &["config"]),
+        ("simulate", &["config", "policy"]),
+        ("leader", &["config", "policy"]),
+        ("aws", &["clock", "config", "leader", "policy"]),
+        ("metrics", &["aws", "config", "policy"]),
+    ];
+    let mut found = Vec::new();
+    for (layer, allowed) in LAYERS {
+        let files = match sources_if_any(&format!("src/{layer}")) {
+            Some(files) => files,
+            None => vec![(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("src/{layer}.rs")),
+                std::fs::read_to_string(
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("src/{layer}.rs")),
+                )
+                .expect("a module file"),
+            )],
+        };
+        for (path, text) in files {
+            for (number, line) in production_lines(&text) {
+                for (at, _) in line.match_indices("crate::") {
+                    let named: String = line[at + "crate::".len()..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if named != *layer && !allowed.contains(&named.as_str()) {
+                        found.push(format!("{}:{number}: crate::{named}", path.display()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "a layer imports one above it:\n{}",
+        found.join("\n")
+    );
+}
+
+fn sources_if_any(under: &str) -> Option<Vec<(PathBuf, String)>> {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(under)
+        .is_dir()
+        .then(|| sources(under))
+}
+
+#[test]
+fn control_flow_does_not_run_on_strings() {
+    // Labels are for people and metrics; decisions test enums.
+    const FORBIDDEN: &[&str] = &[
+        ".starts_with(\"held",
+        "== \"informed\"",
+        ".replace('_', \" \")",
+    ];
+    let mut found = Vec::new();
+    for (path, text) in sources("src") {
+        for (number, line) in production_lines(&text) {
+            if FORBIDDEN.iter().any(|word| line.contains(word)) {
+                found.push(format!("{}:{number}", path.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "string tests:\n{}", found.join("\n"));
 }
 
 #[test]

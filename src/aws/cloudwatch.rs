@@ -84,31 +84,7 @@ impl MetricsApi for SdkMetrics {
                     .map_err(from_sdk)?;
                 batch.calls += 1;
                 for result in output.metric_data_results() {
-                    let Some(id) = result.id() else { continue };
-                    let entry = collected
-                        .entry(id.to_owned())
-                        .or_insert_with(|| (Vec::new(), SeriesStatus::Complete));
-                    // Kept until the next read (or, for a history, folded at once):
-                    // exactly as long as it needs to be, where pushing one by one
-                    // would leave up to half of it spare.
-                    entry.0.reserve_exact(result.timestamps().len());
-                    for (timestamp, value) in result.timestamps().iter().zip(result.values()) {
-                        if let Some(timestamp) =
-                            DateTime::from_timestamp(timestamp.secs(), timestamp.subsec_nanos())
-                        {
-                            entry.0.push(Datapoint {
-                                timestamp,
-                                value: *value,
-                            });
-                        }
-                    }
-                    // The last page's status stands, except that a failure sticks.
-                    entry.1 = match (entry.1, result.status_code()) {
-                        (SeriesStatus::Failed, _) => SeriesStatus::Failed,
-                        (_, Some(StatusCode::Complete) | None) => SeriesStatus::Complete,
-                        (_, Some(StatusCode::PartialData)) => SeriesStatus::Partial,
-                        (_, Some(_)) => SeriesStatus::Failed,
-                    };
+                    collect(&mut collected, result);
                 }
                 token = output.next_token().map(str::to_owned);
                 if token.is_none() {
@@ -140,4 +116,35 @@ impl MetricsApi for SdkMetrics {
         }
         Ok(batch)
     }
+}
+
+/// Adds one query's page of datapoints to what was collected for it.
+fn collect(
+    collected: &mut BTreeMap<String, (Vec<Datapoint>, SeriesStatus)>,
+    result: &aws_sdk_cloudwatch::types::MetricDataResult,
+) {
+    let Some(id) = result.id() else { return };
+    let entry = collected
+        .entry(id.to_owned())
+        .or_insert_with(|| (Vec::new(), SeriesStatus::Complete));
+    // Kept until the next read (or, for a history, folded at once): exactly as long
+    // as it needs to be, where pushing one by one would leave up to half of it spare.
+    entry.0.reserve_exact(result.timestamps().len());
+    for (timestamp, value) in result.timestamps().iter().zip(result.values()) {
+        if let Some(timestamp) =
+            DateTime::from_timestamp(timestamp.secs(), timestamp.subsec_nanos())
+        {
+            entry.0.push(Datapoint {
+                timestamp,
+                value: *value,
+            });
+        }
+    }
+    // The last page's status stands, except that a failure sticks.
+    entry.1 = match (entry.1, result.status_code()) {
+        (SeriesStatus::Failed, _) => SeriesStatus::Failed,
+        (_, Some(StatusCode::Complete) | None) => SeriesStatus::Complete,
+        (_, Some(StatusCode::PartialData)) => SeriesStatus::Partial,
+        (_, Some(_)) => SeriesStatus::Failed,
+    };
 }

@@ -9,6 +9,10 @@ use std::time::Duration;
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
+/// Longest `retryAfterSeconds` honoured as given; a larger value is clamped where the
+/// header is read, so a bogus header cannot park a target or a budget for hours.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AwsError {
     /// `TooManyRequestsException` (429): wait `retry_after` when given.
@@ -211,11 +215,7 @@ fn throttled(
         .and_then(|text| text.trim().parse::<f64>().ok())
         .filter(|seconds| !seconds.is_nan())
         // Clamped before it becomes a Duration: "1e20" or "inf" must not panic.
-        .map(|seconds| {
-            Duration::from_secs_f64(
-                seconds.clamp(0.0, crate::runtime::actuator::MAX_RETRY_AFTER.as_secs_f64()),
-            )
-        });
+        .map(|seconds| Duration::from_secs_f64(seconds.clamp(0.0, MAX_RETRY_AFTER.as_secs_f64())));
     AwsError::Throttled {
         retry_after,
         reason: body_field("Reason"),
@@ -294,7 +294,7 @@ mod tests {
                 panic!("a 429 is a throttle");
             };
             assert!(
-                retry_after.is_none_or(|wait| wait <= crate::runtime::actuator::MAX_RETRY_AFTER),
+                retry_after.is_none_or(|wait| wait <= MAX_RETRY_AFTER),
                 "{value}: {retry_after:?}"
             );
         }

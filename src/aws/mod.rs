@@ -25,7 +25,7 @@ use crate::config::{AwsSettings, LeaderSettings};
 use crate::leader::LeaderElection;
 use crate::policy::{AllocationStatus, Datapoint};
 pub use cloudwatch::{MAX_QUERIES_PER_REQUEST, SdkMetrics};
-pub use errors::AwsError;
+pub use errors::{AwsError, MAX_RETRY_AFTER};
 pub use lambda::SdkLambda;
 
 /// A qualifier's provisioned concurrency config, as `GetProvisionedConcurrencyConfig` reports it.
@@ -174,7 +174,7 @@ impl Connect for Sdk {
 }
 
 /// Per-attempt timeout for AWS calls unless `[aws] timeout` says otherwise.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_TIMEOUT: Duration = crate::config::keys::AWS_TIMEOUT.duration();
 /// Attempts the SDK makes for a read before it reports the error.
 pub const READ_ATTEMPTS: u32 = 3;
 /// Pages one paginated operation may read before it stops and reports the result as

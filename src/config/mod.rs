@@ -2,14 +2,23 @@
 //!
 //! The pipeline: TOML syntax (spanned tree) → unknown keys, all of them, with
 //! suggestions → each section deserialized on its own into `raw` structs (so one
-//! broken target does not hide the next one's errors) → typed validation in
-//! `validate`. This module reads the file and nothing else: no clock, no AWS.
+//! broken target does not hide the next one's errors) → typed validation, a file per
+//! job: the [`checker`] that collects errors, [`function_ref`], the process-wide
+//! [`settings`], [`target`], [`tracking`] and [`schedule`], each key's default and
+//! range from the one table in [`keys`]. This module reads the file and nothing else:
+//! no clock, no AWS.
 
+mod checker;
 mod error;
+mod function_ref;
+pub mod keys;
 mod model;
 mod raw;
+mod schedule;
 mod schema;
-mod validate;
+mod settings;
+mod target;
+mod tracking;
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -21,13 +30,13 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
+pub use function_ref::FunctionRef;
 pub use model::*;
-pub use validate::FunctionRef;
 
 /// The range every request rate in the configuration (and `--read-rate`) must be in.
-pub const RATE_RANGE: (f64, f64) = (validate::MIN_RATE, validate::MAX_RATE);
+pub const RATE_RANGE: (f64, f64) = (keys::MIN_RATE, keys::MAX_RATE);
 
-use validate::Checker;
+use checker::Checker;
 
 /// Reads and validates the configuration file at `path`.
 pub fn load(path: &Path) -> Result<Config, LoadError> {
@@ -56,8 +65,51 @@ pub fn parse(source: &str, file: &Path) -> Result<Config, ConfigErrors> {
     };
     let root_table = root.get_ref();
     let mut checker = Checker::new(file, source, root_table);
+    report_unknown_keys(&mut checker, root_table);
+    // Unknown keys are reported above; the rest is checked without them.
+    let known = schema::without_unknown_keys(root_table, schema::Section::File);
+    let section = |name: &str| {
+        known
+            .iter()
+            .find(|(key, _)| key.get_ref() == name)
+            .map(|(_, value)| value.clone())
+    };
+    let aws = section("aws")
+        .and_then(|value| deserialize::<raw::RawAws>(&mut checker, value))
+        .map(|raw| settings::aws(&mut checker, raw))
+        .unwrap_or_default();
+    let daemon = section("daemon")
+        .and_then(|value| deserialize::<raw::RawDaemon>(&mut checker, value))
+        .map(|raw| settings::daemon(&mut checker, raw))
+        .unwrap_or_default();
+    let leader = section("leader").and_then(|value| {
+        let span = value.span();
+        deserialize::<raw::RawLeader>(&mut checker, value)
+            .and_then(|raw| settings::leader(&mut checker, raw, span))
+    });
+    let targets = targets(
+        &mut checker,
+        (section("defaults"), section("target")),
+        source.len(),
+        aws.region.as_deref(),
+    );
+    let errors = checker.finish();
+    if errors.is_empty() {
+        Ok(Config {
+            source: file.to_path_buf(),
+            aws,
+            daemon,
+            leader,
+            targets,
+        })
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
 
-    for unknown in schema::unknown_keys(root_table) {
+/// Reports every unknown key, with a likely one when it looks like a typo.
+fn report_unknown_keys(checker: &mut Checker<'_>, root: &DeTable<'_>) {
+    for unknown in schema::unknown_keys(root) {
         let mut reason = format!(
             "unknown key `{}`",
             unknown.path.rsplit('.').next().unwrap_or_default()
@@ -71,30 +123,18 @@ pub fn parse(source: &str, file: &Path) -> Result<Config, ConfigErrors> {
         }
         checker.error_at_path(unknown.span, unknown.path, reason);
     }
+}
 
-    // Unknown keys are reported above; the rest is checked without them.
-    let known = schema::without_unknown_keys(root_table, schema::Section::File);
-    let section = |name: &str| {
-        known
-            .iter()
-            .find(|(key, _)| key.get_ref() == name)
-            .map(|(_, value)| value.clone())
-    };
-    let aws = section("aws")
-        .and_then(|value| deserialize::<raw::RawAws>(&mut checker, value))
-        .map(|raw| validate::aws(&mut checker, raw))
-        .unwrap_or_default();
-    let daemon = section("daemon")
-        .and_then(|value| deserialize::<raw::RawDaemon>(&mut checker, value))
-        .map(|raw| validate::daemon(&mut checker, raw))
-        .unwrap_or_default();
-    let leader = section("leader").and_then(|value| {
-        let span = value.span();
-        deserialize::<raw::RawLeader>(&mut checker, value)
-            .and_then(|raw| validate::leader(&mut checker, raw, span))
-    });
+type Section<'a> = Option<Spanned<DeValue<'a>>>;
 
-    let defaults = match section("defaults") {
+/// Every `[[target]]`, each with `[defaults]` merged under it, validated one by one.
+fn targets(
+    checker: &mut Checker<'_>,
+    (defaults, items): (Section<'_>, Section<'_>),
+    end: usize,
+    region: Option<&str>,
+) -> Vec<TargetConfig> {
+    let defaults = match defaults {
         Some(value) => match value.get_ref() {
             DeValue::Table(table) => table.clone(),
             _ => {
@@ -104,31 +144,24 @@ pub fn parse(source: &str, file: &Path) -> Result<Config, ConfigErrors> {
         },
         None => DeTable::default(),
     };
-    let target_items = match section("target") {
+    let items = match items {
         Some(value) => match value.into_inner() {
             DeValue::Array(items) => items.into_iter().collect::<Vec<_>>(),
             _ => {
-                checker.error_at_path(
-                    0..0,
-                    "target".into(),
-                    "`target` must be an array of tables: [[target]]",
-                );
+                let reason = "`target` must be an array of tables: [[target]]";
+                checker.error_at_path(0..0, "target".into(), reason);
                 Vec::new()
             }
         },
         None => Vec::new(),
     };
-    if target_items.is_empty() {
-        checker.error_at_path(
-            source.len()..source.len(),
-            "target".into(),
-            "no [[target]] is configured: there is nothing to manage",
-        );
+    if items.is_empty() {
+        let reason = "no [[target]] is configured: there is nothing to manage";
+        checker.error_at_path(end..end, "target".into(), reason);
     }
-
     let mut targets = Vec::new();
     let mut spans = Vec::new();
-    for (index, item) in target_items.into_iter().enumerate() {
+    for (index, item) in items.into_iter().enumerate() {
         let span = item.span();
         let path = format!("target[{index}]");
         let DeValue::Table(table) = item.into_inner() else {
@@ -139,18 +172,12 @@ pub fn parse(source: &str, file: &Path) -> Result<Config, ConfigErrors> {
             span.clone(),
             DeValue::Table(schema::merge_under(&defaults, &table)),
         );
-        let Some(raw) = deserialize::<raw::RawTarget>(&mut checker, merged) else {
+        let Some(raw) = deserialize::<raw::RawTarget>(checker, merged) else {
             continue;
         };
         let function_span = raw.function.as_ref().map(Spanned::span);
         let name_span = raw.name.as_ref().map(Spanned::span);
-        if let Some(target) = validate::target(
-            &mut checker,
-            raw,
-            span.clone(),
-            &path,
-            aws.region.as_deref(),
-        ) {
+        if let Some(target) = target::target(checker, raw, span.clone(), &path, region) {
             spans.push((
                 function_span.unwrap_or(span.clone()),
                 name_span.unwrap_or(span),
@@ -158,20 +185,8 @@ pub fn parse(source: &str, file: &Path) -> Result<Config, ConfigErrors> {
             targets.push(target);
         }
     }
-    check_duplicates(&mut checker, &targets, &spans);
-
-    let errors = checker.finish();
-    if errors.is_empty() {
-        Ok(Config {
-            source: file.to_path_buf(),
-            aws,
-            daemon,
-            leader,
-            targets,
-        })
-    } else {
-        Err(ConfigErrors(errors))
-    }
+    check_duplicates(checker, &targets, &spans);
+    targets
 }
 
 /// Deserializes one section, reporting a type error at its position.

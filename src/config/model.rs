@@ -11,6 +11,8 @@ use std::time::Duration;
 use chrono::{NaiveDateTime, TimeDelta};
 use chrono_tz::Tz;
 
+use super::keys;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where this configuration was read from (for messages).
@@ -76,22 +78,23 @@ impl DaemonSettings {
 }
 
 impl Default for DaemonSettings {
+    /// Every key at its default in [`keys`].
     fn default() -> Self {
         Self {
-            interval: Duration::from_secs(60),
+            interval: keys::DAEMON_INTERVAL.duration(),
             listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
             dry_run: false,
             log_format: LogFormat::Text,
-            max_write_rate: 5.0,
-            max_read_rate: 10.0,
-            control_plane_budget: 2.0,
-            drift_scan_period: Duration::from_secs(600),
-            refresh_period: Duration::from_secs(3600),
-            account_reserve: 100,
-            shutdown_grace: Duration::from_secs(20),
+            max_write_rate: keys::DAEMON_MAX_WRITE_RATE.rate(),
+            max_read_rate: keys::DAEMON_MAX_READ_RATE.rate(),
+            control_plane_budget: keys::DAEMON_CONTROL_PLANE_BUDGET.rate(),
+            drift_scan_period: keys::DAEMON_DRIFT_SCAN_PERIOD.duration(),
+            refresh_period: keys::DAEMON_REFRESH_PERIOD.duration(),
+            account_reserve: keys::DAEMON_ACCOUNT_RESERVE.count(),
+            shutdown_grace: keys::DAEMON_SHUTDOWN_GRACE.duration(),
             pass_timeout: None,
             activity_log: None,
-            activity_log_max_mib: 16,
+            activity_log_max_mib: keys::DAEMON_ACTIVITY_LOG_MAX_MIB.count(),
         }
     }
 }
@@ -118,8 +121,6 @@ pub struct LeaderSettings {
 
 impl LeaderSettings {
     pub const DEFAULT_NAME: &str = "pc-autoscaler";
-    pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
-    pub const DEFAULT_RENEW_EVERY: Duration = Duration::from_secs(5);
 
     /// A leader writes only while its last renew is younger than this.
     pub fn write_window(&self) -> Duration {

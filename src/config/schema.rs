@@ -59,6 +59,27 @@ impl Section {
     }
 }
 
+/// Every key a file may hold, as `section.key` paths (`daemon.interval`,
+/// `target.tracking.target`); `[defaults]` holds the target keys.
+#[cfg(test)]
+pub fn every_key_path() -> Vec<String> {
+    fn walk(section: Section, prefix: &str, found: &mut Vec<String>) {
+        for field in section.fields() {
+            if section == Section::File && *field == "defaults" {
+                continue;
+            }
+            let path = join(prefix, field);
+            match section.child(field) {
+                Some(Section::Free) | None => found.push(path),
+                Some(child) => walk(child, &path, found),
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(Section::File, "", &mut found);
+    found
+}
+
 /// An unknown key: where it is, its path, and a close known key if there is one.
 pub struct UnknownKey {
     pub span: Range<usize>,

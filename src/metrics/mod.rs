@@ -1,14 +1,19 @@
-//! The daemon's own Prometheus metrics: one registry, every family defined here with
-//! its help text, names in base units with `_total` and `_seconds` suffixes, and labels
-//! bounded to target names, rule names, API names and fixed outcome words.
+//! The daemon's own Prometheus metrics: every family defined here with its help text,
+//! names in base units with `_total` and `_seconds` suffixes, and labels bounded to
+//! target names, rule names, API names and fixed outcome words.
+//!
+//! Two kinds. The process-wide families (requests, budget, passes, reloads, the lease)
+//! live in one `prometheus` registry of bounded size. The per-target and per-shard
+//! families are read from the shards at scrape time ([`per_target`]). This module
+//! takes plain values only: it knows nothing of the runtime that feeds it.
 
-mod per_target;
+pub mod per_target;
 
-pub use per_target::{Evaluated, TargetSeries};
+pub use per_target::{Evaluated, FAMILIES, TargetRows, TargetSample};
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use std::future::Future;
@@ -19,17 +24,10 @@ use chrono::{DateTime, Utc};
 use crate::aws::{
     AwsError, FunctionConfigs, LambdaApi, MetricQuery, MetricsApi, MetricsBatch, ProvisionedConfig,
 };
-use crate::config::TargetConfig;
-use crate::policy::Decision;
-use crate::runtime::actuator::WriteBlocked;
-use crate::runtime::budget::Priority;
-use crate::runtime::evaluate::Evaluation;
 
 /// Every metric the daemon exports.
 pub struct Metrics {
     pub registry: Registry,
-    /// The series that exist once per target, outside the registry (see `per_target`).
-    pub targets: TargetSeries,
     pub aws_requests: IntCounterVec,
     pub aws_duration: HistogramVec,
     pub evaluation_duration: Histogram,
@@ -38,17 +36,92 @@ pub struct Metrics {
     pub passes: IntCounterVec,
     pub config_reloads: IntCounterVec,
     pub task_failures: IntCounterVec,
-    pub budget_spent: IntCounterVec,
-    pub budget_queued: IntGaugeVec,
-    pub budget_throttled: IntCounterVec,
-    pub budget_rate: Gauge,
-    pub targets_unknown: prometheus::IntGauge,
-    pub forecast_history_pending: prometheus::IntGauge,
-    /// The leader metrics exist only with `[leader]`; each carries this copy's identity.
-    pub leader: IntGaugeVec,
-    pub leader_epoch: IntGaugeVec,
-    pub leader_lease_age: GaugeVec,
-    pub leader_transitions: IntCounterVec,
+    pub budget: BudgetFamilies,
+    /// Registered only with `[leader]` ([`Metrics::register_leader`]).
+    pub leader: LeaderFamilies,
+}
+
+/// The control-plane budget's families, by priority.
+pub struct BudgetFamilies {
+    pub spent: IntCounterVec,
+    pub queued: IntGaugeVec,
+    pub throttled: IntCounterVec,
+    pub rate: Gauge,
+}
+
+impl BudgetFamilies {
+    fn new(registry: &Registry) -> Self {
+        let by_priority =
+            |name, help| zeros(counter(registry, name, help, &["priority"]), &PRIORITIES);
+        Self {
+            spent: by_priority(
+                "pc_autoscaler_control_plane_requests_total",
+                "Lambda requests sent within the control-plane budget (Lambda's shared 15/s), by priority (scale_out, read_back, scale_in, drift_scan, refresh).",
+            ),
+            throttled: by_priority(
+                "pc_autoscaler_control_plane_throttled_total",
+                "Lambda requests answered with TooManyRequestsException, by priority; each slows the whole budget down.",
+            ),
+            queued: zeros(
+                int_gauge(
+                    registry,
+                    "pc_autoscaler_control_plane_queued_requests",
+                    "Lambda requests waiting for the control-plane budget, by priority.",
+                    &["priority"],
+                ),
+                &PRIORITIES,
+            ),
+            rate: gauge(
+                registry,
+                "pc_autoscaler_control_plane_budget_requests_per_second",
+                "The control-plane budget's rate in force: daemon.control_plane_budget, or less for a while after a throttle.",
+            ),
+        }
+    }
+}
+
+/// The leader lease's families; each carries this copy's identity.
+pub struct LeaderFamilies {
+    pub role: IntGaugeVec,
+    pub epoch: IntGaugeVec,
+    pub lease_age: GaugeVec,
+    pub transitions: IntCounterVec,
+}
+
+impl LeaderFamilies {
+    fn new() -> Self {
+        let opts = |name, help| Opts::new(name, help);
+        Self {
+            role: unregistered(IntGaugeVec::new(
+                opts(
+                    "pc_autoscaler_leader",
+                    "1 while this copy holds the leader lease and acts, 0 while it stands by (only with [leader]).",
+                ),
+                &["identity"],
+            )),
+            epoch: unregistered(IntGaugeVec::new(
+                opts(
+                    "pc_autoscaler_leader_epoch",
+                    "The fencing epoch of the lease this copy holds or last held; every change of leader adds one.",
+                ),
+                &["identity"],
+            )),
+            lease_age: unregistered(GaugeVec::new(
+                opts(
+                    "pc_autoscaler_leader_lease_age_seconds",
+                    "On the leader, time since its last successful renew was sent; on a standby, how long the lease has stood unchanged as this copy watched it. Own monotonic clock.",
+                ),
+                &["identity"],
+            )),
+            transitions: unregistered(IntCounterVec::new(
+                opts(
+                    "pc_autoscaler_leader_transitions_total",
+                    "Changes of this copy's role, by the role it took (leader, standby).",
+                ),
+                &["identity", "role"],
+            )),
+        }
+    }
 }
 
 /// Every API `Instrumented` names, for exporting its counters from the start.
@@ -72,10 +145,19 @@ pub const OUTCOMES: [&str; 7] = [
     "server_error",
     "timeout",
 ];
-/// How a pass over all targets ended.
+/// How a pass over all targets ended (the runtime's `PassOutcome` labels).
 pub const PASS_OUTCOMES: [&str; 4] = ["informed", "uninformed", "timed_out", "failed"];
 /// The daemon's background tasks, for `pc_autoscaler_task_failures_total`.
-pub const TASKS: [&str; 5] = ["evaluation", "write", "watch", "reload", "read"];
+pub const TASKS: [&str; 4] = ["evaluation", "write", "reload", "read"];
+/// The control-plane budget's priorities, highest first (the runtime's `Priority`
+/// labels).
+pub const PRIORITIES: [&str; 5] = [
+    "scale_out",
+    "read_back",
+    "scale_in",
+    "drift_scan",
+    "refresh",
+];
 
 /// Registers `metric` and returns it; a metric built from constants is valid.
 fn registered<T: prometheus::core::Collector + Clone + 'static>(
@@ -91,6 +173,51 @@ fn registered<T: prometheus::core::Collector + Clone + 'static>(
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     registered(registry, IntCounterVec::new(Opts::new(name, help), labels))
+}
+
+/// AWS requests by API and outcome (every pair at 0 from the start), and their
+/// durations by API.
+fn request_families(registry: &Registry) -> (IntCounterVec, HistogramVec) {
+    let requests = counter(
+        registry,
+        "pc_autoscaler_aws_requests_total",
+        "AWS API requests by API and outcome (ok, throttled, conflict, client_error, credentials, server_error, timeout).",
+        &["api", "outcome"],
+    );
+    for api in APIS {
+        for outcome in OUTCOMES {
+            requests.with_label_values(&[api, outcome]);
+        }
+    }
+    let duration = registered(
+        registry,
+        HistogramVec::new(
+            HistogramOpts::new(
+                "pc_autoscaler_aws_request_duration_seconds",
+                "Duration of AWS API requests, retries by the SDK included.",
+            )
+            .buckets(vec![
+                0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["api"],
+        ),
+    );
+    (requests, duration)
+}
+
+/// `family` with a series at 0 for each of `values` of its one label.
+fn zeros<P: prometheus::core::MetricVecBuilder>(
+    family: prometheus::core::MetricVec<P>,
+    values: &[&str],
+) -> prometheus::core::MetricVec<P> {
+    for value in values {
+        family.with_label_values(&[value]);
+    }
+    family
+}
+
+fn unregistered<T>(metric: Result<T, prometheus::Error>) -> T {
+    metric.expect("metric names and labels are valid constants")
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
@@ -118,260 +245,129 @@ impl Metrics {
                 prometheus::process_collector::ProcessCollector::for_self(),
             ))
             .expect("registered once");
-
-        let aws_requests = counter(
-            &registry,
-            "pc_autoscaler_aws_requests_total",
-            "AWS API requests by API and outcome (ok, throttled, conflict, client_error, credentials, server_error, timeout).",
-            &["api", "outcome"],
-        );
-        let aws_duration = registered(
-            &registry,
-            HistogramVec::new(
-                HistogramOpts::new(
-                    "pc_autoscaler_aws_request_duration_seconds",
-                    "Duration of AWS API requests, retries by the SDK included.",
-                )
-                .buckets(vec![
-                    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-                ]),
-                &["api"],
-            ),
-        );
-        let evaluation_duration = registered(
-            &registry,
-            Histogram::with_opts(
-                HistogramOpts::new(
-                    "pc_autoscaler_evaluation_duration_seconds",
-                    "Duration of one evaluation of all targets (reads and decisions).",
-                )
-                .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
-            ),
-        );
-        let last_evaluation = gauge(
-            &registry,
-            "pc_autoscaler_last_evaluation_timestamp_seconds",
-            "Unix time at which the last pass over all targets ended, informed or not.",
-        );
-        let last_successful_evaluation = gauge(
-            &registry,
-            "pc_autoscaler_last_successful_evaluation_timestamp_seconds",
-            "Unix time of the last pass that informed at least one target (its config and metrics read).",
-        );
-        let passes = counter(
-            &registry,
-            "pc_autoscaler_passes_total",
-            "Passes over all targets by outcome: informed (at least one target read), uninformed (none), timed_out, failed.",
-            &["outcome"],
-        );
-        let config_reloads = counter(
-            &registry,
-            "pc_autoscaler_config_reloads_total",
-            "Configuration reloads by outcome (success, failure).",
-            &["outcome"],
-        );
-        let task_failures = counter(
-            &registry,
-            "pc_autoscaler_task_failures_total",
-            "Background tasks that panicked or were cancelled, by task (evaluation, write, watch, reload).",
-            &["task"],
-        );
-        let budget_spent = counter(
-            &registry,
-            "pc_autoscaler_control_plane_requests_total",
-            "Lambda requests sent within the control-plane budget (Lambda's shared 15/s), by priority (scale_out, read_back, scale_in, drift_scan, refresh).",
-            &["priority"],
-        );
-        let budget_queued = int_gauge(
-            &registry,
-            "pc_autoscaler_control_plane_queued_requests",
-            "Lambda requests waiting for the control-plane budget, by priority.",
-            &["priority"],
-        );
-        let budget_throttled = counter(
-            &registry,
-            "pc_autoscaler_control_plane_throttled_total",
-            "Lambda requests answered with TooManyRequestsException, by priority; each slows the whole budget down.",
-            &["priority"],
-        );
-        for priority in Priority::ALL {
-            budget_spent.with_label_values(&[priority.label()]);
-            budget_queued.with_label_values(&[priority.label()]);
-            budget_throttled.with_label_values(&[priority.label()]);
-        }
-        for outcome in ["success", "failure"] {
-            config_reloads.with_label_values(&[outcome]);
-        }
-        for api in APIS {
-            for outcome in OUTCOMES {
-                aws_requests.with_label_values(&[api, outcome]);
-            }
-        }
-        for outcome in PASS_OUTCOMES {
-            passes.with_label_values(&[outcome]);
-        }
-        for task in TASKS {
-            task_failures.with_label_values(&[task]);
-        }
-
+        let (aws_requests, aws_duration) = request_families(&registry);
         Self {
-            budget_rate: gauge(
-                &registry,
-                "pc_autoscaler_control_plane_budget_requests_per_second",
-                "The control-plane budget's rate in force: daemon.control_plane_budget, or less for a while after a throttle.",
-            ),
-            targets_unknown: registered(
-                &registry,
-                prometheus::IntGauge::new(
-                    "pc_autoscaler_targets_unknown",
-                    "Targets whose provisioned concurrency has not been read yet (after a start or reload); they are not decided until it is.",
-                ),
-            ),
-            forecast_history_pending: registered(
-                &registry,
-                prometheus::IntGauge::new(
-                    "pc_autoscaler_forecast_history_pending",
-                    "Forecasting targets whose 14-day metric history has not been read yet (after a start, reload or takeover); they are decided reactively until it is.",
-                ),
-            ),
-            leader: int_gauge(
-                &registry,
-                "pc_autoscaler_leader",
-                "1 while this copy holds the leader lease and acts, 0 while it stands by (only with [leader]).",
-                &["identity"],
-            ),
-            leader_epoch: int_gauge(
-                &registry,
-                "pc_autoscaler_leader_epoch",
-                "The fencing epoch of the lease this copy holds or last held; every change of leader adds one.",
-                &["identity"],
-            ),
-            leader_lease_age: registered(
-                &registry,
-                GaugeVec::new(
-                    Opts::new(
-                        "pc_autoscaler_leader_lease_age_seconds",
-                        "On the leader, time since its last successful renew was sent; on a standby, how long the lease has stood unchanged as this copy watched it. Own monotonic clock.",
-                    ),
-                    &["identity"],
-                ),
-            ),
-            leader_transitions: counter(
-                &registry,
-                "pc_autoscaler_leader_transitions_total",
-                "Changes of this copy's role, by the role it took (leader, standby).",
-                &["identity", "role"],
-            ),
-            budget_spent,
-            budget_queued,
-            budget_throttled,
-            targets: TargetSeries::default(),
             aws_requests,
             aws_duration,
-            evaluation_duration,
-            last_evaluation,
-            last_successful_evaluation,
-            passes,
-            config_reloads,
-            task_failures,
+            evaluation_duration: registered(
+                &registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "pc_autoscaler_evaluation_duration_seconds",
+                        "Duration of one pass's metric read.",
+                    )
+                    .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+                ),
+            ),
+            last_evaluation: gauge(
+                &registry,
+                "pc_autoscaler_last_evaluation_timestamp_seconds",
+                "Unix time at which the last pass over all targets ended, informed or not.",
+            ),
+            last_successful_evaluation: gauge(
+                &registry,
+                "pc_autoscaler_last_successful_evaluation_timestamp_seconds",
+                "Unix time of the last pass that informed at least one target (its config and metrics read).",
+            ),
+            passes: zeros(
+                counter(
+                    &registry,
+                    "pc_autoscaler_passes_total",
+                    "Passes over all targets by outcome: informed (at least one target read), uninformed (none), timed_out, failed.",
+                    &["outcome"],
+                ),
+                &PASS_OUTCOMES,
+            ),
+            config_reloads: zeros(
+                counter(
+                    &registry,
+                    "pc_autoscaler_config_reloads_total",
+                    "Configuration reloads by outcome (success, failure).",
+                    &["outcome"],
+                ),
+                &["success", "failure"],
+            ),
+            task_failures: zeros(
+                counter(
+                    &registry,
+                    "pc_autoscaler_task_failures_total",
+                    "Background tasks that panicked or were cancelled, by task (evaluation, write, reload, read).",
+                    &["task"],
+                ),
+                &TASKS,
+            ),
+            budget: BudgetFamilies::new(&registry),
+            leader: LeaderFamilies::new(),
             registry,
         }
     }
 
-    /// Records what one evaluation saw and decided.
-    pub fn record_evaluation(&self, evaluation: &Evaluation) {
-        let target = &evaluation.target;
-        let Ok(evaluated) = &evaluation.outcome else {
-            return;
-        };
-        let observation = &evaluated.observation;
-        let decision: &Decision = &evaluated.decision;
-        let metric_value = target
-            .tracking
-            .as_ref()
-            .zip(decision.metric_value)
-            .map(|(tracking, value)| (tracking.metric.label(), value));
-        self.targets.evaluated(
-            &target.name,
-            Evaluated {
-                desired: decision.desired,
-                requested: observation.requested,
-                allocated: observation.allocated,
-                min: decision.bounds.min,
-                max: decision.bounds.max,
-                allocation_failed: observation.status == crate::policy::AllocationStatus::Failed,
-                metric_data: decision.metric_data,
-            },
-            metric_value,
-            decision.bounds.rule.as_deref(),
-        );
-        // Targets without a forecast never had the series: nothing to do for them.
-        if let Some(forecast) = &decision.forecast {
-            let capacity = forecast.as_ref().ok().map(|(_, needed)| *needed);
-            self.targets.set_forecast(&target.name, capacity);
+    /// Registers the leader families, with `identity`'s series (only with `[leader]`).
+    pub fn register_leader(&self, identity: &str) {
+        let leader = &self.leader;
+        for family in [
+            Box::new(leader.role.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(leader.epoch.clone()),
+            Box::new(leader.lease_age.clone()),
+            Box::new(leader.transitions.clone()),
+        ] {
+            // Registered once per process; a second elector would find them there.
+            let _ = self.registry.register(family);
         }
-        if target.chooses_window() {
-            let window = decision.tuned.map(|tuned| tuned.window_minutes * 60);
-            self.targets.set_chosen_window(&target.name, window);
+        leader.role.with_label_values(&[identity]).set(0);
+        leader.epoch.with_label_values(&[identity]);
+        leader.lease_age.with_label_values(&[identity]);
+        for role in ["leader", "standby"] {
+            leader.transitions.with_label_values(&[identity, role]);
         }
     }
 
-    /// Exports the series of `target` that alerts watch, at 0, so that `rate()` and
-    /// alerts see the first event. Idempotent: existing values stay.
-    ///
-    /// `pc_autoscaler_scaling_actions_total` is not among them: its 12 combinations
-    /// per target would be most of all series at 5,000 targets, and a dashboard's
-    /// `increase()` needs no zero before the first action. Each combination appears
-    /// with its first change.
-    pub fn register_target(&self, target: &TargetConfig) {
-        let rules: Vec<&str> = target
-            .schedules
-            .iter()
-            .map(|rule| rule.name.as_str())
-            .collect();
-        self.targets.register(&target.name, &rules);
-    }
-
-    /// Whether a write of `target` is blocked, and why.
-    pub fn set_write_blocked(&self, target: &str, blocked: Option<WriteBlocked>) {
-        self.targets.set_write_blocked(target, blocked);
-    }
-
-    /// After a reload: removes every series of a target that is gone, and the rule
-    /// series of rules a kept target no longer has (a renamed rule must not stay at 1).
-    pub fn forget_removed(&self, old: &TargetConfig, new: Option<&TargetConfig>) {
-        let Some(new) = new else {
-            self.targets.forget(&old.name);
-            return;
-        };
-        let rules: Vec<&str> = new
-            .schedules
-            .iter()
-            .map(|rule| rule.name.as_str())
-            .collect();
-        self.targets.keep(
-            &old.name,
-            &rules,
-            new.tracking
-                .as_ref()
-                .map(|tracking| tracking.metric.label()),
-            new.tracking
-                .as_ref()
-                .map(|tracking| (tracking.forecast, tracking.choose_window)),
-        );
-    }
-
-    /// The text exposition format.
-    pub fn render(&self) -> String {
-        let mut buffer = Vec::new();
+    /// Appends the registry's families in the text exposition format. The registry
+    /// holds only process-wide families, so what it gathers is bounded whatever the
+    /// number of targets.
+    pub fn render_registry(&self, out: &mut String) {
         TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buffer)
+            .encode_utf8(&self.registry.gather(), out)
             .expect("encoding into memory cannot fail");
-        let mut text = String::from_utf8(buffer).expect("the text format is UTF-8");
-        self.targets.render(&mut text);
-        // The scrape's text and the gathered copy of the registry are freed by now.
-        crate::trim::release_free_memory();
-        text
+    }
+}
+
+/// What every shard counts besides its targets, summed over the shards.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShardTotals {
+    pub targets_unknown: u64,
+    pub history_pending: u64,
+}
+
+impl std::ops::AddAssign for ShardTotals {
+    fn add_assign(&mut self, other: Self) {
+        self.targets_unknown += other.targets_unknown;
+        self.history_pending += other.history_pending;
+    }
+}
+
+/// Appends the shard-level families.
+pub fn render_shard_totals(totals: ShardTotals, out: &mut String) {
+    use std::fmt::Write as _;
+    for (name, help, value) in [
+        (
+            "pc_autoscaler_targets_unknown",
+            "Targets whose provisioned concurrency has not been read yet (after a start or reload); they are not decided until it is.",
+            totals.targets_unknown,
+        ),
+        (
+            "pc_autoscaler_forecast_history_pending",
+            "Forecasting targets whose 14-day metric history has not been read yet (after a start, reload or takeover); they are decided reactively until it is.",
+            totals.history_pending,
+        ),
+    ] {
+        let _ = write!(
+            out,
+            "# HELP {name} {help}
+# TYPE {name} gauge
+{name} {value}
+"
+        );
     }
 }
 
@@ -485,99 +481,39 @@ impl<M: MetricsApi> MetricsApi for Instrumented<M> {
 mod tests {
     use super::*;
 
-    fn target(text: &str) -> TargetConfig {
-        let source = format!(
-            "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nname = \"t\"\nmin = 1\nmax = 10\n{text}"
-        );
-        crate::config::parse(&source, std::path::Path::new("t.toml"))
-            .expect("a valid target")
-            .targets
-            .remove(0)
-    }
-
     #[test]
-    fn known_label_values_start_at_zero() {
+    fn known_label_values_start_at_zero_and_every_family_has_help() {
         let metrics = Metrics::new();
-        metrics.register_target(&target(""));
-        let text = metrics.render();
+        metrics.config_reloads.with_label_values(&["success"]).inc();
+        let mut text = String::new();
+        metrics.render_registry(&mut text);
         for series in [
-            "pc_autoscaler_config_reloads_total{outcome=\"success\"} 0",
             "pc_autoscaler_config_reloads_total{outcome=\"failure\"} 0",
             "pc_autoscaler_passes_total{outcome=\"uninformed\"} 0",
             "pc_autoscaler_aws_requests_total{api=\"PutProvisionedConcurrencyConfig\",outcome=\"throttled\"} 0",
-            "pc_autoscaler_target_write_blocked{reason=\"refused\",target=\"t\"} 0",
+            "pc_autoscaler_control_plane_requests_total{priority=\"drift_scan\"} 0",
         ] {
             assert!(text.contains(series), "{series} missing in:\n{text}");
         }
-    }
-
-    #[test]
-    fn a_reload_removes_the_series_of_removed_targets_rules_and_metrics() {
-        let metrics = Metrics::new();
-        let old = target(
-            "tracking = { metric = \"concurrency\", target = 0.7 }\n\
-             [[target.schedule]]\nname = \"day\"\ncron = \"0 8 * * *\"\nmin = 2\n",
-        );
-        metrics.register_target(&old);
-        let evaluated = Evaluated {
-            desired: 2,
-            requested: 1,
-            allocated: 1,
-            min: 2,
-            max: 10,
-            allocation_failed: false,
-            metric_data: crate::policy::MetricData::Fresh,
-        };
-        metrics
-            .targets
-            .evaluated("t", evaluated, Some(("concurrency", 5.0)), Some("day"));
-        metrics.targets.count_scaling_action("t", true, "schedule");
-        let text = metrics.render();
-        for series in [
-            "pc_autoscaler_target_schedule_active{rule=\"day\",target=\"t\"} 1\n",
-            "pc_autoscaler_target_metric_value{metric=\"concurrency\",target=\"t\"} 5\n",
-            "pc_autoscaler_target_bound{bound=\"max\",target=\"t\"} 10\n",
-            "pc_autoscaler_target_metric_data{state=\"fresh\",target=\"t\"} 1\n",
-            "pc_autoscaler_scaling_actions_total{direction=\"up\",target=\"t\",trigger=\"schedule\"} 1\n",
-        ] {
-            assert!(text.contains(series), "{series} missing in:\n{text}");
-        }
-        // The rule renamed and tracking dropped: their series go, the target's stay.
-        let renamed =
-            target("[[target.schedule]]\nname = \"daytime\"\ncron = \"0 8 * * *\"\nmin = 2\n");
-        metrics.forget_removed(&old, Some(&renamed));
-        let text = metrics.render();
-        assert!(!text.contains("rule=\"day\""), "{text}");
-        assert!(
-            !text.contains("pc_autoscaler_target_metric_value{"),
-            "{text}"
-        );
-        assert!(text.contains("pc_autoscaler_scaling_actions_total{direction=\"up\",target=\"t\""));
-        // The target removed: nothing with its label is left.
-        metrics.register_target(&renamed);
-        metrics.forget_removed(&renamed, None);
-        let text = metrics.render();
-        assert!(!text.contains("target=\"t\""), "{text}");
-    }
-
-    #[test]
-    fn every_family_is_exported_with_help() {
-        let metrics = Metrics::new();
-        metrics.config_reloads.with_label_values(&["success"]).inc();
-        metrics
-            .aws_requests
-            .with_label_values(&["ListAliases", "ok"])
-            .inc();
-        let text = metrics.render();
         for name in [
             "pc_autoscaler_build_info",
             "pc_autoscaler_config_reloads_total",
             "pc_autoscaler_aws_requests_total",
         ] {
-            assert!(
-                text.contains(&format!("# HELP {name} ")),
-                "{name} missing in:\n{text}"
-            );
+            assert!(text.contains(&format!("# HELP {name} ")), "{name} missing");
         }
+        assert!(!text.contains("pc_autoscaler_leader"), "only with [leader]");
+        metrics.register_leader("copy-a");
+        let mut text = String::new();
+        metrics.render_registry(&mut text);
+        assert!(text.contains("pc_autoscaler_leader{identity=\"copy-a\"} 0"));
+    }
+
+    #[test]
+    fn shard_totals_are_announced_even_at_zero() {
+        let mut text = String::new();
+        render_shard_totals(ShardTotals::default(), &mut text);
+        assert!(text.contains("pc_autoscaler_targets_unknown 0\n"), "{text}");
+        assert!(text.contains("# TYPE pc_autoscaler_forecast_history_pending gauge\n"));
     }
 }

@@ -1,27 +1,30 @@
-//! The series that exist once per target, kept as one small row per target and written
-//! straight into the text format at a scrape.
+//! The families that exist once per target, read from the shards' own state at scrape
+//! time through one collector: no registry child per series and no copy of anything.
 //!
 //! Why not the `prometheus` crate's vectors: a labelled child there costs about 660
-//! bytes (label pairs as protobuf strings, a hash entry, an `Arc`), and a scrape copies
-//! every series once more into protobuf before encoding. At 5,000 targets that was about
-//! 75,000 children: some 47 MiB held for ever and 25 MiB more at every scrape, most of
-//! the daemon's memory. A row here is a few dozen bytes.
+//! bytes, and a scrape copies every series once more into protobuf before encoding; at
+//! 5,000 targets that was most of the daemon's memory. Here a shard hands each target's
+//! values over as a [`TargetSample`] of plain values, and [`render_rows`] writes them
+//! straight into the text format. Every family's `HELP` and `TYPE` are written on
+//! every scrape, with or without targets, and a counter that has not counted yet reads
+//! 0 for every target without any memory spent on it.
 //!
-//! What it must not do: hold anything but the values it exports, or take its lock for
-//! longer than one row's update or one scrape's writing.
+//! What it must not do: keep anything between scrapes, or know where the values come
+//! from (the runtime implements [`TargetRows`]).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::ops::Range;
 
-use crate::config::ForecastMode;
+use crate::config::ScheduleRule;
 use crate::policy::{MetricData, TRIGGERS};
-use crate::runtime::actuator::WriteBlocked;
 
 /// Directions of a scaling action, the `direction` label.
 const DIRECTIONS: [&str; 2] = ["up", "down"];
+/// Why a target's write is blocked, the `reason` label of
+/// `pc_autoscaler_target_write_blocked` (the runtime's `WriteBlocked` labels).
+pub const WRITE_BLOCKED_REASONS: [&str; 2] = ["refused", "failing"];
 
-/// What the last evaluation of a target saw and decided.
+/// What the last decision of a target saw and decided.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evaluated {
     pub desired: u32,
@@ -33,334 +36,225 @@ pub struct Evaluated {
     pub metric_data: MetricData,
 }
 
-#[derive(Debug, Default)]
-struct Row {
-    evaluated: Option<Evaluated>,
+/// One target's values, as a shard hands them to a scrape.
+#[derive(Debug, Clone, Copy)]
+pub struct TargetSample<'a> {
+    pub target: &'a str,
+    /// `None` until the target was first decided.
+    pub evaluated: Option<Evaluated>,
     /// The tracking metric's label and its newest value.
-    metric_value: Option<(&'static str, f64)>,
-    /// Each schedule rule of the target and whether it is in force.
-    rules: Vec<(String, bool)>,
-    forecast_capacity: Option<u32>,
-    /// The scale-in window the history chose, in seconds (`policy::tuning`).
-    chosen_window: Option<u32>,
-    /// `Some` once registered: `Some(None)` exports every reason at 0.
-    write_blocked: Option<Option<WriteBlocked>>,
-    drift_detected: Option<u64>,
-    /// By direction and trigger; a combination is exported from its first action.
-    scaling_actions: [[u64; TRIGGERS.len()]; DIRECTIONS.len()],
+    pub metric_value: Option<(&'static str, f64)>,
+    /// The target's schedule rules, and the one in force.
+    pub rules: &'a [ScheduleRule],
+    pub active_rule: Option<&'a str>,
+    pub forecast_capacity: Option<u32>,
+    /// The scale-in window the history chose, in seconds.
+    pub chosen_window: Option<u32>,
+    /// One of [`WRITE_BLOCKED_REASONS`], while blocked.
+    pub write_blocked: Option<&'static str>,
+    pub drift: u64,
+    /// Accepted changes by direction and trigger ([`TRIGGERS`]).
+    pub actions: &'a [[u64; TRIGGERS.len()]; 2],
 }
 
-/// Every target's row, by target name (so a scrape lists targets in order).
-#[derive(Debug, Default)]
-pub struct TargetSeries {
-    rows: Mutex<BTreeMap<String, Row>>,
+/// A source of target samples: one shard's targets, in a stable order.
+pub trait TargetRows {
+    /// Changes whenever the set of targets does: a family rendered across two
+    /// generations stops where the generation changed, so no target shows twice.
+    fn generation(&self) -> u64;
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Calls `visit` for each target in `range` (positions in the order).
+    fn visit(&self, range: Range<usize>, visit: &mut dyn FnMut(&TargetSample<'_>));
 }
 
-impl TargetSeries {
-    fn update<R>(&self, target: &str, change: impl FnOnce(&mut Row) -> R) -> R {
-        let mut rows = self.rows.lock().expect("no update panics while holding it");
-        match rows.get_mut(target) {
-            Some(row) => change(row),
-            None => change(rows.entry(target.to_owned()).or_default()),
-        }
-    }
+/// Writes one target's samples of a family.
+type WriteSamples = fn(&mut String, &str, &TargetSample<'_>);
 
-    /// Exports the series alerts watch at 0 (write blocks, drift) and each rule's flag;
-    /// values already there stay.
-    pub fn register(&self, target: &str, rules: &[&str]) {
-        self.update(target, |row| {
-            row.write_blocked.get_or_insert(None);
-            row.drift_detected.get_or_insert(0);
-            for rule in rules {
-                if !row.rules.iter().any(|(name, _)| name == rule) {
-                    row.rules.push(((*rule).to_owned(), false));
-                }
-            }
-        });
-    }
-
-    pub fn evaluated(
-        &self,
-        target: &str,
-        evaluated: Evaluated,
-        metric_value: Option<(&'static str, f64)>,
-        active_rule: Option<&str>,
-    ) {
-        self.update(target, |row| {
-            row.evaluated = Some(evaluated);
-            if metric_value.is_some() {
-                row.metric_value = metric_value;
-            }
-            for (name, active) in &mut row.rules {
-                *active = active_rule == Some(name.as_str());
-            }
-        });
-    }
-
-    /// `None`: the forecast has nothing to say (the series goes).
-    pub fn set_forecast(&self, target: &str, capacity: Option<u32>) {
-        self.update(target, |row| row.forecast_capacity = capacity);
-    }
-
-    /// `None`: the configured window is kept (the series goes).
-    pub fn set_chosen_window(&self, target: &str, seconds: Option<u32>) {
-        self.update(target, |row| row.chosen_window = seconds);
-    }
-
-    pub fn set_write_blocked(&self, target: &str, blocked: Option<WriteBlocked>) {
-        self.update(target, |row| row.write_blocked = Some(blocked));
-    }
-
-    pub fn count_drift(&self, target: &str) {
-        self.update(target, |row| {
-            *row.drift_detected.get_or_insert(0) += 1;
-        });
-    }
-
-    pub fn drift_count(&self, target: &str) -> u64 {
-        let rows = self.rows.lock().expect("no update panics while holding it");
-        rows.get(target)
-            .and_then(|row| row.drift_detected)
-            .unwrap_or(0)
-    }
-
-    /// One accepted change; `trigger` is one of [`TRIGGERS`], `up` its direction.
-    pub fn count_scaling_action(&self, target: &str, up: bool, trigger: &str) {
-        let direction = usize::from(!up);
-        let trigger = TRIGGERS
-            .iter()
-            .position(|known| *known == trigger)
-            .expect("a trigger is one of TRIGGERS");
-        self.update(target, |row| row.scaling_actions[direction][trigger] += 1);
-    }
-
-    /// After a reload that keeps the target: drops the rules it no longer has, the
-    /// metric value if the metric changed, the forecast and the chosen window if it no
-    /// longer computes them (`learns`: its `forecast` and `choose_window` modes).
-    pub fn keep(
-        &self,
-        target: &str,
-        rules: &[&str],
-        metric: Option<&str>,
-        learns: Option<(ForecastMode, ForecastMode)>,
-    ) {
-        self.update(target, |row| {
-            row.rules.retain(|(name, _)| rules.contains(&name.as_str()));
-            if row
-                .metric_value
-                .is_some_and(|(label, _)| Some(label) != metric)
-            {
-                row.metric_value = None;
-            }
-            let (forecast, choose_window) = learns.unwrap_or_default();
-            if forecast == ForecastMode::Off {
-                row.forecast_capacity = None;
-            }
-            if choose_window == ForecastMode::Off {
-                row.chosen_window = None;
-            }
-        });
-    }
-
-    pub fn forget(&self, target: &str) {
-        self.rows
-            .lock()
-            .expect("no update panics while holding it")
-            .remove(target);
-    }
-
-    /// Appends every family in the text exposition format. A family with no series is
-    /// left out, as the `prometheus` crate does.
-    pub fn render(&self, out: &mut String) {
-        let rows = self.rows.lock().expect("no update panics while holding it");
-        let families: [Family<'_>; 13] = [
-            Family {
-                name: "pc_autoscaler_target_desired_capacity",
-                help: "Provisioned concurrency the policy wants for the target.",
-                kind: "gauge",
-                write: &evaluated(|evaluated| evaluated.desired.into()),
-            },
-            Family {
-                name: "pc_autoscaler_target_requested_capacity",
-                help: "Provisioned concurrency requested from Lambda.",
-                kind: "gauge",
-                write: &evaluated(|evaluated| evaluated.requested.into()),
-            },
-            Family {
-                name: "pc_autoscaler_target_allocated_capacity",
-                help: "Provisioned concurrency allocated and usable.",
-                kind: "gauge",
-                write: &evaluated(|evaluated| evaluated.allocated.into()),
-            },
-            Family {
-                name: "pc_autoscaler_target_allocation_failed",
-                help: "1 while the target's provisioned concurrency config is FAILED.",
-                kind: "gauge",
-                write: &evaluated(|evaluated| evaluated.allocation_failed.into()),
-            },
-            Family {
-                name: "pc_autoscaler_target_bound",
-                help: "Capacity bound in force (bound is min or max).",
-                kind: "gauge",
-                write: &|out, name, target, row| {
-                    if let Some(evaluated) = &row.evaluated {
-                        sample(
-                            out,
-                            name,
-                            &[("bound", "min"), ("target", target)],
-                            evaluated.min,
-                        );
-                        sample(
-                            out,
-                            name,
-                            &[("bound", "max"), ("target", target)],
-                            evaluated.max,
-                        );
-                    }
-                },
-            },
-            Family {
-                name: "pc_autoscaler_target_metric_data",
-                help: "1 for what the target's metric datapoints were at the last decision (fresh, stale, idle, unreadable, not_tracked).",
-                kind: "gauge",
-                write: &|out, name, target, row| {
-                    if let Some(evaluated) = &row.evaluated {
-                        for state in MetricData::ALL {
-                            let labels = [("state", state.label()), ("target", target)];
-                            sample(
-                                out,
-                                name,
-                                &labels,
-                                u32::from(state == evaluated.metric_data),
-                            );
-                        }
-                    }
-                },
-            },
-            Family {
-                name: "pc_autoscaler_target_metric_value",
-                help: "Newest demand read for the target: concurrency (for metric concurrency and utilization) or the custom metric's value.",
-                kind: "gauge",
-                write: &|out, name, target, row| {
-                    if let Some((metric, value)) = row.metric_value {
-                        sample(out, name, &[("metric", metric), ("target", target)], value);
-                    }
-                },
-            },
-            Family {
-                name: "pc_autoscaler_target_schedule_active",
-                help: "1 for the schedule rule in force, 0 for the target's other rules.",
-                kind: "gauge",
-                write: &|out, name, target, row| {
-                    for (rule, active) in &row.rules {
-                        sample(
-                            out,
-                            name,
-                            &[("rule", rule), ("target", target)],
-                            u32::from(*active),
-                        );
-                    }
-                },
-            },
-            Family {
-                name: "pc_autoscaler_target_forecast_capacity",
-                help: "The capacity the forecast says the next horizon needs (forecast = \"observe\" or \"on\"); absent while the past does not predict the present.",
-                kind: "gauge",
-                write: &single(|row| row.forecast_capacity.map(u64::from)),
-            },
-            Family {
-                name: "pc_autoscaler_target_chosen_scale_in_window_seconds",
-                help: "The scale-in window the target's history chose, at equal cost (choose_window = \"on\" uses it, \"observe\" shows it); absent while the configured window is kept.",
-                kind: "gauge",
-                write: &single(|row| row.chosen_window.map(u64::from)),
-            },
-            Family {
-                name: "pc_autoscaler_target_write_blocked",
-                help: "1 while the target's decision cannot be written, by reason (refused: Lambda refused the value; failing: writes keep failing).",
-                kind: "gauge",
-                write: &|out, name, target, row| {
-                    if let Some(blocked) = row.write_blocked {
-                        for reason in WriteBlocked::ALL {
-                            let labels = [("reason", reason.label()), ("target", target)];
-                            sample(out, name, &labels, u32::from(blocked == Some(reason)));
-                        }
-                    }
-                },
-            },
-            Family {
-                name: "pc_autoscaler_drift_detected_total",
-                help: "Changes of a target's provisioned concurrency that the daemon did not make, found by a drift scan.",
-                kind: "counter",
-                write: &single(|row| row.drift_detected),
-            },
-            Family {
-                name: "pc_autoscaler_scaling_actions_total",
-                help: "Accepted capacity changes, by direction (up, down) and trigger (tracking, schedule, target_bounds, caps, idle, forecast).",
-                kind: "counter",
-                write: &|out, name, target, row| {
-                    for (direction, counts) in DIRECTIONS.iter().zip(&row.scaling_actions) {
-                        for (trigger, count) in TRIGGERS.iter().zip(counts) {
-                            if *count > 0 {
-                                let labels = [
-                                    ("direction", *direction),
-                                    ("target", target),
-                                    ("trigger", *trigger),
-                                ];
-                                sample(out, name, &labels, *count);
-                            }
-                        }
-                    }
-                },
-            },
-        ];
-        for family in &families {
-            let start = out.len();
-            let _ = write!(
-                out,
-                "# HELP {} {}\n# TYPE {} {}\n",
-                family.name,
-                escape(family.help, false),
-                family.name,
-                family.kind
-            );
-            let header = out.len();
-            for (target, row) in rows.iter() {
-                (family.write)(out, family.name, target, row);
-            }
-            if out.len() == header {
-                out.truncate(start);
-            }
-        }
-    }
-}
-
-/// Writes one target's samples of a family: output, family name, target, its row.
-type WriteSeries<'a> = &'a dyn Fn(&mut String, &str, &str, &Row);
-
-struct Family<'a> {
-    name: &'static str,
+/// One family: its name, help, type, and how a target's samples are written.
+pub struct Family {
+    pub name: &'static str,
     help: &'static str,
     kind: &'static str,
-    write: WriteSeries<'a>,
+    write: WriteSamples,
 }
 
-/// A family with one sample per target, labelled by the target alone, where `pick`
-/// finds a value in the target's row.
-fn single(pick: impl Fn(&Row) -> Option<u64>) -> impl Fn(&mut String, &str, &str, &Row) {
-    move |out, name, target, row| {
-        if let Some(value) = pick(row) {
-            sample(out, name, &[("target", target)], value);
-        }
+impl Family {
+    /// The family's `HELP` and `TYPE` lines.
+    pub fn header(&self, out: &mut String) {
+        let _ = write!(
+            out,
+            "# HELP {} {}\n# TYPE {} {}\n",
+            self.name,
+            escape(self.help, false),
+            self.name,
+            self.kind
+        );
     }
 }
 
-/// [`single`] of a value of the last evaluation.
-fn evaluated(pick: fn(&Evaluated) -> u64) -> impl Fn(&mut String, &str, &str, &Row) {
-    single(move |row| row.evaluated.as_ref().map(pick))
+/// Appends the samples of `family` for the targets of `rows` in `range`.
+pub fn render_rows(family: &Family, rows: &dyn TargetRows, range: Range<usize>, out: &mut String) {
+    rows.visit(range, &mut |sample| {
+        (family.write)(out, family.name, sample)
+    });
 }
 
+/// A family with one sample per target, labelled by the target alone.
+macro_rules! single {
+    ($pick:expr) => {
+        |out: &mut String, name: &str, sample: &TargetSample<'_>| {
+            let pick: fn(&TargetSample<'_>) -> Option<u64> = $pick;
+            if let Some(value) = pick(sample) {
+                write_sample(out, name, &[("target", sample.target)], value);
+            }
+        }
+    };
+}
+
+/// Every per-target family, in the order a scrape shows them.
+pub const FAMILIES: [Family; 13] = [
+    Family {
+        name: "pc_autoscaler_target_desired_capacity",
+        help: "Provisioned concurrency the policy wants for the target.",
+        kind: "gauge",
+        write: single!(|sample| sample.evaluated.map(|e| e.desired.into())),
+    },
+    Family {
+        name: "pc_autoscaler_target_requested_capacity",
+        help: "Provisioned concurrency requested from Lambda.",
+        kind: "gauge",
+        write: single!(|sample| sample.evaluated.map(|e| e.requested.into())),
+    },
+    Family {
+        name: "pc_autoscaler_target_allocated_capacity",
+        help: "Provisioned concurrency allocated and usable.",
+        kind: "gauge",
+        write: single!(|sample| sample.evaluated.map(|e| e.allocated.into())),
+    },
+    Family {
+        name: "pc_autoscaler_target_allocation_failed",
+        help: "1 while the target's provisioned concurrency config is FAILED.",
+        kind: "gauge",
+        write: single!(|sample| sample.evaluated.map(|e| e.allocation_failed.into())),
+    },
+    Family {
+        name: "pc_autoscaler_target_bound",
+        help: "Capacity bound in force (bound is min or max).",
+        kind: "gauge",
+        write: |out, name, sample| {
+            if let Some(evaluated) = &sample.evaluated {
+                let target = sample.target;
+                write_sample(
+                    out,
+                    name,
+                    &[("bound", "min"), ("target", target)],
+                    evaluated.min,
+                );
+                write_sample(
+                    out,
+                    name,
+                    &[("bound", "max"), ("target", target)],
+                    evaluated.max,
+                );
+            }
+        },
+    },
+    Family {
+        name: "pc_autoscaler_target_metric_data",
+        help: "1 for what the target's metric datapoints were at the last decision (fresh, stale, idle, unreadable, not_tracked).",
+        kind: "gauge",
+        write: |out, name, sample| {
+            if let Some(evaluated) = &sample.evaluated {
+                for state in MetricData::ALL {
+                    let labels = [("state", state.label()), ("target", sample.target)];
+                    let value = u32::from(state == evaluated.metric_data);
+                    write_sample(out, name, &labels, value);
+                }
+            }
+        },
+    },
+    Family {
+        name: "pc_autoscaler_target_metric_value",
+        help: "Newest demand read for the target: concurrency (for metric concurrency and utilization) or the custom metric's value.",
+        kind: "gauge",
+        write: |out, name, sample| {
+            if let Some((metric, value)) = sample.metric_value {
+                let labels = [("metric", metric), ("target", sample.target)];
+                write_sample(out, name, &labels, value);
+            }
+        },
+    },
+    Family {
+        name: "pc_autoscaler_target_schedule_active",
+        help: "1 for the schedule rule in force, 0 for the target's other rules.",
+        kind: "gauge",
+        write: |out, name, sample| {
+            for rule in sample.rules {
+                let active = sample.active_rule == Some(rule.name.as_str());
+                let labels = [("rule", rule.name.as_str()), ("target", sample.target)];
+                write_sample(out, name, &labels, u32::from(active));
+            }
+        },
+    },
+    Family {
+        name: "pc_autoscaler_target_forecast_capacity",
+        help: "The capacity the forecast says the next horizon needs (forecast = \"observe\" or \"on\"); absent while the past does not predict the present.",
+        kind: "gauge",
+        write: single!(|sample| sample.forecast_capacity.map(u64::from)),
+    },
+    Family {
+        name: "pc_autoscaler_target_chosen_scale_in_window_seconds",
+        help: "The scale-in window the target's history chose, at equal cost (choose_window = \"on\" uses it, \"observe\" shows it); absent while the configured window is kept.",
+        kind: "gauge",
+        write: single!(|sample| sample.chosen_window.map(u64::from)),
+    },
+    Family {
+        name: "pc_autoscaler_target_write_blocked",
+        help: "1 while the target's decision cannot be written, by reason (refused: Lambda refused the value; failing: writes keep failing).",
+        kind: "gauge",
+        write: |out, name, sample| {
+            for reason in WRITE_BLOCKED_REASONS {
+                let labels = [("reason", reason), ("target", sample.target)];
+                let value = u32::from(sample.write_blocked == Some(reason));
+                write_sample(out, name, &labels, value);
+            }
+        },
+    },
+    Family {
+        name: "pc_autoscaler_drift_detected_total",
+        help: "Changes of a target's provisioned concurrency that the daemon did not make, found by a drift scan or a read-back.",
+        kind: "counter",
+        write: single!(|sample| Some(sample.drift)),
+    },
+    Family {
+        name: "pc_autoscaler_scaling_actions_total",
+        help: "Accepted capacity changes, by direction (up, down) and trigger (tracking, schedule, target_bounds, caps, idle, forecast).",
+        kind: "counter",
+        write: |out, name, sample| {
+            for (direction, counts) in DIRECTIONS.iter().zip(sample.actions) {
+                for (trigger, count) in TRIGGERS.iter().zip(counts) {
+                    let labels = [
+                        ("direction", *direction),
+                        ("target", sample.target),
+                        ("trigger", *trigger),
+                    ];
+                    write_sample(out, name, &labels, *count);
+                }
+            }
+        },
+    },
+];
+
 /// One sample line: `name{a="x",b="y"} value`.
-fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+pub fn write_sample(
+    out: &mut String,
+    name: &str,
+    labels: &[(&str, &str)],
+    value: impl std::fmt::Display,
+) {
     out.push_str(name);
     out.push('{');
     for (index, (label, value)) in labels.iter().enumerate() {
@@ -394,44 +288,73 @@ fn escape(text: &str, quote: bool) -> std::borrow::Cow<'_, str> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn label_values_are_escaped_and_empty_families_left_out() {
-        let series = TargetSeries::default();
-        series.register("a\"b\\c", &["rule\nx"]);
-        let mut text = String::new();
-        series.render(&mut text);
-        assert!(
-            text.contains(
-                "pc_autoscaler_target_schedule_active{rule=\"rule\\nx\",target=\"a\\\"b\\\\c\"} 0\n"
-            ),
-            "{text}"
-        );
-        // Not evaluated yet: no capacity family at all, not even its help.
-        assert!(!text.contains("desired_capacity"), "{text}");
-        assert!(text.contains("# TYPE pc_autoscaler_drift_detected_total counter\n"));
-        series.forget("a\"b\\c");
-        let mut text = String::new();
-        series.render(&mut text);
-        assert!(text.is_empty(), "{text}");
+    struct Rows(Vec<(String, [[u64; TRIGGERS.len()]; 2])>);
+
+    impl TargetRows for Rows {
+        fn generation(&self) -> u64 {
+            1
+        }
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn visit(&self, range: Range<usize>, visit: &mut dyn FnMut(&TargetSample<'_>)) {
+            for (target, actions) in &self.0[range] {
+                visit(&TargetSample {
+                    target,
+                    evaluated: None,
+                    metric_value: None,
+                    rules: &[],
+                    active_rule: None,
+                    forecast_capacity: None,
+                    chosen_window: None,
+                    write_blocked: Some("failing"),
+                    drift: 2,
+                    actions,
+                });
+            }
+        }
+    }
+
+    fn render(rows: &Rows) -> String {
+        let mut out = String::new();
+        for family in &FAMILIES {
+            family.header(&mut out);
+            render_rows(family, rows, 0..rows.len(), &mut out);
+        }
+        out
     }
 
     #[test]
-    fn a_chosen_window_is_shown_until_the_target_stops_choosing() {
-        let series = TargetSeries::default();
-        series.set_chosen_window("t", Some(2_700));
-        let rendered = || {
-            let mut text = String::new();
-            series.render(&mut text);
-            text
-        };
-        let text = rendered();
-        assert!(
-            text.contains(
-                "pc_autoscaler_target_chosen_scale_in_window_seconds{target=\"t\"} 2700\n"
+    fn label_values_are_escaped_and_counters_read_zero_before_they_count() {
+        let mut actions = [[0; TRIGGERS.len()]; 2];
+        actions[0][1] = 3;
+        let text = render(&Rows(vec![("a\"b\\c\nd".into(), actions)]));
+        let target = "a\\\"b\\\\c\\nd";
+        for line in [
+            format!(
+                "pc_autoscaler_scaling_actions_total{{direction=\"up\",target=\"{target}\",trigger=\"schedule\"}} 3\n"
             ),
-            "{text}"
-        );
-        series.keep("t", &[], None, Some((ForecastMode::On, ForecastMode::Off)));
-        assert!(!rendered().contains("chosen_scale_in_window"));
+            format!(
+                "pc_autoscaler_scaling_actions_total{{direction=\"down\",target=\"{target}\",trigger=\"idle\"}} 0\n"
+            ),
+            format!(
+                "pc_autoscaler_target_write_blocked{{reason=\"failing\",target=\"{target}\"}} 1\n"
+            ),
+            format!("pc_autoscaler_drift_detected_total{{target=\"{target}\"}} 2\n"),
+        ] {
+            assert!(text.contains(&line), "{line} missing in:\n{text}");
+        }
+        // Not evaluated yet: no capacity sample, but the family is announced.
+        assert!(!text.contains("pc_autoscaler_target_desired_capacity{"));
+        assert!(text.contains("# TYPE pc_autoscaler_target_desired_capacity gauge\n"));
+    }
+
+    #[test]
+    fn every_family_is_announced_without_targets() {
+        let text = render(&Rows(Vec::new()));
+        for family in &FAMILIES {
+            assert!(text.contains(&format!("# HELP {} ", family.name)), "{text}");
+        }
+        assert_eq!(text.lines().count(), 2 * FAMILIES.len());
     }
 }

@@ -271,6 +271,16 @@ impl Reason {
         }
     }
 
+    /// Whether capacity is held because the metrics could not be used.
+    pub fn is_hold(&self) -> bool {
+        matches!(
+            self,
+            Reason::HeldForUnreadableMetrics
+                | Reason::HeldForStaleMetrics { .. }
+                | Reason::HeldForMissingData
+        )
+    }
+
     /// A short, bounded label for logs and tables.
     pub fn label(&self) -> &'static str {
         match self {
@@ -414,12 +424,9 @@ pub fn decide_within(
 ) -> Decision {
     let mut state = remember(target, previous, &observation.datapoints, now);
     let tuned = retune(target, &mut state);
-    let requested = observation.requested;
-    let hold = |reason: Reason| (requested, reason);
-
     if observation.status == AllocationStatus::InProgress {
         return Decision {
-            desired: requested,
+            desired: observation.requested,
             reason: Reason::AllocationInProgress,
             bounds,
             recommendation: None,
@@ -430,90 +437,159 @@ pub fn decide_within(
             tuned,
         };
     }
+    let reactive = reactive(target, &bounds, observation, (&state, tuned), now);
+    let forecast = forecast_of(target, &state, now);
+    let (unclamped, reason) = with_forecast(target, &reactive, forecast.as_ref());
+    let (desired, reason) = clamp(unclamped, reason, &bounds, observation);
+    Decision {
+        desired,
+        reason,
+        bounds,
+        recommendation: reactive.recommendation,
+        metric_value: reactive.metric_value,
+        metric_data: reactive.metric_data,
+        state,
+        forecast,
+        tuned,
+    }
+}
 
-    let mut recommendation = None;
-    let mut metric_value = None;
-    let mut metric_data = MetricData::NotTracked;
-    let (unclamped, reason) = match &target.tracking {
-        None => (bounds.min, floor_reason(&bounds)),
-        Some(_) if observation.metrics == MetricsRead::Unreadable => {
-            metric_data = MetricData::Unreadable;
-            hold(Reason::HeldForUnreadableMetrics)
-        }
-        Some(tracking) => match tracking::recommend(tracking, aim(tracking, tuned), &state, now) {
-            Tracked::Stale { newest } => {
-                metric_data = MetricData::Stale;
-                hold(Reason::HeldForStaleMetrics { newest })
-            }
-            Tracked::Idle => {
-                metric_data = MetricData::Idle;
-                if tracking.missing_data == MissingData::Hold {
-                    hold(Reason::HeldForMissingData)
-                } else {
-                    (0, Reason::Idle)
-                }
-            }
-            Tracked::Fresh(found) => {
-                metric_data = MetricData::Fresh;
-                recommendation = Some(found.window_peak);
-                metric_value = Some(found.newest_value);
-                let peak = found.window_peak;
-                let tracking_reason = Reason::Tracking {
-                    metric: tracking.metric.label(),
-                    value: found.newest_value,
-                };
-                let since_change = |cooldown: TimeDelta| {
-                    observation
-                        .last_modified
-                        .map(|changed| changed + cooldown)
-                        .filter(|until| now < *until)
-                };
-                if within_tolerance(peak, requested) {
-                    hold(Reason::WithinTolerance { recommended: peak })
-                } else if peak > requested {
-                    match since_change(tracking.scale_out_cooldown) {
-                        Some(until) => hold(Reason::ScaleOutCooldown { until }),
-                        None => (peak, tracking_reason),
-                    }
-                } else if tracking.disable_scale_in {
-                    hold(Reason::ScaleInDisabled { recommended: peak })
-                } else if let Some(until) = since_change(tracking.scale_in_cooldown) {
-                    hold(Reason::ScaleInCooldown { until })
-                } else {
-                    let floor = step_floor(tracking.max_scale_in_step, requested);
-                    if peak < floor {
-                        (floor, Reason::ScaleInStepLimited { recommended: peak })
-                    } else if found.newest_recommendation < peak {
-                        (peak, Reason::ScaleInStabilizing { window_peak: peak })
-                    } else {
-                        (peak, tracking_reason)
-                    }
-                }
-            }
-        },
+/// What the schedule and tracking alone want, before the forecast and the bounds.
+struct Reactive {
+    unclamped: u32,
+    reason: Reason,
+    /// What tracking recommended (the window peak), when it ran on fresh data.
+    recommendation: Option<u32>,
+    metric_value: Option<f64>,
+    metric_data: MetricData,
+}
+
+fn reactive(
+    target: &TargetConfig,
+    bounds: &Bounds,
+    observation: &Observation,
+    (state, tuned): (&PolicyState, Option<tuning::Tuned>),
+    now: DateTime<Utc>,
+) -> Reactive {
+    let held = |metric_data, reason| Reactive {
+        unclamped: observation.requested,
+        reason,
+        recommendation: None,
+        metric_value: None,
+        metric_data,
     };
+    let Some(tracking) = &target.tracking else {
+        return Reactive {
+            unclamped: bounds.min,
+            reason: floor_reason(bounds),
+            recommendation: None,
+            metric_value: None,
+            metric_data: MetricData::NotTracked,
+        };
+    };
+    if observation.metrics == MetricsRead::Unreadable {
+        return held(MetricData::Unreadable, Reason::HeldForUnreadableMetrics);
+    }
+    match tracking::recommend(tracking, aim(tracking, tuned), state, now) {
+        Tracked::Stale { newest } => {
+            held(MetricData::Stale, Reason::HeldForStaleMetrics { newest })
+        }
+        Tracked::Idle if tracking.missing_data == MissingData::Hold => {
+            held(MetricData::Idle, Reason::HeldForMissingData)
+        }
+        Tracked::Idle => Reactive {
+            unclamped: 0,
+            ..held(MetricData::Idle, Reason::Idle)
+        },
+        Tracked::Fresh(found) => {
+            let (unclamped, reason) = tracked(tracking, &found, observation, now);
+            Reactive {
+                unclamped,
+                reason,
+                recommendation: Some(found.window_peak),
+                metric_value: Some(found.newest_value),
+                metric_data: MetricData::Fresh,
+            }
+        }
+    }
+}
 
-    let forecast = target.tracking.as_ref().and_then(|tracking| {
-        (tracking.forecast != ForecastMode::Off).then(|| {
-            let horizon = u32::try_from(tracking.forecast_horizon.num_minutes()).unwrap_or(0);
-            forecast::predict(&state.demand, now, horizon).map(|prediction| {
-                let needed = (prediction.expected / tracking.target - 1e-9)
-                    .ceil()
-                    .max(0.0);
-                (prediction, needed.min(f64::from(u32::MAX)) as u32)
-            })
+/// Tracking on fresh data: the window's peak, within the tolerance, the cooldowns,
+/// the scale-in limits.
+fn tracked(
+    tracking: &TrackingConfig,
+    found: &tracking::Recommendation,
+    observation: &Observation,
+    now: DateTime<Utc>,
+) -> (u32, Reason) {
+    let requested = observation.requested;
+    let hold = |reason: Reason| (requested, reason);
+    let peak = found.window_peak;
+    let tracking_reason = Reason::Tracking {
+        metric: tracking.metric.label(),
+        value: found.newest_value,
+    };
+    let since_change = |cooldown: TimeDelta| {
+        observation
+            .last_modified
+            .map(|changed| changed + cooldown)
+            .filter(|until| now < *until)
+    };
+    if within_tolerance(peak, requested) {
+        hold(Reason::WithinTolerance { recommended: peak })
+    } else if peak > requested {
+        match since_change(tracking.scale_out_cooldown) {
+            Some(until) => hold(Reason::ScaleOutCooldown { until }),
+            None => (peak, tracking_reason),
+        }
+    } else if tracking.disable_scale_in {
+        hold(Reason::ScaleInDisabled { recommended: peak })
+    } else if let Some(until) = since_change(tracking.scale_in_cooldown) {
+        hold(Reason::ScaleInCooldown { until })
+    } else {
+        let floor = step_floor(tracking.max_scale_in_step, requested);
+        if peak < floor {
+            (floor, Reason::ScaleInStepLimited { recommended: peak })
+        } else if found.newest_recommendation < peak {
+            (peak, Reason::ScaleInStabilizing { window_peak: peak })
+        } else {
+            (peak, tracking_reason)
+        }
+    }
+}
+
+/// The forecast, when it is on or observed: the prediction and the capacity it needs.
+type Forecast = Result<(forecast::Prediction, u32), forecast::NoForecast>;
+
+fn forecast_of(target: &TargetConfig, state: &PolicyState, now: DateTime<Utc>) -> Option<Forecast> {
+    let tracking = target.tracking.as_ref()?;
+    (tracking.forecast != ForecastMode::Off).then(|| {
+        let horizon = u32::try_from(tracking.forecast_horizon.num_minutes()).unwrap_or(0);
+        forecast::predict(&state.demand, now, horizon).map(|prediction| {
+            let needed = (prediction.expected / tracking.target - 1e-9)
+                .ceil()
+                .max(0.0);
+            (prediction, needed.min(f64::from(u32::MAX)) as u32)
         })
-    });
-    // The forecast only raises: it never scales in by itself, and bounds and caps
-    // apply to it as to anything else. It is also the reason when the reactive part
-    // holds at exactly what the forecast needs while recommending less: without the
-    // forecast, the hold would end in a scale-in.
-    let (unclamped, reason) = match (&target.tracking, &forecast) {
+    })
+}
+
+/// The forecast only raises: it never scales in by itself, and bounds and caps apply
+/// to it as to anything else. It is also the reason when the reactive part holds at
+/// exactly what the forecast needs while recommending less: without the forecast,
+/// the hold would end in a scale-in.
+fn with_forecast(
+    target: &TargetConfig,
+    reactive: &Reactive,
+    forecast: Option<&Forecast>,
+) -> (u32, Reason) {
+    let unclamped = reactive.unclamped;
+    match (&target.tracking, forecast) {
         (Some(tracking), Some(Ok((prediction, needed))))
             if tracking.forecast == ForecastMode::On
                 && (*needed > unclamped
                     || (*needed == unclamped
-                        && recommendation.is_some_and(|peak| peak < *needed))) =>
+                        && reactive.recommendation.is_some_and(|peak| peak < *needed))) =>
         {
             (
                 *needed,
@@ -524,19 +600,7 @@ pub fn decide_within(
                 },
             )
         }
-        _ => (unclamped, reason),
-    };
-    let (desired, reason) = clamp(unclamped, reason, &bounds, observation);
-    Decision {
-        desired,
-        reason,
-        bounds,
-        recommendation,
-        metric_value,
-        metric_data,
-        state,
-        forecast,
-        tuned,
+        _ => (unclamped, reactive.reason.clone()),
     }
 }
 

@@ -1,6 +1,8 @@
 //! The operator's view of a running daemon: every decision that changed something (an
-//! activity), kept in a bounded ring, and the latest status of every target. The loop
-//! writes both; `/status`, `/activities` and `pc-autoscaler status` read them.
+//! activity), kept in a bounded ring. The driver writes it from the shards' effects;
+//! `/activities`, `/status` (for each target's newest activity) and
+//! `pc-autoscaler status` read it. [`TargetStatus`] is the shape `/status` answers in;
+//! the shard projects it from its own state when asked.
 //!
 //! Plain data behind one mutex, held only to copy an entry in or out: serializing and
 //! the file are done outside it. With `daemon.activity_log`, every activity and every
@@ -9,9 +11,10 @@
 //! database. It must not decide anything or talk to AWS.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -108,15 +111,31 @@ pub struct TargetStatus {
     pub account_headroom: Option<u32>,
     /// Why the target is not decided or its decision not written, if it is not.
     pub blocked: Option<String>,
-    /// Boxed: filled only when shown (see [`Journal::status`]), and an `Activity`
-    /// inline would cost every stored status its size.
+    /// From the journal, when shown.
     pub last_activity: Option<Box<Activity>>,
 }
 
-/// Bounded history and the status table.
+/// Activity ids: increasing over the life of one process (and past those restored
+/// from the activity log), shared by every shard so that each knows the id of an
+/// activity it records before the journal holds it.
+#[derive(Debug, Clone, Default)]
+pub struct ActivityIds(Arc<AtomicU64>);
+
+impl ActivityIds {
+    pub fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Ids after `id` only, from now on.
+    fn after(&self, id: u64) {
+        self.0.fetch_max(id, Ordering::Relaxed);
+    }
+}
+
+/// Bounded history.
 #[derive(Debug, Default)]
 pub struct Journal {
-    next_id: u64,
+    ids: ActivityIds,
     by_target: HashMap<String, VecDeque<Activity>>,
     /// Activities in the order they were kept, to evict the oldest past `TOTAL`. An
     /// entry whose activity left by its target's own bound stays until it is reached
@@ -124,19 +143,29 @@ pub struct Journal {
     order: VecDeque<(String, u64)>,
     /// Activities kept in all.
     kept: usize,
-    status: BTreeMap<String, TargetStatus>,
     /// The activity log's writer, when there is one.
     sink: Option<SyncSender<Activity>>,
 }
 
 impl Journal {
-    /// Records a new activity (its `id` is assigned here) and returns the id.
+    /// Where new activities take their ids.
+    pub fn ids(&self) -> ActivityIds {
+        self.ids.clone()
+    }
+
+    /// Records a new activity, giving it the next id, and returns the id.
     pub fn record(&mut self, mut activity: Activity) -> u64 {
-        self.next_id += 1;
-        activity.id = self.next_id;
+        activity.id = self.ids.next();
+        let id = activity.id;
+        self.add(activity);
+        id
+    }
+
+    /// Records a new activity whose id was taken from [`Journal::ids`].
+    pub fn add(&mut self, activity: Activity) {
+        self.ids.after(activity.id);
         self.log(&activity);
         self.keep(activity);
-        self.next_id
     }
 
     /// Appends to the activity log, if any, without waiting: a log that cannot keep
@@ -156,7 +185,7 @@ impl Journal {
 
     /// Keeps an activity as it is (read back from the activity log at start).
     pub fn restore(&mut self, activity: Activity) {
-        self.next_id = self.next_id.max(activity.id);
+        self.ids.after(activity.id);
         if let Some(kept) = self.find(&activity.target, activity.id) {
             *kept = activity;
         } else {
@@ -254,43 +283,11 @@ impl Journal {
         self.kept == 0
     }
 
-    /// Replaces a target's status. Its last activity is not copied in: it is read
-    /// from the journal when the status is, so it is never stale and not held twice.
-    pub fn set_status(&mut self, status: TargetStatus) {
-        self.status.insert(status.target.clone(), status);
-    }
-
-    /// A status as shown: with the target's newest activity.
-    fn shown(&self, status: &TargetStatus) -> TargetStatus {
-        TargetStatus {
-            last_activity: self
-                .by_target
-                .get(&status.target)
-                .and_then(|history| history.back().cloned())
-                .map(Box::new),
-            ..status.clone()
-        }
-    }
-
-    /// Forgets the status of targets a reload removed (their history stays).
-    pub fn retain_status(&mut self, keep: impl Fn(&str) -> bool) {
-        self.status.retain(|target, _| keep(target));
-    }
-
-    /// Every target's status in name order from `offset`, at most `MAX_PAGE`.
-    pub fn statuses(&self, target: Option<&str>, offset: usize) -> Vec<TargetStatus> {
-        self.status
-            .values()
-            .filter(|status| target.is_none_or(|target| status.target == target))
-            .skip(offset)
-            .take(MAX_PAGE)
-            .map(|status| self.shown(status))
-            .collect()
-    }
-
-    /// The latest status of one target.
-    pub fn status(&self, target: &str) -> Option<TargetStatus> {
-        self.status.get(target).map(|status| self.shown(status))
+    /// The target's newest activity.
+    pub fn newest(&self, target: &str) -> Option<Activity> {
+        self.by_target
+            .get(target)
+            .and_then(|history| history.back().cloned())
     }
 }
 
@@ -484,44 +481,25 @@ mod tests {
     }
 
     #[test]
-    fn an_outcome_updates_the_activity_and_the_status_that_shows_it() {
+    fn an_outcome_updates_the_newest_activity() {
         let mut journal = Journal::default();
         let id = journal.record(activity("t", 0));
-        journal.set_status(TargetStatus {
-            target: "t".into(),
-            function: "f".into(),
-            qualifier: "live".into(),
-            evaluated_at: activity("t", 0).time,
-            min: 1,
-            max: 10,
-            rule: None,
-            metric: None,
-            metric_value: None,
-            metric_age_seconds: None,
-            metric_data: "not_tracked".into(),
-            requested: 1,
-            allocated: 1,
-            allocation: "READY".into(),
-            desired: 2,
-            reason: "target min".into(),
-            reserved_available: None,
-            account_headroom: None,
-            blocked: None,
-            last_activity: None,
-        });
         journal.set_outcome("t", id, "READY after 60 s".into());
-        let status = journal.status("t").expect("a status");
         assert_eq!(
-            status
-                .last_activity
-                .as_ref()
-                .map(|last| last.outcome.as_str()),
-            Some("READY after 60 s")
+            journal.newest("t").map(|last| last.outcome),
+            Some("READY after 60 s".to_owned())
         );
         assert_eq!(
             journal.activities(Some("t"), Some(activity("t", 1).time), 10),
             Vec::new(),
             "`since` excludes older activities"
         );
+        let ids = journal.ids();
+        let next = ids.next();
+        journal.add(Activity {
+            id: next,
+            ..activity("t", 2)
+        });
+        assert_eq!(journal.record(activity("t", 3)), next + 1);
     }
 }

@@ -67,8 +67,6 @@ const INCREASE_SHARE_PER_SECOND: f64 = 0.05;
 /// Throttles within this many seconds of a decrease are the same congestion: a burst
 /// of 429s answers one burst of requests and halves the rate once.
 const DECREASE_HOLDOFF: f64 = 1.0;
-/// The longest pause a `retryAfterSeconds` can impose on the whole budget.
-const MAX_PAUSE: f64 = 300.0;
 
 /// The budget of one account and Region.
 #[derive(Debug, Clone, PartialEq)]
@@ -193,7 +191,9 @@ impl Budget {
             self.last_decrease = Some(now);
         }
         if let Some(wait) = retry_after.filter(|wait| wait.is_finite() && *wait > 0.0) {
-            self.paused_until = self.paused_until.max(now + wait.min(MAX_PAUSE));
+            self.paused_until = self
+                .paused_until
+                .max(now + wait.min(crate::aws::MAX_RETRY_AFTER.as_secs_f64()));
         }
     }
 }

@@ -56,7 +56,7 @@ impl Elector {
         let (release, release_asked) = watch::channel(false);
         let fence = Fence::closed(settings.write_window());
         let reachable = Arc::new(AtomicBool::new(false));
-        metrics.leader.with_label_values(&[&identity]).set(0);
+        metrics.register_leader(&identity);
         let task = Task {
             backend,
             lease: settings.lease,
@@ -208,14 +208,17 @@ impl<L: LeaderElection> Task<L> {
         tracing::info!(identity = %self.identity, epoch = tenure.epoch, "took the leader lease");
         self.metrics
             .leader
+            .role
             .with_label_values(&[&self.identity])
             .set(1);
         self.metrics
-            .leader_epoch
+            .leader
+            .epoch
             .with_label_values(&[&self.identity])
             .set(i64::try_from(tenure.epoch).unwrap_or(i64::MAX));
         self.metrics
-            .leader_transitions
+            .leader
+            .transitions
             .with_label_values(&[&self.identity, "leader"])
             .inc();
         let _ = self.role.send(Role::Leader {
@@ -269,10 +272,12 @@ impl<L: LeaderElection> Task<L> {
         tracing::warn!(identity = %self.identity, epoch, why, "stepped down: this copy stands by");
         self.metrics
             .leader
+            .role
             .with_label_values(&[&self.identity])
             .set(0);
         self.metrics
-            .leader_transitions
+            .leader
+            .transitions
             .with_label_values(&[&self.identity, "standby"])
             .inc();
         let _ = self.role.send(Role::Standby);
@@ -301,6 +306,7 @@ impl<L: LeaderElection> Task<L> {
         }
         self.metrics
             .leader
+            .role
             .with_label_values(&[&self.identity])
             .set(0);
         let _ = self.role.send(Role::Standby);
@@ -313,7 +319,8 @@ impl<L: LeaderElection> Task<L> {
             (None, None) => Duration::ZERO,
         };
         self.metrics
-            .leader_lease_age
+            .leader
+            .lease_age
             .with_label_values(&[&self.identity])
             .set(age.as_secs_f64());
     }

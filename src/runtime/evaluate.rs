@@ -161,8 +161,8 @@ fn evaluated(
         let others: u32 = facts
             .and_then(|facts| facts.configs.as_ref())
             .into_iter()
-            .flatten()
-            .filter(|(qualifier, _)| **qualifier != target.qualifier.as_str())
+            .flat_map(super::known::Configs::iter)
+            .filter(|(qualifier, _)| *qualifier != target.qualifier.as_str())
             .map(|(_, config)| config.requested)
             .sum();
         reserved.saturating_sub(others)
@@ -233,8 +233,23 @@ impl Pass {
         previous: Option<&PolicyState>,
         now: DateTime<Utc>,
     ) -> Evaluation {
+        Evaluation {
+            target: target.clone(),
+            outcome: self.decide(target, known, series, previous, now),
+        }
+    }
+
+    /// [`Pass::evaluate`] without a copy of the target.
+    pub fn decide(
+        &mut self,
+        target: &TargetConfig,
+        known: &Known,
+        series: Option<&Series>,
+        previous: Option<&PolicyState>,
+        now: DateTime<Utc>,
+    ) -> Result<Evaluated, Blocked> {
         let fresh = PolicyState::default();
-        let evaluation = evaluate(
+        let outcome = evaluated(
             target,
             known,
             series,
@@ -242,7 +257,7 @@ impl Pass {
             previous.unwrap_or(&fresh),
             now,
         );
-        if let (Ok(evaluated), Some(left)) = (&evaluation.outcome, self.headroom.as_mut())
+        if let (Ok(evaluated), Some(left)) = (&outcome, self.headroom.as_mut())
             && evaluated.observation.caps.account_headroom.is_some()
         {
             let increase = evaluated
@@ -251,7 +266,7 @@ impl Pass {
                 .saturating_sub(evaluated.observation.requested);
             *left = left.saturating_sub(increase);
         }
-        evaluation
+        outcome
     }
 }
 

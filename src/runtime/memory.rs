@@ -288,6 +288,8 @@ impl LambdaApi for MemoryLambda {
 #[derive(Clone, Default)]
 pub struct MemoryMetrics {
     series: Arc<Mutex<HashMap<String, Vec<Datapoint>>>>,
+    /// How long a window each read asked for.
+    windows: Arc<Mutex<Vec<chrono::TimeDelta>>>,
 }
 
 impl MemoryMetrics {
@@ -298,6 +300,16 @@ impl MemoryMetrics {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(resource.to_owned(), points);
     }
+
+    /// How many reads asked for at least `window` of history.
+    pub fn reads_of_at_least(&self, window: chrono::TimeDelta) -> usize {
+        self.windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter(|asked| **asked >= window)
+            .count()
+    }
 }
 
 impl MetricsApi for MemoryMetrics {
@@ -307,6 +319,10 @@ impl MetricsApi for MemoryMetrics {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<MetricsBatch, AwsError> {
+        self.windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(end - start);
         let series = self
             .series
             .lock()

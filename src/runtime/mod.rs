@@ -5,21 +5,26 @@
 //! - [`control`]: the only way Lambda requests are sent, each within that budget;
 //! - [`known`]: what has been read or written, so it need not be asked again;
 //! - [`series`] and [`evaluate`]: metrics in, `policy::decide` on what is known;
-//! - [`actuator`] (pure): what a write's result means for the next one;
-//! - [`once`] (`plan`, `run --once`) and [`daemon`] (`run`) drive all of the above;
+//! - [`course`] (pure): one target's write course, what a write's result means;
+//! - [`shard`] (sans-IO): one account and Region's targets as a state machine;
+//! - [`once`] (`plan`, `run --once`) and [`daemon`] (`run`, the shards' driver) carry
+//!   all of the above out;
 //! - [`elect`]: the leader lease task, when copies of the daemon share the work.
 //!
-//! [`memory`] holds in-memory AWS fakes for tests in virtual time.
+//! `memory` holds in-memory AWS fakes for tests in virtual time; it is compiled for
+//! tests only.
 
 pub mod activity;
-pub mod actuator;
 pub mod budget;
 pub mod control;
+pub mod course;
 pub mod daemon;
 pub mod elect;
 pub mod evaluate;
 pub mod known;
+#[cfg(test)]
 pub mod memory;
 pub mod once;
 pub mod scheduler;
 pub mod series;
+pub mod shard;

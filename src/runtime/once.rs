@@ -15,20 +15,19 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::actuator::{Backoff, Retry, WriteState};
 use super::budget::Priority;
 use super::control::Control;
+use super::course::{Backoff, Next, Outcome, ReadBacks, WriteCourse};
 use super::evaluate::{self, Evaluation, SeriesByTarget};
 use super::known::Known;
 use super::series;
 use crate::aws::{AwsError, LambdaApi, MetricsApi};
 use crate::clock::Clock;
 use crate::config::{Config, FunctionId, TargetConfig, TargetName};
-use crate::policy::{AllocationStatus, Caps, Decision, PolicyState};
+use crate::policy::{AllocationStatus, PolicyState, Reason};
 
 /// Shared clients and settings of one run.
 pub struct Context<L, M> {
@@ -211,8 +210,9 @@ pub async fn evaluate<L: LambdaApi, M: MetricsApi>(context: &Context<L, M>) -> V
 pub struct ApplyOptions {
     pub dry_run: bool,
     pub backoff: Backoff,
-    /// How often the status is read back while an allocation is in progress.
-    pub poll_interval: Duration,
+    /// How an allocation is read back after a write: the daemon's schedule, with the
+    /// first wait `--poll-interval`.
+    pub read_backs: ReadBacks,
     /// How long one target may take in all (writes, retries, waiting for READY).
     pub deadline: Duration,
     /// Whether to wait for an allocation to finish after a successful write.
@@ -224,7 +224,7 @@ impl Default for ApplyOptions {
         Self {
             dry_run: false,
             backoff: Backoff::default(),
-            poll_interval: Duration::from_secs(5),
+            read_backs: ReadBacks::default(),
             deadline: Duration::from_secs(300),
             wait_for_ready: true,
         }
@@ -232,8 +232,7 @@ impl Default for ApplyOptions {
 }
 
 /// What happened to one target.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Applied {
     Unchanged {
         capacity: u32,
@@ -243,12 +242,20 @@ pub enum Applied {
         from: u32,
         to: u32,
     },
-    Changed {
+    /// Lambda accepted the write; `outcome` is where the allocation ended (or stood at
+    /// the deadline).
+    Written {
         from: u32,
         to: u32,
-        status: String,
+        outcome: Outcome,
     },
+    /// The write was not accepted: its last outcome, and why no more was tried.
     Failed {
+        outcome: Outcome,
+        why: &'static str,
+    },
+    /// The task carrying the write out failed.
+    Lost {
         error: String,
     },
     Blocked {
@@ -257,9 +264,32 @@ pub enum Applied {
 }
 
 impl Applied {
-    /// Failed or blocked: `run --once` exits non-zero, so a cron job notices.
+    /// Failed, blocked or allocated as FAILED: `run --once` exits non-zero, so a cron
+    /// job notices.
     pub fn is_failure(&self) -> bool {
-        matches!(self, Applied::Failed { .. } | Applied::Blocked { .. })
+        match self {
+            Applied::Written { outcome, .. } => outcome.is_failure(),
+            Applied::Failed { .. } | Applied::Lost { .. } | Applied::Blocked { .. } => true,
+            Applied::Unchanged { .. } | Applied::WouldChange { .. } => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Applied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Applied::Unchanged { capacity } => write!(f, "unchanged at {capacity}"),
+            Applied::WouldChange { from, to } => write!(f, "would change {from} -> {to} (dry run)"),
+            Applied::Written { from, to, outcome } if outcome.is_failure() => {
+                write!(f, "FAILED: changed {from} -> {to}, then {outcome}")
+            }
+            Applied::Written { from, to, outcome } => {
+                write!(f, "changed {from} -> {to} ({outcome})")
+            }
+            Applied::Failed { outcome, why } => write!(f, "FAILED: {outcome} ({why})"),
+            Applied::Lost { error } => write!(f, "FAILED: internal error: {error}"),
+            Applied::Blocked { why } => write!(f, "BLOCKED: {why}"),
+        }
     }
 }
 
@@ -309,8 +339,8 @@ pub async fn apply<L: LambdaApi, M: MetricsApi>(
                     all.push((
                         index,
                         name,
-                        Applied::Failed {
-                            error: format!("internal error: the write task failed ({error})"),
+                        Applied::Lost {
+                            error: format!("the write task failed ({error})"),
                         },
                     ));
                 }
@@ -377,6 +407,8 @@ async fn reevaluate<L: LambdaApi, M: MetricsApi>(
     )
 }
 
+/// One target's write course, carried out within its deadline: the same
+/// [`WriteCourse`] the daemon drives, with the waits slept here.
 async fn apply_one<L: LambdaApi, M: MetricsApi>(
     context: &Context<L, M>,
     evaluation: Evaluation,
@@ -384,8 +416,8 @@ async fn apply_one<L: LambdaApi, M: MetricsApi>(
 ) -> Applied {
     let target = evaluation.target;
     let mut outcome = evaluation.outcome;
-    let started = Instant::now();
-    let mut state = WriteState::<Caps>::default();
+    let deadline = Instant::now() + options.deadline;
+    let mut course = WriteCourse::default();
     loop {
         let evaluated = match outcome {
             Ok(evaluated) => evaluated,
@@ -395,81 +427,163 @@ async fn apply_one<L: LambdaApi, M: MetricsApi>(
                 };
             }
         };
-        let from = evaluated.observation.requested;
-        let desired = evaluated.decision.desired;
-        if desired == from {
+        let (from, to) = (evaluated.observation.requested, evaluated.decision.desired);
+        if to == from {
             return Applied::Unchanged { capacity: from };
         }
         if options.dry_run {
-            return Applied::WouldChange { from, to: desired };
+            return Applied::WouldChange { from, to };
         }
-        let error = match context
-            .control
-            .write(&target, desired, write_priority(from, desired))
-            .await
-        {
-            Ok(_) => {
-                log_change(&target, from, desired, &evaluated.decision, 0);
-                let status = if options.wait_for_ready {
-                    settle(context, &target, options, started).await
-                } else {
-                    Settled::InProgress
-                };
-                if status == Settled::Failed {
-                    return Applied::Failed {
-                        error: format!("allocation of {desired} FAILED"),
-                    };
-                }
-                return Applied::Changed {
-                    from,
-                    to: desired,
-                    status: status.label().to_owned(),
-                };
-            }
-            Err(error) => error,
-        };
-        let retry = state.on_result(
-            Err(&error),
-            desired,
-            evaluated.observation.caps,
-            &options.backoff,
-            Instant::now(),
-            fastrand::f64(),
-        );
-        tracing::warn!(target = %target.name, error = %error, outcome = error.label(), retry = ?retry, "write failed");
-        match retry {
-            Some(Retry::After(wait)) => {
-                if started.elapsed() + wait > options.deadline {
-                    return Applied::Failed {
-                        error: format!("{error} (gave up: the deadline would pass while waiting)"),
-                    };
-                }
-                tokio::time::sleep(wait).await;
-                outcome = Ok(evaluated);
-            }
-            Some(Retry::WhenSettled) => {
-                settle(context, &target, options, started).await;
-                if started.elapsed() > options.deadline {
-                    return Applied::Failed {
-                        error: format!("{error} (gave up: still in progress at the deadline)"),
-                    };
-                }
+        outcome =
+            match write_once(context, &target, &evaluated, &mut course, options, deadline).await {
+                Attempt::Ended(applied) => return applied,
+                Attempt::Again => Ok(evaluated),
                 // Decide again on what is there now: the desired value may have changed.
-                outcome = reevaluate(
-                    context,
-                    &target,
-                    evaluated.observation.caps.account_headroom,
-                    &evaluated.decision.state,
-                )
-                .await
-                .outcome;
-            }
-            Some(Retry::Never | Retry::GiveUp) | None => {
-                return Applied::Failed {
-                    error: error.to_string(),
-                };
-            }
+                Attempt::Reevaluate => {
+                    let caps = evaluated.observation.caps;
+                    reevaluate(
+                        context,
+                        &target,
+                        caps.account_headroom,
+                        &evaluated.decision.state,
+                    )
+                    .await
+                    .outcome
+                }
+            };
+    }
+}
+
+/// Where one write of `run --once` left its target.
+enum Attempt {
+    Ended(Applied),
+    /// Send the same write again (its wait is over).
+    Again,
+    /// Another operation was under way and has settled: decide again.
+    Reevaluate,
+}
+
+/// Sends one write and carries out what the course says of its answer.
+async fn write_once<L: LambdaApi, M: MetricsApi>(
+    context: &Context<L, M>,
+    target: &TargetConfig,
+    evaluated: &evaluate::Evaluated,
+    course: &mut WriteCourse,
+    options: &ApplyOptions,
+    deadline: Instant,
+) -> Attempt {
+    let (from, to) = (evaluated.observation.requested, evaluated.decision.desired);
+    let result = context
+        .control
+        .write(target, to, write_priority(from, to))
+        .await;
+    if result.is_ok() {
+        log_change(target, from, to, &evaluated.decision.reason, 0);
+    }
+    let (written, next) = course.after_write(
+        result.as_ref().map(Option::as_ref),
+        (to, evaluated.observation.caps),
+        0,
+        (&options.backoff, &options.read_backs),
+        Instant::now(),
+        fastrand::f64(),
+    );
+    if let Err(error) = &result {
+        tracing::warn!(target = %target.name, error = %error, outcome = error.label(), next = ?next, "write failed");
+    }
+    let failed = |why| {
+        Attempt::Ended(Applied::Failed {
+            outcome: written.clone(),
+            why,
+        })
+    };
+    match next {
+        Next::Done => Attempt::Ended(Applied::Written {
+            from,
+            to,
+            outcome: written.clone(),
+        }),
+        Next::ReadBackAt(at) => {
+            let outcome = if options.wait_for_ready {
+                follow(context, target, course, options, at, deadline).await
+            } else {
+                written.clone()
+            };
+            Attempt::Ended(Applied::Written { from, to, outcome })
         }
+        Next::RetryAt(at) if at > deadline => {
+            failed("gave up: the deadline would pass while waiting")
+        }
+        Next::RetryAt(at) => {
+            tokio::time::sleep_until(at).await;
+            Attempt::Again
+        }
+        Next::Refused { .. } => failed("not sent again: Lambda refused the value"),
+        Next::BackedOff { .. } => failed("gave up: it kept failing"),
+        Next::ScanThenDecide => {
+            wait_until_settled(context, target, options, deadline).await;
+            if Instant::now() > deadline {
+                return failed("gave up: still in progress at the deadline");
+            }
+            Attempt::Reevaluate
+        }
+    }
+}
+
+/// Follows an accepted write's allocation until it settles or the deadline would
+/// pass before the next read-back: the outcome it ended with, or `IN_PROGRESS`.
+async fn follow<L: LambdaApi, M>(
+    context: &Context<L, M>,
+    target: &TargetConfig,
+    course: &mut WriteCourse,
+    options: &ApplyOptions,
+    mut at: Instant,
+    deadline: Instant,
+) -> Outcome {
+    while at <= deadline {
+        tokio::time::sleep_until(at).await;
+        let read = context.control.read_back(target).await;
+        if let Err(error) = &read {
+            tracing::warn!(target = %target.name, error = %error, "status read failed while waiting");
+        }
+        match course.after_read_back(
+            read.as_ref().map(Option::as_ref),
+            &options.read_backs,
+            Instant::now(),
+        ) {
+            (Some((_, outcome)), _) => {
+                if let Outcome::Failed { reason } = &outcome {
+                    tracing::error!(target = %target.name, reason = reason.as_deref().unwrap_or(""), "allocation FAILED");
+                }
+                return outcome;
+            }
+            (None, Next::ReadBackAt(next)) => at = next,
+            (None, _) => break,
+        }
+    }
+    Outcome::InProgress
+}
+
+/// After a conflict: reads the target's config back on the read-back schedule until
+/// no operation is in progress, or the deadline would pass.
+async fn wait_until_settled<L: LambdaApi, M>(
+    context: &Context<L, M>,
+    target: &TargetConfig,
+    options: &ApplyOptions,
+    deadline: Instant,
+) {
+    for made in 0..options.read_backs.attempts {
+        let read = context.control.read_back(target).await;
+        let in_progress = read.as_ref().map_or(true, |config| {
+            config
+                .as_ref()
+                .is_some_and(|config| config.status == AllocationStatus::InProgress)
+        });
+        let next = Instant::now() + options.read_backs.wait(made);
+        if !in_progress || next > deadline {
+            return;
+        }
+        tokio::time::sleep_until(next).await;
     }
 }
 
@@ -484,84 +598,16 @@ pub fn write_priority(from: u32, to: u32) -> Priority {
 
 /// The one log line of an accepted capacity change, for `run --once` and the daemon.
 /// `epoch` is the leader lease's fencing epoch; 0 without leader election.
-pub fn log_change(target: &TargetConfig, from: u32, to: u32, decision: &Decision, epoch: u64) {
+pub fn log_change(target: &TargetConfig, from: u32, to: u32, reason: &Reason, epoch: u64) {
     tracing::info!(
         target = %target.name,
         from,
         to,
         epoch,
-        reason = %decision.reason,
-        trigger = decision.reason.label(),
+        reason = %reason,
+        trigger = reason.label(),
         "capacity changed"
     );
-}
-
-/// Where an allocation stood when [`settle`] stopped reading.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Settled {
-    Ready,
-    /// The config is gone (a delete).
-    Deleted,
-    Failed,
-    /// Still in progress at the deadline.
-    InProgress,
-    /// The last read failed.
-    Unknown,
-}
-
-impl Settled {
-    pub fn label(self) -> &'static str {
-        match self {
-            Settled::Ready => "READY",
-            Settled::Deleted => "DELETED",
-            Settled::Failed => "FAILED",
-            Settled::InProgress => "IN_PROGRESS",
-            Settled::Unknown => "UNKNOWN",
-        }
-    }
-
-    /// What a read-back means for the allocation.
-    pub fn of(read: &Result<Option<crate::aws::ProvisionedConfig>, AwsError>) -> Settled {
-        match read {
-            Ok(None) => Settled::Deleted,
-            Ok(Some(config)) => match config.status {
-                AllocationStatus::InProgress => Settled::InProgress,
-                AllocationStatus::Ready | AllocationStatus::None => Settled::Ready,
-                AllocationStatus::Failed => Settled::Failed,
-            },
-            Err(_) => Settled::Unknown,
-        }
-    }
-}
-
-/// Reads the target's config back every `poll_interval` until it is no longer in
-/// progress, or the target's deadline would pass before the next read.
-async fn settle<L: LambdaApi, M>(
-    context: &Context<L, M>,
-    target: &TargetConfig,
-    options: &ApplyOptions,
-    started: Instant,
-) -> Settled {
-    let deadline = started + options.deadline;
-    loop {
-        let read = context.control.read_back(target).await;
-        let settled = Settled::of(&read);
-        match (&read, settled) {
-            (Ok(Some(config)), Settled::Failed) => {
-                tracing::error!(target = %target.name, reason = config.status_reason.as_deref().unwrap_or(""), "allocation FAILED");
-                return settled;
-            }
-            (Err(error), _) => {
-                tracing::warn!(target = %target.name, error = %error, "status read failed while waiting")
-            }
-            (_, Settled::InProgress) => {}
-            _ => return settled,
-        }
-        if Instant::now() + options.poll_interval > deadline {
-            return settled;
-        }
-        tokio::time::sleep(options.poll_interval).await;
-    }
 }
 
 #[cfg(test)]
@@ -579,7 +625,6 @@ mod tests {
         let context = Context::new(config, lambda, MemoryMetrics::default(), 1000.0);
         let evaluations = evaluate(&context).await;
         let options = ApplyOptions {
-            poll_interval: Duration::from_millis(10),
             deadline: Duration::from_secs(5),
             wait_for_ready: false,
             ..ApplyOptions::default()
@@ -588,12 +633,12 @@ mod tests {
         applied.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(applied.len(), 2, "no target vanishes: {applied:?}");
         assert!(
-            matches!(&applied[0], (name, Applied::Failed { .. }) if name == "boom:live"),
+            matches!(&applied[0], (name, Applied::Lost { .. }) if name == "boom:live"),
             "{applied:?}"
         );
         assert!(applied[0].1.is_failure());
         assert!(
-            matches!(&applied[1], (name, Applied::Changed { to: 3, .. }) if name == "calm:live"),
+            matches!(&applied[1], (name, Applied::Written { to: 3, .. }) if name == "calm:live"),
             "{applied:?}"
         );
     }

@@ -83,14 +83,15 @@ impl Shared {
                     && let Some(metrics) = &self.metrics
                 {
                     metrics
-                        .budget_spent
+                        .budget
+                        .spent
                         .with_label_values(&[priority.label()])
                         .inc();
                 }
             }
         }
         if let Some(metrics) = &self.metrics {
-            metrics.budget_rate.set(budget.rate());
+            metrics.budget.rate.set(budget.rate());
         }
         next.map(|at| self.origin + Duration::from_secs_f64(at.max(0.0)))
     }
@@ -98,7 +99,8 @@ impl Shared {
     fn count_queued(&self, priority: Priority, change: i64) {
         if let Some(metrics) = &self.metrics {
             metrics
-                .budget_queued
+                .budget
+                .queued
                 .with_label_values(&[priority.label()])
                 .add(change);
         }
@@ -143,7 +145,8 @@ impl Scheduler {
             .throttled(now, retry_after.map(|wait| wait.as_secs_f64()));
         if let Some(metrics) = &self.shared.metrics {
             metrics
-                .budget_throttled
+                .budget
+                .throttled
                 .with_label_values(&[priority.label()])
                 .inc();
         }

@@ -59,9 +59,9 @@ pub const HISTORY_TARGETS_PER_CALL: usize = 5;
 /// The state of each of `targets` rebuilt from its metric history (at most
 /// `HISTORY_TARGETS_PER_CALL` of them: one call). Targets whose read failed are left
 /// out; they build their history as they run.
-pub async fn history<M: MetricsApi>(
+pub async fn history<'a, M: MetricsApi>(
     metrics: &M,
-    targets: &[TargetConfig],
+    targets: impl IntoIterator<Item = &'a TargetConfig>,
     now: DateTime<Utc>,
 ) -> Vec<(crate::config::TargetName, crate::policy::PolicyState)> {
     let mut names = Vec::new();

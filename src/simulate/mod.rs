@@ -331,45 +331,25 @@ pub fn run(
     let timeline = BoundsTimeline::new(target, &demand);
     let mut notes = Vec::new();
 
-    // The reactive policy and the same with the forecast on, whatever the config says.
+    // The reactive policy and the same with the forecast on, whatever the config says,
+    // and Application Auto Scaling at the configured target.
+    let mut replayed = |name: &str, policy: &mut dyn policies::Replayed, target_value| {
+        let played = replay(policy, &demand, &timeline, options);
+        progress();
+        let result = summarize(name, target_value, &demand, &played, options);
+        (result, played)
+    };
+    let target_value = Some(tracking.target);
     let mut ours = PcAutoscaler::new("pc-autoscaler", target.with_history(ForecastMode::Off));
-    let ours_replay = replay(&mut ours, &demand, &timeline, options);
-    progress();
-    let ours_result = summarize(
-        "pc-autoscaler",
-        Some(tracking.target),
-        &demand,
-        &ours_replay,
-        options,
-    );
+    let (ours_result, ours_replay) = replayed("pc-autoscaler", &mut ours, target_value);
     let mut forecasting = PcAutoscaler::new(
         "pc-autoscaler-forecast",
         target.with_history(ForecastMode::On),
     );
-    let forecast_replay = replay(&mut forecasting, &demand, &timeline, options);
-    progress();
-    let forecast_result = summarize(
-        "pc-autoscaler-forecast",
-        Some(tracking.target),
-        &demand,
-        &forecast_replay,
-        options,
-    );
-
-    let aas_replay = replay(
-        &mut ApplicationAutoScaling::new("aas-target-tracking", tracking.target),
-        &demand,
-        &timeline,
-        options,
-    );
-    progress();
-    let aas_result = summarize(
-        "aas-target-tracking",
-        Some(tracking.target),
-        &demand,
-        &aas_replay,
-        options,
-    );
+    let (forecast_result, forecast_replay) =
+        replayed("pc-autoscaler-forecast", &mut forecasting, target_value);
+    let mut aas = ApplicationAutoScaling::new("aas-target-tracking", tracking.target);
+    let (aas_result, aas_replay) = replayed("aas-target-tracking", &mut aas, target_value);
 
     let (equal_result, equal_replay) = equal_cost(
         "aas-equal-cost",
@@ -398,37 +378,36 @@ pub fn run(
     progress();
     let oracle_result = summarize("oracle", None, &demand, &oracle_replay, options);
 
-    let report = Report {
-        trace: demand.name.clone(),
-        minutes: demand.concurrency.len(),
-        demand_unit_hours: demand.concurrency.iter().sum::<f64>() / 60.0,
-        policies: vec![
-            ours_result,
-            forecast_result,
-            aas_result,
-            equal_result,
-            oracle_result,
-        ],
-        notes,
-        frontier: None,
-    };
-    let mut outcome = Outcome {
-        report,
+    let mut played = vec![
+        (ours_result, ours_replay),
+        (forecast_result, forecast_replay),
+        (aas_result, aas_replay),
+        (equal_result, equal_replay),
+    ];
+    played.extend(forecast_baseline);
+    // The oracle last: the chart keeps it so.
+    played.push((oracle_result, oracle_replay));
+    Ok(outcome(demand, played, notes))
+}
+
+/// The report of the policies replayed, in the order given.
+fn outcome(demand: Demand, played: Vec<(PolicyResult, Replay)>, notes: Vec<String>) -> Outcome {
+    let (policies, usable) = played
+        .into_iter()
+        .map(|(result, replay)| (result, replay.usable))
+        .unzip();
+    Outcome {
+        report: Report {
+            trace: demand.name.clone(),
+            minutes: demand.concurrency.len(),
+            demand_unit_hours: demand.concurrency.iter().sum::<f64>() / 60.0,
+            policies,
+            notes,
+            frontier: None,
+        },
         demand,
-        usable: vec![
-            ours_replay.usable,
-            forecast_replay.usable,
-            aas_replay.usable,
-            equal_replay.usable,
-            oracle_replay.usable,
-        ],
-    };
-    // Before the oracle, which the chart keeps last.
-    if let Some((result, replay)) = forecast_baseline {
-        outcome.report.policies.insert(4, result);
-        outcome.usable.insert(4, replay.usable);
+        usable,
     }
-    Ok(outcome)
 }
 
 /// Application Auto Scaling at the target value whose provisioned unit-hours match

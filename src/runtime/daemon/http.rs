@@ -7,8 +7,9 @@
 //!   and metrics were read). It drops to 503 after `UNREADY_AFTER_PASSES` passes in a
 //!   row that informed none, and recovers with the first that informs one. A standby
 //!   (with `[leader]`) is ready while the lease store answers: it could take over.
-//! - `/status` (`?target=`, `?offset=`): every target's latest evaluation as JSON, at
-//!   most `activity::MAX_PAGE` targets per answer.
+//! - `/status` (`?target=`, `?offset=`): every decided target's latest evaluation as
+//!   JSON, in config order, at most `activity::MAX_PAGE` targets per answer, projected
+//!   from the shards' state when asked.
 //! - `/activities` (`?target=`, `?since=` RFC 3339, `?limit=`): the history of changes,
 //!   newest first, at most `activity::MAX_PAGE`.
 //!
@@ -16,7 +17,13 @@
 //! header-read timeout, one request per connection, a cap on open connections, and
 //! small request heads. At the cap, the oldest connection that has not sent a byte
 //! is closed to make room, so idle or half-open clients cannot starve a probe. It
-//! serves only reads; it must never hold a lock of the loop's or await AWS.
+//! serves only reads; it must never await AWS, and it holds a shard's lock only to
+//! render one chunk of a scrape or one page of `/status`.
+//!
+//! `/metrics` streams: the registry's bounded families, the shard totals, then each
+//! per-target family, a chunk of [`SCRAPE_CHUNK_TARGETS`] targets at a time under the
+//! shard's lock, so a scrape allocates its own text a chunk at a time and the loop
+//! waits at most one chunk for it.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -34,6 +41,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinSet};
 
+use super::InForce;
 use crate::metrics::Metrics;
 use crate::runtime::activity::{MAX_PAGE, SharedJournal};
 
@@ -48,8 +56,6 @@ pub const MAX_REQUEST_HEAD_BYTES: usize = 8 * 1024;
 /// How long the loop may go without turning before liveness fails. It turns at least
 /// once a second (its heartbeat timer), so this only trips when it is blocked.
 pub const LOOP_STALL_LIMIT: Duration = Duration::from_secs(10);
-/// Passes in a row that inform no target before `/readyz` says 503.
-pub const UNREADY_AFTER_PASSES: u32 = 3;
 
 /// What the endpoints report; the loop updates it.
 pub struct Health {
@@ -126,25 +132,23 @@ impl Health {
     }
 }
 
+/// What the endpoints read.
 #[derive(Clone)]
-struct Shared {
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
-    journal: SharedJournal,
+pub struct View {
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+    pub journal: SharedJournal,
+    pub in_force: InForce,
 }
 
-pub fn router(metrics: Arc<Metrics>, health: Arc<Health>, journal: SharedJournal) -> axum::Router {
+pub fn router(view: View) -> axum::Router {
     axum::Router::new()
         .route("/metrics", get(metrics_page))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/status", get(status))
         .route("/activities", get(activities))
-        .with_state(Shared {
-            metrics,
-            health,
-            journal,
-        })
+        .with_state(view)
 }
 
 /// The value of `key` in a query string, percent-decoded.
@@ -192,15 +196,21 @@ fn bad_request(why: String) -> axum::response::Response {
     (StatusCode::BAD_REQUEST, why).into_response()
 }
 
-async fn status(State(shared): State<Shared>, uri: axum::http::Uri) -> axum::response::Response {
+async fn status(State(shared): State<View>, uri: axum::http::Uri) -> axum::response::Response {
     let target = query_value(&uri, "target");
     let offset = match query_value(&uri, "offset").map(|text| text.parse::<usize>()) {
         None => 0,
         Some(Ok(offset)) => offset,
         Some(Err(_)) => return bad_request("offset must be a whole number\n".into()),
     };
-    // Copied out under the lock, serialized after it.
-    let targets = shared.journal.lock().statuses(target.as_deref(), offset);
+    let mut targets = statuses(&shared.in_force, target.as_deref(), offset);
+    // Each shard's page is projected under its lock; the newest activities after it.
+    {
+        let journal = shared.journal.lock();
+        for status in &mut targets {
+            status.last_activity = journal.newest(&status.target).map(Box::new);
+        }
+    }
     let more = targets.len() == MAX_PAGE;
     json(&serde_json::json!({
         "targets": targets,
@@ -208,10 +218,30 @@ async fn status(State(shared): State<Shared>, uri: axum::http::Uri) -> axum::res
     }))
 }
 
-async fn activities(
-    State(shared): State<Shared>,
-    uri: axum::http::Uri,
-) -> axum::response::Response {
+/// A page of every shard's decided targets, in shard and config order.
+fn statuses(
+    in_force: &InForce,
+    target: Option<&str>,
+    mut offset: usize,
+) -> Vec<crate::runtime::activity::TargetStatus> {
+    let mut page = Vec::new();
+    for shard in in_force.shards() {
+        let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        let decided = shard.decided(target);
+        if offset >= decided {
+            offset -= decided;
+            continue;
+        }
+        page.extend(shard.statuses(target, offset, MAX_PAGE - page.len()));
+        offset = 0;
+        if page.len() == MAX_PAGE {
+            break;
+        }
+    }
+    page
+}
+
+async fn activities(State(shared): State<View>, uri: axum::http::Uri) -> axum::response::Response {
     let target = query_value(&uri, "target");
     let since = match query_value(&uri, "since") {
         None => None,
@@ -236,21 +266,192 @@ async fn activities(
     json(&serde_json::json!({ "activities": found }))
 }
 
-async fn metrics_page(State(shared): State<Shared>) -> impl IntoResponse {
+async fn metrics_page(State(shared): State<View>) -> impl IntoResponse {
+    let body = Scrape::new(&shared);
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        shared.metrics.render(),
+        axum::body::Body::new(body),
     )
 }
 
-async fn healthz(State(shared): State<Shared>) -> impl IntoResponse {
+/// The whole of `/metrics` as one text, for tests.
+#[cfg(test)]
+pub fn scrape_text(view: &View) -> String {
+    let mut scrape = Scrape::new(view);
+    let mut text = Vec::new();
+    while let Some(chunk) = scrape.next_chunk() {
+        text.extend_from_slice(&chunk);
+    }
+    String::from_utf8(text).expect("the text format is UTF-8")
+}
+
+/// One target's `/status`, as the endpoint shows it, for tests.
+#[cfg(test)]
+pub fn status_of(view: &View, target: &str) -> Option<crate::runtime::activity::TargetStatus> {
+    let mut found = statuses(&view.in_force, Some(target), 0).pop()?;
+    found.last_activity = view.journal.lock().newest(target).map(Box::new);
+    Some(found)
+}
+
+/// Targets per chunk of a scrape: one chunk is rendered under a shard's lock.
+pub const SCRAPE_CHUNK_TARGETS: usize = 250;
+
+/// Where a scrape stands.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Registry,
+    Totals,
+    /// Family `family`, from target `position` of shard `shard`, within the
+    /// generation of targets it started in (`None`: not started on this shard).
+    Family {
+        family: usize,
+        shard: usize,
+        position: usize,
+        generation: Option<u64>,
+    },
+    Done,
+}
+
+/// `/metrics` as a body that renders each chunk when hyper asks for it, into one
+/// buffer that is reused: a scrape allocates its text once, as the chunks sent, plus
+/// that buffer.
+struct Scrape {
+    metrics: Arc<Metrics>,
+    shards: Vec<Arc<Mutex<crate::runtime::shard::Shard>>>,
+    step: Step,
+    buffer: String,
+}
+
+impl Scrape {
+    fn new(view: &View) -> Self {
+        Scrape {
+            metrics: view.metrics.clone(),
+            shards: view.in_force.shards(),
+            step: Step::Registry,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next chunk of text; `None` at the end.
+    fn next_chunk(&mut self) -> Option<bytes::Bytes> {
+        let mut out = std::mem::take(&mut self.buffer);
+        out.clear();
+        self.render_step(&mut out)?;
+        let chunk = bytes::Bytes::copy_from_slice(out.as_bytes());
+        self.buffer = out;
+        Some(chunk)
+    }
+
+    /// Renders the step the scrape is at into `out` and moves on; `None` at the end.
+    fn render_step(&mut self, out: &mut String) -> Option<()> {
+        match self.step {
+            Step::Registry => {
+                self.metrics.render_registry(out);
+                self.step = Step::Totals;
+            }
+            Step::Totals => {
+                let mut totals = crate::metrics::ShardTotals::default();
+                for shard in &self.shards {
+                    totals += shard
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .totals();
+                }
+                crate::metrics::render_shard_totals(totals, out);
+                self.step = Step::Family {
+                    family: 0,
+                    shard: 0,
+                    position: 0,
+                    generation: None,
+                };
+            }
+            Step::Family {
+                family,
+                shard,
+                position,
+                generation,
+            } => self.step = self.family_chunk(out, (family, shard, position, generation)),
+            Step::Done => return None,
+        }
+        Some(())
+    }
+
+    fn family_chunk(
+        &self,
+        out: &mut String,
+        (family, shard, position, generation): (usize, usize, usize, Option<u64>),
+    ) -> Step {
+        let Some(definition) = crate::metrics::FAMILIES.get(family) else {
+            return Step::Done;
+        };
+        if shard == 0 && position == 0 {
+            definition.header(out);
+        }
+        let next_family = Step::Family {
+            family: family + 1,
+            shard: 0,
+            position: 0,
+            generation: None,
+        };
+        let Some(core) = self.shards.get(shard) else {
+            return next_family;
+        };
+        let next_shard = Step::Family {
+            family,
+            shard: shard + 1,
+            position: 0,
+            generation: None,
+        };
+        let core = core.lock().unwrap_or_else(PoisonError::into_inner);
+        let rows: &dyn crate::metrics::TargetRows = &*core;
+        // A reload between two chunks: the rest of this family is left out of this
+        // scrape for the shard rather than risk a target twice.
+        if generation.is_some_and(|generation| generation != rows.generation()) {
+            return next_shard;
+        }
+        let end = (position + SCRAPE_CHUNK_TARGETS).min(rows.len());
+        crate::metrics::per_target::render_rows(definition, rows, position..end, out);
+        if end >= rows.len() {
+            return next_shard;
+        }
+        Step::Family {
+            family,
+            shard,
+            position: end,
+            generation: Some(rows.generation()),
+        }
+    }
+}
+
+impl http_body::Body for Scrape {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        // Empty chunks (a family with no samples in one shard) are not sent.
+        loop {
+            match self.next_chunk() {
+                None => return std::task::Poll::Ready(None),
+                Some(chunk) if chunk.is_empty() => continue,
+                Some(chunk) => {
+                    return std::task::Poll::Ready(Some(Ok(http_body::Frame::data(chunk))));
+                }
+            }
+        }
+    }
+}
+
+async fn healthz(State(shared): State<View>) -> impl IntoResponse {
     match shared.health.not_alive() {
         None => (StatusCode::OK, "ok\n"),
         Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
     }
 }
 
-async fn readyz(State(shared): State<Shared>) -> impl IntoResponse {
+async fn readyz(State(shared): State<View>) -> impl IntoResponse {
     if shared.health.ready() {
         (StatusCode::OK, "ready\n")
     } else {
@@ -381,6 +582,82 @@ mod tests {
         );
         health.pass_ended();
         assert_eq!(health.not_alive(), None);
+    }
+
+    fn view_of(shard: crate::runtime::shard::Shard) -> View {
+        let in_force = InForce::default();
+        in_force.set(vec![Arc::new(Mutex::new(shard))]);
+        View {
+            metrics: Arc::new(Metrics::new()),
+            health: Arc::new(Health::new()),
+            journal: SharedJournal::default(),
+            in_force,
+        }
+    }
+
+    /// Bytes the scrape allocated while it was drained (not the test's copy of its
+    /// text), and its text.
+    fn scrape_measured(view: &View) -> (usize, Vec<u8>) {
+        let mut scrape = Scrape::new(view);
+        let (mut allocated, mut text) = (0, Vec::new());
+        loop {
+            let before = crate::test_alloc::allocated();
+            let chunk = scrape.next_chunk();
+            allocated += crate::test_alloc::allocated() - before;
+            match chunk {
+                Some(chunk) => text.extend_from_slice(&chunk),
+                None => return (allocated, text),
+            }
+        }
+    }
+
+    #[test]
+    fn a_scrape_allocates_its_own_text_and_a_bounded_rest_whatever_the_targets() {
+        let (small_allocated, small_text) =
+            scrape_measured(&view_of(crate::runtime::shard::tests::decided_shard(250)));
+        let (allocated, text) =
+            scrape_measured(&view_of(crate::runtime::shard::tests::decided_shard(2_500)));
+        let beyond = |allocated: usize, text: &[u8]| allocated.saturating_sub(text.len());
+        // What is allocated besides the text: the chunk buffer and the registry's
+        // bounded families; it does not grow with the targets.
+        let rest = beyond(allocated, &text);
+        eprintln!(
+            "scrape of 5,000 targets: {} B of text, {allocated} B allocated; 500 targets: {} B, {small_allocated} B",
+            text.len(),
+            small_text.len()
+        );
+        assert!(
+            rest <= beyond(small_allocated, &small_text) + 256 * 1024,
+            "5,000 targets: {allocated} B allocated for {} B of text; 500: {small_allocated} for {}",
+            text.len(),
+            small_text.len()
+        );
+        assert!(rest <= 1024 * 1024, "{rest} B beyond the text");
+        let text = String::from_utf8(text).expect("UTF-8");
+        assert!(text.contains("pc_autoscaler_target_desired_capacity{target=\"fn2499:7\"} 5\n"));
+        assert_eq!(
+            text.matches("pc_autoscaler_scaling_actions_total{").count(),
+            5_000 * 12,
+            "every counter reads 0 for every target"
+        );
+    }
+
+    #[test]
+    fn every_family_is_announced_before_any_target_is_known() {
+        let text = scrape_text(&view_of(crate::runtime::shard::Shard::new(
+            Default::default(),
+            0,
+            1,
+        )));
+        for family in &crate::metrics::FAMILIES {
+            assert!(
+                text.contains(&format!("# TYPE {} ", family.name)),
+                "{}",
+                family.name
+            );
+        }
+        assert!(text.contains("pc_autoscaler_targets_unknown 0\n"));
+        assert!(text.contains("# TYPE pc_autoscaler_passes_total counter\n"));
     }
 
     #[test]

@@ -37,3 +37,39 @@ pub fn watchdog_interval() -> Option<Duration> {
     let micros: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
     (micros > 0).then(|| Duration::from_micros(micros / 2))
 }
+
+/// What this process tells systemd, each from one place: `READY=1` once it can act
+/// (a standby's first turn, a leader's first pass) and again after every reload,
+/// `RELOADING=1` when a reload starts, `STOPPING=1` at the end.
+#[derive(Debug, Default)]
+pub struct Systemd {
+    ready: std::sync::atomic::AtomicBool,
+}
+
+impl Systemd {
+    /// `READY=1`, unless already said since the last reload started.
+    pub fn ready(&self) {
+        if !self.ready.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            let _ = notify("READY=1");
+        }
+    }
+
+    /// Whether `READY=1` has been said.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn reloading(&self) {
+        self.ready
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        let _ = notify("RELOADING=1");
+    }
+
+    /// `STOPPING=1`, asking for `stop_time` to stop in.
+    pub fn stopping(&self, stop_time: Duration) {
+        let _ = notify(&format!(
+            "STOPPING=1\nEXTEND_TIMEOUT_USEC={}",
+            stop_time.as_micros()
+        ));
+    }
+}

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{Command, Health, Overrides, Parts, Source, TimerWakes, run};
+use super::{Command, Health, InForce, Overrides, Parts, Source, TimerWakes, http, run};
 use crate::aws::AwsError;
 use crate::clock::Clock;
 use crate::metrics::Metrics;
@@ -51,7 +51,7 @@ fn tracked(function: &str) -> String {
 /// A running daemon on in-memory AWS, in virtual time.
 struct Harness {
     aws: MemoryAws,
-    metrics: Arc<Metrics>,
+    view: http::View,
     journal: SharedJournal,
     commands: mpsc::Sender<Command>,
     daemon: JoinHandle<()>,
@@ -78,6 +78,8 @@ impl Harness {
         let harness_config = Self::write(&path, settings, targets);
         let metrics = Arc::new(Metrics::new());
         let journal = SharedJournal::default();
+        let in_force = InForce::default();
+        let health = Arc::new(Health::new());
         let (commands, inbox) = mpsc::channel(4);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -87,8 +89,9 @@ impl Harness {
             wakes: TimerWakes::default(),
             clock,
             metrics: metrics.clone(),
-            health: Arc::new(Health::new()),
+            health: health.clone(),
             journal: journal.clone(),
+            in_force: in_force.clone(),
         };
         let source = Source {
             path: path.clone(),
@@ -99,7 +102,12 @@ impl Harness {
         let daemon = tokio::spawn(run(listener, source, parts, inbox));
         Self {
             aws,
-            metrics,
+            view: http::View {
+                metrics,
+                health,
+                journal: journal.clone(),
+                in_force,
+            },
             journal,
             commands,
             daemon,
@@ -122,6 +130,18 @@ impl Harness {
             .send(Command::Reload)
             .await
             .expect("the daemon is running");
+    }
+
+    /// What `/metrics` shows now.
+    fn metrics_text(&self) -> String {
+        http::scrape_text(&self.view)
+    }
+
+    /// The value of the sample `series` (name and labels as written) on `/metrics`.
+    fn sample(&self, series: &str) -> Option<f64> {
+        self.metrics_text()
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
     }
 
     /// Lets `seconds` of virtual time pass.
@@ -333,8 +353,10 @@ async fn a_throttle_pauses_the_whole_budget_for_its_retry_after() {
     assert_eq!(scanned.len(), 20);
     assert_eq!(
         harness
+            .view
             .metrics
-            .budget_throttled
+            .budget
+            .throttled
             .with_label_values(&["drift_scan"])
             .get(),
         1
@@ -369,6 +391,7 @@ async fn reloads_apply_a_good_config_and_keep_the_old_one_on_a_bad() {
     assert_eq!(harness.puts().len(), 2, "{:?}", harness.puts());
     let reloads = |outcome: &str| {
         harness
+            .view
             .metrics
             .config_reloads
             .with_label_values(&[outcome])
@@ -417,7 +440,10 @@ async fn drift_is_corrected_within_one_scan_period_and_counted() {
         .map(|(_, request)| request.api)
         .collect();
     assert_eq!(before[before.len() - 2..], [SCAN, PUT]);
-    assert_eq!(harness.metrics.targets.drift_count("f:live"), 1);
+    assert_eq!(
+        harness.sample("pc_autoscaler_drift_detected_total{target=\"f:live\"}"),
+        Some(1.0)
+    );
     harness.stop().await;
 }
 
@@ -500,8 +526,7 @@ async fn every_change_is_journaled_with_its_trigger_and_outcome() {
         "the read-back saw it settle: {write:?}"
     );
     {
-        let journal = harness.journal.lock();
-        let status = journal.status("hot:live").expect("a status");
+        let status = http::status_of(&harness.view, "hot:live").expect("a status");
         assert_eq!((status.requested, status.desired), (100, 100));
         assert_eq!(status.allocation, "READY");
         assert_eq!(
@@ -556,7 +581,10 @@ async fn a_forecasting_target_reads_its_history_and_is_ready_before_the_next_bat
     let first = start_time() - TimeDelta::days(3);
     harness.hourly_batch("batch", (first, start_time() + TimeDelta::hours(4)), first);
     harness.pass(55.0).await;
-    assert_eq!(harness.metrics.forecast_history_pending.get(), 0);
+    assert_eq!(
+        harness.sample("pc_autoscaler_forecast_history_pending"),
+        Some(0.0)
+    );
     let puts = harness.puts();
     assert!(
         puts.iter().any(|(_, _, value)| *value >= 143),
@@ -573,6 +601,53 @@ async fn a_forecasting_target_reads_its_history_and_is_ready_before_the_next_bat
             .as_ref()
             .is_some_and(|write| write.reason.starts_with("forecast: 100.0 expected")),
         "{write:?}"
+    );
+    harness.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_forecasting_target_removed_and_added_back_reads_its_history_again_and_prewarms() {
+    let other = fixed("other", 1);
+    let harness = Harness::start(
+        "interval = \"5s\"",
+        &format!("{FORECASTING_BATCH}{other}"),
+        |_| {},
+    )
+    .await;
+    let first = start_time() - TimeDelta::days(3);
+    harness.hourly_batch("batch", (first, start_time() + TimeDelta::hours(4)), first);
+    let fourteen_days = TimeDelta::days(14);
+    harness.pass(25.0 * 60.0).await;
+    assert_eq!(harness.aws.metrics.reads_of_at_least(fourteen_days), 1);
+    let config =
+        |targets: &str| format!("[daemon]\nlisten = \"127.0.0.1:9\"\ninterval = \"5s\"\n{targets}");
+    harness.reload(&config(&other)).await;
+    harness.pass(60.0).await;
+    harness
+        .reload(&config(&format!("{FORECASTING_BATCH}{other}")))
+        .await;
+    harness.pass(30.0).await;
+    assert_eq!(
+        harness.aws.metrics.reads_of_at_least(fourteen_days),
+        2,
+        "added back, its history is read again"
+    );
+    // Until 09:59: the 10:00 batch is foreseen from the history read anew.
+    harness.pass(33.0 * 60.0).await;
+    let ten = start_time() + TimeDelta::minutes(61);
+    let prewarm = harness
+        .journal
+        .lock()
+        .activities(Some("batch:live"), None, 100)
+        .into_iter()
+        .find(|activity| {
+            activity.time > ten - TimeDelta::minutes(20) && activity.to.is_some_and(|to| to >= 143)
+        });
+    assert!(
+        prewarm.as_ref().is_some_and(
+            |write| write.time < ten && write.reason.starts_with("forecast: 100.0 expected")
+        ),
+        "no pre-warm for the 10:00 batch: {prewarm:?}"
     );
     harness.stop().await;
 }
@@ -630,17 +705,10 @@ async fn a_target_that_chooses_its_window_holds_a_peak_older_than_the_window_it_
     }
     harness.aws.metrics.set("noisy:live", points);
     harness.pass(55.0).await;
-    let text = harness.metrics.render();
-    let chosen = text
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix(
-                "pc_autoscaler_target_chosen_scale_in_window_seconds{target=\"noisy:live\"} ",
-            )
-        })
-        .and_then(|value| value.parse::<u32>().ok());
+    let chosen = harness
+        .sample("pc_autoscaler_target_chosen_scale_in_window_seconds{target=\"noisy:live\"}");
     assert!(
-        chosen.is_some_and(|seconds| seconds >= 30 * 60),
+        chosen.is_some_and(|seconds| seconds >= 30.0 * 60.0),
         "{chosen:?}"
     );
     let puts = harness.puts();

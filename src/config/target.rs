@@ -1,0 +1,188 @@
+//! One `[[target]]`: the function it names, its qualifier, bounds and name, with its
+//! tracking ([`super::tracking`]) and schedules ([`super::schedule`]).
+
+use std::ops::Range;
+
+use toml::Spanned;
+
+use super::checker::Checker;
+use super::function_ref::{FunctionRef, is_invisible, is_qualifier, printable};
+use super::model::*;
+use super::raw::*;
+
+/// Validates one target. `span` is the target's table, for keys that are missing.
+pub fn target(
+    checker: &mut Checker<'_>,
+    raw: RawTarget,
+    span: Range<usize>,
+    path: &str,
+    region: Option<&str>,
+) -> Option<TargetConfig> {
+    let missing = |checker: &mut Checker<'_>, key: &str| {
+        checker.error_at_path(
+            span.clone(),
+            path.to_owned(),
+            format!("missing required key `{key}`"),
+        );
+    };
+    let qualifier = match &raw.qualifier {
+        Some(qualifier) => check_qualifier(checker, qualifier),
+        None => {
+            missing(checker, "qualifier");
+            None
+        }
+    };
+    let function = function_id(checker, &raw, qualifier.as_deref(), region, &missing);
+    let min = match &raw.min {
+        Some(min) => checker.count(min, "min"),
+        None => {
+            missing(checker, "min");
+            None
+        }
+    };
+    let max = match &raw.max {
+        Some(max) => checker.count(max, "max"),
+        None => {
+            missing(checker, "max");
+            None
+        }
+    };
+    if let (Some(min_value), Some(max_value), Some(max_raw)) = (min, max, &raw.max) {
+        if max_value == 0 {
+            checker.error(max_raw.span(), "max must be at least 1");
+        } else if min_value > max_value {
+            checker.error(
+                max_raw.span(),
+                format!("max ({max_value}) is below min ({min_value})"),
+            );
+        }
+    }
+    let tracking = raw
+        .tracking
+        .and_then(|tracking| super::tracking::tracking(checker, tracking));
+    let schedules = super::schedule::schedules(checker, raw.schedule.unwrap_or_default(), min, max);
+    let name = raw
+        .name
+        .filter(|name| check_label(checker, name, "name"))
+        .map(Spanned::into_inner);
+    let (function, qualifier, min, max) = (function?, qualifier?, min?, max?);
+    Some(TargetConfig {
+        name: name
+            .unwrap_or_else(|| format!("{}:{qualifier}", function.name))
+            .into(),
+        function,
+        qualifier: Qualifier::classify(&qualifier),
+        min,
+        max,
+        tracking,
+        schedules,
+    })
+}
+
+/// The function a target names, checked against its qualifier and `[aws] region`.
+fn function_id(
+    checker: &mut Checker<'_>,
+    raw: &RawTarget,
+    qualifier: Option<&str>,
+    region: Option<&str>,
+    missing: &dyn Fn(&mut Checker<'_>, &str),
+) -> Option<FunctionId> {
+    let function = match &raw.function {
+        Some(function) => match FunctionRef::parse(function.get_ref()) {
+            Ok(parsed) => Some((function, parsed)),
+            Err(reason) => {
+                checker.error(function.span(), reason);
+                None
+            }
+        },
+        None => {
+            missing(checker, "function");
+            None
+        }
+    };
+    if let Some((written, parsed)) = &function {
+        if let (Some(in_arn), Some(qualifier)) = (&parsed.qualifier, qualifier)
+            && *in_arn != qualifier
+        {
+            checker.error(
+                written.span(),
+                format!("the function's ARN names qualifier `{in_arn}` but `qualifier` is `{qualifier}`; they must agree (or leave it out of the ARN)"),
+            );
+        }
+        if let (Some(in_arn), Some(configured)) = (&parsed.region, region)
+            && *in_arn != configured
+        {
+            checker.error(
+                written.span(),
+                format!("the function's ARN is in region `{in_arn}` but [aws] region is `{configured}`: every target is managed through that one region"),
+            );
+        }
+    }
+    function.map(|(written, parsed)| FunctionId {
+        name: parsed.name.to_owned(),
+        account: parsed.account.map(str::to_owned),
+        reference: match parsed.qualifier {
+            // Requests name the qualifier separately; a List takes no qualifier.
+            Some(qualifier) => written
+                .get_ref()
+                .strip_suffix(qualifier)
+                .and_then(|rest| rest.strip_suffix(':'))
+                .unwrap_or(written.get_ref())
+                .to_owned(),
+            None => written.get_ref().clone(),
+        },
+    })
+}
+
+fn check_qualifier(checker: &mut Checker<'_>, qualifier: &Spanned<String>) -> Option<String> {
+    let text = qualifier.get_ref();
+    if text == "$LATEST" {
+        checker.error(
+            qualifier.span(),
+            "`$LATEST` cannot have provisioned concurrency; use an alias or a published version",
+        );
+        return None;
+    }
+    if !is_qualifier(text) {
+        checker.error(
+            qualifier.span(),
+            format!(
+                "`{}` is not an alias name or version number (letters, digits, `-` and `_`)",
+                printable(text)
+            ),
+        );
+        return None;
+    }
+    Some(text.clone())
+}
+
+/// Longest target or rule name: it becomes a metric label and a log field.
+const MAX_LABEL_CHARS: usize = 128;
+
+/// Target and rule names end up in logs, metric labels and terminals: they must be
+/// visible text, so a name cannot forge a log line or reorder what a person reads.
+/// Reports and returns false when `name` is not acceptable.
+pub(super) fn check_label(checker: &mut Checker<'_>, name: &Spanned<String>, key: &str) -> bool {
+    let text = name.get_ref();
+    let reason = if text.trim().is_empty() {
+        Some(format!(
+            "{key} must not be empty (leave it out for the default)"
+        ))
+    } else if text.chars().count() > MAX_LABEL_CHARS {
+        Some(format!("{key} is longer than {MAX_LABEL_CHARS} characters"))
+    } else {
+        text.chars().find(|c| is_invisible(*c)).map(|c| {
+            format!(
+                "{key} contains the control or formatting character U+{:04X}; use visible characters only",
+                u32::from(c)
+            )
+        })
+    };
+    match reason {
+        Some(reason) => {
+            checker.error(name.span(), reason);
+            false
+        }
+        None => true,
+    }
+}

@@ -1,0 +1,514 @@
+//! The leader's driver: carries out what the shards ask for, and nothing else.
+//!
+//! It owns the shards' AWS clients and every task. Each turn of its loop takes one
+//! thing that happened (a timer, a task's result, a command, a reload) to the shard it
+//! concerns as an [`Event`], and carries out the [`Effect`]s the shard returns:
+//! spawns the reads and writes, updates the journal, health and counters, arms the
+//! boundary wake. Every task's result comes back as an event, a panic included
+//! (`Lost`). The loop never awaits AWS, the credential chain or the file system; the
+//! shards are behind a mutex only so that the HTTP listener can read them, and no
+//! lock is held across an await.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc};
+use tokio::task::{Id, JoinError, JoinSet};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+
+use super::reload::{Reloader, taken_in_force};
+use super::{Clients, Command, Exit, HEARTBEAT, Shared, Standby, WakeSource, connect, notify};
+use crate::aws::Connect;
+use crate::config::{Config, FunctionId, TargetConfig};
+use crate::runtime::series;
+use crate::runtime::shard::due::Lane;
+use crate::runtime::shard::{Effect, Event, MetricsRead, Now, PassOutcome, Read, ReadDone, Shard};
+
+/// Sent on each heartbeat until `READY=1`: systemd's start timeout then measures a
+/// stall, not the length of the first pass.
+const START_EXTENSION: &str = "EXTEND_TIMEOUT_USEC=30000000";
+
+/// A shard as the driver keeps it: the state machine and the clients of its account
+/// and Region.
+pub struct ShardIo<A: Connect> {
+    pub core: Arc<Mutex<Shard>>,
+    clients: Clients<A>,
+    ready: bool,
+}
+
+/// What a task was doing, for the event that tells its shard it was lost.
+#[derive(Debug, Clone)]
+enum Task {
+    Pass,
+    Read(Lane),
+    Write(FunctionId),
+    History,
+}
+
+impl Task {
+    fn label(&self) -> &'static str {
+        match self {
+            Task::Pass => "evaluation",
+            Task::Read(_) | Task::History => "read",
+            Task::Write(_) => "write",
+        }
+    }
+
+    fn lost(self) -> Event {
+        match self {
+            Task::Pass => Event::PassLost,
+            Task::Read(lane) => Event::ReadLost { lane },
+            Task::Write(function) => Event::WriteLost { function },
+            Task::History => Event::HistoryRead(Vec::new()),
+        }
+    }
+}
+
+/// The tasks of every shard, each ending with its shard's index and an event.
+#[derive(Default)]
+struct Tasks {
+    set: JoinSet<(usize, Event)>,
+    kinds: HashMap<Id, (usize, Task)>,
+}
+
+impl Tasks {
+    fn spawn(
+        &mut self,
+        shard: usize,
+        task: Task,
+        work: impl Future<Output = Event> + Send + 'static,
+    ) {
+        let handle = self.set.spawn(async move { (shard, work.await) });
+        self.kinds.insert(handle.id(), (shard, task));
+    }
+
+    /// The next task to end, as its shard's event; a lost task is counted.
+    async fn next(&mut self, shared_metrics: &crate::metrics::Metrics) -> Option<(usize, Event)> {
+        let joined = self.set.join_next_with_id().await?;
+        Some(self.ended(joined, shared_metrics))
+    }
+
+    fn ended(
+        &mut self,
+        joined: Result<(Id, (usize, Event)), JoinError>,
+        metrics: &crate::metrics::Metrics,
+    ) -> (usize, Event) {
+        match joined {
+            Ok((id, ended)) => {
+                self.kinds.remove(&id);
+                ended
+            }
+            Err(error) => {
+                let (shard, task) = self
+                    .kinds
+                    .remove(&error.id())
+                    .expect("every task is recorded under its id");
+                super::count_task_failure(metrics, task.label(), &error);
+                (shard, task.lost())
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.set.len()
+    }
+}
+
+/// The leader: its config, its shards and everything under way.
+pub struct Leader<A: Connect, W> {
+    /// The config in force, without its targets: those live in the shards' slots,
+    /// once (a copy here would be megabytes at 5,000 targets).
+    config: Config,
+    shared: Shared<A>,
+    reloader: Reloader,
+    wakes: W,
+    shards: Vec<ShardIo<A>>,
+    /// Reads and passes; dropped (aborted) at shutdown or step-down.
+    tasks: Tasks,
+    /// Writes; waited for at shutdown within the grace period.
+    writes: Tasks,
+    /// A good reload waiting for its new clients.
+    connecting: JoinSet<(Config, Clients<A>)>,
+    ticker: Interval,
+    boundary_wake: Arc<Notify>,
+}
+
+fn interval_timer(period: Duration, first: Instant) -> Interval {
+    let mut timer = tokio::time::interval_at(first, period);
+    timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    timer
+}
+
+impl<A: Connect, W: WakeSource> Leader<A, W> {
+    /// A leader that starts with nothing known, from what the standby kept.
+    pub async fn take_over(standby: Standby<W>, shared: &Shared<A>) -> Self {
+        let mut config = standby.config;
+        let clients = connect(shared.aws.as_ref(), &config, &shared.metrics, &shared.fence).await;
+        let interval = config.daemon.interval;
+        let targets = std::mem::take(&mut config.targets);
+        let mut leader = Leader {
+            config,
+            shared: shared.clone(),
+            reloader: standby.reloader,
+            wakes: standby.wakes,
+            shards: Vec::new(),
+            tasks: Tasks::default(),
+            writes: Tasks::default(),
+            connecting: JoinSet::new(),
+            ticker: interval_timer(interval, Instant::now()),
+            boundary_wake: Arc::default(),
+        };
+        leader.start_shards(clients, targets).await;
+        leader
+    }
+
+    /// Builds the shards of the config in force, each starting with nothing known.
+    /// Today the config has one shard: `[aws]`'s account and Region.
+    async fn start_shards(&mut self, clients: Clients<A>, targets: Vec<TargetConfig>) {
+        let ids = self.shared.journal.lock().ids();
+        let core = Shard::new(ids, self.shared.fence.epoch(), fastrand::u64(..));
+        self.shards = vec![ShardIo {
+            core: Arc::new(Mutex::new(core)),
+            clients,
+            ready: true,
+        }];
+        self.shared
+            .in_force
+            .set(self.shards.iter().map(|shard| shard.core.clone()).collect());
+        let event = Event::Start {
+            settings: self.config.daemon.clone(),
+            targets,
+        };
+        self.handle(0, event).await;
+    }
+
+    fn now(&self) -> Now {
+        Now {
+            instant: Instant::now(),
+            wall: self.shared.clock.now(),
+        }
+    }
+
+    /// Takes `event` to shard `index` and carries out what it asks for.
+    async fn handle(&mut self, index: usize, event: Event) {
+        let now = self.now();
+        let effects = {
+            let mut core = self.shards[index]
+                .core
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            core.handle(event, now)
+        };
+        for effect in effects {
+            self.carry_out(index, effect, now).await;
+        }
+    }
+
+    /// Takes `event` to every shard.
+    async fn handle_all(&mut self, event: impl Fn() -> Event) {
+        for index in 0..self.shards.len() {
+            self.handle(index, event()).await;
+        }
+    }
+
+    async fn carry_out(&mut self, index: usize, effect: Effect, now: Now) {
+        let clients = self.shards[index].clients.clone();
+        match effect {
+            Effect::ReadMetrics { targets, deadline } => {
+                let metrics = self.shared.metrics.clone();
+                self.tasks.spawn(index, Task::Pass, async move {
+                    let started = Instant::now();
+                    let fetch = series::fetch(
+                        clients.cloudwatch.as_ref(),
+                        targets.iter().map(AsRef::as_ref),
+                        now.wall,
+                    );
+                    let read = tokio::time::timeout(deadline, fetch).await;
+                    metrics
+                        .evaluation_duration
+                        .observe(started.elapsed().as_secs_f64());
+                    Event::MetricsRead(MetricsRead {
+                        timed_out: read.is_err(),
+                        series: read.ok().flatten(),
+                    })
+                });
+            }
+            Effect::ReadHistory(targets) => {
+                self.tasks.spawn(index, Task::History, async move {
+                    let cloudwatch = clients.cloudwatch.as_ref();
+                    let targets = targets.iter().map(AsRef::as_ref);
+                    Event::HistoryRead(series::history(cloudwatch, targets, now.wall).await)
+                });
+            }
+            Effect::Read { lane, read } => {
+                self.tasks
+                    .spawn(index, Task::Read(lane), read_task(clients, lane, read));
+            }
+            Effect::Write {
+                target,
+                to,
+                priority,
+            } => {
+                let function = target.function.clone();
+                self.writes.spawn(index, Task::Write(function), async move {
+                    let result = clients.control.write(&target, to, priority).await;
+                    Event::Wrote {
+                        function: target.function.clone(),
+                        result,
+                    }
+                });
+            }
+            Effect::Record(activity) => self.shared.journal.lock().add(activity),
+            Effect::SetOutcome {
+                target,
+                activity,
+                outcome,
+            } => {
+                self.shared
+                    .journal
+                    .lock()
+                    .set_outcome(&target, activity, outcome.to_string());
+            }
+            Effect::PassStarted { deadline } => self.shared.health.pass_started(deadline),
+            Effect::PassEnded { outcome, ready } => self.pass_ended(index, outcome, ready),
+            Effect::ArmBoundary(when) => {
+                let delay = (when - self.shared.clock.now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO);
+                if let Err(error) = self.wakes.arm(delay, self.boundary_wake.clone()).await {
+                    // The heartbeat still finds the boundary within a second.
+                    tracing::error!(error = %error, "cannot arm the schedule boundary timer");
+                }
+            }
+        }
+    }
+
+    fn pass_ended(&mut self, index: usize, outcome: PassOutcome, ready: bool) {
+        let metrics = &self.shared.metrics;
+        let wall = self.shared.clock.now().timestamp_millis() as f64 / 1000.0;
+        metrics.passes.with_label_values(&[outcome.label()]).inc();
+        metrics.last_evaluation.set(wall);
+        if outcome == PassOutcome::Informed {
+            metrics.last_successful_evaluation.set(wall);
+        }
+        self.shards[index].ready = ready;
+        self.shared.health.pass_ended();
+        self.shared
+            .health
+            .set_ready(self.shards.iter().all(|shard| shard.ready));
+        // A pass frees what its metric read held (thousands of series): given back
+        // here, once an interval, or the heap would keep it.
+        crate::trim::release_free_memory();
+        // Ready means: the first metric read is done, and every target whose state is
+        // known has been decided. Targets still unknown are read at the budget's pace
+        // (`pc_autoscaler_targets_unknown`); start-up does not wait for them.
+        self.shared.systemd.ready();
+    }
+
+    /// The loop, until the daemon is told to stop or this copy no longer leads.
+    pub async fn run(&mut self, commands: &mut mpsc::Receiver<Command>) -> Exit {
+        // Without a systemd watchdog, the branch below simply never fires.
+        let watchdog_period = notify::watchdog_interval().unwrap_or(Duration::from_secs(86_400));
+        let mut watchdog = interval_timer(watchdog_period, Instant::now() + watchdog_period);
+        let mut heartbeat = interval_timer(HEARTBEAT, Instant::now() + HEARTBEAT);
+        loop {
+            let next_due = self
+                .next_due()
+                .unwrap_or_else(|| Instant::now() + HEARTBEAT);
+            tokio::select! {
+                _ = self.ticker.tick() => self.handle_all(|| Event::Tick).await,
+                Some((index, event)) = self.tasks.next(&self.shared.metrics) => self.handle(index, event).await,
+                Some((index, event)) = self.writes.next(&self.shared.metrics) => self.handle(index, event).await,
+                _ = tokio::time::sleep_until(next_due) => self.handle_all(|| Event::Due).await,
+                _ = watchdog.tick() => super::feed_watchdog(&self.shared.health),
+                _ = heartbeat.tick() => {
+                    if !self.shared.systemd.is_ready() && self.shared.health.not_alive().is_none() {
+                        let _ = notify::notify(START_EXTENSION);
+                    }
+                    // The backstop for a wake that was lost or rang early.
+                    self.handle_all(|| Event::Boundary).await;
+                }
+                _ = self.boundary_wake.notified() => self.handle_all(|| Event::Boundary).await,
+                Some(config) = self.reloader.finished() => self.reloaded(config).await,
+                Some(joined) = self.connecting.join_next() => match joined {
+                    Ok((config, clients)) => self.take_in_force(config, Some(clients)).await,
+                    Err(error) => super::count_task_failure(&self.shared.metrics, "reload", &error),
+                },
+                command = commands.recv() => match command {
+                    Some(Command::Reload) => self.reloader.start(),
+                    Some(Command::Shutdown) | None => return Exit::Shutdown,
+                },
+                _ = super::stepped_down(&mut self.shared.role) => return Exit::SteppedDown,
+            }
+            if self.reloader.again() {
+                self.reloader.start();
+            }
+            self.shared.health.loop_turned();
+        }
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.shards
+            .iter()
+            .filter_map(|shard| {
+                shard
+                    .core
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .poll_timeout()
+            })
+            .min()
+    }
+
+    /// A good reload: new clients first, off the loop, when the AWS settings or the
+    /// budget changed.
+    async fn reloaded(&mut self, config: Config) {
+        let old = &self.config;
+        let reconnect = config.aws != old.aws
+            || config.daemon.control_plane_budget != old.daemon.control_plane_budget
+            || config.daemon.max_write_rate != old.daemon.max_write_rate;
+        if !reconnect {
+            self.take_in_force(config, None).await;
+            return;
+        }
+        let aws = self.shared.aws.clone();
+        let (metrics, fence) = (self.shared.metrics.clone(), self.shared.fence.clone());
+        self.connecting.spawn(async move {
+            let clients = connect(aws.as_ref(), &config, &metrics, &fence).await;
+            (config, clients)
+        });
+    }
+
+    /// Takes a reloaded config in force: the shard keeps what it knows of functions
+    /// it still names; another account or Region is a new shard.
+    async fn take_in_force(&mut self, mut config: Config, clients: Option<Clients<A>>) {
+        taken_in_force(&self.config, &config, "leader");
+        let new_account = config.aws != self.config.aws;
+        let interval = config.daemon.interval;
+        let targets = std::mem::take(&mut config.targets);
+        self.config = config;
+        if let Some(clients) = clients {
+            for shard in &mut self.shards {
+                shard.clients = clients.clone();
+            }
+            if new_account {
+                // Nothing known holds there: the shard starts afresh, and is
+                // decided once its first pass reads the metrics.
+                self.start_shards(clients, targets).await;
+                self.ticker = interval_timer(interval, Instant::now());
+                return;
+            }
+        }
+        let settings = self.config.daemon.clone();
+        self.handle(0, Event::Reload { settings, targets }).await;
+        crate::trim::release_free_memory();
+        // Decided at once with the new config; the next pass follows an interval later.
+        self.ticker = interval_timer(interval, Instant::now() + interval);
+    }
+
+    /// SIGTERM: no new reads or decisions; writes in flight finish within the grace
+    /// period.
+    pub async fn shut_down(mut self) {
+        let grace = self.config.daemon.shutdown_grace;
+        // systemd's TimeoutStopSec need not know the configured grace: the daemon
+        // asks for it, plus a margin to exit.
+        self.shared
+            .systemd
+            .stopping(grace + Duration::from_secs(10));
+        tracing::info!(
+            writes_in_flight = self.writes.len(),
+            grace_seconds = grace.as_secs(),
+            "shutting down"
+        );
+        self.wakes.stop().await;
+        self.tasks.set.abort_all();
+        let metrics = self.shared.metrics.clone();
+        let finish = async {
+            while let Some((index, event)) = self.writes.next(&metrics).await {
+                let now = self.now();
+                let effects = self.shards[index]
+                    .core
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .handle(event, now);
+                // Only the journal's outcomes are carried out now: nothing new starts.
+                for effect in effects {
+                    if let Effect::SetOutcome { .. } | Effect::Record(_) = effect {
+                        self.carry_out(index, effect, now).await;
+                    }
+                }
+            }
+        };
+        if tokio::time::timeout(grace, finish).await.is_err() {
+            tracing::error!("writes still in flight at the end of the grace period were abandoned");
+        }
+        self.shared.in_force.clear();
+    }
+
+    /// Lost the lease: keeps only what a standby needs. Everything else is dropped,
+    /// and a dropped `JoinSet` aborts its tasks (the fence already stops any write
+    /// not yet sent).
+    pub fn stand_down(self) -> Standby<W> {
+        tracing::warn!(
+            writes_in_flight = self.writes.len(),
+            "standing down: the loop stops acting"
+        );
+        self.shared.health.pass_ended();
+        self.shared.in_force.clear();
+        let mut config = self.config;
+        for shard in &self.shards {
+            let core = shard
+                .core
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            config.targets.extend(core.target_configs());
+        }
+        Standby {
+            config,
+            reloader: self.reloader,
+            wakes: self.wakes,
+        }
+    }
+}
+
+/// One Lambda read, beside the loop, within the shard's budget.
+async fn read_task<A: Connect>(clients: Clients<A>, lane: Lane, read: Read) -> Event {
+    let control = &clients.control;
+    let done = match read {
+        Read::Scan {
+            function,
+            priority,
+            writes_before,
+        } => ReadDone::Scan {
+            result: control.scan(&function, priority).await,
+            function,
+            writes_before,
+        },
+        Read::ReadBack(target) => ReadDone::ReadBack {
+            result: control.read_back(&target).await,
+            target: target.name.clone(),
+        },
+        Read::Refresh { function, aliases } => {
+            let priority = crate::runtime::budget::Priority::Refresh;
+            let (reserved, weighted) = tokio::join!(control.reserved(&function), async {
+                if aliases {
+                    Some(control.alias_weights(&function, priority).await)
+                } else {
+                    None
+                }
+            });
+            ReadDone::Refresh {
+                function,
+                reserved,
+                weighted,
+            }
+        }
+        Read::Account => ReadDone::Account(
+            control
+                .unreserved(crate::runtime::budget::Priority::Refresh)
+                .await,
+        ),
+    };
+    Event::Read { lane, done }
+}

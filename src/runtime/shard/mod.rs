@@ -1,0 +1,435 @@
+//! A shard: the targets of one account and Region, with their control-plane budget's
+//! work, their known-state cache and their due work, as one sans-IO state machine.
+//!
+//! [`Shard::handle`] takes an [`Event`] (a read or write ended, a pass's metrics came,
+//! a boundary or due work came round, a reload) and the time ([`Now`]), changes the
+//! shard's state and returns [`Effect`]s as values: start this read, send this write,
+//! record this activity, arm the boundary wake, the pass ended. [`Shard::poll_timeout`]
+//! says when due work comes next. The driver (`daemon::driver`) carries effects out and
+//! feeds results back as events; nothing here awaits, spawns or reads a clock, so
+//! every transition is a plain function of its inputs and is tested without tokio
+//! (`tests.rs`), and the driver in virtual time tests the whole loop.
+//!
+//! The files follow the shard's jobs: [`targets`] (one slot per target), [`due`] (the
+//! one queue of due work), [`boundaries`] (the wall-clock queue), `reads.rs` (what a
+//! read's answer means), `decide.rs` (deciding and writing), `pass.rs` (passes,
+//! readiness and history reads), `view.rs` (what `/status` and `/metrics` show of it).
+//! What a shard must not do: send requests, read the clock or the environment, or know
+//! of any other shard.
+
+mod boundaries;
+mod decide;
+pub mod due;
+mod pass;
+mod reads;
+pub mod targets;
+#[cfg(test)]
+pub(crate) mod tests;
+mod view;
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+use crate::aws::{AwsError, FunctionConfigs, ProvisionedConfig};
+use crate::config::{DaemonSettings, FunctionId, TargetConfig, TargetName};
+use crate::policy::{PolicyState, schedule};
+use crate::runtime::activity::{Activity, ActivityIds, Kind, Trigger};
+use crate::runtime::budget::Priority;
+use crate::runtime::course::{Backoff, Outcome, ReadBacks};
+use crate::runtime::evaluate::SeriesByTarget;
+use crate::runtime::known::Known;
+use boundaries::Boundaries;
+use due::{Chore, Due, Lane};
+use pass::Passes;
+use targets::{History, Targets};
+
+pub use pass::PassOutcome;
+pub use view::ShardValues;
+
+/// The time of an event, on both clocks: monotonic for due work and backoff, the wall
+/// clock for decisions, schedules and the journal.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Now {
+    pub instant: Instant,
+    pub wall: DateTime<Utc>,
+}
+
+/// A finished metric read: the start of a pass.
+#[derive(Debug)]
+pub struct MetricsRead {
+    /// `None` when the read failed.
+    pub series: Option<SeriesByTarget>,
+    /// The read outlived the pass deadline and was abandoned.
+    pub timed_out: bool,
+}
+
+/// A finished Lambda read.
+#[derive(Debug)]
+pub enum ReadDone {
+    Scan {
+        function: FunctionId,
+        /// The function's write count when the scan started.
+        writes_before: u64,
+        result: Result<FunctionConfigs, AwsError>,
+    },
+    ReadBack {
+        target: TargetName,
+        result: Result<Option<ProvisionedConfig>, AwsError>,
+    },
+    Refresh {
+        function: FunctionId,
+        reserved: Result<Option<u32>, AwsError>,
+        /// `None` when the function has no alias target.
+        weighted: Option<Result<BTreeSet<String>, AwsError>>,
+    },
+    Account(Result<Option<u32>, AwsError>),
+}
+
+/// What happens to a shard.
+#[derive(Debug)]
+pub enum Event {
+    /// A tenure starts with these settings and targets: learn everything.
+    Start {
+        settings: DaemonSettings,
+        targets: Vec<TargetConfig>,
+    },
+    /// A good reload: the new settings and targets, decided at once.
+    Reload {
+        settings: DaemonSettings,
+        targets: Vec<TargetConfig>,
+    },
+    /// The interval came round: a pass starts.
+    Tick,
+    /// The pass's metric read ended.
+    MetricsRead(MetricsRead),
+    /// The pass's metric read task was lost (it panicked).
+    PassLost,
+    /// A Lambda read taken from `lane` ended.
+    Read { lane: Lane, done: ReadDone },
+    /// A Lambda read's task was lost: its lane's room is free again.
+    ReadLost { lane: Lane },
+    /// The write to `function` was answered.
+    Wrote {
+        function: FunctionId,
+        result: Result<Option<ProvisionedConfig>, AwsError>,
+    },
+    /// The write task of `function` was lost: what is there is read again.
+    WriteLost { function: FunctionId },
+    /// A history read ended: each target's state rebuilt from its history, for the
+    /// targets whose read succeeded.
+    HistoryRead(Vec<(TargetName, PolicyState)>),
+    /// Due work may be due (the timer [`Shard::poll_timeout`] named rang).
+    Due,
+    /// A schedule boundary may have come (the wake rang, or the heartbeat).
+    Boundary,
+}
+
+/// A read the driver starts.
+#[derive(Debug, Clone)]
+pub enum Read {
+    Scan {
+        function: FunctionId,
+        priority: Priority,
+        writes_before: u64,
+    },
+    ReadBack(Arc<TargetConfig>),
+    Refresh {
+        function: FunctionId,
+        aliases: bool,
+    },
+    Account,
+}
+
+/// What the shard asks of the world.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Read the metrics of every tracked target, within `deadline`: a pass.
+    ReadMetrics {
+        targets: Arc<[Arc<TargetConfig>]>,
+        deadline: Duration,
+    },
+    /// Read 14 days of these targets' metrics.
+    ReadHistory(Vec<Arc<TargetConfig>>),
+    /// Read from Lambda; the answer comes back as [`Event::Read`] with this lane.
+    Read { lane: Lane, read: Read },
+    /// Put `to` (delete for 0); the answer comes back as [`Event::Wrote`].
+    Write {
+        target: Arc<TargetConfig>,
+        to: u32,
+        priority: Priority,
+    },
+    /// Keep this activity in the journal.
+    Record(Activity),
+    /// Set the outcome of an activity recorded before.
+    SetOutcome {
+        target: TargetName,
+        activity: u64,
+        outcome: Outcome,
+    },
+    /// A pass started; it must end within `deadline`.
+    PassStarted { deadline: Duration },
+    /// A pass ended; `ready` is whether the shard counts as ready after it.
+    PassEnded { outcome: PassOutcome, ready: bool },
+    /// Wake the shard with [`Event::Boundary`] at this time.
+    ArmBoundary(DateTime<Utc>),
+}
+
+/// A failed scan or refresh is tried again after one interval, and at most this long.
+const READ_RETRY: Duration = Duration::from_secs(30);
+/// The account settings are read at least this often.
+const ACCOUNT_REFRESH: Duration = Duration::from_secs(300);
+
+/// The state machine of one shard.
+#[derive(Debug)]
+pub struct Shard {
+    settings: DaemonSettings,
+    targets: Targets,
+    /// The tracked targets, for the pass's metric read: one copy of the list per
+    /// config, not one per pass.
+    tracked: Arc<[Arc<TargetConfig>]>,
+    known: Known,
+    due: Due,
+    boundaries: Boundaries,
+    passes: Passes,
+    /// Targets whose history is still to be read, a call at a time.
+    history_queue: VecDeque<TargetName>,
+    /// The targets of the history read under way.
+    history_reading: Vec<TargetName>,
+    ids: ActivityIds,
+    /// The leader lease's epoch while this shard runs; 0 without `[leader]`.
+    epoch: u64,
+    rng: fastrand::Rng,
+    backoff: Backoff,
+    read_backs: ReadBacks,
+    effects: Vec<Effect>,
+}
+
+impl Shard {
+    /// An empty shard; [`Event::Start`] gives it its targets. `seed` seeds the jitter
+    /// of its backoffs.
+    pub fn new(ids: ActivityIds, epoch: u64, seed: u64) -> Self {
+        Shard {
+            settings: DaemonSettings::default(),
+            targets: Targets::default(),
+            tracked: Arc::new([]),
+            known: Known::default(),
+            due: Due::default(),
+            boundaries: Boundaries::default(),
+            passes: Passes::default(),
+            history_queue: VecDeque::new(),
+            history_reading: Vec::new(),
+            ids,
+            epoch,
+            rng: fastrand::Rng::with_seed(seed),
+            backoff: Backoff::default(),
+            read_backs: ReadBacks::default(),
+            effects: Vec::new(),
+        }
+    }
+
+    /// Carries `event` through the state machine at `now`; returns what it asks for.
+    pub fn handle(&mut self, event: Event, now: Now) -> Vec<Effect> {
+        match event {
+            Event::Start { settings, targets } => self.configure(settings, targets, now),
+            Event::Reload { settings, targets } => {
+                self.configure(settings, targets, now);
+                self.start_pass(Trigger::Reload);
+            }
+            Event::Tick => self.start_pass(Trigger::Interval),
+            Event::MetricsRead(read) => self.pass_done(read, now),
+            Event::PassLost => self.pass_ended(PassOutcome::Failed),
+            Event::Read { lane, done } => {
+                if lane.holds_room() {
+                    self.due.finished(lane);
+                }
+                self.read_done(lane, done, now);
+            }
+            Event::ReadLost { lane } => {
+                if lane.holds_room() {
+                    self.due.finished(lane);
+                }
+            }
+            Event::Wrote { function, result } => self.write_done(&function, result, now),
+            Event::WriteLost { function } => self.write_lost(&function, now),
+            Event::HistoryRead(states) => self.history_read(states),
+            Event::Due => self.start_due(now),
+            Event::Boundary => self.fire_due_boundaries(now),
+        }
+        self.arm_boundary();
+        std::mem::take(&mut self.effects)
+    }
+
+    /// When due work comes next: call [`Shard::handle`] with [`Event::Due`] then.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.due.next_due()
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &DaemonSettings {
+        &self.settings
+    }
+
+    /// The targets in force, in config order: what a copy that stops leading keeps.
+    pub fn target_configs(&self) -> Vec<TargetConfig> {
+        self.targets
+            .iter()
+            .map(|(_, slot)| TargetConfig::clone(&slot.config))
+            .collect()
+    }
+
+    /// Takes settings and targets in force: keeps what is known of functions still
+    /// named, learns the new ones, and schedules every boundary anew.
+    fn configure(&mut self, settings: DaemonSettings, configs: Vec<TargetConfig>, now: Now) {
+        self.settings = settings;
+        let diff = self.targets.replace(configs);
+        for function in &diff.functions_removed {
+            self.known.forget(function);
+        }
+        if !diff.removed.is_empty() {
+            tracing::info!(
+                removed = diff.removed.len(),
+                "targets removed; their state is dropped"
+            );
+        }
+        self.tracked = self
+            .targets
+            .iter()
+            .filter(|(_, slot)| slot.config.tracking.is_some())
+            .map(|(_, slot)| slot.config.clone())
+            .collect();
+        self.learn(now);
+        self.schedule_all_boundaries(now);
+    }
+
+    /// Queues the first read of every function not known yet, the account's, and
+    /// every history not asked for yet.
+    fn learn(&mut self, now: Now) {
+        let unknown: Vec<FunctionId> = self
+            .targets
+            .functions()
+            .filter(|function| self.known.function(function).is_none())
+            .cloned()
+            .collect();
+        for function in unknown {
+            self.due
+                .queue(Chore::Refresh(function.clone()), now.instant, false);
+            self.due.queue(Chore::Scan(function), now.instant, false);
+        }
+        self.due.queue(Chore::Account, now.instant, false);
+        for (name, slot) in self.targets.iter_mut() {
+            if slot.history == History::NotAsked {
+                slot.history = History::Queued;
+                self.history_queue.push_back(name.clone());
+            }
+        }
+        self.read_next_history();
+    }
+
+    fn schedule_all_boundaries(&mut self, now: Now) {
+        self.boundaries.clear();
+        for (name, slot) in self.targets.iter_mut() {
+            slot.boundary = schedule::next_boundary(&slot.config, now.wall);
+            if let Some(when) = slot.boundary {
+                self.boundaries.insert(when, name.clone());
+            }
+        }
+    }
+
+    /// Decides every target whose boundary has come and queues its next one.
+    fn fire_due_boundaries(&mut self, now: Now) {
+        let mut due = Vec::new();
+        for (when, name) in self.boundaries.take_due(now.wall) {
+            let Some(slot) = self.targets.get_mut(&name) else {
+                continue;
+            };
+            if slot.boundary != Some(when) {
+                continue;
+            }
+            tracing::debug!(target = %name, "schedule boundary");
+            slot.boundary = schedule::next_boundary(&slot.config, now.wall);
+            if let Some(next) = slot.boundary {
+                self.boundaries.insert(next, name.clone());
+            }
+            due.push(name);
+        }
+        self.decide(&due, Trigger::Boundary, now);
+    }
+
+    fn arm_boundary(&mut self) {
+        if let Some(when) = self.boundaries.earliest_to_arm() {
+            self.effects.push(Effect::ArmBoundary(when));
+        }
+    }
+
+    /// Starts every chore that is due, within its lane's room.
+    fn start_due(&mut self, now: Now) {
+        let mut decide = Vec::new();
+        for (chore, lane) in self.due.take_due(now.instant) {
+            let read = match chore {
+                Chore::Decide(target) => {
+                    decide.push(target);
+                    continue;
+                }
+                Chore::Scan(function) => self.targets.function(&function).map(|slot| Read::Scan {
+                    priority: if lane == Lane::Urgent {
+                        Priority::ReadBack
+                    } else {
+                        Priority::DriftScan
+                    },
+                    writes_before: slot.writes_ended,
+                    function,
+                }),
+                Chore::ReadBack(target) => self
+                    .targets
+                    .get(&target)
+                    .map(|slot| Read::ReadBack(slot.config.clone())),
+                Chore::Refresh(function) => {
+                    self.targets.function(&function).map(|slot| Read::Refresh {
+                        aliases: slot.has_alias(&self.targets),
+                        function,
+                    })
+                }
+                Chore::Account => Some(Read::Account),
+            };
+            match read {
+                Some(read) => self.effects.push(Effect::Read { lane, read }),
+                // Its target or function is gone: nothing to read any more.
+                None if lane.holds_room() => self.due.finished(lane),
+                None => {}
+            }
+        }
+        self.decide(&decide, Trigger::Retry, now);
+    }
+
+    /// Records an activity at `now`, at this shard's epoch; returns its id.
+    fn record(&mut self, target: &TargetName, entry: Entry, now: Now) -> u64 {
+        let id = self.ids.next();
+        self.effects.push(Effect::Record(Activity {
+            id,
+            time: now.wall,
+            target: target.to_string(),
+            kind: entry.kind,
+            from: entry.from,
+            to: entry.to,
+            reason: entry.reason,
+            trigger: entry.trigger,
+            outcome: entry.outcome,
+            epoch: self.epoch,
+        }));
+        id
+    }
+}
+
+/// An activity to record, without what the shard fills in.
+struct Entry {
+    kind: Kind,
+    from: Option<u32>,
+    to: Option<u32>,
+    reason: String,
+    trigger: Trigger,
+    outcome: String,
+}

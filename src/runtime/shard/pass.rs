@@ -1,0 +1,206 @@
+//! Passes and readiness, and the forecast's history reads.
+//!
+//! A pass reads every tracked target's metrics in one batched `GetMetricData` and
+//! decides every target. It counts as informed when the metrics were read and Lambda
+//! answered at least one read since the last pass; after [`UNREADY_AFTER_PASSES`]
+//! uninformed passes in a row the shard is not ready, until an informed one. History:
+//! targets that keep it read 14 days once, a few a call, one call at a time, outside
+//! Lambda's budget. What it must not do: wait for unknown targets to be known;
+//! readiness at scale never waits for every function to be read.
+
+use super::targets::History;
+use super::{Effect, MetricsRead, Now, Shard};
+use crate::config::TargetName;
+use crate::policy::PolicyState;
+use crate::runtime::activity::Trigger;
+use crate::runtime::series;
+
+/// Passes in a row that inform no target before the shard is not ready.
+pub const UNREADY_AFTER_PASSES: u32 = 3;
+
+/// How a pass ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassOutcome {
+    /// The metrics were read, and Lambda answered (or there is nothing to read).
+    Informed,
+    /// Nothing could be read.
+    Uninformed,
+    /// The metric read outlived the pass deadline and was abandoned.
+    TimedOut,
+    /// The metric read's task was lost.
+    Failed,
+}
+
+impl PassOutcome {
+    pub const ALL: [PassOutcome; 4] = [
+        PassOutcome::Informed,
+        PassOutcome::Uninformed,
+        PassOutcome::TimedOut,
+        PassOutcome::Failed,
+    ];
+
+    /// A bounded label for metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            PassOutcome::Informed => "informed",
+            PassOutcome::Uninformed => "uninformed",
+            PassOutcome::TimedOut => "timed_out",
+            PassOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// The pass under way, and what the last ones were.
+#[derive(Debug, Default)]
+pub struct Passes {
+    /// What started the pass under way, if one is.
+    running: Option<Trigger>,
+    /// A reload asked for a pass while one was under way: start one when it ends.
+    again: bool,
+    /// Lambda reads that succeeded and failed since the last pass ended.
+    reads_ok: u32,
+    reads_failed: u32,
+    uninformed_in_a_row: u32,
+    /// Whether a metric read has ended: tracked targets wait for the first.
+    metrics_read: bool,
+}
+
+impl Passes {
+    pub fn count_read(&mut self, ok: bool) {
+        if ok {
+            self.reads_ok += 1;
+        } else {
+            self.reads_failed += 1;
+        }
+    }
+
+    pub fn metrics_read(&self) -> bool {
+        self.metrics_read
+    }
+}
+
+impl Shard {
+    /// Starts the metric read of a pass over every target, unless one is under way.
+    pub(super) fn start_pass(&mut self, trigger: Trigger) {
+        if self.passes.running.is_some() {
+            self.passes.again |= trigger == Trigger::Reload;
+            return;
+        }
+        self.passes.running = Some(trigger);
+        let deadline = self.settings.pass_deadline();
+        self.effects.push(Effect::ReadMetrics {
+            targets: self.tracked.clone(),
+            deadline,
+        });
+        self.effects.push(Effect::PassStarted { deadline });
+    }
+
+    /// A pass: every known target decided on the new metrics.
+    pub(super) fn pass_done(&mut self, read: MetricsRead, now: Now) {
+        let Some(trigger) = self.passes.running else {
+            return;
+        };
+        if read.timed_out {
+            tracing::error!(
+                deadline_seconds = self.settings.pass_deadline().as_secs(),
+                "a metric read outlived the pass deadline and was abandoned"
+            );
+            self.pass_ended(super::PassOutcome::TimedOut);
+            return;
+        }
+        let metrics_read = read.series.is_some();
+        // A failed read leaves no series: tracked targets then hold, as unreadable.
+        let mut series = read.series.unwrap_or_default();
+        for (name, slot) in self.targets.iter_mut() {
+            slot.series = series.remove(name);
+        }
+        self.passes.metrics_read = true;
+        self.decide_all(trigger, now);
+        let lambda_unreadable = self.passes.reads_failed > 0 && self.passes.reads_ok == 0;
+        let informed = self.targets.is_empty() || (metrics_read && !lambda_unreadable);
+        self.pass_ended(if informed {
+            PassOutcome::Informed
+        } else {
+            PassOutcome::Uninformed
+        });
+    }
+
+    /// The bookkeeping of every pass, however it ended: readiness, and a pass a
+    /// reload asked for meanwhile.
+    pub(super) fn pass_ended(&mut self, outcome: PassOutcome) {
+        let passes = &mut self.passes;
+        passes.running = None;
+        passes.reads_ok = 0;
+        passes.reads_failed = 0;
+        if outcome == PassOutcome::Informed {
+            passes.uninformed_in_a_row = 0;
+        } else {
+            passes.uninformed_in_a_row += 1;
+            tracing::warn!(
+                outcome = outcome.label(),
+                passes_in_a_row = passes.uninformed_in_a_row,
+                "a pass informed no target"
+            );
+        }
+        let ready = passes.uninformed_in_a_row < UNREADY_AFTER_PASSES;
+        self.effects.push(Effect::PassEnded { outcome, ready });
+        if std::mem::take(&mut self.passes.again) {
+            self.start_pass(Trigger::Reload);
+        }
+    }
+
+    /// Starts the next history read unless one is under way.
+    pub(super) fn read_next_history(&mut self) {
+        if !self.history_reading.is_empty() {
+            return;
+        }
+        let mut batch = Vec::new();
+        while batch.len() < series::HISTORY_TARGETS_PER_CALL
+            && let Some(name) = self.history_queue.pop_front()
+        {
+            // A target a reload removed, or removed and added back, meanwhile: its
+            // slot says whether this entry still stands.
+            let Some(slot) = self.targets.get_mut(&name) else {
+                continue;
+            };
+            if slot.history != History::Queued {
+                continue;
+            }
+            slot.history = History::Reading;
+            batch.push(slot.config.clone());
+            self.history_reading.push(name);
+        }
+        if !batch.is_empty() {
+            self.effects.push(Effect::ReadHistory(batch));
+        }
+    }
+
+    /// A history read ended: each target's forecast starts from it; the ones left
+    /// out build their history as they run.
+    pub(super) fn history_read(&mut self, states: Vec<(TargetName, PolicyState)>) {
+        for (name, state) in states {
+            if let Some(slot) = self.targets.get_mut(&name)
+                && slot.history == History::Reading
+            {
+                slot.state = Some(Box::new(state.demand_only()));
+            }
+        }
+        for name in std::mem::take(&mut self.history_reading) {
+            if let Some(slot) = self.targets.get_mut(&name)
+                && slot.history == History::Reading
+            {
+                slot.history = History::Read;
+            }
+        }
+        self.read_next_history();
+    }
+
+    /// Forecasting targets whose history is still to be read, the read under way
+    /// included.
+    pub fn history_pending(&self) -> usize {
+        self.targets
+            .iter()
+            .filter(|(_, slot)| matches!(slot.history, History::Queued | History::Reading))
+            .count()
+    }
+}

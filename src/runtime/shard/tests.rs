@@ -1,0 +1,605 @@
+//! Transitions of the shard state machine, without tokio: each test is a table of
+//! events and the effects they must give, written as short texts ([`summary`]).
+//! Time is moved by hand; the driver in virtual time (`daemon/virtual_time.rs`) tests
+//! the whole loop.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::time::Instant;
+
+use super::due::Lane;
+use super::*;
+use crate::aws::Series;
+use crate::policy::{AllocationStatus, Datapoint};
+use crate::runtime::activity::ActivityIds;
+
+/// Monday 2026-11-23, 08:59:00 UTC.
+fn start_time() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-23T08:59:00Z")
+        .expect("a valid time")
+        .with_timezone(&Utc)
+}
+
+fn configs(text: &str) -> (DaemonSettings, Vec<TargetConfig>) {
+    let config = crate::config::parse(text, std::path::Path::new("t.toml"))
+        .unwrap_or_else(|error| panic!("{error}\n{text}"));
+    (config.daemon, config.targets)
+}
+
+fn fixed(function: &str, min: u32) -> String {
+    format!("[[target]]\nfunction = \"{function}\"\nqualifier = \"live\"\nmin = {min}\nmax = 500\n")
+}
+
+const FORECASTING: &str = "[[target]]\nfunction = \"batch\"\nqualifier = \"live\"\nmin = 1\nmax = 500\n\
+     tracking = { metric = \"concurrency\", target = 0.7, forecast = \"on\" }\n";
+
+fn function(name: &str) -> FunctionId {
+    FunctionId {
+        name: name.into(),
+        account: None,
+        reference: name.into(),
+    }
+}
+
+fn config(requested: u32, status: AllocationStatus) -> ProvisionedConfig {
+    ProvisionedConfig {
+        requested,
+        allocated: if status == AllocationStatus::Ready {
+            requested
+        } else {
+            0
+        },
+        status,
+        ..ProvisionedConfig::default()
+    }
+}
+
+fn configs_of(qualifier: &str, requested: u32) -> FunctionConfigs {
+    BTreeMap::from([(
+        qualifier.to_owned(),
+        config(requested, AllocationStatus::Ready),
+    )])
+}
+
+/// One effect as a short text.
+fn summary(effect: &Effect) -> String {
+    match effect {
+        Effect::ReadMetrics { targets, .. } => format!("read metrics of {}", targets.len()),
+        Effect::ReadHistory(targets) => {
+            let names: Vec<&str> = targets.iter().map(|target| target.name.as_str()).collect();
+            format!("read history of {}", names.join(","))
+        }
+        Effect::Read { lane, read } => match read {
+            Read::Scan {
+                function, priority, ..
+            } => format!("scan {} ({}, {lane:?})", function.name, priority.label()),
+            Read::ReadBack(target) => format!("read back {}", target.name),
+            Read::Refresh { function, .. } => format!("refresh {}", function.name),
+            Read::Account => "read account".into(),
+        },
+        Effect::Write {
+            target,
+            to,
+            priority,
+        } => format!("write {} {to} ({})", target.name, priority.label()),
+        Effect::Record(activity) => format!(
+            "record {:?} {} {:?}->{:?} ({:?}): {}",
+            activity.kind,
+            activity.target,
+            activity.from,
+            activity.to,
+            activity.trigger,
+            activity.outcome
+        ),
+        Effect::SetOutcome {
+            target, outcome, ..
+        } => format!("outcome {target}: {outcome}"),
+        Effect::PassStarted { .. } => "pass started".into(),
+        Effect::PassEnded { outcome, ready } => {
+            format!("pass ended {} (ready {ready})", outcome.label())
+        }
+        Effect::ArmBoundary(when) => format!("arm {}", when.format("%H:%M")),
+    }
+}
+
+/// A shard and its clocks.
+struct Machine {
+    shard: Shard,
+    origin: Instant,
+    /// Seconds since the start.
+    seconds: f64,
+}
+
+impl Machine {
+    /// A shard started on `text`, and what the start asked for.
+    fn start(text: &str) -> (Self, Vec<String>) {
+        let mut machine = Machine {
+            shard: Shard::new(ActivityIds::default(), 0, 7),
+            origin: Instant::now(),
+            seconds: 0.0,
+        };
+        let (settings, targets) = configs(text);
+        let effects = machine.on(Event::Start { settings, targets });
+        (machine, effects)
+    }
+
+    fn now(&self) -> Now {
+        Now {
+            instant: self.origin + Duration::from_secs_f64(self.seconds),
+            wall: start_time() + TimeDelta::milliseconds((self.seconds * 1000.0) as i64),
+        }
+    }
+
+    fn on(&mut self, event: Event) -> Vec<String> {
+        let now = self.now();
+        self.shard.handle(event, now).iter().map(summary).collect()
+    }
+
+    /// Moves time on to `seconds` and hands the shard its due work.
+    fn due_at(&mut self, seconds: f64) -> Vec<String> {
+        self.seconds = seconds;
+        self.on(Event::Due)
+    }
+
+    fn scanned(&mut self, name: &str, configs: FunctionConfigs, lane: Lane) -> Vec<String> {
+        let writes_before = self
+            .shard
+            .targets
+            .function(&function(name))
+            .map_or(0, |slot| slot.writes_ended);
+        self.on(Event::Read {
+            lane,
+            done: ReadDone::Scan {
+                function: function(name),
+                writes_before,
+                result: Ok(configs),
+            },
+        })
+    }
+
+    fn wrote(
+        &mut self,
+        name: &str,
+        result: Result<Option<ProvisionedConfig>, AwsError>,
+    ) -> Vec<String> {
+        self.on(Event::Wrote {
+            function: function(name),
+            result,
+        })
+    }
+
+    /// A pass whose metric read gives each named target `value` now.
+    fn pass_with(&mut self, demand: &[(&str, f64)]) -> Vec<String> {
+        self.on(Event::Tick);
+        let series = demand
+            .iter()
+            .map(|(name, value)| {
+                let points = vec![Datapoint {
+                    timestamp: self.now().wall - TimeDelta::minutes(2),
+                    value: *value,
+                }];
+                let series = Series {
+                    points,
+                    status: crate::aws::SeriesStatus::Complete,
+                };
+                (TargetName::from(*name), series)
+            })
+            .collect();
+        self.on(Event::MetricsRead(MetricsRead {
+            series: Some(series),
+            timed_out: false,
+        }))
+    }
+}
+
+fn strings(texts: &[&str]) -> Vec<String> {
+    texts.iter().map(|text| (*text).to_owned()).collect()
+}
+
+#[test]
+fn a_start_queues_the_first_reads_and_a_first_scan_decides_and_writes() {
+    let (mut machine, started) = Machine::start(&fixed("f", 5));
+    assert!(
+        started.is_empty(),
+        "nothing is read before it is due: {started:?}"
+    );
+    assert_eq!(
+        machine.due_at(0.0),
+        strings(&["scan f (drift_scan, Scan)", "refresh f", "read account",])
+    );
+    // An untracked target needs no metrics: the first scan decides it.
+    assert_eq!(
+        machine.scanned("f", FunctionConfigs::new(), Lane::Scan),
+        strings(&[
+            "record Write f:live Some(0)->Some(5) (Scan): sent",
+            "write f:live 5 (scale_out)",
+        ])
+    );
+    // The next drift scan is queued a period later.
+    let period = machine.shard.settings().drift_scan_period.as_secs_f64();
+    assert!(machine.due_at(period - 1.0).is_empty());
+}
+
+#[test]
+fn an_accepted_write_is_followed_to_ready_and_the_target_decided_again() {
+    let (mut machine, _) = Machine::start(&fixed("f", 5));
+    machine.due_at(0.0);
+    machine.scanned("f", FunctionConfigs::new(), Lane::Scan);
+    machine.seconds = 1.0;
+    assert_eq!(
+        machine.wrote("f", Ok(Some(config(5, AllocationStatus::InProgress)))),
+        strings(&["outcome f:live: IN_PROGRESS"])
+    );
+    assert!(
+        machine.due_at(2.9).is_empty(),
+        "the first read-back is 2 s after"
+    );
+    assert_eq!(machine.due_at(3.0), strings(&["read back f:live"]));
+    machine.seconds = 4.0;
+    let settled = machine.on(Event::Read {
+        lane: Lane::Urgent,
+        done: ReadDone::ReadBack {
+            target: "f:live".into(),
+            result: Ok(Some(config(5, AllocationStatus::Ready))),
+        },
+    });
+    assert_eq!(settled, strings(&["outcome f:live: READY after 3 s"]));
+}
+
+#[test]
+fn a_throttle_retries_when_lambda_says_and_a_conflict_scans_first() {
+    let (mut machine, _) = Machine::start(&fixed("f", 5));
+    machine.due_at(0.0);
+    machine.scanned("f", FunctionConfigs::new(), Lane::Scan);
+    let throttled = AwsError::Throttled {
+        retry_after: Some(Duration::from_secs(5)),
+        reason: None,
+        message: String::new(),
+    };
+    assert_eq!(
+        machine.wrote("f", Err(throttled)),
+        strings(&["outcome f:live: throttled"])
+    );
+    assert!(machine.due_at(4.9).is_empty());
+    assert_eq!(
+        machine.due_at(5.0),
+        strings(&[
+            "record Write f:live Some(0)->Some(5) (Retry): sent",
+            "write f:live 5 (scale_out)",
+        ])
+    );
+    let conflict = AwsError::Conflict {
+        message: String::new(),
+    };
+    assert_eq!(
+        machine.wrote("f", Err(conflict)),
+        strings(&["outcome f:live: conflict"])
+    );
+    assert_eq!(
+        machine.due_at(5.0),
+        strings(&["scan f (read_back, Urgent)"]),
+        "read what is there before deciding again"
+    );
+    // The urgent scan decides the target again, whatever it found.
+    assert_eq!(
+        machine.scanned("f", FunctionConfigs::new(), Lane::Urgent),
+        strings(&[
+            "record Write f:live Some(0)->Some(5) (Scan): sent",
+            "write f:live 5 (scale_out)",
+        ])
+    );
+}
+
+#[test]
+fn a_refused_value_is_blocked_and_not_sent_again_until_the_refusal_ends() {
+    let (mut machine, _) = Machine::start(&fixed("f", 5));
+    machine.due_at(0.0);
+    machine.scanned("f", FunctionConfigs::new(), Lane::Scan);
+    let invalid = AwsError::InvalidParameter {
+        message: "too many".into(),
+    };
+    assert_eq!(
+        machine.wrote("f", Err(invalid)),
+        strings(&["outcome f:live: refused: too many"])
+    );
+    let blocked = machine.pass_with(&[]);
+    assert!(
+        blocked
+            .iter()
+            .any(|effect| effect.starts_with("record Blocked f:live")),
+        "{blocked:?}"
+    );
+    assert!(!blocked.iter().any(|effect| effect.starts_with("write")));
+    // Not recorded again while it lasts.
+    machine.seconds = 60.0;
+    let again = machine.pass_with(&[]);
+    assert!(
+        !again.iter().any(|effect| effect.starts_with("record")),
+        "{again:?}"
+    );
+    let refusal = crate::runtime::course::REFUSAL_MEMORY.as_secs_f64();
+    let mut retried = machine.due_at(refusal);
+    retried.retain(|effect| !effect.starts_with("scan"));
+    assert_eq!(
+        retried,
+        strings(&[
+            "record Write f:live Some(0)->Some(5) (Retry): sent",
+            "write f:live 5 (scale_out)",
+        ])
+    );
+}
+
+#[test]
+fn a_scan_that_may_predate_a_write_is_not_news_but_drift_is() {
+    let (mut machine, _) = Machine::start(&fixed("f", 5));
+    machine.due_at(0.0);
+    machine.scanned("f", FunctionConfigs::new(), Lane::Scan);
+    // A scan sent before the write ended answers after it: ignored.
+    let stale = machine.on(Event::Read {
+        lane: Lane::Scan,
+        done: ReadDone::Scan {
+            function: function("f"),
+            writes_before: 0,
+            result: Ok(FunctionConfigs::new()),
+        },
+    });
+    assert!(stale.is_empty(), "{stale:?}");
+    machine.wrote("f", Ok(Some(config(5, AllocationStatus::Ready))));
+    // Someone else sets 1: recorded as drift and corrected at once.
+    assert_eq!(
+        machine.scanned("f", configs_of("live", 1), Lane::Scan),
+        strings(&[
+            "record Drift f:live Some(5)->Some(1) (Drift): decided again",
+            "record Write f:live Some(1)->Some(5) (Drift): sent",
+            "write f:live 5 (scale_out)",
+        ])
+    );
+    let drift = machine
+        .shard
+        .targets
+        .get("f:live")
+        .expect("a slot")
+        .counts
+        .drift;
+    assert_eq!(drift, 1);
+}
+
+#[test]
+fn a_lost_write_releases_its_function_and_reads_it_again() {
+    let (mut machine, _) = Machine::start(&fixed("f", 5));
+    machine.due_at(0.0);
+    machine.scanned("f", FunctionConfigs::new(), Lane::Scan);
+    assert!(
+        machine
+            .on(Event::WriteLost {
+                function: function("f")
+            })
+            .is_empty()
+    );
+    assert_eq!(
+        machine.due_at(0.0),
+        strings(&["scan f (read_back, Urgent)"])
+    );
+    let writing = machine
+        .shard
+        .targets
+        .function(&function("f"))
+        .expect("known");
+    assert!(writing.writing.is_none());
+}
+
+#[test]
+fn three_uninformed_passes_make_the_shard_unready_and_one_informed_ready() {
+    let (mut machine, _) = Machine::start(&fixed("f", 5));
+    let uninformed = |machine: &mut Machine| {
+        machine.on(Event::Tick);
+        machine.on(Event::Read {
+            lane: Lane::Refresh,
+            done: ReadDone::Account(Err(AwsError::Timeout {
+                message: String::new(),
+            })),
+        });
+        machine.on(Event::MetricsRead(MetricsRead {
+            series: None,
+            timed_out: false,
+        }))
+    };
+    assert_eq!(
+        uninformed(&mut machine),
+        strings(&["pass ended uninformed (ready true)"])
+    );
+    assert_eq!(
+        uninformed(&mut machine),
+        strings(&["pass ended uninformed (ready true)"])
+    );
+    assert_eq!(
+        uninformed(&mut machine),
+        strings(&["pass ended uninformed (ready false)"])
+    );
+    let informed = machine.pass_with(&[]);
+    assert_eq!(
+        informed.last().map(String::as_str),
+        Some("pass ended informed (ready true)")
+    );
+}
+
+#[test]
+fn a_target_removed_by_a_reload_and_added_back_reads_its_history_again() {
+    let (mut machine, started) = Machine::start(FORECASTING);
+    assert_eq!(started, strings(&["read history of batch:live"]));
+    machine.on(Event::HistoryRead(Vec::new()));
+    let (settings, without) = configs(&fixed("other", 1));
+    let removed = machine.on(Event::Reload {
+        settings,
+        targets: without,
+    });
+    assert!(
+        !removed
+            .iter()
+            .any(|effect| effect.starts_with("read history"))
+    );
+    let (settings, back) = configs(FORECASTING);
+    let added = machine.on(Event::Reload {
+        settings,
+        targets: back,
+    });
+    assert!(
+        added.contains(&"read history of batch:live".to_owned()),
+        "the history is read again: {added:?}"
+    );
+    assert_eq!(machine.shard.history_pending(), 1);
+}
+
+#[test]
+fn a_reload_under_a_pass_asks_for_one_more_pass_when_it_ends() {
+    let (mut machine, _) = Machine::start(&fixed("f", 5));
+    assert_eq!(
+        machine.on(Event::Tick),
+        strings(&["read metrics of 0", "pass started"])
+    );
+    let (settings, targets) = configs(&fixed("f", 6));
+    let reloaded = machine.on(Event::Reload { settings, targets });
+    assert!(
+        !reloaded.contains(&"pass started".to_owned()),
+        "{reloaded:?}"
+    );
+    let ended = machine.on(Event::MetricsRead(MetricsRead {
+        series: Some(SeriesByTarget::new()),
+        timed_out: false,
+    }));
+    assert_eq!(
+        ended,
+        strings(&[
+            "pass ended informed (ready true)",
+            "read metrics of 0",
+            "pass started",
+        ])
+    );
+}
+
+#[test]
+fn five_thousand_targets_at_one_boundary_are_decided_together() {
+    let rule =
+        "[[target.schedule]]\nname = \"nine\"\ncron = \"0 9 * * *\"\nduration = \"1h\"\nmin = 3\n";
+    let text: String = (0..5_000)
+        .map(|index| format!("{}{rule}", fixed(&format!("f{index}"), 1)))
+        .collect();
+    let (mut machine, started) = Machine::start(&text);
+    assert_eq!(started, strings(&["arm 09:00"]));
+    // Every function read once: each target known at 1.
+    for index in 0..5_000 {
+        machine.scanned(&format!("f{index}"), configs_of("live", 1), Lane::Scan);
+    }
+    machine.seconds = 60.0;
+    let effects = machine.on(Event::Boundary);
+    let writes = effects
+        .iter()
+        .filter(|effect| effect.starts_with("write") && effect.ends_with(" 3 (scale_out)"))
+        .count();
+    assert_eq!(writes, 5_000);
+    assert_eq!(effects.last().map(String::as_str), Some("arm 10:00"));
+}
+
+#[test]
+fn a_tracked_target_waits_for_the_first_metric_read() {
+    let tracked = "[[target]]\nfunction = \"t\"\nqualifier = \"live\"\nmin = 1\nmax = 500\n\
+                   tracking = { metric = \"concurrency\", target = 0.7 }\n";
+    let (mut machine, _) = Machine::start(tracked);
+    machine.due_at(0.0);
+    assert!(
+        machine
+            .scanned("t", configs_of("live", 5), Lane::Scan)
+            .is_empty(),
+        "known, but no metrics yet"
+    );
+    let pass = machine.pass_with(&[("t:live", 70.0)]);
+    assert_eq!(
+        pass,
+        strings(&[
+            "record Write t:live Some(5)->Some(100) (Interval): sent",
+            "write t:live 100 (scale_out)",
+            "pass ended informed (ready true)",
+        ])
+    );
+}
+
+/// A shard of `functions` functions with two tracked targets each (an alias and a
+/// version), every one read and decided once: what a scrape or `/status` reads.
+pub(crate) fn decided_shard(functions: usize) -> Shard {
+    let text: String = (0..functions)
+        .flat_map(|index| {
+            ["live", "7"].map(|qualifier| {
+                format!(
+                    "[[target]]\nfunction = \"fn{index}\"\nqualifier = \"{qualifier}\"\nmin = 1\nmax = 500\n\
+                     tracking = {{ metric = \"concurrency\", target = 0.7 }}\n"
+                )
+            })
+        })
+        .collect();
+    let (mut machine, _) = Machine::start(&text);
+    for index in 0..functions {
+        let configs = BTreeMap::from([
+            ("live".to_owned(), config(5, AllocationStatus::Ready)),
+            ("7".to_owned(), config(5, AllocationStatus::Ready)),
+        ]);
+        machine.scanned(&format!("fn{index}"), configs, Lane::Scan);
+    }
+    let names: Vec<String> = (0..functions)
+        .flat_map(|index| [format!("fn{index}:live"), format!("fn{index}:7")])
+        .collect();
+    let demand: Vec<(&str, f64)> = names.iter().map(|name| (name.as_str(), 3.5)).collect();
+    machine.pass_with(&demand);
+    machine.shard
+}
+
+/// A shard of `functions` functions with two tracked targets each (an alias and a
+/// version), every one read and decided once: what a scrape or `/status` reads.
+pub(crate) fn decided_shard(functions: usize) -> Shard {
+    let text: String = (0..functions)
+        .flat_map(|index| {
+            ["live", "7"].map(|qualifier| {
+                format!(
+                    "[[target]]\nfunction = \"fn{index}\"\nqualifier = \"{qualifier}\"\nmin = 1\nmax = 500\n\
+                     tracking = {{ metric = \"concurrency\", target = 0.7 }}\n"
+                )
+            })
+        })
+        .collect();
+    let (mut machine, _) = Machine::start(&text);
+    for index in 0..functions {
+        let configs = BTreeMap::from([
+            ("live".to_owned(), config(5, AllocationStatus::Ready)),
+            ("7".to_owned(), config(5, AllocationStatus::Ready)),
+        ]);
+        machine.scanned(&format!("fn{index}"), configs, Lane::Scan);
+    }
+    let names: Vec<String> = (0..functions)
+        .flat_map(|index| [format!("fn{index}:live"), format!("fn{index}:7")])
+        .collect();
+    let demand: Vec<(&str, f64)> = names.iter().map(|name| (name.as_str(), 3.5)).collect();
+    machine.pass_with(&demand);
+    machine.shard
+}
+
+#[test]
+fn sizes_scratch() {
+    use std::mem::size_of;
+    eprintln!("Slot {}", size_of::<super::targets::Slot>());
+    eprintln!("Seen {}", size_of::<super::targets::Seen>());
+    eprintln!("TargetConfig {}", size_of::<TargetConfig>());
+    eprintln!(
+        "TrackingConfig {}",
+        size_of::<crate::config::TrackingConfig>()
+    );
+    eprintln!(
+        "WriteCourse {}",
+        size_of::<crate::runtime::course::WriteCourse>()
+    );
+    eprintln!("PolicyState {}", size_of::<PolicyState>());
+    eprintln!("Datapoint {}", size_of::<Datapoint>());
+    eprintln!("ProvisionedConfig {}", size_of::<ProvisionedConfig>());
+    eprintln!("Reason {}", size_of::<crate::policy::Reason>());
+    eprintln!("Counts {}", size_of::<super::targets::Counts>());
+}
