@@ -19,6 +19,8 @@ pub struct PlanRow {
     pub requested: Option<u32>,
     pub allocated: Option<u32>,
     pub status: Option<String>,
+    /// Lambda's `StatusReason` when the config is `FAILED`.
+    pub status_reason: Option<String>,
     pub metric: Option<String>,
     pub metric_value: Option<f64>,
     pub datapoints: Option<usize>,
@@ -51,6 +53,7 @@ pub fn rows(evaluations: &[Evaluation]) -> Vec<PlanRow> {
                 requested: None,
                 allocated: None,
                 status: None,
+                status_reason: None,
                 metric: target
                     .tracking
                     .as_ref()
@@ -76,7 +79,12 @@ pub fn rows(evaluations: &[Evaluation]) -> Vec<PlanRow> {
                     let decision = &evaluated.decision;
                     row.requested = Some(observation.requested);
                     row.allocated = Some(observation.allocated);
-                    row.status = Some(format!("{:?}", observation.status).to_uppercase());
+                    row.status = Some(observation.status.label().to_owned());
+                    row.status_reason = evaluated
+                        .config
+                        .as_ref()
+                        .and_then(|config| config.status_reason.clone())
+                        .filter(|_| observation.status == crate::policy::AllocationStatus::Failed);
                     row.metric_value = decision.metric_value;
                     row.datapoints = target
                         .tracking
@@ -100,7 +108,7 @@ pub fn rows(evaluations: &[Evaluation]) -> Vec<PlanRow> {
                             None => "as configured".to_owned(),
                         });
                     }
-                    row.changes = decision.desired != observation.requested;
+                    row.changes = decision.changes(observation);
                 }
             }
             row
@@ -162,6 +170,15 @@ pub fn render(rows: &[PlanRow]) -> String {
             desired,
             show(&row.reason)
         );
+        if let Some(reason) = &row.status_reason {
+            let _ = writeln!(
+                out,
+                "{:<24} FAILED: {reason}; {} allocated of {} requested",
+                "",
+                show(&row.allocated),
+                show(&row.requested)
+            );
+        }
         if let Some(forecast) = &row.forecast {
             let _ = writeln!(out, "{:<24} forecast {forecast}", "");
         }

@@ -231,6 +231,13 @@ fn status_row(status: &TargetStatus) -> [String; 6] {
         (None, _) => "-".to_owned(),
     };
     let mut why = status.reason.clone();
+    if status.allocation == "FAILED" {
+        let reason = status.status_reason.as_deref().unwrap_or("no reason given");
+        let _ = write!(why, "; allocation FAILED: {reason}");
+        if let Some(next) = status.next_attempt {
+            let _ = write!(why, ", written again at {}", next.format("%H:%M:%S UTC"));
+        }
+    }
     if let Some(blocked) = &status.blocked {
         let _ = write!(why, "; BLOCKED: {blocked}");
     }

@@ -496,3 +496,49 @@ fn plan_shows_the_forecast_it_reads_from_the_metric_history() {
     // configured one (`policy::tuning`).
     assert_eq!(rows[0]["window"], "as configured", "{rows}");
 }
+
+#[test]
+fn a_failed_allocation_is_written_again_by_run_once_and_fails_it_until_init_works() {
+    // Lambda left the config FAILED: 20 requested, nothing allocated; the init still fails.
+    let endpoint = Endpoint::start();
+    let reason = "FUNCTION_ERROR_INIT_FAILURE";
+    endpoint.world().set_failed("f", "live", 20, reason);
+    endpoint.world().function("f").init_fails = Some(reason.into());
+    let target = "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = 20\nmax = 100\n";
+
+    let (_, rows) = plan_json(&endpoint, "", target);
+    let row = &rows[0];
+    assert_eq!(
+        (
+            row["status"].as_str(),
+            row["status_reason"].as_str(),
+            row["allocated"].as_u64()
+        ),
+        (Some("FAILED"), Some(reason), Some(0)),
+        "{row}"
+    );
+    assert_eq!(row["changes"], true, "20 requested is not 20 there: {row}");
+
+    let output = run_once(&endpoint, "", target, &[]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout
+            .contains("f:live: FAILED: changed 20 -> 20, then FAILED: FUNCTION_ERROR_INIT_FAILURE"),
+        "{stdout}"
+    );
+    assert_eq!(endpoint.world().requests(PUT).len(), 1);
+
+    // The cause fixed: the next run writes it again, and it is READY.
+    endpoint.world().function("f").init_fails = None;
+    let output = run_once(&endpoint, "", target, &[]);
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("f:live: changed 20 -> 20 (READY after "),
+        "{stdout}"
+    );
+    let output = run_once(&endpoint, "", target, &[]);
+    assert!(text(&output.stdout).contains("f:live: unchanged at 20"));
+    assert_eq!(endpoint.world().requests(PUT).len(), 2);
+}

@@ -362,3 +362,70 @@ fn the_activity_log_keeps_history_across_a_restart() {
     );
     assert_eq!(endpoint.world().requests(PUT).len(), 1);
 }
+
+#[test]
+fn a_failed_allocation_is_reported_retried_within_its_backoff_and_cleared_when_ready() {
+    let endpoint = Endpoint::start();
+    let reason = "FUNCTION_ERROR_INIT_FAILURE";
+    endpoint.world().set_failed("f", "live", 5, reason);
+    endpoint.world().function("f").init_fails = Some(reason.into());
+    let port = free_port();
+    let (_dir, config) = aws_config(
+        &endpoint.url,
+        &daemon_settings(port, "1s"),
+        &fixed_target(5),
+    );
+    let mut daemon = Daemon::start(&config, &format!("127.0.0.1:{port}"), &[]);
+    daemon.wait_ready();
+    let gauge = "pc_autoscaler_target_allocation_failed{target=\"fixed\"}";
+    // The config is written again at once (5 requested, 0 there), fails again.
+    daemon.wait_for_put(&endpoint, 5, Duration::from_secs(20));
+    let first = puts_of(&endpoint, 5)[0].at;
+    let status = || {
+        let (_, body) = http_get(&daemon.address, "/status").expect("an answer");
+        let mut answer: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        answer["targets"][0].take()
+    };
+    // Once the write's allocation FAILED too, the next attempt is due.
+    assert!(
+        wait_for(Duration::from_secs(30), || status()["next_attempt"]
+            .is_string()),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(daemon.metric(gauge), Some(1.0));
+    let shown = status();
+    assert_eq!(shown["status_reason"], reason, "{shown}");
+    assert_eq!(
+        shown["last_activity"]["outcome"], "FAILED: FUNCTION_ERROR_INIT_FAILURE",
+        "{shown}"
+    );
+    let report = common::text(
+        &common::run(&["status", "--url", &format!("http://{}", daemon.address)]).stdout,
+    );
+    assert!(
+        report.contains("allocation FAILED: FUNCTION_ERROR_INIT_FAILURE"),
+        "{report}"
+    );
+
+    // Fixed: the next attempt comes within the first backoff (60 to 75 s after the
+    // failure), no sooner than a minute after the last write, and is READY.
+    endpoint.world().function("f").init_fails = None;
+    assert!(
+        wait_for(Duration::from_secs(120), || daemon.metric(gauge)
+            == Some(0.0)),
+        "{}",
+        daemon.log()
+    );
+    let puts = puts_of(&endpoint, 5);
+    assert_eq!(puts.len(), 2, "{puts:?}");
+    let gap = puts[1].at - first;
+    assert!(
+        gap >= Duration::from_secs(60) && gap <= Duration::from_secs(90),
+        "{gap:?}"
+    );
+    assert_eq!(
+        endpoint.world().function("f").configs["live"].status,
+        "READY"
+    );
+}

@@ -136,7 +136,7 @@ pub const FAMILIES: [Family; 13] = [
     },
     Family {
         name: "pc_autoscaler_target_allocation_failed",
-        help: "1 while the target's provisioned concurrency config is FAILED.",
+        help: "1 while the target's provisioned concurrency config is FAILED, and through its retries until an allocation is READY.",
         kind: "gauge",
         write: single!(|sample| sample.evaluated.map(|e| e.allocation_failed.into())),
     },

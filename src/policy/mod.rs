@@ -105,6 +105,19 @@ pub struct Observation {
     pub caps: Caps,
 }
 
+impl Observation {
+    /// What the target has, for every question of "how much is there": a `FAILED`
+    /// config serves only what it allocated (usually nothing), whatever it requested.
+    /// An allocation in progress is never changed (the decision holds), so there the
+    /// question does not arise; what serves meanwhile is its allocated part.
+    pub fn usable(&self) -> u32 {
+        match self.status {
+            AllocationStatus::Failed => self.allocated,
+            _ => self.requested,
+        }
+    }
+}
+
 /// What a target remembers between decisions: the datapoints of the scale-in window,
 /// keyed by minute. It is rebuilt from metric history after a restart, which is why
 /// it holds raw datapoints rather than anything derived from earlier decisions.
@@ -391,9 +404,12 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// Whether carrying out this decision means a write.
+    /// Whether carrying out this decision means a write: another value, or the same
+    /// value again on a `FAILED` config that lacks it (Lambda allocates anew).
     pub fn changes(&self, observation: &Observation) -> bool {
         self.desired != observation.requested
+            || (observation.status == AllocationStatus::Failed
+                && self.desired > observation.allocated)
     }
 }
 
@@ -522,8 +538,10 @@ fn tracked(
     observation: &Observation,
     now: DateTime<Utc>,
 ) -> (u32, Reason) {
-    let requested = observation.requested;
-    let hold = |reason: Reason| (requested, reason);
+    // What the target has: a FAILED config counts as what it allocated, so a
+    // recommendation is compared with the capacity that serves.
+    let have = observation.usable();
+    let hold = |reason: Reason| (observation.requested, reason);
     let peak = found.window_peak;
     let tracking_reason = Reason::Tracking {
         metric: tracking.metric.label(),
@@ -535,9 +553,9 @@ fn tracked(
             .map(|changed| changed + cooldown)
             .filter(|until| now < *until)
     };
-    if within_tolerance(peak, requested) {
+    if within_tolerance(peak, have) {
         hold(Reason::WithinTolerance { recommended: peak })
-    } else if peak > requested {
+    } else if peak > have {
         match since_change(tracking.scale_out_cooldown) {
             Some(until) => hold(Reason::ScaleOutCooldown { until }),
             None => (peak, tracking_reason),
@@ -547,7 +565,7 @@ fn tracked(
     } else if let Some(until) = since_change(tracking.scale_in_cooldown) {
         hold(Reason::ScaleInCooldown { until })
     } else {
-        let floor = step_floor(tracking.max_scale_in_step, requested);
+        let floor = step_floor(tracking.max_scale_in_step, have);
         if peak < floor {
             (floor, Reason::ScaleInStepLimited { recommended: peak })
         } else if found.newest_recommendation < peak {

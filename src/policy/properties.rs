@@ -226,3 +226,39 @@ proptest! {
         prop_assert!(raised.desired >= reactive.desired.min(cap), "{raised:?}\n{reactive:?}");
     }
 }
+
+proptest! {
+    /// A FAILED config is capacity that is not there: whatever the load, the metric
+    /// read, the caps and the time, the decision is never to leave it as it is while
+    /// it wants more than was allocated.
+    #[test]
+    fn a_failed_config_is_never_left_unchanged_below_what_is_wanted(
+        target in any_target(),
+        requested in 1u32..600,
+        allocated_share in 0u32..=100,
+        loads in prop::collection::vec(prop::option::of(0.0f64..500.0), 0..40),
+        unreadable in prop::bool::ANY,
+        minute in 0i64..(3 * 24 * 60),
+        caps in any_caps(),
+    ) {
+        let now = start() + TimeDelta::minutes(minute);
+        let datapoints = loads.iter().enumerate().filter_map(|(index, load)| load.map(|value| Datapoint {
+            timestamp: now - TimeDelta::minutes(2 + index as i64),
+            value,
+        })).collect();
+        let allocated = requested * allocated_share / 100;
+        let observation = Observation {
+            requested,
+            allocated,
+            status: AllocationStatus::Failed,
+            last_modified: Some(now - TimeDelta::minutes(1)),
+            datapoints,
+            metrics: if unreadable { MetricsRead::Unreadable } else { MetricsRead::Complete },
+            caps,
+        };
+        let decision = decide(&target, &observation, &PolicyState::default(), now);
+        if decision.desired > allocated {
+            prop_assert!(decision.changes(&observation), "{decision:?}");
+        }
+    }
+}

@@ -105,6 +105,12 @@ pub struct TargetStatus {
     pub allocated: u32,
     /// `READY`, `IN_PROGRESS` or `FAILED`: `IN_PROGRESS` is an allocation under way.
     pub allocation: Cow<'static, str>,
+    /// Lambda's `StatusReason` while the config is `FAILED`.
+    #[serde(default)]
+    pub status_reason: Option<String>,
+    /// When a `FAILED` config is written again.
+    #[serde(default)]
+    pub next_attempt: Option<DateTime<Utc>>,
     pub desired: u32,
     pub reason: String,
     pub reserved_available: Option<u32>,

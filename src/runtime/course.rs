@@ -96,6 +96,23 @@ pub const MAX_TRANSIENT_ATTEMPTS: u32 = 3;
 pub const MAX_CONFLICT_WAITS: u32 = 5;
 /// Throttles (`TooManyRequestsException`) waited out in a row before backing off.
 pub const MAX_THROTTLED_ATTEMPTS: u32 = 8;
+/// A config that Lambda left `FAILED` (an init failure) is written again this long
+/// after, doubling after each failure in a row up to [`FAILED_RETRY_CAP`], and up to a
+/// quarter longer at random: never sooner than a minute, so a failing function gets at
+/// most one write a minute.
+pub const FAILED_RETRY_FIRST: Duration = Duration::from_secs(60);
+pub const FAILED_RETRY_CAP: Duration = Duration::from_secs(15 * 60);
+
+/// The wait before writing a `FAILED` config again after `failures` in a row (1 for
+/// the first); `jitter` in [0, 1).
+pub fn failed_retry_wait(failures: u32, jitter: f64) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    FAILED_RETRY_FIRST
+        .saturating_mul(2u32.saturating_pow(doublings))
+        .min(FAILED_RETRY_CAP)
+        .mul_f64(1.0 + jitter.clamp(0.0, 1.0) / 4.0)
+}
+
 /// How long a value Lambda refused as invalid is not sent again, while the caps stay
 /// the same. A refusal can depend on things the daemon cannot see (another
 /// qualifier's holding, an account limit), so no refusal is remembered for ever.
@@ -282,6 +299,16 @@ pub struct Following {
     read_backs: u32,
 }
 
+/// A followed allocation that settled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settled {
+    /// The write's activity; `None` for an allocation a scan found.
+    pub activity: Option<u64>,
+    pub outcome: Outcome,
+    /// For an allocation that FAILED: when it is written again.
+    pub retry_at: Option<Instant>,
+}
+
 /// One target's write course. Created empty; a success ends every failure streak.
 #[derive(Debug, Clone, Default)]
 pub struct WriteCourse {
@@ -290,6 +317,9 @@ pub struct WriteCourse {
     refused: Option<Refusal>,
     blocked: Option<WriteBlocked>,
     following: Option<Following>,
+    /// Allocations that ended `FAILED` in a row; a READY one, or a config seen no
+    /// longer `FAILED` (a deploy behind the alias, a fix by someone else), ends it.
+    failed_allocations: u32,
 }
 
 impl WriteCourse {
@@ -341,7 +371,11 @@ impl WriteCourse {
                 (Outcome::Deleted, Next::Done)
             }
             Ok(Some(config)) => {
-                *self = WriteCourse::default();
+                // Lambda accepting a write says nothing of whether it will allocate.
+                *self = WriteCourse {
+                    failed_allocations: self.failed_allocations,
+                    ..WriteCourse::default()
+                };
                 match Outcome::of_config(Some(config), Duration::ZERO) {
                     Some(settled) => (settled, Next::Done),
                     None => {
@@ -434,35 +468,71 @@ impl WriteCourse {
         });
     }
 
-    /// What a config read at `now` says of the followed allocation: its activity and
-    /// outcome once it settled (and it is no longer followed).
+    /// What a config read at `now` says of the followed allocation, once it settled
+    /// (then it is no longer followed). One that FAILED is written again after
+    /// [`failed_retry_wait`]; one that is READY ends the streak of failures.
     pub fn settled(
         &mut self,
         config: Option<&ProvisionedConfig>,
         now: Instant,
-    ) -> Option<(Option<u64>, Outcome)> {
+        jitter: f64,
+    ) -> Option<Settled> {
         let following = self.following?;
         let outcome = Outcome::of_config(config, now.duration_since(following.sent))?;
         self.following = None;
-        Some((following.activity, outcome))
+        let retry_at = match outcome {
+            Outcome::Failed { .. } => {
+                self.failed_allocations += 1;
+                let at = now + failed_retry_wait(self.failed_allocations, jitter);
+                self.not_before = Some(at);
+                Some(at)
+            }
+            _ => {
+                self.failed_allocations = 0;
+                None
+            }
+        };
+        Some(Settled {
+            activity: following.activity,
+            outcome,
+            retry_at,
+        })
     }
 
-    /// A read-back of the followed allocation: its activity and outcome once it
-    /// settled, and what comes next. A failed read or an allocation still in progress
-    /// is read again, up to the read-backs' limit.
+    /// The config was seen not `FAILED`: whatever failed before is over.
+    pub fn not_failed(&mut self) {
+        self.failed_allocations = 0;
+    }
+
+    /// Whether the last allocation FAILED and none has been READY since: true through
+    /// the retries too, so that an alert on it sees a failure that lasts.
+    pub fn allocation_failing(&self) -> bool {
+        self.failed_allocations > 0
+    }
+
+    /// When a `FAILED` config is written again, while one is waiting to be.
+    pub fn failed_retry_at(&self) -> Option<Instant> {
+        self.not_before.filter(|_| self.failed_allocations > 0)
+    }
+
+    /// A read-back of the followed allocation: how it settled, if it did, and what
+    /// comes next. A failed read or an allocation still in progress is read again, up
+    /// to the read-backs' limit.
     pub fn after_read_back(
         &mut self,
         read: Result<Option<&ProvisionedConfig>, &AwsError>,
         read_backs: &ReadBacks,
         now: Instant,
-    ) -> (Option<(Option<u64>, Outcome)>, Next) {
+        jitter: f64,
+    ) -> (Option<Settled>, Next) {
         if self.following.is_none() {
             return (None, Next::Done);
         }
         if let Ok(config) = read
-            && let Some(settled) = self.settled(config, now)
+            && let Some(settled) = self.settled(config, now, jitter)
         {
-            return (Some(settled), Next::Done);
+            let next = settled.retry_at.map_or(Next::Done, Next::RetryAt);
+            return (Some(settled), next);
         }
         let following = self.following.as_mut().expect("followed, checked above");
         following.read_backs += 1;
@@ -687,7 +757,8 @@ mod tests {
         let mut waits = Vec::new();
         for _ in 0..6 {
             at += Duration::from_secs(1);
-            let (settled, next) = course.after_read_back(Ok(Some(&in_progress)), &read_backs, at);
+            let (settled, next) =
+                course.after_read_back(Ok(Some(&in_progress)), &read_backs, at, 0.5);
             assert_eq!(settled, None);
             let Next::ReadBackAt(when) = next else {
                 panic!("followed: {next:?}");
@@ -696,15 +767,16 @@ mod tests {
         }
         assert_eq!(waits, vec![4, 8, 16, 30, 30, 30]);
         let ready = config(AllocationStatus::Ready);
-        let (settled, next) = course.after_read_back(Ok(Some(&ready)), &read_backs, at);
+        let (settled, next) = course.after_read_back(Ok(Some(&ready)), &read_backs, at, 0.5);
         assert_eq!(
             settled,
-            Some((
-                Some(7),
-                Outcome::Ready {
+            Some(Settled {
+                activity: Some(7),
+                outcome: Outcome::Ready {
                     after: Duration::from_secs(6)
-                }
-            ))
+                },
+                retry_at: None,
+            })
         );
         assert_eq!((next, course.following()), (Next::Done, None));
     }
@@ -727,17 +799,79 @@ mod tests {
         );
         let error = server();
         assert!(matches!(
-            course.after_read_back(Err(&error), &read_backs, now).1,
+            course.after_read_back(Err(&error), &read_backs, now, 0.5).1,
             Next::ReadBackAt(_)
         ));
         assert!(matches!(
-            course.after_read_back(Err(&error), &read_backs, now).1,
+            course.after_read_back(Err(&error), &read_backs, now, 0.5).1,
             Next::ReadBackAt(_)
         ));
         assert_eq!(
-            course.after_read_back(Err(&error), &read_backs, now),
+            course.after_read_back(Err(&error), &read_backs, now, 0.5),
             (None, Next::Done)
         );
+    }
+
+    #[test]
+    fn a_failed_allocation_is_written_again_after_a_growing_wait_and_a_ready_one_ends_it() {
+        let mut now = Instant::now();
+        let read_backs = ReadBacks::default();
+        let mut course = WriteCourse::default();
+        let mut waits = Vec::new();
+        for _ in 0..6 {
+            course.after_write(
+                Ok(Some(&config(AllocationStatus::InProgress))),
+                (5, Caps::default()),
+                1,
+                (&Backoff::default(), &read_backs),
+                now,
+                0.0,
+            );
+            let failed = ProvisionedConfig {
+                status_reason: Some("FUNCTION_ERROR_INIT_FAILURE".into()),
+                ..config(AllocationStatus::Failed)
+            };
+            let (settled, next) = course.after_read_back(Ok(Some(&failed)), &read_backs, now, 0.0);
+            let settled = settled.expect("settled");
+            assert_eq!(
+                settled.outcome.to_string(),
+                "FAILED: FUNCTION_ERROR_INIT_FAILURE"
+            );
+            let Next::RetryAt(at) = next else {
+                panic!("written again: {next:?}");
+            };
+            assert_eq!(course.failed_retry_at(), Some(at));
+            assert!(!course.may_write(5, &Caps::default(), at - Duration::from_secs(1)));
+            assert!(course.may_write(5, &Caps::default(), at));
+            waits.push((at - now).as_secs());
+            now = at;
+        }
+        assert_eq!(waits, vec![60, 120, 240, 480, 900, 900]);
+        course.after_write(
+            Ok(Some(&config(AllocationStatus::InProgress))),
+            (5, Caps::default()),
+            1,
+            (&Backoff::default(), &read_backs),
+            now,
+            0.0,
+        );
+        let ready = config(AllocationStatus::Ready);
+        let (_, next) = course.after_read_back(Ok(Some(&ready)), &read_backs, now, 0.0);
+        assert_eq!((next, course.failed_retry_at()), (Next::Done, None));
+    }
+
+    #[test]
+    fn failed_retries_are_a_minute_apart_at_least_and_never_past_the_cap_and_a_quarter() {
+        for failures in 1..40 {
+            for jitter in [0.0, 0.5, 0.999] {
+                let wait = failed_retry_wait(failures, jitter);
+                assert!(wait >= FAILED_RETRY_FIRST, "{failures} {jitter}");
+                assert!(
+                    wait <= FAILED_RETRY_CAP.mul_f64(1.25),
+                    "{failures} {jitter}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct Request {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryFunction {
     pub reserved: Option<u32>,
+    /// While set, every allocation ends `FAILED` with this reason (an init failure).
+    pub init_fails: Option<String>,
     pub weighted: BTreeSet<String>,
     /// Qualifier → config and when its allocation started.
     pub configs: BTreeMap<String, (ProvisionedConfig, Instant)>,
@@ -101,8 +103,17 @@ impl World {
         for function in self.functions.values_mut() {
             for (config, since) in function.configs.values_mut() {
                 if config.status == AllocationStatus::InProgress && since.elapsed() >= delay {
-                    config.status = AllocationStatus::Ready;
-                    config.allocated = config.requested;
+                    match &function.init_fails {
+                        Some(reason) => {
+                            config.status = AllocationStatus::Failed;
+                            config.status_reason = Some(reason.clone());
+                            config.allocated = 0;
+                        }
+                        None => {
+                            config.status = AllocationStatus::Ready;
+                            config.allocated = config.requested;
+                        }
+                    }
                 }
             }
         }

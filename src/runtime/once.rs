@@ -428,7 +428,8 @@ async fn apply_one<L: LambdaApi, M: MetricsApi>(
             }
         };
         let (from, to) = (evaluated.observation.requested, evaluated.decision.desired);
-        if to == from {
+        // A FAILED config that lacks what is wanted is written again, same value or not.
+        if !evaluated.decision.changes(&evaluated.observation) {
             return Applied::Unchanged { capacity: from };
         }
         if options.dry_run {
@@ -475,7 +476,11 @@ async fn write_once<L: LambdaApi, M: MetricsApi>(
     let (from, to) = (evaluated.observation.requested, evaluated.decision.desired);
     let result = context
         .control
-        .write(target, to, write_priority(from, to))
+        .write(
+            target,
+            to,
+            write_priority(evaluated.observation.usable(), to),
+        )
         .await;
     if result.is_ok() {
         log_change(target, from, to, &evaluated.decision.reason, 0);
@@ -550,12 +555,13 @@ async fn follow<L: LambdaApi, M>(
             read.as_ref().map(Option::as_ref),
             &options.read_backs,
             Instant::now(),
+            fastrand::f64(),
         ) {
-            (Some((_, outcome)), _) => {
-                if let Outcome::Failed { reason } = &outcome {
+            (Some(settled), _) => {
+                if let Outcome::Failed { reason } = &settled.outcome {
                     tracing::error!(target = %target.name, reason = reason.as_deref().unwrap_or(""), "allocation FAILED");
                 }
-                return outcome;
+                return settled.outcome;
             }
             (None, Next::ReadBackAt(next)) => at = next,
             (None, _) => break,
@@ -587,9 +593,10 @@ async fn wait_until_settled<L: LambdaApi, M>(
     }
 }
 
-/// Writes that raise capacity go first; lowering can wait.
-pub fn write_priority(from: u32, to: u32) -> Priority {
-    if to > from {
+/// Writes that raise capacity go first; lowering can wait. `have` is what serves now
+/// ([`crate::policy::Observation::usable`]): writing a `FAILED` config again is a raise.
+pub fn write_priority(have: u32, to: u32) -> Priority {
+    if to > have {
         Priority::Raise
     } else {
         Priority::Lower

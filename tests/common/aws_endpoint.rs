@@ -72,6 +72,8 @@ pub type SeriesKey = (String, Vec<(String, String)>);
 pub struct Config {
     pub requested: u32,
     pub status: &'static str,
+    /// Why an allocation FAILED, as Lambda's `StatusReason` says.
+    pub status_reason: Option<String>,
     pub since: Instant,
     pub last_modified: String,
 }
@@ -79,6 +81,9 @@ pub struct Config {
 #[derive(Debug, Clone, Default)]
 pub struct Function {
     pub reserved: Option<u32>,
+    /// While set, every allocation of the function ends `FAILED` with this reason, as
+    /// Lambda's does when the function's init fails; clear it to fix the cause.
+    pub init_fails: Option<String>,
     /// Alias name → whether it has routing weights.
     pub aliases: HashMap<String, bool>,
     pub configs: BTreeMap<String, Config>,
@@ -134,10 +139,24 @@ impl World {
             Config {
                 requested,
                 status: "READY",
+                status_reason: None,
                 since: Instant::now() - Duration::from_secs(3600),
                 last_modified: "2026-01-01T00:00:00.000+0000".into(),
             },
         );
+    }
+
+    /// Sets a qualifier's config as Lambda leaves it after an init failure: `requested`
+    /// asked, nothing allocated, `FAILED` with `reason`.
+    pub fn set_failed(&mut self, function: &str, qualifier: &str, requested: u32, reason: &str) {
+        self.set_config(function, qualifier, requested);
+        let config = self
+            .function(function)
+            .configs
+            .get_mut(qualifier)
+            .expect("just set");
+        config.status = "FAILED";
+        config.status_reason = Some(reason.to_owned());
     }
 
     pub fn inject(&mut self, operation: &'static str, faults: impl IntoIterator<Item = Fault>) {
@@ -215,13 +234,19 @@ impl World {
         false
     }
 
-    /// Promotes finished allocations to READY.
+    /// Ends finished allocations: READY, or FAILED while the function's init fails.
     fn settle(&mut self) {
         let delay = self.allocation_delay;
         for function in self.functions.values_mut() {
             for config in function.configs.values_mut() {
                 if config.status == "IN_PROGRESS" && config.since.elapsed() >= delay {
-                    config.status = "READY";
+                    match &function.init_fails {
+                        Some(reason) => {
+                            config.status = "FAILED";
+                            config.status_reason = Some(reason.clone());
+                        }
+                        None => config.status = "READY",
+                    }
                 }
             }
         }
@@ -451,6 +476,7 @@ fn config_json(config: &Config) -> Json {
         "AvailableProvisionedConcurrentExecutions": allocated,
         "AllocatedProvisionedConcurrentExecutions": allocated,
         "Status": config.status,
+        "StatusReason": config.status_reason,
         "LastModified": config.last_modified,
     })
 }
@@ -722,6 +748,10 @@ fn put(world: &mut World, function: &str, qualifier: &str, value: u32) -> Respon
         );
     }
     let before = current.as_ref().map_or(0, |config| config.requested);
+    let before_allocated = current
+        .as_ref()
+        .filter(|config| config.status == "READY")
+        .map_or(0, |config| config.requested);
     match entry.reserved {
         Some(reserved) => {
             let others: u32 = entry
@@ -748,6 +778,7 @@ fn put(world: &mut World, function: &str, qualifier: &str, value: u32) -> Respon
     let config = Config {
         requested: value,
         status: "IN_PROGRESS",
+        status_reason: None,
         since: Instant::now(),
         last_modified: chrono::Utc::now()
             .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
@@ -755,7 +786,7 @@ fn put(world: &mut World, function: &str, qualifier: &str, value: u32) -> Respon
     };
     let mut body = config_json(&config);
     // Capacity already allocated keeps serving while the rest is allocated.
-    body["AllocatedProvisionedConcurrentExecutions"] = json!(before.min(value));
+    body["AllocatedProvisionedConcurrentExecutions"] = json!(before_allocated.min(value));
     entry.configs.insert(qualifier.to_owned(), config);
     json_response(202, body)
 }

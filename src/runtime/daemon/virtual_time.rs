@@ -719,3 +719,68 @@ async fn a_target_that_chooses_its_window_holds_a_peak_older_than_the_window_it_
     );
     harness.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_allocation_is_written_again_with_backoff_until_it_is_ready() {
+    // The function's init fails: every allocation ends FAILED. Lambda's answer to the
+    // write says IN_PROGRESS; the read-back finds FAILED.
+    let harness = Harness::start("interval = \"5s\"", &fixed("f", 20), |world| {
+        world.functions.entry("f".into()).or_default().init_fails =
+            Some("FUNCTION_ERROR_INIT_FAILURE".into());
+    })
+    .await;
+    harness.pass(20.0 * 60.0).await;
+    let puts = harness.puts();
+    let times: Vec<f64> = puts.iter().map(|(at, _, _)| *at).collect();
+    assert!(puts.iter().all(|(_, _, value)| *value == 20), "{puts:?}");
+    let gaps: Vec<f64> = times.windows(2).map(|pair| pair[1] - pair[0]).collect();
+    // Allocation (30 s) and read-backs between, then 1, 2, 4, 8 minutes (+0–25 %).
+    assert!(gaps.len() >= 4, "{times:?}");
+    for (index, gap) in gaps.iter().enumerate().take(4) {
+        let nominal = 60.0 * 2f64.powi(index as i32);
+        assert!(
+            *gap >= nominal && *gap <= nominal * 1.25 + 40.0,
+            "gap {index} of {gaps:?}"
+        );
+    }
+    assert!(
+        gaps.iter().all(|gap| *gap >= 60.0),
+        "at most one write a minute"
+    );
+    let failed = "pc_autoscaler_target_allocation_failed{target=\"f:live\"}";
+    assert_eq!(harness.sample(failed), Some(1.0));
+    let status = http::status_of(&harness.view, "f:live").expect("a status");
+    assert_eq!(status.allocation, "FAILED");
+    assert_eq!(
+        status.status_reason.as_deref(),
+        Some("FUNCTION_ERROR_INIT_FAILURE")
+    );
+    assert!(status.next_attempt.is_some(), "{status:?}");
+    let last = status.last_activity.expect("the last write");
+    assert_eq!(last.outcome, "FAILED: FUNCTION_ERROR_INIT_FAILURE");
+
+    // The cause is fixed: the next attempt allocates, and the gauge goes back to 0.
+    harness
+        .aws
+        .lambda
+        .world()
+        .functions
+        .entry("f".into())
+        .or_default()
+        .init_fails = None;
+    harness.pass(20.0 * 60.0).await;
+    assert_eq!(harness.sample(failed), Some(0.0));
+    let status = http::status_of(&harness.view, "f:live").expect("a status");
+    assert_eq!(
+        (status.allocation.as_ref(), status.allocated),
+        ("READY", 20)
+    );
+    assert!(
+        status
+            .last_activity
+            .is_some_and(|last| last.outcome.starts_with("READY after")),
+        "{:?}",
+        harness.puts()
+    );
+    harness.stop().await;
+}

@@ -82,8 +82,11 @@ impl Shard {
         let (from, to) = (evaluated.observation.requested, evaluated.decision.desired);
         let caps = evaluated.observation.caps;
         let reason = evaluated.decision.reason.clone();
+        let changes = evaluated.decision.changes(&evaluated.observation);
+        let have = evaluated.observation.usable();
         self.take_in(name, evaluated, trigger, now);
-        let blocked = self.write_or_block(name, (from, to, caps), reason, trigger, now);
+        let change = changes.then_some((from, to, caps));
+        let blocked = self.write_or_block(name, change, (have, reason), trigger, now);
         self.note_blocked(
             name,
             blocked.map(Block::Write),
@@ -117,19 +120,25 @@ impl Shard {
             trigger,
             outcome: "capacity held".into(),
         });
-        slot.seen = Some(Box::new(seen(evaluated, slot.seen.as_deref(), now)));
+        let retry_at = slot.course.failed_retry_at().map(|at| {
+            let wait = at.saturating_duration_since(now.instant);
+            now.wall + chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX)
+        });
+        let mut seen = seen(evaluated, slot.seen.as_deref(), now);
+        seen.failed_retry_at = retry_at;
+        slot.seen = Some(Box::new(seen));
         if let Some(entry) = entry {
             self.record(name, entry, now);
         }
     }
 
-    /// Starts the write from `from` to `to` when the course and the function allow it;
-    /// otherwise says what blocks it, if anything does.
+    /// Starts the write from `from` to `to` (`None`: nothing to write) when the course
+    /// and the function allow it; otherwise says what blocks it, if anything does.
     fn write_or_block(
         &mut self,
         name: &TargetName,
-        (from, to, caps): (u32, u32, Caps),
-        reason: Reason,
+        change: Option<(u32, u32, Caps)>,
+        (have, reason): (u32, Reason),
         trigger: Trigger,
         now: Now,
     ) -> Option<WriteBlocked> {
@@ -140,10 +149,10 @@ impl Shard {
             .function(&config.function)
             .is_none_or(|function| function.writing.is_some());
         let slot = self.targets.get_mut(name)?;
-        if to == from {
+        let Some((from, to, caps)) = change else {
             slot.course.nothing_to_write();
             return None;
-        }
+        };
         if self.settings.dry_run || busy || !slot.course.may_write(to, &caps, now.instant) {
             return slot.course.blocked();
         }
@@ -167,7 +176,7 @@ impl Shard {
             });
         }
         self.effects.push(Effect::Write {
-            priority: write_priority(from, to),
+            priority: write_priority(have, to),
             target: config,
             to,
         });
@@ -299,6 +308,7 @@ fn seen(evaluated: Evaluated, before: Option<&Seen>, now: Now) -> Seen {
     let Evaluated {
         observation,
         decision,
+        config,
         ..
     } = evaluated;
     let newest = observation
@@ -328,5 +338,7 @@ fn seen(evaluated: Evaluated, before: Option<&Seen>, now: Now) -> Seen {
         forecast_capacity,
         chosen_window: decision.tuned.map(|tuned| tuned.window_minutes * 60),
         reason: decision.reason,
+        status_reason: config.and_then(|config| config.status_reason),
+        failed_retry_at: None,
     }
 }

@@ -10,6 +10,7 @@ use crate::aws::{AwsError, FunctionConfigs, ProvisionedConfig};
 use crate::config::{FunctionId, TargetName};
 use crate::policy::AllocationStatus;
 use crate::runtime::activity::{Kind, Trigger};
+use crate::runtime::course::{Outcome, Settled};
 use crate::runtime::known::Drift;
 
 /// How a change made by someone else was found.
@@ -191,17 +192,30 @@ impl Shard {
             result.as_ref().map(Option::as_ref),
             &self.read_backs,
             now.instant,
+            self.rng.f64(),
         );
         self.carry_on(target, &config.function, next, now);
-        if let Some((activity, outcome)) = settled {
-            if let Some(activity) = activity {
-                self.effects.push(super::Effect::SetOutcome {
-                    target: target.clone(),
-                    activity,
-                    outcome,
-                });
-            }
+        if let Some(settled) = settled {
+            self.settled(target, settled);
             self.decide(std::slice::from_ref(target), Trigger::Settle, now);
+        }
+    }
+
+    /// A followed allocation settled: its activity gets the outcome, and one that
+    /// FAILED is decided again when its retry is due.
+    fn settled(&mut self, target: &TargetName, settled: Settled) {
+        if let Outcome::Failed { reason } = &settled.outcome {
+            tracing::error!(target = %target, reason = reason.as_deref().unwrap_or("none given"), "allocation FAILED; it is written again after a backoff");
+        }
+        if let Some(at) = settled.retry_at {
+            self.due.queue(Chore::Decide(target.clone()), at, false);
+        }
+        if let Some(activity) = settled.activity {
+            self.effects.push(super::Effect::SetOutcome {
+                target: target.clone(),
+                activity,
+                outcome: settled.outcome,
+            });
         }
     }
 
@@ -213,12 +227,18 @@ impl Shard {
         let Some(config) = self.known.config(&slot.config) else {
             return;
         };
-        if let Some((Some(activity), outcome)) = slot.course.settled(config, now.instant) {
-            self.effects.push(super::Effect::SetOutcome {
-                target: name.clone(),
-                activity,
-                outcome,
-            });
+        // READY (or gone), or allocating anew without a write of ours (a deploy behind
+        // the alias, a fix by someone else): what failed before is over.
+        let recovered = match config.map(|config| config.status) {
+            None | Some(AllocationStatus::Ready | AllocationStatus::None) => true,
+            Some(AllocationStatus::InProgress) => slot.course.following().is_none(),
+            Some(AllocationStatus::Failed) => false,
+        };
+        if recovered {
+            slot.course.not_failed();
+        }
+        if let Some(settled) = slot.course.settled(config, now.instant, self.rng.f64()) {
+            self.settled(name, settled);
         }
     }
 

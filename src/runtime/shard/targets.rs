@@ -71,6 +71,10 @@ pub struct Seen {
     pub forecast_capacity: Option<u32>,
     /// The scale-in window the history chose, in seconds.
     pub chosen_window: Option<u32>,
+    /// Lambda's `StatusReason`, for a config that FAILED.
+    pub status_reason: Option<String>,
+    /// When a FAILED config is written again.
+    pub failed_retry_at: Option<DateTime<Utc>>,
 }
 
 /// Counters a target has counted since its slot was made.

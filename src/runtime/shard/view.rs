@@ -43,7 +43,8 @@ fn sample<'a>(name: &'a str, slot: &'a Slot) -> TargetSample<'a> {
             allocated: seen.allocated,
             min: seen.min,
             max: seen.max,
-            allocation_failed: seen.allocation == AllocationStatus::Failed,
+            allocation_failed: seen.allocation == AllocationStatus::Failed
+                || slot.course.allocation_failing(),
             metric_data: seen.metric_data,
         }),
         metric_value: config
@@ -121,6 +122,8 @@ fn status(name: &str, slot: &Slot, seen: &Seen) -> TargetStatus {
         requested: seen.requested,
         allocated: seen.allocated,
         allocation: seen.allocation.label().into(),
+        status_reason: seen.status_reason.clone(),
+        next_attempt: seen.failed_retry_at,
         desired: seen.desired,
         reason: seen.reason.to_string(),
         reserved_available: seen.caps.reserved_available,
