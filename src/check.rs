@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 use crate::aws::dynamodb;
 use crate::config::keys::{self, Key, show_duration};
 use crate::config::{Config, LeaderSettings, LogFormat, TargetConfig};
+use crate::escape::Printable;
 use crate::policy::schedule::{self, Bounds};
 
 /// How many upcoming changes `check` shows per target.
@@ -21,7 +22,7 @@ pub fn render(config: &Config, now: DateTime<Utc>) -> String {
     let _ = writeln!(
         out,
         "{}: valid, {} target{}",
-        config.source.display(),
+        Printable(&config.source.display().to_string()),
         config.targets.len(),
         if config.targets.len() == 1 { "" } else { "s" }
     );
@@ -98,7 +99,7 @@ fn render_leader(out: &mut String, leader: &LeaderSettings) {
         out,
         "\nleader election: DynamoDB table `{}` (hash key `id`, a string), lease item `{}`; lease {}, renewed every {}, writes only within {} of a renew",
         leader.table,
-        leader.name,
+        Printable(&leader.name),
         humantime::format_duration(leader.lease),
         humantime::format_duration(leader.renew_every),
         humantime::format_duration(leader.write_window()),

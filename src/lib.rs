@@ -8,6 +8,7 @@ pub mod check;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod escape;
 pub mod leader;
 pub mod metrics;
 pub mod plan;

@@ -240,30 +240,31 @@ fn with_config(path: &std::path::Path, body: impl FnOnce(config::Config) -> Exit
             init_logging(config.daemon.log_format);
             body(config)
         }
-        Err(error @ LoadError::Read { .. }) => {
-            eprintln!("error: {error}");
-            ExitCode::from(EXIT_INVALID_CONFIG)
-        }
         Err(LoadError::Invalid(errors)) => {
             eprintln!("{errors}");
+            ExitCode::from(EXIT_INVALID_CONFIG)
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
             ExitCode::from(EXIT_INVALID_CONFIG)
         }
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` filters them (default `info`). No colour unless stderr
-/// is a terminal, so journald and log shippers get plain lines.
+/// Logs go to stderr; `RUST_LOG` filters them (default `info`). The text format has no
+/// colour and escapes whatever a field held (`escape::EscapingWriter`), so one event is
+/// one line, whatever a file, a tag or an AWS answer put in it; JSON escapes by itself.
 fn init_logging(format: config::LogFormat) {
-    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_ansi(false);
     match format {
-        config::LogFormat::Text => builder.init(),
-        config::LogFormat::Json => builder.json().init(),
+        config::LogFormat::Text => builder
+            .with_writer(|| pc_autoscaler::escape::EscapingWriter(std::io::stderr()))
+            .init(),
+        config::LogFormat::Json => builder.with_writer(std::io::stderr).json().init(),
     }
 }
 
@@ -318,6 +319,17 @@ fn simulate(args: SimulateArgs) -> ExitCode {
 
 fn check(path: &std::path::Path) -> ExitCode {
     with_config(path, |config| {
+        // What the file system must give the daemon, checked where it will run.
+        if let Some(log) = &config.daemon.activity_log
+            && let Err(why) = pc_autoscaler::runtime::activity::check_path(log)
+        {
+            eprintln!(
+                "error: {}: daemon.activity_log: {}",
+                pc_autoscaler::escape::Printable(&path.display().to_string()),
+                pc_autoscaler::escape::Printable(&why)
+            );
+            return ExitCode::from(EXIT_INVALID_CONFIG);
+        }
         print!(
             "{}",
             pc_autoscaler::check::render(&config, pc_autoscaler::clock::Clock::System.now())

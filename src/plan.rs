@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::escape::{Printable, printable};
 use crate::runtime::evaluate::Evaluation;
 use crate::runtime::once::Applied;
 
@@ -142,7 +143,7 @@ pub fn render(rows: &[PlanRow]) -> String {
     );
     for row in rows {
         if let Some(blocked) = &row.blocked {
-            let _ = writeln!(out, "{:<24} BLOCKED: {blocked}", row.target);
+            let _ = writeln!(out, "{:<24} BLOCKED: {}", row.target, Printable(blocked));
             continue;
         }
         let value = row
@@ -168,13 +169,14 @@ pub fn render(rows: &[PlanRow]) -> String {
             show(&row.reserved_cap),
             show(&row.account_headroom),
             desired,
-            show(&row.reason)
+            printable(&show(&row.reason))
         );
         if let Some(reason) = &row.status_reason {
             let _ = writeln!(
                 out,
-                "{:<24} FAILED: {reason}; {} allocated of {} requested",
+                "{:<24} FAILED: {}; {} allocated of {} requested",
                 "",
+                Printable(reason),
                 show(&row.allocated),
                 show(&row.requested)
             );
@@ -194,7 +196,7 @@ pub fn render(rows: &[PlanRow]) -> String {
 pub fn render_applied(results: &[(crate::config::TargetName, Applied)]) -> String {
     let mut out = String::new();
     for (target, applied) in results {
-        let _ = writeln!(out, "{target}: {applied}");
+        let _ = writeln!(out, "{target}: {}", printable(&applied.to_string()));
     }
     out
 }

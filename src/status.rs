@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+use crate::escape::{Printable, printable};
 use crate::runtime::activity::{Activity, TargetStatus};
 
 #[derive(Debug, thiserror::Error)]
@@ -241,6 +242,7 @@ fn status_row(status: &TargetStatus) -> [String; 6] {
     if let Some(blocked) = &status.blocked {
         let _ = write!(why, "; BLOCKED: {blocked}");
     }
+    // Every cell quotes what the daemon answered: escaped, a cell is one line.
     [
         status.target.clone(),
         has,
@@ -249,6 +251,7 @@ fn status_row(status: &TargetStatus) -> [String; 6] {
         metric,
         why,
     ]
+    .map(|cell| printable(&cell).into_owned())
 }
 
 fn activity_line(activity: &Activity) -> String {
@@ -274,8 +277,8 @@ fn activity_line(activity: &Activity) -> String {
     format!(
         "{}  {}  {kind} {change}  ({trigger}) {}  → {}{epoch}",
         activity.time.format("%Y-%m-%d %H:%M:%S UTC"),
-        activity.target,
-        activity.reason,
-        activity.outcome,
+        Printable(&activity.target),
+        Printable(&activity.reason),
+        Printable(&activity.outcome),
     )
 }

@@ -275,7 +275,7 @@ fn every_error_is_reported_at_once() {
 }
 
 #[test]
-fn twenty_thousand_errors_are_each_reported_at_their_line() {
+fn twenty_thousand_errors_are_counted_and_the_first_thousand_reported_at_their_lines() {
     let body: String = (0..20_000)
         .map(|index| {
             format!(
@@ -287,21 +287,27 @@ fn twenty_thousand_errors_are_each_reported_at_their_line() {
     let output = run(&["check", "--config", path.to_str().expect("utf-8 path")]);
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr.ends_with("20000 errors in the configuration\n"));
+    assert!(
+        stderr.ends_with(
+            "20000 errors in the configuration; the first 1000 are shown, 19000 more are not\n"
+        ),
+        "{}",
+        &stderr[stderr.len().saturating_sub(200)..]
+    );
     let located: Vec<&str> = stderr
         .lines()
         .filter(|line| line.contains(".min: "))
         .collect();
-    assert_eq!(located.len(), 20_000);
+    assert_eq!(located.len(), 1_000);
     assert!(
         located[0].contains("many.toml:4:7: target[0].min"),
         "{}",
         located[0]
     );
     assert!(
-        located[19_999].contains("many.toml:99999:7: target[19999].min"),
+        located[999].contains("many.toml:4999:7: target[999].min"),
         "{}",
-        located[19_999]
+        located[999]
     );
 }
 

@@ -319,7 +319,7 @@ fn ten_thousand_random_configs_and_flags_never_panic() {
         let outcome =
             std::panic::catch_unwind(|| match config::parse(&source, Path::new("fuzz.toml")) {
                 Err(errors) => {
-                    assert!(!errors.0.is_empty(), "refused without a reason");
+                    assert!(!errors.errors.is_empty(), "refused without a reason");
                     let text = errors.to_string();
                     assert!(
                         text.contains("fuzz.toml:"),

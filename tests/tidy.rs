@@ -181,14 +181,15 @@ fn only_the_drivers_spawn_tasks_or_read_clocks() {
 fn each_layer_imports_only_the_layers_below_it() {
     // Lowest first: what each top-level module may name of the crate besides itself.
     const LAYERS: &[(&str, &[&str])] = &[
-        ("config", &[]),
+        ("escape", &[]),
+        ("config", &["escape"]),
         ("clock", &[]),
         ("trim", &[]),
-        ("policy", &["config"]),
-        ("simulate", &["config", "policy"]),
-        ("leader", &["config", "policy"]),
-        ("aws", &["clock", "config", "leader", "policy"]),
-        ("metrics", &["aws", "config", "policy"]),
+        ("policy", &["config", "escape"]),
+        ("simulate", &["config", "escape", "policy"]),
+        ("leader", &["config", "escape", "policy"]),
+        ("aws", &["clock", "config", "escape", "leader", "policy"]),
+        ("metrics", &["aws", "config", "escape", "policy"]),
     ];
     let mut found = Vec::new();
     for (layer, allowed) in LAYERS {
@@ -228,6 +229,45 @@ fn sources_if_any(under: &str) -> Option<Vec<(PathBuf, String)>> {
         .join(under)
         .is_dir()
         .then(|| sources(under))
+}
+
+#[test]
+fn only_the_command_line_prints_and_renderers_escape_what_they_quote() {
+    // Terminal output is built by the renderers (`check`, `plan`, `status`, `simulate`)
+    // and printed by `main.rs` alone; the renderers that quote strings from outside pass
+    // them through `escape`.
+    let mut found = Vec::new();
+    for (path, text) in sources("src") {
+        if path.ends_with("main.rs") {
+            continue;
+        }
+        for (number, line) in production_lines(&text) {
+            if ["println!", "print!(", "eprintln!", "eprint!("]
+                .iter()
+                .any(|word| line.contains(word))
+            {
+                found.push(format!("{}:{number}", path.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "printing outside main.rs:\n{}",
+        found.join("\n")
+    );
+    for renderer in [
+        "src/check.rs",
+        "src/plan.rs",
+        "src/status.rs",
+        "src/config/error.rs",
+    ] {
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(renderer))
+            .expect("readable");
+        assert!(
+            text.contains("crate::escape"),
+            "{renderer} quotes outside strings without escaping them"
+        );
+    }
 }
 
 #[test]

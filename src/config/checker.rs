@@ -11,7 +11,7 @@ use chrono::TimeDelta;
 use toml::Spanned;
 use toml::de::DeTable;
 
-use super::error::ConfigError;
+use super::error::{ConfigError, MAX_REPORTED};
 use super::keys::{Key, MAX_COUNT, MAX_RATE, MIN_RATE};
 use super::schema::{KeyIndex, LineCursor};
 
@@ -26,8 +26,11 @@ pub struct Checker<'a> {
     source: &'a str,
     root: &'a DeTable<'a>,
     pending: Vec<PendingError>,
+    /// Errors past the first [`MAX_REPORTED`] by position, only counted.
+    dropped: usize,
 }
 
+#[derive(PartialEq, Eq)]
 struct PendingError {
     offset: usize,
     /// `None`: derived from the offset in `finish`.
@@ -42,12 +45,13 @@ impl<'a> Checker<'a> {
             source,
             root,
             pending: Vec::new(),
+            dropped: 0,
         }
     }
 
     /// An error at `span`, its key path derived from the position.
     pub fn error(&mut self, span: Range<usize>, reason: impl Into<String>) {
-        self.pending.push(PendingError {
+        self.push(PendingError {
             offset: span.start,
             key: None,
             reason: reason.into(),
@@ -55,15 +59,36 @@ impl<'a> Checker<'a> {
     }
 
     pub fn error_at_path(&mut self, span: Range<usize>, key: String, reason: impl Into<String>) {
-        self.pending.push(PendingError {
+        self.push(PendingError {
             offset: span.start,
             key: Some(key),
             reason: reason.into(),
         });
     }
 
-    pub fn finish(mut self) -> Vec<ConfigError> {
+    /// Keeps at most a few times [`MAX_REPORTED`] errors waiting: past that, only the
+    /// earliest are kept and the rest counted, so memory stays bounded whatever the file.
+    fn push(&mut self, error: PendingError) {
+        self.pending.push(error);
+        if self.pending.len() >= 4 * MAX_REPORTED {
+            self.compact();
+        }
+    }
+
+    /// Sorts by position, drops exact repeats (an inherited value checked once per
+    /// target) and keeps the first [`MAX_REPORTED`].
+    fn compact(&mut self) {
         self.pending.sort_by_key(|pending| pending.offset);
+        self.pending.dedup();
+        if self.pending.len() > MAX_REPORTED {
+            self.dropped += self.pending.len() - MAX_REPORTED;
+            self.pending.truncate(MAX_REPORTED);
+        }
+    }
+
+    /// Every error kept, located, in file order, and how many more were only counted.
+    pub fn finish(mut self) -> (Vec<ConfigError>, usize) {
+        self.compact();
         let index = KeyIndex::new(self.root);
         let mut cursor = LineCursor::new(self.source);
         let mut errors: Vec<ConfigError> = self
@@ -87,7 +112,7 @@ impl<'a> Checker<'a> {
         errors.sort_by(|a, b| (a.line, a.column, &a.key).cmp(&(b.line, b.column, &b.key)));
         // An inherited `[defaults]` value is checked once per target; report it once.
         errors.dedup();
-        errors
+        (errors, self.dropped)
     }
 
     /// A humantime duration; `None` when absent or invalid (invalid is reported).

@@ -7,6 +7,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::escape::Printable;
+
 /// One problem in a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -19,42 +21,84 @@ pub struct ConfigError {
 }
 
 impl fmt::Display for ConfigError {
+    /// One line, whatever the file held: the key and the reason quote its text, so
+    /// they are escaped ([`crate::escape`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
+        let file = self.file.display().to_string();
+        write!(f, "{}:{}:{}: ", Printable(&file), self.line, self.column)?;
         if !self.key.is_empty() {
-            write!(f, "{}: ", self.key)?;
+            write!(f, "{}: ", Printable(&self.key))?;
         }
-        f.write_str(&self.reason)
+        write!(f, "{}", Printable(&self.reason))
     }
 }
 
-/// Every problem found in one configuration file, in file order.
+/// The problems found in one configuration file, in file order: the first
+/// [`MAX_REPORTED`] in full, and how many more there were.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
+pub struct ConfigErrors {
+    pub errors: Vec<ConfigError>,
+    /// Errors past the first [`MAX_REPORTED`], only counted: a file with a million
+    /// mistakes must not cost memory in proportion.
+    pub more: usize,
+}
+
+/// The largest config file read: far above any real one (5,000 targets are about
+/// 600 KiB), far below what would exhaust memory parsing it.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Errors reported in full per file.
+pub const MAX_REPORTED: usize = 1_000;
+
+impl ConfigErrors {
+    pub fn one(error: ConfigError) -> Self {
+        ConfigErrors {
+            errors: vec![error],
+            more: 0,
+        }
+    }
+
+    /// How many errors were found in all.
+    pub fn count(&self) -> usize {
+        self.errors.len() + self.more
+    }
+
+    /// The last line of the report: how many errors, and how many are not shown.
+    pub fn summary(&self) -> String {
+        let count = self.count();
+        let plural = if count == 1 { "" } else { "s" };
+        match self.more {
+            0 => format!("{count} error{plural} in the configuration"),
+            more => format!(
+                "{count} error{plural} in the configuration; the first {} are shown, {more} more are not",
+                self.errors.len()
+            ),
+        }
+    }
+}
 
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for error in &self.0 {
+        for error in &self.errors {
             writeln!(f, "error: {error}")?;
         }
-        let count = self.0.len();
-        write!(
-            f,
-            "{count} error{} in the configuration",
-            if count == 1 { "" } else { "s" }
-        )
+        f.write_str(&self.summary())
     }
 }
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {}: {source}", path.display())]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    #[error("config file {} is not a regular file ({kind}); refusing to read it", path.display())]
+    NotAFile { path: PathBuf, kind: &'static str },
+    #[error("config file {} is larger than {} MiB ({size} bytes); refusing to read it", path.display(), MAX_FILE_BYTES / (1024 * 1024))]
+    TooLarge { path: PathBuf, size: u64 },
     #[error("{0}")]
     Invalid(ConfigErrors),
 }

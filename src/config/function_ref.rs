@@ -196,25 +196,10 @@ pub(super) fn is_qualifier(text: &str) -> bool {
 
 /// `text` with anything invisible escaped, for quoting user input in an error.
 pub(super) fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if is_invisible(c) {
-                c.escape_unicode().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+    crate::escape::printable(text).into_owned()
 }
 
-/// Control characters (NUL, newline, escape…) and the Unicode format characters that
-/// reorder or hide text: bidi embeddings, overrides and isolates, zero-width marks.
-pub(super) fn is_invisible(c: char) -> bool {
-    c.is_control()
-        || matches!(c,
-            '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
-            | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
-}
+pub(super) use crate::escape::is_invisible;
 
 #[cfg(test)]
 mod tests {

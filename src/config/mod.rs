@@ -29,7 +29,7 @@ use serde::de::IntoDeserializer;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-pub use error::{ConfigError, ConfigErrors, LoadError};
+pub use error::{ConfigError, ConfigErrors, LoadError, MAX_FILE_BYTES, MAX_REPORTED};
 pub use function_ref::FunctionRef;
 pub use model::*;
 
@@ -38,13 +38,59 @@ pub const RATE_RANGE: (f64, f64) = (keys::MIN_RATE, keys::MAX_RATE);
 
 use checker::Checker;
 
-/// Reads and validates the configuration file at `path`.
+/// Reads and validates the configuration file at `path`. A path that is not a
+/// regular file (links followed: a FIFO, a device), or a file larger than
+/// [`MAX_FILE_BYTES`], is refused before anything is read.
 pub fn load(path: &Path) -> Result<Config, LoadError> {
-    let source = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+    let source = read_bounded(path)?;
+    parse(&source, path).map_err(LoadError::Invalid)
+}
+
+fn read_bounded(path: &Path) -> Result<String, LoadError> {
+    use std::io::Read;
+    use std::os::unix::fs::FileTypeExt;
+    let read_error = |source| LoadError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    parse(&source, path).map_err(LoadError::Invalid)
+    };
+    let metadata = std::fs::metadata(path).map_err(read_error)?;
+    let kind = metadata.file_type();
+    if !kind.is_file() {
+        let kind = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else {
+            "not a regular file"
+        };
+        return Err(LoadError::NotAFile {
+            path: path.to_path_buf(),
+            kind,
+        });
+    }
+    let too_large = |size| LoadError::TooLarge {
+        path: path.to_path_buf(),
+        size,
+    };
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(too_large(metadata.len()));
+    }
+    // Read with the limit too: the file may grow between the two looks.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|error| {
+        read_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("it is not UTF-8 text ({error})"),
+        ))
+    })
 }
 
 /// Validates configuration text; `file` is only used in messages.
@@ -54,13 +100,13 @@ pub fn parse(source: &str, file: &Path) -> Result<Config, ConfigErrors> {
         Err(error) => {
             let (line, column) = schema::LineCursor::new(source)
                 .advance_to(error.span().map_or(0, |span| span.start));
-            return Err(ConfigErrors(vec![ConfigError {
+            return Err(ConfigErrors::one(ConfigError {
                 file: file.to_path_buf(),
                 line,
                 column,
                 key: String::new(),
                 reason: format!("invalid TOML: {}", error.message().trim()),
-            }]));
+            }));
         }
     };
     let root_table = root.get_ref();
@@ -93,7 +139,7 @@ pub fn parse(source: &str, file: &Path) -> Result<Config, ConfigErrors> {
         source.len(),
         aws.region.as_deref(),
     );
-    let errors = checker.finish();
+    let (errors, more) = checker.finish();
     if errors.is_empty() {
         Ok(Config {
             source: file.to_path_buf(),
@@ -103,7 +149,7 @@ pub fn parse(source: &str, file: &Path) -> Result<Config, ConfigErrors> {
             targets,
         })
     } else {
-        Err(ConfigErrors(errors))
+        Err(ConfigErrors { errors, more })
     }
 }
 
@@ -287,7 +333,7 @@ mod tests {
             text[index] = replacement;
             let text: String = text.into_iter().collect();
             if let Err(errors) = parse(&text, Path::new("fuzz.toml")) {
-                prop_assert!(errors.0.iter().all(|error| error.line >= 1 && error.column >= 1));
+                prop_assert!(errors.errors.iter().all(|error| error.line >= 1 && error.column >= 1));
             }
         }
     }

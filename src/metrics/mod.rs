@@ -36,6 +36,7 @@ pub struct Metrics {
     pub passes: IntCounterVec,
     pub config_reloads: IntCounterVec,
     pub task_failures: IntCounterVec,
+    pub http_connections_dropped: IntCounterVec,
     pub budget: BudgetFamilies,
     /// Registered only with `[leader]` ([`Metrics::register_leader`]).
     pub leader: LeaderFamilies,
@@ -295,6 +296,15 @@ impl Metrics {
                     &["task"],
                 ),
                 &TASKS,
+            ),
+            http_connections_dropped: zeros(
+                counter(
+                    &registry,
+                    "pc_autoscaler_http_connections_dropped_total",
+                    "HTTP connections closed at the connection cap to make room (evicted: the oldest whose request head was not read whole yet), or refused (refused: every slot was serving).",
+                    &["reason"],
+                ),
+                &["evicted", "refused"],
             ),
             budget: BudgetFamilies::new(&registry),
             leader: LeaderFamilies::new(),

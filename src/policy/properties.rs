@@ -33,6 +33,21 @@ fn any_caps() -> impl Strategy<Value = Caps> {
     })
 }
 
+/// A datapoint for each load that is there, a minute apart, the newest 2 minutes
+/// before `now`.
+fn minutes_before(now: DateTime<Utc>, loads: &[Option<f64>]) -> Vec<Datapoint> {
+    loads
+        .iter()
+        .enumerate()
+        .filter_map(|(index, load)| {
+            load.map(|value| Datapoint {
+                timestamp: now - TimeDelta::minutes(2 + index as i64),
+                value,
+            })
+        })
+        .collect()
+}
+
 fn start() -> DateTime<Utc> {
     at("2026-06-01T00:00:00Z")
 }
@@ -47,10 +62,7 @@ proptest! {
         caps in any_caps(),
     ) {
         let now = start() + TimeDelta::minutes(minute);
-        let datapoints = loads.iter().enumerate().filter_map(|(index, load)| load.map(|value| Datapoint {
-            timestamp: now - TimeDelta::minutes(2 + index as i64),
-            value,
-        })).collect();
+        let datapoints = minutes_before(now, &loads);
         let observation = Observation { requested, allocated: requested, status: AllocationStatus::Ready, datapoints, caps, ..Observation::default() };
         let decision = decide(&target, &observation, &PolicyState::default(), now);
         let bounds = schedule::bounds_at(&target, now);
@@ -242,10 +254,7 @@ proptest! {
         caps in any_caps(),
     ) {
         let now = start() + TimeDelta::minutes(minute);
-        let datapoints = loads.iter().enumerate().filter_map(|(index, load)| load.map(|value| Datapoint {
-            timestamp: now - TimeDelta::minutes(2 + index as i64),
-            value,
-        })).collect();
+        let datapoints = minutes_before(now, &loads);
         let allocated = requested * allocated_share / 100;
         let observation = Observation {
             requested,

@@ -12,7 +12,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
@@ -303,6 +303,8 @@ impl Journal {
 pub struct ActivityLog {
     path: PathBuf,
     max_bytes: u64,
+    /// The last line could not be written whole nor cut back.
+    torn: bool,
 }
 
 /// Lines the writer may fall behind by before new ones are dropped.
@@ -313,6 +315,7 @@ impl ActivityLog {
         Self {
             path: path.to_path_buf(),
             max_bytes,
+            torn: false,
         }
     }
 
@@ -322,26 +325,48 @@ impl ActivityLog {
         PathBuf::from(name)
     }
 
-    /// Every activity in the rotated and the current file, oldest first; lines that
-    /// do not parse (a torn last line) are skipped.
-    pub fn read_back(&self) -> Vec<Activity> {
-        let mut found = Vec::new();
+    /// Every activity in the rotated and the current file, oldest first. A line that
+    /// is not an activity (a torn line, bad UTF-8, bad JSON, longer than
+    /// [`MAX_LINE_BYTES`], an id out of range) is skipped and counted, and the reading
+    /// goes on past it. A path that exists but is not a regular file (a FIFO, a
+    /// device) is refused: reading one could block or never end.
+    pub fn read_back(&self) -> Result<ReadBack, ActivityLogError> {
+        let mut read = ReadBack::default();
         for path in [self.rotated(), self.path.clone()] {
-            let Ok(file) = std::fs::File::open(&path) else {
+            let Some(file) = open_regular(&path, false)? else {
                 continue;
             };
-            found.extend(
-                std::io::BufReader::new(file)
-                    .lines()
-                    .map_while(Result::ok)
-                    .filter_map(|line| serde_json::from_str::<Activity>(&line).ok()),
-            );
+            // The log rotates at `max_bytes`: a file much larger was not written here.
+            let limit = self
+                .max_bytes
+                .saturating_mul(2)
+                .saturating_add(MAX_LINE_BYTES as u64);
+            let mut reader = std::io::BufReader::new(file.take(limit));
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match read_line(&mut reader, &mut line) {
+                    Ok(Line::End) => break,
+                    Ok(Line::TooLong) => read.skipped += 1,
+                    Ok(Line::Whole) => match parse_line(&line) {
+                        Some(activity) => read.activities.push(activity),
+                        None if line.iter().all(u8::is_ascii_whitespace) => {}
+                        None => read.skipped += 1,
+                    },
+                    Err(source) => {
+                        return Err(ActivityLogError::Read {
+                            path: path.clone(),
+                            source,
+                        });
+                    }
+                }
+            }
         }
-        found
+        Ok(read)
     }
 
     /// Starts the writer thread; the journal sends it every activity and outcome.
-    pub fn start(self) -> std::io::Result<SyncSender<Activity>> {
+    pub fn start(mut self) -> Result<SyncSender<Activity>, ActivityLogError> {
         let mut file = self.open()?;
         let (sender, receiver) = std::sync::mpsc::sync_channel::<Activity>(LOG_BACKLOG);
         std::thread::Builder::new()
@@ -352,27 +377,229 @@ impl ActivityLog {
                         tracing::warn!(path = %self.path.display(), error = %error, "cannot write the activity log");
                     }
                 }
+            })
+            .map_err(|source| ActivityLogError::Read {
+                path: PathBuf::from("(the writer thread)"),
+                source,
             })?;
         Ok(sender)
     }
 
-    fn open(&self) -> std::io::Result<std::fs::File> {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
+    fn open(&self) -> Result<std::fs::File, ActivityLogError> {
+        open_regular(&self.path, true).map(|file| file.expect("created when absent"))
     }
 
-    fn append(&self, file: &mut std::fs::File, activity: &Activity) -> std::io::Result<()> {
+    /// Appends one whole line. A write that fails part way (a full disk) is cut back,
+    /// so the next line never starts inside a torn one.
+    fn append(&mut self, file: &mut std::fs::File, activity: &Activity) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(activity).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        file.write_all(&line)?;
+        append_whole(file, &line, &mut self.torn)?;
         if file.metadata()?.len() > self.max_bytes {
             std::fs::rename(&self.path, self.rotated())?;
-            *file = self.open()?;
+            *file = self.open().map_err(std::io::Error::other)?;
         }
         Ok(())
     }
+}
+
+/// A file lines are appended to.
+trait LineFile: Write {
+    fn length(&self) -> std::io::Result<u64>;
+    fn cut_to(&mut self, length: u64) -> std::io::Result<()>;
+}
+
+impl LineFile for std::fs::File {
+    fn length(&self) -> std::io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+
+    fn cut_to(&mut self, length: u64) -> std::io::Result<()> {
+        self.set_len(length)
+    }
+}
+
+/// Appends `line` whole or not at all: a write that fails part way (a full disk) is cut
+/// back; if even that fails, `torn` says so and the next line starts with a newline,
+/// so that it stands on a line of its own and only the torn one is lost.
+fn append_whole(file: &mut impl LineFile, line: &[u8], torn: &mut bool) -> std::io::Result<()> {
+    let before = file.length()?;
+    let written = if *torn {
+        file.write_all(b"\n").and_then(|()| file.write_all(line))
+    } else {
+        file.write_all(line)
+    };
+    let Err(error) = written else {
+        *torn = false;
+        return Ok(());
+    };
+    // Cut back to how it was (torn as it was); failing that, end the torn part.
+    *torn = match file.cut_to(before) {
+        Ok(()) => *torn,
+        Err(_) => file.write_all(b"\n").is_err(),
+    };
+    Err(error)
+}
+
+/// Whether `path` can be the activity log: a regular file that can be appended to, or
+/// absent in a directory that can be written (its rotated `PATH.1` likewise). For
+/// `check`, which runs where the daemon will.
+pub fn check_path(path: &Path) -> Result<(), String> {
+    let log = ActivityLog::new(path, 0);
+    for candidate in [path.to_path_buf(), log.rotated()] {
+        if let Ok(metadata) = std::fs::metadata(&candidate)
+            && !metadata.is_file()
+        {
+            return Err(format!(
+                "{} is {}, not a regular file",
+                candidate.display(),
+                kind_of(&metadata)
+            ));
+        }
+    }
+    if path.exists() {
+        return std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+            .map_err(|error| format!("{} cannot be written: {error}", path.display()));
+    }
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if !directory.is_dir() {
+        return Err(format!(
+            "its directory {} does not exist",
+            directory.display()
+        ));
+    }
+    let probe = directory.join(format!(".pc-autoscaler-check-{}", std::process::id()));
+    std::fs::File::create(&probe)
+        .map(|_| {
+            let _ = std::fs::remove_file(&probe);
+        })
+        .map_err(|error| {
+            format!(
+                "its directory {} cannot be written: {error}",
+                directory.display()
+            )
+        })
+}
+
+/// What the activity log held.
+#[derive(Debug, Default)]
+pub struct ReadBack {
+    pub activities: Vec<Activity>,
+    /// Lines that were not activities.
+    pub skipped: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActivityLogError {
+    #[error("the activity log {} is not a regular file ({kind}); refusing to read or write it", path.display())]
+    NotAFile { path: PathBuf, kind: &'static str },
+    #[error("cannot read or open the activity log {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A line longer than this is not an activity: an activity line is a few hundred bytes.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Ids above this are refused when read back: a JSON number past 2⁵³ is not exact for
+/// every reader, and ids must go on increasing from the largest.
+pub const MAX_ID: u64 = (1 << 53) - 1;
+
+/// What kind of thing is at a path that is not a regular file.
+fn kind_of(metadata: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = metadata.file_type();
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Checks that `path` (links followed) is a regular file or absent. Returns the file
+/// opened for reading, or for appending with `create`; `None` when it is absent and
+/// not to be created.
+pub fn open_regular(path: &Path, create: bool) -> Result<Option<std::fs::File>, ActivityLogError> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if !metadata.is_file() => {
+            return Err(ActivityLogError::NotAFile {
+                path: path.to_path_buf(),
+                kind: kind_of(&metadata),
+            });
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && !create => return Ok(None),
+        _ => {}
+    }
+    let opened = if create {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    } else {
+        std::fs::File::open(path)
+    };
+    opened.map(Some).map_err(|source| ActivityLogError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+enum Line {
+    Whole,
+    TooLong,
+    End,
+}
+
+/// Reads one line into `line`, without its newline, at most [`MAX_LINE_BYTES`]; the
+/// rest of a longer line is passed over.
+fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<Line> {
+    let mut too_long = false;
+    let mut any = false;
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            return Ok(match (any, too_long) {
+                (false, _) => Line::End,
+                (true, true) => Line::TooLong,
+                (true, false) => Line::Whole,
+            });
+        }
+        any = true;
+        let (chunk, ends) = match available.iter().position(|byte| *byte == b'\n') {
+            Some(at) => (&available[..at], Some(at + 1)),
+            None => (available, None),
+        };
+        if line.len() + chunk.len() > MAX_LINE_BYTES {
+            too_long = true;
+        } else if !too_long {
+            line.extend_from_slice(chunk);
+        }
+        let used = ends.unwrap_or(available.len());
+        reader.consume(used);
+        if ends.is_some() {
+            return Ok(if too_long { Line::TooLong } else { Line::Whole });
+        }
+    }
+}
+
+/// An activity, when the line is one with an id in range.
+fn parse_line(line: &[u8]) -> Option<Activity> {
+    let activity: Activity = serde_json::from_slice(line).ok()?;
+    (1..=MAX_ID).contains(&activity.id).then_some(activity)
 }
 
 /// The journal as the loop and the HTTP server share it.
@@ -460,10 +687,12 @@ mod tests {
         let mut restored = Journal::default();
         assert!(eventually(|| {
             log.read_back()
+                .expect("readable")
+                .activities
                 .last()
                 .is_some_and(|last| last.outcome == "READY after 60 s")
         }));
-        for activity in log.read_back() {
+        for activity in log.read_back().expect("readable").activities {
             restored.restore(activity);
         }
         let size = |path: &Path| std::fs::metadata(path).map_or(0, |meta| meta.len());
@@ -507,5 +736,132 @@ mod tests {
             ..activity("t", 2)
         });
         assert_eq!(journal.record(activity("t", 3)), next + 1);
+    }
+
+    #[test]
+    fn a_damaged_log_is_read_past_what_is_not_an_activity() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("activity.jsonl");
+        let line = |id: u64| {
+            let mut line = serde_json::to_vec(&Activity {
+                id,
+                ..activity("t", id as i64)
+            })
+            .expect("JSON");
+            line.push(b'\n');
+            line
+        };
+        let mut text = Vec::new();
+        for id in 1..=5 {
+            text.extend(line(id));
+        }
+        text.extend(b"\xff\xfe not UTF-8\n");
+        text.extend(line(6));
+        text.extend(b"{\"id\": 7, \"torn");
+        text.extend(b"\n");
+        text.extend(vec![b'x'; MAX_LINE_BYTES + 10]);
+        text.extend(b"\n");
+        text.extend(line(18_446_744_073_709_551_615));
+        text.extend(line(8));
+        std::fs::write(&path, text).expect("written");
+        let read = ActivityLog::new(&path, 1 << 20)
+            .read_back()
+            .expect("readable");
+        let ids: Vec<u64> = read.activities.iter().map(|activity| activity.id).collect();
+        assert_eq!(ids, vec![1, 2, 3, 4, 5, 6, 8]);
+        assert_eq!(
+            read.skipped, 4,
+            "bad UTF-8, a torn line, a huge one, an id out of range"
+        );
+        let mut journal = Journal::default();
+        for activity in read.activities {
+            journal.restore(activity);
+        }
+        assert_eq!(
+            journal.record(activity("t", 9)),
+            9,
+            "ids go on from the largest"
+        );
+    }
+
+    #[test]
+    fn only_a_regular_file_is_read_or_written() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let error = ActivityLog::new(dir.path(), 1 << 20)
+            .read_back()
+            .expect_err("a directory");
+        assert!(
+            error
+                .to_string()
+                .contains("not a regular file (a directory)"),
+            "{error}"
+        );
+        let device = ActivityLog::new(Path::new("/dev/zero"), 1 << 20);
+        assert!(device.read_back().is_err());
+        assert!(device.start().is_err());
+        let absent = ActivityLog::new(&dir.path().join("new.jsonl"), 1 << 20);
+        assert!(
+            absent
+                .read_back()
+                .expect("absent is empty")
+                .activities
+                .is_empty()
+        );
+    }
+
+    /// A file that takes `room` more bytes and then fails, like a full disk.
+    struct Filling {
+        bytes: Vec<u8>,
+        room: usize,
+        cut_fails: bool,
+    }
+
+    impl Write for Filling {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.room == 0 {
+                return Err(std::io::Error::from_raw_os_error(28));
+            }
+            let taken = buf.len().min(self.room);
+            self.room -= taken;
+            self.bytes.extend_from_slice(&buf[..taken]);
+            Ok(taken)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl LineFile for Filling {
+        fn length(&self) -> std::io::Result<u64> {
+            Ok(self.bytes.len() as u64)
+        }
+        fn cut_to(&mut self, length: u64) -> std::io::Result<()> {
+            if self.cut_fails {
+                return Err(std::io::Error::other("cannot truncate"));
+            }
+            self.bytes.truncate(length as usize);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_disk_leaves_whole_lines_only() {
+        for cut_fails in [false, true] {
+            let mut file = Filling {
+                bytes: b"{\"first\":1}\n".to_vec(),
+                room: 5,
+                cut_fails,
+            };
+            let mut torn = false;
+            assert!(append_whole(&mut file, b"{\"second\":2}\n", &mut torn).is_err());
+            // Space comes back: the next line is whole and on its own line.
+            file.room = usize::MAX;
+            append_whole(&mut file, b"{\"third\":3}\n", &mut torn).expect("room again");
+            let text = String::from_utf8(file.bytes).expect("UTF-8");
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.first(), Some(&"{\"first\":1}"), "{text}");
+            assert_eq!(lines.last(), Some(&"{\"third\":3}"), "{text}");
+            assert_eq!(lines.len(), if cut_fails { 3 } else { 2 }, "{text}");
+        }
     }
 }

@@ -590,6 +590,20 @@ mod tests {
         }
     }
 
+    /// Lambda accepts a write of 5 (activity 1) at `now`: its allocation is followed.
+    fn accept(course: &mut WriteCourse, read_backs: &ReadBacks, now: Instant) {
+        let in_progress = config(AllocationStatus::InProgress);
+        let (outcome, _) = course.after_write(
+            Ok(Some(&in_progress)),
+            (5, Caps::default()),
+            1,
+            (&Backoff::default(), read_backs),
+            now,
+            0.5,
+        );
+        assert_eq!(outcome, Outcome::InProgress);
+    }
+
     /// Writes `error` (or success) for value 5 under no caps.
     fn fail(course: &mut WriteCourse, error: &AwsError, now: Instant) -> (Outcome, Next) {
         course.after_write(
@@ -789,14 +803,7 @@ mod tests {
             ..ReadBacks::default()
         };
         let mut course = WriteCourse::default();
-        course.after_write(
-            Ok(Some(&config(AllocationStatus::InProgress))),
-            (5, Caps::default()),
-            1,
-            (&Backoff::default(), &read_backs),
-            now,
-            0.5,
-        );
+        accept(&mut course, &read_backs, now);
         let error = server();
         assert!(matches!(
             course.after_read_back(Err(&error), &read_backs, now, 0.5).1,
@@ -819,14 +826,7 @@ mod tests {
         let mut course = WriteCourse::default();
         let mut waits = Vec::new();
         for _ in 0..6 {
-            course.after_write(
-                Ok(Some(&config(AllocationStatus::InProgress))),
-                (5, Caps::default()),
-                1,
-                (&Backoff::default(), &read_backs),
-                now,
-                0.0,
-            );
+            accept(&mut course, &read_backs, now);
             let failed = ProvisionedConfig {
                 status_reason: Some("FUNCTION_ERROR_INIT_FAILURE".into()),
                 ..config(AllocationStatus::Failed)
@@ -847,14 +847,7 @@ mod tests {
             now = at;
         }
         assert_eq!(waits, vec![60, 120, 240, 480, 900, 900]);
-        course.after_write(
-            Ok(Some(&config(AllocationStatus::InProgress))),
-            (5, Caps::default()),
-            1,
-            (&Backoff::default(), &read_backs),
-            now,
-            0.0,
-        );
+        accept(&mut course, &read_backs, now);
         let ready = config(AllocationStatus::Ready);
         let (_, next) = course.after_read_back(Ok(Some(&ready)), &read_backs, now, 0.0);
         assert_eq!((next, course.failed_retry_at()), (Next::Done, None));

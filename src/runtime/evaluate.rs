@@ -225,21 +225,6 @@ impl Pass {
 
     /// Decides `target` with the state its last decision handed on, where the caller
     /// keeps one (the daemon does, for targets with a forecast); others start afresh.
-    pub fn evaluate(
-        &mut self,
-        target: &TargetConfig,
-        known: &Known,
-        series: Option<&Series>,
-        previous: Option<&PolicyState>,
-        now: DateTime<Utc>,
-    ) -> Evaluation {
-        Evaluation {
-            target: target.clone(),
-            outcome: self.decide(target, known, series, previous, now),
-        }
-    }
-
-    /// [`Pass::evaluate`] without a copy of the target.
     pub fn decide(
         &mut self,
         target: &TargetConfig,
@@ -283,13 +268,17 @@ pub fn evaluate_all<'a, 's>(
     targets
         .into_iter()
         .map(|target| {
-            pass.evaluate(
+            let outcome = pass.decide(
                 target,
                 known,
                 series.get(&target.name),
                 previous(&target.name),
                 now,
-            )
+            );
+            Evaluation {
+                target: target.clone(),
+                outcome,
+            }
         })
         .collect()
 }

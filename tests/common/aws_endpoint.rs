@@ -43,6 +43,9 @@ pub enum Fault {
     Malformed,
     /// 403 `AccessDeniedException`, as while a new IAM policy propagates.
     AccessDenied,
+    /// 403 `AccessDeniedException` with this message, as a hostile or broken service
+    /// might answer (control characters and all).
+    DeniedWith(&'static str),
     /// `GetMetricData` only: every result marked `PartialData` with no `NextToken`,
     /// its newest datapoints left out.
     PartialData,
@@ -431,6 +434,7 @@ fn fault_response(fault: &Fault, cbor: bool) -> Option<Response> {
             "User is not authorized to perform: lambda:PutProvisionedConcurrencyConfig",
             json!({}),
         ),
+        Fault::DeniedWith(message) => (403, "AccessDeniedException", *message, json!({})),
         Fault::PartialData => return None,
         Fault::Malformed => {
             return Some(if cbor {

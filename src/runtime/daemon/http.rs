@@ -13,10 +13,13 @@
 //! - `/activities` (`?target=`, `?since=` RFC 3339, `?limit=`): the history of changes,
 //!   newest first, at most `activity::MAX_PAGE`.
 //!
-//! The listener is built for probes that must answer while something misbehaves: a
-//! header-read timeout, one request per connection, a cap on open connections, and
-//! small request heads. At the cap, the oldest connection that has not sent a byte
-//! is closed to make room, so idle or half-open clients cannot starve a probe. It
+//! The listener is built for probes that must answer while something misbehaves: an
+//! idle limit before the first byte, a deadline for the whole request head after it,
+//! one request per connection, a cap on open connections, and small request heads. At
+//! the cap, the oldest connection whose request head is not read whole yet (an idle or
+//! a slow client) is closed to make room, so neither idle nor slow clients can starve
+//! a probe; closed and refused connections are counted
+//! (`pc_autoscaler_http_connections_dropped_total{reason}`). It
 //! serves only reads; it must never await AWS, and it holds a shard's lock only to
 //! render one chunk of a scrape or one page of `/status`.
 //!
@@ -45,10 +48,15 @@ use super::InForce;
 use crate::metrics::Metrics;
 use crate::runtime::activity::{MAX_PAGE, SharedJournal};
 
-/// Open connections at most; past it the oldest idle one is closed.
+/// Open connections at most; past it the oldest one still waiting for its request
+/// head is closed.
 pub const MAX_CONNECTIONS: usize = 32;
-/// A client has this long to send its whole request head.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// A connection that sends nothing is closed after this.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// From its first byte, a client has this long to send its whole request head: a
+/// probe sends it in one packet; a client that sends a byte at a time cannot hold a
+/// slot longer.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// A connection lives this long at most, whatever it does.
 pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(15);
 /// Request heads larger than this are refused (hyper's smallest buffer).
@@ -462,41 +470,45 @@ async fn readyz(State(shared): State<View>) -> impl IntoResponse {
     }
 }
 
-/// Connections that have not sent a byte yet, oldest first: the ones to close when
-/// the cap is reached.
-type IdleQueue = Arc<Mutex<VecDeque<(u64, AbortHandle)>>>;
+/// Connections whose request head has not been read whole yet (idle, or sending
+/// slowly), oldest first: the ones to close when the cap is reached.
+type Waiting = Arc<Mutex<VecDeque<(u64, AbortHandle)>>>;
 
-/// Counts a connection as open, and as idle until it sends; both undone on drop,
-/// which also runs when the connection's task is aborted.
+/// Counts a connection as open, and as waiting until its request head is read; both
+/// undone on drop, which also runs when the connection's task is aborted.
 struct Open {
     id: u64,
     open: Arc<AtomicUsize>,
-    idle: IdleQueue,
+    waiting: Waiting,
 }
 
 impl Open {
-    fn not_idle(&self) {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        idle.retain(|(id, _)| *id != self.id);
+    /// Its request head is read: it is served, and no longer the first to go.
+    fn served(&self) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        waiting.retain(|(id, _)| *id != self.id);
     }
 }
 
 impl Drop for Open {
     fn drop(&mut self) {
         self.open.fetch_sub(1, Ordering::Relaxed);
-        self.not_idle();
+        self.served();
     }
 }
 
 /// Serves `router` on `listener` until `shutdown` completes; then closes every
-/// connection.
+/// connection. At [`MAX_CONNECTIONS`], a new connection closes the oldest one still
+/// waiting for its request head (a slow or idle client); when every one is being
+/// served, the new one is refused. Both are counted in `metrics`.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) {
     let open = Arc::new(AtomicUsize::new(0));
-    let idle: IdleQueue = Arc::default();
+    let waiting: Waiting = Arc::default();
     let mut connections = JoinSet::new();
     let mut next_id = 0u64;
     tokio::pin!(shutdown);
@@ -515,16 +527,21 @@ pub async fn serve(
                         continue;
                     }
                 };
-                if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS && !close_oldest_idle(&idle) {
-                    // Every slot serves a request right now: refuse this one.
-                    drop(stream);
-                    continue;
+                if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+                    let closed = close_oldest_waiting(&waiting);
+                    let reason = if closed { "evicted" } else { "refused" };
+                    metrics.http_connections_dropped.with_label_values(&[reason]).inc();
+                    if !closed {
+                        // Every slot serves a request right now: refuse this one.
+                        drop(stream);
+                        continue;
+                    }
                 }
                 next_id += 1;
                 open.fetch_add(1, Ordering::Relaxed);
-                let guard = Open { id: next_id, open: open.clone(), idle: idle.clone() };
+                let guard = Open { id: next_id, open: open.clone(), waiting: waiting.clone() };
                 // Queued under the lock, before the task can take itself off the queue.
-                let mut queue = idle.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut queue = waiting.lock().unwrap_or_else(PoisonError::into_inner);
                 let handle = connections.spawn(serve_connection(stream, router.clone(), guard));
                 queue.push_back((next_id, handle));
             }
@@ -533,9 +550,10 @@ pub async fn serve(
     connections.shutdown().await;
 }
 
-/// Closes the oldest connection that has not sent anything; false when there is none.
-fn close_oldest_idle(idle: &IdleQueue) -> bool {
-    let oldest = idle
+/// Closes the oldest connection still waiting for its request head; false when there
+/// is none.
+fn close_oldest_waiting(waiting: &Waiting) -> bool {
+    let oldest = waiting
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .pop_front();
@@ -549,21 +567,85 @@ fn close_oldest_idle(idle: &IdleQueue) -> bool {
 }
 
 async fn serve_connection(stream: TcpStream, router: axum::Router, guard: Open) {
-    // Wait for the first byte before anything else: until then the connection is
-    // idle, and the first to go when the cap is reached.
+    // Nothing at all within the idle limit: closed.
     let mut first = [0u8; 1];
-    match tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first)).await {
-        Ok(Ok(read)) if read > 0 => guard.not_idle(),
+    match tokio::time::timeout(IDLE_TIMEOUT, stream.peek(&mut first)).await {
+        Ok(Ok(read)) if read > 0 => {}
         _ => return,
     }
+    // From the first byte, the whole head within `HEADER_READ_TIMEOUT`.
+    let guard = Arc::new(guard);
+    let watched = HeadWatch {
+        inner: stream,
+        tail: [0; 3],
+        guard: Some(guard.clone()),
+    };
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .keep_alive(false)
         .max_buf_size(MAX_REQUEST_HEAD_BYTES)
-        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));
+        .serve_connection(TokioIo::new(watched), TowerToHyperService::new(router));
     let _ = tokio::time::timeout(CONNECTION_TIMEOUT, connection).await;
     drop(guard);
+}
+
+/// A stream that tells its connection's [`Open`] when the request head has been read
+/// whole (the blank line after the headers), so the connection stops being the first
+/// to go when the cap is reached.
+struct HeadWatch {
+    inner: TcpStream,
+    /// The last three bytes read, to find a `\r\n\r\n` split across reads.
+    tail: [u8; 3],
+    guard: Option<Arc<Open>>,
+}
+
+impl tokio::io::AsyncRead for HeadWatch {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(context, buf);
+        if self.guard.is_some() {
+            let mut seen = self.tail.to_vec();
+            seen.extend_from_slice(&buf.filled()[before..]);
+            if seen.windows(4).any(|window| window == b"\r\n\r\n") {
+                if let Some(guard) = self.guard.take() {
+                    guard.served();
+                }
+            } else if seen.len() >= 3 {
+                let start = seen.len() - 3;
+                self.tail.copy_from_slice(&seen[start..]);
+            }
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for HeadWatch {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(context, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(context)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(context)
+    }
 }
 
 #[cfg(test)]

@@ -69,6 +69,8 @@ pub enum DaemonError {
     Scheduler(String),
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
+    #[error("start-up did not finish: {0}")]
+    Startup(String),
 }
 
 /// How often the loop turns even when nothing happens: its heartbeat for `/healthz`.
@@ -196,8 +198,7 @@ pub async fn run_from_file(
         config,
         overrides,
     };
-    run(listener, source, parts, inbox).await;
-    Ok(())
+    run(listener, source, parts, inbox).await
 }
 
 /// Runs the daemon on `listener` until `commands` says `Shutdown` or closes (the shape
@@ -208,7 +209,7 @@ pub async fn run<A: Connect, W: WakeSource>(
     source: Source,
     parts: Parts<A, W>,
     mut commands: mpsc::Receiver<Command>,
-) {
+) -> Result<(), DaemonError> {
     let Source {
         path,
         mut config,
@@ -225,7 +226,10 @@ pub async fn run<A: Connect, W: WakeSource>(
         in_force,
     } = parts;
     if let Some(path) = &config.daemon.activity_log {
-        open_activity_log(&journal, path, config.daemon.activity_log_max_mib);
+        let max_mib = config.daemon.activity_log_max_mib;
+        if !open_activity_log(&journal, path, max_mib, &mut commands).await? {
+            return Ok(());
+        }
     }
     // What parsing the config took is freed by now.
     crate::trim::release_free_memory();
@@ -270,6 +274,7 @@ pub async fn run<A: Connect, W: WakeSource>(
     let _ = stop_http.send(true);
     let _ = server.await;
     tracing::info!("pc-autoscaler stopped");
+    Ok(())
 }
 
 /// Alternates standing by and leading (leading from the start without `[leader]`)
@@ -303,10 +308,16 @@ fn serve_http(
     view: http::View,
 ) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
     let (stop_http, http_stopped) = watch::channel(false);
-    let server = tokio::spawn(http::serve(listener, http::router(view), async move {
-        let mut stopped = http_stopped;
-        let _ = stopped.wait_for(|stop| *stop).await;
-    }));
+    let metrics = view.metrics.clone();
+    let server = tokio::spawn(http::serve(
+        listener,
+        http::router(view),
+        metrics,
+        async move {
+            let mut stopped = http_stopped;
+            let _ = stopped.wait_for(|stop| *stop).await;
+        },
+    ));
     (stop_http, server)
 }
 
@@ -444,23 +455,76 @@ fn count_task_failure(metrics: &Metrics, task: &'static str, error: &tokio::task
     metrics.task_failures.with_label_values(&[task]).inc();
 }
 
-/// Reads the history back from the activity log and starts its writer. A log that
-/// cannot be opened is reported; the daemon runs on without it.
-fn open_activity_log(journal: &SharedJournal, path: &std::path::Path, max_mib: u32) {
+/// How long reading the activity log back at start may take before the daemon gives
+/// up and exits: a file on a hung mount must not hold a start-up for ever.
+const START_READ_LIMIT: Duration = Duration::from_secs(60);
+
+/// Reads the history back from the activity log and starts its writer, off the loop
+/// and within [`START_READ_LIMIT`], stopping at once on SIGTERM or SIGINT meanwhile.
+/// A log that cannot be read or opened is reported; the daemon runs on without it.
+/// `Ok(false)`: told to stop first.
+async fn open_activity_log(
+    journal: &SharedJournal,
+    path: &std::path::Path,
+    max_mib: u32,
+    commands: &mut mpsc::Receiver<Command>,
+) -> Result<bool, DaemonError> {
     let log = ActivityLog::new(path, u64::from(max_mib) * 1024 * 1024);
-    let history = log.read_back();
-    let mut journal = journal.lock();
-    let restored = history.len();
-    for activity in history {
-        journal.restore(activity);
-    }
-    match log.start() {
-        Ok(sink) => {
-            journal.log_to(sink);
-            tracing::info!(path = %path.display(), restored, "activity log opened");
+    let opening = tokio::task::spawn_blocking(move || {
+        let history = log.read_back();
+        (history, log.start())
+    });
+    let opened = tokio::select! {
+        opened = tokio::time::timeout(START_READ_LIMIT, opening) => opened,
+        command = wait_for_shutdown(commands) => {
+            tracing::warn!(?command, "stopped while the activity log was read back");
+            return Ok(false);
         }
+    };
+    let (history, sink) = match opened {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(error)) => {
+            tracing::error!(path = %path.display(), error = %error, "reading the activity log failed; history is kept in memory only");
+            return Ok(true);
+        }
+        Err(_) => {
+            return Err(DaemonError::Startup(format!(
+                "reading the activity log {} did not end within {} s",
+                path.display(),
+                START_READ_LIMIT.as_secs()
+            )));
+        }
+    };
+    let mut journal = journal.lock();
+    match history {
+        Ok(read) => {
+            if read.skipped > 0 {
+                tracing::warn!(path = %path.display(), skipped = read.skipped, "lines of the activity log that were not activities were skipped");
+            }
+            let restored = read.activities.len();
+            for activity in read.activities {
+                journal.restore(activity);
+            }
+            tracing::info!(path = %path.display(), restored, "activity log read back");
+        }
+        Err(error) => tracing::error!(error = %error, "the activity log was not read back"),
+    }
+    match sink {
+        Ok(sink) => journal.log_to(sink),
         Err(error) => {
-            tracing::error!(path = %path.display(), error = %error, "cannot open the activity log; history is kept in memory only")
+            tracing::error!(error = %error, "cannot open the activity log; history is kept in memory only")
+        }
+    }
+    Ok(true)
+}
+
+/// Resolves with the command that asks to stop (a reload before start-up ended is
+/// left for later); `None` when the channel closed.
+async fn wait_for_shutdown(commands: &mut mpsc::Receiver<Command>) -> Option<Command> {
+    loop {
+        match commands.recv().await {
+            Some(Command::Reload) => continue,
+            other => return other,
         }
     }
 }
@@ -476,12 +540,39 @@ async fn stepped_down(role: &mut Option<watch::Receiver<Role>>) {
     }
 }
 
-/// SIGHUP → reload; SIGTERM and SIGINT → shutdown. The handlers only send commands.
+/// Signals whose default action ends the process, besides the three that mean
+/// something here: each is logged and otherwise ignored, so a stray `kill -USR1` or a
+/// log-rotation hook cannot end the daemon in the middle of a write with its lease held.
+const IGNORED_SIGNALS: [(libc::c_int, &str); 9] = [
+    (libc::SIGUSR1, "SIGUSR1"),
+    (libc::SIGUSR2, "SIGUSR2"),
+    (libc::SIGQUIT, "SIGQUIT"),
+    (libc::SIGALRM, "SIGALRM"),
+    (libc::SIGVTALRM, "SIGVTALRM"),
+    (libc::SIGPROF, "SIGPROF"),
+    (libc::SIGIO, "SIGIO"),
+    (libc::SIGPWR, "SIGPWR"),
+    (libc::SIGSTKFLT, "SIGSTKFLT"),
+];
+
+/// SIGHUP → reload; SIGTERM and SIGINT → shutdown; the rest of the signals that would
+/// end the process are logged and ignored. The handlers only send commands.
 fn forward_signals(commands: mpsc::Sender<Command>) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
+    for (number, name) in IGNORED_SIGNALS {
+        let mut ignored = signal(SignalKind::from_raw(number))?;
+        tokio::spawn(async move {
+            while ignored.recv().await.is_some() {
+                tracing::warn!(
+                    signal = name,
+                    "signal received and ignored: only SIGTERM and SIGINT stop the daemon, SIGHUP reloads"
+                );
+            }
+        });
+    }
     tokio::spawn(async move {
         loop {
             let command = tokio::select! {

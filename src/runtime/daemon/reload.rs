@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 
 use super::notify::Systemd;
-use crate::config::{self, Config};
+use crate::config::{self, Config, LoadError};
 use crate::metrics::Metrics;
 
 /// Command-line settings that win over every config the daemon loads, the first and
@@ -42,7 +42,7 @@ pub struct Reloader {
     overrides: Overrides,
     metrics: Arc<Metrics>,
     systemd: Arc<Systemd>,
-    task: JoinSet<Result<Config, String>>,
+    task: JoinSet<Result<Config, ReloadError>>,
     again: bool,
 }
 
@@ -82,27 +82,44 @@ impl Reloader {
             Some(Ok(outcome)) => outcome,
             Some(Err(error)) => {
                 super::count_task_failure(&self.metrics, "reload", &error);
-                Err(format!("the reload task failed: {error}"))
+                Err(ReloadError::Task(error.to_string()))
             }
             None => std::future::pending().await,
         };
-        match &outcome {
-            Ok(_) => {
-                self.metrics
-                    .config_reloads
-                    .with_label_values(&["success"])
-                    .inc();
-            }
-            Err(error) => {
-                self.metrics
-                    .config_reloads
-                    .with_label_values(&["failure"])
-                    .inc();
-                tracing::error!(path = %self.path.display(), error = %error, "reload failed; the previous configuration stays in force");
-            }
+        let label = if outcome.is_ok() {
+            "success"
+        } else {
+            "failure"
+        };
+        self.metrics
+            .config_reloads
+            .with_label_values(&[label])
+            .inc();
+        if let Err(error) = &outcome {
+            self.report(error);
+            // What the failed parse took (megabytes for a file of many errors) is
+            // given back now, not at the next large job.
+            crate::trim::release_free_memory();
         }
         self.systemd.ready();
         outcome.ok()
+    }
+
+    /// Logs a failed reload: each configuration error as an event of its own (at most
+    /// `config::MAX_REPORTED` of them), then one line that says the old config stays.
+    fn report(&self, error: &ReloadError) {
+        let path = self.path.display();
+        let summary = match error {
+            ReloadError::Load(LoadError::Invalid(errors)) => {
+                for error in &errors.errors {
+                    tracing::error!(error = %error, "configuration error");
+                }
+                errors.summary()
+            }
+            ReloadError::Load(other) => other.to_string(),
+            ReloadError::Task(error) => format!("the reload task failed: {error}"),
+        };
+        tracing::error!(path = %path, error = %summary, "reload failed; the previous configuration stays in force");
     }
 
     /// Whether a SIGHUP came while the last reload was under way (asked once).
@@ -111,13 +128,20 @@ impl Reloader {
     }
 }
 
+/// Why a reload kept the old config.
+#[derive(Debug)]
+enum ReloadError {
+    Load(LoadError),
+    Task(String),
+}
+
 /// Reads and validates the config file off the runtime's threads, with the command
 /// line's overrides applied.
-pub async fn read_config(path: PathBuf, overrides: Overrides) -> Result<Config, String> {
+async fn read_config(path: PathBuf, overrides: Overrides) -> Result<Config, ReloadError> {
     let loaded = tokio::task::spawn_blocking(move || config::load(&path))
         .await
-        .map_err(|error| format!("the reload task failed: {error}"))?;
-    let mut config = loaded.map_err(|error| error.to_string())?;
+        .map_err(|error| ReloadError::Task(error.to_string()))?;
+    let mut config = loaded.map_err(ReloadError::Load)?;
     overrides.apply(&mut config);
     Ok(config)
 }

@@ -54,7 +54,7 @@ struct Harness {
     view: http::View,
     journal: SharedJournal,
     commands: mpsc::Sender<Command>,
-    daemon: JoinHandle<()>,
+    daemon: JoinHandle<Result<(), super::DaemonError>>,
     _dir: tempfile::TempDir,
     path: PathBuf,
     /// Virtual time zero.
@@ -212,12 +212,36 @@ impl Harness {
         self.aws.metrics.set(&format!("{function}:live"), points);
     }
 
+    /// `batch:live` was raised for the batch at `batch` (100 at 0.7 needs 143) by its
+    /// forecast, in the half hour before it.
+    fn assert_prewarmed(&self, batch: DateTime<Utc>) {
+        let prewarm = self
+            .journal
+            .lock()
+            .activities(Some("batch:live"), None, 100)
+            .into_iter()
+            .find(|activity| {
+                activity.time > batch - TimeDelta::minutes(30)
+                    && activity.to.is_some_and(|to| to >= 143)
+            });
+        assert!(
+            prewarm
+                .as_ref()
+                .is_some_and(|write| write.time < batch
+                    && write.reason.starts_with("forecast: 100.0 expected")),
+            "no pre-warm for the batch at {batch} before it: {prewarm:?}"
+        );
+    }
+
     async fn stop(self) {
         self.commands
             .send(Command::Shutdown)
             .await
             .expect("the daemon is running");
-        self.daemon.await.expect("the daemon ends cleanly");
+        self.daemon
+            .await
+            .expect("the daemon's task ends")
+            .expect("the daemon ends cleanly");
     }
 }
 
@@ -634,21 +658,7 @@ async fn a_forecasting_target_removed_and_added_back_reads_its_history_again_and
     );
     // Until 09:59: the 10:00 batch is foreseen from the history read anew.
     harness.pass(33.0 * 60.0).await;
-    let ten = start_time() + TimeDelta::minutes(61);
-    let prewarm = harness
-        .journal
-        .lock()
-        .activities(Some("batch:live"), None, 100)
-        .into_iter()
-        .find(|activity| {
-            activity.time > ten - TimeDelta::minutes(20) && activity.to.is_some_and(|to| to >= 143)
-        });
-    assert!(
-        prewarm.as_ref().is_some_and(
-            |write| write.time < ten && write.reason.starts_with("forecast: 100.0 expected")
-        ),
-        "no pre-warm for the 10:00 batch: {prewarm:?}"
-    );
+    harness.assert_prewarmed(start_time() + TimeDelta::minutes(61));
     harness.stop().await;
 }
 
@@ -669,22 +679,7 @@ async fn a_forecasting_target_learns_from_what_it_sees_after_the_start() {
     );
     // Until 10:59, a minute before the third batch.
     harness.pass(2.0 * 3600.0).await;
-    let eleven = start_time() + TimeDelta::minutes(121);
-    let prewarm = harness
-        .journal
-        .lock()
-        .activities(Some("batch:live"), None, 100)
-        .into_iter()
-        .find(|activity| {
-            activity.time > eleven - TimeDelta::minutes(30)
-                && activity.to.is_some_and(|to| to >= 143)
-        });
-    assert!(
-        prewarm.as_ref().is_some_and(
-            |write| write.time < eleven && write.reason.starts_with("forecast: 100.0 expected")
-        ),
-        "no pre-warm for the 11:00 batch before 11:00: {prewarm:?}"
-    );
+    harness.assert_prewarmed(start_time() + TimeDelta::minutes(121));
     harness.stop().await;
 }
 
