@@ -84,14 +84,15 @@ pub struct Family {
 impl Family {
     /// The family's `HELP` and `TYPE` lines.
     pub fn header(&self, out: &mut String) {
-        let _ = write!(
-            out,
-            "# HELP {} {}\n# TYPE {} {}\n",
-            self.name,
-            escape(self.help, false),
-            self.name,
-            self.kind
-        );
+        out.push_str("# HELP ");
+        out.push_str(self.name);
+        out.push(' ');
+        push_escaped(out, self.help, false);
+        out.push_str("\n# TYPE ");
+        out.push_str(self.name);
+        out.push(' ');
+        out.push_str(self.kind);
+        out.push('\n');
     }
 }
 
@@ -248,40 +249,70 @@ pub const FAMILIES: [Family; 13] = [
     },
 ];
 
+/// A sample's value, written without the formatting machinery: a scrape at 5,000
+/// targets writes a hundred thousand of them.
+pub trait SampleValue {
+    fn write_to(&self, out: &mut String);
+}
+
+impl SampleValue for u64 {
+    fn write_to(&self, out: &mut String) {
+        out.push_str(itoa::Buffer::new().format(*self));
+    }
+}
+
+impl SampleValue for u32 {
+    fn write_to(&self, out: &mut String) {
+        u64::from(*self).write_to(out);
+    }
+}
+
+impl SampleValue for f64 {
+    fn write_to(&self, out: &mut String) {
+        let _ = write!(out, "{self}");
+    }
+}
+
 /// One sample line: `name{a="x",b="y"} value`.
 pub fn write_sample(
     out: &mut String,
     name: &str,
     labels: &[(&str, &str)],
-    value: impl std::fmt::Display,
+    value: impl SampleValue,
 ) {
     out.push_str(name);
     out.push('{');
-    for (index, (label, value)) in labels.iter().enumerate() {
+    for (index, (label, text)) in labels.iter().enumerate() {
         if index > 0 {
             out.push(',');
         }
-        let _ = write!(out, "{label}=\"{}\"", escape(value, true));
+        out.push_str(label);
+        out.push_str("=\"");
+        push_escaped(out, text, true);
+        out.push('"');
     }
-    let _ = writeln!(out, "}} {value}");
+    out.push_str("} ");
+    value.write_to(out);
+    out.push('\n');
 }
 
 /// The text format's escapes: backslash and newline, and in label values the quote.
-fn escape(text: &str, quote: bool) -> std::borrow::Cow<'_, str> {
-    let needs_escape = text.contains(['\\', '\n']) || (quote && text.contains('"'));
+fn push_escaped(out: &mut String, text: &str, quote: bool) {
+    let needs_escape = text
+        .bytes()
+        .any(|byte| byte == b'\\' || byte == b'\n' || (quote && byte == b'"'));
     if !needs_escape {
-        return text.into();
+        out.push_str(text);
+        return;
     }
-    let mut escaped = String::with_capacity(text.len() + 8);
     for character in text.chars() {
         match character {
-            '\\' => escaped.push_str("\\\\"),
-            '\n' => escaped.push_str("\\n"),
-            '"' if quote => escaped.push_str("\\\""),
-            other => escaped.push(other),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if quote => out.push_str("\\\""),
+            other => out.push(other),
         }
     }
-    escaped.into()
 }
 
 #[cfg(test)]

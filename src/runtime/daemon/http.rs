@@ -340,7 +340,9 @@ impl Scrape {
         }
     }
 
-    /// The next chunk of text; `None` at the end.
+    /// The next chunk of text; `None` at the end. It is rendered into the one buffer
+    /// and sent as a copy of exactly its length: a grown string would hold up to
+    /// twice its text.
     fn next_chunk(&mut self) -> Option<bytes::Bytes> {
         let mut out = std::mem::take(&mut self.buffer);
         out.clear();
