@@ -27,6 +27,10 @@ pub fn render(config: &Config, now: DateTime<Utc>) -> String {
         if config.targets.len() == 1 { "" } else { "s" }
     );
     render_settings(&mut out, config);
+    let _ = writeln!(out, "{}", budget_line(config));
+    if let Some(warning) = budget_warning(config) {
+        let _ = writeln!(out, "warning: {warning}");
+    }
     if let Some(leader) = &config.leader {
         render_leader(&mut out, leader);
     }
@@ -34,6 +38,97 @@ pub fn render(config: &Config, now: DateTime<Utc>) -> String {
         render_target(&mut out, target, now);
     }
     out
+}
+
+/// What the daemon's reads of Lambda cost, from the config alone: one
+/// `ListProvisionedConcurrencyConfigs` per function per `drift_scan_period`, one
+/// `ListAliases` per function with an alias target per `refresh_period`, the account
+/// settings every 5 minutes at least (`GetFunction` has a limit of its own).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReadLoad {
+    pub functions: usize,
+    /// Requests a second the reads take in steady state, on Lambda's shared limit.
+    pub steady: f64,
+    /// Seconds one pass of drift scans over every function takes at the budget:
+    /// also how long a cold start takes until every target is known.
+    pub scan_pass: f64,
+}
+
+impl ReadLoad {
+    pub fn of(config: &Config) -> Self {
+        let daemon = &config.daemon;
+        let mut functions = std::collections::BTreeSet::new();
+        let mut aliased = std::collections::BTreeSet::new();
+        for target in &config.targets {
+            functions.insert(&target.function);
+            if target.is_alias() {
+                aliased.insert(&target.function);
+            }
+        }
+        let account_period = daemon
+            .refresh_period
+            .min(std::time::Duration::from_secs(300));
+        let steady = functions.len() as f64 / daemon.drift_scan_period.as_secs_f64()
+            + aliased.len() as f64 / daemon.refresh_period.as_secs_f64()
+            + 1.0 / account_period.as_secs_f64();
+        ReadLoad {
+            functions: functions.len(),
+            steady,
+            scan_pass: functions.len() as f64 / daemon.control_plane_budget,
+        }
+    }
+}
+
+/// Lambda allows this many control-plane requests a second per account and Region,
+/// for every caller together.
+pub const LAMBDA_SHARED_LIMIT: f64 = 15.0;
+
+/// One line: what the budget allows for this many functions.
+pub fn budget_line(config: &Config) -> String {
+    let load = ReadLoad::of(config);
+    let daemon = &config.daemon;
+    let period = show_duration(daemon.drift_scan_period);
+    let met = if load.steady <= daemon.control_plane_budget {
+        "met"
+    } else {
+        "NOT met"
+    };
+    format!(
+        "control-plane budget: {} function{} at {}/s: one drift scan of every function takes {:.0} s, as does a cold start until every target is known; drift_scan_period {period} is {met} (the reads need {:.2}/s of the {}/s)",
+        load.functions,
+        if load.functions == 1 { "" } else { "s" },
+        daemon.control_plane_budget,
+        load.scan_pass,
+        load.steady,
+        daemon.control_plane_budget
+    )
+}
+
+/// When the drift scan period cannot be met at the budget: what would meet it.
+pub fn budget_warning(config: &Config) -> Option<String> {
+    let load = ReadLoad::of(config);
+    let daemon = &config.daemon;
+    if load.steady <= daemon.control_plane_budget {
+        return None;
+    }
+    let period = show_duration(daemon.drift_scan_period);
+    // A tenth more than the reads alone, for the writes; rounded up to a tenth.
+    let needed = (load.steady * 1.1 * 10.0).ceil() / 10.0;
+    let remedy = if needed <= LAMBDA_SHARED_LIMIT {
+        format!("control_plane_budget = {needed} would meet it")
+    } else {
+        let others = load.steady - load.functions as f64 / daemon.drift_scan_period.as_secs_f64();
+        let room = (LAMBDA_SHARED_LIMIT / 1.1 - others).max(0.1);
+        let longest = std::time::Duration::from_secs((load.functions as f64 / room).ceil() as u64);
+        format!(
+            "no budget within Lambda's {LAMBDA_SHARED_LIMIT}/s per account and Region meets it; drift_scan_period = \"{}\" would fit 15/s",
+            show_duration(longest)
+        )
+    };
+    Some(format!(
+        "drift_scan_period {period} cannot be met: {} functions need {:.2} read requests a second, above control_plane_budget {}/s; {remedy}",
+        load.functions, load.steady, daemon.control_plane_budget
+    ))
 }
 
 /// The process-wide settings that differ from their defaults (`config::keys`).

@@ -30,7 +30,13 @@ pub async fn plan(config: Config, json: bool, read_rate: Option<f64>) -> (String
         serde_json::to_string_pretty(&rows).expect("plan rows serialize: plain strings and numbers")
             + "\n"
     } else {
-        plan::render(&rows)
+        let mut table = plan::render(&rows);
+        table.push_str(&crate::check::budget_line(&context.config));
+        table.push('\n');
+        if let Some(warning) = crate::check::budget_warning(&context.config) {
+            table.push_str(&format!("warning: {warning}\n"));
+        }
+        table
     };
     (output, nothing_read)
 }

@@ -141,7 +141,7 @@ fn main() -> ExitCode {
         } => with_config(&config, |config| {
             let (output, nothing_read) =
                 runtime().block_on(pc_autoscaler::commands::plan(config, json, read_rate));
-            print!("{output}");
+            emit(&output);
             if nothing_read {
                 eprintln!("error: nothing could be read from AWS; see the reasons above");
                 ExitCode::FAILURE
@@ -152,7 +152,7 @@ fn main() -> ExitCode {
         Command::Status { url, target, last } => {
             match pc_autoscaler::status::report(&url, target.as_deref(), last) {
                 Ok(report) => {
-                    print!("{report}");
+                    emit(&report);
                     ExitCode::SUCCESS
                 }
                 Err(error) => {
@@ -206,7 +206,7 @@ fn run(args: RunArgs) -> ExitCode {
         };
         let (output, failed) =
             runtime().block_on(pc_autoscaler::commands::run_once(config, &options));
-        print!("{output}");
+        emit(&output);
         if failed {
             ExitCode::FAILURE
         } else {
@@ -231,6 +231,16 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("a tokio runtime starts: this only fails when the OS refuses threads")
+}
+
+/// Writes a command's output to stdout; a reader that went away (`| head`) is not an
+/// error worth a panic.
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
 }
 
 /// Loads the config, sets up logging from it, and runs `body`; exit 2 when invalid.
@@ -297,7 +307,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
                 };
             }
         };
-        print!("{}", simulate::render_table(&outcome.report));
+        emit(&simulate::render_table(&outcome.report));
         if let Some(dir) = &args.out {
             if let Err(error) = simulate::write_outputs(&outcome, dir) {
                 eprintln!("error: {error}");
@@ -308,10 +318,10 @@ fn simulate(args: SimulateArgs) -> ExitCode {
             } else {
                 String::new()
             };
-            println!(
-                "wrote {0}/report.json and {0}/chart.svg{frontier}",
+            emit(&format!(
+                "wrote {0}/report.json and {0}/chart.svg{frontier}\n",
                 dir.display()
-            );
+            ));
         }
         ExitCode::SUCCESS
     })
@@ -330,10 +340,10 @@ fn check(path: &std::path::Path) -> ExitCode {
             );
             return ExitCode::from(EXIT_INVALID_CONFIG);
         }
-        print!(
-            "{}",
-            pc_autoscaler::check::render(&config, pc_autoscaler::clock::Clock::System.now())
-        );
+        emit(&pc_autoscaler::check::render(
+            &config,
+            pc_autoscaler::clock::Clock::System.now(),
+        ));
         ExitCode::SUCCESS
     })
 }

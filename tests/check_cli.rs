@@ -355,3 +355,35 @@ fn check_names_the_lease_and_the_iam_actions_it_needs() {
         .collect();
     assert_eq!(named, granted, "{stdout}");
 }
+
+#[test]
+fn check_says_what_the_budget_allows_and_names_the_budget_that_would_meet_the_period() {
+    let targets: String = (0..1_000)
+        .map(|index| {
+            format!(
+                "[[target]]\nfunction = \"fn{index}\"\nqualifier = \"live\"\nmin = 1\nmax = 5\n"
+            )
+        })
+        .collect();
+    let (_dir, path) = write_config(
+        "many.toml",
+        &format!("[daemon]\ndrift_scan_period = \"2m\"\n{targets}"),
+    );
+    let output = run(&["check", "--config", path.to_str().expect("utf-8 path")]);
+    let report = text(&output.stdout);
+    assert!(output.status.success(), "a warning, not an error: {report}");
+    assert!(
+        report.contains("1000 functions at 2/s: one drift scan of every function takes 500 s"),
+        "{report}"
+    );
+    assert!(
+        report.contains("warning: drift_scan_period 2m cannot be met")
+            && report.contains("control_plane_budget = 9.5 would meet it"),
+        "{report}"
+    );
+    let few: String = targets.split_inclusive("max = 5\n").take(10).collect();
+    let (_dir, path) = write_config("few.toml", &few);
+    let report = text(&run(&["check", "--config", path.to_str().expect("utf-8 path")]).stdout);
+    assert!(report.contains("drift_scan_period 10m is met"), "{report}");
+    assert!(!report.contains("warning:"), "{report}");
+}

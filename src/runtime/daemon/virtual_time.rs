@@ -779,3 +779,38 @@ async fn a_failed_allocation_is_written_again_with_backoff_until_it_is_ready() {
     );
     harness.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_jump_on_the_last_unread_function_of_a_cold_start_is_written_within_the_interval() {
+    // 2,500 functions at the default budget (2/s): reading each once takes over 20
+    // minutes. Every target needs its floor, 1, and has it (so none is read ahead of
+    // the others), but for one, read last in name order, whose demand jumps 160 s in.
+    let targets: String = (0..2_500)
+        .map(|index| tracked(&format!("fn{index:04}")))
+        .collect();
+    let harness = Harness::start("interval = \"20s\"", &targets, |world| {
+        for index in 0..2_500 {
+            world.set_config(&format!("fn{index:04}"), "live", 1);
+        }
+    })
+    .await;
+    for index in 0..2_500 {
+        harness.demand(&format!("fn{index:04}"), 0.7);
+    }
+    harness.pass(160.0).await;
+    let jumped_at = harness.now();
+    harness.demand("fn2499", 70.0);
+    harness.pass(60.0).await;
+    let put = harness
+        .puts()
+        .into_iter()
+        .find(|(_, function, value)| function == "fn2499" && *value == 100);
+    let scans = harness.requests(Some(SCAN)).len();
+    assert!(
+        put.as_ref()
+            .is_some_and(|(at, _, _)| *at - jumped_at <= 25.0),
+        "jump at {jumped_at:.1} s, put {put:?}; {scans} of 2,500 functions read"
+    );
+    assert!(scans < 600, "still a cold start: {scans} functions read");
+    harness.stop().await;
+}

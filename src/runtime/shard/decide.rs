@@ -72,8 +72,12 @@ impl Shard {
     ) {
         let evaluated = match outcome {
             Ok(evaluated) => evaluated,
-            // Not read yet is where every target starts, not a block worth a record.
-            Err(Blocked::NotReadYet) => return,
+            // Not read yet is where every target starts, not a block worth a record;
+            // what it needs orders the reads (`need.rs`).
+            Err(Blocked::NotReadYet) => {
+                self.note_need(name, now);
+                return;
+            }
             Err(blocked) => {
                 self.note_blocked(name, Some(Block::Undecided(blocked)), None, trigger, now);
                 return;

@@ -72,13 +72,7 @@ impl Due {
     /// Queues `chore` at `due`, replacing the same chore queued before. An urgent
     /// scan also replaces a background one, and is never pushed back by one.
     pub fn queue(&mut self, chore: Chore, due: Instant, urgent: bool) {
-        let lane = match chore {
-            Chore::Decide(_) => Lane::Decide,
-            _ if urgent => Lane::Urgent,
-            Chore::ReadBack(_) => Lane::Urgent,
-            Chore::Scan(_) => Lane::Scan,
-            Chore::Refresh(_) | Chore::Account => Lane::Refresh,
-        };
+        let lane = Self::lane_of(&chore, urgent);
         if let Some((when, was)) = self.queued.get(&chore).copied() {
             // An urgent read is never pushed back by a background one, nor a decision
             // by a later one.
@@ -90,6 +84,36 @@ impl Due {
         }
         self.lanes[lane.index()].insert((due, chore.clone()));
         self.queued.insert(chore, (due, lane));
+    }
+
+    /// Moves `chore`, if it is waiting, ahead of everything else waiting in its lane
+    /// (due now at the latest): the next to start when the lane has room.
+    pub fn queue_first(&mut self, chore: Chore, now: Instant) {
+        let lane = Self::lane_of(&chore, false);
+        if self.queued.get(&chore).is_none_or(|(_, was)| *was != lane) {
+            return;
+        }
+        let earliest = self.lanes[lane.index()]
+            .first()
+            .map_or(now, |(at, _)| (*at).min(now));
+        let due = earliest
+            .checked_sub(std::time::Duration::from_nanos(1))
+            .unwrap_or(earliest);
+        if let Some((when, was)) = self.queued.remove(&chore) {
+            self.lanes[was.index()].remove(&(when, chore.clone()));
+        }
+        self.lanes[lane.index()].insert((due, chore.clone()));
+        self.queued.insert(chore, (due, lane));
+    }
+
+    fn lane_of(chore: &Chore, urgent: bool) -> Lane {
+        match chore {
+            Chore::Decide(_) => Lane::Decide,
+            _ if urgent => Lane::Urgent,
+            Chore::ReadBack(_) => Lane::Urgent,
+            Chore::Scan(_) => Lane::Scan,
+            Chore::Refresh(_) | Chore::Account => Lane::Refresh,
+        }
     }
 
     fn room(&self, lane: Lane) -> usize {

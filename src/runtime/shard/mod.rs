@@ -20,6 +20,7 @@
 mod boundaries;
 mod decide;
 pub mod due;
+mod need;
 mod pass;
 mod reads;
 pub mod targets;

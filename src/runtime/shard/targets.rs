@@ -113,6 +113,10 @@ pub struct Slot {
     pub series: Option<Series>,
     pub seen: Option<Box<Seen>>,
     pub counts: Counts,
+    /// While its function is unknown: what the target was last found to need.
+    pub provisional: Option<u32>,
+    /// What a snapshot remembered it requested: orders the scans, decides nothing.
+    pub remembered: Option<u32>,
 }
 
 impl Slot {
@@ -132,6 +136,8 @@ impl Slot {
             series: None,
             seen: None,
             counts: Counts::default(),
+            provisional: None,
+            remembered: None,
         }
     }
 

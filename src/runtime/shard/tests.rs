@@ -553,3 +553,33 @@ pub(crate) fn decided_shard(functions: usize) -> Shard {
     machine.pass_with(&demand);
     machine.shard
 }
+
+#[test]
+fn an_unread_target_that_needs_more_than_its_floor_has_its_function_read_first() {
+    let tracked = |function: &str| {
+        format!(
+            "[[target]]\nfunction = \"{function}\"\nqualifier = \"live\"\nmin = 1\nmax = 500\n\
+             tracking = {{ metric = \"concurrency\", target = 0.7 }}\n"
+        )
+    };
+    let text: String = (0..40)
+        .map(|index| tracked(&format!("f{index:02}")))
+        .collect();
+    let (mut machine, _) = Machine::start(&text);
+    // The first pass: f39 needs 100; the others need their floor.
+    let mut demand: Vec<(String, f64)> = (0..39)
+        .map(|index| (format!("f{index:02}:live"), 0.7))
+        .collect();
+    demand.push(("f39:live".into(), 70.0));
+    let demand: Vec<(&str, f64)> = demand
+        .iter()
+        .map(|(name, value)| (name.as_str(), *value))
+        .collect();
+    machine.pass_with(&demand);
+    let started = machine.due_at(0.0);
+    assert_eq!(
+        started.first().map(String::as_str),
+        Some("scan f39 (drift_scan, Scan)"),
+        "{started:?}"
+    );
+}
