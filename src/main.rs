@@ -330,15 +330,33 @@ fn simulate(args: SimulateArgs) -> ExitCode {
 fn check(path: &std::path::Path) -> ExitCode {
     with_config(path, |config| {
         // What the file system must give the daemon, checked where it will run.
-        if let Some(log) = &config.daemon.activity_log
-            && let Err(why) = pc_autoscaler::runtime::activity::check_path(log)
-        {
-            eprintln!(
-                "error: {}: daemon.activity_log: {}",
-                pc_autoscaler::escape::Printable(&path.display().to_string()),
-                pc_autoscaler::escape::Printable(&why)
-            );
-            return ExitCode::from(EXIT_INVALID_CONFIG);
+        let places = [
+            (
+                "daemon.activity_log",
+                config
+                    .daemon
+                    .activity_log
+                    .as_deref()
+                    .map(pc_autoscaler::runtime::activity::check_path),
+            ),
+            (
+                "daemon.state_directory",
+                config
+                    .daemon
+                    .state_directory
+                    .as_deref()
+                    .map(pc_autoscaler::runtime::daemon::check_state_directory),
+            ),
+        ];
+        for (key, checked) in places {
+            if let Some(Err(why)) = checked {
+                eprintln!(
+                    "error: {}: {key}: {}",
+                    pc_autoscaler::escape::Printable(&path.display().to_string()),
+                    pc_autoscaler::escape::Printable(&why)
+                );
+                return ExitCode::from(EXIT_INVALID_CONFIG);
+            }
         }
         emit(&pc_autoscaler::check::render(
             &config,

@@ -387,3 +387,30 @@ fn check_says_what_the_budget_allows_and_names_the_budget_that_would_meet_the_pe
     assert!(report.contains("drift_scan_period 10m is met"), "{report}");
     assert!(!report.contains("warning:"), "{report}");
 }
+
+#[test]
+fn the_state_directory_must_be_a_writable_directory() {
+    let check = |directory: &std::path::Path| {
+        let (_dir, path) = write_config(
+            "state.toml",
+            &format!(
+                "[daemon]\nstate_directory = \"{}\"\n{VALID_TARGET}",
+                directory.display()
+            ),
+        );
+        run(&["check", "--config", path.to_str().expect("utf-8 path")])
+    };
+    let state = tempfile::tempdir().expect("a directory");
+    assert!(check(state.path()).status.success());
+    let file = state.path().join("a-file");
+    std::fs::write(&file, "").expect("a file");
+    for missing in [file, state.path().join("absent")] {
+        let output = check(&missing);
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains("daemon.state_directory") && stderr.contains("is not a directory"),
+            "{stderr}"
+        );
+    }
+}

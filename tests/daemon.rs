@@ -429,3 +429,87 @@ fn a_failed_allocation_is_reported_retried_within_its_backoff_and_cleared_when_r
         "READY"
     );
 }
+
+#[test]
+fn a_snapshot_is_kept_at_shutdown_and_a_bad_one_means_a_logged_cold_start() {
+    let state = tempfile::tempdir().expect("a state directory");
+    let kept = state.path().join("snapshot.json");
+    // A daemon that scales f:live to 100, told to stop: it keeps what it knows.
+    let start = |endpoint: &Endpoint| {
+        let port = free_port();
+        let settings = format!(
+            "{}\nstate_directory = \"{}\"",
+            daemon_settings(port, "1s"),
+            state.path().display()
+        );
+        let (dir, config) = aws_config(
+            &endpoint.url,
+            &settings,
+            &common::tracked_target("f", "live"),
+        );
+        (
+            dir,
+            Daemon::start(&config, &format!("127.0.0.1:{port}"), &[]),
+        )
+    };
+    let stop = |mut daemon: Daemon| {
+        daemon.signal("TERM");
+        let status = daemon.child.wait().expect("the daemon exits");
+        assert!(status.success(), "{}", daemon.log());
+        daemon.log()
+    };
+    let endpoint = common::endpoint_wanting_100();
+    let (_dir, daemon) = start(&endpoint);
+    daemon.wait_for_put(&endpoint, 100, Duration::from_secs(20));
+    stop(daemon);
+    let good = std::fs::read_to_string(&kept).expect("a snapshot was kept");
+    assert!(good.contains("\"requested\":100"), "{good}");
+
+    let endpoint = common::endpoint_wanting_100();
+    let (_dir, daemon) = start(&endpoint);
+    daemon.wait_for_put(&endpoint, 100, Duration::from_secs(20));
+    assert!(
+        daemon.log().contains("a snapshot orders the first scans"),
+        "{}",
+        daemon.log()
+    );
+    stop(daemon);
+
+    // Each bad snapshot is named in the log, and the start goes on as a cold one.
+    let good = std::fs::read_to_string(&kept).expect("a snapshot was kept");
+    let bad = [
+        (good[..good.len() / 2].to_owned(), "does not decode"),
+        (
+            good.replacen("\"version\":1", "\"version\":7", 1),
+            "of version 7",
+        ),
+        (
+            good.replacen("\"fingerprint\":\"", "\"fingerprint\":\"0", 1),
+            "written for other targets",
+        ),
+    ];
+    for (text, reason) in bad {
+        std::fs::write(&kept, &text).expect("the snapshot is replaced");
+        let endpoint = common::endpoint_wanting_100();
+        let (_dir, daemon) = start(&endpoint);
+        daemon.wait_for_put(&endpoint, 100, Duration::from_secs(20));
+        let log = daemon.log();
+        assert!(
+            log.contains("the snapshot is not used") && log.contains(reason),
+            "{reason}: {log}"
+        );
+        stop(daemon);
+    }
+
+    // A save that fails (here the temporary file's place is a directory, as a full disk
+    // fails a write) is logged; the snapshot before it stays whole.
+    let before = std::fs::read(&kept).expect("a snapshot");
+    std::fs::create_dir(state.path().join("snapshot.json.tmp")).expect("a directory");
+    let endpoint = common::endpoint_wanting_100();
+    endpoint.world().set_concurrency("f", "live", &[140.0], 2);
+    let (_dir, daemon) = start(&endpoint);
+    daemon.wait_for_put(&endpoint, 200, Duration::from_secs(20));
+    let log = stop(daemon);
+    assert!(log.contains("the snapshot was not saved"), "{log}");
+    assert_eq!(std::fs::read(&kept).expect("a snapshot"), before);
+}

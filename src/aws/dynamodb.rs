@@ -8,6 +8,13 @@
 //! Requests go out once, with SDK retries off: the elector owns retrying, because only
 //! it knows how much of the lease is left. A failed condition is an answer (`false`),
 //! not an error.
+//!
+//! The same table keeps the leader's snapshot ([`DynamoSnapshots`]): a head item
+//! `NAME#snapshot` (its `generation`, `parts` and `bytes`) and the parts, each at most
+//! [`SNAPSHOT_PART_BYTES`] (DynamoDB's items are at most 400 KB), in one of two slots
+//! by generation, `NAME#snapshot#SLOT#INDEX` with `generation` and `data` (B). A save
+//! writes the other slot's parts, then the head: a reader sees the old snapshot or the
+//! new one, whole; a part whose generation is not the head's is a torn save, refused.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -232,5 +239,154 @@ impl LeaderElection for DynamoLease {
             "SET #version = :next, renewed_at = :now REMOVE #owner",
         )
         .await
+    }
+}
+
+/// The largest part of a snapshot, well within DynamoDB's 400 KB item limit.
+pub const SNAPSHOT_PART_BYTES: usize = 300 * 1024;
+/// Parts a snapshot may have: 30 MB in all, far above 5,000 targets' half megabyte.
+const MAX_SNAPSHOT_PARTS: u64 = 100;
+
+/// The leader's snapshot in the lease table.
+pub struct DynamoSnapshots {
+    client: Client,
+    table: String,
+    name: String,
+}
+
+impl DynamoSnapshots {
+    pub async fn connect(aws: &AwsSettings, leader: &LeaderSettings) -> Self {
+        use aws_config::timeout::TimeoutConfig;
+        let timeout = Duration::from_secs(5);
+        let shared = super::loader(aws, leader.endpoint_url.as_deref())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(timeout)
+                    .operation_attempt_timeout(timeout)
+                    .build(),
+            )
+            .load()
+            .await;
+        Self {
+            client: Client::new(&shared),
+            table: leader.table.clone(),
+            name: leader.name.clone(),
+        }
+    }
+
+    fn head_id(&self) -> String {
+        format!("{}#snapshot", self.name)
+    }
+
+    fn part_id(&self, generation: u64, index: u64) -> String {
+        format!("{}#snapshot#{}#{index}", self.name, generation % 2)
+    }
+
+    async fn get(&self, id: String) -> Result<Option<HashMap<String, AttributeValue>>, AwsError> {
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(super::errors::from_sdk)?;
+        Ok(answer.item)
+    }
+
+    async fn put(&self, item: HashMap<String, AttributeValue>) -> Result<(), AwsError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(super::errors::from_sdk)
+    }
+}
+
+fn number(item: &HashMap<String, AttributeValue>, key: &str) -> Option<u64> {
+    item.get(key)?.as_n().ok()?.parse().ok()
+}
+
+fn torn(why: &str) -> AwsError {
+    AwsError::Malformed {
+        message: format!("the snapshot in the lease table is torn: {why}"),
+    }
+}
+
+impl super::SnapshotStore for DynamoSnapshots {
+    async fn load(&self) -> Result<Option<Vec<u8>>, AwsError> {
+        let Some(head) = self.get(self.head_id()).await? else {
+            return Ok(None);
+        };
+        let (Some(generation), Some(parts)) = (number(&head, "generation"), number(&head, "parts"))
+        else {
+            return Err(torn("its head lacks the generation or the parts"));
+        };
+        if parts > MAX_SNAPSHOT_PARTS {
+            return Err(torn("too many parts"));
+        }
+        let mut bytes = Vec::new();
+        for index in 0..parts {
+            let part = self
+                .get(self.part_id(generation, index))
+                .await?
+                .ok_or_else(|| torn("a part is missing"))?;
+            if number(&part, "generation") != Some(generation) {
+                return Err(torn("a part is of another generation"));
+            }
+            let data = part
+                .get("data")
+                .and_then(|data| data.as_b().ok())
+                .ok_or_else(|| torn("a part has no data"))?;
+            bytes.extend_from_slice(data.as_ref());
+        }
+        Ok(Some(bytes))
+    }
+
+    async fn save(&self, bytes: Vec<u8>) -> Result<(), AwsError> {
+        let before = self
+            .get(self.head_id())
+            .await?
+            .and_then(|head| number(&head, "generation"))
+            .unwrap_or(0);
+        let generation = before + 1;
+        let chunks: Vec<&[u8]> = bytes.chunks(SNAPSHOT_PART_BYTES).collect();
+        for (index, chunk) in chunks.iter().enumerate() {
+            let item = HashMap::from([
+                (
+                    "id".to_owned(),
+                    AttributeValue::S(self.part_id(generation, index as u64)),
+                ),
+                (
+                    "generation".to_owned(),
+                    AttributeValue::N(generation.to_string()),
+                ),
+                (
+                    "data".to_owned(),
+                    AttributeValue::B(aws_smithy_types::Blob::new(chunk.to_vec())),
+                ),
+            ]);
+            self.put(item).await?;
+        }
+        let head = HashMap::from([
+            ("id".to_owned(), AttributeValue::S(self.head_id())),
+            (
+                "generation".to_owned(),
+                AttributeValue::N(generation.to_string()),
+            ),
+            (
+                "parts".to_owned(),
+                AttributeValue::N(chunks.len().to_string()),
+            ),
+            (
+                "bytes".to_owned(),
+                AttributeValue::N(bytes.len().to_string()),
+            ),
+        ]);
+        self.put(head).await
     }
 }

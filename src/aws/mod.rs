@@ -131,6 +131,15 @@ pub trait MetricsApi: Send + Sync + 'static {
     ) -> impl Future<Output = Result<MetricsBatch, AwsError>> + Send;
 }
 
+/// Where the leader keeps its snapshot with `[leader]`: the lease table
+/// ([`dynamodb::DynamoSnapshots`]). A store keeps one snapshot, replaced whole.
+pub trait SnapshotStore: Send + Sync + 'static {
+    /// The snapshot kept, if there is one.
+    fn load(&self) -> impl Future<Output = Result<Option<Vec<u8>>, AwsError>> + Send;
+    /// Keeps `bytes` in place of the snapshot before; a reader never sees a mix.
+    fn save(&self, bytes: Vec<u8>) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
 /// Builds a Lambda and a CloudWatch client for `[aws]` settings: the SDK in
 /// production ([`Sdk`]), in-memory fakes in tests of the daemon in virtual time. The
 /// daemon connects anew when a reload changes the settings.
@@ -138,6 +147,7 @@ pub trait Connect: Send + Sync + 'static {
     type Lambda: LambdaApi;
     type Metrics: MetricsApi;
     type Lease: LeaderElection;
+    type Snapshots: SnapshotStore;
     fn connect(
         &self,
         settings: &AwsSettings,
@@ -150,6 +160,12 @@ pub trait Connect: Send + Sync + 'static {
         leader: &LeaderSettings,
         clock: Clock,
     ) -> impl Future<Output = Self::Lease> + Send;
+    /// The snapshot store of `[leader]`'s table.
+    fn snapshots(
+        &self,
+        aws: &AwsSettings,
+        leader: &LeaderSettings,
+    ) -> impl Future<Output = Self::Snapshots> + Send;
 }
 
 /// Connects with the official SDK ([`connect`]).
@@ -160,6 +176,7 @@ impl Connect for Sdk {
     type Lambda = SdkLambda;
     type Metrics = SdkMetrics;
     type Lease = dynamodb::DynamoLease;
+    type Snapshots = dynamodb::DynamoSnapshots;
     async fn connect(&self, settings: &AwsSettings) -> (SdkLambda, SdkMetrics) {
         connect(settings).await
     }
@@ -170,6 +187,13 @@ impl Connect for Sdk {
         clock: Clock,
     ) -> dynamodb::DynamoLease {
         dynamodb::DynamoLease::connect(aws, leader, clock).await
+    }
+    async fn snapshots(
+        &self,
+        aws: &AwsSettings,
+        leader: &LeaderSettings,
+    ) -> dynamodb::DynamoSnapshots {
+        dynamodb::DynamoSnapshots::connect(aws, leader).await
     }
 }
 

@@ -211,6 +211,7 @@ keys! {
     DAEMON_PASS_TIMEOUT: "daemon.pass_timeout", duration(None, seconds(10), hours(6)), "How long one pass may take before it is abandoned and liveness fails; default the larger of 5 intervals and 5 minutes.";
     DAEMON_ACTIVITY_LOG: "daemon.activity_log", text(None), "A JSON-lines file every activity is appended to, read back at start.";
     DAEMON_ACTIVITY_LOG_MAX_MIB: "daemon.activity_log_max_mib", count(Some(16), 1, 4_096), "Past this size the activity log moves to `PATH.1`, so at most twice this is kept.";
+    DAEMON_STATE_DIRECTORY: "daemon.state_directory", text(None), "Where the snapshot of what the daemon knows is kept without `[leader]` (written atomically), so that a restart orders its first reads by need; none: no snapshot.";
     LEADER_BACKEND: "leader.backend", choice("dynamodb", &["dynamodb"]), "Where the lease is kept.";
     LEADER_TABLE: "leader.table", text(None), "The DynamoDB table of the lease (hash key `id`, a string); required with `[leader]`.";
     LEADER_NAME: "leader.name", text(Some("pc-autoscaler")), "The lease item's `id`: copies with the same table and name elect one leader.";

@@ -66,6 +66,9 @@ pub struct DaemonSettings {
     pub activity_log: Option<PathBuf>,
     /// The activity log moves aside past this size (one old file is kept).
     pub activity_log_max_mib: u32,
+    /// Where the daemon keeps its snapshot without `[leader]` (with it, the lease
+    /// table does); none: no snapshot.
+    pub state_directory: Option<PathBuf>,
 }
 
 impl DaemonSettings {
@@ -95,6 +98,7 @@ impl Default for DaemonSettings {
             pass_timeout: None,
             activity_log: None,
             activity_log_max_mib: keys::DAEMON_ACTIVITY_LOG_MAX_MIB.count(),
+            state_directory: None,
         }
     }
 }

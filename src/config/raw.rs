@@ -50,6 +50,7 @@ pub struct RawDaemon {
     pub pass_timeout: Option<Spanned<String>>,
     pub activity_log: Option<Spanned<String>>,
     pub activity_log_max_mib: Option<Spanned<i64>>,
+    pub state_directory: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

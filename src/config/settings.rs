@@ -54,14 +54,16 @@ pub fn daemon(checker: &mut Checker<'_>, raw: RawDaemon) -> DaemonSettings {
             )
         })
         .unwrap_or(defaults.log_format);
-    let activity_log = raw.activity_log.as_ref().and_then(|path| {
-        if path.get_ref().is_empty() {
-            checker.error(path.span(), "the activity log path must not be empty");
-            None
-        } else {
-            Some(PathBuf::from(path.get_ref()))
+    let path = |checker: &mut Checker<'_>, value: &Option<Spanned<String>>, what: &str| {
+        let value = value.as_ref()?;
+        if value.get_ref().is_empty() {
+            checker.error(value.span(), format!("the {what} must not be empty"));
+            return None;
         }
-    });
+        Some(PathBuf::from(value.get_ref()))
+    };
+    let activity_log = path(checker, &raw.activity_log, "activity log path");
+    let state_directory = path(checker, &raw.state_directory, "state directory");
     DaemonSettings {
         interval: checker.duration_or_default(&raw.interval, &keys::DAEMON_INTERVAL),
         listen,
@@ -85,6 +87,7 @@ pub fn daemon(checker: &mut Checker<'_>, raw: RawDaemon) -> DaemonSettings {
             .within(&raw.pass_timeout, &keys::DAEMON_PASS_TIMEOUT)
             .and_then(|delta| delta.to_std().ok()),
         activity_log,
+        state_directory,
         activity_log_max_mib: checker.count_or_default(
             &raw.activity_log_max_mib,
             &keys::DAEMON_ACTIVITY_LOG_MAX_MIB,

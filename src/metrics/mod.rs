@@ -36,6 +36,7 @@ pub struct Metrics {
     pub passes: IntCounterVec,
     pub config_reloads: IntCounterVec,
     pub task_failures: IntCounterVec,
+    pub snapshot_saves: IntCounterVec,
     pub http_connections_dropped: IntCounterVec,
     pub budget: BudgetFamilies,
     /// Registered only with `[leader]` ([`Metrics::register_leader`]).
@@ -296,6 +297,15 @@ impl Metrics {
                     &["task"],
                 ),
                 &TASKS,
+            ),
+            snapshot_saves: zeros(
+                counter(
+                    &registry,
+                    "pc_autoscaler_snapshot_saves_total",
+                    "Snapshots of what the leader knows kept for a restart or a takeover (daemon.state_directory or the lease table), by outcome (success, failure).",
+                    &["outcome"],
+                ),
+                &["success", "failure"],
             ),
             http_connections_dropped: zeros(
                 counter(

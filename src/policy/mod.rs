@@ -41,7 +41,8 @@ pub struct Datapoint {
 }
 
 /// The state of the target's provisioned concurrency config, as the API reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AllocationStatus {
     /// No provisioned concurrency config exists.
     #[default]

@@ -375,14 +375,43 @@ pub struct MemoryAws {
     pub lambda: MemoryLambda,
     pub metrics: MemoryMetrics,
     pub lease: MemoryLease,
+    pub snapshots: MemorySnapshots,
+}
+
+/// A snapshot store in memory; cloning shares it, as copies share a table.
+#[derive(Debug, Clone, Default)]
+pub struct MemorySnapshots {
+    pub kept: Arc<Mutex<Option<Vec<u8>>>>,
+}
+
+impl crate::aws::SnapshotStore for MemorySnapshots {
+    async fn load(&self) -> Result<Option<Vec<u8>>, AwsError> {
+        Ok(self
+            .kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone())
+    }
+
+    async fn save(&self, bytes: Vec<u8>) -> Result<(), AwsError> {
+        *self
+            .kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(bytes);
+        Ok(())
+    }
 }
 
 impl Connect for MemoryAws {
     type Lambda = MemoryLambda;
     type Metrics = MemoryMetrics;
     type Lease = MemoryLease;
+    type Snapshots = MemorySnapshots;
     async fn connect(&self, _: &AwsSettings) -> (MemoryLambda, MemoryMetrics) {
         (self.lambda.clone(), self.metrics.clone())
+    }
+    async fn snapshots(&self, _: &AwsSettings, _: &LeaderSettings) -> MemorySnapshots {
+        self.snapshots.clone()
     }
     async fn lease(&self, _: &AwsSettings, _: &LeaderSettings, _: Clock) -> MemoryLease {
         self.lease.clone()

@@ -28,3 +28,4 @@ pub mod once;
 pub mod scheduler;
 pub mod series;
 pub mod shard;
+pub mod snapshot;

@@ -28,6 +28,8 @@ use crate::runtime::shard::{Effect, Event, MetricsRead, Now, PassOutcome, Read, 
 /// Sent on each heartbeat until `READY=1`: systemd's start timeout then measures a
 /// stall, not the length of the first pass.
 const START_EXTENSION: &str = "EXTEND_TIMEOUT_USEC=30000000";
+/// How long the way out waits for the last snapshot to be saved.
+const LAST_SAVE_LIMIT: Duration = Duration::from_secs(5);
 
 /// A shard as the driver keeps it: the state machine and the clients of its account
 /// and Region.
@@ -132,6 +134,9 @@ pub struct Leader<A: Connect, W> {
     connecting: JoinSet<(Config, Clients<A>)>,
     ticker: Interval,
     boundary_wake: Arc<Notify>,
+    /// The snapshot being saved (one at a time), and the newest one waiting for it.
+    saving: JoinSet<Result<(), String>>,
+    unsaved: Option<Vec<u8>>,
 }
 
 fn interval_timer(period: Duration, first: Instant) -> Interval {
@@ -147,6 +152,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         let clients = connect(shared.aws.as_ref(), &config, &shared.metrics, &shared.fence).await;
         let interval = config.daemon.interval;
         let targets = std::mem::take(&mut config.targets);
+        let remembered = shared.snapshots.load().await;
         let mut leader = Leader {
             config,
             shared: shared.clone(),
@@ -158,14 +164,21 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             connecting: JoinSet::new(),
             ticker: interval_timer(interval, Instant::now()),
             boundary_wake: Arc::default(),
+            saving: JoinSet::new(),
+            unsaved: None,
         };
-        leader.start_shards(clients, targets).await;
+        leader.start_shards(clients, targets, remembered).await;
         leader
     }
 
     /// Builds the shards of the config in force, each starting with nothing known.
     /// Today the config has one shard: `[aws]`'s account and Region.
-    async fn start_shards(&mut self, clients: Clients<A>, targets: Vec<TargetConfig>) {
+    async fn start_shards(
+        &mut self,
+        clients: Clients<A>,
+        targets: Vec<TargetConfig>,
+        remembered: Option<Vec<u8>>,
+    ) {
         let ids = self.shared.journal.lock().ids();
         let core = Shard::new(ids, self.shared.fence.epoch(), fastrand::u64(..));
         self.shards = vec![ShardIo {
@@ -179,6 +192,8 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         let event = Event::Start {
             settings: self.config.daemon.clone(),
             targets,
+            remembered,
+            snapshots: self.shared.snapshots.is_on(),
         };
         self.handle(0, event).await;
     }
@@ -272,6 +287,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             }
             Effect::PassStarted { deadline } => self.shared.health.pass_started(deadline),
             Effect::PassEnded { outcome, ready } => self.pass_ended(index, outcome, ready),
+            Effect::SaveSnapshot(bytes) => self.save_snapshot(bytes),
             Effect::ArmBoundary(when) => {
                 let delay = (when - self.shared.clock.now())
                     .to_std()
@@ -281,6 +297,41 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                     tracing::error!(error = %error, "cannot arm the schedule boundary timer");
                 }
             }
+        }
+    }
+
+    /// Saves `bytes` as the snapshot, after the save under way if there is one; only
+    /// the newest waits.
+    fn save_snapshot(&mut self, bytes: Vec<u8>) {
+        if !self.saving.is_empty() {
+            self.unsaved = Some(bytes);
+            return;
+        }
+        let snapshots = self.shared.snapshots.clone();
+        self.saving
+            .spawn(async move { snapshots.save(bytes).await });
+    }
+
+    fn snapshot_saved(&mut self, saved: Result<Result<(), String>, tokio::task::JoinError>) {
+        let outcome = if matches!(saved, Ok(Ok(()))) {
+            "success"
+        } else {
+            "failure"
+        };
+        self.shared
+            .metrics
+            .snapshot_saves
+            .with_label_values(&[outcome])
+            .inc();
+        match saved {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => {
+                tracing::warn!(reason = %why, "the snapshot was not saved; a restart would start cold");
+            }
+            Err(error) => super::count_task_failure(&self.shared.metrics, "write", &error),
+        }
+        if let Some(bytes) = self.unsaved.take() {
+            self.save_snapshot(bytes);
         }
     }
 
@@ -331,6 +382,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                 }
                 _ = self.boundary_wake.notified() => self.handle_all(|| Event::Boundary).await,
                 Some(config) = self.reloader.finished() => self.reloaded(config).await,
+                Some(saved) = self.saving.join_next() => self.snapshot_saved(saved),
                 Some(joined) = self.connecting.join_next() => match joined {
                     Ok((config, clients)) => self.take_in_force(config, Some(clients)).await,
                     Err(error) => super::count_task_failure(&self.shared.metrics, "reload", &error),
@@ -395,7 +447,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             if new_account {
                 // Nothing known holds there: the shard starts afresh, and is
                 // decided once its first pass reads the metrics.
-                self.start_shards(clients, targets).await;
+                self.start_shards(clients, targets, None).await;
                 self.ticker = interval_timer(interval, Instant::now());
                 return;
             }
@@ -443,7 +495,39 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         if tokio::time::timeout(grace, finish).await.is_err() {
             tracing::error!("writes still in flight at the end of the grace period were abandoned");
         }
+        self.save_last_snapshot().await;
         self.shared.in_force.clear();
+    }
+
+    /// On the way out, what is known now is kept for the next start (a deploy of the
+    /// daemon is its most common restart), within [`LAST_SAVE_LIMIT`].
+    async fn save_last_snapshot(&mut self) {
+        if !self.shared.snapshots.is_on() {
+            return;
+        }
+        let now = self.now();
+        let last = self.shards.first().and_then(|shard| {
+            shard
+                .core
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .snapshot(now)
+        });
+        let snapshots = self.shared.snapshots.clone();
+        let saving = async {
+            while let Some(saved) = self.saving.join_next().await {
+                self.snapshot_saved(saved);
+            }
+            if let Some(bytes) = last {
+                let saved = snapshots.save(bytes).await;
+                self.snapshot_saved(Ok(saved));
+            }
+        };
+        if tokio::time::timeout(LAST_SAVE_LIMIT, saving).await.is_err() {
+            tracing::warn!(
+                "the last snapshot was not saved in time; a restart reads what was saved before"
+            );
+        }
     }
 
     /// Lost the lease: keeps only what a standby needs. Everything else is dropped,

@@ -21,6 +21,8 @@ mod driver;
 mod http;
 pub mod notify;
 mod reload;
+mod snapshots;
+pub use snapshots::check_state_directory;
 mod wake;
 
 use std::path::PathBuf;
@@ -249,7 +251,9 @@ pub async fn run<A: Connect, W: WakeSource>(
         }
     };
     let systemd = Arc::new(Systemd::default());
+    let snapshots = Arc::new(snapshots::Snapshots::for_config(aws.as_ref(), &config).await);
     let shared = Shared {
+        snapshots,
         aws,
         clock,
         metrics: metrics.clone(),
@@ -339,7 +343,7 @@ async fn start_elector<A: Connect>(
 }
 
 /// What every tenure of one process shares.
-struct Shared<A> {
+struct Shared<A: Connect> {
     aws: Arc<A>,
     clock: Clock,
     metrics: Arc<Metrics>,
@@ -351,9 +355,11 @@ struct Shared<A> {
     role: Option<watch::Receiver<Role>>,
     systemd: Arc<Systemd>,
     in_force: InForce,
+    /// Where the leader's snapshot is kept, if anywhere.
+    snapshots: Arc<snapshots::Snapshots<A::Snapshots>>,
 }
 
-impl<A> Clone for Shared<A> {
+impl<A: Connect> Clone for Shared<A> {
     fn clone(&self) -> Self {
         Self {
             aws: self.aws.clone(),
@@ -365,6 +371,7 @@ impl<A> Clone for Shared<A> {
             role: self.role.clone(),
             systemd: self.systemd.clone(),
             in_force: self.in_force.clone(),
+            snapshots: self.snapshots.clone(),
         }
     }
 }
@@ -389,7 +396,7 @@ impl<W> Standby<W> {
     /// Waits until this copy holds the lease (`true`) or is told to stop (`false`).
     /// Meanwhile it answers probes, feeds the watchdog and takes reloads, so that
     /// the config in force when it takes over is the latest one.
-    async fn wait_for_lease<A>(
+    async fn wait_for_lease<A: Connect>(
         &mut self,
         elector: &mut Elector,
         commands: &mut mpsc::Receiver<Command>,

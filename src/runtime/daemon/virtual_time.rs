@@ -724,7 +724,9 @@ async fn a_failed_allocation_is_written_again_with_backoff_until_it_is_ready() {
             Some("FUNCTION_ERROR_INIT_FAILURE".into());
     })
     .await;
-    harness.pass(20.0 * 60.0).await;
+    // Five puts take at most 21.4 minutes: gaps of 1, 2, 4 and 8 minutes, each up to a
+    // quarter longer at random, plus the allocation and read-backs before each.
+    harness.pass(25.0 * 60.0).await;
     let puts = harness.puts();
     let times: Vec<f64> = puts.iter().map(|(at, _, _)| *at).collect();
     assert!(puts.iter().all(|(_, _, value)| *value == 20), "{puts:?}");
@@ -813,4 +815,81 @@ async fn a_jump_on_the_last_unread_function_of_a_cold_start_is_written_within_th
     );
     assert!(scans < 600, "still a cold start: {scans} functions read");
     harness.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_with_a_snapshot_scans_the_surging_functions_first() {
+    // 2,500 functions, each at 50 with demand 35 (needs 50): what a first run learns and
+    // keeps in `state_directory`. It reads them at 14/s to be done in 3 minutes.
+    let state = tempfile::tempdir().expect("a temporary directory");
+    let settings = |budget: &str| {
+        format!(
+            "interval = \"20s\"\n{budget}state_directory = \"{}\"",
+            state.path().display()
+        )
+    };
+    let name = |index: usize| format!("fn{index:04}");
+    let targets: String = (0..2_500).map(|index| tracked(&name(index))).collect();
+    let at_fifty = |world: &mut World| {
+        for index in 0..2_500 {
+            world.set_config(&name(index), "live", 50);
+        }
+    };
+    let first = Harness::start(
+        &settings("control_plane_budget = 14.0\n"),
+        &targets,
+        at_fifty,
+    )
+    .await;
+    for index in 0..2_500 {
+        first.demand(&name(index), 35.0);
+    }
+    first.pass(250.0).await;
+    assert_eq!(
+        first.requests(Some(SCAN)).len(),
+        2_500,
+        "every function read"
+    );
+    first.stop().await;
+    let kept = state.path().join("snapshot.json");
+    assert!(kept.is_file(), "a snapshot was kept");
+
+    // The restart, at the default budget (2/s: 21 minutes to read everything). Demand
+    // surged meanwhile on five functions spread over the names: the snapshot says they
+    // have 50, they need 100, so their functions are read first and written within
+    // the interval. Then a jump on the function read last reaches the wire as fast.
+    let surging = [100, 900, 1_700, 2_300, 2_498];
+    let restarted = Harness::start(&settings(""), &targets, at_fifty).await;
+    for index in 0..2_500 {
+        let demand = if surging.contains(&index) { 70.0 } else { 35.0 };
+        restarted.demand(&name(index), demand);
+    }
+    restarted.pass(30.0).await;
+    let puts = restarted.puts();
+    for index in surging {
+        assert!(
+            puts.iter()
+                .any(|(at, function, value)| *function == name(index)
+                    && *value == 100
+                    && *at <= 25.0),
+            "{} not written within the interval: {puts:?}",
+            name(index)
+        );
+    }
+    restarted.pass(130.0).await;
+    let jumped_at = restarted.now();
+    restarted.demand("fn2499", 70.0);
+    restarted.pass(60.0).await;
+    let put = restarted
+        .puts()
+        .into_iter()
+        .find(|(_, function, value)| function == "fn2499" && *value == 100);
+    assert!(
+        put.as_ref()
+            .is_some_and(|(at, _, _)| *at - jumped_at <= 25.0),
+        "jump at {jumped_at:.1} s, put {put:?}"
+    );
+    let scans = restarted.requests(Some(SCAN)).len();
+    assert!(scans < 600, "still a cold start: {scans} functions read");
+    restarted.stop().await;
 }

@@ -35,6 +35,8 @@ pub enum Chore {
     ReadBack(TargetName),
     /// Decide the target again.
     Decide(TargetName),
+    /// Hand out a snapshot of what is known, if it changed.
+    Snapshot,
 }
 
 /// Which queue a chore waits in.
@@ -66,6 +68,9 @@ pub struct Due {
     /// Where each queued chore is, to move it without a search.
     queued: HashMap<Chore, (Instant, Lane)>,
     in_flight: [usize; 4],
+    /// The instant chores moved to the front of a lane share, while one waits there:
+    /// ties go by the chore's order (a function's name), not by who moved last.
+    front: [Option<Instant>; 4],
 }
 
 impl Due {
@@ -93,12 +98,17 @@ impl Due {
         if self.queued.get(&chore).is_none_or(|(_, was)| *was != lane) {
             return;
         }
-        let earliest = self.lanes[lane.index()]
-            .first()
-            .map_or(now, |(at, _)| (*at).min(now));
-        let due = earliest
-            .checked_sub(std::time::Duration::from_nanos(1))
-            .unwrap_or(earliest);
+        let first = self.lanes[lane.index()].first().map(|(at, _)| *at);
+        let due = match (self.front[lane.index()], first) {
+            (Some(front), Some(first)) if front == first => front,
+            _ => {
+                let earliest = first.map_or(now, |at| at.min(now));
+                earliest
+                    .checked_sub(std::time::Duration::from_nanos(1))
+                    .unwrap_or(earliest)
+            }
+        };
+        self.front[lane.index()] = Some(due);
         if let Some((when, was)) = self.queued.remove(&chore) {
             self.lanes[was.index()].remove(&(when, chore.clone()));
         }
@@ -108,7 +118,7 @@ impl Due {
 
     fn lane_of(chore: &Chore, urgent: bool) -> Lane {
         match chore {
-            Chore::Decide(_) => Lane::Decide,
+            Chore::Decide(_) | Chore::Snapshot => Lane::Decide,
             _ if urgent => Lane::Urgent,
             Chore::ReadBack(_) => Lane::Urgent,
             Chore::Scan(_) => Lane::Scan,
@@ -197,6 +207,28 @@ mod tests {
         due.finished(Lane::Scan);
         assert_eq!(due.next_due(), Some(now));
         assert_eq!(due.take_due(now).len(), 1);
+    }
+
+    #[test]
+    fn scans_moved_to_the_front_go_in_name_order_ahead_of_the_rest() {
+        let now = Instant::now();
+        let mut due = Due::default();
+        for index in 0..40 {
+            due.queue(Chore::Scan(function(&format!("f{index:02}"))), now, false);
+        }
+        for index in [39, 7, 30] {
+            due.queue_first(Chore::Scan(function(&format!("f{index:02}"))), now);
+        }
+        let taken: Vec<Chore> = due
+            .take_due(now)
+            .into_iter()
+            .map(|(chore, _)| chore)
+            .collect();
+        let first: Vec<Chore> = ["f07", "f30", "f39", "f00"]
+            .into_iter()
+            .map(|name| Chore::Scan(function(name)))
+            .collect();
+        assert_eq!(taken[..4], first[..]);
     }
 
     #[test]

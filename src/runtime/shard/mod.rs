@@ -23,6 +23,7 @@ pub mod due;
 mod need;
 mod pass;
 mod reads;
+mod remember;
 pub mod targets;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -43,6 +44,7 @@ use crate::runtime::budget::Priority;
 use crate::runtime::course::{Backoff, Outcome, ReadBacks};
 use crate::runtime::evaluate::SeriesByTarget;
 use crate::runtime::known::Known;
+use crate::runtime::snapshot;
 use boundaries::Boundaries;
 use due::{Chore, Due, Lane};
 use pass::Passes;
@@ -93,10 +95,15 @@ pub enum ReadDone {
 /// What happens to a shard.
 #[derive(Debug)]
 pub enum Event {
-    /// A tenure starts with these settings and targets: learn everything.
+    /// A tenure starts with these settings and targets: learn everything. `remembered`
+    /// is the last snapshot the store held, if any: it orders the first scans. With
+    /// `snapshots`, the shard hands out a snapshot of what it knows every minute that
+    /// it changed.
     Start {
         settings: DaemonSettings,
         targets: Vec<TargetConfig>,
+        remembered: Option<Vec<u8>>,
+        snapshots: bool,
     },
     /// A good reload: the new settings and targets, decided at once.
     Reload {
@@ -177,8 +184,14 @@ pub enum Effect {
     PassEnded { outcome: PassOutcome, ready: bool },
     /// Wake the shard with [`Event::Boundary`] at this time.
     ArmBoundary(DateTime<Utc>),
+    /// Keep this snapshot of what the shard knows ([`crate::runtime::snapshot`]).
+    SaveSnapshot(Vec<u8>),
 }
 
+/// A snapshot is handed out at most this often, and only when it changed; the first
+/// soon after a start, so that a cold start's progress is kept from early on.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
+const SNAPSHOT_FIRST: Duration = Duration::from_secs(10);
 /// A failed scan or refresh is tried again after one interval, and at most this long.
 const READ_RETRY: Duration = Duration::from_secs(30);
 /// The account settings are read at least this often.
@@ -207,6 +220,10 @@ pub struct Shard {
     backoff: Backoff,
     read_backs: ReadBacks,
     effects: Vec<Effect>,
+    /// Of the targets in force, for snapshots.
+    fingerprint: String,
+    /// The last snapshot handed out, to hand out only one that changed.
+    last_snapshot: Option<Vec<u8>>,
 }
 
 impl Shard {
@@ -229,13 +246,29 @@ impl Shard {
             backoff: Backoff::default(),
             read_backs: ReadBacks::default(),
             effects: Vec::new(),
+            fingerprint: String::new(),
+            last_snapshot: None,
         }
     }
 
     /// Carries `event` through the state machine at `now`; returns what it asks for.
     pub fn handle(&mut self, event: Event, now: Now) -> Vec<Effect> {
         match event {
-            Event::Start { settings, targets } => self.configure(settings, targets, now),
+            Event::Start {
+                settings,
+                targets,
+                remembered,
+                snapshots,
+            } => {
+                self.configure(settings, targets, now);
+                if let Some(bytes) = remembered {
+                    self.remember(&bytes, now);
+                }
+                if snapshots {
+                    self.due
+                        .queue(Chore::Snapshot, now.instant + SNAPSHOT_FIRST, false);
+                }
+            }
             Event::Reload { settings, targets } => {
                 self.configure(settings, targets, now);
                 self.start_pass(Trigger::Reload);
@@ -296,6 +329,8 @@ impl Shard {
                 "targets removed; their state is dropped"
             );
         }
+        self.fingerprint =
+            snapshot::fingerprint(self.targets.iter().map(|(_, slot)| slot.config.as_ref()));
         self.tracked = self
             .targets
             .iter()
@@ -373,6 +408,12 @@ impl Shard {
             let read = match chore {
                 Chore::Decide(target) => {
                     decide.push(target);
+                    continue;
+                }
+                Chore::Snapshot => {
+                    self.hand_out_snapshot(now);
+                    self.due
+                        .queue(Chore::Snapshot, now.instant + SNAPSHOT_EVERY, false);
                     continue;
                 }
                 Chore::Scan(function) => self.targets.function(&function).map(|slot| Read::Scan {

@@ -101,6 +101,11 @@ fn summary(effect: &Effect) -> String {
             format!("pass ended {} (ready {ready})", outcome.label())
         }
         Effect::ArmBoundary(when) => format!("arm {}", when.format("%H:%M")),
+        Effect::SaveSnapshot(bytes) => {
+            let snapshot: crate::runtime::snapshot::Snapshot =
+                serde_json::from_slice(bytes).expect("a snapshot");
+            format!("save snapshot of {} functions", snapshot.functions.len())
+        }
     }
 }
 
@@ -115,13 +120,28 @@ struct Machine {
 impl Machine {
     /// A shard started on `text`, and what the start asked for.
     fn start(text: &str) -> (Self, Vec<String>) {
+        Self::start_remembering(text, None, false)
+    }
+
+    /// A shard started on `text` with the snapshot `remembered`, and (with
+    /// `snapshots`) handing out its own.
+    fn start_remembering(
+        text: &str,
+        remembered: Option<Vec<u8>>,
+        snapshots: bool,
+    ) -> (Self, Vec<String>) {
         let mut machine = Machine {
             shard: Shard::new(ActivityIds::default(), 0, 7),
             origin: Instant::now(),
             seconds: 0.0,
         };
         let (settings, targets) = configs(text);
-        let effects = machine.on(Event::Start { settings, targets });
+        let effects = machine.on(Event::Start {
+            settings,
+            targets,
+            remembered,
+            snapshots,
+        });
         (machine, effects)
     }
 
@@ -523,6 +543,76 @@ fn a_tracked_target_waits_for_the_first_metric_read() {
             "pass ended informed (ready true)",
         ])
     );
+}
+
+#[test]
+fn a_snapshot_is_handed_out_when_it_changed_and_orders_the_next_start() {
+    let tracked = |function: &str| {
+        format!(
+            "[[target]]\nfunction = \"{function}\"\nqualifier = \"live\"\nmin = 1\nmax = 500\n\
+             tracking = {{ metric = \"concurrency\", target = 0.7 }}\n"
+        )
+    };
+    let text: String = (0..3).map(|index| tracked(&format!("f{index}"))).collect();
+    let (mut machine, _) = Machine::start_remembering(&text, None, true);
+    for index in 0..3 {
+        machine.scanned(&format!("f{index}"), configs_of("live", 1), Lane::Scan);
+    }
+    let saved = machine.due_at(60.0);
+    let snapshot = saved
+        .iter()
+        .position(|effect| effect == "save snapshot of 3 functions")
+        .expect("a snapshot of what is known");
+    assert!(snapshot < saved.len(), "{saved:?}");
+    assert!(
+        !machine
+            .due_at(120.0)
+            .iter()
+            .any(|effect| effect.starts_with("save")),
+        "unchanged: not handed out again"
+    );
+    let bytes = machine
+        .shard
+        .handle(Event::Due, machine.now())
+        .into_iter()
+        .find_map(|effect| match effect {
+            Effect::SaveSnapshot(bytes) => Some(bytes),
+            _ => None,
+        });
+    assert!(bytes.is_none());
+    // A start with that snapshot: f2 remembered at 1 now needs 100, so its function is
+    // read at once; the others need what was remembered and wait their turn.
+    machine.shard.last_snapshot = None;
+    machine.seconds = 180.0;
+    let bytes = machine
+        .shard
+        .handle(Event::Due, machine.now())
+        .into_iter()
+        .find_map(|effect| match effect {
+            Effect::SaveSnapshot(bytes) => Some(bytes),
+            _ => None,
+        })
+        .expect("handed out again once forgotten");
+    let (mut restarted, _) = Machine::start_remembering(&text, Some(bytes), false);
+    restarted.seconds = 1.0;
+    restarted.pass_with(&[("f0:live", 0.7), ("f1:live", 0.7), ("f2:live", 70.0)]);
+    let started = restarted.due_at(1.0);
+    assert_eq!(
+        started.first().map(String::as_str),
+        Some("scan f2 (read_back, Urgent)"),
+        "{started:?}"
+    );
+    // A snapshot of other targets orders nothing.
+    let (mut other, _) =
+        Machine::start_remembering(&tracked("g"), Some(b"{\"version\":1}".to_vec()), false);
+    assert!(
+        other
+            .shard
+            .targets
+            .get("g:live")
+            .is_some_and(|slot| slot.remembered.is_none())
+    );
+    other.seconds = 1.0;
 }
 
 /// A shard of `functions` functions with two tracked targets each (an alias and a

@@ -1,0 +1,93 @@
+//! What the shard remembers across a restart or a failover: the snapshot it hands out
+//! of what it knows, and what it takes from the last one at a start. A snapshot orders
+//! the first scans (`need.rs` compares a target's need with what was remembered of it)
+//! and decides nothing: nothing is written before the function is scanned.
+
+use super::{Effect, Now, Shard};
+use crate::runtime::snapshot::{RememberedConfig, RememberedFunction, Snapshot, VERSION};
+
+impl Shard {
+    /// Takes what a stored snapshot remembers, when it may be used; otherwise says why
+    /// not, and the start goes on as a cold one.
+    pub(super) fn remember(&mut self, bytes: &[u8], now: Now) {
+        let snapshot = match Snapshot::decode(bytes, &self.fingerprint, now.wall) {
+            Ok(snapshot) => snapshot,
+            Err(why) => {
+                tracing::warn!(reason = %why, "the snapshot is not used; every function is read as in a cold start");
+                return;
+            }
+        };
+        let serving = snapshot.serving();
+        let mut remembered = 0;
+        for (_, slot) in self.targets.iter_mut() {
+            let key = (
+                slot.config.function.reference.as_str(),
+                slot.config.qualifier.as_str(),
+            );
+            // A function in the snapshot without this qualifier had no config: 0.
+            let known_function = snapshot
+                .functions
+                .iter()
+                .any(|function| function.function == key.0);
+            if known_function {
+                slot.remembered = Some(serving.get(&key).copied().unwrap_or(0));
+                remembered += 1;
+            }
+        }
+        tracing::info!(remembered, written_at = %snapshot.written_at, "a snapshot orders the first scans");
+    }
+
+    /// Hands out a snapshot of what is known, when it changed since the last one.
+    pub(super) fn hand_out_snapshot(&mut self, now: Now) {
+        if let Some(bytes) = self.snapshot(now) {
+            self.effects.push(Effect::SaveSnapshot(bytes));
+        }
+    }
+
+    /// A snapshot of what is known, when it changed since the last one handed out:
+    /// every minute, and once more when the daemon stops.
+    pub fn snapshot(&mut self, now: Now) -> Option<Vec<u8>> {
+        let mut functions: Vec<RememberedFunction> = self
+            .targets
+            .functions()
+            .filter_map(|function| {
+                let facts = self.known.function(function)?;
+                let configs = facts.configs.as_ref()?;
+                Some(RememberedFunction {
+                    function: function.reference.clone(),
+                    configs: configs
+                        .iter()
+                        .map(|(qualifier, config)| RememberedConfig {
+                            qualifier: qualifier.to_owned(),
+                            requested: config.requested,
+                            status: config.status,
+                            last_modified: config.last_modified,
+                        })
+                        .collect(),
+                    weighted: facts
+                        .weighted
+                        .as_ref()
+                        .map(|weighted| weighted.iter().cloned().collect()),
+                })
+            })
+            .collect();
+        functions.sort_by(|a, b| a.function.cmp(&b.function));
+        let content = Snapshot {
+            version: VERSION,
+            fingerprint: self.fingerprint.clone(),
+            written_at: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+            functions,
+        };
+        // Compared without its time: an unchanged snapshot is not written again.
+        let unchanged = content.encode();
+        if self.last_snapshot.as_ref() == Some(&unchanged) {
+            return None;
+        }
+        self.last_snapshot = Some(unchanged);
+        let snapshot = Snapshot {
+            written_at: now.wall,
+            ..content
+        };
+        Some(snapshot.encode())
+    }
+}
