@@ -257,3 +257,71 @@ fn a_copy_whose_wall_clock_is_an_hour_ahead_changes_nothing() {
         fleet.logs()
     );
 }
+
+#[test]
+fn a_new_leader_scans_the_surging_function_first_from_the_snapshot_it_finds() {
+    // 60 functions, each at 5 with demand 3.5 (needs 5). At the default budget (2/s)
+    // a cold start reads them in 30 s, the one last by name last.
+    let names: Vec<String> = (0..60).map(|index| format!("fn{index:02}")).collect();
+    let endpoint = Endpoint::start();
+    {
+        let mut world = endpoint.world();
+        for name in &names {
+            world.set_config(name, "live", 5);
+            world.set_concurrency(name, "live", &[3.5], 2);
+        }
+    }
+    let targets: String = names
+        .iter()
+        .map(|name| tracked_target(name, "live"))
+        .collect();
+    let mut fleet = Fleet::start(endpoint, TIMING, &three(|_| targets.clone(), &[]));
+    let (leader, _) = fleet.wait_for_leader(None, Duration::from_secs(30));
+    // The first snapshot is kept 10 s into the tenure, the next when every function
+    // has been read.
+    let saved = "pc_autoscaler_snapshot_saves_total{outcome=\"success\"}";
+    assert!(
+        wait_for(Duration::from_secs(60), || fleet.copies[leader]
+            .daemon
+            .metric(saved)
+            .is_some_and(|saves| saves >= 2.0)),
+        "the leader kept no snapshot of its cold start\n{}",
+        fleet.logs()
+    );
+
+    // The surge and the kill at once: fn59 now needs 100.
+    fleet
+        .endpoint
+        .world()
+        .set_concurrency("fn59", "live", &[3.5, 70.0], 2);
+    fleet.copies[leader].daemon.signal("KILL");
+    let killed = Instant::now();
+    let (successor, _) = fleet.wait_for_leader(Some(leader), Duration::from_secs(15));
+    let successor = fleet.copies[successor].name.clone();
+    let put = |fleet: &Fleet| {
+        fleet
+            .endpoint
+            .world()
+            .requests(common::PUT)
+            .into_iter()
+            .find(|put| {
+                put.function.as_deref() == Some("fn59")
+                    && put.value == Some(100)
+                    && put.status == 202
+                    && put.caller.as_deref() == Some(successor.as_str())
+            })
+    };
+    assert!(
+        wait_for(Duration::from_secs(30), || put(&fleet).is_some()),
+        "the new leader never scaled fn59 out\n{}",
+        fleet.logs()
+    );
+    let took = put(&fleet).expect("seen above").at - killed;
+    let bound = LEASE + RENEW_EVERY + Duration::from_secs(1) + Duration::from_secs(5);
+    assert!(
+        took <= bound,
+        "the put came {took:?} after the kill, over lease + renew_every + interval + 5 s\n{}",
+        fleet.logs()
+    );
+    fleet.restart(leader);
+}

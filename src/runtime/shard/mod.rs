@@ -224,6 +224,8 @@ pub struct Shard {
     fingerprint: String,
     /// The last snapshot handed out, to hand out only one that changed.
     last_snapshot: Option<Vec<u8>>,
+    /// Whether this tenure hands out snapshots at all.
+    keeps_snapshots: bool,
 }
 
 impl Shard {
@@ -248,6 +250,7 @@ impl Shard {
             effects: Vec::new(),
             fingerprint: String::new(),
             last_snapshot: None,
+            keeps_snapshots: false,
         }
     }
 
@@ -264,6 +267,7 @@ impl Shard {
                 if let Some(bytes) = remembered {
                     self.remember(&bytes, now);
                 }
+                self.keeps_snapshots = snapshots;
                 if snapshots {
                     self.due
                         .queue(Chore::Snapshot, now.instant + SNAPSHOT_FIRST, false);

@@ -119,6 +119,9 @@ impl Shard {
             .function(&function)
             .is_none_or(|facts| facts.configs.is_none());
         let drift = self.known.scanned(&function, configs);
+        if first {
+            self.first_scan_done(now);
+        }
         let mut decide = Vec::new();
         let mut drifted = Vec::new();
         for name in self.targets.of_function(&function) {

@@ -3,6 +3,7 @@
 //! the first scans (`need.rs` compares a target's need with what was remembered of it)
 //! and decides nothing: nothing is written before the function is scanned.
 
+use super::due::Chore;
 use super::{Effect, Now, Shard};
 use crate::runtime::snapshot::{RememberedConfig, RememberedFunction, Snapshot, VERSION};
 
@@ -35,6 +36,24 @@ impl Shard {
             }
         }
         tracing::info!(remembered, written_at = %snapshot.written_at, "a snapshot orders the first scans");
+    }
+
+    /// A function was read for the first time: when it was the last one unknown, the
+    /// cold start is over and what it learnt is kept at once, not up to a minute later.
+    pub(super) fn first_scan_done(&mut self, now: Now) {
+        if !self.keeps_snapshots {
+            return;
+        }
+        // Stops at the first unknown function, and scans go roughly in the order
+        // this walks: cheap even while thousands are unknown.
+        let all_known = self.targets.functions().all(|function| {
+            self.known
+                .function(function)
+                .is_some_and(|facts| facts.configs.is_some())
+        });
+        if all_known {
+            self.due.queue(Chore::Snapshot, now.instant, false);
+        }
     }
 
     /// Hands out a snapshot of what is known, when it changed since the last one.
