@@ -86,6 +86,8 @@ fn measure(history: bool) -> Duration {
         Event::Start {
             settings: parsed.daemon,
             targets: parsed.targets,
+            remembered: None,
+            snapshots: false,
         },
         now(0),
     );

@@ -8,8 +8,16 @@
 //!   `renew_every + 1 s`.
 //!
 //! The stopped copy is started again after each failover, so three copies always
-//! contend. Prints p50 and max of each. `bash scripts/bench-failover.sh` (about 8
-//! minutes); `BENCH_FAILOVERS` sets the count (20).
+//! contend. Prints p50 and max of each. `bash scripts/bench-failover.sh`;
+//! `BENCH_FAILOVERS` sets the count (20; 0 skips this part).
+//!
+//! Then a surge at the kill ([`surge`]): 2,500 functions with a tracked target each,
+//! Lambda's shared 15/s enforced by the endpoint, a 20 s interval. Once the leader's
+//! cold start is over and kept in its snapshot, 100 targets spread over the names
+//! surge (each now needs 100, not 5) at the moment the leader is SIGKILLed. Prints, from
+//! the kill, p50, p99 and max of the new leader's puts for them, with the snapshot and
+//! with it deleted, beside the cold start's length. `BENCH_SURGE_BUDGET` sets
+//! `control_plane_budget` (14).
 
 #![allow(clippy::disallowed_methods)]
 
@@ -20,17 +28,33 @@ use std::time::{Duration, Instant};
 
 use common::aws_endpoint::Endpoint;
 use common::fleet::{Fleet, Spec, Timing};
+use common::wait_for;
 
 const TIMING: Timing = Timing {
     lease: Duration::from_secs(15),
     renew_every: Duration::from_secs(5),
+    interval: Duration::from_secs(1),
 };
 
-fn main() {
-    let failovers: usize = std::env::var("BENCH_FAILOVERS")
+fn from_env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
         .ok()
-        .and_then(|count| count.parse().ok())
-        .unwrap_or(20);
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let failovers: usize = from_env("BENCH_FAILOVERS", 20);
+    if failovers > 0 {
+        takeovers(failovers);
+    }
+    let budget: f64 = from_env("BENCH_SURGE_BUDGET", 14.0);
+    for keep_snapshot in [true, false] {
+        surge(budget, keep_snapshot);
+    }
+}
+
+fn takeovers(failovers: usize) {
     let target =
         "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nname = \"fixed\"\nmin = 5\nmax = 50\n";
     let specs: Vec<Spec<'_>> = ["a", "b", "c"]
@@ -38,6 +62,7 @@ fn main() {
         .map(|name| Spec {
             name,
             targets: target.to_owned(),
+            settings: "",
             args: &[],
         })
         .collect();
@@ -80,4 +105,132 @@ fn main() {
     }
     let puts = fleet.puts().len();
     println!("puts of the fixed target over the run: {puts} (each new leader writes once at most)");
+}
+
+const FUNCTIONS: usize = 2_500;
+const SURGING: usize = 100;
+const SURGE_TIMING: Timing = Timing {
+    lease: Duration::from_secs(15),
+    renew_every: Duration::from_secs(5),
+    interval: Duration::from_secs(20),
+};
+
+/// 100 targets surge as the leader is killed; how long after the kill the new leader
+/// puts each one's new capacity.
+fn surge(budget: f64, keep_snapshot: bool) {
+    let name = |index: usize| format!("fn{index:04}");
+    let endpoint = Endpoint::start();
+    {
+        let mut world = endpoint.world();
+        world.shared_limit = Some(15);
+        for index in 0..FUNCTIONS {
+            world.set_config(&name(index), "live", 5);
+            world.set_concurrency(&name(index), "live", &[3.5], 2);
+        }
+    }
+    let targets: String = (0..FUNCTIONS)
+        .map(|index| common::tracked_target(&name(index), "live"))
+        .collect();
+    let settings = format!("control_plane_budget = {budget}");
+    let specs: Vec<Spec<'_>> = ["a", "b", "c"]
+        .into_iter()
+        .map(|copy| Spec {
+            name: copy,
+            targets: targets.clone(),
+            settings: &settings,
+            args: &[],
+        })
+        .collect();
+    let started = Instant::now();
+    let fleet = Fleet::start(endpoint, SURGE_TIMING, &specs);
+    let (leader, _) = fleet.wait_for_leader(None, Duration::from_secs(60));
+    // The snapshot is kept 10 s into the tenure, then when every function is read.
+    let kept = wait_for(Duration::from_secs(3_600), || {
+        fleet.copies[leader]
+            .daemon
+            .metric("pc_autoscaler_snapshot_saves_total{outcome=\"success\"}")
+            .is_some_and(|saves| saves >= 2.0)
+    });
+    assert!(kept, "no snapshot of the cold start\n{}", fleet.logs());
+    let cold_start = started.elapsed();
+
+    let surging: Vec<String> = (0..SURGING)
+        .map(|index| name(index * (FUNCTIONS / SURGING) + FUNCTIONS / SURGING - 1))
+        .collect();
+    {
+        let mut world = fleet.endpoint.world();
+        for function in &surging {
+            world.set_concurrency(function, "live", &[3.5, 70.0], 2);
+        }
+    }
+    fleet.copies[leader].daemon.signal("KILL");
+    let killed = Instant::now();
+    if !keep_snapshot {
+        forget_snapshot(&fleet.moto.url);
+    }
+    let killed_name = fleet.copies[leader].name.clone();
+    let put_at = |fleet: &Fleet| -> Vec<Duration> {
+        let world = fleet.endpoint.world();
+        surging
+            .iter()
+            .filter_map(|function| {
+                world
+                    .requests(common::PUT)
+                    .into_iter()
+                    .find(|put| {
+                        put.function.as_ref() == Some(function)
+                            && put.value == Some(100)
+                            && put.status == 202
+                            && put.caller.as_ref() != Some(&killed_name)
+                    })
+                    .map(|put| put.at - killed)
+            })
+            .collect()
+    };
+    wait_for(Duration::from_secs(3_600), || {
+        put_at(&fleet).len() == SURGING
+    });
+    let mut times = put_at(&fleet);
+    times.sort();
+    let quantile = |q: f64| {
+        times
+            .get(((times.len() as f64 * q).ceil() as usize).saturating_sub(1))
+            .map_or(f64::NAN, Duration::as_secs_f64)
+    };
+    let bound = SURGE_TIMING.lease
+        + SURGE_TIMING.renew_every
+        + SURGE_TIMING.interval
+        + Duration::from_secs(5);
+    println!(
+        "surge on {SURGING} of {FUNCTIONS} functions at the kill, budget {budget}/s, {}: \
+         cold start {:.0} s; from the kill to the new leader's put p50 {:.1} s, p99 {:.1} s, \
+         max {:.1} s ({} of {SURGING} put; bound lease + renew_every + interval + 5 s = {:.0} s)",
+        if keep_snapshot {
+            "with the snapshot"
+        } else {
+            "snapshot deleted"
+        },
+        cold_start.as_secs_f64(),
+        quantile(0.5),
+        quantile(0.99),
+        quantile(1.0),
+        times.len(),
+        bound.as_secs_f64(),
+    );
+}
+
+/// Deletes the snapshot's head item, so that the next leader finds none: moto's own
+/// boto3, from the venv `scripts/test.sh` installs.
+fn forget_snapshot(moto_url: &str) {
+    let script = format!(
+        "import boto3\n\
+         boto3.client('dynamodb', endpoint_url='{moto_url}', region_name='us-east-1', \
+         aws_access_key_id='test', aws_secret_access_key='test').delete_item(\
+         TableName='pc-autoscaler-lease', Key={{'id': {{'S': 'pc-autoscaler#snapshot'}}}})\n"
+    );
+    let status = std::process::Command::new(common::repo_file("target/moto-venv/bin/python"))
+        .args(["-c", &script])
+        .status()
+        .expect("python runs");
+    assert!(status.success(), "the snapshot could not be deleted");
 }

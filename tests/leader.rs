@@ -15,9 +15,11 @@ use common::{http_get, tracked_target, wait_for};
 
 const LEASE: Duration = Duration::from_secs(3);
 const RENEW_EVERY: Duration = Duration::from_secs(1);
+const INTERVAL: Duration = Duration::from_secs(1);
 const TIMING: Timing = Timing {
     lease: LEASE,
     renew_every: RENEW_EVERY,
+    interval: INTERVAL,
 };
 
 fn three(
@@ -29,6 +31,7 @@ fn three(
         .map(|name| Spec {
             name,
             targets: targets(name),
+            settings: "",
             args: if name == "c" { third_args } else { &[] },
         })
         .collect()
@@ -188,6 +191,7 @@ fn with_different_configs_only_the_leaders_acts() {
         .map(|(name, min)| Spec {
             name,
             targets: fixed(min),
+            settings: "",
             args: &[],
         })
         .collect();
@@ -317,7 +321,7 @@ fn a_new_leader_scans_the_surging_function_first_from_the_snapshot_it_finds() {
         fleet.logs()
     );
     let took = put(&fleet).expect("seen above").at - killed;
-    let bound = LEASE + RENEW_EVERY + Duration::from_secs(1) + Duration::from_secs(5);
+    let bound = LEASE + RENEW_EVERY + INTERVAL + Duration::from_secs(5);
     assert!(
         took <= bound,
         "the put came {took:?} after the kill, over lease + renew_every + interval + 5 s\n{}",

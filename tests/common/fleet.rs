@@ -17,6 +17,8 @@ use super::{Daemon, PUT, aws_config, daemon_settings, free_port};
 pub struct Timing {
     pub lease: Duration,
     pub renew_every: Duration,
+    /// `daemon.interval`.
+    pub interval: Duration,
 }
 
 pub struct Replica {
@@ -29,17 +31,19 @@ pub struct Replica {
     _dir: tempfile::TempDir,
 }
 
-/// One copy to start: its identity, its targets and extra `run` arguments.
+/// One copy to start: its identity, its targets, more `[daemon]` keys and extra `run`
+/// arguments.
 pub struct Spec<'a> {
     pub name: &'a str,
     pub targets: String,
+    pub settings: &'a str,
     pub args: &'a [&'a str],
 }
 
 pub struct Fleet {
     pub endpoint: Endpoint,
     pub copies: Vec<Replica>,
-    _moto: Moto,
+    pub moto: Moto,
 }
 
 fn start_daemon(config: &std::path::Path, address: &str, name: &str, args: &[String]) -> Daemon {
@@ -56,9 +60,10 @@ impl Fleet {
                 let proxy = Proxy::start(&moto.url);
                 let port = free_port();
                 let settings = format!(
-                    "{}\n[leader]\nbackend = \"dynamodb\"\ntable = \"pc-autoscaler-lease\"\ncreate_table = true\n\
+                    "{}\n{}\n[leader]\nbackend = \"dynamodb\"\ntable = \"pc-autoscaler-lease\"\ncreate_table = true\n\
                      endpoint_url = \"{}\"\nlease = \"{}ms\"\nrenew_every = \"{}ms\"\nidentity = \"{}\"\n",
-                    daemon_settings(port, "1s"),
+                    daemon_settings(port, &format!("{}ms", timing.interval.as_millis())),
+                    spec.settings,
                     proxy.url,
                     timing.lease.as_millis(),
                     timing.renew_every.as_millis(),
@@ -81,7 +86,7 @@ impl Fleet {
         Self {
             endpoint,
             copies,
-            _moto: moto,
+            moto,
         }
     }
 
