@@ -97,8 +97,8 @@ pub enum ReadDone {
 pub enum Event {
     /// A tenure starts with these settings and targets: learn everything. `remembered`
     /// is the last snapshot the store held, if any: it orders the first scans. With
-    /// `snapshots`, the shard hands out a snapshot of what it knows every minute that
-    /// it changed.
+    /// `snapshots`, the shard hands out a snapshot of what it knows 10 s in, when the
+    /// cold start ends, then every minute that it changed.
     Start {
         settings: DaemonSettings,
         targets: Vec<TargetConfig>,
@@ -222,8 +222,9 @@ pub struct Shard {
     effects: Vec<Effect>,
     /// Of the targets in force, for snapshots.
     fingerprint: String,
-    /// The last snapshot handed out, to hand out only one that changed.
-    last_snapshot: Option<Vec<u8>>,
+    /// A hash of the last snapshot handed out (without its time), to hand out only
+    /// one that changed; the snapshot itself is not kept.
+    last_snapshot: Option<u64>,
     /// Whether this tenure hands out snapshots at all.
     keeps_snapshots: bool,
 }

@@ -19,6 +19,11 @@ impl Shard {
             }
         };
         let serving = snapshot.serving();
+        let functions: std::collections::HashSet<&str> = snapshot
+            .functions
+            .iter()
+            .map(|function| function.function.as_str())
+            .collect();
         let mut remembered = 0;
         for (_, slot) in self.targets.iter_mut() {
             let key = (
@@ -26,11 +31,7 @@ impl Shard {
                 slot.config.qualifier.as_str(),
             );
             // A function in the snapshot without this qualifier had no config: 0.
-            let known_function = snapshot
-                .functions
-                .iter()
-                .any(|function| function.function == key.0);
-            if known_function {
+            if functions.contains(key.0) {
                 slot.remembered = Some(serving.get(&key).copied().unwrap_or(0));
                 remembered += 1;
             }
@@ -98,11 +99,16 @@ impl Shard {
             functions,
         };
         // Compared without its time: an unchanged snapshot is not written again.
-        let unchanged = content.encode();
-        if self.last_snapshot.as_ref() == Some(&unchanged) {
+        let hash = {
+            use std::hash::{Hash as _, Hasher as _};
+            let mut hasher = std::hash::DefaultHasher::new();
+            content.encode().hash(&mut hasher);
+            hasher.finish()
+        };
+        if self.last_snapshot == Some(hash) {
             return None;
         }
-        self.last_snapshot = Some(unchanged);
+        self.last_snapshot = Some(hash);
         let snapshot = Snapshot {
             written_at: now.wall,
             ..content
