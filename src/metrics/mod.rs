@@ -230,6 +230,16 @@ fn int_gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> In
     registered(registry, IntGaugeVec::new(Opts::new(name, help), labels))
 }
 
+/// A counter family with one label, every one of whose `values` reads 0 from the start.
+fn by_label(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    (label, values): (&str, &[&str]),
+) -> IntCounterVec {
+    zeros(counter(registry, name, help, &[label]), values)
+}
+
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
@@ -271,50 +281,35 @@ impl Metrics {
                 "pc_autoscaler_last_successful_evaluation_timestamp_seconds",
                 "Unix time of the last pass that informed at least one target (its config and metrics read).",
             ),
-            passes: zeros(
-                counter(
-                    &registry,
-                    "pc_autoscaler_passes_total",
-                    "Passes over all targets by outcome: informed (at least one target read), uninformed (none), timed_out, failed.",
-                    &["outcome"],
-                ),
-                &PASS_OUTCOMES,
+            passes: by_label(
+                &registry,
+                "pc_autoscaler_passes_total",
+                "Passes over all targets by outcome: informed (at least one target read), uninformed (none), timed_out, failed.",
+                ("outcome", &PASS_OUTCOMES),
             ),
-            config_reloads: zeros(
-                counter(
-                    &registry,
-                    "pc_autoscaler_config_reloads_total",
-                    "Configuration reloads by outcome (success, failure).",
-                    &["outcome"],
-                ),
-                &["success", "failure"],
+            config_reloads: by_label(
+                &registry,
+                "pc_autoscaler_config_reloads_total",
+                "Configuration reloads by outcome (success, failure).",
+                ("outcome", &["success", "failure"]),
             ),
-            task_failures: zeros(
-                counter(
-                    &registry,
-                    "pc_autoscaler_task_failures_total",
-                    "Background tasks that panicked or were cancelled, by task (evaluation, write, reload, read).",
-                    &["task"],
-                ),
-                &TASKS,
+            task_failures: by_label(
+                &registry,
+                "pc_autoscaler_task_failures_total",
+                "Background tasks that panicked or were cancelled, by task (evaluation, write, reload, read).",
+                ("task", &TASKS),
             ),
-            snapshot_saves: zeros(
-                counter(
-                    &registry,
-                    "pc_autoscaler_snapshot_saves_total",
-                    "Snapshots of what the leader knows kept for a restart or a takeover (daemon.state_directory or the lease table), by outcome (success, failure).",
-                    &["outcome"],
-                ),
-                &["success", "failure"],
+            snapshot_saves: by_label(
+                &registry,
+                "pc_autoscaler_snapshot_saves_total",
+                "Snapshots of what the leader knows kept for a restart or a takeover (daemon.state_directory or the lease table), by outcome (success, failure).",
+                ("outcome", &["success", "failure"]),
             ),
-            http_connections_dropped: zeros(
-                counter(
-                    &registry,
-                    "pc_autoscaler_http_connections_dropped_total",
-                    "HTTP connections closed at the connection cap to make room (evicted: the oldest whose request head was not read whole yet), or refused (refused: every slot was serving).",
-                    &["reason"],
-                ),
-                &["evicted", "refused"],
+            http_connections_dropped: by_label(
+                &registry,
+                "pc_autoscaler_http_connections_dropped_total",
+                "HTTP connections closed at the connection cap to make room (evicted: the oldest whose request head was not read whole yet), or refused (refused: every slot was serving).",
+                ("reason", &["evicted", "refused"]),
             ),
             budget: BudgetFamilies::new(&registry),
             leader: LeaderFamilies::new(),
