@@ -232,7 +232,7 @@ pub const FAMILIES: [Family; 13] = [
     },
     Family {
         name: "pc_autoscaler_scaling_actions_total",
-        help: "Accepted capacity changes, by direction (up, down) and trigger (tracking, schedule, target_bounds, caps, idle, forecast).",
+        help: "Accepted capacity changes, by direction (up, down) and trigger (tracking, schedule, target_bounds, caps, idle, forecast, override).",
         kind: "counter",
         write: |out, name, sample| {
             for (direction, counts) in DIRECTIONS.iter().zip(sample.actions) {

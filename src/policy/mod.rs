@@ -12,13 +12,17 @@
 //! 2. the schedule's bounds in force (`schedule`);
 //! 3. target tracking: a recommendation per datapoint, the highest in the scale-in
 //!    window is the target (`tracking`), with cooldowns, step limit and a 5 % tolerance;
-//! 4. clamp to the bounds, then to the caps (reserved concurrency, account headroom).
+//! 4. clamp to the bounds, then to the caps (reserved concurrency, account headroom);
+//! 5. operators' overrides in force (`overrides`), within the target's `max` and the
+//!    caps, which no override passes.
 
 pub mod forecast;
+pub mod overrides;
 pub mod schedule;
 mod tracking;
 pub mod tuning;
 
+use overrides::{Override, OverrideKind};
 use tracking::{Aim, Tracked};
 
 use std::fmt;
@@ -104,6 +108,9 @@ pub struct Observation {
     /// Whether those datapoints are all there is.
     pub metrics: MetricsRead,
     pub caps: Caps,
+    /// Operators' overrides of this target, in force or not: the decision uses those in
+    /// force at its `now`.
+    pub overrides: Vec<Override>,
 }
 
 impl Observation {
@@ -221,6 +228,13 @@ pub enum Reason {
         horizon_minutes: u32,
         expected: f64,
     },
+    /// An operator's override decided it, until `until`.
+    Override {
+        kind: OverrideKind,
+        until: DateTime<Utc>,
+        by: String,
+        reason: String,
+    },
 }
 
 /// What the tracking metric's datapoints were, as the decision saw them: one bounded
@@ -261,13 +275,14 @@ impl MetricData {
 
 /// The coarse cause of a capacity change, for the `trigger` label of
 /// `pc_autoscaler_scaling_actions_total`: a small, fixed set.
-pub const TRIGGERS: [&str; 6] = [
+pub const TRIGGERS: [&str; 7] = [
     "tracking",
     "schedule",
     "target_bounds",
     "caps",
     "idle",
     "forecast",
+    "override",
 ];
 
 impl Reason {
@@ -281,6 +296,7 @@ impl Reason {
             }
             Reason::Idle => "idle",
             Reason::Forecast { .. } => "forecast",
+            Reason::Override { .. } => "override",
             _ => "tracking",
         }
     }
@@ -317,6 +333,7 @@ impl Reason {
             Reason::CappedByAccountHeadroom { .. } => "capped_by_account_headroom",
             Reason::AllocationInProgress => "allocation_in_progress",
             Reason::Forecast { .. } => "forecast",
+            Reason::Override { .. } => "override",
         }
     }
 }
@@ -377,6 +394,12 @@ impl fmt::Display for Reason {
                 f,
                 "forecast: {expected:.1} expected within {horizon_minutes} min, as {period} ago"
             ),
+            Reason::Override {
+                kind,
+                until,
+                by,
+                reason,
+            } => write!(f, "override: {kind} until {until} by {by}: {reason}"),
         }
     }
 }
@@ -458,6 +481,7 @@ pub fn decide_within(
     let forecast = forecast_of(target, &state, now);
     let (unclamped, reason) = with_forecast(target, &reactive, forecast.as_ref());
     let (desired, reason) = clamp(unclamped, reason, &bounds, observation);
+    let (desired, reason) = overridden(target, &bounds, (desired, reason), observation, now);
     Decision {
         desired,
         reason,
@@ -752,13 +776,52 @@ fn clamp(
     bounds: &Bounds,
     observation: &Observation,
 ) -> (u32, Reason) {
-    let (mut desired, mut reason) = if desired < bounds.min {
+    let (desired, reason) = if desired < bounds.min {
         (bounds.min, floor_reason(bounds))
     } else if desired > bounds.max {
         (bounds.max, ceiling_reason(bounds))
     } else {
         (desired, reason)
     };
+    capped(desired, reason, observation)
+}
+
+/// The override in force that decides, if any, within the config's `max` (the
+/// target's, or a schedule rule's in force when it is higher) and the caps. A pause
+/// holds what is requested now (a `FAILED` config's retry is no change of direction).
+fn overridden(
+    target: &TargetConfig,
+    bounds: &Bounds,
+    decided: (u32, Reason),
+    observation: &Observation,
+    now: DateTime<Utc>,
+) -> (u32, Reason) {
+    let Some((one, wanted)) = overrides::winning(
+        &observation.overrides,
+        decided.0,
+        observation.requested,
+        now,
+    ) else {
+        return decided;
+    };
+    let reason = Reason::Override {
+        kind: one.kind,
+        until: one.until,
+        by: one.by.clone(),
+        reason: one.reason.clone(),
+    };
+    if wanted > target.max.max(bounds.max) {
+        return if target.max >= bounds.max {
+            capped(target.max, Reason::TargetCeiling, observation)
+        } else {
+            capped(bounds.max, ceiling_reason(bounds), observation)
+        };
+    }
+    capped(wanted, reason, observation)
+}
+
+/// Lambda's limits: reserved concurrency and the account's headroom.
+fn capped(mut desired: u32, mut reason: Reason, observation: &Observation) -> (u32, Reason) {
     if let Some(cap) = observation.caps.reserved_available
         && desired > cap
     {

@@ -264,10 +264,88 @@ proptest! {
             datapoints,
             metrics: if unreadable { MetricsRead::Unreadable } else { MetricsRead::Complete },
             caps,
+            overrides: Vec::new(),
         };
         let decision = decide(&target, &observation, &PolicyState::default(), now);
         if decision.desired > allocated {
             prop_assert!(decision.changes(&observation), "{decision:?}");
+        }
+    }
+}
+
+fn any_override_kind() -> impl Strategy<Value = overrides::OverrideKind> {
+    use overrides::{OverrideKind, Pause};
+    prop_oneof![
+        (0u32..700).prop_map(OverrideKind::Pin),
+        (0u32..700).prop_map(OverrideKind::Floor),
+        (0u32..700).prop_map(OverrideKind::Ceiling),
+        Just(OverrideKind::Pause(Pause::ScaleIn)),
+        Just(OverrideKind::Pause(Pause::ScaleOut)),
+        Just(OverrideKind::Pause(Pause::All)),
+    ]
+}
+
+/// Up to four overrides, each ending between an hour before and an hour after `now`.
+fn any_overrides(now: DateTime<Utc>) -> impl Strategy<Value = Vec<overrides::Override>> {
+    prop::collection::vec((any_override_kind(), -60i64..60), 0..4).prop_map(move |kinds| {
+        kinds
+            .into_iter()
+            .map(|(kind, minutes)| overrides::Override {
+                kind,
+                until: now + TimeDelta::minutes(minutes),
+                by: "ops".into(),
+                reason: "test".into(),
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    /// Whatever overrides are in force, the target's `max` and Lambda's caps hold; a
+    /// pin within them is what is decided; a pause never moves capacity in its
+    /// direction; and overrides that have ended change nothing.
+    #[test]
+    fn overrides_decide_within_the_hard_limits_and_end_by_themselves(
+        target in any_target(),
+        requested in 0u32..600,
+        loads in prop::collection::vec(prop::option::of(0.0f64..500.0), 0..40),
+        minute in 0i64..(3 * 24 * 60),
+        caps in any_caps(),
+        overrides in any_overrides(start() + TimeDelta::hours(36)),
+    ) {
+        use overrides::{OverrideKind, Pause};
+        let now = start() + TimeDelta::hours(36) + TimeDelta::minutes(minute % 60 - 30);
+        let datapoints = minutes_before(now, &loads);
+        let plain = Observation { requested, allocated: requested, status: AllocationStatus::Ready, datapoints, caps, ..Observation::default() };
+        let observation = Observation { overrides: overrides.clone(), ..plain.clone() };
+        let decision = decide(&target, &observation, &PolicyState::default(), now);
+        let reserved = caps.reserved_available.unwrap_or(u32::MAX);
+        let headroom = caps.account_headroom.map_or(u32::MAX, |room| requested.saturating_add(room));
+        let cap = reserved.min(headroom).min(target.max.max(decision.bounds.max));
+        prop_assert!(decision.desired <= cap, "{decision:?}");
+
+        let in_force: Vec<_> = overrides.iter().filter(|one| one.in_force(now)).collect();
+        if in_force.is_empty() {
+            let without = decide(&target, &plain, &PolicyState::default(), now);
+            prop_assert_eq!(&decision, &without);
+        }
+        let first_pin = in_force.iter().find_map(|one| match one.kind {
+            OverrideKind::Pin(value) => Some(value),
+            _ => None,
+        });
+        let pause = in_force.iter().find_map(|one| match one.kind {
+            OverrideKind::Pause(pause) => Some(pause),
+            _ => None,
+        });
+        match (first_pin, pause) {
+            (Some(pin), _) => prop_assert_eq!(decision.desired, pin.min(cap)),
+            (None, Some(Pause::ScaleIn)) => prop_assert!(decision.desired >= requested.min(cap), "{decision:?}"),
+            (None, Some(Pause::ScaleOut)) => prop_assert!(decision.desired <= requested, "{decision:?}"),
+            (None, Some(Pause::All)) => prop_assert_eq!(decision.desired, requested.min(cap)),
+            (None, None) => {}
+        }
+        if matches!(decision.reason, Reason::Override { .. }) {
+            prop_assert!(!in_force.is_empty());
         }
     }
 }

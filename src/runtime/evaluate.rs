@@ -196,6 +196,8 @@ fn evaluated(
             reserved_available,
             account_headroom,
         },
+        // The override store is not read yet: nothing overrides.
+        overrides: Vec::new(),
     };
     let decision = policy::decide(target, &observation, previous, now);
     Ok(Evaluated {

@@ -132,6 +132,7 @@ impl Replayed for PcAutoscaler {
             datapoints,
             metrics: policy::MetricsRead::Complete,
             caps: policy::Caps::default(),
+            overrides: Vec::new(),
         };
         let decision = policy::decide_within(
             &self.target,

@@ -721,7 +721,7 @@ mod tests {
         assert!(text.contains("pc_autoscaler_target_desired_capacity{target=\"fn2499:7\"} 5\n"));
         assert_eq!(
             text.matches("pc_autoscaler_scaling_actions_total{").count(),
-            5_000 * 12,
+            5_000 * 2 * crate::policy::TRIGGERS.len(),
             "every counter reads 0 for every target"
         );
     }
