@@ -83,3 +83,115 @@ pub async fn run_once(config: Config, options: &OnceOptions) -> (String, bool) {
     let failed = nothing_read || results.iter().any(|(_, applied)| applied.is_failure());
     (plan::render_applied(&results), failed)
 }
+
+/// What `pc-autoscaler override` was asked.
+#[derive(Debug, Clone)]
+pub enum OverrideCommand {
+    Set(crate::runtime::overrides::Request),
+    List,
+    /// An override's id, or a target: every override set on that target by name.
+    Clear(String),
+}
+
+/// Why an override command failed: bad input (exit 2, nothing written) or a store
+/// that could not be read or written (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum OverrideFailure {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Store(String),
+}
+
+/// Carries out `command` on the store `config` names, at `now`; returns the text to
+/// print. `id` names a new override.
+pub async fn overrides(
+    config: &Config,
+    command: OverrideCommand,
+    now: chrono::DateTime<chrono::Utc>,
+    id: String,
+) -> Result<String, OverrideFailure> {
+    use crate::runtime::override_store::OverrideStore;
+    use crate::runtime::overrides;
+    let table = match &config.leader {
+        Some(leader) => Some(std::sync::Arc::new(
+            aws::Connect::state(&aws::Sdk, &config.aws, leader).await,
+        )),
+        None => None,
+    };
+    let store = OverrideStore::for_config(config, table).ok_or_else(|| {
+        OverrideFailure::Invalid(
+            "overrides are kept in the lease table (`[leader]`) or in `daemon.state_directory`; this config has neither".into(),
+        )
+    })?;
+    match command {
+        OverrideCommand::Set(request) => {
+            let kept =
+                overrides::check(request, config, now, id).map_err(OverrideFailure::Invalid)?;
+            let line = format!("set {}\n", override_line(&kept, now));
+            store
+                .change(|list| {
+                    list.drop_ended(now);
+                    if list.overrides.len() >= overrides::MAX_OVERRIDES {
+                        return Err(format!(
+                            "{} overrides are in force, the most kept; clear some first",
+                            list.overrides.len()
+                        ));
+                    }
+                    list.overrides.push(kept.clone());
+                    Ok(())
+                })
+                .await
+                .map_err(OverrideFailure::Store)?;
+            Ok(line)
+        }
+        OverrideCommand::List => {
+            let (list, _) = store.load().await.map_err(OverrideFailure::Store)?;
+            let lines: String = list
+                .overrides
+                .iter()
+                .filter(|one| now < one.until)
+                .map(|one| override_line(one, now) + "\n")
+                .collect();
+            Ok(if lines.is_empty() {
+                format!("no override in force ({store})\n")
+            } else {
+                lines
+            })
+        }
+        OverrideCommand::Clear(named) => {
+            let cleared = store
+                .change(|list| Ok(list.clear(&named)))
+                .await
+                .map_err(OverrideFailure::Store)?;
+            if cleared == 0 {
+                return Err(OverrideFailure::Invalid(format!(
+                    "no override has the id or the target `{}`",
+                    crate::escape::printable(&named)
+                )));
+            }
+            Ok(format!("cleared {cleared}\n"))
+        }
+    }
+}
+
+/// One override for people: id, scope, kind, time left, who and why (escaped: the
+/// store is outside input).
+pub fn override_line(
+    one: &crate::runtime::overrides::StoredOverride,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    use crate::escape::printable;
+    let left = (one.until - now).num_minutes().max(0);
+    format!(
+        "{}  {}  {}  until {} ({}h {:02}m left)  by {}: {}",
+        printable(&one.id),
+        printable(&one.scope.to_string()),
+        printable(&one.kind),
+        one.until.format("%Y-%m-%d %H:%M UTC"),
+        left / 60,
+        left % 60,
+        printable(&one.by),
+        printable(&one.reason),
+    )
+}

@@ -40,6 +40,14 @@ enum Command {
     Run(RunArgs),
     /// Replay a load trace through this policy, Application Auto Scaling and an oracle.
     Simulate(SimulateArgs),
+    /// Operators' overrides: pin, floor, cap or pause targets for a while, with a reason.
+    /// Kept where every copy of the daemon reads them (the lease table with
+    /// `[leader]`, else `daemon.state_directory`); the daemon applies them within an
+    /// interval.
+    Override {
+        #[command(subcommand)]
+        action: OverrideAction,
+    },
     /// Ask a running daemon what each target has, wants and why, and what it changed.
     Status {
         /// The daemon's HTTP address (`daemon.listen`).
@@ -51,6 +59,46 @@ enum Command {
         /// How many recent changes to show (the daemon keeps 100 per target).
         #[arg(long, default_value_t = 100)]
         last: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum OverrideAction {
+    /// `set TARGET KIND` or `set --all KIND` or `set --glob G KIND`, where KIND is
+    /// `pin N`, `floor N`, `ceiling N`, `pause scale-in`, `pause scale-out` or
+    /// `pause all`; with `--for` or `--until` (at most 30 days) and `--reason`.
+    Set {
+        #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
+        config: PathBuf,
+        /// Every target of the config.
+        #[arg(long, conflicts_with = "glob")]
+        all: bool,
+        /// The targets whose names match (`*` any run, `?` one character).
+        #[arg(long)]
+        glob: Option<String>,
+        /// How long it lasts, e.g. `2h`.
+        #[arg(long = "for", value_parser = humantime::parse_duration, conflicts_with = "until", required_unless_present = "until")]
+        lasting: Option<std::time::Duration>,
+        /// When it ends (RFC 3339, e.g. `2026-12-05T02:00:00+01:00`).
+        #[arg(long)]
+        until: Option<chrono::DateTime<chrono::FixedOffset>>,
+        /// Why: kept with it and shown wherever it is.
+        #[arg(long)]
+        reason: String,
+        /// TARGET (without `--all` or `--glob`) and KIND.
+        #[arg(required = true, num_args = 1..)]
+        words: Vec<String>,
+    },
+    /// The overrides in force, with time left, who and why.
+    List {
+        #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
+        config: PathBuf,
+    },
+    /// Ends an override now: by its id, or every one set on a target by name.
+    Clear {
+        #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
+        config: PathBuf,
+        id_or_target: String,
     },
 }
 
@@ -149,6 +197,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }),
+        Command::Override { action } => override_command(action),
         Command::Status { url, target, last } => {
             match pc_autoscaler::status::report(&url, target.as_deref(), last) {
                 Ok(report) => {
@@ -324,6 +373,74 @@ fn simulate(args: SimulateArgs) -> ExitCode {
             ));
         }
         ExitCode::SUCCESS
+    })
+}
+
+fn override_command(action: OverrideAction) -> ExitCode {
+    use pc_autoscaler::commands::{OverrideCommand, OverrideFailure};
+    use pc_autoscaler::runtime::overrides::{Request, Scope};
+    let now = pc_autoscaler::clock::Clock::System.now();
+    let (path, command) = match action {
+        OverrideAction::List { config } => (config, OverrideCommand::List),
+        OverrideAction::Clear {
+            config,
+            id_or_target,
+        } => (config, OverrideCommand::Clear(id_or_target)),
+        OverrideAction::Set {
+            config,
+            all,
+            glob,
+            lasting,
+            until,
+            reason,
+            mut words,
+        } => {
+            let scope = match (all, glob) {
+                (true, _) => Scope::All,
+                (false, Some(pattern)) => Scope::Glob(pattern),
+                (false, None) => Scope::Target(words.remove(0)),
+            };
+            let until = match (lasting, until) {
+                (Some(lasting), _) => chrono::TimeDelta::from_std(lasting)
+                    .ok()
+                    .and_then(|lasting| now.checked_add_signed(lasting))
+                    .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+                (None, Some(until)) => until.with_timezone(&chrono::Utc),
+                // clap requires one of them; none would be refused as not ahead.
+                (None, None) => now,
+            };
+            // Who set it: the local user (the AWS identity is not read yet).
+            let by = std::env::var("USER")
+                .or_else(|_| std::env::var("LOGNAME"))
+                .unwrap_or_else(|_| "unknown".into());
+            let request = Request {
+                scope,
+                kind: words.join(" "),
+                until,
+                reason,
+                by,
+            };
+            (config, OverrideCommand::Set(request))
+        }
+    };
+    with_config(&path, |config| {
+        let id = format!("{:08x}", fastrand::u32(..));
+        match runtime().block_on(pc_autoscaler::commands::overrides(
+            &config, command, now, id,
+        )) {
+            Ok(text) => {
+                emit(&text);
+                ExitCode::SUCCESS
+            }
+            Err(OverrideFailure::Invalid(why)) => {
+                eprintln!("error: {}", pc_autoscaler::escape::Printable(&why));
+                ExitCode::from(EXIT_INVALID_CONFIG)
+            }
+            Err(OverrideFailure::Store(why)) => {
+                eprintln!("error: {}", pc_autoscaler::escape::Printable(&why));
+                ExitCode::FAILURE
+            }
+        }
     })
 }
 

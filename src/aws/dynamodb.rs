@@ -9,7 +9,9 @@
 //! it knows how much of the lease is left. A failed condition is an answer (`false`),
 //! not an error.
 //!
-//! The same table keeps the leader's snapshot ([`DynamoSnapshots`]): a head item
+//! The same table keeps the leader's state ([`DynamoState`]): operators' overrides in
+//! one item `NAME#overrides` (`version`, `data`: the JSON list), replaced with a
+//! condition on the version; and the snapshot: a head item
 //! `NAME#snapshot` (its `generation`, `parts` and `bytes`) and the parts, each at most
 //! [`SNAPSHOT_PART_BYTES`] (DynamoDB's items are at most 400 KB), in one of two slots
 //! by generation, `NAME#snapshot#SLOT#INDEX` with `generation` and `data` (B). A save
@@ -247,14 +249,14 @@ pub const SNAPSHOT_PART_BYTES: usize = 300 * 1024;
 /// Parts a snapshot may have: 30 MB in all, far above 5,000 targets' half megabyte.
 const MAX_SNAPSHOT_PARTS: u64 = 100;
 
-/// The leader's snapshot in the lease table.
-pub struct DynamoSnapshots {
+/// The leader's state in the lease table: the snapshot and the overrides.
+pub struct DynamoState {
     client: Client,
     table: String,
     name: String,
 }
 
-impl DynamoSnapshots {
+impl DynamoState {
     pub async fn connect(aws: &AwsSettings, leader: &LeaderSettings) -> Self {
         use aws_config::timeout::TimeoutConfig;
         let timeout = Duration::from_secs(5);
@@ -317,7 +319,7 @@ fn torn(why: &str) -> AwsError {
     }
 }
 
-impl super::SnapshotStore for DynamoSnapshots {
+impl super::SnapshotStore for DynamoState {
     async fn load(&self) -> Result<Option<Vec<u8>>, AwsError> {
         let Some(head) = self.get(self.head_id()).await? else {
             return Ok(None);
@@ -388,5 +390,50 @@ impl super::SnapshotStore for DynamoSnapshots {
             ),
         ]);
         self.put(head).await
+    }
+}
+
+impl super::OverrideTable for DynamoState {
+    async fn load_overrides(&self) -> Result<Option<(Vec<u8>, u64)>, AwsError> {
+        let Some(item) = self.get(format!("{}#overrides", self.name)).await? else {
+            return Ok(None);
+        };
+        let version = number(&item, "version");
+        let data = item.get("data").and_then(|data| data.as_s().ok());
+        match (version, data) {
+            (Some(version), Some(data)) => Ok(Some((data.clone().into_bytes(), version))),
+            _ => Err(AwsError::Malformed {
+                message: "the overrides item lacks its version or its data".into(),
+            }),
+        }
+    }
+
+    async fn save_overrides(
+        &self,
+        bytes: Vec<u8>,
+        expected: Option<u64>,
+    ) -> Result<bool, AwsError> {
+        let data = String::from_utf8(bytes).map_err(|_| AwsError::Malformed {
+            message: "the overrides are not UTF-8".into(),
+        })?;
+        let next = expected.map_or(1, |version| version + 1);
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("id", AttributeValue::S(format!("{}#overrides", self.name)))
+            .item("version", AttributeValue::N(next.to_string()))
+            .item("data", AttributeValue::S(data));
+        let request = match expected {
+            None => request.condition_expression("attribute_not_exists(id)"),
+            Some(version) => request
+                .condition_expression("version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(error) if error.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(error) => Err(super::errors::from_sdk(error)),
+        }
     }
 }

@@ -132,12 +132,29 @@ pub trait MetricsApi: Send + Sync + 'static {
 }
 
 /// Where the leader keeps its snapshot with `[leader]`: the lease table
-/// ([`dynamodb::DynamoSnapshots`]). A store keeps one snapshot, replaced whole.
+/// ([`dynamodb::DynamoState`]). A store keeps one snapshot, replaced whole.
 pub trait SnapshotStore: Send + Sync + 'static {
     /// The snapshot kept, if there is one.
     fn load(&self) -> impl Future<Output = Result<Option<Vec<u8>>, AwsError>> + Send;
     /// Keeps `bytes` in place of the snapshot before; a reader never sees a mix.
     fn save(&self, bytes: Vec<u8>) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// Where operators' overrides are kept with `[leader]`: one item of the lease table
+/// ([`dynamodb::DynamoState`]), replaced whole with a condition on its version, so
+/// two writers never lose each other's change.
+pub trait OverrideTable: Send + Sync + 'static {
+    /// The overrides kept and their version, if any were ever written.
+    fn load_overrides(
+        &self,
+    ) -> impl Future<Output = Result<Option<(Vec<u8>, u64)>, AwsError>> + Send;
+    /// Keeps `bytes` if the version is still `expected` (`None`: nothing kept yet);
+    /// `false` when another writer came first.
+    fn save_overrides(
+        &self,
+        bytes: Vec<u8>,
+        expected: Option<u64>,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
 }
 
 /// Builds a Lambda and a CloudWatch client for `[aws]` settings: the SDK in
@@ -147,7 +164,7 @@ pub trait Connect: Send + Sync + 'static {
     type Lambda: LambdaApi;
     type Metrics: MetricsApi;
     type Lease: LeaderElection;
-    type Snapshots: SnapshotStore;
+    type State: SnapshotStore + OverrideTable;
     fn connect(
         &self,
         settings: &AwsSettings,
@@ -160,12 +177,12 @@ pub trait Connect: Send + Sync + 'static {
         leader: &LeaderSettings,
         clock: Clock,
     ) -> impl Future<Output = Self::Lease> + Send;
-    /// The snapshot store of `[leader]`'s table.
-    fn snapshots(
+    /// The leader's state in `[leader]`'s table: the snapshot and the overrides.
+    fn state(
         &self,
         aws: &AwsSettings,
         leader: &LeaderSettings,
-    ) -> impl Future<Output = Self::Snapshots> + Send;
+    ) -> impl Future<Output = Self::State> + Send;
 }
 
 /// Connects with the official SDK ([`connect`]).
@@ -176,7 +193,7 @@ impl Connect for Sdk {
     type Lambda = SdkLambda;
     type Metrics = SdkMetrics;
     type Lease = dynamodb::DynamoLease;
-    type Snapshots = dynamodb::DynamoSnapshots;
+    type State = dynamodb::DynamoState;
     async fn connect(&self, settings: &AwsSettings) -> (SdkLambda, SdkMetrics) {
         connect(settings).await
     }
@@ -188,12 +205,8 @@ impl Connect for Sdk {
     ) -> dynamodb::DynamoLease {
         dynamodb::DynamoLease::connect(aws, leader, clock).await
     }
-    async fn snapshots(
-        &self,
-        aws: &AwsSettings,
-        leader: &LeaderSettings,
-    ) -> dynamodb::DynamoSnapshots {
-        dynamodb::DynamoSnapshots::connect(aws, leader).await
+    async fn state(&self, aws: &AwsSettings, leader: &LeaderSettings) -> dynamodb::DynamoState {
+        dynamodb::DynamoState::connect(aws, leader).await
     }
 }
 

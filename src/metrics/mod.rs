@@ -352,12 +352,15 @@ impl Metrics {
 pub struct ShardTotals {
     pub targets_unknown: u64,
     pub history_pending: u64,
+    /// Shards whose last read of the override store failed.
+    pub overrides_unreadable: u64,
 }
 
 impl std::ops::AddAssign for ShardTotals {
     fn add_assign(&mut self, other: Self) {
         self.targets_unknown += other.targets_unknown;
         self.history_pending += other.history_pending;
+        self.overrides_unreadable += other.overrides_unreadable;
     }
 }
 
@@ -374,6 +377,11 @@ pub fn render_shard_totals(totals: ShardTotals, out: &mut String) {
             "pc_autoscaler_forecast_history_pending",
             "Forecasting targets whose 14-day metric history has not been read yet (after a start, reload or takeover); they are decided reactively until it is.",
             totals.history_pending,
+        ),
+        (
+            "pc_autoscaler_override_store_unreadable",
+            "1 while the last read of the override store failed: the overrides read before stay in force until they end.",
+            totals.overrides_unreadable,
         ),
     ] {
         let _ = write!(

@@ -41,6 +41,9 @@ pub enum Kind {
     /// The target cannot be decided or its decision cannot be written (a weighted
     /// alias, an unreadable config, a refused value, failing writes).
     Blocked,
+    /// An operator's override was set, cleared or ended, or its store could not be
+    /// read; `target` is the override's scope.
+    Override,
 }
 
 /// What set the evaluation off.
@@ -61,6 +64,8 @@ pub enum Trigger {
     Reload,
     /// A throttled or failed write's retry time.
     Retry,
+    /// An operator's override was set, cleared or ended.
+    Override,
 }
 
 /// One change, as `/activities` shows it.

@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::known::Known;
 use crate::aws::{MetricQuery, ProvisionedConfig, Series, SeriesStatus};
 use crate::config::{MetricKind, TargetConfig, TargetName};
+use crate::policy::overrides::Override;
 use crate::policy::{
     self, AllocationStatus, Caps, Decision, MetricsRead, Observation, PolicyState,
 };
@@ -133,14 +134,21 @@ pub fn evaluate(
 ) -> Evaluation {
     Evaluation {
         target: target.clone(),
-        outcome: evaluated(target, known, series, account_headroom, previous, now),
+        outcome: evaluated(
+            target,
+            known,
+            (series, Vec::new()),
+            account_headroom,
+            previous,
+            now,
+        ),
     }
 }
 
 fn evaluated(
     target: &TargetConfig,
     known: &Known,
-    series: Option<&Series>,
+    (series, overrides): (Option<&Series>, Vec<Override>),
     account_headroom: Option<u32>,
     previous: &PolicyState,
     now: DateTime<Utc>,
@@ -196,8 +204,7 @@ fn evaluated(
             reserved_available,
             account_headroom,
         },
-        // The override store is not read yet: nothing overrides.
-        overrides: Vec::new(),
+        overrides,
     };
     let decision = policy::decide(target, &observation, previous, now);
     Ok(Evaluated {
@@ -231,7 +238,7 @@ impl Pass {
         &mut self,
         target: &TargetConfig,
         known: &Known,
-        series: Option<&Series>,
+        (series, overrides): (Option<&Series>, Vec<Override>),
         previous: Option<&PolicyState>,
         now: DateTime<Utc>,
     ) -> Result<Evaluated, Blocked> {
@@ -239,7 +246,7 @@ impl Pass {
         let outcome = evaluated(
             target,
             known,
-            series,
+            (series, overrides),
             self.headroom,
             previous.unwrap_or(&fresh),
             now,
@@ -273,7 +280,7 @@ pub fn evaluate_all<'a, 's>(
             let outcome = pass.decide(
                 target,
                 known,
-                series.get(&target.name),
+                (series.get(&target.name), Vec::new()),
                 previous(&target.name),
                 now,
             );

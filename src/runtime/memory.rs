@@ -375,16 +375,20 @@ pub struct MemoryAws {
     pub lambda: MemoryLambda,
     pub metrics: MemoryMetrics,
     pub lease: MemoryLease,
-    pub snapshots: MemorySnapshots,
+    pub snapshots: MemoryState,
 }
+
+/// Bytes kept with their version, as the lease table keeps the overrides.
+pub type Versioned = (Vec<u8>, u64);
 
 /// A snapshot store in memory; cloning shares it, as copies share a table.
 #[derive(Debug, Clone, Default)]
-pub struct MemorySnapshots {
+pub struct MemoryState {
     pub kept: Arc<Mutex<Option<Vec<u8>>>>,
+    pub overrides: Arc<Mutex<Option<Versioned>>>,
 }
 
-impl crate::aws::SnapshotStore for MemorySnapshots {
+impl crate::aws::SnapshotStore for MemoryState {
     async fn load(&self) -> Result<Option<Vec<u8>>, AwsError> {
         Ok(self
             .kept
@@ -402,15 +406,41 @@ impl crate::aws::SnapshotStore for MemorySnapshots {
     }
 }
 
+impl crate::aws::OverrideTable for MemoryState {
+    async fn load_overrides(&self) -> Result<Option<(Vec<u8>, u64)>, AwsError> {
+        Ok(self
+            .overrides
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone())
+    }
+
+    async fn save_overrides(
+        &self,
+        bytes: Vec<u8>,
+        expected: Option<u64>,
+    ) -> Result<bool, AwsError> {
+        let mut kept = self
+            .overrides
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.as_ref().map(|(_, version)| *version) != expected {
+            return Ok(false);
+        }
+        *kept = Some((bytes, expected.map_or(1, |version| version + 1)));
+        Ok(true)
+    }
+}
+
 impl Connect for MemoryAws {
     type Lambda = MemoryLambda;
     type Metrics = MemoryMetrics;
     type Lease = MemoryLease;
-    type Snapshots = MemorySnapshots;
+    type State = MemoryState;
     async fn connect(&self, _: &AwsSettings) -> (MemoryLambda, MemoryMetrics) {
         (self.lambda.clone(), self.metrics.clone())
     }
-    async fn snapshots(&self, _: &AwsSettings, _: &LeaderSettings) -> MemorySnapshots {
+    async fn state(&self, _: &AwsSettings, _: &LeaderSettings) -> MemoryState {
         self.snapshots.clone()
     }
     async fn lease(&self, _: &AwsSettings, _: &LeaderSettings, _: Clock) -> MemoryLease {

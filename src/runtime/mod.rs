@@ -25,7 +25,10 @@ pub mod known;
 #[cfg(test)]
 pub mod memory;
 pub mod once;
+pub mod override_store;
+pub mod overrides;
 pub mod scheduler;
 pub mod series;
 pub mod shard;
 pub mod snapshot;
+pub mod state_file;

@@ -21,6 +21,7 @@ use super::reload::{Reloader, taken_in_force};
 use super::{Clients, Command, Exit, HEARTBEAT, Shared, Standby, WakeSource, connect, notify};
 use crate::aws::Connect;
 use crate::config::{Config, FunctionId, TargetConfig};
+use crate::runtime::overrides::OverrideList;
 use crate::runtime::series;
 use crate::runtime::shard::due::Lane;
 use crate::runtime::shard::{Effect, Event, MetricsRead, Now, PassOutcome, Read, ReadDone, Shard};
@@ -137,6 +138,8 @@ pub struct Leader<A: Connect, W> {
     /// The snapshot being saved (one at a time), and the newest one waiting for it.
     saving: JoinSet<Result<(), String>>,
     unsaved: Option<Vec<u8>>,
+    /// The read of the override store under way (one at a time, once a pass).
+    reading_overrides: JoinSet<Result<OverrideList, String>>,
 }
 
 fn interval_timer(period: Duration, first: Instant) -> Interval {
@@ -166,6 +169,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             boundary_wake: Arc::default(),
             saving: JoinSet::new(),
             unsaved: None,
+            reading_overrides: JoinSet::new(),
         };
         leader.start_shards(clients, targets, remembered).await;
         leader
@@ -300,6 +304,17 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         }
     }
 
+    /// Starts a read of the override store, unless one is under way or there is none.
+    fn read_overrides(&mut self) {
+        let Some(store) = self.shared.override_store.clone() else {
+            return;
+        };
+        if self.reading_overrides.is_empty() {
+            self.reading_overrides
+                .spawn(async move { store.load().await.map(|(list, _)| list) });
+        }
+    }
+
     /// Saves `bytes` as the snapshot, after the save under way if there is one; only
     /// the newest waits.
     fn save_snapshot(&mut self, bytes: Vec<u8>) {
@@ -368,7 +383,14 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                 .next_due()
                 .unwrap_or_else(|| Instant::now() + HEARTBEAT);
             tokio::select! {
-                _ = self.ticker.tick() => self.handle_all(|| Event::Tick).await,
+                _ = self.ticker.tick() => {
+                    self.read_overrides();
+                    self.handle_all(|| Event::Tick).await;
+                }
+                Some(read) = self.reading_overrides.join_next() => {
+                    let read = read.unwrap_or_else(|error| Err(format!("the read was lost: {error}")));
+                    self.handle_all(|| Event::OverridesRead(read.clone())).await;
+                }
                 Some((index, event)) = self.tasks.next(&self.shared.metrics) => self.handle(index, event).await,
                 Some((index, event)) = self.writes.next(&self.shared.metrics) => self.handle(index, event).await,
                 _ = tokio::time::sleep_until(next_due) => self.handle_all(|| Event::Due).await,

@@ -22,6 +22,7 @@ mod http;
 pub mod notify;
 mod reload;
 mod snapshots;
+use crate::runtime::override_store::OverrideStore;
 pub use snapshots::check_state_directory;
 mod wake;
 
@@ -251,9 +252,16 @@ pub async fn run<A: Connect, W: WakeSource>(
         }
     };
     let systemd = Arc::new(Systemd::default());
-    let snapshots = Arc::new(snapshots::Snapshots::for_config(aws.as_ref(), &config).await);
+    // The leader's state in the lease table: the snapshot and the overrides.
+    let table = match &config.leader {
+        Some(leader) => Some(Arc::new(aws.state(&config.aws, leader).await)),
+        None => None,
+    };
+    let snapshots = Arc::new(snapshots::Snapshots::for_config(table.clone(), &config));
+    let override_store = OverrideStore::for_config(&config, table).map(Arc::new);
     let shared = Shared {
         snapshots,
+        override_store,
         aws,
         clock,
         metrics: metrics.clone(),
@@ -356,7 +364,9 @@ struct Shared<A: Connect> {
     systemd: Arc<Systemd>,
     in_force: InForce,
     /// Where the leader's snapshot is kept, if anywhere.
-    snapshots: Arc<snapshots::Snapshots<A::Snapshots>>,
+    snapshots: Arc<snapshots::Snapshots<A::State>>,
+    /// Where operators' overrides are kept, if anywhere.
+    override_store: Option<Arc<OverrideStore<A::State>>>,
 }
 
 impl<A: Connect> Clone for Shared<A> {
@@ -372,6 +382,7 @@ impl<A: Connect> Clone for Shared<A> {
             systemd: self.systemd.clone(),
             in_force: self.in_force.clone(),
             snapshots: self.snapshots.clone(),
+            override_store: self.override_store.clone(),
         }
     }
 }

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::aws::{Connect, SnapshotStore};
+use crate::aws::SnapshotStore;
 use crate::config::Config;
 use crate::runtime::snapshot::MAX_BYTES;
+use crate::runtime::state_file::{read_file, write_file};
 
 /// How long a start waits for the snapshot before it goes on without it.
 const LOAD_LIMIT: Duration = Duration::from_secs(10);
@@ -24,11 +25,10 @@ pub enum Snapshots<S> {
 }
 
 impl<S: SnapshotStore> Snapshots<S> {
-    pub async fn for_config<A: Connect<Snapshots = S>>(aws: &A, config: &Config) -> Self {
-        match (&config.leader, &config.daemon.state_directory) {
-            (Some(leader), _) => {
-                Snapshots::Table(Arc::new(aws.snapshots(&config.aws, leader).await))
-            }
+    /// The store `config` names: `table` is `[leader]`'s, if there is one.
+    pub fn for_config(table: Option<Arc<S>>, config: &Config) -> Self {
+        match (table, &config.daemon.state_directory) {
+            (Some(table), _) => Snapshots::Table(table),
             (None, Some(directory)) => Snapshots::File(directory.join(FILE_NAME)),
             (None, None) => Snapshots::Off,
         }
@@ -44,7 +44,7 @@ impl<S: SnapshotStore> Snapshots<S> {
             Snapshots::Off => return None,
             Snapshots::File(path) => {
                 let path = path.clone();
-                let read = tokio::task::spawn_blocking(move || read_file(&path));
+                let read = tokio::task::spawn_blocking(move || read_file(&path, MAX_BYTES));
                 tokio::time::timeout(LOAD_LIMIT, read)
                     .await
                     .map_err(|_| "it was not read within 10 s".to_owned())
@@ -92,60 +92,4 @@ pub fn check_state_directory(directory: &Path) -> Result<(), String> {
             let _ = std::fs::remove_file(&probe);
         })
         .map_err(|error| format!("{} cannot be written: {error}", directory.display()))
-}
-
-/// The file's bytes; `None` when there is none yet.
-fn read_file(path: &Path) -> Result<Option<Vec<u8>>, String> {
-    use std::io::Read as _;
-    let metadata = match std::fs::metadata(path) {
-        Ok(metadata) => metadata,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(format!("{}: {error}", path.display())),
-    };
-    if !metadata.is_file() {
-        return Err(format!("{} is not a regular file", path.display()));
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(MAX_BYTES as u64 + 1).read_to_end(&mut bytes))
-        .map_err(|error| format!("{}: {error}", path.display()))?;
-    Ok(Some(bytes))
-}
-
-/// Writes `bytes` to `path` so that a reader finds the old file or the new one whole,
-/// even across a crash or a full disk.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    use std::io::Write as _;
-    let directory = path.parent().unwrap_or(Path::new("."));
-    let temporary = path.with_extension("json.tmp");
-    let written = std::fs::File::create(&temporary)
-        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
-        .and_then(|()| std::fs::rename(&temporary, path))
-        .and_then(|()| std::fs::File::open(directory).and_then(|directory| directory.sync_all()));
-    written.map_err(|error| {
-        let _ = std::fs::remove_file(&temporary);
-        format!("{}: {error}", path.display())
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_failed_write_leaves_the_snapshot_before_it_whole() {
-        let dir = tempfile::tempdir().expect("a directory");
-        let path = dir.path().join(FILE_NAME);
-        write_file(&path, b"first").expect("written");
-        // The temporary file's place is taken by a directory: the write fails, as on
-        // a full disk, before anything replaces the snapshot.
-        std::fs::create_dir(path.with_extension("json.tmp")).expect("a directory");
-        assert!(write_file(&path, b"second").is_err());
-        assert_eq!(read_file(&path), Ok(Some(b"first".to_vec())));
-        assert_eq!(read_file(&dir.path().join("absent.json")), Ok(None));
-        assert!(
-            read_file(dir.path()).is_err(),
-            "a directory is not a snapshot"
-        );
-    }
 }

@@ -51,10 +51,11 @@ impl Shard {
             }
             let name = name.clone();
             let config = slot.config.clone();
+            let overrides = self.overrides.of(&name, now.wall);
             let outcome = pass.decide(
                 &config,
                 &self.known,
-                slot.series.as_ref(),
+                (slot.series.as_ref(), overrides),
                 slot.state.as_deref(),
                 now.wall,
             );

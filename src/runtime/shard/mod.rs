@@ -21,6 +21,7 @@ mod boundaries;
 mod decide;
 pub mod due;
 mod need;
+mod overridden;
 mod pass;
 mod reads;
 mod remember;
@@ -134,6 +135,8 @@ pub enum Event {
     Due,
     /// A schedule boundary may have come (the wake rang, or the heartbeat).
     Boundary,
+    /// A read of the override store ended: the list, or why it could not be read.
+    OverridesRead(Result<crate::runtime::overrides::OverrideList, String>),
 }
 
 /// A read the driver starts.
@@ -227,6 +230,8 @@ pub struct Shard {
     last_snapshot: Option<u64>,
     /// Whether this tenure hands out snapshots at all.
     keeps_snapshots: bool,
+    /// Operators' overrides, as last read.
+    overrides: overridden::InForce,
 }
 
 impl Shard {
@@ -252,6 +257,7 @@ impl Shard {
             fingerprint: String::new(),
             last_snapshot: None,
             keeps_snapshots: false,
+            overrides: overridden::InForce::default(),
         }
     }
 
@@ -297,6 +303,7 @@ impl Shard {
             Event::HistoryRead(states) => self.history_read(states),
             Event::Due => self.start_due(now),
             Event::Boundary => self.fire_due_boundaries(now),
+            Event::OverridesRead(read) => self.overrides_read(read, now),
         }
         self.arm_boundary();
         std::mem::take(&mut self.effects)

@@ -73,6 +73,7 @@ impl Shard {
         ShardTotals {
             targets_unknown: unknown as u64,
             history_pending: self.history_pending() as u64,
+            overrides_unreadable: self.overrides.unreadable().into(),
         }
     }
 

@@ -1,0 +1,217 @@
+//! Operators' overrides end to end: the CLI writes the store, the real daemon reads it
+//! once a pass and acts on it against the local AWS endpoint; bad input is refused
+//! with exit status 2 and leaves the store as it was.
+
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::aws_endpoint::Endpoint;
+use common::{Daemon, aws_config, daemon_settings, free_port, http_get, puts_of, text, wait_for};
+
+const TRACKED: &str = "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = 1\nmax = 1000\n\
+                       tracking = { metric = \"concurrency\", target = 0.7, scale_in_cooldown = \"0s\", scale_in_window = \"1m\" }\n";
+
+fn override_cli(config: &Path, args: &[&str]) -> std::process::Output {
+    common::binary()
+        .arg("override")
+        .args(args)
+        .args(["--config", config.to_str().expect("utf-8 path")])
+        .env("USER", "operator")
+        .output()
+        .expect("the binary runs")
+}
+
+/// A daemon on `endpoint` every second, keeping its state (and so the overrides) in
+/// its own directory; the directories live as long as the first value.
+fn daemon(endpoint: &Endpoint) -> ([tempfile::TempDir; 2], std::path::PathBuf, Daemon) {
+    let state = tempfile::tempdir().expect("a state directory");
+    let port = free_port();
+    let settings = format!(
+        "{}\nstate_directory = \"{}\"",
+        daemon_settings(port, "1s"),
+        state.path().display()
+    );
+    let (dir, config) = aws_config(&endpoint.url, &settings, TRACKED);
+    let daemon = Daemon::start(&config, &format!("127.0.0.1:{port}"), &[]);
+    ([state, dir], config, daemon)
+}
+
+#[test]
+fn a_pin_set_by_the_cli_is_written_in_the_next_pass_and_shown() {
+    let endpoint = common::endpoint_wanting_100();
+    let (_dirs, config, daemon) = daemon(&endpoint);
+    daemon.wait_for_put(&endpoint, 100, Duration::from_secs(20));
+    let set = override_cli(
+        &config,
+        &[
+            "set",
+            "f:live",
+            "pin",
+            "30",
+            "--for",
+            "1h",
+            "--reason",
+            "load test",
+        ],
+    );
+    assert!(set.status.success(), "{}", text(&set.stderr));
+    assert!(
+        text(&set.stdout).contains("pin 30"),
+        "{}",
+        text(&set.stdout)
+    );
+    daemon.wait_for_put(&endpoint, 30, Duration::from_secs(5));
+    let (_, status) = http_get(&daemon.address, "/status").expect("status answers");
+    assert!(
+        status.contains("override: pin 30 until") && status.contains("by operator: load test"),
+        "{status}"
+    );
+    let listed = override_cli(&config, &["list"]);
+    assert!(
+        text(&listed.stdout).contains("f:live  pin 30"),
+        "{}",
+        text(&listed.stdout)
+    );
+    let (_, activities) = http_get(&daemon.address, "/activities").expect("activities answer");
+    assert!(activities.contains("set: pin 30"), "{activities}");
+
+    // Cleared: decided as before at once, 100 again.
+    let before = puts_of(&endpoint, 100).len();
+    let cleared = override_cli(&config, &["clear", "f:live"]);
+    assert!(cleared.status.success(), "{}", text(&cleared.stderr));
+    assert!(
+        wait_for(Duration::from_secs(5), || puts_of(&endpoint, 100).len()
+            > before),
+        "{}",
+        daemon.log()
+    );
+}
+
+#[test]
+fn pause_scale_in_holds_while_demand_falls_and_scale_in_follows_its_end() {
+    let endpoint = common::endpoint_wanting_100();
+    let (_dirs, config, daemon) = daemon(&endpoint);
+    daemon.wait_for_put(&endpoint, 100, Duration::from_secs(20));
+    let set = override_cli(
+        &config,
+        &[
+            "set",
+            "f:live",
+            "pause",
+            "scale-in",
+            "--for",
+            "6s",
+            "--reason",
+            "incident 42",
+        ],
+    );
+    assert!(set.status.success(), "{}", text(&set.stderr));
+    // Give the daemon a pass to read it, then let demand fall: 7 wants 10.
+    std::thread::sleep(Duration::from_millis(1_500));
+    endpoint.world().set_concurrency("f", "live", &[7.0], 2);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        puts_of(&endpoint, 10).is_empty(),
+        "scaled in during the pause:\n{}",
+        daemon.log()
+    );
+    daemon.wait_for_put(&endpoint, 10, Duration::from_secs(10));
+    let (_, activities) = http_get(&daemon.address, "/activities").expect("activities answer");
+    assert!(activities.contains("ended: pause scale-in"), "{activities}");
+}
+
+#[test]
+fn bad_override_input_exits_2_and_leaves_the_store_as_it_was() {
+    let state = tempfile::tempdir().expect("a state directory");
+    let (_dir, config) = common::write_config(
+        "overrides.toml",
+        &format!(
+            "[daemon]\nstate_directory = \"{}\"\n{TRACKED}",
+            state.path().display()
+        ),
+    );
+    let set = override_cli(
+        &config,
+        &[
+            "set", "f:live", "floor", "5", "--for", "1h", "--reason", "launch",
+        ],
+    );
+    assert!(set.status.success(), "{}", text(&set.stderr));
+    let store = state.path().join("overrides.json");
+    let kept = std::fs::read(&store).expect("the store");
+    for (args, reason) in [
+        (
+            vec![
+                "set",
+                "nope:live",
+                "pin",
+                "5",
+                "--for",
+                "1h",
+                "--reason",
+                "x",
+            ],
+            "not a target",
+        ),
+        (
+            vec![
+                "set",
+                "f:live",
+                "pin",
+                "5",
+                "--until",
+                "2020-01-01T00:00:00Z",
+                "--reason",
+                "x",
+            ],
+            "not ahead",
+        ),
+        (
+            vec![
+                "set", "f:live", "pin", "5", "--for", "31days", "--reason", "x",
+            ],
+            "30 days",
+        ),
+        (
+            vec![
+                "set", "f:live", "pin", "1001", "--for", "1h", "--reason", "x",
+            ],
+            "above the max",
+        ),
+        (
+            vec!["set", "f:live", "hold", "5", "--for", "1h", "--reason", "x"],
+            "not an override",
+        ),
+        (
+            vec!["set", "f:live", "pin", "5", "--for", "1h", "--reason", " "],
+            "reason",
+        ),
+        (vec!["clear", "nothing-by-this-name"], "no override"),
+    ] {
+        let output = override_cli(&config, &args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        assert!(
+            text(&output.stderr).contains(reason),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        assert_eq!(
+            std::fs::read(&store).expect("the store"),
+            kept,
+            "{args:?} changed the store"
+        );
+    }
+    // Without a store to keep them in, overrides are refused too.
+    let (_dir, bare) = common::write_config("bare.toml", TRACKED);
+    let output = override_cli(&bare, &["list"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+}
