@@ -138,8 +138,20 @@ fn every_panel_has_data_from_a_real_prometheus_once_the_daemon_has_acted() {
     let mut daemon = Daemon::start(&config, &address, &[]);
     daemon.wait_ready();
     daemon.wait_for_put(&endpoint, 100, Duration::from_secs(20));
-    // A reload, so that its panel has something to show besides zeros.
+    // A reload, so that its panel has something to show besides zeros; an override,
+    // so that its panel has one.
     daemon.signal("HUP");
+    let set = common::binary_for_aws()
+        .args(["override", "set", "f:live", "floor", "1", "--for", "1h"])
+        .args([
+            "--reason",
+            "dashboard",
+            "--config",
+            config.to_str().expect("utf-8"),
+        ])
+        .output()
+        .expect("the binary runs");
+    assert!(set.status.success(), "{}", text(&set.stderr));
     let prometheus = Prometheus::start(dir.path(), &[&address]);
     let panels = queries(&dashboard());
     let mut empty: Vec<(String, String)> = Vec::new();

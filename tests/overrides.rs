@@ -70,6 +70,10 @@ fn a_pin_set_by_the_cli_is_written_in_the_next_pass_and_shown() {
         status.contains("override: pin 30 until") && status.contains("by operator: load test"),
         "{status}"
     );
+    assert_eq!(
+        daemon.metric("pc_autoscaler_target_override{kind=\"pin\",target=\"f:live\"}"),
+        Some(1.0)
+    );
     let listed = override_cli(&config, &["list"]);
     assert!(
         text(&listed.stdout).contains("f:live  pin 30"),

@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 use std::ops::Range;
 
 use crate::config::ScheduleRule;
+use crate::policy::overrides::KINDS as OVERRIDE_KINDS;
 use crate::policy::{MetricData, TRIGGERS};
 
 /// Directions of a scaling action, the `direction` label.
@@ -55,6 +56,9 @@ pub struct TargetSample<'a> {
     pub drift: u64,
     /// Accepted changes by direction and trigger ([`TRIGGERS`]).
     pub actions: &'a [[u64; TRIGGERS.len()]; 2],
+    /// Operators' overrides in force at the last decision, a bit for each of
+    /// [`OVERRIDE_KINDS`].
+    pub overrides: u8,
 }
 
 /// A source of target samples: one shard's targets, in a stable order.
@@ -116,7 +120,7 @@ macro_rules! single {
 }
 
 /// Every per-target family, in the order a scrape shows them.
-pub const FAMILIES: [Family; 13] = [
+pub const FAMILIES: [Family; 14] = [
     Family {
         name: "pc_autoscaler_target_desired_capacity",
         help: "Provisioned concurrency the policy wants for the target.",
@@ -140,6 +144,23 @@ pub const FAMILIES: [Family; 13] = [
         help: "1 while the target's provisioned concurrency config is FAILED, and through its retries until an allocation is READY.",
         kind: "gauge",
         write: single!(|sample| sample.evaluated.map(|e| e.allocation_failed.into())),
+    },
+    Family {
+        name: "pc_autoscaler_target_override",
+        help: "1 for each kind of operator's override in force at the target's last decision (pin, floor, ceiling, pause_scale_in, pause_scale_out, pause_all); absent otherwise.",
+        kind: "gauge",
+        write: |out, name, sample| {
+            for (index, kind) in OVERRIDE_KINDS.iter().enumerate() {
+                if sample.overrides & (1 << index) != 0 {
+                    write_sample(
+                        out,
+                        name,
+                        &[("kind", kind), ("target", sample.target)],
+                        1u32,
+                    );
+                }
+            }
+        },
     },
     Family {
         name: "pc_autoscaler_target_bound",
@@ -341,6 +362,7 @@ mod tests {
                     write_blocked: Some("failing"),
                     drift: 2,
                     actions,
+                    overrides: 0b101,
                 });
             }
         }
@@ -372,6 +394,8 @@ mod tests {
                 "pc_autoscaler_target_write_blocked{{reason=\"failing\",target=\"{target}\"}} 1\n"
             ),
             format!("pc_autoscaler_drift_detected_total{{target=\"{target}\"}} 2\n"),
+            format!("pc_autoscaler_target_override{{kind=\"pin\",target=\"{target}\"}} 1\n"),
+            format!("pc_autoscaler_target_override{{kind=\"ceiling\",target=\"{target}\"}} 1\n"),
         ] {
             assert!(text.contains(&line), "{line} missing in:\n{text}");
         }

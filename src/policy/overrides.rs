@@ -39,6 +39,25 @@ pub enum OverrideKind {
     Pause(Pause),
 }
 
+/// Every kind's label, in the order of [`in_force_bits`].
+pub const KINDS: [&str; 6] = [
+    "pin",
+    "floor",
+    "ceiling",
+    "pause_scale_in",
+    "pause_scale_out",
+    "pause_all",
+];
+
+/// Which kinds are in force at `now`, one bit each in the order of [`KINDS`].
+pub fn in_force_bits(overrides: &[Override], now: DateTime<Utc>) -> u8 {
+    overrides
+        .iter()
+        .filter(|one| one.in_force(now))
+        .filter_map(|one| KINDS.iter().position(|kind| *kind == one.kind.label()))
+        .fold(0, |bits, index| bits | 1 << index)
+}
+
 impl OverrideKind {
     /// A short, bounded label for metrics: `pin`, `floor`, `ceiling`,
     /// `pause_scale_in`, `pause_scale_out`, `pause_all`.

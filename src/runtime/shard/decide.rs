@@ -345,5 +345,6 @@ fn seen(evaluated: Evaluated, before: Option<&Seen>, now: Now) -> Seen {
         reason: decision.reason,
         status_reason: config.and_then(|config| config.status_reason),
         failed_retry_at: None,
+        overrides: crate::policy::overrides::in_force_bits(&observation.overrides, now.wall),
     }
 }

@@ -75,6 +75,9 @@ pub struct Seen {
     pub status_reason: Option<String>,
     /// When a FAILED config is written again.
     pub failed_retry_at: Option<DateTime<Utc>>,
+    /// Operators' overrides in force at the decision, one bit a kind
+    /// (`policy::overrides::in_force_bits`).
+    pub overrides: u8,
 }
 
 /// Counters a target has counted since its slot was made.

@@ -57,6 +57,7 @@ fn sample<'a>(name: &'a str, slot: &'a Slot) -> TargetSample<'a> {
         forecast_capacity: seen.and_then(|seen| seen.forecast_capacity),
         chosen_window: seen.and_then(|seen| seen.chosen_window),
         write_blocked: slot.course.blocked().map(|blocked| blocked.label()),
+        overrides: seen.map_or(0, |seen| seen.overrides),
         drift: slot.counts.drift,
         actions: &slot.counts.actions,
     }
