@@ -88,6 +88,7 @@ fn measure(history: bool) -> Duration {
             targets: parsed.targets,
             remembered: None,
             snapshots: false,
+            reads_overrides: false,
         },
         now(0),
     );

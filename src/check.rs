@@ -34,6 +34,7 @@ pub fn render(config: &Config, now: DateTime<Utc>) -> String {
     if let Some(leader) = &config.leader {
         render_leader(&mut out, leader);
     }
+    render_state(&mut out, config);
     for target in &config.targets {
         render_target(&mut out, target, now);
     }
@@ -208,6 +209,31 @@ fn render_leader(out: &mut String, leader: &LeaderSettings) {
         "  IAM: {} on arn:aws:dynamodb:REGION:ACCOUNT_ID:table/{} (config/iam-policy-leader.json)",
         actions.join(", "),
         leader.table
+    );
+}
+
+/// Where the snapshot and operators' overrides are kept, and what that needs.
+fn render_state(out: &mut String, config: &Config) {
+    let place = match (&config.leader, &config.daemon.state_directory) {
+        (Some(leader), _) => format!(
+            "items `{0}#snapshot*` and `{0}#overrides` of the lease table (dynamodb:GetItem and PutItem, as above)",
+            Printable(&leader.name)
+        ),
+        (None, Some(directory)) => format!(
+            "{} (snapshot.json, overrides.json; written atomically)",
+            Printable(&directory.display().to_string())
+        ),
+        (None, None) => {
+            let _ = writeln!(
+                out,
+                "state: none kept (no [leader], no daemon.state_directory): restarts start cold and `override` has nowhere to write"
+            );
+            return;
+        }
+    };
+    let _ = writeln!(
+        out,
+        "state: the snapshot and operators' overrides are kept in {place}"
     );
 }
 

@@ -329,3 +329,55 @@ fn a_new_leader_scans_the_surging_function_first_from_the_snapshot_it_finds() {
     );
     fleet.restart(leader);
 }
+
+#[test]
+fn an_override_set_while_one_copy_leads_is_honoured_by_the_next_after_a_kill() {
+    let fleet = Fleet::start(endpoint_wanting_100(), TIMING, &three_tracked());
+    let (leader, _) = fleet.wait_for_leader(None, Duration::from_secs(30));
+    let put = |fleet: &Fleet, caller: &str, value: u32| {
+        fleet
+            .puts()
+            .iter()
+            .any(|(by, put, _)| by == caller && *put == Some(value))
+    };
+    let leader_name = fleet.copies[leader].name.clone();
+    assert!(
+        wait_for(Duration::from_secs(15), || put(&fleet, &leader_name, 100)),
+        "{}",
+        fleet.logs()
+    );
+    // The CLI writes the pin to the lease table, through the leader's own config.
+    let set = common::binary_for_aws()
+        .args(["override", "set", "f:live", "pin", "30", "--for", "1h"])
+        .args(["--reason", "load test", "--config"])
+        .arg(&fleet.copies[leader].config)
+        .output()
+        .expect("the binary runs");
+    assert!(set.status.success(), "{}", common::text(&set.stderr));
+    assert!(
+        wait_for(Duration::from_secs(10), || put(&fleet, &leader_name, 30)),
+        "{}",
+        fleet.logs()
+    );
+
+    // Demand doubles as the leader dies: without the pin the next leader would put 200.
+    fleet.copies[leader].daemon.signal("KILL");
+    want_200(&fleet);
+    let (successor, _) = fleet.wait_for_leader(Some(leader), Duration::from_secs(15));
+    let pinned = "pc_autoscaler_target_override{kind=\"pin\",target=\"f:live\"}";
+    assert!(
+        wait_for(Duration::from_secs(10), || fleet.copies[successor]
+            .daemon
+            .metric(pinned)
+            == Some(1.0)),
+        "{}",
+        fleet.logs()
+    );
+    std::thread::sleep(RENEW_EVERY * 3);
+    let successor_name = fleet.copies[successor].name.clone();
+    assert!(
+        !put(&fleet, &successor_name, 200),
+        "the pin was not honoured\n{}",
+        fleet.logs()
+    );
+}

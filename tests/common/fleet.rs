@@ -26,7 +26,7 @@ pub struct Replica {
     pub daemon: Daemon,
     pub proxy: Proxy,
     address: String,
-    config: PathBuf,
+    pub config: PathBuf,
     args: Vec<String>,
     _dir: tempfile::TempDir,
 }

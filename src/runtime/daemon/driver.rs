@@ -198,6 +198,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             targets,
             remembered,
             snapshots: self.shared.snapshots.is_on(),
+            reads_overrides: self.shared.override_store.is_some(),
         };
         self.handle(0, event).await;
     }

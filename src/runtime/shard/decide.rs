@@ -41,6 +41,9 @@ impl Shard {
     /// Decides the targets at `indices` as one pass, carrying out each decision
     /// before the next is made. A tracked target waits for the first metric read.
     fn decide_indices(&mut self, indices: impl Iterator<Item = usize>, trigger: Trigger, now: Now) {
+        if !self.overrides.ready() {
+            return;
+        }
         let mut pass = evaluate::Pass::new(&self.known, self.settings.account_reserve);
         for index in indices {
             let Some((name, slot)) = self.targets.at_mut(index) else {

@@ -105,6 +105,8 @@ pub enum Event {
         targets: Vec<TargetConfig>,
         remembered: Option<Vec<u8>>,
         snapshots: bool,
+        /// Whether overrides are read: nothing is decided before the first read.
+        reads_overrides: bool,
     },
     /// A good reload: the new settings and targets, decided at once.
     Reload {
@@ -269,7 +271,9 @@ impl Shard {
                 targets,
                 remembered,
                 snapshots,
+                reads_overrides,
             } => {
+                self.overrides.await_first_read(reads_overrides);
                 self.configure(settings, targets, now);
                 if let Some(bytes) = remembered {
                     self.remember(&bytes, now);

@@ -26,6 +26,9 @@ pub struct InForce {
     seen: HashMap<String, DateTime<Utc>>,
     /// Whether the last read failed.
     unreadable: bool,
+    /// Whether the tenure's first read is still awaited: until it ends nothing is
+    /// decided, or a new leader's first pass would undo a pin it had not read yet.
+    awaited: bool,
 }
 
 impl InForce {
@@ -35,6 +38,16 @@ impl InForce {
             return Vec::new();
         }
         self.list.for_target(target.as_str(), now)
+    }
+
+    pub fn await_first_read(&mut self, reads: bool) {
+        self.awaited = reads;
+    }
+
+    /// Whether targets may be decided: the tenure's first read has ended, or there is
+    /// no store.
+    pub fn ready(&self) -> bool {
+        !self.awaited
     }
 
     /// Whether the store could not be read the last time.
@@ -107,6 +120,11 @@ impl Shard {
             changed.push(one);
         }
         self.overrides.list.drop_ended(now.wall);
+        if std::mem::take(&mut self.overrides.awaited) {
+            // The decisions the wait held back.
+            self.decide_all(Trigger::Override, now);
+            return;
+        }
         let covered: Vec<TargetName> = self
             .targets
             .iter()

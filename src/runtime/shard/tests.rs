@@ -130,6 +130,16 @@ impl Machine {
         remembered: Option<Vec<u8>>,
         snapshots: bool,
     ) -> (Self, Vec<String>) {
+        Self::start_with(text, remembered, snapshots, false)
+    }
+
+    /// [`Machine::start_remembering`], reading overrides with `reads_overrides`.
+    fn start_with(
+        text: &str,
+        remembered: Option<Vec<u8>>,
+        snapshots: bool,
+        reads_overrides: bool,
+    ) -> (Self, Vec<String>) {
         let mut machine = Machine {
             shard: Shard::new(ActivityIds::default(), 0, 7),
             origin: Instant::now(),
@@ -141,6 +151,7 @@ impl Machine {
             targets,
             remembered,
             snapshots,
+            reads_overrides,
         });
         (machine, effects)
     }
@@ -542,6 +553,55 @@ fn a_tracked_target_waits_for_the_first_metric_read() {
             "write t:live 100 (scale_out)",
             "pass ended informed (ready true)",
         ])
+    );
+}
+
+#[test]
+fn nothing_is_decided_before_the_first_read_of_the_overrides_and_a_pin_is_written() {
+    use crate::runtime::overrides::{OverrideList, Scope, StoredOverride, VERSION};
+    let tracked = "[[target]]\nfunction = \"t\"\nqualifier = \"live\"\nmin = 1\nmax = 500\n\
+                   tracking = { metric = \"concurrency\", target = 0.7 }\n";
+    let (mut machine, _) = Machine::start_with(tracked, None, false, true);
+    machine.due_at(0.0);
+    machine.scanned("t", configs_of("live", 5), Lane::Scan);
+    let pass = machine.pass_with(&[("t:live", 70.0)]);
+    assert!(
+        !pass.iter().any(|effect| effect.starts_with("write")),
+        "decided before the overrides were read: {pass:?}"
+    );
+    let wall = machine.now().wall;
+    let pin = StoredOverride {
+        id: "1".into(),
+        scope: Scope::Target("t:live".into()),
+        kind: "pin 30".into(),
+        until: wall + TimeDelta::hours(1),
+        set_at: wall,
+        by: "ops".into(),
+        reason: "load test".into(),
+    };
+    let read = machine.on(Event::OverridesRead(Ok(OverrideList {
+        version: VERSION,
+        overrides: vec![pin],
+    })));
+    assert!(
+        read.iter()
+            .any(|effect| effect == "write t:live 30 (scale_out)"),
+        "{read:?}"
+    );
+    assert!(
+        read.iter()
+            .any(|effect| effect.starts_with("record Override t:live")
+                && effect.contains("set: pin 30")),
+        "{read:?}"
+    );
+    // Unreadable later: the pin stays in force, said once.
+    let failed = machine.on(Event::OverridesRead(Err("timed out".into())));
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(machine.shard.overrides.of(&"t:live".into(), wall).len() == 1);
+    assert!(
+        machine
+            .on(Event::OverridesRead(Err("timed out".into())))
+            .is_empty()
     );
 }
 
