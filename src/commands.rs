@@ -9,20 +9,44 @@ use crate::runtime::evaluate::nothing_read;
 use crate::runtime::once::{self, ApplyOptions, Context};
 use crate::{aws, plan};
 
+/// A context for one-shot commands, with the overrides in force read from their
+/// store; the second value says why they could not be read, if they could not.
 async fn context(
     config: Config,
     read_rate: Option<f64>,
-) -> Context<aws::SdkLambda, aws::SdkMetrics> {
+) -> (Context<aws::SdkLambda, aws::SdkMetrics>, Option<String>) {
     let (lambda, metrics) = aws::connect(&config.aws).await;
+    let (overrides, unread) = match override_store(&config).await {
+        Some(store) => match store.load().await {
+            Ok((list, _)) => (list, None),
+            Err(why) => (Default::default(), Some(why)),
+        },
+        None => (Default::default(), None),
+    };
     let rate = read_rate.unwrap_or(config.daemon.max_read_rate);
-    Context::new(config, lambda, metrics, rate)
+    let mut context = Context::new(config, lambda, metrics, rate);
+    context.overrides = std::sync::Arc::new(overrides);
+    (context, unread)
+}
+
+/// The override store `config` names, if any.
+async fn override_store(
+    config: &Config,
+) -> Option<crate::runtime::override_store::OverrideStore<aws::dynamodb::DynamoState>> {
+    let table = match &config.leader {
+        Some(leader) => Some(std::sync::Arc::new(
+            aws::Connect::state(&aws::Sdk, &config.aws, leader).await,
+        )),
+        None => None,
+    };
+    crate::runtime::override_store::OverrideStore::for_config(config, table)
 }
 
 /// One evaluation against AWS, no writes: a table, or JSON with `json`. The flag is
 /// true when nothing could be read: every target blocked or its metrics unreadable.
 /// `read_rate` overrides `daemon.max_read_rate`.
 pub async fn plan(config: Config, json: bool, read_rate: Option<f64>) -> (String, bool) {
-    let context = context(config, read_rate).await;
+    let (context, unread) = context(config, read_rate).await;
     let evaluations = once::evaluate(&context).await;
     let nothing_read = nothing_read(&evaluations);
     let rows = plan::rows(&evaluations);
@@ -31,6 +55,21 @@ pub async fn plan(config: Config, json: bool, read_rate: Option<f64>) -> (String
             + "\n"
     } else {
         let mut table = plan::render(&rows);
+        let now = context.clock.now();
+        for one in context
+            .overrides
+            .overrides
+            .iter()
+            .filter(|one| now < one.until)
+        {
+            table.push_str(&format!("override {}\n", override_line(one, now)));
+        }
+        if let Some(why) = unread {
+            table.push_str(&format!(
+                "warning: {}; decided without overrides\n",
+                crate::escape::printable(&why)
+            ));
+        }
         table.push_str(&crate::check::budget_line(&context.config));
         table.push('\n');
         if let Some(warning) = crate::check::budget_warning(&context.config) {
@@ -66,7 +105,17 @@ pub async fn run_once(config: Config, options: &OnceOptions) -> (String, bool) {
             "`run --once` does not take the leader lease: its writes go beside those of the copy that leads; use --dry-run while copies run"
         );
     }
-    let context = context(config, options.read_rate).await;
+    let (context, unread) = context(config, options.read_rate).await;
+    if let Some(why) = unread {
+        // A pause it cannot see must not be undone: nothing is written.
+        return (
+            format!(
+                "error: {}; nothing was written\n",
+                crate::escape::printable(&why)
+            ),
+            true,
+        );
+    }
     let evaluations = once::evaluate(&context).await;
     let nothing_read = nothing_read(&evaluations);
     let defaults = ApplyOptions::default();

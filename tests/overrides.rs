@@ -219,3 +219,47 @@ fn bad_override_input_exits_2_and_leaves_the_store_as_it_was() {
     let output = override_cli(&bare, &["list"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
 }
+
+#[test]
+fn plan_and_run_once_decide_with_the_overrides_in_force_and_plan_lists_them() {
+    let endpoint = common::endpoint_wanting_100();
+    let state = tempfile::tempdir().expect("a state directory");
+    let settings = format!("state_directory = \"{}\"", state.path().display());
+    let (_dir, config) = aws_config(&endpoint.url, &settings, TRACKED);
+    let set = override_cli(
+        &config,
+        &[
+            "set", "f:live", "ceiling", "40", "--for", "1h", "--reason", "budget",
+        ],
+    );
+    assert!(set.status.success(), "{}", text(&set.stderr));
+    let path = config.to_str().expect("utf-8 path");
+    let plan = common::run_against_aws(&["plan", "--config", path]);
+    let shown = text(&plan.stdout);
+    assert!(plan.status.success(), "{shown}{}", text(&plan.stderr));
+    assert!(shown.contains("override: ceiling 40 until"), "{shown}");
+    assert!(
+        shown.contains("f:live  ceiling 40") && shown.contains("by operator: budget"),
+        "{shown}"
+    );
+    let once = common::run_against_aws(&["run", "--once", "--config", path]);
+    assert!(
+        once.status.success(),
+        "{}{}",
+        text(&once.stdout),
+        text(&once.stderr)
+    );
+    assert_eq!(puts_of(&endpoint, 40).len(), 1, "{}", text(&once.stdout));
+    assert!(puts_of(&endpoint, 100).is_empty());
+
+    // A store that cannot be read: run --once writes nothing and fails.
+    std::fs::write(state.path().join("overrides.json"), "{ not json").expect("written");
+    let once = common::run_against_aws(&["run", "--once", "--config", path]);
+    assert!(!once.status.success());
+    assert!(
+        text(&once.stdout).contains("nothing was written"),
+        "{}",
+        text(&once.stdout)
+    );
+    assert_eq!(puts_of(&endpoint, 40).len(), 1);
+}

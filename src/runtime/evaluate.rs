@@ -18,6 +18,7 @@ use crate::policy::overrides::Override;
 use crate::policy::{
     self, AllocationStatus, Caps, Decision, MetricsRead, Observation, PolicyState,
 };
+use crate::runtime::overrides::OverrideList;
 
 /// Why a target was not decided.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -127,7 +128,7 @@ pub type SeriesByTarget = HashMap<TargetName, Series>;
 pub fn evaluate(
     target: &TargetConfig,
     known: &Known,
-    series: Option<&Series>,
+    (series, overrides): (Option<&Series>, Vec<Override>),
     account_headroom: Option<u32>,
     previous: &PolicyState,
     now: DateTime<Utc>,
@@ -137,7 +138,7 @@ pub fn evaluate(
         outcome: evaluated(
             target,
             known,
-            (series, Vec::new()),
+            (series, overrides),
             account_headroom,
             previous,
             now,
@@ -271,6 +272,7 @@ pub fn evaluate_all<'a, 's>(
     series: &SeriesByTarget,
     account_reserve: u32,
     previous: impl Fn(&TargetName) -> Option<&'s PolicyState>,
+    overrides: &OverrideList,
     now: DateTime<Utc>,
 ) -> Vec<Evaluation> {
     let mut pass = Pass::new(known, account_reserve);
@@ -280,7 +282,10 @@ pub fn evaluate_all<'a, 's>(
             let outcome = pass.decide(
                 target,
                 known,
-                (series.get(&target.name), Vec::new()),
+                (
+                    series.get(&target.name),
+                    overrides.for_target(target.name.as_str(), now),
+                ),
                 previous(&target.name),
                 now,
             );

@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinSet;
+
+use crate::runtime::overrides::OverrideList;
 use tokio::time::Instant;
 
 use super::budget::Priority;
@@ -36,6 +38,8 @@ pub struct Context<L, M> {
     pub config: Arc<Config>,
     /// `Clock::System` unless a test says otherwise.
     pub clock: Clock,
+    /// Operators' overrides, as read from their store (none without one).
+    pub overrides: Arc<OverrideList>,
 }
 
 impl<L, M> Clone for Context<L, M> {
@@ -45,6 +49,7 @@ impl<L, M> Clone for Context<L, M> {
             metrics: self.metrics.clone(),
             config: self.config.clone(),
             clock: self.clock,
+            overrides: self.overrides.clone(),
         }
     }
 }
@@ -63,6 +68,7 @@ impl<L: LambdaApi, M> Context<L, M> {
             metrics: Arc::new(metrics),
             config: Arc::new(config),
             clock: Clock::System,
+            overrides: Arc::default(),
         }
     }
 }
@@ -195,6 +201,7 @@ pub async fn evaluate<L: LambdaApi, M: MetricsApi>(context: &Context<L, M>) -> V
             &series,
             reserve,
             |name| histories.get(name),
+            &context.overrides,
             now,
         )
     };
@@ -400,7 +407,10 @@ async fn reevaluate<L: LambdaApi, M: MetricsApi>(
     evaluate::evaluate(
         target,
         &known,
-        series.get(&target.name),
+        (
+            series.get(&target.name),
+            context.overrides.for_target(target.name.as_str(), now),
+        ),
         account_headroom,
         previous,
         now,
