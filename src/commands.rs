@@ -174,7 +174,17 @@ pub async fn overrides(
         )
     })?;
     match command {
-        OverrideCommand::Set(request) => {
+        OverrideCommand::Set(mut request) => {
+            // In the lease table, the setter is the caller's AWS identity.
+            if let Some(leader) = &config.leader {
+                request.by =
+                    match aws::sts::caller_arn(&config.aws, leader.endpoint_url.as_deref()).await {
+                        Ok(arn) => arn,
+                        Err(error) => {
+                            format!("{} (AWS identity unknown: {})", request.by, error.label())
+                        }
+                    };
+            }
             let kept =
                 overrides::check(request, config, now, id).map_err(OverrideFailure::Invalid)?;
             let line = format!("set {}\n", override_line(&kept, now));

@@ -354,6 +354,12 @@ fn an_override_set_while_one_copy_leads_is_honoured_by_the_next_after_a_kill() {
         .output()
         .expect("the binary runs");
     assert!(set.status.success(), "{}", common::text(&set.stderr));
+    // The setter is the caller's AWS identity (moto's STS names its one user).
+    assert!(
+        common::text(&set.stdout).contains("by arn:aws:"),
+        "{}",
+        common::text(&set.stdout)
+    );
     assert!(
         wait_for(Duration::from_secs(10), || put(&fleet, &leader_name, 30)),
         "{}",

@@ -13,6 +13,7 @@ mod cloudwatch;
 pub mod dynamodb;
 mod errors;
 mod lambda;
+pub mod sts;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
