@@ -22,9 +22,9 @@ fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target add x86_64-unknown-linux-musl >/dev/null
 
-# moto in server mode serves DynamoDB to tests/leader.rs (tests/common/moto.rs).
+# moto in server mode serves DynamoDB, STS, EventBridge and SQS to the tests (tests/common/moto.rs).
 moto_venv=target/moto-venv
-moto_pins=("moto[dynamodb]==5.2.5" "flask==3.1.3" "flask-cors==6.0.5")
+moto_pins=("moto[dynamodb,events]==5.2.5" "flask==3.1.3" "flask-cors==6.0.5")
 if [ "$(cat "$moto_venv/pins" 2>/dev/null)" != "${moto_pins[*]}" ]; then
   echo "== installing ${moto_pins[*]} into $moto_venv"
   rm -rf "$moto_venv"

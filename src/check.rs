@@ -35,6 +35,16 @@ pub fn render(config: &Config, now: DateTime<Utc>) -> String {
         render_leader(&mut out, leader);
     }
     render_state(&mut out, config);
+    if let Some(events) = &config.events {
+        let _ = writeln!(
+            out,
+            "\nevents: every activity also goes to EventBridge bus `{}` (source `{}`), at most {} waiting\n  IAM: {} on the bus (config/iam-policy-events.json)",
+            Printable(&events.bus),
+            crate::aws::eventbridge::SOURCE,
+            events.queue,
+            crate::aws::eventbridge::ACTIONS.join(", "),
+        );
+    }
     for target in &config.targets {
         render_target(&mut out, target, now);
     }

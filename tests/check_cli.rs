@@ -414,3 +414,36 @@ fn the_state_directory_must_be_a_writable_directory() {
         );
     }
 }
+
+#[test]
+fn check_names_the_event_bus_and_the_action_its_policy_grants() {
+    let (_dir, path) = write_config(
+        "events.toml",
+        &format!(
+            "[events]\nbus = \"arn:aws:events:eu-west-1:123456789012:event-bus/ops\"\n{VALID_TARGET}"
+        ),
+    );
+    let output = run(&["check", "--config", path.to_str().expect("utf-8 path")]);
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(stdout.contains("event-bus/ops"), "{stdout}");
+    let policy =
+        std::fs::read_to_string(repo_file("config/iam-policy-events.json")).expect("the policy");
+    assert!(
+        policy.contains("\"events:PutEvents\"") && stdout.contains("IAM: events:PutEvents"),
+        "{stdout}"
+    );
+    for bad in ["", "arn:aws:sqs:eu-west-1:1:queue", "two words"] {
+        let (_dir, path) = write_config(
+            "bad.toml",
+            &format!("[events]\nbus = \"{bad}\"\n{VALID_TARGET}"),
+        );
+        let output = run(&["check", "--config", path.to_str().expect("utf-8 path")]);
+        assert_eq!(output.status.code(), Some(2), "{bad}");
+        assert!(
+            text(&output.stderr).contains("events.bus"),
+            "{}",
+            text(&output.stderr)
+        );
+    }
+}

@@ -12,6 +12,7 @@
 mod cloudwatch;
 pub mod dynamodb;
 mod errors;
+pub mod eventbridge;
 mod lambda;
 pub mod sts;
 
@@ -22,7 +23,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
-use crate::config::{AwsSettings, LeaderSettings};
+use crate::config::{AwsSettings, EventsSettings, LeaderSettings};
 use crate::leader::LeaderElection;
 use crate::policy::{AllocationStatus, Datapoint};
 pub use cloudwatch::{MAX_QUERIES_PER_REQUEST, SdkMetrics};
@@ -158,6 +159,24 @@ pub trait OverrideTable: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, AwsError>> + Send;
 }
 
+/// One event for EventBridge: its `detail-type` and JSON `detail`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventEntry {
+    pub detail_type: &'static str,
+    pub detail: String,
+    pub time: DateTime<Utc>,
+}
+
+/// Where events go ([`eventbridge::SdkEvents`]).
+pub trait EventsApi: Send + Sync + 'static {
+    /// Sends at most 10 entries in one call; returns the positions of those that were
+    /// not taken (to send again), or why the whole call failed.
+    fn put(
+        &self,
+        entries: &[EventEntry],
+    ) -> impl Future<Output = Result<Vec<usize>, AwsError>> + Send;
+}
+
 /// Builds a Lambda and a CloudWatch client for `[aws]` settings: the SDK in
 /// production ([`Sdk`]), in-memory fakes in tests of the daemon in virtual time. The
 /// daemon connects anew when a reload changes the settings.
@@ -166,6 +185,7 @@ pub trait Connect: Send + Sync + 'static {
     type Metrics: MetricsApi;
     type Lease: LeaderElection;
     type State: SnapshotStore + OverrideTable;
+    type Events: EventsApi;
     fn connect(
         &self,
         settings: &AwsSettings,
@@ -178,6 +198,12 @@ pub trait Connect: Send + Sync + 'static {
         leader: &LeaderSettings,
         clock: Clock,
     ) -> impl Future<Output = Self::Lease> + Send;
+    /// Where `[events]` sends, the Region and the account id the events name.
+    fn events(
+        &self,
+        aws: &AwsSettings,
+        events: &EventsSettings,
+    ) -> impl Future<Output = (Self::Events, Option<String>, Option<String>)> + Send;
     /// The leader's state in `[leader]`'s table: the snapshot and the overrides.
     fn state(
         &self,
@@ -195,6 +221,20 @@ impl Connect for Sdk {
     type Metrics = SdkMetrics;
     type Lease = dynamodb::DynamoLease;
     type State = dynamodb::DynamoState;
+    type Events = eventbridge::SdkEvents;
+    async fn events(
+        &self,
+        aws: &AwsSettings,
+        events: &EventsSettings,
+    ) -> (eventbridge::SdkEvents, Option<String>, Option<String>) {
+        let (api, region) = eventbridge::SdkEvents::connect(aws, events).await;
+        let account = sts::caller_arn(aws, events.endpoint_url.as_deref())
+            .await
+            .ok()
+            .and_then(|arn| arn.split(':').nth(4).map(str::to_owned))
+            .filter(|account| !account.is_empty());
+        (api, region, account)
+    }
     async fn connect(&self, settings: &AwsSettings) -> (SdkLambda, SdkMetrics) {
         connect(settings).await
     }

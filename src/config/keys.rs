@@ -219,6 +219,9 @@ keys! {
     LEADER_ENDPOINT_URL: "leader.endpoint_url", text(None), "DynamoDB's endpoint (emulators, tests).";
     LEADER_LEASE: "leader.lease", duration(Some(seconds(15)), seconds(2), minutes(10)), "How long a lease holds without a renew before another copy takes over.";
     LEADER_RENEW_EVERY: "leader.renew_every", duration(Some(seconds(5)), Duration::from_millis(100), minutes(5)), "How often the leader renews; under half the lease.";
+    EVENTS_BUS: "events.bus", text(Some("default")), "The EventBridge bus every activity is also sent to (a name or an ARN); without `[events]` none is sent.";
+    EVENTS_ENDPOINT_URL: "events.endpoint_url", text(None), "EventBridge's endpoint (emulators, tests); an http:// or https:// URL.";
+    EVENTS_QUEUE: "events.queue", count(Some(10_000), 10, 1_000_000), "Events waiting to be sent at most; past it the oldest is dropped and counted.";
     LEADER_IDENTITY: "leader.identity", text(None), "This copy's name in the lease; default the hostname and process id.";
     TARGET_FUNCTION: "target.function", text(None), "The function: a name, partial ARN or ARN (required).";
     TARGET_QUALIFIER: "target.qualifier", text(None), "An alias or a published version, not `$LATEST` (required).";

@@ -133,6 +133,9 @@ pub fn parse(source: &str, file: &Path) -> Result<Config, ConfigErrors> {
         deserialize::<raw::RawLeader>(&mut checker, value)
             .and_then(|raw| settings::leader(&mut checker, raw, span))
     });
+    let events = section("events")
+        .and_then(|value| deserialize::<raw::RawEvents>(&mut checker, value))
+        .map(|raw| settings::events(&mut checker, raw));
     let targets = targets(
         &mut checker,
         (section("defaults"), section("target")),
@@ -146,6 +149,7 @@ pub fn parse(source: &str, file: &Path) -> Result<Config, ConfigErrors> {
             aws,
             daemon,
             leader,
+            events,
             targets,
         })
     } else {

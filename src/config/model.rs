@@ -21,6 +21,8 @@ pub struct Config {
     pub daemon: DaemonSettings,
     /// `[leader]`: `None` runs a single copy that is always the leader.
     pub leader: Option<LeaderSettings>,
+    /// `[events]`: `None` sends no events.
+    pub events: Option<EventsSettings>,
     pub targets: Vec<TargetConfig>,
 }
 
@@ -101,6 +103,20 @@ impl Default for DaemonSettings {
             state_directory: None,
         }
     }
+}
+
+/// Activities sent to Amazon EventBridge as they are recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventsSettings {
+    /// A bus name or ARN.
+    pub bus: String,
+    pub endpoint_url: Option<String>,
+    /// Events waiting to be sent at most.
+    pub queue: u32,
+}
+
+impl EventsSettings {
+    pub const DEFAULT_BUS: &str = "default";
 }
 
 /// Leader election among copies of the daemon: one acts, the others stand by.

@@ -20,6 +20,7 @@ pub struct RawFile {
     pub aws: Option<IgnoredAny>,
     pub daemon: Option<IgnoredAny>,
     pub leader: Option<IgnoredAny>,
+    pub events: Option<IgnoredAny>,
     pub defaults: Option<IgnoredAny>,
     pub target: Option<IgnoredAny>,
 }
@@ -64,6 +65,14 @@ pub struct RawLeader {
     pub lease: Option<Spanned<String>>,
     pub renew_every: Option<Spanned<String>>,
     pub identity: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEvents {
+    pub bus: Option<Spanned<String>>,
+    pub endpoint_url: Option<Spanned<String>>,
+    pub queue: Option<Spanned<i64>>,
 }
 
 /// A target, after the `[defaults]` table has been merged under it.

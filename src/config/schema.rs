@@ -20,6 +20,7 @@ pub enum Section {
     Aws,
     Daemon,
     Leader,
+    Events,
     Target,
     Tracking,
     Custom,
@@ -35,6 +36,7 @@ impl Section {
             Section::Aws => fields_of::<raw::RawAws>(),
             Section::Daemon => fields_of::<raw::RawDaemon>(),
             Section::Leader => fields_of::<raw::RawLeader>(),
+            Section::Events => fields_of::<raw::RawEvents>(),
             Section::Target => fields_of::<raw::RawTarget>(),
             Section::Tracking => fields_of::<raw::RawTracking>(),
             Section::Custom => fields_of::<raw::RawCustomMetric>(),
@@ -49,6 +51,7 @@ impl Section {
             (Section::File, "aws") => Some(Section::Aws),
             (Section::File, "daemon") => Some(Section::Daemon),
             (Section::File, "leader") => Some(Section::Leader),
+            (Section::File, "events") => Some(Section::Events),
             (Section::File, "defaults" | "target") => Some(Section::Target),
             (Section::Target, "tracking") => Some(Section::Tracking),
             (Section::Target, "schedule") => Some(Section::Schedule),
@@ -399,7 +402,7 @@ mod tests {
         assert!(Section::Schedule.fields().contains(&"lead"));
         assert_eq!(
             Section::File.fields(),
-            &["aws", "daemon", "leader", "defaults", "target"]
+            &["aws", "daemon", "leader", "events", "defaults", "target"]
         );
     }
 

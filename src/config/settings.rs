@@ -95,6 +95,47 @@ pub fn daemon(checker: &mut Checker<'_>, raw: RawDaemon) -> DaemonSettings {
     }
 }
 
+/// `[events]`: the bus (a name, or an EventBridge bus ARN), the endpoint, the queue.
+pub fn events(checker: &mut Checker<'_>, raw: RawEvents) -> EventsSettings {
+    if let Some(url) = &raw.endpoint_url {
+        check_url(checker, url);
+    }
+    let bus = match raw.bus {
+        Some(bus) if valid_bus(bus.get_ref()) => bus.into_inner(),
+        Some(bus) => {
+            checker.error(
+                bus.span(),
+                "an event bus is a name of 1 to 256 of a-z, A-Z, 0-9, `.`, `_`, `-` and `/`, or its ARN (arn:PARTITION:events:REGION:ACCOUNT:event-bus/NAME)",
+            );
+            String::new()
+        }
+        None => EventsSettings::DEFAULT_BUS.to_owned(),
+    };
+    EventsSettings {
+        bus,
+        endpoint_url: raw.endpoint_url.map(Spanned::into_inner),
+        queue: checker.count_or_default(&raw.queue, &keys::EVENTS_QUEUE),
+    }
+}
+
+fn valid_bus(bus: &str) -> bool {
+    let name = |name: &str| {
+        (1..=256).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+    };
+    match bus.strip_prefix("arn:") {
+        Some(rest) => {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            parts.len() == 5
+                && parts[1] == "events"
+                && parts[4].strip_prefix("event-bus/").is_some_and(name)
+        }
+        None => name(bus),
+    }
+}
+
 pub fn leader(
     checker: &mut Checker<'_>,
     raw: RawLeader,

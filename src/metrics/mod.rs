@@ -37,6 +37,7 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     pub task_failures: IntCounterVec,
     pub snapshot_saves: IntCounterVec,
+    pub events: IntCounterVec,
     pub http_connections_dropped: IntCounterVec,
     pub budget: BudgetFamilies,
     /// Registered only with `[leader]` ([`Metrics::register_leader`]).
@@ -304,6 +305,12 @@ impl Metrics {
                 "pc_autoscaler_snapshot_saves_total",
                 "Snapshots of what the leader knows kept for a restart or a takeover (daemon.state_directory or the lease table), by outcome (success, failure).",
                 ("outcome", &["success", "failure"]),
+            ),
+            events: by_label(
+                &registry,
+                "pc_autoscaler_events_total",
+                "Activities sent to EventBridge ([events]) by outcome: sent, dropped (the queue was full, or this copy stopped leading), failed (given up after 8 attempts).",
+                ("outcome", &["sent", "dropped", "failed"]),
             ),
             http_connections_dropped: by_label(
                 &registry,

@@ -376,6 +376,7 @@ pub struct MemoryAws {
     pub metrics: MemoryMetrics,
     pub lease: MemoryLease,
     pub snapshots: MemoryState,
+    pub events: MemoryEvents,
 }
 
 /// Bytes kept with their version, as the lease table keeps the overrides.
@@ -432,11 +433,35 @@ impl crate::aws::OverrideTable for MemoryState {
     }
 }
 
+/// Events kept in memory, as a bus would take them.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryEvents {
+    pub sent: Arc<Mutex<Vec<crate::aws::EventEntry>>>,
+}
+
+impl crate::aws::EventsApi for MemoryEvents {
+    async fn put(&self, entries: &[crate::aws::EventEntry]) -> Result<Vec<usize>, AwsError> {
+        self.sent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(entries);
+        Ok(Vec::new())
+    }
+}
+
 impl Connect for MemoryAws {
     type Lambda = MemoryLambda;
     type Metrics = MemoryMetrics;
     type Lease = MemoryLease;
     type State = MemoryState;
+    type Events = MemoryEvents;
+    async fn events(
+        &self,
+        _: &AwsSettings,
+        _: &crate::config::EventsSettings,
+    ) -> (MemoryEvents, Option<String>, Option<String>) {
+        (self.events.clone(), None, None)
+    }
     async fn connect(&self, _: &AwsSettings) -> (MemoryLambda, MemoryMetrics) {
         (self.lambda.clone(), self.metrics.clone())
     }

@@ -279,16 +279,25 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                     }
                 });
             }
-            Effect::Record(activity) => self.shared.journal.lock().add(activity),
+            Effect::Record(activity) => {
+                if let Some(events) = &self.shared.events {
+                    events.send(&activity);
+                }
+                self.shared.journal.lock().add(activity);
+            }
             Effect::SetOutcome {
                 target,
                 activity,
                 outcome,
             } => {
-                self.shared
-                    .journal
-                    .lock()
-                    .set_outcome(&target, activity, outcome.to_string());
+                let updated =
+                    self.shared
+                        .journal
+                        .lock()
+                        .set_outcome(&target, activity, outcome.to_string());
+                if let (Some(events), Some(updated)) = (&self.shared.events, updated) {
+                    events.send(&updated);
+                }
             }
             Effect::PassStarted { deadline } => self.shared.health.pass_started(deadline),
             Effect::PassEnded { outcome, ready } => self.pass_ended(index, outcome, ready),
@@ -563,6 +572,9 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         );
         self.shared.health.pass_ended();
         self.shared.in_force.clear();
+        if let Some(events) = &self.shared.events {
+            events.clear();
+        }
         let mut config = self.config;
         for shard in &self.shards {
             let core = shard

@@ -18,6 +18,7 @@
 //! tokio's, so the whole process runs in virtual time under test (`virtual_time.rs`).
 
 mod driver;
+mod events;
 mod http;
 pub mod notify;
 mod reload;
@@ -259,9 +260,19 @@ pub async fn run<A: Connect, W: WakeSource>(
     };
     let snapshots = Arc::new(snapshots::Snapshots::for_config(table.clone(), &config));
     let override_store = OverrideStore::for_config(&config, table).map(Arc::new);
+    let events = match &config.events {
+        Some(settings) => {
+            let queue = Arc::new(events::Events::new(settings.queue, metrics.clone()));
+            let (api, region, account) = aws.events(&config.aws, settings).await;
+            tokio::spawn(queue.clone().run(api, region, account));
+            Some(queue)
+        }
+        None => None,
+    };
     let shared = Shared {
         snapshots,
         override_store,
+        events,
         aws,
         clock,
         metrics: metrics.clone(),
@@ -367,6 +378,8 @@ struct Shared<A: Connect> {
     snapshots: Arc<snapshots::Snapshots<A::State>>,
     /// Where operators' overrides are kept, if anywhere.
     override_store: Option<Arc<OverrideStore<A::State>>>,
+    /// Where activities go out to EventBridge, with `[events]`.
+    events: Option<Arc<events::Events>>,
 }
 
 impl<A: Connect> Clone for Shared<A> {
@@ -383,6 +396,7 @@ impl<A: Connect> Clone for Shared<A> {
             in_force: self.in_force.clone(),
             snapshots: self.snapshots.clone(),
             override_store: self.override_store.clone(),
+            events: self.events.clone(),
         }
     }
 }
