@@ -138,26 +138,21 @@ pub fn winning(
     has: u32,
     now: DateTime<Utc>,
 ) -> Option<(&Override, u32)> {
+    let in_force = || overrides.iter().filter(move |one| one.in_force(now));
     // Floors and ceilings combine: the ceiling first, so that a floor wins over it.
-    let ceiling = overrides
-        .iter()
-        .filter(|one| one.in_force(now))
+    let ceiling = in_force()
         .filter_map(|one| match one.kind {
             OverrideKind::Ceiling(value) => Some((one, value)),
             _ => None,
         })
         .min_by_key(|(_, value)| *value);
-    let floor = overrides
-        .iter()
-        .filter(|one| one.in_force(now))
+    let floor = in_force()
         .filter_map(|one| match one.kind {
             OverrideKind::Floor(value) => Some((one, value)),
             _ => None,
         })
         .max_by_key(|(_, value)| *value);
-    let strongest = overrides
-        .iter()
-        .filter(|one| one.in_force(now))
+    let strongest = in_force()
         .filter(|one| matches!(one.kind, OverrideKind::Pin(_) | OverrideKind::Pause(_)))
         .min_by_key(|one| one.kind.rank());
     if let Some(one) = strongest {
