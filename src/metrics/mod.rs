@@ -231,6 +231,21 @@ fn int_gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> In
     registered(registry, IntGaugeVec::new(Opts::new(name, help), labels))
 }
 
+fn pass_duration(registry: &Registry) -> Histogram {
+    registered(
+        registry,
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "pc_autoscaler_evaluation_duration_seconds",
+                "Duration of one pass's metric read.",
+            )
+            .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+        ),
+    )
+}
+
+const SUCCESS_OR_FAILURE: (&str, &[&str]) = ("outcome", &["success", "failure"]);
+
 /// A counter family with one label, every one of whose `values` reads 0 from the start.
 fn by_label(
     registry: &Registry,
@@ -262,16 +277,7 @@ impl Metrics {
         Self {
             aws_requests,
             aws_duration,
-            evaluation_duration: registered(
-                &registry,
-                Histogram::with_opts(
-                    HistogramOpts::new(
-                        "pc_autoscaler_evaluation_duration_seconds",
-                        "Duration of one pass's metric read.",
-                    )
-                    .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
-                ),
-            ),
+            evaluation_duration: pass_duration(&registry),
             last_evaluation: gauge(
                 &registry,
                 "pc_autoscaler_last_evaluation_timestamp_seconds",
@@ -292,7 +298,7 @@ impl Metrics {
                 &registry,
                 "pc_autoscaler_config_reloads_total",
                 "Configuration reloads by outcome (success, failure).",
-                ("outcome", &["success", "failure"]),
+                SUCCESS_OR_FAILURE,
             ),
             task_failures: by_label(
                 &registry,
@@ -304,7 +310,7 @@ impl Metrics {
                 &registry,
                 "pc_autoscaler_snapshot_saves_total",
                 "Snapshots of what the leader knows kept for a restart or a takeover (daemon.state_directory or the lease table), by outcome (success, failure).",
-                ("outcome", &["success", "failure"]),
+                SUCCESS_OR_FAILURE,
             ),
             events: by_label(
                 &registry,

@@ -21,16 +21,15 @@ use super::reload::{Reloader, taken_in_force};
 use super::{Clients, Command, Exit, HEARTBEAT, Shared, Standby, WakeSource, connect, notify};
 use crate::aws::Connect;
 use crate::config::{Config, FunctionId, TargetConfig};
-use crate::runtime::overrides::OverrideList;
 use crate::runtime::series;
 use crate::runtime::shard::due::Lane;
 use crate::runtime::shard::{Effect, Event, MetricsRead, Now, PassOutcome, Read, ReadDone, Shard};
 
+pub(super) mod keeping;
+
 /// Sent on each heartbeat until `READY=1`: systemd's start timeout then measures a
 /// stall, not the length of the first pass.
 const START_EXTENSION: &str = "EXTEND_TIMEOUT_USEC=30000000";
-/// How long the way out waits for the last snapshot to be saved.
-const LAST_SAVE_LIMIT: Duration = Duration::from_secs(5);
 
 /// A shard as the driver keeps it: the state machine and the clients of its account
 /// and Region.
@@ -135,11 +134,8 @@ pub struct Leader<A: Connect, W> {
     connecting: JoinSet<(Config, Clients<A>)>,
     ticker: Interval,
     boundary_wake: Arc<Notify>,
-    /// The snapshot being saved (one at a time), and the newest one waiting for it.
-    saving: JoinSet<Result<(), String>>,
-    unsaved: Option<Vec<u8>>,
-    /// The read of the override store under way (one at a time, once a pass).
-    reading_overrides: JoinSet<Result<OverrideList, String>>,
+    /// The snapshot's saves and the override store's reads under way.
+    keeping: keeping::Keeping,
 }
 
 fn interval_timer(period: Duration, first: Instant) -> Interval {
@@ -167,9 +163,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             connecting: JoinSet::new(),
             ticker: interval_timer(interval, Instant::now()),
             boundary_wake: Arc::default(),
-            saving: JoinSet::new(),
-            unsaved: None,
-            reading_overrides: JoinSet::new(),
+            keeping: keeping::Keeping::default(),
         };
         leader.start_shards(clients, targets, remembered).await;
         leader
@@ -279,26 +273,12 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                     }
                 });
             }
-            Effect::Record(activity) => {
-                if let Some(events) = &self.shared.events {
-                    events.send(&activity);
-                }
-                self.shared.journal.lock().add(activity);
-            }
+            Effect::Record(activity) => self.record(activity),
             Effect::SetOutcome {
                 target,
                 activity,
                 outcome,
-            } => {
-                let updated =
-                    self.shared
-                        .journal
-                        .lock()
-                        .set_outcome(&target, activity, outcome.to_string());
-                if let (Some(events), Some(updated)) = (&self.shared.events, updated) {
-                    events.send(&updated);
-                }
-            }
+            } => self.set_outcome(&target, activity, outcome.to_string()),
             Effect::PassStarted { deadline } => self.shared.health.pass_started(deadline),
             Effect::PassEnded { outcome, ready } => self.pass_ended(index, outcome, ready),
             Effect::SaveSnapshot(bytes) => self.save_snapshot(bytes),
@@ -311,52 +291,6 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                     tracing::error!(error = %error, "cannot arm the schedule boundary timer");
                 }
             }
-        }
-    }
-
-    /// Starts a read of the override store, unless one is under way or there is none.
-    fn read_overrides(&mut self) {
-        let Some(store) = self.shared.override_store.clone() else {
-            return;
-        };
-        if self.reading_overrides.is_empty() {
-            self.reading_overrides
-                .spawn(async move { store.load().await.map(|(list, _)| list) });
-        }
-    }
-
-    /// Saves `bytes` as the snapshot, after the save under way if there is one; only
-    /// the newest waits.
-    fn save_snapshot(&mut self, bytes: Vec<u8>) {
-        if !self.saving.is_empty() {
-            self.unsaved = Some(bytes);
-            return;
-        }
-        let snapshots = self.shared.snapshots.clone();
-        self.saving
-            .spawn(async move { snapshots.save(bytes).await });
-    }
-
-    fn snapshot_saved(&mut self, saved: Result<Result<(), String>, tokio::task::JoinError>) {
-        let outcome = if matches!(saved, Ok(Ok(()))) {
-            "success"
-        } else {
-            "failure"
-        };
-        self.shared
-            .metrics
-            .snapshot_saves
-            .with_label_values(&[outcome])
-            .inc();
-        match saved {
-            Ok(Ok(())) => {}
-            Ok(Err(why)) => {
-                tracing::warn!(reason = %why, "the snapshot was not saved; a restart would start cold");
-            }
-            Err(error) => super::count_task_failure(&self.shared.metrics, "write", &error),
-        }
-        if let Some(bytes) = self.unsaved.take() {
-            self.save_snapshot(bytes);
         }
     }
 
@@ -397,7 +331,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                     self.read_overrides();
                     self.handle_all(|| Event::Tick).await;
                 }
-                Some(read) = self.reading_overrides.join_next() => {
+                Some(read) = self.keeping.reading_overrides.join_next() => {
                     let read = read.unwrap_or_else(|error| Err(format!("the read was lost: {error}")));
                     self.handle_all(|| Event::OverridesRead(read.clone())).await;
                 }
@@ -414,7 +348,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                 }
                 _ = self.boundary_wake.notified() => self.handle_all(|| Event::Boundary).await,
                 Some(config) = self.reloader.finished() => self.reloaded(config).await,
-                Some(saved) = self.saving.join_next() => self.snapshot_saved(saved),
+                Some(saved) = self.keeping.saving.join_next() => self.snapshot_saved(saved),
                 Some(joined) = self.connecting.join_next() => match joined {
                     Ok((config, clients)) => self.take_in_force(config, Some(clients)).await,
                     Err(error) => super::count_task_failure(&self.shared.metrics, "reload", &error),
@@ -529,37 +463,6 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         }
         self.save_last_snapshot().await;
         self.shared.in_force.clear();
-    }
-
-    /// On the way out, what is known now is kept for the next start (a deploy of the
-    /// daemon is its most common restart), within [`LAST_SAVE_LIMIT`].
-    async fn save_last_snapshot(&mut self) {
-        if !self.shared.snapshots.is_on() {
-            return;
-        }
-        let now = self.now();
-        let last = self.shards.first().and_then(|shard| {
-            shard
-                .core
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .snapshot(now)
-        });
-        let snapshots = self.shared.snapshots.clone();
-        let saving = async {
-            while let Some(saved) = self.saving.join_next().await {
-                self.snapshot_saved(saved);
-            }
-            if let Some(bytes) = last {
-                let saved = snapshots.save(bytes).await;
-                self.snapshot_saved(Ok(saved));
-            }
-        };
-        if tokio::time::timeout(LAST_SAVE_LIMIT, saving).await.is_err() {
-            tracing::warn!(
-                "the last snapshot was not saved in time; a restart reads what was saved before"
-            );
-        }
     }
 
     /// Lost the lease: keeps only what a standby needs. Everything else is dropped,

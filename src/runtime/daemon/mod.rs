@@ -23,7 +23,6 @@ mod http;
 pub mod notify;
 mod reload;
 mod snapshots;
-use crate::runtime::override_store::OverrideStore;
 pub use snapshots::check_state_directory;
 mod wake;
 
@@ -253,22 +252,8 @@ pub async fn run<A: Connect, W: WakeSource>(
         }
     };
     let systemd = Arc::new(Systemd::default());
-    // The leader's state in the lease table: the snapshot and the overrides.
-    let table = match &config.leader {
-        Some(leader) => Some(Arc::new(aws.state(&config.aws, leader).await)),
-        None => None,
-    };
-    let snapshots = Arc::new(snapshots::Snapshots::for_config(table.clone(), &config));
-    let override_store = OverrideStore::for_config(&config, table).map(Arc::new);
-    let events = match &config.events {
-        Some(settings) => {
-            let queue = Arc::new(events::Events::new(settings.queue, metrics.clone()));
-            let (api, region, account) = aws.events(&config.aws, settings).await;
-            tokio::spawn(queue.clone().run(api, region, account));
-            Some(queue)
-        }
-        None => None,
-    };
+    let (snapshots, override_store, events) =
+        driver::keeping::stores(aws.as_ref(), &config, &metrics).await;
     let shared = Shared {
         snapshots,
         override_store,
@@ -377,7 +362,7 @@ struct Shared<A: Connect> {
     /// Where the leader's snapshot is kept, if anywhere.
     snapshots: Arc<snapshots::Snapshots<A::State>>,
     /// Where operators' overrides are kept, if anywhere.
-    override_store: Option<Arc<OverrideStore<A::State>>>,
+    override_store: Option<Arc<crate::runtime::override_store::OverrideStore<A::State>>>,
     /// Where activities go out to EventBridge, with `[events]`.
     events: Option<Arc<events::Events>>,
 }

@@ -1,0 +1,161 @@
+//! What the leader keeps and tells beside its shards' work: the snapshot, saved one at
+//! a time with only the newest waiting and once more on the way out; the overrides,
+//! read once a pass; activities, into the journal and out as events. What it must not
+//! do: decide anything; the shards do.
+
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use std::sync::Arc;
+
+use super::super::events::Events;
+use super::super::snapshots::Snapshots;
+use super::{Leader, WakeSource};
+use crate::aws::Connect;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::runtime::override_store::OverrideStore;
+use crate::runtime::overrides::OverrideList;
+
+/// Where the process keeps its snapshot and reads overrides (the lease table with
+/// `[leader]`, else the state directory), and the events queue with `[events]`, its
+/// sender started.
+pub async fn stores<A: Connect>(
+    aws: &A,
+    config: &Config,
+    metrics: &Arc<Metrics>,
+) -> (
+    Arc<Snapshots<A::State>>,
+    Option<Arc<OverrideStore<A::State>>>,
+    Option<Arc<Events>>,
+) {
+    let table = match &config.leader {
+        Some(leader) => Some(Arc::new(aws.state(&config.aws, leader).await)),
+        None => None,
+    };
+    let snapshots = Arc::new(Snapshots::for_config(table.clone(), config));
+    let overrides = OverrideStore::for_config(config, table).map(Arc::new);
+    let events = match &config.events {
+        Some(settings) => {
+            let queue = Arc::new(Events::new(settings.queue, metrics.clone()));
+            let (api, region, account) = aws.events(&config.aws, settings).await;
+            tokio::spawn(queue.clone().run(api, region, account));
+            Some(queue)
+        }
+        None => None,
+    };
+    (snapshots, overrides, events)
+}
+
+/// How long the way out waits for the last snapshot to be saved.
+const LAST_SAVE_LIMIT: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+pub struct Keeping {
+    /// The snapshot being saved (one at a time), and the newest one waiting for it.
+    pub saving: JoinSet<Result<(), String>>,
+    unsaved: Option<Vec<u8>>,
+    /// The read of the override store under way (one at a time, once a pass).
+    pub reading_overrides: JoinSet<Result<OverrideList, String>>,
+}
+
+impl<A: Connect, W: WakeSource> Leader<A, W> {
+    /// Records `activity` in the journal, and sends it with `[events]`.
+    pub(super) fn record(&mut self, activity: crate::runtime::activity::Activity) {
+        if let Some(events) = &self.shared.events {
+            events.send(&activity);
+        }
+        self.shared.journal.lock().add(activity);
+    }
+
+    /// Sets the outcome of the activity `id` of `target`, and sends it with `[events]`.
+    pub(super) fn set_outcome(&mut self, target: &str, id: u64, outcome: String) {
+        let updated = self.shared.journal.lock().set_outcome(target, id, outcome);
+        if let (Some(events), Some(updated)) = (&self.shared.events, updated) {
+            events.send(&updated);
+        }
+    }
+
+    /// Starts a read of the override store, unless one is under way or there is none.
+    pub(super) fn read_overrides(&mut self) {
+        let Some(store) = self.shared.override_store.clone() else {
+            return;
+        };
+        if self.keeping.reading_overrides.is_empty() {
+            self.keeping
+                .reading_overrides
+                .spawn(async move { store.load().await.map(|(list, _)| list) });
+        }
+    }
+
+    /// Saves `bytes` as the snapshot, after the save under way if there is one; only
+    /// the newest waits.
+    pub(super) fn save_snapshot(&mut self, bytes: Vec<u8>) {
+        if !self.keeping.saving.is_empty() {
+            self.keeping.unsaved = Some(bytes);
+            return;
+        }
+        let snapshots = self.shared.snapshots.clone();
+        self.keeping
+            .saving
+            .spawn(async move { snapshots.save(bytes).await });
+    }
+
+    pub(super) fn snapshot_saved(
+        &mut self,
+        saved: Result<Result<(), String>, tokio::task::JoinError>,
+    ) {
+        let outcome = if matches!(saved, Ok(Ok(()))) {
+            "success"
+        } else {
+            "failure"
+        };
+        self.shared
+            .metrics
+            .snapshot_saves
+            .with_label_values(&[outcome])
+            .inc();
+        match saved {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => {
+                tracing::warn!(reason = %why, "the snapshot was not saved; a restart would start cold");
+            }
+            Err(error) => super::super::count_task_failure(&self.shared.metrics, "write", &error),
+        }
+        if let Some(bytes) = self.keeping.unsaved.take() {
+            self.save_snapshot(bytes);
+        }
+    }
+
+    /// On the way out, what is known now is kept for the next start (a deploy of the
+    /// daemon is its most common restart), within [`LAST_SAVE_LIMIT`].
+    pub(super) async fn save_last_snapshot(&mut self) {
+        if !self.shared.snapshots.is_on() {
+            return;
+        }
+        let now = self.now();
+        let last = self.shards.first().and_then(|shard| {
+            shard
+                .core
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .snapshot(now)
+        });
+        let snapshots = self.shared.snapshots.clone();
+        let saving = async {
+            while let Some(saved) = self.keeping.saving.join_next().await {
+                self.snapshot_saved(saved);
+            }
+            if let Some(bytes) = last {
+                let saved = snapshots.save(bytes).await;
+                self.snapshot_saved(Ok(saved));
+            }
+        };
+        if tokio::time::timeout(LAST_SAVE_LIMIT, saving).await.is_err() {
+            tracing::warn!(
+                "the last snapshot was not saved in time; a restart reads what was saved before"
+            );
+        }
+    }
+}
