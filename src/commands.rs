@@ -187,6 +187,7 @@ pub async fn overrides(
             }
             let kept =
                 overrides::check(request, config, now, id).map_err(OverrideFailure::Invalid)?;
+            within_reserved(config, &kept).await?;
             let line = format!("set {}\n", override_line(&kept, now));
             store
                 .change(|list| {
@@ -232,6 +233,50 @@ pub async fn overrides(
             Ok(format!("cleared {cleared}\n"))
         }
     }
+}
+
+/// Refuses a pin or floor above the reserved concurrency of a function it covers
+/// (`GetFunction`, on its own limit, not the shared 15/s). A function whose reserved
+/// concurrency cannot be read is let through: the policy caps it there anyway.
+async fn within_reserved(
+    config: &Config,
+    kept: &crate::runtime::overrides::StoredOverride,
+) -> Result<(), OverrideFailure> {
+    use crate::policy::overrides::OverrideKind;
+    let (OverrideKind::Pin(value) | OverrideKind::Floor(value)) =
+        crate::runtime::overrides::parse_kind(&kept.kind).map_err(OverrideFailure::Invalid)?
+    else {
+        return Ok(());
+    };
+    let covered = config
+        .targets
+        .iter()
+        .filter(|target| kept.scope.covers(target.name.as_str()));
+    let functions = crate::runtime::once::functions(covered);
+    let (lambda, _) = aws::connect(&config.aws).await;
+    let control = crate::runtime::control::Control::new(
+        lambda,
+        config.daemon.max_read_rate,
+        crate::runtime::control::ONE_SHOT_GET_FUNCTION_RATE,
+        config,
+        None,
+    );
+    for function in functions {
+        match control.reserved(&function).await {
+            Ok(Some(reserved)) if value > reserved => {
+                return Err(OverrideFailure::Invalid(format!(
+                    "{} is above the reserved concurrency of function `{}` ({reserved})",
+                    kept.kind,
+                    crate::escape::printable(&function.name)
+                )));
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(function = %function.name, error = %error, "reserved concurrency could not be read; the policy caps the override there")
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One override for people: id, scope, kind, time left, who and why (escaped: the

@@ -16,7 +16,7 @@ const TRACKED: &str = "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin =
                        tracking = { metric = \"concurrency\", target = 0.7, scale_in_cooldown = \"0s\", scale_in_window = \"1m\" }\n";
 
 fn override_cli(config: &Path, args: &[&str]) -> std::process::Output {
-    common::binary()
+    common::binary_for_aws()
         .arg("override")
         .args(args)
         .args(["--config", config.to_str().expect("utf-8 path")])
@@ -130,14 +130,12 @@ fn pause_scale_in_holds_while_demand_falls_and_scale_in_follows_its_end() {
 
 #[test]
 fn bad_override_input_exits_2_and_leaves_the_store_as_it_was() {
+    // `f` has 20 reserved: a pin or floor above it is refused (`GetFunction`).
+    let endpoint = Endpoint::start();
+    endpoint.world().function("f").reserved = Some(20);
     let state = tempfile::tempdir().expect("a state directory");
-    let (_dir, config) = common::write_config(
-        "overrides.toml",
-        &format!(
-            "[daemon]\nstate_directory = \"{}\"\n{TRACKED}",
-            state.path().display()
-        ),
-    );
+    let settings = format!("state_directory = \"{}\"", state.path().display());
+    let (_dir, config) = aws_config(&endpoint.url, &settings, TRACKED);
     let set = override_cli(
         &config,
         &[
@@ -185,6 +183,12 @@ fn bad_override_input_exits_2_and_leaves_the_store_as_it_was() {
                 "set", "f:live", "pin", "1001", "--for", "1h", "--reason", "x",
             ],
             "above the max",
+        ),
+        (
+            vec![
+                "set", "f:live", "floor", "21", "--for", "1h", "--reason", "x",
+            ],
+            "above the reserved concurrency",
         ),
         (
             vec!["set", "f:live", "hold", "5", "--for", "1h", "--reason", "x"],
