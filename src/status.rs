@@ -232,6 +232,10 @@ fn status_row(status: &TargetStatus) -> [String; 6] {
         (None, _) => "-".to_owned(),
     };
     let mut why = status.reason.clone();
+    if let Some(until) = status.override_until {
+        let left = (until - status.evaluated_at).num_minutes().max(0);
+        let _ = write!(why, " ({}h {:02}m left)", left / 60, left % 60);
+    }
     if status.allocation == "FAILED" {
         let reason = status.status_reason.as_deref().unwrap_or("no reason given");
         let _ = write!(why, "; allocation FAILED: {reason}");

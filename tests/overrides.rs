@@ -74,6 +74,12 @@ fn a_pin_set_by_the_cli_is_written_in_the_next_pass_and_shown() {
         daemon.metric("pc_autoscaler_target_override{kind=\"pin\",target=\"f:live\"}"),
         Some(1.0)
     );
+    let shown = common::run(&["status", "--url", &format!("http://{}", daemon.address)]);
+    let shown = text(&shown.stdout);
+    assert!(
+        shown.contains("override: pin 30") && shown.contains("m left)"),
+        "{shown}"
+    );
     let listed = override_cli(&config, &["list"]);
     assert!(
         text(&listed.stdout).contains("f:live  pin 30"),

@@ -118,6 +118,9 @@ pub struct TargetStatus {
     pub next_attempt: Option<DateTime<Utc>>,
     pub desired: u32,
     pub reason: String,
+    /// When the override that decided ends, if one did.
+    #[serde(default)]
+    pub override_until: Option<DateTime<Utc>>,
     pub reserved_available: Option<u32>,
     pub account_headroom: Option<u32>,
     /// Why the target is not decided or its decision not written, if it is not.

@@ -128,6 +128,10 @@ fn status(name: &str, slot: &Slot, seen: &Seen) -> TargetStatus {
         next_attempt: seen.failed_retry_at,
         desired: seen.desired,
         reason: seen.reason.to_string(),
+        override_until: match &seen.reason {
+            crate::policy::Reason::Override { until, .. } => Some(*until),
+            _ => None,
+        },
         reserved_available: seen.caps.reserved_available,
         account_headroom: seen.caps.account_headroom,
         blocked: slot.blocked.as_ref().map(ToString::to_string),
