@@ -38,9 +38,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
-echo "== static musl build (what the Dockerfile ships)"
-cargo build --release --locked --target x86_64-unknown-linux-musl --bin pc-autoscaler
-static_binary=target/x86_64-unknown-linux-musl/release/pc-autoscaler
+echo "== static musl build (the Dockerfile's target; profile static-check: release without LTO)"
+cargo build --profile static-check --locked --target x86_64-unknown-linux-musl --bin pc-autoscaler
+static_binary=target/x86_64-unknown-linux-musl/static-check/pc-autoscaler
 if ! ldd "$static_binary" 2>&1 | grep -qE "statically linked|not a dynamic executable"; then
   echo "error: $static_binary is dynamically linked:" >&2
   ldd "$static_binary" >&2 || true
