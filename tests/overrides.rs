@@ -25,9 +25,22 @@ fn override_cli(config: &Path, args: &[&str]) -> std::process::Output {
         .expect("the binary runs")
 }
 
-/// A daemon on `endpoint` every second, keeping its state (and so the overrides) in
-/// its own directory; the directories live as long as the first value.
-fn daemon(endpoint: &Endpoint) -> ([tempfile::TempDir; 2], std::path::PathBuf, Daemon) {
+/// `override ARGS` against `config`, which must succeed; its output.
+fn set(config: &Path, args: &str) -> String {
+    let args: Vec<&str> = args.split(' ').collect();
+    let output = override_cli(config, &args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
+/// A daemon every second that has scaled `f:live` to 100, keeping its state (and so the
+/// overrides) in its own directory; the directories live as long as the first value.
+fn daemon_at_100() -> ([tempfile::TempDir; 2], Endpoint, std::path::PathBuf, Daemon) {
+    let endpoint = common::endpoint_wanting_100();
     let state = tempfile::tempdir().expect("a state directory");
     let port = free_port();
     let settings = format!(
@@ -37,37 +50,19 @@ fn daemon(endpoint: &Endpoint) -> ([tempfile::TempDir; 2], std::path::PathBuf, D
     );
     let (dir, config) = aws_config(&endpoint.url, &settings, TRACKED);
     let daemon = Daemon::start(&config, &format!("127.0.0.1:{port}"), &[]);
-    ([state, dir], config, daemon)
+    daemon.wait_for_put(&endpoint, 100, Duration::from_secs(20));
+    ([state, dir], endpoint, config, daemon)
 }
 
 #[test]
 fn a_pin_set_by_the_cli_is_written_in_the_next_pass_and_shown() {
-    let endpoint = common::endpoint_wanting_100();
-    let (_dirs, config, daemon) = daemon(&endpoint);
-    daemon.wait_for_put(&endpoint, 100, Duration::from_secs(20));
-    let set = override_cli(
-        &config,
-        &[
-            "set",
-            "f:live",
-            "pin",
-            "30",
-            "--for",
-            "1h",
-            "--reason",
-            "load test",
-        ],
-    );
-    assert!(set.status.success(), "{}", text(&set.stderr));
-    assert!(
-        text(&set.stdout).contains("pin 30"),
-        "{}",
-        text(&set.stdout)
-    );
+    let (_dirs, endpoint, config, daemon) = daemon_at_100();
+    let shown = set(&config, "set f:live pin 30 --for 1h --reason load");
+    assert!(shown.contains("pin 30"), "{shown}");
     daemon.wait_for_put(&endpoint, 30, Duration::from_secs(5));
     let (_, status) = http_get(&daemon.address, "/status").expect("status answers");
     assert!(
-        status.contains("override: pin 30 until") && status.contains("by operator: load test"),
+        status.contains("override: pin 30 until") && status.contains("by operator: load"),
         "{status}"
     );
     assert_eq!(
@@ -80,19 +75,14 @@ fn a_pin_set_by_the_cli_is_written_in_the_next_pass_and_shown() {
         shown.contains("override: pin 30") && shown.contains("m left)"),
         "{shown}"
     );
-    let listed = override_cli(&config, &["list"]);
-    assert!(
-        text(&listed.stdout).contains("f:live  pin 30"),
-        "{}",
-        text(&listed.stdout)
-    );
+    let listed = set(&config, "list");
+    assert!(listed.contains("f:live  pin 30"), "{listed}");
     let (_, activities) = http_get(&daemon.address, "/activities").expect("activities answer");
     assert!(activities.contains("set: pin 30"), "{activities}");
 
     // Cleared: decided as before at once, 100 again.
     let before = puts_of(&endpoint, 100).len();
-    let cleared = override_cli(&config, &["clear", "f:live"]);
-    assert!(cleared.status.success(), "{}", text(&cleared.stderr));
+    set(&config, "clear f:live");
     assert!(
         wait_for(Duration::from_secs(5), || puts_of(&endpoint, 100).len()
             > before),
@@ -103,23 +93,11 @@ fn a_pin_set_by_the_cli_is_written_in_the_next_pass_and_shown() {
 
 #[test]
 fn pause_scale_in_holds_while_demand_falls_and_scale_in_follows_its_end() {
-    let endpoint = common::endpoint_wanting_100();
-    let (_dirs, config, daemon) = daemon(&endpoint);
-    daemon.wait_for_put(&endpoint, 100, Duration::from_secs(20));
-    let set = override_cli(
+    let (_dirs, endpoint, config, daemon) = daemon_at_100();
+    set(
         &config,
-        &[
-            "set",
-            "f:live",
-            "pause",
-            "scale-in",
-            "--for",
-            "6s",
-            "--reason",
-            "incident 42",
-        ],
+        "set f:live pause scale-in --for 6s --reason incident",
     );
-    assert!(set.status.success(), "{}", text(&set.stderr));
     // Give the daemon a pass to read it, then let demand fall: 7 wants 10.
     std::thread::sleep(Duration::from_millis(1_500));
     endpoint.world().set_concurrency("f", "live", &[7.0], 2);
@@ -142,13 +120,7 @@ fn bad_override_input_exits_2_and_leaves_the_store_as_it_was() {
     let state = tempfile::tempdir().expect("a state directory");
     let settings = format!("state_directory = \"{}\"", state.path().display());
     let (_dir, config) = aws_config(&endpoint.url, &settings, TRACKED);
-    let set = override_cli(
-        &config,
-        &[
-            "set", "f:live", "floor", "5", "--for", "1h", "--reason", "launch",
-        ],
-    );
-    assert!(set.status.success(), "{}", text(&set.stderr));
+    set(&config, "set f:live floor 5 --for 1h --reason launch");
     let store = state.path().join("overrides.json");
     let kept = std::fs::read(&store).expect("the store");
     for (args, reason) in [
@@ -236,13 +208,7 @@ fn plan_and_run_once_decide_with_the_overrides_in_force_and_plan_lists_them() {
     let state = tempfile::tempdir().expect("a state directory");
     let settings = format!("state_directory = \"{}\"", state.path().display());
     let (_dir, config) = aws_config(&endpoint.url, &settings, TRACKED);
-    let set = override_cli(
-        &config,
-        &[
-            "set", "f:live", "ceiling", "40", "--for", "1h", "--reason", "budget",
-        ],
-    );
-    assert!(set.status.success(), "{}", text(&set.stderr));
+    set(&config, "set f:live ceiling 40 --for 1h --reason budget");
     let path = config.to_str().expect("utf-8 path");
     let plan = common::run_against_aws(&["plan", "--config", path]);
     let shown = text(&plan.stdout);
