@@ -160,15 +160,8 @@ pub async fn overrides(
     now: chrono::DateTime<chrono::Utc>,
     id: String,
 ) -> Result<String, OverrideFailure> {
-    use crate::runtime::override_store::OverrideStore;
     use crate::runtime::overrides;
-    let table = match &config.leader {
-        Some(leader) => Some(std::sync::Arc::new(
-            aws::Connect::state(&aws::Sdk, &config.aws, leader).await,
-        )),
-        None => None,
-    };
-    let store = OverrideStore::for_config(config, table).ok_or_else(|| {
+    let store = override_store(config).await.ok_or_else(|| {
         OverrideFailure::Invalid(
             "overrides are kept in the lease table (`[leader]`) or in `daemon.state_directory`; this config has neither".into(),
         )
