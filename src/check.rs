@@ -35,6 +35,7 @@ pub fn render(config: &Config, now: DateTime<Utc>) -> String {
         render_leader(&mut out, leader);
     }
     render_state(&mut out, config);
+    render_fleet(&mut out, config);
     if let Some(events) = &config.events {
         let _ = writeln!(
             out,
@@ -197,6 +198,73 @@ fn render_settings(out: &mut String, config: &Config) {
             changed.join(", ")
         );
     }
+}
+
+/// What each `[[account]]` role needs, beside `ListFunctions` and `GetResources`
+/// for selectors.
+pub const MEMBER_ACTIONS: &[&str] = &[
+    "lambda:GetFunction",
+    "lambda:GetProvisionedConcurrencyConfig",
+    "lambda:ListAliases",
+    "lambda:ListProvisionedConcurrencyConfigs",
+    "lambda:PutProvisionedConcurrencyConfig",
+    "lambda:DeleteProvisionedConcurrencyConfig",
+    "lambda:GetAccountSettings",
+    "lambda:ListFunctions",
+    "tag:GetResources",
+    "cloudwatch:GetMetricData",
+];
+
+/// The accounts, their shards and selectors, and the IAM each side needs.
+fn render_fleet(out: &mut String, config: &Config) {
+    if config.accounts.is_empty() && config.selectors.is_empty() {
+        return;
+    }
+    let shards = config.shards();
+    let _ = writeln!(out, "
+fleet: {} shard{} (an account and Region each, with its own budget)", shards.len(), if shards.len() == 1 { "" } else { "s" });
+    for account in &config.accounts {
+        let _ = writeln!(
+            out,
+            "  account {} ({}) through {}{}, regions {}",
+            account.name,
+            account.account_id,
+            Printable(&account.role_arn),
+            if account.external_id.is_some() { " with an external id" } else { "" },
+            account.regions.join(", ")
+        );
+    }
+    for selector in &config.selectors {
+        let tags: Vec<String> = selector
+            .tags
+            .iter()
+            .map(|(key, value)| format!("{key}={}", value.as_deref().unwrap_or("*")))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  selector {}: {}{}{} alias `{}` in {}{}",
+            selector.name,
+            if tags.is_empty() { String::new() } else { format!("tags {} ", tags.join(" ")) },
+            if selector.functions.is_empty() { String::new() } else { format!("names {} ", selector.functions.join(" ")) },
+            if selector.tag_overrides { "(tag overrides on)," } else { "," },
+            selector.template.qualifier,
+            selector.account.as_deref().unwrap_or("every account"),
+            selector.region.as_deref().map(|region| format!(" {region}")).unwrap_or_default(),
+        );
+    }
+    if !config.accounts.is_empty() {
+        let roles: Vec<&str> = config.accounts.iter().map(|account| account.role_arn.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "  IAM of the base credentials: sts:AssumeRole on {} (config/iam-policy-fleet-base.json)",
+            Printable(&roles.join(", "))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  IAM of each role: {} (config/iam-policy-fleet-member.json)",
+        MEMBER_ACTIONS.join(", ")
+    );
 }
 
 /// The lease, and the IAM actions it needs beside those of `config/iam-policy.json`.

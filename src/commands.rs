@@ -3,19 +3,27 @@
 
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::{Config, ShardKey};
+use crate::runtime::discovery::{Skipped, Written};
+use crate::runtime::evaluate::Evaluation;
 use crate::runtime::course::ReadBacks;
 use crate::runtime::evaluate::nothing_read;
 use crate::runtime::once::{self, ApplyOptions, Context};
 use crate::{aws, plan};
 
-/// A context for one-shot commands, with the overrides in force read from their
-/// store; the second value says why they could not be read, if they could not.
-async fn context(
-    config: Config,
-    read_rate: Option<f64>,
-) -> (Context<aws::SdkLambda, aws::SdkMetrics>, Option<String>) {
-    let (lambda, metrics) = aws::connect(&config.aws).await;
+type SdkContext = Context<aws::SdkLambda, aws::SdkMetrics>;
+
+/// What one-shot commands work on: a context per shard (its targets written out and
+/// those its selectors found live), what the selectors skipped, and why the
+/// overrides could not be read, if they could not.
+struct Contexts {
+    shards: Vec<SdkContext>,
+    skipped: Vec<(ShardKey, Skipped)>,
+    unread: Option<String>,
+}
+
+/// A context per shard of `config`, with the overrides in force read from their store.
+async fn contexts(config: Config, read_rate: Option<f64>) -> Contexts {
     let (overrides, unread) = match override_store(&config).await {
         Some(store) => match store.load().await {
             Ok((list, _)) => (list, None),
@@ -23,10 +31,58 @@ async fn context(
         },
         None => (Default::default(), None),
     };
+    let overrides = std::sync::Arc::new(overrides);
     let rate = read_rate.unwrap_or(config.daemon.max_read_rate);
-    let mut context = Context::new(config, lambda, metrics, rate);
-    context.overrides = std::sync::Arc::new(overrides);
-    (context, unread)
+    let written = Written::of(&config.targets);
+    let mut contexts = Contexts {
+        shards: Vec::new(),
+        skipped: Vec::new(),
+        unread,
+    };
+    for key in config.shards() {
+        let (settings, account) = config.shard_access(&key);
+        let clients = aws::connect(&settings, account).await;
+        let mut shard_config = config.clone();
+        shard_config.targets.retain(|target| target.shard == key);
+        let mut context = Context::new(shard_config, clients.lambda, clients.metrics, rate);
+        context.control = context.control.in_shard(
+            account.map(|account| account.account_id.clone()),
+            settings.region.clone(),
+        );
+        context.overrides = overrides.clone();
+        let selectors: Vec<_> = config.selectors_of(&key).cloned().collect();
+        if !selectors.is_empty() {
+            let found = crate::runtime::discovery::reads::read(
+                &context.control,
+                &clients.tagging,
+                &selectors,
+                config.daemon.discovery_rate,
+                &Default::default(),
+            )
+            .await;
+            let resolution = crate::runtime::discovery::resolve(&config, &key, &written, &found, &[]);
+            for (selector, why) in resolution.failed {
+                let reason = format!("the selector could not be read: {why}");
+                let function = "*".to_owned();
+                contexts.skipped.push((key.clone(), Skipped { function, selector, reason }));
+            }
+            contexts.skipped.extend(resolution.skipped.into_iter().map(|skip| (key.clone(), skip)));
+            let mut with_found = Config::clone(&context.config);
+            with_found.targets.extend(resolution.targets);
+            context.config = std::sync::Arc::new(with_found);
+        }
+        contexts.shards.push(context);
+    }
+    contexts
+}
+
+/// Every shard's evaluations, shard after shard.
+async fn evaluate_all(contexts: &Contexts) -> Vec<(usize, Vec<Evaluation>)> {
+    let mut all = Vec::new();
+    for (index, context) in contexts.shards.iter().enumerate() {
+        all.push((index, once::evaluate(context).await));
+    }
+    all
 }
 
 /// The override store `config` names, if any.
@@ -46,15 +102,31 @@ async fn override_store(
 /// true when nothing could be read: every target blocked or its metrics unreadable.
 /// `read_rate` overrides `daemon.max_read_rate`.
 pub async fn plan(config: Config, json: bool, read_rate: Option<f64>) -> (String, bool) {
-    let (context, unread) = context(config, read_rate).await;
-    let evaluations = once::evaluate(&context).await;
+    let contexts = contexts(config, read_rate).await;
+    let evaluations: Vec<Evaluation> = evaluate_all(&contexts)
+        .await
+        .into_iter()
+        .flat_map(|(_, evaluations)| evaluations)
+        .collect();
     let nothing_read = nothing_read(&evaluations);
     let rows = plan::rows(&evaluations);
+    let Some(context) = contexts.shards.first() else {
+        return ("no shard: nothing to plan\n".to_owned(), true);
+    };
+    let unread = contexts.unread.clone();
     let output = if json {
         serde_json::to_string_pretty(&rows).expect("plan rows serialize: plain strings and numbers")
             + "\n"
     } else {
         let mut table = plan::render(&rows);
+        for (shard, skip) in &contexts.skipped {
+            table.push_str(&format!(
+                "skipped {shard} {}/{}: {}\n",
+                crate::escape::printable(&skip.selector),
+                crate::escape::printable(&skip.function),
+                crate::escape::printable(&skip.reason)
+            ));
+        }
         let now = context.clock.now();
         for one in context
             .overrides
@@ -105,8 +177,8 @@ pub async fn run_once(config: Config, options: &OnceOptions) -> (String, bool) {
             "`run --once` does not take the leader lease: its writes go beside those of the copy that leads; use --dry-run while copies run"
         );
     }
-    let (context, unread) = context(config, options.read_rate).await;
-    if let Some(why) = unread {
+    let contexts = contexts(config, options.read_rate).await;
+    if let Some(why) = &contexts.unread {
         // A pause it cannot see must not be undone: nothing is written.
         return (
             format!(
@@ -116,8 +188,13 @@ pub async fn run_once(config: Config, options: &OnceOptions) -> (String, bool) {
             true,
         );
     }
-    let evaluations = once::evaluate(&context).await;
-    let nothing_read = nothing_read(&evaluations);
+    let evaluated = evaluate_all(&contexts).await;
+    let nothing_read = nothing_read(
+        &evaluated
+            .iter()
+            .flat_map(|(_, evaluations)| evaluations.iter().cloned())
+            .collect::<Vec<_>>(),
+    );
     let defaults = ApplyOptions::default();
     let apply_options = ApplyOptions {
         dry_run,
@@ -128,7 +205,10 @@ pub async fn run_once(config: Config, options: &OnceOptions) -> (String, bool) {
         },
         ..defaults
     };
-    let results = once::apply(&context, evaluations, &apply_options).await;
+    let mut results = Vec::new();
+    for (index, evaluations) in evaluated {
+        results.extend(once::apply(&contexts.shards[index], evaluations, &apply_options).await);
+    }
     let failed = nothing_read || results.iter().any(|(_, applied)| applied.is_failure());
     (plan::render_applied(&results), failed)
 }
@@ -241,31 +321,39 @@ async fn within_reserved(
     else {
         return Ok(());
     };
-    let covered = config
+    let covered: Vec<_> = config
         .targets
         .iter()
-        .filter(|target| kept.scope.covers(target.name.as_str()));
-    let functions = crate::runtime::once::functions(covered);
-    let (lambda, _) = aws::connect(&config.aws).await;
-    let control = crate::runtime::control::Control::new(
-        lambda,
-        config.daemon.max_read_rate,
-        crate::runtime::control::ONE_SHOT_GET_FUNCTION_RATE,
-        config,
-        None,
-    );
-    for function in functions {
-        match control.reserved(&function).await {
-            Ok(Some(reserved)) if value > reserved => {
-                return Err(OverrideFailure::Invalid(format!(
-                    "{} is above the reserved concurrency of function `{}` ({reserved})",
-                    kept.kind,
-                    crate::escape::printable(&function.name)
-                )));
-            }
-            Ok(_) => {}
-            Err(error) => {
-                tracing::warn!(function = %function.name, error = %error, "reserved concurrency could not be read; the policy caps the override there")
+        .filter(|target| kept.scope.covers(target.name.as_str()))
+        .collect();
+    for key in config.shards() {
+        let in_shard = covered.iter().copied().filter(|target| target.shard == key);
+        let functions = crate::runtime::once::functions(in_shard);
+        if functions.is_empty() {
+            continue;
+        }
+        let (settings, account) = config.shard_access(&key);
+        let lambda = aws::connect(&settings, account).await.lambda;
+        let control = crate::runtime::control::Control::new(
+            lambda,
+            config.daemon.max_read_rate,
+            crate::runtime::control::ONE_SHOT_GET_FUNCTION_RATE,
+            config,
+            None,
+        );
+        for function in functions {
+            match control.reserved(&function).await {
+                Ok(Some(reserved)) if value > reserved => {
+                    return Err(OverrideFailure::Invalid(format!(
+                        "{} is above the reserved concurrency of function `{}` ({reserved})",
+                        kept.kind,
+                        crate::escape::printable(&function.name)
+                    )));
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(function = %function.name, error = %error, "reserved concurrency could not be read; the policy caps the override there")
+                }
             }
         }
     }

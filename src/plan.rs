@@ -14,6 +14,12 @@ use crate::runtime::once::Applied;
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanRow {
     pub target: String,
+    /// The `[[account]]`'s name, or `base`.
+    pub account: String,
+    /// `None`: `[aws] region` or the SDK's chain.
+    pub region: Option<String>,
+    /// `config`, or the selector that found it (and the tag overrides applied).
+    pub source: String,
     pub function: String,
     pub qualifier: String,
     pub blocked: Option<String>,
@@ -48,6 +54,9 @@ pub fn rows(evaluations: &[Evaluation]) -> Vec<PlanRow> {
             let target = &evaluation.target;
             let mut row = PlanRow {
                 target: target.name.to_string(),
+                account: target.shard.account_label().to_owned(),
+                region: target.shard.region.as_deref().map(str::to_owned),
+                source: target.origin.to_string(),
                 function: target.function.reference.clone(),
                 qualifier: target.qualifier.to_string(),
                 blocked: None,
@@ -144,6 +153,9 @@ pub fn render(rows: &[PlanRow]) -> String {
     for row in rows {
         if let Some(blocked) = &row.blocked {
             let _ = writeln!(out, "{:<24} BLOCKED: {}", row.target, Printable(blocked));
+            if row.source != "config" {
+                let _ = writeln!(out, "{:<24} from {}", "", Printable(&row.source));
+            }
             continue;
         }
         let value = row
@@ -186,6 +198,9 @@ pub fn render(rows: &[PlanRow]) -> String {
         }
         if let Some(window) = &row.window {
             let _ = writeln!(out, "{:<24} window {window}", "");
+        }
+        if row.source != "config" {
+            let _ = writeln!(out, "{:<24} from {}", "", Printable(&row.source));
         }
     }
     let _ = writeln!(out, "(* = would change)");

@@ -6,7 +6,6 @@ use aws_sdk_lambda::types::ProvisionedConcurrencyStatusEnum;
 use chrono::{DateTime, Utc};
 
 use super::errors::from_sdk;
-use std::collections::BTreeSet;
 
 use super::{AwsError, FunctionConfigs, LambdaApi, ProvisionedConfig};
 use crate::policy::AllocationStatus;
@@ -227,8 +226,27 @@ impl LambdaApi for SdkLambda {
             .and_then(|value| u32::try_from(value).ok()))
     }
 
-    async fn weighted_aliases(&self, function: &str) -> Result<BTreeSet<String>, AwsError> {
-        let mut weighted = BTreeSet::new();
+    async fn function_names(
+        &self,
+        marker: Option<String>,
+    ) -> Result<(Vec<String>, Option<String>), AwsError> {
+        let output = self
+            .reads
+            .list_functions()
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        let names = output
+            .functions()
+            .iter()
+            .filter_map(|function| function.function_name().map(str::to_owned))
+            .collect();
+        Ok((names, output.next_marker().map(str::to_owned)))
+    }
+
+    async fn aliases(&self, function: &str) -> Result<super::Aliases, AwsError> {
+        let mut aliases = super::Aliases::new();
         let mut marker: Option<String> = None;
         for _ in 0..super::MAX_PAGES {
             let output = self
@@ -244,13 +262,13 @@ impl LambdaApi for SdkLambda {
                     .routing_config()
                     .and_then(|routing| routing.additional_version_weights())
                     .is_some_and(|weights| !weights.is_empty());
-                if is_weighted && let Some(name) = alias.name() {
-                    weighted.insert(name.to_owned());
+                if let Some(name) = alias.name() {
+                    aliases.insert(name.to_owned(), is_weighted);
                 }
             }
             marker = output.next_marker().map(str::to_owned);
             if marker.is_none() {
-                return Ok(weighted);
+                return Ok(aliases);
             }
         }
         Err(AwsError::Malformed {

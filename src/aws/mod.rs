@@ -15,6 +15,7 @@ mod errors;
 pub mod eventbridge;
 mod lambda;
 pub mod sts;
+mod tagging;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -23,12 +24,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
-use crate::config::{AwsSettings, EventsSettings, LeaderSettings};
+use crate::config::{AccountSettings, AwsSettings, EventsSettings, LeaderSettings};
 use crate::leader::LeaderElection;
 use crate::policy::{AllocationStatus, Datapoint};
 pub use cloudwatch::{MAX_QUERIES_PER_REQUEST, SdkMetrics};
 pub use errors::{AwsError, MAX_RETRY_AFTER};
 pub use lambda::SdkLambda;
+pub use tagging::{SdkTagging, function_name_of};
 
 /// A qualifier's provisioned concurrency config, as `GetProvisionedConcurrencyConfig` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -78,12 +80,53 @@ pub trait LambdaApi: Send + Sync + 'static {
     /// it (unknown limits nothing: reading a missing field as 0 would block every
     /// scale-up, schedule floors included).
     fn unreserved_concurrency(&self) -> impl Future<Output = Result<Option<u32>, AwsError>> + Send;
-    /// The function's aliases that route a share of traffic to a second version (they
-    /// cannot take provisioned concurrency), in one `ListAliases` (paginated).
-    fn weighted_aliases(
+    /// The function's aliases, each with whether it routes a share of traffic to a
+    /// second version (then it cannot take provisioned concurrency), in one
+    /// `ListAliases` (paginated).
+    fn aliases(&self, function: &str) -> impl Future<Output = Result<Aliases, AwsError>> + Send;
+    /// One page of `ListFunctions`: the names, and the marker of the next page.
+    fn function_names(
         &self,
-        function: &str,
-    ) -> impl Future<Output = Result<BTreeSet<String>, AwsError>> + Send;
+        marker: Option<String>,
+    ) -> impl Future<Output = Result<(Vec<String>, Option<String>), AwsError>> + Send;
+}
+
+/// A function's aliases: name → whether it has routing weights.
+pub type Aliases = BTreeMap<String, bool>;
+
+/// The weighted ones of `aliases`.
+pub fn weighted(aliases: &Aliases) -> BTreeSet<String> {
+    aliases
+        .iter()
+        .filter(|(_, weighted)| **weighted)
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// A function found by its tags, with all of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedFunction {
+    pub name: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// One page of `GetResources`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TaggedPage {
+    pub functions: Vec<TaggedFunction>,
+    /// `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// The Resource Groups Tagging API, for Lambda functions ([`SdkTagging`]).
+pub trait TaggingApi: Send + Sync + 'static {
+    /// One page of the functions that have every tag of `tags` (a key and a value, or
+    /// any value); `token` from the page before.
+    fn tagged_page(
+        &self,
+        tags: &[(String, Option<String>)],
+        token: Option<String>,
+    ) -> impl Future<Output = Result<TaggedPage, AwsError>> + Send;
 }
 
 /// One metric series to read, at one-minute resolution.
@@ -177,19 +220,29 @@ pub trait EventsApi: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<usize>, AwsError>> + Send;
 }
 
-/// Builds a Lambda and a CloudWatch client for `[aws]` settings: the SDK in
-/// production ([`Sdk`]), in-memory fakes in tests of the daemon in virtual time. The
-/// daemon connects anew when a reload changes the settings.
+/// A shard's clients: Lambda, CloudWatch and the tagging API.
+pub struct Clients<L, M, T> {
+    pub lambda: L,
+    pub metrics: M,
+    pub tagging: T,
+}
+
+/// Builds a shard's clients for `[aws]` settings (its Region set) and, in an
+/// `[[account]]`, the role to assume: the SDK in production ([`Sdk`]), in-memory fakes
+/// in tests of the daemon in virtual time. The daemon connects anew when a reload
+/// changes the settings.
 pub trait Connect: Send + Sync + 'static {
     type Lambda: LambdaApi;
     type Metrics: MetricsApi;
+    type Tagging: TaggingApi;
     type Lease: LeaderElection;
     type State: SnapshotStore + OverrideTable;
     type Events: EventsApi;
     fn connect(
         &self,
         settings: &AwsSettings,
-    ) -> impl Future<Output = (Self::Lambda, Self::Metrics)> + Send;
+        role: Option<&AccountSettings>,
+    ) -> impl Future<Output = Clients<Self::Lambda, Self::Metrics, Self::Tagging>> + Send;
     /// The store of the leader lease `[leader]` names; `clock` stamps the record's
     /// human-readable time.
     fn lease(
@@ -219,6 +272,7 @@ pub struct Sdk;
 impl Connect for Sdk {
     type Lambda = SdkLambda;
     type Metrics = SdkMetrics;
+    type Tagging = SdkTagging;
     type Lease = dynamodb::DynamoLease;
     type State = dynamodb::DynamoState;
     type Events = eventbridge::SdkEvents;
@@ -235,8 +289,12 @@ impl Connect for Sdk {
             .filter(|account| !account.is_empty());
         (api, region, account)
     }
-    async fn connect(&self, settings: &AwsSettings) -> (SdkLambda, SdkMetrics) {
-        connect(settings).await
+    async fn connect(
+        &self,
+        settings: &AwsSettings,
+        role: Option<&AccountSettings>,
+    ) -> Clients<SdkLambda, SdkMetrics, SdkTagging> {
+        connect(settings, role).await
     }
     async fn lease(
         &self,
@@ -281,8 +339,13 @@ fn loader(settings: &AwsSettings, endpoint: Option<&str>) -> aws_config::ConfigL
     loader
 }
 
-/// Builds both clients from the standard AWS chain, overridden by `[aws]`.
-pub async fn connect(settings: &AwsSettings) -> (SdkLambda, SdkMetrics) {
+/// Builds a shard's clients from the standard AWS chain, overridden by `[aws]`; with
+/// `role`, on credentials from STS `AssumeRole` made with that chain's, which the
+/// SDK's provider caches and renews before they expire.
+pub async fn connect(
+    settings: &AwsSettings,
+    role: Option<&AccountSettings>,
+) -> Clients<SdkLambda, SdkMetrics, SdkTagging> {
     use aws_config::retry::RetryConfig;
     use aws_config::timeout::TimeoutConfig;
 
@@ -295,7 +358,22 @@ pub async fn connect(settings: &AwsSettings) -> (SdkLambda, SdkMetrics) {
             .operation_timeout(operation_deadline(timeout))
             .build(),
     );
-    let shared = loader.load().await;
+    let mut shared = loader.load().await;
+    if let Some(role) = role {
+        let mut provider = aws_config::sts::AssumeRoleProvider::builder(&role.role_arn)
+            .session_name(&role.session_name)
+            .configure(&shared);
+        if let Some(external_id) = &role.external_id {
+            provider = provider.external_id(external_id);
+        }
+        let provider = provider.build().await;
+        shared = shared
+            .into_builder()
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                provider,
+            ))
+            .build();
+    }
     let reads = aws_sdk_lambda::config::Builder::from(&shared)
         .retry_config(RetryConfig::standard().with_max_attempts(READ_ATTEMPTS))
         .build();
@@ -305,11 +383,15 @@ pub async fn connect(settings: &AwsSettings) -> (SdkLambda, SdkMetrics) {
     let metrics = aws_sdk_cloudwatch::config::Builder::from(&shared)
         .retry_config(RetryConfig::standard().with_max_attempts(READ_ATTEMPTS))
         .build();
-    (
-        SdkLambda::new(
+    let tagging = aws_sdk_resourcegroupstagging::config::Builder::from(&shared)
+        .retry_config(RetryConfig::standard().with_max_attempts(READ_ATTEMPTS))
+        .build();
+    Clients {
+        lambda: SdkLambda::new(
             aws_sdk_lambda::Client::from_conf(reads),
             aws_sdk_lambda::Client::from_conf(writes),
         ),
-        SdkMetrics::new(aws_sdk_cloudwatch::Client::from_conf(metrics)),
-    )
+        metrics: SdkMetrics::new(aws_sdk_cloudwatch::Client::from_conf(metrics)),
+        tagging: SdkTagging::new(aws_sdk_resourcegroupstagging::Client::from_conf(tagging)),
+    }
 }

@@ -193,9 +193,9 @@ const fn choice(default: &'static str, choices: &'static [&'static str]) -> Kind
 const MODES: &[&str] = &["off", "observe", "on"];
 
 keys! {
-    AWS_REGION: "aws.region", text(None), "The Region every target is managed in; default the SDK's chain (`AWS_REGION`, the profile).";
+    AWS_REGION: "aws.region", text(None), "The Region of the base account's targets and of STS; default the SDK's chain (`AWS_REGION`, the profile). An `[[account]]` lists its own.";
     AWS_PROFILE: "aws.profile", text(None), "A named profile of the shared AWS config files.";
-    AWS_ENDPOINT_URL: "aws.endpoint_url", text(None), "One endpoint for Lambda and CloudWatch (emulators, tests); an http:// or https:// URL.";
+    AWS_ENDPOINT_URL: "aws.endpoint_url", text(None), "One endpoint for Lambda, CloudWatch, STS and the tagging API (emulators, tests); an http:// or https:// URL. `AWS_ENDPOINT_URL_<SERVICE>` also work.";
     AWS_TIMEOUT: "aws.timeout", duration(Some(seconds(10)), seconds(1), minutes(5)), "Per-attempt timeout of every AWS call.";
     DAEMON_INTERVAL: "daemon.interval", duration(Some(seconds(60)), seconds(1), hours(1)), "How often every target's metrics are read and every target decided.";
     DAEMON_LISTEN: "daemon.listen", text(Some("127.0.0.1:9464")), "Address and port of /metrics, /healthz, /readyz, /status and /activities; `--listen` wins.";
@@ -212,6 +212,8 @@ keys! {
     DAEMON_ACTIVITY_LOG: "daemon.activity_log", text(None), "A JSON-lines file every activity is appended to, read back at start.";
     DAEMON_ACTIVITY_LOG_MAX_MIB: "daemon.activity_log_max_mib", count(Some(16), 1, 4_096), "Past this size the activity log moves to `PATH.1`, so at most twice this is kept.";
     DAEMON_STATE_DIRECTORY: "daemon.state_directory", text(None), "Where the snapshot of what the daemon knows is kept without `[leader]` (written atomically), so that a restart orders its first reads by need; none: no snapshot.";
+    DAEMON_DISCOVERY_PERIOD: "daemon.discovery_period", duration(Some(minutes(5)), seconds(10), hours(24)), "How often selectors look for functions again (also at start and after a reload).";
+    DAEMON_DISCOVERY_RATE: "daemon.discovery_rate", Kind::Rate { default: 1.0 }, "Tagging API requests a second of one account and Region's discovery (`GetResources` pages); it does not draw on Lambda's 15/s.";
     LEADER_BACKEND: "leader.backend", choice("dynamodb", &["dynamodb"]), "Where the lease is kept.";
     LEADER_TABLE: "leader.table", text(None), "The DynamoDB table of the lease (hash key `id`, a string); required with `[leader]`.";
     LEADER_NAME: "leader.name", text(Some("pc-autoscaler")), "The lease item's `id`: copies with the same table and name elect one leader.";
@@ -223,9 +225,23 @@ keys! {
     EVENTS_ENDPOINT_URL: "events.endpoint_url", text(None), "EventBridge's endpoint (emulators, tests); an http:// or https:// URL.";
     EVENTS_QUEUE: "events.queue", count(Some(10_000), 10, 1_000_000), "Events waiting to be sent at most; past it the oldest is dropped and counted.";
     LEADER_IDENTITY: "leader.identity", text(None), "This copy's name in the lease; default the hostname and process id.";
+    ACCOUNT_NAME: "account.name", text(None), "A short name for targets and labels: 1 to 32 letters, digits, `-` and `_` (required).";
+    ACCOUNT_ROLE_ARN: "account.role_arn", text(None), "The role assumed from the base credentials (`arn:PARTITION:iam::ACCOUNT:role/NAME`, required); refreshed before it expires.";
+    ACCOUNT_EXTERNAL_ID: "account.external_id", text(None), "The external id the role's trust policy asks for.";
+    ACCOUNT_SESSION_NAME: "account.session_name", text(Some("pc-autoscaler")), "The role session's name, as CloudTrail shows it.";
+    ACCOUNT_REGIONS: "account.regions", text(None), "The Regions managed in the account, each a shard (required, at least one).";
+    SELECTOR_NAME: "selector.name", text(None), "The selector's name in `plan`, logs and activities; default `selector-N`.";
+    SELECTOR_ACCOUNT: "selector.account", text(None), "The `[[account]]` it looks in; default every account (the base one when there is none).";
+    SELECTOR_REGION: "selector.region", text(None), "The Region it looks in; default every Region of its accounts.";
+    SELECTOR_TAGS: "selector.tags", text(None), "Tags a function must all have, `{ key = \"value\" }`; `\"*\"` takes any value. Found with the Resource Groups Tagging API.";
+    SELECTOR_FUNCTIONS: "selector.functions", text(None), "Function-name globs (`*`, `?`); one must match. Without `tags`, functions are listed with `ListFunctions`.";
+    SELECTOR_QUALIFIER: "selector.qualifier", text(None), "The alias managed on each function found (required); a function without it is skipped.";
+    SELECTOR_TAG_OVERRIDES: "selector.tag_overrides", Kind::Flag { default: false }, "Tags `pc-autoscaler:min`, `pc-autoscaler:max` and `pc-autoscaler:target` on a function override the template's.";
     TARGET_FUNCTION: "target.function", text(None), "The function: a name, partial ARN or ARN (required).";
     TARGET_QUALIFIER: "target.qualifier", text(None), "An alias or a published version, not `$LATEST` (required).";
-    TARGET_NAME: "target.name", text(None), "The target's label in logs and metrics; default `function:qualifier`.";
+    TARGET_NAME: "target.name", text(None), "The target's label in logs and metrics; default `function:qualifier`, `account/function:qualifier` in an `[[account]]` (`account/region/function:qualifier` when it has several Regions).";
+    TARGET_ACCOUNT: "target.account", text(None), "The `[[account]]` it is in; default the base credentials' (or the account an ARN names).";
+    TARGET_REGION: "target.region", text(None), "Its Region, one of its account's; required when the account has several and the function is not an ARN.";
     TARGET_MIN: "target.min", count(None, 0, MAX_COUNT), "The lowest capacity (required).";
     TARGET_MAX: "target.max", count(None, 1, MAX_COUNT), "The highest capacity, at least `min` (required).";
     TRACKING_METRIC: "target.tracking.metric", choice("concurrency", &["concurrency", "utilization", "custom"]), "What is tracked; `custom` needs `custom = { namespace, name, dimensions, stat }`.";
@@ -295,7 +311,12 @@ mod tests {
             "target.tracking.custom.name",
             "target.tracking.custom.dimensions",
         ];
-        known.retain(|path| !described_by_parent.contains(&path.as_str()));
+        // A selector's template keys are the target's, described by their rows.
+        let template = ["selector.min", "selector.max", "selector.tracking", "selector.schedule"];
+        known.retain(|path| {
+            !described_by_parent.contains(&path.as_str())
+                && !template.iter().any(|prefix| path.starts_with(prefix))
+        });
         assert_eq!(known, listed);
     }
 }

@@ -10,6 +10,7 @@
 
 mod checker;
 mod error;
+mod fleet;
 mod function_ref;
 pub mod keys;
 mod model;
@@ -30,6 +31,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 pub use error::{ConfigError, ConfigErrors, LoadError, MAX_FILE_BYTES, MAX_REPORTED};
+pub use fleet::{TEMPLATE_FUNCTION, default_name as default_target_name, is_region};
 pub use function_ref::FunctionRef;
 pub use model::*;
 
@@ -136,11 +138,19 @@ pub fn parse(source: &str, file: &Path) -> Result<Config, ConfigErrors> {
     let events = section("events")
         .and_then(|value| deserialize::<raw::RawEvents>(&mut checker, value))
         .map(|raw| settings::events(&mut checker, raw));
+    let accounts = array_of::<raw::RawAccount>(&mut checker, section("account"), "account");
+    let accounts = fleet::accounts(&mut checker, accounts);
+    let fleet = fleet::Fleet {
+        region: aws.region.as_deref(),
+        accounts: &accounts,
+    };
+    let defaults = defaults_table(&mut checker, section("defaults"));
+    let selectors = selectors(&mut checker, &defaults, section("selector"), &fleet);
     let targets = targets(
         &mut checker,
-        (section("defaults"), section("target")),
-        source.len(),
-        aws.region.as_deref(),
+        (&defaults, section("target")),
+        (source.len(), !selectors.is_empty()),
+        &fleet,
     );
     let (errors, more) = checker.finish();
     if errors.is_empty() {
@@ -150,6 +160,8 @@ pub fn parse(source: &str, file: &Path) -> Result<Config, ConfigErrors> {
             daemon,
             leader,
             events,
+            accounts,
+            selectors,
             targets,
         })
     } else {
@@ -177,14 +189,8 @@ fn report_unknown_keys(checker: &mut Checker<'_>, root: &DeTable<'_>) {
 
 type Section<'a> = Option<Spanned<DeValue<'a>>>;
 
-/// Every `[[target]]`, each with `[defaults]` merged under it, validated one by one.
-fn targets(
-    checker: &mut Checker<'_>,
-    (defaults, items): (Section<'_>, Section<'_>),
-    end: usize,
-    region: Option<&str>,
-) -> Vec<TargetConfig> {
-    let defaults = match defaults {
+fn defaults_table<'a>(checker: &mut Checker<'_>, defaults: Section<'a>) -> DeTable<'a> {
+    match defaults {
         Some(value) => match value.get_ref() {
             DeValue::Table(table) => table.clone(),
             _ => {
@@ -193,41 +199,113 @@ fn targets(
             }
         },
         None => DeTable::default(),
-    };
+    }
+}
+
+/// The tables of an array of tables (`[[name]]`), each with its span.
+fn tables_of<'a>(
+    checker: &mut Checker<'_>,
+    items: Section<'a>,
+    name: &str,
+) -> Vec<(Range<usize>, DeTable<'a>)> {
     let items = match items {
         Some(value) => match value.into_inner() {
             DeValue::Array(items) => items.into_iter().collect::<Vec<_>>(),
             _ => {
-                let reason = "`target` must be an array of tables: [[target]]";
-                checker.error_at_path(0..0, "target".into(), reason);
+                let reason = format!("`{name}` must be an array of tables: [[{name}]]");
+                checker.error_at_path(0..0, name.into(), reason);
                 Vec::new()
             }
         },
         None => Vec::new(),
     };
-    if items.is_empty() {
-        let reason = "no [[target]] is configured: there is nothing to manage";
+    let mut tables = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        let span = item.span();
+        match item.into_inner() {
+            DeValue::Table(table) => tables.push((span, table)),
+            _ => {
+                let reason = format!("each {name} must be a table: [[{name}]]");
+                checker.error_at_path(span, format!("{name}[{index}]"), reason);
+            }
+        }
+    }
+    tables
+}
+
+/// An array of tables, each deserialized on its own.
+fn array_of<'a, T: Deserialize<'a>>(
+    checker: &mut Checker<'_>,
+    items: Section<'a>,
+    name: &str,
+) -> Vec<(Range<usize>, T)> {
+    tables_of(checker, items, name)
+        .into_iter()
+        .filter_map(|(span, table)| {
+            let value = Spanned::new(span.clone(), DeValue::Table(table));
+            deserialize::<T>(checker, value).map(|raw| (span, raw))
+        })
+        .collect()
+}
+
+/// Every `[[selector]]`, with the template keys of `[defaults]` merged under it.
+fn selectors(
+    checker: &mut Checker<'_>,
+    defaults: &DeTable<'_>,
+    items: Section<'_>,
+    fleet: &fleet::Fleet<'_>,
+) -> Vec<SelectorConfig> {
+    const TEMPLATE_KEYS: [&str; 4] = ["min", "max", "tracking", "schedule"];
+    let mut template_defaults = DeTable::default();
+    for (key, value) in defaults {
+        if TEMPLATE_KEYS.contains(&&**key.get_ref()) {
+            template_defaults.insert(key.clone(), value.clone());
+        }
+    }
+    let items: Vec<_> = tables_of(checker, items, "selector")
+        .into_iter()
+        .filter_map(|(span, table)| {
+            let merged = schema::merge_under(&template_defaults, &table);
+            let value = Spanned::new(span.clone(), DeValue::Table(merged));
+            deserialize::<raw::RawSelector>(checker, value).map(|raw| (span, raw))
+        })
+        .collect();
+    let template_fleet = fleet::Fleet {
+        region: None,
+        accounts: &[],
+    };
+    fleet::selectors(checker, items, fleet.accounts, |checker, raw, span, path| {
+        target::target(checker, raw, span, path, &template_fleet)
+    })
+}
+
+/// Every `[[target]]`, each with `[defaults]` merged under it, validated one by one.
+/// With a selector, none is needed.
+fn targets(
+    checker: &mut Checker<'_>,
+    (defaults, items): (&DeTable<'_>, Section<'_>),
+    (end, selected): (usize, bool),
+    fleet: &fleet::Fleet<'_>,
+) -> Vec<TargetConfig> {
+    let items = tables_of(checker, items, "target");
+    if items.is_empty() && !selected {
+        let reason = "no [[target]] or [[selector]] is configured: there is nothing to manage";
         checker.error_at_path(end..end, "target".into(), reason);
     }
     let mut targets = Vec::new();
     let mut spans = Vec::new();
-    for (index, item) in items.into_iter().enumerate() {
-        let span = item.span();
+    for (index, (span, table)) in items.into_iter().enumerate() {
         let path = format!("target[{index}]");
-        let DeValue::Table(table) = item.into_inner() else {
-            checker.error_at_path(span, path, "each target must be a table: [[target]]");
-            continue;
-        };
         let merged = Spanned::new(
             span.clone(),
-            DeValue::Table(schema::merge_under(&defaults, &table)),
+            DeValue::Table(schema::merge_under(defaults, &table)),
         );
         let Some(raw) = deserialize::<raw::RawTarget>(checker, merged) else {
             continue;
         };
         let function_span = raw.function.as_ref().map(Spanned::span);
         let name_span = raw.name.as_ref().map(Spanned::span);
-        if let Some(target) = target::target(checker, raw, span.clone(), &path, region) {
+        if let Some(target) = target::target(checker, raw, span.clone(), &path, fleet) {
             spans.push((
                 function_span.unwrap_or(span.clone()),
                 name_span.unwrap_or(span),
@@ -265,10 +343,14 @@ fn check_duplicates(
     targets: &[TargetConfig],
     spans: &[(Range<usize>, Range<usize>)],
 ) {
-    let mut functions: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut functions: HashMap<(&ShardKey, &str, &str), usize> = HashMap::new();
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (index, target) in targets.iter().enumerate() {
-        let key = (target.function.name.as_str(), target.qualifier.as_str());
+        let key = (
+            &target.shard,
+            target.function.name.as_str(),
+            target.qualifier.as_str(),
+        );
         if let Some(first) = functions.insert(key, index) {
             functions.insert(key, first);
             // The default names of the two targets collide too; one error says it.
@@ -277,7 +359,7 @@ fn check_duplicates(
                 spans[index].0.clone(),
                 format!(
                     "`{}:{}` is already managed by target `{}`; each function and qualifier may be configured once",
-                    key.0, key.1, targets[first].name
+                    key.1, key.2, targets[first].name
                 ),
             );
             continue;

@@ -23,7 +23,219 @@ pub struct Config {
     pub leader: Option<LeaderSettings>,
     /// `[events]`: `None` sends no events.
     pub events: Option<EventsSettings>,
+    /// `[[account]]`: accounts reached through roles; none manages the base
+    /// credentials' account in `[aws] region`, as a single shard.
+    pub accounts: Vec<AccountSettings>,
+    /// `[[selector]]`: targets found by tags and name globs, in file order (the first
+    /// that matches a function wins).
+    pub selectors: Vec<SelectorConfig>,
+    /// The `[[target]]`s written out, each in its shard.
     pub targets: Vec<TargetConfig>,
+}
+
+impl Config {
+    /// The `[[account]]` named `name`.
+    pub fn account(&self, name: &str) -> Option<&AccountSettings> {
+        self.accounts.iter().find(|account| account.name == name)
+    }
+
+    /// Every shard the config makes, in a stable order: the base account's when a
+    /// target is written for it or there is no `[[account]]`, then each account's
+    /// Regions that a target or a selector names.
+    pub fn shards(&self) -> Vec<ShardKey> {
+        let mut shards = Vec::new();
+        let base = ShardKey::default();
+        if self.accounts.is_empty() || self.targets.iter().any(|target| target.shard == base) {
+            shards.push(base);
+        }
+        for account in &self.accounts {
+            for region in &account.regions {
+                let key = ShardKey::of(&account.name, region);
+                let used = self.targets.iter().any(|target| target.shard == key)
+                    || self.selectors.iter().any(|selector| selector.covers(&key));
+                if used {
+                    shards.push(key);
+                }
+            }
+        }
+        shards
+    }
+
+    /// The `[aws]` settings of `shard` (its Region in place of `[aws] region`) and the
+    /// account whose role it assumes.
+    pub fn shard_access(&self, shard: &ShardKey) -> (AwsSettings, Option<&AccountSettings>) {
+        let mut settings = self.aws.clone();
+        if let Some(region) = &shard.region {
+            settings.region = Some(region.to_string());
+        }
+        let account = shard.account.as_deref().and_then(|name| self.account(name));
+        (settings, account)
+    }
+
+    /// The selectors that look in `shard`, in file order.
+    pub fn selectors_of<'a>(
+        &'a self,
+        shard: &'a ShardKey,
+    ) -> impl Iterator<Item = &'a SelectorConfig> + 'a {
+        self.selectors
+            .iter()
+            .filter(move |selector| selector.covers(shard))
+    }
+}
+
+/// One account and Region: the unit the daemon runs as a shard, with its own
+/// credentials, control-plane budget and clients. The default is the base
+/// credentials' account in `[aws] region`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShardKey {
+    /// An `[[account]]`'s name; `None`: the base credentials' account.
+    pub account: Option<std::sync::Arc<str>>,
+    /// `None`: `[aws] region` (or the SDK's chain), as a config without accounts.
+    pub region: Option<std::sync::Arc<str>>,
+}
+
+impl ShardKey {
+    pub fn of(account: &str, region: &str) -> Self {
+        Self {
+            account: Some(account.into()),
+            region: Some(region.into()),
+        }
+    }
+
+    pub fn is_base(&self) -> bool {
+        self.account.is_none()
+    }
+
+    /// The `account` label of the shard's metrics: the account's name, or `base`.
+    pub fn account_label(&self) -> &str {
+        self.account.as_deref().unwrap_or(BASE_ACCOUNT)
+    }
+
+    /// The `region` label of the shard's metrics: `default` when the SDK's chain
+    /// chooses it.
+    pub fn region_label<'a>(&'a self, aws: &'a AwsSettings) -> &'a str {
+        self.region
+            .as_deref()
+            .or(aws.region.as_deref())
+            .unwrap_or("default")
+    }
+}
+
+impl std::fmt::Display for ShardKey {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.account, &self.region) {
+            (Some(account), Some(region)) => write!(formatter, "{account}/{region}"),
+            (Some(account), None) => formatter.write_str(account),
+            (None, _) => formatter.write_str(BASE_ACCOUNT),
+        }
+    }
+}
+
+/// How the base credentials' account is named in labels and messages.
+pub const BASE_ACCOUNT: &str = "base";
+
+/// `[[account]]`: an account whose role the daemon assumes, and its Regions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSettings {
+    /// Short; in target names (`name/function:qualifier`) and labels.
+    pub name: String,
+    pub role_arn: String,
+    /// The 12 digits of `role_arn`: the key of the account's control-plane budget.
+    pub account_id: String,
+    pub external_id: Option<String>,
+    pub session_name: String,
+    pub regions: Vec<String>,
+}
+
+/// `[[selector]]`: functions found by their tags and names, managed with a template.
+#[derive(Debug, Clone)]
+pub struct SelectorConfig {
+    pub name: String,
+    /// `None`: every account (or the base one, when there is no `[[account]]`).
+    pub account: Option<String>,
+    /// `None`: every Region of the accounts it covers.
+    pub region: Option<String>,
+    /// Every one must match: a key and a value (`None`: any value).
+    pub tags: Vec<(String, Option<String>)>,
+    /// Function-name globs (`*`, `?`); one must match when any is given.
+    pub functions: Vec<String>,
+    /// Tags `pc-autoscaler:min`, `:max` and `:target` on a function override the
+    /// template's.
+    pub tag_overrides: bool,
+    /// Every target key but the function and name; its function is a placeholder.
+    pub template: TargetConfig,
+}
+
+impl SelectorConfig {
+    /// Whether it looks in `shard`.
+    pub fn covers(&self, shard: &ShardKey) -> bool {
+        let account = match (&self.account, &shard.account) {
+            (Some(wanted), Some(account)) => wanted.as_str() == &**account,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        let region = match (&self.region, &shard.region) {
+            (Some(wanted), Some(region)) => wanted.as_str() == &**region,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        account && region
+    }
+
+    /// Whether a function of this name matches the name globs.
+    pub fn matches_name(&self, function: &str) -> bool {
+        self.functions.is_empty() || self.functions.iter().any(|glob| glob_matches(glob, function))
+    }
+}
+
+/// `*` any run of characters, `?` one character; everything else as itself.
+pub fn glob_matches(glob: &str, text: &str) -> bool {
+    let (glob, text): (Vec<char>, Vec<char>) = (glob.chars().collect(), text.chars().collect());
+    // The classic two-pointer match with one backtrack point: linear in practice.
+    let (mut g, mut t, mut star, mut mark) = (0, 0, None, 0);
+    while t < text.len() {
+        if g < glob.len() && (glob[g] == '?' || glob[g] == text[t]) {
+            g += 1;
+            t += 1;
+        } else if g < glob.len() && glob[g] == '*' {
+            star = Some(g);
+            mark = t;
+            g += 1;
+        } else if let Some(at) = star {
+            g = at + 1;
+            mark += 1;
+            t = mark;
+        } else {
+            return false;
+        }
+    }
+    glob[g..].iter().all(|c| *c == '*')
+}
+
+/// Where a target came from: written out, or found by a selector.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Origin {
+    #[default]
+    Config,
+    Selector {
+        name: std::sync::Arc<str>,
+        /// The tag overrides that changed its template, as `key=value`.
+        overridden: Vec<String>,
+    },
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Config => formatter.write_str("config"),
+            Origin::Selector { name, overridden } if overridden.is_empty() => {
+                write!(formatter, "selector {name}")
+            }
+            Origin::Selector { name, overridden } => {
+                write!(formatter, "selector {name}, tags {}", overridden.join(" "))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,6 +283,10 @@ pub struct DaemonSettings {
     /// Where the daemon keeps its snapshot without `[leader]` (with it, the lease
     /// table does); none: no snapshot.
     pub state_directory: Option<PathBuf>,
+    /// How often selectors look for functions again.
+    pub discovery_period: Duration,
+    /// Tagging API requests a second of one shard's discovery.
+    pub discovery_rate: f64,
 }
 
 impl DaemonSettings {
@@ -101,6 +317,8 @@ impl Default for DaemonSettings {
             activity_log: None,
             activity_log_max_mib: keys::DAEMON_ACTIVITY_LOG_MAX_MIB.count(),
             state_directory: None,
+            discovery_period: keys::DAEMON_DISCOVERY_PERIOD.duration(),
+            discovery_rate: keys::DAEMON_DISCOVERY_RATE.rate(),
         }
     }
 }
@@ -159,7 +377,8 @@ pub enum LogFormat {
 pub struct FunctionId {
     /// The function's name, as Lambda reports it in ARNs and metrics.
     pub name: String,
-    /// The account, when the configured reference is an ARN.
+    /// The account id: from an ARN, or the `[[account]]`'s; `None`: the base
+    /// credentials' own.
     pub account: Option<String>,
     /// What requests send as `FunctionName`: the configured name, partial ARN or ARN,
     /// without a qualifier (requests name the qualifier separately).
@@ -265,6 +484,10 @@ impl PartialEq<&str> for TargetName {
 pub struct TargetConfig {
     /// Label used in logs and metrics; defaults to `function:qualifier`.
     pub name: TargetName,
+    /// The account and Region it is managed in.
+    pub shard: ShardKey,
+    /// Written out, or found by a selector.
+    pub origin: Origin,
     pub function: FunctionId,
     pub qualifier: Qualifier,
     pub min: u32,

@@ -22,6 +22,8 @@ pub struct RawFile {
     pub leader: Option<IgnoredAny>,
     pub events: Option<IgnoredAny>,
     pub defaults: Option<IgnoredAny>,
+    pub account: Option<IgnoredAny>,
+    pub selector: Option<IgnoredAny>,
     pub target: Option<IgnoredAny>,
 }
 
@@ -52,6 +54,8 @@ pub struct RawDaemon {
     pub activity_log: Option<Spanned<String>>,
     pub activity_log_max_mib: Option<Spanned<i64>>,
     pub state_directory: Option<Spanned<String>>,
+    pub discovery_period: Option<Spanned<String>>,
+    pub discovery_rate: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -82,6 +86,37 @@ pub struct RawTarget {
     pub function: Option<Spanned<String>>,
     pub qualifier: Option<Spanned<String>>,
     pub name: Option<Spanned<String>>,
+    pub account: Option<Spanned<String>>,
+    pub region: Option<Spanned<String>>,
+    pub min: Option<Spanned<i64>>,
+    pub max: Option<Spanned<i64>>,
+    pub tracking: Option<RawTracking>,
+    pub schedule: Option<Vec<Spanned<RawSchedule>>>,
+}
+
+/// `[[account]]`: an account reached through a role, and the Regions managed in it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccount {
+    pub name: Option<Spanned<String>>,
+    pub role_arn: Option<Spanned<String>>,
+    pub external_id: Option<Spanned<String>>,
+    pub session_name: Option<Spanned<String>>,
+    pub regions: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// `[[selector]]`: which functions it finds, and the target template (the target keys
+/// but `function`, `name`, `account` and `region`, with `[defaults]` merged under them).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSelector {
+    pub name: Option<Spanned<String>>,
+    pub account: Option<Spanned<String>>,
+    pub region: Option<Spanned<String>>,
+    pub tags: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    pub functions: Option<Spanned<Vec<Spanned<String>>>>,
+    pub tag_overrides: Option<bool>,
+    pub qualifier: Option<Spanned<String>>,
     pub min: Option<Spanned<i64>>,
     pub max: Option<Spanned<i64>>,
     pub tracking: Option<RawTracking>,

@@ -22,6 +22,8 @@ pub enum Section {
     Leader,
     Events,
     Target,
+    Account,
+    Selector,
     Tracking,
     Custom,
     Schedule,
@@ -38,6 +40,8 @@ impl Section {
             Section::Leader => fields_of::<raw::RawLeader>(),
             Section::Events => fields_of::<raw::RawEvents>(),
             Section::Target => fields_of::<raw::RawTarget>(),
+            Section::Account => fields_of::<raw::RawAccount>(),
+            Section::Selector => fields_of::<raw::RawSelector>(),
             Section::Tracking => fields_of::<raw::RawTracking>(),
             Section::Custom => fields_of::<raw::RawCustomMetric>(),
             Section::Schedule => fields_of::<raw::RawSchedule>(),
@@ -53,8 +57,11 @@ impl Section {
             (Section::File, "leader") => Some(Section::Leader),
             (Section::File, "events") => Some(Section::Events),
             (Section::File, "defaults" | "target") => Some(Section::Target),
-            (Section::Target, "tracking") => Some(Section::Tracking),
-            (Section::Target, "schedule") => Some(Section::Schedule),
+            (Section::File, "account") => Some(Section::Account),
+            (Section::File, "selector") => Some(Section::Selector),
+            (Section::Target | Section::Selector, "tracking") => Some(Section::Tracking),
+            (Section::Target | Section::Selector, "schedule") => Some(Section::Schedule),
+            (Section::Selector, "tags") => Some(Section::Free),
             (Section::Tracking, "custom") => Some(Section::Custom),
             (Section::Custom, "dimensions") => Some(Section::Free),
             _ => None,
@@ -402,7 +409,7 @@ mod tests {
         assert!(Section::Schedule.fields().contains(&"lead"));
         assert_eq!(
             Section::File.fields(),
-            &["aws", "daemon", "leader", "events", "defaults", "target"]
+            &["aws", "daemon", "leader", "events", "defaults", "account", "selector", "target"]
         );
     }
 

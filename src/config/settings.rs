@@ -88,6 +88,9 @@ pub fn daemon(checker: &mut Checker<'_>, raw: RawDaemon) -> DaemonSettings {
             .and_then(|delta| delta.to_std().ok()),
         activity_log,
         state_directory,
+        discovery_period: checker
+            .duration_or_default(&raw.discovery_period, &keys::DAEMON_DISCOVERY_PERIOD),
+        discovery_rate: checker.rate(&raw.discovery_rate, &keys::DAEMON_DISCOVERY_RATE),
         activity_log_max_mib: checker.count_or_default(
             &raw.activity_log_max_mib,
             &keys::DAEMON_ACTIVITY_LOG_MAX_MIB,

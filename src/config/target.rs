@@ -16,7 +16,7 @@ pub fn target(
     raw: RawTarget,
     span: Range<usize>,
     path: &str,
-    region: Option<&str>,
+    fleet: &super::fleet::Fleet<'_>,
 ) -> Option<TargetConfig> {
     let missing = |checker: &mut Checker<'_>, key: &str| {
         checker.error_at_path(
@@ -32,7 +32,18 @@ pub fn target(
             None
         }
     };
-    let function = function_id(checker, &raw, qualifier.as_deref(), region, &missing);
+    let placed = function_id(checker, &raw, qualifier.as_deref(), &missing).and_then(
+        |(mut function, arn_account, arn_region, span)| {
+            let shard = super::fleet::place(
+                checker,
+                (&raw.account, &raw.region),
+                (arn_account.as_deref(), arn_region.as_deref(), span),
+                fleet,
+                &mut function,
+            )?;
+            Some((function, shard))
+        },
+    );
     let min = match &raw.min {
         Some(min) => checker.count(min, "min"),
         None => {
@@ -65,11 +76,15 @@ pub fn target(
         .name
         .filter(|name| check_label(checker, name, "name"))
         .map(Spanned::into_inner);
-    let (function, qualifier, min, max) = (function?, qualifier?, min?, max?);
+    let ((function, shard), qualifier, min, max) = (placed?, qualifier?, min?, max?);
     Some(TargetConfig {
         name: name
-            .unwrap_or_else(|| format!("{}:{qualifier}", function.name))
+            .unwrap_or_else(|| {
+                super::fleet::default_name(&shard, fleet.accounts, &function.name, &qualifier)
+            })
             .into(),
+        shard,
+        origin: Origin::Config,
         function,
         qualifier: Qualifier::classify(&qualifier),
         min,
@@ -79,14 +94,17 @@ pub fn target(
     })
 }
 
-/// The function a target names, checked against its qualifier and `[aws] region`.
+/// What a target's function names: the function, and an ARN's account and Region
+/// with the span they were written at (placed by `fleet::place`).
+type Named = (FunctionId, Option<String>, Option<String>, Range<usize>);
+
+/// The function a target names, checked against its qualifier.
 fn function_id(
     checker: &mut Checker<'_>,
     raw: &RawTarget,
     qualifier: Option<&str>,
-    region: Option<&str>,
     missing: &dyn Fn(&mut Checker<'_>, &str),
-) -> Option<FunctionId> {
+) -> Option<Named> {
     let function = match &raw.function {
         Some(function) => match FunctionRef::parse(function.get_ref()) {
             Ok(parsed) => Some((function, parsed)),
@@ -109,16 +127,9 @@ fn function_id(
                 format!("the function's ARN names qualifier `{in_arn}` but `qualifier` is `{qualifier}`; they must agree (or leave it out of the ARN)"),
             );
         }
-        if let (Some(in_arn), Some(configured)) = (&parsed.region, region)
-            && *in_arn != configured
-        {
-            checker.error(
-                written.span(),
-                format!("the function's ARN is in region `{in_arn}` but [aws] region is `{configured}`: every target is managed through that one region"),
-            );
-        }
     }
-    function.map(|(written, parsed)| FunctionId {
+    function.map(|(written, parsed)| {
+        let id = FunctionId {
         name: parsed.name.to_owned(),
         account: parsed.account.map(str::to_owned),
         reference: match parsed.qualifier {
@@ -131,6 +142,9 @@ fn function_id(
                 .to_owned(),
             None => written.get_ref().clone(),
         },
+        };
+        let (account, region) = (parsed.account.map(str::to_owned), parsed.region.map(str::to_owned));
+        (id, account, region, written.span())
     })
 }
 

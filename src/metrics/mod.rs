@@ -40,11 +40,53 @@ pub struct Metrics {
     pub events: IntCounterVec,
     pub http_connections_dropped: IntCounterVec,
     pub budget: BudgetFamilies,
+    pub shards: ShardFamilies,
     /// Registered only with `[leader]` ([`Metrics::register_leader`]).
     pub leader: LeaderFamilies,
 }
 
 /// The control-plane budget's families, by priority.
+/// Each shard's health and discovery, by `account` (an `[[account]]`'s name, or
+/// `base`) and `region`: bounded by the config.
+pub struct ShardFamilies {
+    pub ready: IntGaugeVec,
+    pub discoveries: IntCounterVec,
+    pub discovered: IntGaugeVec,
+    pub skipped: IntGaugeVec,
+}
+
+impl ShardFamilies {
+    fn new(registry: &Registry) -> Self {
+        let shard = ["account", "region"];
+        Self {
+            ready: int_gauge(
+                registry,
+                "pc_autoscaler_shard_ready",
+                "1 while the account and Region's shard reads AWS (not 3 uninformed passes in a row), else 0.",
+                &shard,
+            ),
+            discoveries: counter(
+                registry,
+                "pc_autoscaler_discoveries_total",
+                "Discoveries of selectors' functions by account, Region and outcome (success, failure: a selector's read failed and its targets were kept).",
+                &["account", "region", "outcome"],
+            ),
+            discovered: int_gauge(
+                registry,
+                "pc_autoscaler_discovered_targets",
+                "Targets that selectors manage, by account and Region.",
+                &shard,
+            ),
+            skipped: int_gauge(
+                registry,
+                "pc_autoscaler_discovery_skipped_functions",
+                "Functions a selector matched but does not manage (no such alias, a bad tag override, a target written out or an earlier selector's), by account and Region; `plan` and the activities say why.",
+                &shard,
+            ),
+        }
+    }
+}
+
 pub struct BudgetFamilies {
     pub spent: IntCounterVec,
     pub queued: IntGaugeVec,
@@ -128,7 +170,7 @@ impl LeaderFamilies {
 }
 
 /// Every API `Instrumented` names, for exporting its counters from the start.
-pub const APIS: [&str; 8] = [
+pub const APIS: [&str; 10] = [
     "GetProvisionedConcurrencyConfig",
     "PutProvisionedConcurrencyConfig",
     "DeleteProvisionedConcurrencyConfig",
@@ -136,7 +178,9 @@ pub const APIS: [&str; 8] = [
     "ListProvisionedConcurrencyConfigs",
     "GetAccountSettings",
     "ListAliases",
+    "ListFunctions",
     "GetMetricData",
+    "GetResources",
 ];
 /// Every `outcome` of an AWS request: `ok` or an `AwsError::label`.
 pub const OUTCOMES: [&str; 7] = [
@@ -325,6 +369,7 @@ impl Metrics {
                 ("reason", &["evicted", "refused"]),
             ),
             budget: BudgetFamilies::new(&registry),
+            shards: ShardFamilies::new(&registry),
             leader: LeaderFamilies::new(),
             registry,
         }
@@ -492,11 +537,27 @@ impl<L: LambdaApi> LambdaApi for Instrumented<L> {
         self.observe("GetAccountSettings", self.inner.unreserved_concurrency())
             .await
     }
-    async fn weighted_aliases(
+    async fn aliases(&self, function: &str) -> Result<crate::aws::Aliases, AwsError> {
+        self.observe("ListAliases", self.inner.aliases(function))
+            .await
+    }
+
+    async fn function_names(
         &self,
-        function: &str,
-    ) -> Result<std::collections::BTreeSet<String>, AwsError> {
-        self.observe("ListAliases", self.inner.weighted_aliases(function))
+        marker: Option<String>,
+    ) -> Result<(Vec<String>, Option<String>), AwsError> {
+        self.observe("ListFunctions", self.inner.function_names(marker))
+            .await
+    }
+}
+
+impl<T: crate::aws::TaggingApi> crate::aws::TaggingApi for Instrumented<T> {
+    async fn tagged_page(
+        &self,
+        tags: &[(String, Option<String>)],
+        token: Option<String>,
+    ) -> Result<crate::aws::TaggedPage, AwsError> {
+        self.observe("GetResources", self.inner.tagged_page(tags, token))
             .await
     }
 }

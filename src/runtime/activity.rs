@@ -44,6 +44,9 @@ pub enum Kind {
     /// An operator's override was set, cleared or ended, or its store could not be
     /// read; `target` is the override's scope.
     Override,
+    /// A selector began or stopped managing a target, or skipped a function it matched;
+    /// `target` is the target's name, or `selector/function` for a skip.
+    Discovery,
 }
 
 /// What set the evaluation off.
@@ -66,6 +69,8 @@ pub enum Trigger {
     Retry,
     /// An operator's override was set, cleared or ended.
     Override,
+    /// A selector's discovery.
+    Discovery,
 }
 
 /// One change, as `/activities` shows it.

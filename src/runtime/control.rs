@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use super::budget::Priority;
 use super::scheduler::Scheduler;
-use crate::aws::{AwsError, FunctionConfigs, LambdaApi, ProvisionedConfig};
+use crate::aws::{Aliases, AwsError, FunctionConfigs, LambdaApi, ProvisionedConfig};
 use crate::config::{Config, FunctionId, TargetConfig};
 use crate::leader::Fence;
 use crate::metrics::Metrics;
@@ -34,6 +34,9 @@ pub struct BudgetKey {
 pub struct Control<L> {
     lambda: Arc<L>,
     rate: f64,
+    /// The account of the shard's credentials, when known (an `[[account]]`'s id):
+    /// a function named without an account shares its budget.
+    home: Option<String>,
     region: Option<String>,
     metrics: Option<Arc<Metrics>>,
     budgets: Arc<Mutex<HashMap<BudgetKey, Scheduler>>>,
@@ -49,6 +52,7 @@ impl<L> Clone for Control<L> {
         Self {
             lambda: self.lambda.clone(),
             rate: self.rate,
+            home: self.home.clone(),
             region: self.region.clone(),
             metrics: self.metrics.clone(),
             budgets: self.budgets.clone(),
@@ -72,6 +76,7 @@ impl<L: LambdaApi> Control<L> {
         Self {
             lambda: Arc::new(lambda),
             rate,
+            home: None,
             region: config.aws.region.clone(),
             get_function: Scheduler::new(get_function_rate, None),
             writes: Scheduler::new(config.daemon.max_write_rate, None),
@@ -87,10 +92,17 @@ impl<L: LambdaApi> Control<L> {
         self
     }
 
+    /// The budgets of the account `home` (its id) in `region`: a shard's.
+    pub fn in_shard(mut self, home: Option<String>, region: Option<String>) -> Self {
+        self.home = home;
+        self.region = region;
+        self
+    }
+
     /// The budget of `account` (`None`: the credentials' own) in the clients' Region.
     fn budget(&self, account: Option<&String>) -> Scheduler {
         let key = BudgetKey {
-            account: account.cloned(),
+            account: account.or(self.home.as_ref()).cloned(),
             region: self.region.clone(),
         };
         self.budgets
@@ -187,7 +199,30 @@ impl<L: LambdaApi> Control<L> {
         priority: Priority,
     ) -> Result<BTreeSet<String>, AwsError> {
         Self::within(&self.budget(function.account.as_ref()), priority, || {
-            self.lambda.weighted_aliases(&function.reference)
+            self.lambda.aliases(&function.reference)
+        })
+        .await
+        .map(|aliases| crate::aws::weighted(&aliases))
+    }
+
+    /// The aliases of a function of the shard's account, named as `ListFunctions`
+    /// or the tagging API found it: one `ListAliases`.
+    pub async fn aliases_by_name(
+        &self,
+        function: &str,
+        priority: Priority,
+    ) -> Result<Aliases, AwsError> {
+        Self::within(&self.budget(None), priority, || self.lambda.aliases(function)).await
+    }
+
+    /// One page of the account's functions: one `ListFunctions`.
+    pub async fn function_names(
+        &self,
+        marker: Option<String>,
+        priority: Priority,
+    ) -> Result<(Vec<String>, Option<String>), AwsError> {
+        Self::within(&self.budget(None), priority, || {
+            self.lambda.function_names(marker)
         })
         .await
     }

@@ -41,6 +41,10 @@ pub struct MemoryFunction {
     /// While set, every allocation ends `FAILED` with this reason (an init failure).
     pub init_fails: Option<String>,
     pub weighted: BTreeSet<String>,
+    /// Aliases without routing weights (the weighted ones are aliases too).
+    pub aliases: BTreeSet<String>,
+    /// The function's tags, as the tagging API finds them.
+    pub tags: BTreeMap<String, String>,
     /// Qualifier → config and when its allocation started.
     pub configs: BTreeMap<String, (ProvisionedConfig, Instant)>,
 }
@@ -284,14 +288,26 @@ impl LambdaApi for MemoryLambda {
         Ok(world.unreserved)
     }
 
-    async fn weighted_aliases(&self, function: &str) -> Result<BTreeSet<String>, AwsError> {
+    async fn aliases(&self, function: &str) -> Result<crate::aws::Aliases, AwsError> {
         let mut world = self.world();
         world.request("ListAliases", function, None, None)?;
-        Ok(world
-            .functions
-            .get(function)
-            .map(|function| function.weighted.clone())
-            .unwrap_or_default())
+        let Some(function) = world.functions.get(function) else {
+            return Ok(crate::aws::Aliases::new());
+        };
+        let plain = function.aliases.iter().map(|name| (name.clone(), false));
+        let weighted = function.weighted.iter().map(|name| (name.clone(), true));
+        Ok(plain.chain(weighted).collect())
+    }
+
+    async fn function_names(
+        &self,
+        _: Option<String>,
+    ) -> Result<(Vec<String>, Option<String>), AwsError> {
+        let mut world = self.world();
+        world.request("ListFunctions", "", None, None)?;
+        let mut names: Vec<String> = world.functions.keys().cloned().collect();
+        names.sort();
+        Ok((names, None))
     }
 }
 
@@ -449,9 +465,42 @@ impl crate::aws::EventsApi for MemoryEvents {
     }
 }
 
+/// The tagging API over the same functions: every one with the tags asked for, in one
+/// page.
+impl crate::aws::TaggingApi for MemoryLambda {
+    async fn tagged_page(
+        &self,
+        tags: &[(String, Option<String>)],
+        _: Option<String>,
+    ) -> Result<crate::aws::TaggedPage, AwsError> {
+        let world = self.world();
+        let mut functions: Vec<crate::aws::TaggedFunction> = world
+            .functions
+            .iter()
+            .filter(|(_, function)| {
+                tags.iter().all(|(key, value)| match (function.tags.get(key), value) {
+                    (Some(found), Some(wanted)) => found == wanted,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                })
+            })
+            .map(|(name, function)| crate::aws::TaggedFunction {
+                name: name.clone(),
+                tags: function.tags.clone(),
+            })
+            .collect();
+        functions.sort_by(|left, right| left.name.cmp(&right.name));
+        Ok(crate::aws::TaggedPage {
+            functions,
+            next: None,
+        })
+    }
+}
+
 impl Connect for MemoryAws {
     type Lambda = MemoryLambda;
     type Metrics = MemoryMetrics;
+    type Tagging = MemoryLambda;
     type Lease = MemoryLease;
     type State = MemoryState;
     type Events = MemoryEvents;
@@ -462,8 +511,16 @@ impl Connect for MemoryAws {
     ) -> (MemoryEvents, Option<String>, Option<String>) {
         (self.events.clone(), None, None)
     }
-    async fn connect(&self, _: &AwsSettings) -> (MemoryLambda, MemoryMetrics) {
-        (self.lambda.clone(), self.metrics.clone())
+    async fn connect(
+        &self,
+        _: &AwsSettings,
+        _: Option<&crate::config::AccountSettings>,
+    ) -> crate::aws::Clients<MemoryLambda, MemoryMetrics, MemoryLambda> {
+        crate::aws::Clients {
+            lambda: self.lambda.clone(),
+            metrics: self.metrics.clone(),
+            tagging: self.lambda.clone(),
+        }
     }
     async fn state(&self, _: &AwsSettings, _: &LeaderSettings) -> MemoryState {
         self.snapshots.clone()

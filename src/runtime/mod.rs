@@ -19,6 +19,7 @@ pub mod budget;
 pub mod control;
 pub mod course;
 pub mod daemon;
+pub mod discovery;
 pub mod elect;
 pub mod evaluate;
 pub mod known;

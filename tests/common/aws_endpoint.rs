@@ -89,6 +89,8 @@ pub struct Function {
     pub init_fails: Option<String>,
     /// Alias name → whether it has routing weights.
     pub aliases: HashMap<String, bool>,
+    /// The function's tags, as the tagging API's `GetResources` finds them.
+    pub tags: BTreeMap<String, String>,
     pub configs: BTreeMap<String, Config>,
 }
 
@@ -111,6 +113,12 @@ pub struct World {
     pub shared_limit: Option<u32>,
     /// When the shared-limit requests of the last second came.
     shared_recent: VecDeque<Instant>,
+    /// Functions per `GetResources` page (and `ListFunctions`) before a token is given.
+    pub list_page_size: usize,
+    /// Roles whose `AssumeRole` is refused (403 `AccessDenied`).
+    pub denied_roles: std::collections::HashSet<String>,
+    /// Every `AssumeRole`: the role and the external id.
+    pub assumed: Vec<(String, Option<String>)>,
     pub log: Vec<Logged>,
 }
 
@@ -126,6 +134,9 @@ impl World {
             account_limit: ACCOUNT_LIMIT,
             shared_limit: None,
             shared_recent: VecDeque::new(),
+            list_page_size: 50,
+            denied_roles: Default::default(),
+            assumed: Vec::new(),
             log: Vec::new(),
         }
     }
@@ -274,16 +285,23 @@ impl World {
     }
 }
 
+/// Worlds of other accounts and Regions, by (account id, Region): a request signed
+/// with a key that `AssumeRole` gave out for an account goes to its world in the
+/// Region of its signing scope.
+type Scopes = Arc<Mutex<HashMap<(String, String), Arc<Mutex<World>>>>>;
+
 /// A running endpoint. Dropping it leaves the server thread to end with the test.
 pub struct Endpoint {
     pub url: String,
     world: Arc<Mutex<World>>,
+    scopes: Scopes,
 }
 
 impl Endpoint {
     pub fn start() -> Self {
         let world = Arc::new(Mutex::new(World::new()));
-        let shared = world.clone();
+        let scopes = Scopes::default();
+        let (shared, shared_scopes) = (world.clone(), scopes.clone());
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -299,9 +317,11 @@ impl Endpoint {
                 sender
                     .send(address)
                     .expect("the test waits for the address");
-                let app = axum::Router::new().fallback(move |method, uri, headers, body| {
-                    handle(shared.clone(), method, uri, headers, body)
-                });
+                let app = axum::Router::new().fallback(
+                    move |method, uri, headers: HeaderMap, body: Bytes| {
+                        route(shared.clone(), shared_scopes.clone(), method, uri, headers, body)
+                    },
+                );
                 axum::serve(listener, app)
                     .await
                     .expect("the endpoint serves");
@@ -311,12 +331,201 @@ impl Endpoint {
         Self {
             url: format!("http://{address}"),
             world,
+            scopes,
         }
     }
 
+    /// The world of the base credentials (and of STS and every unscoped request).
     pub fn world(&self) -> MutexGuard<'_, World> {
         self.world.lock().expect("the world lock is not poisoned")
     }
+
+    /// The world of `account` in `region`, made on first use.
+    pub fn scope(&self, account: &str, region: &str) -> Arc<Mutex<World>> {
+        self.scopes
+            .lock()
+            .expect("the scopes lock is not poisoned")
+            .entry((account.to_owned(), region.to_owned()))
+            .or_insert_with(|| Arc::new(Mutex::new(World::new())))
+            .clone()
+    }
+}
+
+/// The access key `AssumeRole` gives out for an account: the account is read back
+/// from it when a request is signed with it.
+fn access_key_of(account: &str) -> String {
+    format!("ASIA{account}")
+}
+
+/// The access key and Region of a request's SigV4 signing scope.
+fn signing_scope(headers: &HeaderMap) -> Option<(String, String)> {
+    let authorization = headers.get("authorization")?.to_str().ok()?;
+    let credential = authorization.split("Credential=").nth(1)?;
+    let mut parts = credential.split(['/', ',']);
+    let key = parts.next()?.to_owned();
+    let _date = parts.next()?;
+    Some((key, parts.next()?.to_owned()))
+}
+
+/// Sends a request to STS, the tagging API, or the world its signature names.
+async fn route(
+    base: Arc<Mutex<World>>,
+    scopes: Scopes,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let scope = signing_scope(&headers).and_then(|(key, region)| {
+        let account = key.strip_prefix("ASIA")?.to_owned();
+        Some((account, region))
+    });
+    let world = match scope {
+        Some(scope) => {
+            let found = scopes
+                .lock()
+                .expect("the scopes lock is not poisoned")
+                .get(&scope)
+                .cloned();
+            match found {
+                Some(world) => world,
+                None => {
+                    return lambda_error(
+                        403,
+                        "UnrecognizedClientException",
+                        &format!("no account {} in Region {} here", scope.0, scope.1),
+                        json!({}),
+                    );
+                }
+            }
+        }
+        None => base.clone(),
+    };
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if target == "ResourceGroupsTaggingAPI_20170126.GetResources" {
+        return get_resources(&world, &headers, &body);
+    }
+    if method == Method::POST && String::from_utf8_lossy(&body).contains("Action=AssumeRole") {
+        return assume_role(&base, &body);
+    }
+    handle(world, method, uri, headers, body).await
+}
+
+fn form_value(body: &[u8], name: &str) -> Option<String> {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| decode(&value.replace('+', " ")))
+}
+
+/// STS `AssumeRole` (query protocol, XML): credentials whose access key names the
+/// role's account, or 403 for a denied role.
+fn assume_role(base: &Arc<Mutex<World>>, body: &[u8]) -> Response {
+    let role = form_value(body, "RoleArn").unwrap_or_default();
+    let external_id = form_value(body, "ExternalId");
+    let mut world = base.lock().expect("the world lock is not poisoned");
+    world.assumed.push((role.clone(), external_id));
+    let xml = |status: u16, text: String| {
+        let mut response =
+            (StatusCode::from_u16(status).expect("a valid status"), text).into_response();
+        response
+            .headers_mut()
+            .insert("content-type", HeaderValue::from_static("text/xml"));
+        response
+    };
+    if world.denied_roles.contains(&role) {
+        return xml(
+            403,
+            format!("<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User is not authorized to perform: sts:AssumeRole on resource: {role}</Message></Error><RequestId>1</RequestId></ErrorResponse>"),
+        );
+    }
+    let account = role.split(':').nth(4).unwrap_or_default().to_owned();
+    let expires = (chrono::Utc::now() + chrono::TimeDelta::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    xml(
+        200,
+        format!(
+            "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult><Credentials><AccessKeyId>{}</AccessKeyId><SecretAccessKey>secret</SecretAccessKey><SessionToken>token</SessionToken><Expiration>{expires}</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>AROA:{account}</AssumedRoleId><Arn>arn:aws:sts::{account}:assumed-role/role/session</Arn></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></AssumeRoleResponse>",
+            access_key_of(&account)
+        ),
+    )
+}
+
+/// The tagging API's `GetResources` (JSON 1.1) over the world's functions, paged.
+fn get_resources(world: &Arc<Mutex<World>>, headers: &HeaderMap, body: &[u8]) -> Response {
+    let request: Json = serde_json::from_slice(body).unwrap_or_default();
+    let region = signing_scope(headers).map_or_else(|| "us-east-1".to_owned(), |scope| scope.1);
+    let mut world = world.lock().expect("the world lock is not poisoned");
+    let filters: Vec<(String, Vec<String>)> = request["TagFilters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|filter| {
+            let key = filter["Key"].as_str().unwrap_or_default().to_owned();
+            let values = filter["Values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|value| value.as_str().map(str::to_owned))
+                .collect();
+            (key, values)
+        })
+        .collect();
+    let mut names: Vec<&String> = world
+        .functions
+        .iter()
+        .filter(|(_, function)| {
+            !function.tags.is_empty()
+                && filters.iter().all(|(key, values)| {
+                    function
+                        .tags
+                        .get(key)
+                        .is_some_and(|value| values.is_empty() || values.contains(value))
+                })
+        })
+        .map(|(name, _)| name)
+        .collect();
+    names.sort();
+    let start: usize = request["PaginationToken"]
+        .as_str()
+        .and_then(|token| token.parse().ok())
+        .unwrap_or(0);
+    let end = (start + world.list_page_size).min(names.len());
+    let mappings: Vec<Json> = names[start.min(end)..end]
+        .iter()
+        .map(|name| {
+            let tags: Vec<Json> = world.functions[*name]
+                .tags
+                .iter()
+                .map(|(key, value)| json!({ "Key": key, "Value": value }))
+                .collect();
+            json!({ "ResourceARN": format!("arn:aws:lambda:{region}:123456789012:function:{name}"), "Tags": tags })
+        })
+        .collect();
+    let token = if end < names.len() { end.to_string() } else { String::new() };
+    world.log.push(Logged {
+        operation: "GetResources",
+        function: None,
+        qualifier: None,
+        value: None,
+        status: 200,
+        at: Instant::now(),
+        queries: 0,
+        caller: None,
+    });
+    let mut response = json_response(
+        200,
+        json!({ "PaginationToken": token, "ResourceTagMappingList": mappings }),
+    );
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    response
 }
 
 fn decode(segment: &str) -> String {
@@ -528,6 +737,8 @@ async fn handle(
                 Some(function_of(f)),
                 query_param(&uri, "Qualifier"),
             ),
+            (&Method::GET, ["2015-03-31", "functions", ""]) => ("ListFunctions", None, None),
+            (&Method::GET, ["2015-03-31", "functions"]) => ("ListFunctions", None, None),
             (&Method::GET, ["2015-03-31", "functions", f]) => {
                 ("GetFunction", Some(function_of(f)), None)
             }
@@ -597,6 +808,7 @@ async fn handle(
                 queries = count;
                 response
             }
+            "ListFunctions" => list_functions(&world, query_param(&uri, "Marker")),
             _ => lambda_operation(
                 &mut world,
                 operation,
@@ -617,6 +829,23 @@ async fn handle(
         caller,
     });
     response
+}
+
+/// `ListFunctions`, `list_page_size` names a page.
+fn list_functions(world: &World, marker: Option<String>) -> Response {
+    let mut names: Vec<&String> = world.functions.keys().collect();
+    names.sort();
+    let start: usize = marker.and_then(|marker| marker.parse().ok()).unwrap_or(0);
+    let end = (start + world.list_page_size).min(names.len());
+    let functions: Vec<Json> = names[start.min(end)..end]
+        .iter()
+        .map(|name| json!({ "FunctionName": name, "FunctionArn": format!("arn:aws:lambda:us-east-1:123456789012:function:{name}") }))
+        .collect();
+    let mut body = json!({ "Functions": functions });
+    if end < names.len() {
+        body["NextMarker"] = json!(end.to_string());
+    }
+    json_response(200, body)
 }
 
 fn lambda_operation(

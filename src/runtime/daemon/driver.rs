@@ -20,11 +20,13 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use super::reload::{Reloader, taken_in_force};
 use super::{Clients, Command, Exit, HEARTBEAT, Shared, Standby, WakeSource, connect, notify};
 use crate::aws::Connect;
-use crate::config::{Config, FunctionId, TargetConfig};
+use crate::config::{Config, FunctionId, Origin, ShardKey, TargetConfig};
+use crate::runtime::discovery::{Found, Written};
 use crate::runtime::series;
 use crate::runtime::shard::due::Lane;
 use crate::runtime::shard::{Effect, Event, MetricsRead, Now, PassOutcome, Read, ReadDone, Shard};
 
+mod discovering;
 pub(super) mod keeping;
 
 /// Sent on each heartbeat until `READY=1`: systemd's start timeout then measures a
@@ -34,9 +36,19 @@ const START_EXTENSION: &str = "EXTEND_TIMEOUT_USEC=30000000";
 /// A shard as the driver keeps it: the state machine and the clients of its account
 /// and Region.
 pub struct ShardIo<A: Connect> {
+    key: ShardKey,
     pub core: Arc<Mutex<Shard>>,
     clients: Clients<A>,
-    ready: bool,
+    /// Its passes read AWS (not 3 uninformed in a row).
+    passes_ready: bool,
+    discovered: discovering::Discovered,
+}
+
+impl<A: Connect> ShardIo<A> {
+    /// Ready while its passes read AWS and its selectors, if it has any, do.
+    fn ready(&self) -> bool {
+        self.passes_ready && !self.discovered.failing()
+    }
 }
 
 /// What a task was doing, for the event that tells its shard it was lost.
@@ -131,7 +143,12 @@ pub struct Leader<A: Connect, W> {
     /// Writes; waited for at shutdown within the grace period.
     writes: Tasks,
     /// A good reload waiting for its new clients.
-    connecting: JoinSet<(Config, Clients<A>)>,
+    connecting: JoinSet<(Config, Vec<(ShardKey, Clients<A>)>)>,
+    /// The targets written out, which selectors leave alone.
+    written: Written,
+    /// Discoveries under way, one a shard at most.
+    discovering: JoinSet<(usize, Found)>,
+    discovery_ticker: Interval,
     ticker: Interval,
     boundary_wake: Arc<Notify>,
     /// The snapshot's saves and the override store's reads under way.
@@ -152,6 +169,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         let interval = config.daemon.interval;
         let targets = std::mem::take(&mut config.targets);
         let remembered = shared.snapshots.load().await;
+        let discovery_period = config.daemon.discovery_period;
         let mut leader = Leader {
             config,
             shared: shared.clone(),
@@ -161,6 +179,9 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             tasks: Tasks::default(),
             writes: Tasks::default(),
             connecting: JoinSet::new(),
+            written: Written::of(&targets),
+            discovering: JoinSet::new(),
+            discovery_ticker: interval_timer(discovery_period, Instant::now()),
             ticker: interval_timer(interval, Instant::now()),
             boundary_wake: Arc::default(),
             keeping: keeping::Keeping::default(),
@@ -169,32 +190,64 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         leader
     }
 
-    /// Builds the shards of the config in force, each starting with nothing known.
-    /// Today the config has one shard: `[aws]`'s account and Region.
+    /// Builds the shards of the config in force, each starting with nothing known and
+    /// the targets written out for it; selectors' targets come with their first
+    /// discovery. The snapshot is the first shard's.
     async fn start_shards(
         &mut self,
-        clients: Clients<A>,
-        targets: Vec<TargetConfig>,
-        remembered: Option<Vec<u8>>,
+        clients: Vec<(ShardKey, Clients<A>)>,
+        mut targets: Vec<TargetConfig>,
+        mut remembered: Option<Vec<u8>>,
     ) {
         let ids = self.shared.journal.lock().ids();
-        let core = Shard::new(ids, self.shared.fence.epoch(), fastrand::u64(..));
-        self.shards = vec![ShardIo {
-            core: Arc::new(Mutex::new(core)),
-            clients,
-            ready: true,
-        }];
+        self.shards = clients
+            .into_iter()
+            .map(|(key, clients)| {
+                let core = Shard::new(ids.clone(), self.shared.fence.epoch(), fastrand::u64(..));
+                ShardIo {
+                    key,
+                    core: Arc::new(Mutex::new(core)),
+                    clients,
+                    passes_ready: true,
+                    discovered: Default::default(),
+                }
+            })
+            .collect();
         self.shared
             .in_force
             .set(self.shards.iter().map(|shard| shard.core.clone()).collect());
-        let event = Event::Start {
-            settings: self.config.daemon.clone(),
-            targets,
-            remembered,
-            snapshots: self.shared.snapshots.is_on(),
-            reads_overrides: self.shared.override_store.is_some(),
-        };
-        self.handle(0, event).await;
+        for index in 0..self.shards.len() {
+            let key = self.shards[index].key.clone();
+            let (own, rest) = targets.into_iter().partition(|target| target.shard == key);
+            targets = rest;
+            self.publish_ready(index);
+            let event = Event::Start {
+                settings: self.config.daemon.clone(),
+                targets: own,
+                remembered: remembered.take(),
+                snapshots: index == 0 && self.shared.snapshots.is_on(),
+                reads_overrides: self.shared.override_store.is_some(),
+            };
+            self.handle(index, event).await;
+        }
+        self.discover_all();
+    }
+
+    /// Shard `index`'s readiness, in its metric and the process's `/readyz`: ready
+    /// while any shard is (one account that cannot be read leaves the others working;
+    /// `pc_autoscaler_shard_ready` says which).
+    fn publish_ready(&mut self, index: usize) {
+        let shard = &self.shards[index];
+        let labels = [shard.key.account_label(), shard.key.region_label(&self.config.aws)];
+        self.shared
+            .metrics
+            .shards
+            .ready
+            .with_label_values(&labels)
+            .set(i64::from(shard.ready()));
+        self.shared
+            .health
+            .set_ready(self.shards.iter().any(ShardIo::ready));
     }
 
     fn now(&self) -> Now {
@@ -302,11 +355,9 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         if outcome == PassOutcome::Informed {
             metrics.last_successful_evaluation.set(wall);
         }
-        self.shards[index].ready = ready;
         self.shared.health.pass_ended();
-        self.shared
-            .health
-            .set_ready(self.shards.iter().all(|shard| shard.ready));
+        self.shards[index].passes_ready = ready;
+        self.publish_ready(index);
         // A pass frees what its metric read held (thousands of series): given back
         // here, once an interval, or the heap would keep it.
         crate::trim::release_free_memory();
@@ -349,6 +400,16 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                 _ = self.boundary_wake.notified() => self.handle_all(|| Event::Boundary).await,
                 Some(config) = self.reloader.finished() => self.reloaded(config).await,
                 Some(saved) = self.keeping.saving.join_next() => self.snapshot_saved(saved),
+                _ = self.discovery_ticker.tick() => self.discover_all(),
+                Some(joined) = self.discovering.join_next() => match joined {
+                    Ok((index, found)) => self.discovered(index, found).await,
+                    Err(error) => {
+                        super::count_task_failure(&self.shared.metrics, "read", &error);
+                        for shard in &mut self.shards {
+                            shard.discovered.stopped();
+                        }
+                    }
+                },
                 Some(joined) = self.connecting.join_next() => match joined {
                     Ok((config, clients)) => self.take_in_force(config, Some(clients)).await,
                     Err(error) => super::count_task_failure(&self.shared.metrics, "reload", &error),
@@ -384,6 +445,8 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
     async fn reloaded(&mut self, config: Config) {
         let old = &self.config;
         let reconnect = config.aws != old.aws
+            || config.accounts != old.accounts
+            || config.shards() != self.shards.iter().map(|shard| shard.key.clone()).collect::<Vec<_>>()
             || config.daemon.control_plane_budget != old.daemon.control_plane_budget
             || config.daemon.max_write_rate != old.daemon.max_write_rate;
         if !reconnect {
@@ -398,28 +461,37 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         });
     }
 
-    /// Takes a reloaded config in force: the shard keeps what it knows of functions
-    /// it still names; another account or Region is a new shard.
-    async fn take_in_force(&mut self, mut config: Config, clients: Option<Clients<A>>) {
+    /// Takes a reloaded config in force: each shard keeps what it knows of functions
+    /// it still names, and its selectors' last read is resolved again; another
+    /// account or Region, or new settings of them, start the shards afresh.
+    async fn take_in_force(
+        &mut self,
+        mut config: Config,
+        clients: Option<Vec<(ShardKey, Clients<A>)>>,
+    ) {
         taken_in_force(&self.config, &config, "leader");
-        let new_account = config.aws != self.config.aws;
         let interval = config.daemon.interval;
-        let targets = std::mem::take(&mut config.targets);
+        let mut targets = std::mem::take(&mut config.targets);
+        self.written = Written::of(&targets);
+        if config.daemon.discovery_period != self.config.daemon.discovery_period {
+            let period = config.daemon.discovery_period;
+            self.discovery_ticker = interval_timer(period, Instant::now() + period);
+        }
         self.config = config;
         if let Some(clients) = clients {
-            for shard in &mut self.shards {
-                shard.clients = clients.clone();
-            }
-            if new_account {
-                // Nothing known holds there: the shard starts afresh, and is
-                // decided once its first pass reads the metrics.
-                self.start_shards(clients, targets, None).await;
-                self.ticker = interval_timer(interval, Instant::now());
-                return;
-            }
+            // Nothing known holds there: the shards start afresh, and are decided
+            // once their first pass reads the metrics.
+            self.discovering.abort_all();
+            self.start_shards(clients, targets, None).await;
+            self.ticker = interval_timer(interval, Instant::now());
+            return;
         }
-        let settings = self.config.daemon.clone();
-        self.handle(0, Event::Reload { settings, targets }).await;
+        for index in 0..self.shards.len() {
+            let key = self.shards[index].key.clone();
+            let (own, rest) = targets.into_iter().partition(|target| target.shard == key);
+            targets = rest;
+            self.resolve(index, Some(own)).await;
+        }
         crate::trim::release_free_memory();
         // Decided at once with the new config; the next pass follows an interval later.
         self.ticker = interval_timer(interval, Instant::now() + interval);
@@ -484,7 +556,9 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                 .core
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            config.targets.extend(core.target_configs());
+            // Selectors' targets are found again by the next leader.
+            let written = core.target_configs().into_iter();
+            config.targets.extend(written.filter(|target| target.origin == Origin::Config));
         }
         Standby {
             config,

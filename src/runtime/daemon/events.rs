@@ -33,6 +33,7 @@ pub fn detail_type(kind: Kind) -> &'static str {
         Kind::Blocked | Kind::Hold => "Scaling Blocked",
         Kind::Drift => "Drift Detected",
         Kind::Override => "Override",
+        Kind::Discovery => "Target Discovery",
     }
 }
 

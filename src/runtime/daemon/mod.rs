@@ -40,7 +40,7 @@ use super::elect::{Elector, Role};
 use super::shard::Shard;
 use crate::aws::{self, Connect};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, ShardKey};
 use crate::leader::Fence;
 use crate::metrics::{Instrumented, Metrics};
 use notify::Systemd;
@@ -85,6 +85,7 @@ const LEASE_RELEASE_LIMIT: Duration = Duration::from_secs(5);
 struct Clients<A: Connect> {
     control: Control<Instrumented<A::Lambda>>,
     cloudwatch: Arc<Instrumented<A::Metrics>>,
+    tagging: Arc<Instrumented<A::Tagging>>,
 }
 
 impl<A: Connect> Clone for Clients<A> {
@@ -92,21 +93,44 @@ impl<A: Connect> Clone for Clients<A> {
         Self {
             control: self.control.clone(),
             cloudwatch: self.cloudwatch.clone(),
+            tagging: self.tagging.clone(),
         }
     }
 }
 
+/// The clients of every shard of `config`, in `Config::shards` order.
 async fn connect<A: Connect>(
     aws: &A,
     config: &Config,
     metrics: &Arc<Metrics>,
     fence: &Fence,
+) -> Vec<(ShardKey, Clients<A>)> {
+    let mut shards = Vec::new();
+    for key in config.shards() {
+        let clients = connect_shard(aws, config, &key, metrics).await;
+        let control = clients.control.fenced(fence.clone());
+        shards.push((key, Clients { control, ..clients }));
+    }
+    shards
+}
+
+/// The clients of one shard: its Region, and its account's role.
+async fn connect_shard<A: Connect>(
+    aws: &A,
+    config: &Config,
+    key: &ShardKey,
+    metrics: &Arc<Metrics>,
 ) -> Clients<A> {
-    let (lambda, cloudwatch) = aws.connect(&config.aws).await;
+    let (settings, account) = config.shard_access(key);
+    let clients = aws.connect(&settings, account).await;
+    let instrumented = |inner| Instrumented {
+        inner,
+        metrics: metrics.clone(),
+    };
     Clients {
         control: Control::new(
             Instrumented {
-                inner: lambda,
+                inner: clients.lambda,
                 metrics: metrics.clone(),
             },
             config.daemon.control_plane_budget,
@@ -114,11 +138,15 @@ async fn connect<A: Connect>(
             config,
             Some(metrics.clone()),
         )
-        .fenced(fence.clone()),
+        .in_shard(
+            account.map(|account| account.account_id.clone()),
+            settings.region.clone(),
+        ),
         cloudwatch: Arc::new(Instrumented {
-            inner: cloudwatch,
+            inner: clients.metrics,
             metrics: metrics.clone(),
         }),
+        tagging: Arc::new(instrumented(clients.tagging)),
     }
 }
 
