@@ -221,8 +221,13 @@ fn render_fleet(out: &mut String, config: &Config) {
         return;
     }
     let shards = config.shards();
-    let _ = writeln!(out, "
-fleet: {} shard{} (an account and Region each, with its own budget)", shards.len(), if shards.len() == 1 { "" } else { "s" });
+    let _ = writeln!(
+        out,
+        "
+fleet: {} shard{} (an account and Region each, with its own budget)",
+        shards.len(),
+        if shards.len() == 1 { "" } else { "s" }
+    );
     for account in &config.accounts {
         let _ = writeln!(
             out,
@@ -230,7 +235,11 @@ fleet: {} shard{} (an account and Region each, with its own budget)", shards.len
             account.name,
             account.account_id,
             Printable(&account.role_arn),
-            if account.external_id.is_some() { " with an external id" } else { "" },
+            if account.external_id.is_some() {
+                " with an external id"
+            } else {
+                ""
+            },
             account.regions.join(", ")
         );
     }
@@ -244,16 +253,36 @@ fleet: {} shard{} (an account and Region each, with its own budget)", shards.len
             out,
             "  selector {}: {}{}{} alias `{}` in {}{}",
             selector.name,
-            if tags.is_empty() { String::new() } else { format!("tags {} ", tags.join(" ")) },
-            if selector.functions.is_empty() { String::new() } else { format!("names {} ", selector.functions.join(" ")) },
-            if selector.tag_overrides { "(tag overrides on)," } else { "," },
+            if tags.is_empty() {
+                String::new()
+            } else {
+                format!("tags {} ", tags.join(" "))
+            },
+            if selector.functions.is_empty() {
+                String::new()
+            } else {
+                format!("names {} ", selector.functions.join(" "))
+            },
+            if selector.tag_overrides {
+                "(tag overrides on),"
+            } else {
+                ","
+            },
             selector.template.qualifier,
             selector.account.as_deref().unwrap_or("every account"),
-            selector.region.as_deref().map(|region| format!(" {region}")).unwrap_or_default(),
+            selector
+                .region
+                .as_deref()
+                .map(|region| format!(" {region}"))
+                .unwrap_or_default(),
         );
     }
     if !config.accounts.is_empty() {
-        let roles: Vec<&str> = config.accounts.iter().map(|account| account.role_arn.as_str()).collect();
+        let roles: Vec<&str> = config
+            .accounts
+            .iter()
+            .map(|account| account.role_arn.as_str())
+            .collect();
         let _ = writeln!(
             out,
             "  IAM of the base credentials: sts:AssumeRole on {} (config/iam-policy-fleet-base.json)",

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use crate::config::{Config, ShardKey};
+use crate::runtime::course::ReadBacks;
 use crate::runtime::discovery::{Skipped, Written};
 use crate::runtime::evaluate::Evaluation;
-use crate::runtime::course::ReadBacks;
 use crate::runtime::evaluate::nothing_read;
 use crate::runtime::once::{self, ApplyOptions, Context};
 use crate::{aws, plan};
@@ -60,13 +60,26 @@ async fn contexts(config: Config, read_rate: Option<f64>) -> Contexts {
                 &Default::default(),
             )
             .await;
-            let resolution = crate::runtime::discovery::resolve(&config, &key, &written, &found, &[]);
+            let resolution =
+                crate::runtime::discovery::resolve(&config, &key, &written, &found, &[]);
             for (selector, why) in resolution.failed {
                 let reason = format!("the selector could not be read: {why}");
                 let function = "*".to_owned();
-                contexts.skipped.push((key.clone(), Skipped { function, selector, reason }));
+                contexts.skipped.push((
+                    key.clone(),
+                    Skipped {
+                        function,
+                        selector,
+                        reason,
+                    },
+                ));
             }
-            contexts.skipped.extend(resolution.skipped.into_iter().map(|skip| (key.clone(), skip)));
+            contexts.skipped.extend(
+                resolution
+                    .skipped
+                    .into_iter()
+                    .map(|skip| (key.clone(), skip)),
+            );
             let mut with_found = Config::clone(&context.config);
             with_found.targets.extend(resolution.targets);
             context.config = std::sync::Arc::new(with_found);

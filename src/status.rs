@@ -248,7 +248,13 @@ fn status_row(status: &TargetStatus) -> [String; 6] {
     }
     // Every cell quotes what the daemon answered: escaped, a cell is one line.
     [
-        status.target.clone(),
+        match &status.region {
+            // A target of an account with one Region does not name it.
+            Some(region) if !status.target.contains(region.as_str()) => {
+                format!("{} ({region})", status.target)
+            }
+            _ => status.target.clone(),
+        },
         has,
         status.desired.to_string(),
         bounds,

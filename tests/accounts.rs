@@ -42,10 +42,16 @@ fn fleet() -> Endpoint {
         }
     }
     let a_east = endpoint.scope("111111111111", "us-east-1");
-    lock(&a_east).function("batch-1").aliases.insert("live".into(), false);
+    lock(&a_east)
+        .function("batch-1")
+        .aliases
+        .insert("live".into(), false);
     let a_west = endpoint.scope("111111111111", "eu-west-1");
     let mut world = lock(&a_west);
-    world.function("no-alias").tags.insert("team".into(), "shop".into());
+    world
+        .function("no-alias")
+        .tags
+        .insert("team".into(), "shop".into());
     drop(world);
     let b_east = endpoint.scope("222222222222", "us-east-1");
     let mut world = lock(&b_east);
@@ -111,7 +117,11 @@ fn plan_resolves_selectors_in_every_account_and_region_and_says_what_it_skipped(
         "skipped a/eu-west-1 shop/no-alias: it has no alias `live`",
         "skipped c/us-east-1 shop/*: the selector could not be read",
     ] {
-        assert!(stdout.contains(expected), "plan lacks `{expected}`:\n{stdout}\n{}", text(&output.stderr));
+        assert!(
+            stdout.contains(expected),
+            "plan lacks `{expected}`:\n{stdout}\n{}",
+            text(&output.stderr)
+        );
     }
     // Only reads: nothing was written anywhere.
     for (_, account) in ACCOUNTS {
@@ -120,7 +130,10 @@ fn plan_resolves_selectors_in_every_account_and_region_and_says_what_it_skipped(
         }
     }
     let assumed = endpoint.world().assumed.clone();
-    assert!(assumed.contains(&(role("111111111111"), Some("fleet-a".into()))), "{assumed:?}");
+    assert!(
+        assumed.contains(&(role("111111111111"), Some("fleet-a".into()))),
+        "{assumed:?}"
+    );
 }
 
 #[test]
@@ -132,7 +145,11 @@ fn one_daemon_manages_each_account_and_region_in_its_own_shard() {
     let mut daemon = Daemon::start(&config, &address, &[]);
     daemon.wait_ready();
     let scope = |name: &str, region: &str| {
-        let account = ACCOUNTS.iter().find(|(n, _)| *n == name).expect("an account").1;
+        let account = ACCOUNTS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .expect("an account")
+            .1;
         endpoint.scope(account, region)
     };
     // The right writes in the right account and Region, and none elsewhere.
@@ -146,21 +163,41 @@ fn one_daemon_manages_each_account_and_region_in_its_own_shard() {
         let world = scope(name, region);
         let arrived = wait_for(Duration::from_secs(30), || {
             let seen = puts(&world);
-            wanted.iter().all(|(function, value)| seen.contains(&((*function).to_owned(), *value)))
+            wanted
+                .iter()
+                .all(|(function, value)| seen.contains(&((*function).to_owned(), *value)))
         });
-        assert!(arrived, "{name}/{region} saw {:?}:\n{}", puts(&world), daemon.log());
-        let mut functions: Vec<String> = puts(&world).into_iter().map(|(function, _)| function).collect();
+        assert!(
+            arrived,
+            "{name}/{region} saw {:?}:\n{}",
+            puts(&world),
+            daemon.log()
+        );
+        let mut functions: Vec<String> = puts(&world)
+            .into_iter()
+            .map(|(function, _)| function)
+            .collect();
         functions.sort();
         functions.dedup();
-        let mut names: Vec<String> = wanted.iter().map(|(function, _)| (*function).to_owned()).collect();
+        let mut names: Vec<String> = wanted
+            .iter()
+            .map(|(function, _)| (*function).to_owned())
+            .collect();
         names.sort();
-        assert_eq!(functions, names, "{name}/{region} was written only for its own functions");
+        assert_eq!(
+            functions, names,
+            "{name}/{region} was written only for its own functions"
+        );
     }
     // The account whose role cannot be assumed: unready and unwritten; the others work.
     for region in REGIONS {
         assert!(puts(&scope("c", region)).is_empty());
         let series = format!("pc_autoscaler_shard_ready{{account=\"c\",region=\"{region}\"}}");
-        assert!(wait_for(Duration::from_secs(10), || daemon.metric(&series) == Some(0.0)), "{series}");
+        assert!(
+            wait_for(Duration::from_secs(10), || daemon.metric(&series)
+                == Some(0.0)),
+            "{series}"
+        );
         let ready = format!("pc_autoscaler_shard_ready{{account=\"a\",region=\"{region}\"}}");
         assert_eq!(daemon.metric(&ready), Some(1.0));
     }
@@ -168,7 +205,10 @@ fn one_daemon_manages_each_account_and_region_in_its_own_shard() {
     // The bad tag override: skipped, said why in an activity and a metric.
     let (_, activities) = http_get(&address, "/activities?limit=1000").expect("activities answer");
     assert!(activities.contains("shop/bad"), "{activities}");
-    assert!(activities.contains("tag `pc-autoscaler:min` = `lots`"), "{activities}");
+    assert!(
+        activities.contains("tag `pc-autoscaler:min` = `lots`"),
+        "{activities}"
+    );
     let skipped = "pc_autoscaler_discovery_skipped_functions{account=\"b\",region=\"us-east-1\"}";
     assert_eq!(daemon.metric(skipped), Some(1.0));
     // A function tagged after the start is managed within one discovery period.
@@ -180,27 +220,46 @@ fn one_daemon_manages_each_account_and_region_in_its_own_shard() {
         late.aliases.insert("live".into(), false);
         std::time::Instant::now()
     };
-    let managed = wait_for(Duration::from_secs(25), || puts(&a_west).iter().any(|(f, _)| f == "late"));
-    assert!(managed, "the late function was not managed:\n{}", daemon.log());
-    assert!(late.elapsed() <= Duration::from_secs(10 + 8), "took {:?}", late.elapsed());
+    let managed = wait_for(Duration::from_secs(25), || {
+        puts(&a_west).iter().any(|(f, _)| f == "late")
+    });
+    assert!(
+        managed,
+        "the late function was not managed:\n{}",
+        daemon.log()
+    );
+    assert!(
+        late.elapsed() <= Duration::from_secs(10 + 8),
+        "took {:?}",
+        late.elapsed()
+    );
     // An untagged function is dropped, its capacity left as it is.
     let a_east = scope("a", "us-east-1");
     lock(&a_east).function("shop-a-us-east-1").tags.clear();
     let dropped = wait_for(Duration::from_secs(25), || {
         http_get(&address, "/activities?limit=1000").is_some_and(|(_, body)| {
-            body.contains("a/us-east-1/shop-a-us-east-1:live") && body.contains("no longer selected")
+            body.contains("a/us-east-1/shop-a-us-east-1:live")
+                && body.contains("no longer selected")
         })
     });
-    assert!(dropped, "the untagged function was not dropped:\n{}", daemon.log());
+    assert!(
+        dropped,
+        "the untagged function was not dropped:\n{}",
+        daemon.log()
+    );
     let world = lock(&a_east);
     assert!(world.requests(common::DELETE).is_empty());
-    assert_eq!(world.functions["shop-a-us-east-1"].configs["live"].requested, 1);
+    assert_eq!(
+        world.functions["shop-a-us-east-1"].configs["live"].requested,
+        1
+    );
     drop(world);
     // Every call a role made is in the member policy; the base credentials only assume.
     let granted = |file: &str| -> std::collections::BTreeSet<String> {
-        let policy: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(common::repo_file(file)).expect("the policy"))
-                .expect("the policy is JSON");
+        let policy: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(common::repo_file(file)).expect("the policy"),
+        )
+        .expect("the policy is JSON");
         policy["Statement"]
             .as_array()
             .expect("statements")
@@ -219,11 +278,17 @@ fn one_daemon_manages_each_account_and_region_in_its_own_shard() {
                     _ => "lambda",
                 };
                 let action = format!("{service}:{}", logged.operation);
-                assert!(member.contains(&action), "{action} is not in the member policy");
+                assert!(
+                    member.contains(&action),
+                    "{action} is not in the member policy"
+                );
             }
         }
     }
-    assert!(endpoint.world().log.is_empty(), "the base credentials only assume roles");
+    assert!(
+        endpoint.world().log.is_empty(),
+        "the base credentials only assume roles"
+    );
     assert!(granted("config/iam-policy-fleet-base.json").contains("sts:AssumeRole"));
 }
 
@@ -232,7 +297,15 @@ fn the_multi_account_example_passes_check() {
     let output = common::run(&["check", "--config", "config/fleet.toml"]);
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
-    for expected in ["account payments", "selector", "sts:AssumeRole", "tag:GetResources"] {
-        assert!(stdout.contains(expected), "check lacks `{expected}`:\n{stdout}");
+    for expected in [
+        "account payments",
+        "selector",
+        "sts:AssumeRole",
+        "tag:GetResources",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "check lacks `{expected}`:\n{stdout}"
+        );
     }
 }

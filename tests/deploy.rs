@@ -254,11 +254,17 @@ fn the_iam_policy_grants_what_the_daemon_calls_and_only_on_placeholders() {
         }
         granted.extend(actions);
     }
-    for api in pc_autoscaler::metrics::APIS {
-        let service = if api == "GetMetricData" {
-            "cloudwatch"
-        } else {
-            "lambda"
+    // Selectors' discovery (`ListFunctions`, `GetResources`) is granted by
+    // config/iam-policy-fleet-member.json, which tests/accounts.rs checks.
+    let discovery = ["ListFunctions", "GetResources"];
+    for api in pc_autoscaler::metrics::APIS
+        .into_iter()
+        .filter(|api| !discovery.contains(api))
+    {
+        let service = match api {
+            "GetMetricData" => "cloudwatch",
+            "GetResources" => "tag",
+            _ => "lambda",
         };
         let action = format!("{service}:{api}");
         assert!(

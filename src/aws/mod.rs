@@ -369,9 +369,9 @@ pub async fn connect(
         let provider = provider.build().await;
         shared = shared
             .into_builder()
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-                provider,
-            ))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+            )
             .build();
     }
     let reads = aws_sdk_lambda::config::Builder::from(&shared)

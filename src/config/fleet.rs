@@ -50,9 +50,9 @@ fn role_account(arn: &str) -> Option<&str> {
                 && role.strip_prefix("role/").is_some_and(|name| {
                     !name.is_empty()
                         && name.len() <= 512
-                        && name.chars().all(|c| {
-                            c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c)
-                        })
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c))
                 }) =>
         {
             Some(account)
@@ -62,20 +62,34 @@ fn role_account(arn: &str) -> Option<&str> {
 }
 
 /// Every `[[account]]`; names unique.
-pub fn accounts(checker: &mut Checker<'_>, items: Vec<(Range<usize>, RawAccount)>) -> Vec<AccountSettings> {
+pub fn accounts(
+    checker: &mut Checker<'_>,
+    items: Vec<(Range<usize>, RawAccount)>,
+) -> Vec<AccountSettings> {
     let mut accounts: Vec<AccountSettings> = Vec::new();
     for (index, (span, raw)) in items.into_iter().enumerate() {
         let path = format!("account[{index}]");
         let missing = |checker: &mut Checker<'_>, key: &str| {
-            checker.error_at_path(span.clone(), path.clone(), format!("missing required key `{key}`"));
+            checker.error_at_path(
+                span.clone(),
+                path.clone(),
+                format!("missing required key `{key}`"),
+            );
         };
         let name = match raw.name {
             Some(name) if !is_short_name(name.get_ref()) => {
                 checker.error(name.span(), format!("`{}` is not an account name: 1 to {MAX_ACCOUNT_NAME} letters, digits, `-` and `_`", printable(name.get_ref())));
                 None
             }
-            Some(name) if accounts.iter().any(|account| account.name == *name.get_ref()) => {
-                checker.error(name.span(), format!("another [[account]] is already named `{}`", name.get_ref()));
+            Some(name)
+                if accounts
+                    .iter()
+                    .any(|account| account.name == *name.get_ref()) =>
+            {
+                checker.error(
+                    name.span(),
+                    format!("another [[account]] is already named `{}`", name.get_ref()),
+                );
                 None
             }
             Some(name) => Some(name.into_inner()),
@@ -88,7 +102,13 @@ pub fn accounts(checker: &mut Checker<'_>, items: Vec<(Range<usize>, RawAccount)
             Some(arn) => match role_account(arn.get_ref()) {
                 Some(account) => Some((arn.get_ref().clone(), account.to_owned())),
                 None => {
-                    checker.error(arn.span(), format!("`{}` is not an IAM role ARN: write arn:aws:iam::ACCOUNT:role/NAME", printable(arn.get_ref())));
+                    checker.error(
+                        arn.span(),
+                        format!(
+                            "`{}` is not an IAM role ARN: write arn:aws:iam::ACCOUNT:role/NAME",
+                            printable(arn.get_ref())
+                        ),
+                    );
                     None
                 }
             },
@@ -110,22 +130,41 @@ pub fn accounts(checker: &mut Checker<'_>, items: Vec<(Range<usize>, RawAccount)
         };
         let external_id = raw.external_id.filter(|id| {
             let valid = (2..=1224).contains(&id.get_ref().len())
-                && id.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c));
+                && id
+                    .get_ref()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c));
             if !valid {
-                checker.error(id.span(), "an external id is 2 to 1,224 of letters, digits and `+=,.@:/-_`");
+                checker.error(
+                    id.span(),
+                    "an external id is 2 to 1,224 of letters, digits and `+=,.@:/-_`",
+                );
             }
             valid
         });
         let session_name = match raw.session_name {
             Some(session) if is_session_name(session.get_ref()) => session.into_inner(),
             Some(session) => {
-                checker.error(session.span(), "a session name is 2 to 64 of letters, digits and `+=,.@-_`");
+                checker.error(
+                    session.span(),
+                    "a session name is 2 to 64 of letters, digits and `+=,.@-_`",
+                );
                 String::new()
             }
-            None => keys::ACCOUNT_SESSION_NAME.default_text().trim_matches('`').to_owned(),
+            None => keys::ACCOUNT_SESSION_NAME
+                .default_text()
+                .trim_matches('`')
+                .to_owned(),
         };
         if let (Some(name), Some((role_arn, account_id)), Some(regions)) = (name, role, regions) {
-            accounts.push(AccountSettings { name, role_arn, account_id, external_id: external_id.map(Spanned::into_inner), session_name, regions });
+            accounts.push(AccountSettings {
+                name,
+                role_arn,
+                account_id,
+                external_id: external_id.map(Spanned::into_inner),
+                session_name,
+                regions,
+            });
         }
     }
     accounts
@@ -133,7 +172,9 @@ pub fn accounts(checker: &mut Checker<'_>, items: Vec<(Range<usize>, RawAccount)
 
 fn is_session_name(text: &str) -> bool {
     (2..=64).contains(&text.len())
-        && text.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c))
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c))
 }
 
 fn region_list(checker: &mut Checker<'_>, regions: Vec<Spanned<String>>) -> Vec<String> {
@@ -141,9 +182,18 @@ fn region_list(checker: &mut Checker<'_>, regions: Vec<Spanned<String>>) -> Vec<
     let mut valid = Vec::new();
     for region in regions {
         if !is_region(region.get_ref()) {
-            checker.error(region.span(), format!("`{}` is not a Region name such as `us-east-1`", printable(region.get_ref())));
+            checker.error(
+                region.span(),
+                format!(
+                    "`{}` is not a Region name such as `us-east-1`",
+                    printable(region.get_ref())
+                ),
+            );
         } else if !seen.insert(region.get_ref().clone()) {
-            checker.error(region.span(), format!("Region `{}` is listed twice", region.get_ref()));
+            checker.error(
+                region.span(),
+                format!("Region `{}` is listed twice", region.get_ref()),
+            );
         } else {
             valid.push(region.into_inner());
         }
@@ -163,15 +213,27 @@ pub fn place(
     let (account_key, region_key) = raw;
     let (arn_account, arn_region, arn_span) = arn;
     let account = match account_key {
-        Some(name) => match fleet.accounts.iter().find(|account| account.name == *name.get_ref()) {
+        Some(name) => match fleet
+            .accounts
+            .iter()
+            .find(|account| account.name == *name.get_ref())
+        {
             Some(account) => Some(account),
             None => {
-                checker.error(name.span(), format!("no [[account]] is named `{}`", printable(name.get_ref())));
+                checker.error(
+                    name.span(),
+                    format!("no [[account]] is named `{}`", printable(name.get_ref())),
+                );
                 return None;
             }
         },
         // An ARN in a listed account is managed through its role.
-        None => arn_account.and_then(|id| fleet.accounts.iter().find(|account| account.account_id == id)),
+        None => arn_account.and_then(|id| {
+            fleet
+                .accounts
+                .iter()
+                .find(|account| account.account_id == id)
+        }),
     };
     let Some(account) = account else {
         return place_in_base(checker, region_key, arn_region, arn_span, fleet);
@@ -179,12 +241,24 @@ pub fn place(
     if let Some(id) = arn_account
         && id != account.account_id
     {
-        checker.error(arn_span, format!("the function's ARN is in account {id} but account `{}` is {}", account.name, account.account_id));
+        checker.error(
+            arn_span,
+            format!(
+                "the function's ARN is in account {id} but account `{}` is {}",
+                account.name, account.account_id
+            ),
+        );
         return None;
     }
     let region = match (region_key, arn_region) {
         (Some(written), Some(in_arn)) if written.get_ref() != in_arn => {
-            checker.error(written.span(), format!("`region` is `{}` but the function's ARN is in `{in_arn}`", printable(written.get_ref())));
+            checker.error(
+                written.span(),
+                format!(
+                    "`region` is `{}` but the function's ARN is in `{in_arn}`",
+                    printable(written.get_ref())
+                ),
+            );
             return None;
         }
         (Some(written), _) => (written.get_ref().as_str(), written.span()),
@@ -192,13 +266,27 @@ pub fn place(
         (None, None) => match account.regions.as_slice() {
             [only] => (only.as_str(), arn_span),
             _ => {
-                checker.error(arn_span, format!("account `{}` manages several Regions; say which with `region`", account.name));
+                checker.error(
+                    arn_span,
+                    format!(
+                        "account `{}` manages several Regions; say which with `region`",
+                        account.name
+                    ),
+                );
                 return None;
             }
         },
     };
     if !account.regions.iter().any(|listed| listed == region.0) {
-        checker.error(region.1, format!("Region `{}` is not among account `{}`'s regions ({})", printable(region.0), account.name, account.regions.join(", ")));
+        checker.error(
+            region.1,
+            format!(
+                "Region `{}` is not among account `{}`'s regions ({})",
+                printable(region.0),
+                account.name,
+                account.regions.join(", ")
+            ),
+        );
         return None;
     }
     function.account = Some(account.account_id.clone());
@@ -215,7 +303,11 @@ fn place_in_base(
     let Some(configured) = fleet.region else {
         return Some(ShardKey::default());
     };
-    let hint = if fleet.accounts.is_empty() { "every target is managed through that one Region" } else { "name an [[account]] that lists it" };
+    let hint = if fleet.accounts.is_empty() {
+        "every target is managed through that one Region"
+    } else {
+        "name an [[account]] that lists it"
+    };
     if let Some(written) = region_key
         && written.get_ref() != configured
     {
@@ -234,10 +326,18 @@ fn place_in_base(
 /// A target's default name in its shard: `function:qualifier` in the base account,
 /// `account/function:qualifier` in an account with one Region, and
 /// `account/region/function:qualifier` in one with several.
-pub fn default_name(shard: &ShardKey, accounts: &[AccountSettings], function: &str, qualifier: &str) -> String {
+pub fn default_name(
+    shard: &ShardKey,
+    accounts: &[AccountSettings],
+    function: &str,
+    qualifier: &str,
+) -> String {
     match (&shard.account, &shard.region) {
         (Some(name), Some(region)) => {
-            let several = accounts.iter().find(|account| *account.name == **name).is_some_and(|account| account.regions.len() > 1);
+            let several = accounts
+                .iter()
+                .find(|account| *account.name == **name)
+                .is_some_and(|account| account.regions.len() > 1);
             if several {
                 format!("{name}/{region}/{function}:{qualifier}")
             } else {
@@ -267,8 +367,15 @@ pub fn selectors(
                 checker.error(name.span(), format!("`{}` is not a selector name: 1 to {MAX_ACCOUNT_NAME} letters, digits, `-` and `_`", printable(name.get_ref())));
                 None
             }
-            Some(name) if selectors.iter().any(|selector| selector.name == *name.get_ref()) => {
-                checker.error(name.span(), format!("another [[selector]] is already named `{}`", name.get_ref()));
+            Some(name)
+                if selectors
+                    .iter()
+                    .any(|selector| selector.name == *name.get_ref()) =>
+            {
+                checker.error(
+                    name.span(),
+                    format!("another [[selector]] is already named `{}`", name.get_ref()),
+                );
                 None
             }
             Some(name) => Some(name.get_ref().clone()),
@@ -277,18 +384,33 @@ pub fn selectors(
         let scope = selector_scope(checker, &raw, accounts);
         let tags = selector_tags(checker, &raw);
         let functions = name_globs(checker, &raw);
-        if tags.as_ref().is_some_and(Vec::is_empty) && functions.as_ref().is_some_and(Vec::is_empty) {
-            checker.error_at_path(span.clone(), path.clone(), "a selector needs `tags`, `functions` or both: it would take every function");
+        if tags.as_ref().is_some_and(Vec::is_empty) && functions.as_ref().is_some_and(Vec::is_empty)
+        {
+            checker.error_at_path(
+                span.clone(),
+                path.clone(),
+                "a selector needs `tags`, `functions` or both: it would take every function",
+            );
         }
         if let Some(qualifier) = &raw.qualifier
-            && matches!(Qualifier::classify(qualifier.get_ref()), Qualifier::Version(_))
+            && matches!(
+                Qualifier::classify(qualifier.get_ref()),
+                Qualifier::Version(_)
+            )
         {
             checker.error(qualifier.span(), "a selector's qualifier must be an alias: version numbers differ from function to function");
         }
-        let qualifier_ok = raw.qualifier.as_ref().is_none_or(|qualifier| is_qualifier(qualifier.get_ref()));
+        let qualifier_ok = raw
+            .qualifier
+            .as_ref()
+            .is_none_or(|qualifier| is_qualifier(qualifier.get_ref()));
         let tag_overrides = raw.tag_overrides.unwrap_or(false);
         if tag_overrides && tags.as_ref().is_some_and(Vec::is_empty) {
-            checker.error_at_path(span.clone(), path.clone(), "`tag_overrides` needs `tags`: a function's tags are read with them");
+            checker.error_at_path(
+                span.clone(),
+                path.clone(),
+                "`tag_overrides` needs `tags`: a function's tags are read with them",
+            );
         }
         let as_target = RawTarget {
             function: Some(Spanned::new(span.clone(), TEMPLATE_FUNCTION.to_owned())),
@@ -302,10 +424,24 @@ pub fn selectors(
             schedule: raw.schedule,
         };
         let template = template(checker, as_target, span, &path);
-        if let (Some(name), Some((account, region)), Some(tags), Some(functions), Some(template), true) =
-            (name, scope, tags, functions, template, qualifier_ok)
+        if let (
+            Some(name),
+            Some((account, region)),
+            Some(tags),
+            Some(functions),
+            Some(template),
+            true,
+        ) = (name, scope, tags, functions, template, qualifier_ok)
         {
-            selectors.push(SelectorConfig { name, account, region, tags, functions, tag_overrides, template });
+            selectors.push(SelectorConfig {
+                name,
+                account,
+                region,
+                tags,
+                functions,
+                tag_overrides,
+                template,
+            });
         }
     }
     selectors
@@ -313,12 +449,22 @@ pub fn selectors(
 
 type Scope = (Option<String>, Option<String>);
 
-fn selector_scope(checker: &mut Checker<'_>, raw: &RawSelector, accounts: &[AccountSettings]) -> Option<Scope> {
+fn selector_scope(
+    checker: &mut Checker<'_>,
+    raw: &RawSelector,
+    accounts: &[AccountSettings],
+) -> Option<Scope> {
     let account = match &raw.account {
-        Some(name) => match accounts.iter().find(|account| account.name == *name.get_ref()) {
+        Some(name) => match accounts
+            .iter()
+            .find(|account| account.name == *name.get_ref())
+        {
             Some(account) => Some(account),
             None => {
-                checker.error(name.span(), format!("no [[account]] is named `{}`", printable(name.get_ref())));
+                checker.error(
+                    name.span(),
+                    format!("no [[account]] is named `{}`", printable(name.get_ref())),
+                );
                 return None;
             }
         },
@@ -327,22 +473,39 @@ fn selector_scope(checker: &mut Checker<'_>, raw: &RawSelector, accounts: &[Acco
     if let Some(region) = &raw.region {
         let listed = match account {
             Some(account) => account.regions.contains(region.get_ref()),
-            None => accounts.iter().any(|account| account.regions.contains(region.get_ref())),
+            None => accounts
+                .iter()
+                .any(|account| account.regions.contains(region.get_ref())),
         };
         if accounts.is_empty() {
-            checker.error(region.span(), "without [[account]] a selector looks in [aws] region; leave `region` out");
+            checker.error(
+                region.span(),
+                "without [[account]] a selector looks in [aws] region; leave `region` out",
+            );
             return None;
         }
         if !listed {
-            checker.error(region.span(), format!("no account it looks in lists Region `{}`", printable(region.get_ref())));
+            checker.error(
+                region.span(),
+                format!(
+                    "no account it looks in lists Region `{}`",
+                    printable(region.get_ref())
+                ),
+            );
             return None;
         }
     }
-    Some((account.map(|account| account.name.clone()), raw.region.as_ref().map(|region| region.get_ref().clone())))
+    Some((
+        account.map(|account| account.name.clone()),
+        raw.region.as_ref().map(|region| region.get_ref().clone()),
+    ))
 }
 
 /// AWS's limits on tags: keys 1 to 128 characters, values at most 256.
-fn selector_tags(checker: &mut Checker<'_>, raw: &RawSelector) -> Option<Vec<(String, Option<String>)>> {
+fn selector_tags(
+    checker: &mut Checker<'_>,
+    raw: &RawSelector,
+) -> Option<Vec<(String, Option<String>)>> {
     let Some(tags) = &raw.tags else {
         return Some(Vec::new());
     };
@@ -350,7 +513,13 @@ fn selector_tags(checker: &mut Checker<'_>, raw: &RawSelector) -> Option<Vec<(St
     let mut found = Vec::new();
     for (key, value) in tags.get_ref() {
         if key.is_empty() || key.chars().count() > 128 || key.starts_with("aws:") {
-            checker.error(value.span(), format!("`{}` is not a tag key to select by: 1 to 128 characters, not starting `aws:`", printable(key)));
+            checker.error(
+                value.span(),
+                format!(
+                    "`{}` is not a tag key to select by: 1 to 128 characters, not starting `aws:`",
+                    printable(key)
+                ),
+            );
             valid = false;
         } else if value.get_ref().chars().count() > 256 {
             checker.error(value.span(), "a tag value is at most 256 characters");
@@ -371,13 +540,21 @@ fn name_globs(checker: &mut Checker<'_>, raw: &RawSelector) -> Option<Vec<String
     for glob in globs.get_ref() {
         let text = glob.get_ref();
         let ok = (1..=64).contains(&text.len())
-            && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_*?".contains(c));
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_*?".contains(c));
         if !ok {
             checker.error(glob.span(), format!("`{}` is not a function-name glob: 1 to 64 of letters, digits, `-`, `_`, `*` and `?`", printable(text)));
             valid = false;
         }
     }
-    valid.then(|| globs.get_ref().iter().map(|glob| glob.get_ref().clone()).collect())
+    valid.then(|| {
+        globs
+            .get_ref()
+            .iter()
+            .map(|glob| glob.get_ref().clone())
+            .collect()
+    })
 }
 
 #[cfg(test)]
@@ -404,10 +581,18 @@ mod tests {
 
     #[test]
     fn regions_and_roles_are_recognised() {
-        assert!(is_region("us-east-1") && is_region("us-gov-west-1") && is_region("ap-southeast-2"));
+        assert!(
+            is_region("us-east-1") && is_region("us-gov-west-1") && is_region("ap-southeast-2")
+        );
         assert!(!is_region("us-east") && !is_region("US-EAST-1") && !is_region("east-1"));
-        assert_eq!(role_account("arn:aws:iam::123456789012:role/pc"), Some("123456789012"));
-        assert_eq!(role_account("arn:aws-cn:iam::123456789012:role/path/pc"), Some("123456789012"));
+        assert_eq!(
+            role_account("arn:aws:iam::123456789012:role/pc"),
+            Some("123456789012")
+        );
+        assert_eq!(
+            role_account("arn:aws-cn:iam::123456789012:role/path/pc"),
+            Some("123456789012")
+        );
         assert_eq!(role_account("arn:aws:iam::12345:role/pc"), None);
         assert_eq!(role_account("arn:aws:iam::123456789012:user/pc"), None);
     }

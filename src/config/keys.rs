@@ -312,7 +312,12 @@ mod tests {
             "target.tracking.custom.dimensions",
         ];
         // A selector's template keys are the target's, described by their rows.
-        let template = ["selector.min", "selector.max", "selector.tracking", "selector.schedule"];
+        let template = [
+            "selector.min",
+            "selector.max",
+            "selector.tracking",
+            "selector.schedule",
+        ];
         known.retain(|path| {
             !described_by_parent.contains(&path.as_str())
                 && !template.iter().any(|prefix| path.starts_with(prefix))

@@ -274,9 +274,12 @@ fn selectors(
         region: None,
         accounts: &[],
     };
-    fleet::selectors(checker, items, fleet.accounts, |checker, raw, span, path| {
-        target::target(checker, raw, span, path, &template_fleet)
-    })
+    fleet::selectors(
+        checker,
+        items,
+        fleet.accounts,
+        |checker, raw, span, path| target::target(checker, raw, span, path, &template_fleet),
+    )
 }
 
 /// Every `[[target]]`, each with `[defaults]` merged under it, validated one by one.

@@ -184,7 +184,11 @@ impl SelectorConfig {
 
     /// Whether a function of this name matches the name globs.
     pub fn matches_name(&self, function: &str) -> bool {
-        self.functions.is_empty() || self.functions.iter().any(|glob| glob_matches(glob, function))
+        self.functions.is_empty()
+            || self
+                .functions
+                .iter()
+                .any(|glob| glob_matches(glob, function))
     }
 }
 

@@ -409,7 +409,9 @@ mod tests {
         assert!(Section::Schedule.fields().contains(&"lead"));
         assert_eq!(
             Section::File.fields(),
-            &["aws", "daemon", "leader", "events", "defaults", "account", "selector", "target"]
+            &[
+                "aws", "daemon", "leader", "events", "defaults", "account", "selector", "target"
+            ]
         );
     }
 

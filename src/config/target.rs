@@ -130,20 +130,23 @@ fn function_id(
     }
     function.map(|(written, parsed)| {
         let id = FunctionId {
-        name: parsed.name.to_owned(),
-        account: parsed.account.map(str::to_owned),
-        reference: match parsed.qualifier {
-            // Requests name the qualifier separately; a List takes no qualifier.
-            Some(qualifier) => written
-                .get_ref()
-                .strip_suffix(qualifier)
-                .and_then(|rest| rest.strip_suffix(':'))
-                .unwrap_or(written.get_ref())
-                .to_owned(),
-            None => written.get_ref().clone(),
-        },
+            name: parsed.name.to_owned(),
+            account: parsed.account.map(str::to_owned),
+            reference: match parsed.qualifier {
+                // Requests name the qualifier separately; a List takes no qualifier.
+                Some(qualifier) => written
+                    .get_ref()
+                    .strip_suffix(qualifier)
+                    .and_then(|rest| rest.strip_suffix(':'))
+                    .unwrap_or(written.get_ref())
+                    .to_owned(),
+                None => written.get_ref().clone(),
+            },
         };
-        let (account, region) = (parsed.account.map(str::to_owned), parsed.region.map(str::to_owned));
+        let (account, region) = (
+            parsed.account.map(str::to_owned),
+            parsed.region.map(str::to_owned),
+        );
         (id, account, region, written.span())
     })
 }

@@ -98,6 +98,12 @@ pub struct Activity {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetStatus {
     pub target: String,
+    /// The `[[account]]`'s name, or `base`.
+    #[serde(default)]
+    pub account: String,
+    /// Its Region; `None`: `[aws] region` or the SDK's chain.
+    #[serde(default)]
+    pub region: Option<String>,
     pub function: String,
     pub qualifier: String,
     pub evaluated_at: DateTime<Utc>,

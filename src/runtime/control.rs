@@ -212,7 +212,10 @@ impl<L: LambdaApi> Control<L> {
         function: &str,
         priority: Priority,
     ) -> Result<Aliases, AwsError> {
-        Self::within(&self.budget(None), priority, || self.lambda.aliases(function)).await
+        Self::within(&self.budget(None), priority, || {
+            self.lambda.aliases(function)
+        })
+        .await
     }
 
     /// One page of the account's functions: one `ListFunctions`.

@@ -478,11 +478,12 @@ impl crate::aws::TaggingApi for MemoryLambda {
             .functions
             .iter()
             .filter(|(_, function)| {
-                tags.iter().all(|(key, value)| match (function.tags.get(key), value) {
-                    (Some(found), Some(wanted)) => found == wanted,
-                    (Some(_), None) => true,
-                    (None, _) => false,
-                })
+                tags.iter()
+                    .all(|(key, value)| match (function.tags.get(key), value) {
+                        (Some(found), Some(wanted)) => found == wanted,
+                        (Some(_), None) => true,
+                        (None, _) => false,
+                    })
             })
             .map(|(name, function)| crate::aws::TaggedFunction {
                 name: name.clone(),

@@ -319,7 +319,14 @@ impl Endpoint {
                     .expect("the test waits for the address");
                 let app = axum::Router::new().fallback(
                     move |method, uri, headers: HeaderMap, body: Bytes| {
-                        route(shared.clone(), shared_scopes.clone(), method, uri, headers, body)
+                        route(
+                            shared.clone(),
+                            shared_scopes.clone(),
+                            method,
+                            uri,
+                            headers,
+                            body,
+                        )
                     },
                 );
                 axum::serve(listener, app)
@@ -441,7 +448,9 @@ fn assume_role(base: &Arc<Mutex<World>>, body: &[u8]) -> Response {
     if world.denied_roles.contains(&role) {
         return xml(
             403,
-            format!("<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User is not authorized to perform: sts:AssumeRole on resource: {role}</Message></Error><RequestId>1</RequestId></ErrorResponse>"),
+            format!(
+                "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User is not authorized to perform: sts:AssumeRole on resource: {role}</Message></Error><RequestId>1</RequestId></ErrorResponse>"
+            ),
         );
     }
     let account = role.split(':').nth(4).unwrap_or_default().to_owned();
@@ -506,7 +515,11 @@ fn get_resources(world: &Arc<Mutex<World>>, headers: &HeaderMap, body: &[u8]) ->
             json!({ "ResourceARN": format!("arn:aws:lambda:{region}:123456789012:function:{name}"), "Tags": tags })
         })
         .collect();
-    let token = if end < names.len() { end.to_string() } else { String::new() };
+    let token = if end < names.len() {
+        end.to_string()
+    } else {
+        String::new()
+    };
     world.log.push(Logged {
         operation: "GetResources",
         function: None,

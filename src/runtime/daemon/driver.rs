@@ -238,7 +238,10 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
     /// `pc_autoscaler_shard_ready` says which).
     fn publish_ready(&mut self, index: usize) {
         let shard = &self.shards[index];
-        let labels = [shard.key.account_label(), shard.key.region_label(&self.config.aws)];
+        let labels = [
+            shard.key.account_label(),
+            shard.key.region_label(&self.config.aws),
+        ];
         self.shared
             .metrics
             .shards
@@ -446,7 +449,12 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         let old = &self.config;
         let reconnect = config.aws != old.aws
             || config.accounts != old.accounts
-            || config.shards() != self.shards.iter().map(|shard| shard.key.clone()).collect::<Vec<_>>()
+            || config.shards()
+                != self
+                    .shards
+                    .iter()
+                    .map(|shard| shard.key.clone())
+                    .collect::<Vec<_>>()
             || config.daemon.control_plane_budget != old.daemon.control_plane_budget
             || config.daemon.max_write_rate != old.daemon.max_write_rate;
         if !reconnect {
@@ -558,7 +566,9 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             // Selectors' targets are found again by the next leader.
             let written = core.target_configs().into_iter();
-            config.targets.extend(written.filter(|target| target.origin == Origin::Config));
+            config
+                .targets
+                .extend(written.filter(|target| target.origin == Origin::Config));
         }
         Standby {
             config,

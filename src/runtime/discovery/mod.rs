@@ -85,7 +85,10 @@ impl Written {
                     (target.shard.clone(), function, target.qualifier.to_string())
                 })
                 .collect(),
-            names: targets.iter().map(|target| target.name.to_string()).collect(),
+            names: targets
+                .iter()
+                .map(|target| target.name.to_string())
+                .collect(),
         }
     }
 }
@@ -107,7 +110,10 @@ pub fn resolve(
     let mut resolution = Resolution::default();
     let mut claimed: BTreeMap<String, Arc<str>> = BTreeMap::new();
     for (name, read) in &found.selectors {
-        let Some(selector) = config.selectors.iter().find(|selector| *selector.name == **name)
+        let Some(selector) = config
+            .selectors
+            .iter()
+            .find(|selector| *selector.name == **name)
         else {
             continue;
         };
@@ -202,8 +208,7 @@ fn instantiate(
 ) -> Result<TargetConfig, String> {
     let mut target = selector.template.clone();
     let qualifier = target.qualifier.as_str().to_owned();
-    target.name =
-        default_target_name(shard, &config.accounts, &function.name, &qualifier).into();
+    target.name = default_target_name(shard, &config.accounts, &function.name, &qualifier).into();
     target.shard = shard.clone();
     target.function = FunctionId {
         name: function.name.clone(),
@@ -269,9 +274,16 @@ fn apply_tag_overrides(
     }
     if let Some((key, value)) = tag("target") {
         let Some(tracking) = &mut target.tracking else {
-            return Err(bad(&key, &value, "the selector's template tracks nothing".into()));
+            return Err(bad(
+                &key,
+                &value,
+                "the selector's template tracks nothing".into(),
+            ));
         };
-        let parsed = value.parse::<f64>().ok().filter(|number| number.is_finite());
+        let parsed = value
+            .parse::<f64>()
+            .ok()
+            .filter(|number| number.is_finite());
         let valid = match tracking.metric {
             MetricKind::Custom(_) => parsed.filter(|number| *number > 0.0 && *number <= 1e9),
             _ => parsed.filter(|number| *number > 0.0 && *number <= 1.0),

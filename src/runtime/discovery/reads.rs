@@ -46,9 +46,7 @@ pub async fn read<L: LambdaApi, T: TaggingApi>(
                     .collect::<Vec<_>>()
             })
             .map_err(|error| error.to_string());
-        found
-            .selectors
-            .push((selector.name.as_str().into(), read));
+        found.selectors.push((selector.name.as_str().into(), read));
     }
     let mut wanted: Vec<String> = Vec::new();
     for (_, read) in &found.selectors {

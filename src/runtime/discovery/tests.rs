@@ -72,11 +72,21 @@ fn found(tagged: Vec<FoundFunction>, named: Vec<FoundFunction>) -> Found {
 
 fn resolved(found: &Found, previous: &[TargetConfig]) -> Resolution {
     let config = config();
-    resolve(&config, &shard(), &Written::of(&config.targets), found, previous)
+    resolve(
+        &config,
+        &shard(),
+        &Written::of(&config.targets),
+        found,
+        previous,
+    )
 }
 
 fn names(resolution: &Resolution) -> Vec<&str> {
-    resolution.targets.iter().map(|target| &*target.name).collect()
+    resolution
+        .targets
+        .iter()
+        .map(|target| &*target.name)
+        .collect()
 }
 
 #[test]
@@ -92,28 +102,47 @@ fn a_selected_function_becomes_a_target_in_its_shard_with_the_template() {
 
 #[test]
 fn tag_overrides_change_the_bounds_and_target_and_say_so() {
-    let tags = [("pc-autoscaler:min", "5"), ("pc-autoscaler:max", "80"), ("pc-autoscaler:target", "0.5")];
+    let tags = [
+        ("pc-autoscaler:min", "5"),
+        ("pc-autoscaler:max", "80"),
+        ("pc-autoscaler:target", "0.5"),
+    ];
     let resolution = resolved(&found(vec![function("cart", &tags)], Vec::new()), &[]);
     let target = &resolution.targets[0];
     assert_eq!((target.min, target.max), (5, 80));
-    assert_eq!(target.tracking.as_ref().map(|tracking| tracking.target), Some(0.5));
+    assert_eq!(
+        target.tracking.as_ref().map(|tracking| tracking.target),
+        Some(0.5)
+    );
     assert!(target.origin.to_string().contains("pc-autoscaler:min=5"));
 }
 
 #[test]
 fn a_bad_tag_override_skips_that_function_only_and_says_which_tag() {
     for (key, value, expected) in [
-        ("pc-autoscaler:min", "abc", "tag `pc-autoscaler:min` = `abc`: expected a whole number"),
+        (
+            "pc-autoscaler:min",
+            "abc",
+            "tag `pc-autoscaler:min` = `abc`: expected a whole number",
+        ),
         ("pc-autoscaler:max", "0", "tag `pc-autoscaler:max` = `0`"),
         ("pc-autoscaler:min", "60", "max (50) is below min (60)"),
-        ("pc-autoscaler:target", "1.5", "expected a utilization above 0 and at most 1"),
+        (
+            "pc-autoscaler:target",
+            "1.5",
+            "expected a utilization above 0 and at most 1",
+        ),
         ("pc-autoscaler:target", "NaN", "expected a utilization"),
     ] {
         let functions = vec![function("bad", &[(key, value)]), function("good", &[])];
         let resolution = resolved(&found(functions, Vec::new()), &[]);
         assert_eq!(names(&resolution), ["shop/good:live"], "{key}={value}");
         assert_eq!(resolution.skipped.len(), 1);
-        assert!(resolution.skipped[0].reason.contains(expected), "{}", resolution.skipped[0].reason);
+        assert!(
+            resolution.skipped[0].reason.contains(expected),
+            "{}",
+            resolution.skipped[0].reason
+        );
     }
 }
 
@@ -126,10 +155,25 @@ fn a_written_target_and_an_earlier_selector_win() {
         ),
         &[],
     );
-    assert_eq!(names(&resolution), ["shop/orders-api:live", "shop/orders-batch:live"]);
-    let reasons: Vec<&str> = resolution.skipped.iter().map(|skip| skip.reason.as_str()).collect();
-    assert!(reasons.iter().any(|reason| reason.contains("a [[target]] is written for written:live")));
-    assert!(reasons.iter().any(|reason| reason.contains("selector `tagged` matched it first")));
+    assert_eq!(
+        names(&resolution),
+        ["shop/orders-api:live", "shop/orders-batch:live"]
+    );
+    let reasons: Vec<&str> = resolution
+        .skipped
+        .iter()
+        .map(|skip| skip.reason.as_str())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|reason| reason.contains("a [[target]] is written for written:live"))
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|reason| reason.contains("selector `tagged` matched it first"))
+    );
     let api = &resolution.targets[0];
     assert_eq!(api.origin.to_string(), "selector tagged");
 }
@@ -137,7 +181,10 @@ fn a_written_target_and_an_earlier_selector_win() {
 #[test]
 fn a_function_without_the_alias_is_skipped_with_the_reason() {
     let mut read = found(vec![function("cart", &[])], Vec::new());
-    read.aliases.insert("cart".into(), Ok([("prod".to_owned(), false)].into_iter().collect()));
+    read.aliases.insert(
+        "cart".into(),
+        Ok([("prod".to_owned(), false)].into_iter().collect()),
+    );
     let resolution = resolved(&read, &[]);
     assert!(resolution.targets.is_empty());
     assert_eq!(resolution.skipped[0].reason, "it has no alias `live`");
@@ -145,16 +192,30 @@ fn a_function_without_the_alias_is_skipped_with_the_reason() {
 
 #[test]
 fn a_failed_read_keeps_what_the_selector_had_and_a_successful_one_drops_the_rest() {
-    let before = resolved(&found(vec![function("cart", &[]), function("till", &[])], Vec::new()), &[]);
+    let before = resolved(
+        &found(
+            vec![function("cart", &[]), function("till", &[])],
+            Vec::new(),
+        ),
+        &[],
+    );
     let mut failing = found(Vec::new(), Vec::new());
     failing.selectors[0].1 = Err("throttled".into());
     let kept = resolved(&failing, &before.targets);
     assert_eq!(names(&kept), ["shop/cart:live", "shop/till:live"]);
     assert_eq!(kept.failed.len(), 1);
-    let dropped = resolved(&found(vec![function("till", &[])], Vec::new()), &before.targets);
+    let dropped = resolved(
+        &found(vec![function("till", &[])], Vec::new()),
+        &before.targets,
+    );
     assert_eq!(names(&dropped), ["shop/till:live"]);
     let mut unread = found(vec![function("cart", &[])], Vec::new());
-    unread.aliases.insert("cart".into(), Err("throttled".into()));
-    assert_eq!(names(&resolved(&unread, &before.targets)), ["shop/cart:live"]);
+    unread
+        .aliases
+        .insert("cart".into(), Err("throttled".into()));
+    assert_eq!(
+        names(&resolved(&unread, &before.targets)),
+        ["shop/cart:live"]
+    );
     assert!(resolved(&unread, &[]).targets.is_empty());
 }

@@ -108,6 +108,8 @@ fn status(name: &str, slot: &Slot, seen: &Seen) -> TargetStatus {
     let config = &slot.config;
     TargetStatus {
         target: name.to_owned(),
+        account: config.shard.account_label().to_owned(),
+        region: config.shard.region.as_deref().map(str::to_owned),
         function: config.function.reference.clone(),
         qualifier: config.qualifier.as_str().to_owned(),
         evaluated_at: seen.at,

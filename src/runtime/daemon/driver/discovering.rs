@@ -127,13 +127,19 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         }
         let shard = &self.shards[index];
         let mut targets = written.unwrap_or_else(|| {
-            let core = shard.core.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let core = shard
+                .core
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let configs = core.target_configs().into_iter();
-            configs.filter(|target| target.origin == Origin::Config).collect()
+            configs
+                .filter(|target| target.origin == Origin::Config)
+                .collect()
         });
         targets.extend(shard.discovered.targets.iter().cloned());
         let settings = self.config.daemon.clone();
-        self.handle(index, Event::Reload { settings, targets }).await;
+        self.handle(index, Event::Reload { settings, targets })
+            .await;
     }
 
     fn count_discovery(&self, index: usize, resolution: &Resolution) {
@@ -166,17 +172,25 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
     fn record_changes(&mut self, index: usize, resolution: &Resolution) {
         let before = &self.shards[index].discovered;
         let old: BTreeSet<&str> = before.targets.iter().map(|target| &*target.name).collect();
-        let new: BTreeSet<&str> = resolution.targets.iter().map(|target| &*target.name).collect();
+        let new: BTreeSet<&str> = resolution
+            .targets
+            .iter()
+            .map(|target| &*target.name)
+            .collect();
         let skipped_before: BTreeSet<&Skipped> = before.skipped.iter().collect();
         let mut changes = Vec::new();
         for target in &resolution.targets {
             if !old.contains(&*target.name) {
-                changes.push((target.name.to_string(), format!("managed: found by {}", target.origin)));
+                changes.push((
+                    target.name.to_string(),
+                    format!("managed: found by {}", target.origin),
+                ));
             }
         }
         for target in &before.targets {
             if !new.contains(&*target.name) {
-                let outcome = "no longer selected: dropped, its provisioned concurrency left as it is";
+                let outcome =
+                    "no longer selected: dropped, its provisioned concurrency left as it is";
                 tracing::info!(target = %target.name, "{outcome}");
                 changes.push((target.name.to_string(), outcome.to_owned()));
             }
@@ -184,7 +198,10 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         for skip in &resolution.skipped {
             if !skipped_before.contains(skip) {
                 tracing::warn!(selector = %skip.selector, function = %skip.function, reason = %skip.reason, "a selected function is skipped");
-                changes.push((format!("{}/{}", skip.selector, skip.function), format!("skipped: {}", skip.reason)));
+                changes.push((
+                    format!("{}/{}", skip.selector, skip.function),
+                    format!("skipped: {}", skip.reason),
+                ));
             }
         }
         let ids = self.shared.journal.lock().ids();
