@@ -18,6 +18,8 @@ type SdkContext = Context<aws::SdkLambda, aws::SdkMetrics>;
 /// overrides could not be read, if they could not.
 struct Contexts {
     shards: Vec<SdkContext>,
+    /// The shard of each context.
+    keys: Vec<ShardKey>,
     skipped: Vec<(ShardKey, Skipped)>,
     unread: Option<String>,
 }
@@ -36,6 +38,7 @@ async fn contexts(config: Config, read_rate: Option<f64>) -> Contexts {
     let written = Written::of(&config.targets);
     let mut contexts = Contexts {
         shards: Vec::new(),
+        keys: Vec::new(),
         skipped: Vec::new(),
         unread,
     };
@@ -85,6 +88,7 @@ async fn contexts(config: Config, read_rate: Option<f64>) -> Contexts {
             context.config = std::sync::Arc::new(with_found);
         }
         contexts.shards.push(context);
+        contexts.keys.push(key);
     }
     contexts
 }
@@ -116,11 +120,14 @@ async fn override_store(
 /// `read_rate` overrides `daemon.max_read_rate`.
 pub async fn plan(config: Config, json: bool, read_rate: Option<f64>) -> (String, bool) {
     let contexts = contexts(config, read_rate).await;
-    let evaluations: Vec<Evaluation> = evaluate_all(&contexts)
-        .await
-        .into_iter()
-        .flat_map(|(_, evaluations)| evaluations)
-        .collect();
+    let mut failures = Vec::new();
+    let mut evaluations: Vec<Evaluation> = Vec::new();
+    for (index, mut shard) in evaluate_all(&contexts).await {
+        if let Some(line) = plan::shard_failure(&contexts.keys[index], &mut shard) {
+            failures.push(line);
+        }
+        evaluations.extend(shard);
+    }
     let nothing_read = nothing_read(&evaluations);
     let rows = plan::rows(&evaluations);
     let Some(context) = contexts.shards.first() else {
@@ -132,6 +139,9 @@ pub async fn plan(config: Config, json: bool, read_rate: Option<f64>) -> (String
             + "\n"
     } else {
         let mut table = plan::render(&rows);
+        for line in failures {
+            table.push_str(&format!("{}\n", crate::escape::printable(&line)));
+        }
         for (shard, skip) in &contexts.skipped {
             table.push_str(&format!(
                 "skipped {shard} {}/{}: {}\n",
@@ -196,7 +206,7 @@ pub async fn run_once(config: Config, options: &OnceOptions) -> (String, bool) {
         return (
             format!(
                 "error: {}; nothing was written\n",
-                crate::escape::printable(&why)
+                crate::escape::printable(why)
             ),
             true,
         );

@@ -126,6 +126,43 @@ pub fn rows(evaluations: &[Evaluation]) -> Vec<PlanRow> {
         .collect()
 }
 
+/// When no target of a shard could be read and all for the same reason (no
+/// credentials, a role that cannot be assumed, an endpoint down), that reason once, in
+/// one line; each target's row then points at it instead of repeating it.
+pub fn shard_failure(
+    shard: &crate::config::ShardKey,
+    evaluations: &mut [Evaluation],
+) -> Option<String> {
+    use crate::runtime::evaluate::Blocked;
+    let mut reasons = evaluations
+        .iter()
+        .map(|evaluation| match &evaluation.outcome {
+            Err(Blocked::ReadFailed { error }) => Some(error.as_str()),
+            _ => None,
+        });
+    let first = reasons.next()??;
+    if !reasons.all(|reason| reason == Some(first)) {
+        return None;
+    }
+    // One line, whatever the SDK's chain of causes spans.
+    let summary = first.split_whitespace().collect::<Vec<_>>().join(" ");
+    let hint = if shard.is_base() || !first.to_ascii_lowercase().contains("credential") {
+        String::new()
+    } else {
+        format!(
+            "; the role of account `{}` could not be assumed with the base credentials: check sts:AssumeRole, the role's trust policy and external id",
+            shard.account_label()
+        )
+    };
+    let line = format!("shard {shard}: no target could be read: {summary}{hint}");
+    for evaluation in evaluations.iter_mut() {
+        evaluation.outcome = Err(Blocked::ReadFailed {
+            error: format!("see shard {shard} below"),
+        });
+    }
+    Some(line)
+}
+
 fn show<T: std::fmt::Display>(value: &Option<T>) -> String {
     value
         .as_ref()

@@ -153,7 +153,8 @@ fn one_daemon_manages_each_account_and_region_in_its_own_shard() {
         endpoint.scope(account, region)
     };
     // The right writes in the right account and Region, and none elsewhere.
-    let expected: [(&str, &str, &[(&str, u32)]); 4] = [
+    type Wanted<'a> = (&'a str, &'a str, &'a [(&'a str, u32)]);
+    let expected: [Wanted; 4] = [
         ("a", "us-east-1", &[("shop-a-us-east-1", 1), ("batch-1", 2)]),
         ("a", "eu-west-1", &[("shop-a-eu-west-1", 1)]),
         ("b", "us-east-1", &[("shop-b-us-east-1", 1)]),

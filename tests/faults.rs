@@ -100,7 +100,12 @@ fn a_missing_unreserved_count_leaves_the_cap_unknown_and_a_floor_is_still_applie
 #[test]
 fn no_credentials_is_named_with_the_chain_tried_and_what_to_set() {
     let endpoint = Endpoint::start();
-    let (_dir, config) = aws_config(&endpoint.url, "", &tracked_target("f", "live"));
+    let targets = format!(
+        "{}{}",
+        tracked_target("f", "live"),
+        tracked_target("g", "live")
+    );
+    let (_dir, config) = aws_config(&endpoint.url, "", &targets);
     let home = tempfile::tempdir().expect("a temporary directory");
     let mut command = binary();
     for variable in [
@@ -128,6 +133,17 @@ fn no_credentials_is_named_with_the_chain_tried_and_what_to_set() {
     assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
     assert!(stdout.contains("no usable AWS credentials"), "{stdout}");
     assert!(stdout.contains("no credentials found in chain"), "{stdout}");
+    // Once for the shard, in one line, not once a target.
+    assert_eq!(
+        stdout.matches("no usable AWS credentials").count(),
+        1,
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|line| line
+            .starts_with("shard base: no target could be read: no usable AWS credentials")),
+        "{stdout}"
+    );
     assert!(stdout.contains("Set AWS_PROFILE"), "{stdout}");
     assert!(
         stderr.contains("nothing could be read from AWS"),

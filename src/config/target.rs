@@ -118,15 +118,14 @@ fn function_id(
             None
         }
     };
-    if let Some((written, parsed)) = &function {
-        if let (Some(in_arn), Some(qualifier)) = (&parsed.qualifier, qualifier)
-            && *in_arn != qualifier
-        {
-            checker.error(
-                written.span(),
-                format!("the function's ARN names qualifier `{in_arn}` but `qualifier` is `{qualifier}`; they must agree (or leave it out of the ARN)"),
-            );
-        }
+    if let Some((written, parsed)) = &function
+        && let (Some(in_arn), Some(qualifier)) = (&parsed.qualifier, qualifier)
+        && *in_arn != qualifier
+    {
+        checker.error(
+            written.span(),
+            format!("the function's ARN names qualifier `{in_arn}` but `qualifier` is `{qualifier}`; they must agree (or leave it out of the ARN)"),
+        );
     }
     function.map(|(written, parsed)| {
         let id = FunctionId {

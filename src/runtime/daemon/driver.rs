@@ -51,6 +51,9 @@ impl<A: Connect> ShardIo<A> {
     }
 }
 
+/// Every shard's clients, in `Config::shards` order.
+type ShardClients<A> = Vec<(ShardKey, Clients<A>)>;
+
 /// What a task was doing, for the event that tells its shard it was lost.
 #[derive(Debug, Clone)]
 enum Task {
@@ -143,7 +146,7 @@ pub struct Leader<A: Connect, W> {
     /// Writes; waited for at shutdown within the grace period.
     writes: Tasks,
     /// A good reload waiting for its new clients.
-    connecting: JoinSet<(Config, Vec<(ShardKey, Clients<A>)>)>,
+    connecting: JoinSet<(Config, ShardClients<A>)>,
     /// The targets written out, which selectors leave alone.
     written: Written,
     /// Discoveries under way, one a shard at most.
@@ -195,7 +198,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
     /// discovery. The snapshot is the first shard's.
     async fn start_shards(
         &mut self,
-        clients: Vec<(ShardKey, Clients<A>)>,
+        clients: ShardClients<A>,
         mut targets: Vec<TargetConfig>,
         mut remembered: Option<Vec<u8>>,
     ) {
@@ -472,11 +475,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
     /// Takes a reloaded config in force: each shard keeps what it knows of functions
     /// it still names, and its selectors' last read is resolved again; another
     /// account or Region, or new settings of them, start the shards afresh.
-    async fn take_in_force(
-        &mut self,
-        mut config: Config,
-        clients: Option<Vec<(ShardKey, Clients<A>)>>,
-    ) {
+    async fn take_in_force(&mut self, mut config: Config, clients: Option<ShardClients<A>>) {
         taken_in_force(&self.config, &config, "leader");
         let interval = config.daemon.interval;
         let mut targets = std::mem::take(&mut config.targets);

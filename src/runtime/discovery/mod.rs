@@ -30,12 +30,15 @@ pub struct FoundFunction {
     pub tags: BTreeMap<String, String>,
 }
 
+/// What one selector's read found: the functions it matched, or why it failed.
+pub type SelectorRead = Result<Vec<FoundFunction>, String>;
+
 /// One discovery's read of one shard.
 #[derive(Debug, Clone, Default)]
 pub struct Found {
     /// By selector name, in the config's order: the functions it matched, or why its
     /// read failed.
-    pub selectors: Vec<(Arc<str>, Result<Vec<FoundFunction>, String>)>,
+    pub selectors: Vec<(Arc<str>, SelectorRead)>,
     /// Each matched function's aliases, or why they could not be read.
     pub aliases: BTreeMap<String, Result<Aliases, String>>,
 }
