@@ -140,7 +140,15 @@ fn plan_resolves_selectors_in_every_account_and_region_and_says_what_it_skipped(
 fn one_daemon_manages_each_account_and_region_in_its_own_shard() {
     let endpoint = fleet();
     let port = free_port();
-    let (_dir, config) = write_config("fleet.toml", &config_text(&endpoint, port));
+    let state = tempfile::tempdir().expect("a state directory");
+    let text = config_text(&endpoint, port).replace(
+        "[daemon]\n",
+        &format!(
+            "[daemon]\nstate_directory = \"{}\"\n",
+            state.path().display()
+        ),
+    );
+    let (_dir, config) = write_config("fleet.toml", &text);
     let address = format!("127.0.0.1:{port}");
     let mut daemon = Daemon::start(&config, &address, &[]);
     daemon.wait_ready();

@@ -276,12 +276,18 @@ impl DynamoState {
         }
     }
 
-    fn head_id(&self) -> String {
-        format!("{}#snapshot", self.name)
+    /// The snapshot's head item: `NAME#snapshot` for the base shard, and
+    /// `NAME#snapshot@account/region` for another.
+    fn head_id(&self, slot: &str) -> String {
+        if slot.is_empty() {
+            format!("{}#snapshot", self.name)
+        } else {
+            format!("{}#snapshot@{slot}", self.name)
+        }
     }
 
-    fn part_id(&self, generation: u64, index: u64) -> String {
-        format!("{}#snapshot#{}#{index}", self.name, generation % 2)
+    fn part_id(&self, slot: &str, generation: u64, index: u64) -> String {
+        format!("{}#{}#{index}", self.head_id(slot), generation % 2)
     }
 
     async fn get(&self, id: String) -> Result<Option<HashMap<String, AttributeValue>>, AwsError> {
@@ -320,8 +326,8 @@ fn torn(why: &str) -> AwsError {
 }
 
 impl super::SnapshotStore for DynamoState {
-    async fn load(&self) -> Result<Option<Vec<u8>>, AwsError> {
-        let Some(head) = self.get(self.head_id()).await? else {
+    async fn load(&self, slot: &str) -> Result<Option<Vec<u8>>, AwsError> {
+        let Some(head) = self.get(self.head_id(slot)).await? else {
             return Ok(None);
         };
         let (Some(generation), Some(parts)) = (number(&head, "generation"), number(&head, "parts"))
@@ -334,7 +340,7 @@ impl super::SnapshotStore for DynamoState {
         let mut bytes = Vec::new();
         for index in 0..parts {
             let part = self
-                .get(self.part_id(generation, index))
+                .get(self.part_id(slot, generation, index))
                 .await?
                 .ok_or_else(|| torn("a part is missing"))?;
             if number(&part, "generation") != Some(generation) {
@@ -349,9 +355,9 @@ impl super::SnapshotStore for DynamoState {
         Ok(Some(bytes))
     }
 
-    async fn save(&self, bytes: Vec<u8>) -> Result<(), AwsError> {
+    async fn save(&self, slot: &str, bytes: Vec<u8>) -> Result<(), AwsError> {
         let before = self
-            .get(self.head_id())
+            .get(self.head_id(slot))
             .await?
             .and_then(|head| number(&head, "generation"))
             .unwrap_or(0);
@@ -361,7 +367,7 @@ impl super::SnapshotStore for DynamoState {
             let item = HashMap::from([
                 (
                     "id".to_owned(),
-                    AttributeValue::S(self.part_id(generation, index as u64)),
+                    AttributeValue::S(self.part_id(slot, generation, index as u64)),
                 ),
                 (
                     "generation".to_owned(),
@@ -375,7 +381,7 @@ impl super::SnapshotStore for DynamoState {
             self.put(item).await?;
         }
         let head = HashMap::from([
-            ("id".to_owned(), AttributeValue::S(self.head_id())),
+            ("id".to_owned(), AttributeValue::S(self.head_id(slot))),
             (
                 "generation".to_owned(),
                 AttributeValue::N(generation.to_string()),

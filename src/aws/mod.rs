@@ -176,13 +176,15 @@ pub trait MetricsApi: Send + Sync + 'static {
     ) -> impl Future<Output = Result<MetricsBatch, AwsError>> + Send;
 }
 
-/// Where the leader keeps its snapshot with `[leader]`: the lease table
-/// ([`dynamodb::DynamoState`]). A store keeps one snapshot, replaced whole.
+/// Where the leader keeps its snapshots with `[leader]`: the lease table
+/// ([`dynamodb::DynamoState`]). A store keeps one snapshot a slot (a shard: `""` for
+/// the base account's, `account/region` for the others), each replaced whole.
 pub trait SnapshotStore: Send + Sync + 'static {
-    /// The snapshot kept, if there is one.
-    fn load(&self) -> impl Future<Output = Result<Option<Vec<u8>>, AwsError>> + Send;
-    /// Keeps `bytes` in place of the snapshot before; a reader never sees a mix.
-    fn save(&self, bytes: Vec<u8>) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// The snapshot kept in `slot`, if there is one.
+    fn load(&self, slot: &str) -> impl Future<Output = Result<Option<Vec<u8>>, AwsError>> + Send;
+    /// Keeps `bytes` in place of `slot`'s snapshot before; a reader never sees a mix.
+    fn save(&self, slot: &str, bytes: Vec<u8>)
+    -> impl Future<Output = Result<(), AwsError>> + Send;
 }
 
 /// Where operators' overrides are kept with `[leader]`: one item of the lease table

@@ -30,6 +30,29 @@ fn is_short_name(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// An account's or selector's `name`, if it is short and not `taken` by an earlier one.
+fn short_name(
+    checker: &mut Checker<'_>,
+    name: &Spanned<String>,
+    what: &str,
+    taken: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let text = name.get_ref();
+    let reason = if !is_short_name(text) {
+        format!(
+            "`{}` is not a{} {what} name: 1 to {MAX_ACCOUNT_NAME} letters, digits, `-` and `_`",
+            printable(text),
+            if what.starts_with('a') { "n" } else { "" }
+        )
+    } else if taken(text) {
+        format!("another [[{what}]] is already named `{text}`")
+    } else {
+        return Some(text.clone());
+    };
+    checker.error(name.span(), reason);
+    None
+}
+
 /// A Region as AWS names them: `us-east-1`, `us-gov-west-1`, `eu-central-2`.
 pub fn is_region(text: &str) -> bool {
     let parts: Vec<&str> = text.split('-').collect();
@@ -76,23 +99,10 @@ pub fn accounts(
                 format!("missing required key `{key}`"),
             );
         };
-        let name = match raw.name {
-            Some(name) if !is_short_name(name.get_ref()) => {
-                checker.error(name.span(), format!("`{}` is not an account name: 1 to {MAX_ACCOUNT_NAME} letters, digits, `-` and `_`", printable(name.get_ref())));
-                None
-            }
-            Some(name)
-                if accounts
-                    .iter()
-                    .any(|account| account.name == *name.get_ref()) =>
-            {
-                checker.error(
-                    name.span(),
-                    format!("another [[account]] is already named `{}`", name.get_ref()),
-                );
-                None
-            }
-            Some(name) => Some(name.into_inner()),
+        let name = match &raw.name {
+            Some(name) => short_name(checker, name, "account", |taken| {
+                accounts.iter().any(|account| account.name == taken)
+            }),
             None => {
                 missing(checker, "name");
                 None
@@ -363,22 +373,9 @@ pub fn selectors(
     for (index, (span, raw)) in items.into_iter().enumerate() {
         let path = format!("selector[{index}]");
         let name = match &raw.name {
-            Some(name) if !is_short_name(name.get_ref()) => {
-                checker.error(name.span(), format!("`{}` is not a selector name: 1 to {MAX_ACCOUNT_NAME} letters, digits, `-` and `_`", printable(name.get_ref())));
-                None
-            }
-            Some(name)
-                if selectors
-                    .iter()
-                    .any(|selector| selector.name == *name.get_ref()) =>
-            {
-                checker.error(
-                    name.span(),
-                    format!("another [[selector]] is already named `{}`", name.get_ref()),
-                );
-                None
-            }
-            Some(name) => Some(name.get_ref().clone()),
+            Some(name) => short_name(checker, name, "selector", |taken| {
+                selectors.iter().any(|selector| selector.name == taken)
+            }),
             None => Some(format!("selector-{}", index + 1)),
         };
         let scope = selector_scope(checker, &raw, accounts);
@@ -576,6 +573,40 @@ mod tests {
             ("exact", "exactly", false),
         ] {
             assert_eq!(glob_matches(glob, text), expected, "{glob} against {text}");
+        }
+    }
+
+    /// Each bad fleet config is refused with the reason at the key that is wrong.
+    #[test]
+    fn bad_accounts_selectors_and_placements_are_located() {
+        let account = "[[account]]\nname = \"shop\"\nrole_arn = \"arn:aws:iam::111111111111:role/pc\"\nregions = [\"us-east-1\", \"eu-west-1\"]\n";
+        let target = |extra: &str| {
+            format!("[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = 1\nmax = 2\n{extra}")
+        };
+        let selector =
+            |extra: &str| format!("[[selector]]\nqualifier = \"live\"\nmin = 1\nmax = 2\n{extra}");
+        for (text, key, reason) in [
+            (format!("{account}{account}{}", target("account = \"shop\"\nregion = \"us-east-1\"")), "account[1].name", "another [[account]] is already named `shop`"),
+            ("[[account]]\nname = \"x\"\nrole_arn = \"arn:aws:iam::1:user/x\"\nregions = [\"us-east-1\"]\n".to_owned() + &target(""), "account[0].role_arn", "is not an IAM role ARN"),
+            ("[[account]]\nname = \"x\"\nrole_arn = \"arn:aws:iam::111111111111:role/x\"\nregions = [\"mars-1\"]\n".to_owned() + &target(""), "account[0].regions[0]", "is not a Region name"),
+            (format!("{account}{}", target("account = \"shop\"")), "target[0].function", "manages several Regions; say which with `region`"),
+            (format!("{account}{}", target("account = \"shop\"\nregion = \"ap-south-1\"")), "target[0].region", "is not among account `shop`'s regions"),
+            (format!("{account}{}", target("account = \"nobody\"")), "target[0].account", "no [[account]] is named `nobody`"),
+            (format!("[aws]\nregion = \"us-east-1\"\n{}", target("region = \"eu-west-1\"")), "target[0].region", "the base account is managed in [aws] region `us-east-1`"),
+            (selector(""), "selector[0]", "needs `tags`, `functions` or both"),
+            (selector("functions = [\"a*\"]\ntag_overrides = true"), "selector[0]", "`tag_overrides` needs `tags`"),
+            (selector("functions = [\"a b\"]"), "selector[0].functions[0]", "is not a function-name glob"),
+            ("[[selector]]\nqualifier = \"7\"\nmin = 1\nmax = 2\ntags = { team = \"x\" }\n".to_owned(), "selector[0].qualifier", "must be an alias"),
+            (format!("{account}{}", selector("tags = { team = \"x\" }\naccount = \"nobody\"")), "selector[0].account", "no [[account]] is named `nobody`"),
+            ("[[selector]]\nqualifier = \"live\"\nmin = 0\nmax = 0\ntags = { team = \"x\" }\n".to_owned(), "selector[0].max", "max must be at least 1"),
+        ] {
+            let errors = super::super::parse(&text, std::path::Path::new("fleet.toml"))
+                .expect_err("the config is refused");
+            assert!(
+                errors.errors.iter().any(|error| error.key == key && error.reason.contains(reason)),
+                "expected `{reason}` at {key}, got {:?}",
+                errors.errors.iter().map(|error| (&error.key, &error.reason)).collect::<Vec<_>>()
+            );
         }
     }
 

@@ -145,11 +145,13 @@ pub fn parse(source: &str, file: &Path) -> Result<Config, ConfigErrors> {
         accounts: &accounts,
     };
     let defaults = defaults_table(&mut checker, section("defaults"));
+    // A selector written, valid or not, is something to manage.
+    let selected = section("selector").is_some();
     let selectors = selectors(&mut checker, &defaults, section("selector"), &fleet);
     let targets = targets(
         &mut checker,
         (&defaults, section("target")),
-        (source.len(), !selectors.is_empty()),
+        (source.len(), selected),
         &fleet,
     );
     let (errors, more) = checker.finish();

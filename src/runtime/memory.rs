@@ -402,11 +402,20 @@ pub type Versioned = (Vec<u8>, u64);
 #[derive(Debug, Clone, Default)]
 pub struct MemoryState {
     pub kept: Arc<Mutex<Option<Vec<u8>>>>,
+    /// The other shards' snapshots, by slot.
+    pub others: Arc<Mutex<HashMap<String, Vec<u8>>>>,
     pub overrides: Arc<Mutex<Option<Versioned>>>,
 }
 
 impl crate::aws::SnapshotStore for MemoryState {
-    async fn load(&self) -> Result<Option<Vec<u8>>, AwsError> {
+    async fn load(&self, slot: &str) -> Result<Option<Vec<u8>>, AwsError> {
+        if !slot.is_empty() {
+            let others = self
+                .others
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            return Ok(others.get(slot).cloned());
+        }
         Ok(self
             .kept
             .lock()
@@ -414,7 +423,15 @@ impl crate::aws::SnapshotStore for MemoryState {
             .clone())
     }
 
-    async fn save(&self, bytes: Vec<u8>) -> Result<(), AwsError> {
+    async fn save(&self, slot: &str, bytes: Vec<u8>) -> Result<(), AwsError> {
+        if !slot.is_empty() {
+            let mut others = self
+                .others
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            others.insert(slot.to_owned(), bytes);
+            return Ok(());
+        }
         *self
             .kept
             .lock()

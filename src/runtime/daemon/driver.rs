@@ -45,6 +45,16 @@ pub struct ShardIo<A: Connect> {
 }
 
 impl<A: Connect> ShardIo<A> {
+    /// Where its snapshot is kept: `""` for the base account's (where a config without
+    /// accounts always kept it), `account/region` for another.
+    fn snapshot_slot(&self) -> String {
+        if self.key.is_base() {
+            String::new()
+        } else {
+            self.key.to_string()
+        }
+    }
+
     /// Ready while its passes read AWS and its selectors, if it has any, do.
     fn ready(&self) -> bool {
         self.passes_ready && !self.discovered.failing()
@@ -171,7 +181,6 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         let clients = connect(shared.aws.as_ref(), &config, &shared.metrics, &shared.fence).await;
         let interval = config.daemon.interval;
         let targets = std::mem::take(&mut config.targets);
-        let remembered = shared.snapshots.load().await;
         let discovery_period = config.daemon.discovery_period;
         let mut leader = Leader {
             config,
@@ -189,18 +198,18 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             boundary_wake: Arc::default(),
             keeping: keeping::Keeping::default(),
         };
-        leader.start_shards(clients, targets, remembered).await;
+        leader.start_shards(clients, targets, true).await;
         leader
     }
 
     /// Builds the shards of the config in force, each starting with nothing known and
     /// the targets written out for it; selectors' targets come with their first
-    /// discovery. The snapshot is the first shard's.
+    /// discovery. With `remember`, each reads its last snapshot first.
     async fn start_shards(
         &mut self,
         clients: ShardClients<A>,
         mut targets: Vec<TargetConfig>,
-        mut remembered: Option<Vec<u8>>,
+        remember: bool,
     ) {
         let ids = self.shared.journal.lock().ids();
         self.shards = clients
@@ -219,7 +228,13 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         self.shared
             .in_force
             .set(self.shards.iter().map(|shard| shard.core.clone()).collect());
-        for index in 0..self.shards.len() {
+        let mut remembered = if remember {
+            self.load_snapshots().await
+        } else {
+            Vec::new()
+        };
+        remembered.resize(self.shards.len(), None);
+        for (index, remembered) in remembered.into_iter().enumerate() {
             let key = self.shards[index].key.clone();
             let (own, rest) = targets.into_iter().partition(|target| target.shard == key);
             targets = rest;
@@ -227,13 +242,29 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             let event = Event::Start {
                 settings: self.config.daemon.clone(),
                 targets: own,
-                remembered: remembered.take(),
-                snapshots: index == 0 && self.shared.snapshots.is_on(),
+                remembered,
+                snapshots: self.shared.snapshots.is_on(),
                 reads_overrides: self.shared.override_store.is_some(),
             };
             self.handle(index, event).await;
         }
         self.discover_all();
+    }
+
+    /// Every shard's last snapshot, read at once (each within the store's limit).
+    async fn load_snapshots(&self) -> Vec<Option<Vec<u8>>> {
+        let mut loads = JoinSet::new();
+        for (index, shard) in self.shards.iter().enumerate() {
+            let (snapshots, slot) = (self.shared.snapshots.clone(), shard.snapshot_slot());
+            loads.spawn(async move { (index, snapshots.load(&slot).await) });
+        }
+        let mut loaded = vec![None; self.shards.len()];
+        while let Some(joined) = loads.join_next().await {
+            if let Ok((index, bytes)) = joined {
+                loaded[index] = bytes;
+            }
+        }
+        loaded
     }
 
     /// Shard `index`'s readiness, in its metric and the process's `/readyz`: ready
@@ -340,7 +371,10 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             } => self.set_outcome(&target, activity, outcome.to_string()),
             Effect::PassStarted { deadline } => self.shared.health.pass_started(deadline),
             Effect::PassEnded { outcome, ready } => self.pass_ended(index, outcome, ready),
-            Effect::SaveSnapshot(bytes) => self.save_snapshot(bytes),
+            Effect::SaveSnapshot(bytes) => {
+                let slot = self.shards[index].snapshot_slot();
+                self.save_snapshot(slot, bytes);
+            }
             Effect::ArmBoundary(when) => {
                 let delay = (when - self.shared.clock.now())
                     .to_std()
@@ -489,7 +523,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             // Nothing known holds there: the shards start afresh, and are decided
             // once their first pass reads the metrics.
             self.discovering.abort_all();
-            self.start_shards(clients, targets, None).await;
+            self.start_shards(clients, targets, false).await;
             self.ticker = interval_timer(interval, Instant::now());
             return;
         }

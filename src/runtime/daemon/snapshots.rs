@@ -38,12 +38,13 @@ impl<S: SnapshotStore> Snapshots<S> {
         !matches!(self, Snapshots::Off)
     }
 
-    /// The snapshot kept, if any could be read within [`LOAD_LIMIT`].
-    pub async fn load(&self) -> Option<Vec<u8>> {
+    /// The snapshot kept in `slot` (`""`: the base shard's; `account/region`), if any
+    /// could be read within [`LOAD_LIMIT`].
+    pub async fn load(&self, slot: &str) -> Option<Vec<u8>> {
         let loaded = match self {
             Snapshots::Off => return None,
             Snapshots::File(path) => {
-                let path = path.clone();
+                let path = file_of(path, slot);
                 let read = tokio::task::spawn_blocking(move || read_file(&path, MAX_BYTES));
                 tokio::time::timeout(LOAD_LIMIT, read)
                     .await
@@ -51,7 +52,7 @@ impl<S: SnapshotStore> Snapshots<S> {
                     .and_then(|joined| joined.map_err(|error| error.to_string()))
                     .and_then(|read| read)
             }
-            Snapshots::Table(store) => tokio::time::timeout(LOAD_LIMIT, store.load())
+            Snapshots::Table(store) => tokio::time::timeout(LOAD_LIMIT, store.load(slot))
                 .await
                 .map_err(|_| "it was not read within 10 s".to_owned())
                 .and_then(|read| read.map_err(|error| error.to_string())),
@@ -59,25 +60,37 @@ impl<S: SnapshotStore> Snapshots<S> {
         match loaded {
             Ok(found) => found,
             Err(why) => {
-                tracing::warn!(reason = %why, "the snapshot could not be read; the start is a cold one");
+                tracing::warn!(slot, reason = %why, "the snapshot could not be read; the start is a cold one");
                 None
             }
         }
     }
 
-    /// Keeps `bytes` as the snapshot.
-    pub async fn save(&self, bytes: Vec<u8>) -> Result<(), String> {
+    /// Keeps `bytes` as `slot`'s snapshot.
+    pub async fn save(&self, slot: &str, bytes: Vec<u8>) -> Result<(), String> {
         match self {
             Snapshots::Off => Ok(()),
             Snapshots::File(path) => {
-                let path = path.clone();
+                let path = file_of(path, slot);
                 tokio::task::spawn_blocking(move || write_file(&path, &bytes))
                     .await
                     .map_err(|error| error.to_string())?
             }
-            Snapshots::Table(store) => store.save(bytes).await.map_err(|error| error.to_string()),
+            Snapshots::Table(store) => store
+                .save(slot, bytes)
+                .await
+                .map_err(|error| error.to_string()),
         }
     }
+}
+
+/// The file of `slot` beside the base shard's `snapshot.json`:
+/// `snapshot-ACCOUNT-REGION.json` (account names and Regions hold no `/`).
+fn file_of(base: &Path, slot: &str) -> PathBuf {
+    if slot.is_empty() {
+        return base.to_path_buf();
+    }
+    base.with_file_name(format!("snapshot-{}.json", slot.replace('/', "-")))
 }
 
 /// Why the daemon could not keep its snapshot in `directory`, if it could not: `check`

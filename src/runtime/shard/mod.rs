@@ -227,6 +227,8 @@ pub struct Shard {
     effects: Vec<Effect>,
     /// Of the targets in force, for snapshots.
     fingerprint: String,
+    /// What the start's snapshot remembers, until the cold start ends.
+    remembered: Option<remember::Remembered>,
     /// A hash of the last snapshot handed out (without its time), to hand out only
     /// one that changed; the snapshot itself is not kept.
     last_snapshot: Option<u64>,
@@ -257,6 +259,7 @@ impl Shard {
             read_backs: ReadBacks::default(),
             effects: Vec::new(),
             fingerprint: String::new(),
+            remembered: None,
             last_snapshot: None,
             keeps_snapshots: false,
             overrides: overridden::InForce::default(),
@@ -286,6 +289,7 @@ impl Shard {
             }
             Event::Reload { settings, targets } => {
                 self.configure(settings, targets, now);
+                self.take_remembered();
                 self.start_pass(Trigger::Reload);
             }
             Event::Tick => self.start_pass(Trigger::Interval),
@@ -345,8 +349,14 @@ impl Shard {
                 "targets removed; their state is dropped"
             );
         }
-        self.fingerprint =
-            snapshot::fingerprint(self.targets.iter().map(|(_, slot)| slot.config.as_ref()));
+        // Of the targets written out: those selectors find come after the start, and
+        // take what the snapshot remembers as they come.
+        self.fingerprint = snapshot::fingerprint(
+            self.targets
+                .iter()
+                .map(|(_, slot)| slot.config.as_ref())
+                .filter(|config| config.origin == crate::config::Origin::Config),
+        );
         self.tracked = self
             .targets
             .iter()

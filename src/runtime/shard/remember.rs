@@ -3,9 +3,19 @@
 //! the first scans (`need.rs` compares a target's need with what was remembered of it)
 //! and decides nothing: nothing is written before the function is scanned.
 
+use std::collections::{HashMap, HashSet};
+
 use super::due::Chore;
 use super::{Effect, Now, Shard};
 use crate::runtime::snapshot::{RememberedConfig, RememberedFunction, Snapshot, VERSION};
+
+/// What a snapshot taken at the start remembers, kept through the cold start: targets
+/// that selectors find after the start take it as they come.
+#[derive(Debug, Default)]
+pub struct Remembered {
+    functions: HashSet<String>,
+    serving: HashMap<(String, String), u32>,
+}
 
 impl Shard {
     /// Takes what a stored snapshot remembers, when it may be used; otherwise says why
@@ -18,25 +28,40 @@ impl Shard {
                 return;
             }
         };
-        let serving = snapshot.serving();
-        let functions: std::collections::HashSet<&str> = snapshot
+        let serving = snapshot
+            .serving()
+            .into_iter()
+            .map(|((function, qualifier), value)| {
+                ((function.to_owned(), qualifier.to_owned()), value)
+            })
+            .collect();
+        let functions = snapshot
             .functions
             .iter()
-            .map(|function| function.function.as_str())
+            .map(|function| function.function.clone())
             .collect();
-        let mut remembered = 0;
+        self.remembered = Some(Remembered { functions, serving });
+        let remembered = self.take_remembered();
+        tracing::info!(remembered, written_at = %snapshot.written_at, "a snapshot orders the first scans");
+    }
+
+    /// Gives each target not read yet what the snapshot remembers of it; returns how
+    /// many it gave.
+    pub(super) fn take_remembered(&mut self) -> usize {
+        let Some(remembered) = &self.remembered else {
+            return 0;
+        };
+        let mut count = 0;
         for (_, slot) in self.targets.iter_mut() {
-            let key = (
-                slot.config.function.reference.as_str(),
-                slot.config.qualifier.as_str(),
-            );
+            let function = &slot.config.function.reference;
             // A function in the snapshot without this qualifier had no config: 0.
-            if functions.contains(key.0) {
-                slot.remembered = Some(serving.get(&key).copied().unwrap_or(0));
-                remembered += 1;
+            if slot.remembered.is_none() && remembered.functions.contains(function) {
+                let key = (function.clone(), slot.config.qualifier.as_str().to_owned());
+                slot.remembered = Some(remembered.serving.get(&key).copied().unwrap_or(0));
+                count += 1;
             }
         }
-        tracing::info!(remembered, written_at = %snapshot.written_at, "a snapshot orders the first scans");
+        count
     }
 
     /// A function was read for the first time: when it was the last one unknown, the
@@ -54,6 +79,7 @@ impl Shard {
         });
         if all_known {
             self.due.queue(Chore::Snapshot, now.instant, false);
+            self.remembered = None;
         }
     }
 

@@ -676,6 +676,76 @@ fn a_snapshot_is_handed_out_when_it_changed_and_orders_the_next_start() {
     other.seconds = 1.0;
 }
 
+#[test]
+fn targets_a_selector_finds_after_the_start_take_what_the_snapshot_remembers() {
+    let text: String = (0..3)
+        .map(|index| {
+            format!(
+                "[[target]]\nfunction = \"f{index}\"\nqualifier = \"live\"\nmin = 1\nmax = 500\n\
+                 tracking = {{ metric = \"concurrency\", target = 0.7 }}\n"
+            )
+        })
+        .collect();
+    let (settings, mut selected) = configs(&text);
+    for target in &mut selected {
+        target.origin = crate::config::Origin::Selector {
+            name: "tagged".into(),
+            overridden: Vec::new(),
+        };
+    }
+    // A shard whose targets all come from its selector's first discovery.
+    let start = |remembered: Option<Vec<u8>>| {
+        let mut machine = Machine {
+            shard: Shard::new(ActivityIds::default(), 0, 7),
+            origin: Instant::now(),
+            seconds: 0.0,
+        };
+        machine.on(Event::Start {
+            settings: settings.clone(),
+            targets: Vec::new(),
+            remembered,
+            snapshots: true,
+            reads_overrides: false,
+        });
+        machine.on(Event::Reload {
+            settings: settings.clone(),
+            targets: selected.clone(),
+        });
+        machine
+    };
+    let mut before = start(None);
+    for index in 0..3 {
+        before.scanned(&format!("f{index}"), configs_of("live", 1), Lane::Scan);
+    }
+    before.seconds = 1.0;
+    let bytes = before
+        .shard
+        .handle(Event::Due, before.now())
+        .into_iter()
+        .find_map(|effect| match effect {
+            Effect::SaveSnapshot(bytes) => Some(bytes),
+            _ => None,
+        })
+        .expect("the cold start's end hands out a snapshot");
+    let mut after = start(Some(bytes));
+    assert!(
+        after
+            .shard
+            .targets
+            .iter()
+            .all(|(_, slot)| slot.remembered == Some(1)),
+        "every target found after the start takes what was remembered"
+    );
+    after.seconds = 1.0;
+    after.pass_with(&[("f0:live", 0.7), ("f1:live", 0.7), ("f2:live", 70.0)]);
+    let started = after.due_at(1.0);
+    assert_eq!(
+        started.first().map(String::as_str),
+        Some("scan f2 (read_back, Urgent)"),
+        "{started:?}"
+    );
+}
+
 /// A shard of `functions` functions with two tracked targets each (an alias and a
 /// version), every one read and decided once: what a scrape or `/status` reads.
 pub(crate) fn decided_shard(functions: usize) -> Shard {

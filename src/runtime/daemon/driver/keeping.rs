@@ -53,9 +53,10 @@ const LAST_SAVE_LIMIT: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 pub struct Keeping {
-    /// The snapshot being saved (one at a time), and the newest one waiting for it.
+    /// The snapshot being saved (one at a time, of any shard), and the newest of each
+    /// shard waiting for it, by slot.
     pub saving: JoinSet<Result<(), String>>,
-    unsaved: Option<Vec<u8>>,
+    unsaved: std::collections::BTreeMap<String, Vec<u8>>,
     /// The read of the override store under way (one at a time, once a pass).
     pub reading_overrides: JoinSet<Result<OverrideList, String>>,
 }
@@ -89,17 +90,17 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         }
     }
 
-    /// Saves `bytes` as the snapshot, after the save under way if there is one; only
-    /// the newest waits.
-    pub(super) fn save_snapshot(&mut self, bytes: Vec<u8>) {
+    /// Saves `bytes` as `slot`'s snapshot, after the save under way if there is one;
+    /// only the newest of each slot waits.
+    pub(super) fn save_snapshot(&mut self, slot: String, bytes: Vec<u8>) {
         if !self.keeping.saving.is_empty() {
-            self.keeping.unsaved = Some(bytes);
+            self.keeping.unsaved.insert(slot, bytes);
             return;
         }
         let snapshots = self.shared.snapshots.clone();
         self.keeping
             .saving
-            .spawn(async move { snapshots.save(bytes).await });
+            .spawn(async move { snapshots.save(&slot, bytes).await });
     }
 
     pub(super) fn snapshot_saved(
@@ -123,8 +124,8 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             }
             Err(error) => super::super::count_task_failure(&self.shared.metrics, "write", &error),
         }
-        if let Some(bytes) = self.keeping.unsaved.take() {
-            self.save_snapshot(bytes);
+        if let Some((slot, bytes)) = self.keeping.unsaved.pop_first() {
+            self.save_snapshot(slot, bytes);
         }
     }
 
@@ -135,20 +136,25 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             return;
         }
         let now = self.now();
-        let last = self.shards.first().and_then(|shard| {
-            shard
-                .core
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .snapshot(now)
-        });
+        let last: Vec<(String, Vec<u8>)> = self
+            .shards
+            .iter()
+            .filter_map(|shard| {
+                let mut core = shard
+                    .core
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                Some((shard.snapshot_slot(), core.snapshot(now)?))
+            })
+            .collect();
         let snapshots = self.shared.snapshots.clone();
         let saving = async {
             while let Some(saved) = self.keeping.saving.join_next().await {
                 self.snapshot_saved(saved);
             }
-            if let Some(bytes) = last {
-                let saved = snapshots.save(bytes).await;
+            self.keeping.unsaved.clear();
+            for (slot, bytes) in last {
+                let saved = snapshots.save(&slot, bytes).await;
                 self.snapshot_saved(Ok(saved));
             }
         };
