@@ -17,6 +17,8 @@
 //! by generation, `NAME#snapshot#SLOT#INDEX` with `generation` and `data` (B). A save
 //! writes the other slot's parts, then the head: a reader sees the old snapshot or the
 //! new one, whole; a part whose generation is not the head's is a torn save, refused.
+//! Each shard of a fleet has its own snapshot: the base account's as above, another's
+//! under `NAME#snapshot@account/region`.
 
 use std::collections::HashMap;
 use std::time::Duration;
