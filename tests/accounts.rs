@@ -137,18 +137,40 @@ fn plan_resolves_selectors_in_every_account_and_region_and_says_what_it_skipped(
 }
 
 #[test]
+fn the_sdks_per_service_endpoint_variables_reach_every_service() {
+    let endpoint = fleet();
+    let without_endpoint = config_text(&endpoint, free_port())
+        .replace(&format!("endpoint_url = \"{}\"\n", endpoint.url), "");
+    let (_dir, config) = write_config("fleet.toml", &without_endpoint);
+    let mut command = common::binary_for_aws();
+    for service in ["LAMBDA", "CLOUDWATCH", "STS", "RESOURCE_GROUPS_TAGGING_API"] {
+        command.env(format!("AWS_ENDPOINT_URL_{service}"), &endpoint.url);
+    }
+    let output = command
+        .args(["plan", "--config", config.to_str().expect("utf-8")])
+        .output()
+        .expect("the binary runs");
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("b/eu-west-1/tuned:live"),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
 fn one_daemon_manages_each_account_and_region_in_its_own_shard() {
     let endpoint = fleet();
     let port = free_port();
     let state = tempfile::tempdir().expect("a state directory");
-    let text = config_text(&endpoint, port).replace(
+    let with_state = config_text(&endpoint, port).replace(
         "[daemon]\n",
         &format!(
             "[daemon]\nstate_directory = \"{}\"\n",
             state.path().display()
         ),
     );
-    let (_dir, config) = write_config("fleet.toml", &text);
+    let (_dir, config) = write_config("fleet.toml", &with_state);
     let address = format!("127.0.0.1:{port}");
     let mut daemon = Daemon::start(&config, &address, &[]);
     daemon.wait_ready();

@@ -41,6 +41,8 @@ pub struct ShardIo<A: Connect> {
     clients: Clients<A>,
     /// Its passes read AWS (not 3 uninformed in a row).
     passes_ready: bool,
+    /// When its pass under way must have ended, for liveness.
+    pass_due: Option<Instant>,
     discovered: discovering::Discovered,
 }
 
@@ -221,6 +223,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                     core: Arc::new(Mutex::new(core)),
                     clients,
                     passes_ready: true,
+                    pass_due: None,
                     discovered: Default::default(),
                 }
             })
@@ -249,6 +252,18 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             self.handle(index, event).await;
         }
         self.discover_all();
+    }
+
+    /// Liveness fails when any shard's pass outlives its deadline: the earliest is
+    /// the one that counts.
+    fn publish_pass_due(&self, now: Instant) {
+        match self.shards.iter().filter_map(|shard| shard.pass_due).min() {
+            Some(due) => self
+                .shared
+                .health
+                .pass_started(due.saturating_duration_since(now)),
+            None => self.shared.health.pass_ended(),
+        }
     }
 
     /// Every shard's last snapshot, read at once (each within the store's limit).
@@ -369,7 +384,10 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                 activity,
                 outcome,
             } => self.set_outcome(&target, activity, outcome.to_string()),
-            Effect::PassStarted { deadline } => self.shared.health.pass_started(deadline),
+            Effect::PassStarted { deadline } => {
+                self.shards[index].pass_due = Some(now.instant + deadline);
+                self.publish_pass_due(now.instant);
+            }
             Effect::PassEnded { outcome, ready } => self.pass_ended(index, outcome, ready),
             Effect::SaveSnapshot(bytes) => {
                 let slot = self.shards[index].snapshot_slot();
@@ -395,7 +413,8 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         if outcome == PassOutcome::Informed {
             metrics.last_successful_evaluation.set(wall);
         }
-        self.shared.health.pass_ended();
+        self.shards[index].pass_due = None;
+        self.publish_pass_due(Instant::now());
         self.shards[index].passes_ready = ready;
         self.publish_ready(index);
         // A pass frees what its metric read held (thousands of series): given back
