@@ -537,14 +537,28 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             let period = config.daemon.discovery_period;
             self.discovery_ticker = interval_timer(period, Instant::now() + period);
         }
+        let same_shards = config.aws == self.config.aws
+            && config.accounts == self.config.accounts
+            && clients.as_ref().is_none_or(|clients| {
+                clients
+                    .iter()
+                    .map(|(key, _)| key)
+                    .eq(self.shards.iter().map(|shard| &shard.key))
+            });
         self.config = config;
         if let Some(clients) = clients {
-            // Nothing known holds there: the shards start afresh, and are decided
-            // once their first pass reads the metrics.
-            self.discovering.abort_all();
-            self.start_shards(clients, targets, false).await;
-            self.ticker = interval_timer(interval, Instant::now());
-            return;
+            if !same_shards {
+                // Nothing known holds there: the shards start afresh, and are decided
+                // once their first pass reads the metrics.
+                self.discovering.abort_all();
+                self.start_shards(clients, targets, false).await;
+                self.ticker = interval_timer(interval, Instant::now());
+                return;
+            }
+            // The same accounts and Regions with a new budget: what is known stays.
+            for (shard, (_, clients)) in self.shards.iter_mut().zip(clients) {
+                shard.clients = clients;
+            }
         }
         for index in 0..self.shards.len() {
             let key = self.shards[index].key.clone();

@@ -435,6 +435,47 @@ async fn reloads_apply_a_good_config_and_keep_the_old_one_on_a_bad() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_selector_manages_what_its_tags_find_and_a_new_budget_keeps_what_is_known() {
+    let settings = "interval = \"1m\"\ndiscovery_period = \"2m\"";
+    let selector = "[[selector]]\nname = \"tagged\"\ntags = { team = \"shop\" }\nqualifier = \"live\"\nmin = 3\nmax = 9\n";
+    let tag = |world: &mut World, function: &str| {
+        let entry = world.functions.entry(function.to_owned()).or_default();
+        entry.tags.insert("team".into(), "shop".into());
+        entry.aliases.insert("live".into());
+    };
+    let harness = Harness::start(settings, selector, |world| tag(world, "cart")).await;
+    harness.pass(10.0).await;
+    assert_eq!(harness.puts(), vec![harness.puts()[0].clone()]);
+    assert_eq!(harness.puts()[0].1, "cart");
+    // Tagged later: managed within one discovery period.
+    tag(&mut harness.aws.lambda.world(), "till");
+    harness.pass(125.0).await;
+    assert!(
+        harness
+            .puts()
+            .iter()
+            .any(|(_, function, value)| function == "till" && *value == 3)
+    );
+    // A new budget keeps what is known: nothing is scanned again at once.
+    let scans = harness
+        .requests(Some("ListProvisionedConcurrencyConfigs"))
+        .len();
+    let budget = format!(
+        "[daemon]\nlisten = \"127.0.0.1:9\"\n{settings}\ncontrol_plane_budget = 3\n{selector}"
+    );
+    harness.reload(&budget).await;
+    harness.pass(5.0).await;
+    assert_eq!(
+        harness
+            .requests(Some("ListProvisionedConcurrencyConfigs"))
+            .len(),
+        scans
+    );
+    assert_eq!(harness.puts().len(), 2, "{:?}", harness.puts());
+    harness.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn drift_is_corrected_within_one_scan_period_and_counted() {
     let harness = Harness::start(
         "interval = \"1m\"\ndrift_scan_period = \"2m\"",
