@@ -403,3 +403,115 @@ pub fn override_line(
         printable(&one.reason),
     )
 }
+
+/// What `pc-autoscaler audit` was asked.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// The Region to read; default the account's only one, or `[aws] region`.
+    pub region: Option<String>,
+    /// An `[[account]]` of the config; default the base credentials' account.
+    pub account: Option<String>,
+    pub days: u32,
+    /// Where `report.json`, `audit.svg` and `audit.toml` go.
+    pub out: Option<std::path::PathBuf>,
+    /// Lambda requests per second; `None`: `daemon.max_read_rate`.
+    pub read_rate: Option<f64>,
+}
+
+/// Why `audit` could not run: bad input (exit 2) or AWS could not be read (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum AuditFailure {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Unreadable(String),
+}
+
+/// Reads one account and Region and judges its provisioned concurrency; returns the
+/// report for people. `progress` hears each step of the reads.
+pub async fn audit(
+    config: Config,
+    options: &AuditOptions,
+    progress: &mut dyn FnMut(String),
+) -> Result<String, AuditFailure> {
+    let key = match &options.account {
+        Some(name) => {
+            let account = config.account(name).ok_or_else(|| {
+                AuditFailure::Invalid(format!("the config has no [[account]] named `{name}`"))
+            })?;
+            let region = match (&options.region, account.regions.as_slice()) {
+                (Some(region), _) => region.clone(),
+                (None, [only]) => only.clone(),
+                (None, _) => {
+                    return Err(AuditFailure::Invalid(format!(
+                        "account `{name}` has several Regions; say which with --region"
+                    )));
+                }
+            };
+            ShardKey::of(name, &region)
+        }
+        None => ShardKey {
+            account: None,
+            region: options.region.as_deref().map(Into::into),
+        },
+    };
+    let (settings, account) = config.shard_access(&key);
+    let region = settings.region.clone().unwrap_or_default();
+    let clients = aws::connect(&settings, account).await;
+    let scaling = aws::connect_scaling(&settings, account).await;
+    let rate = options.read_rate.unwrap_or(config.daemon.max_read_rate);
+    let control = crate::runtime::control::Control::new(
+        clients.lambda,
+        rate,
+        crate::runtime::control::ONE_SHOT_GET_FUNCTION_RATE,
+        &config,
+        None,
+    )
+    .in_shard(
+        account.map(|account| account.account_id.clone()),
+        settings.region.clone(),
+    );
+    let now = crate::clock::Clock::System.now();
+    let read = crate::runtime::audit::read(
+        &control,
+        &clients.metrics,
+        &scaling,
+        (options.days, now),
+        progress,
+    )
+    .await
+    .map_err(|error| {
+        AuditFailure::Unreadable(format!("the functions could not be listed: {error}"))
+    })?;
+    let report = crate::audit::assess(
+        &read.observed,
+        &region,
+        options.days,
+        &crate::audit::price::Price::us_east_1(),
+    );
+    if let Some(dir) = &options.out {
+        crate::audit::write_outputs(&report, dir).map_err(|error| {
+            AuditFailure::Unreadable(format!("cannot write to {}: {error}", dir.display()))
+        })?;
+    }
+    let mut text = format!(
+        "{} functions, {} with provisioned concurrency ({} configs) in {}\n",
+        read.functions,
+        read.observed
+            .iter()
+            .map(|one| &one.function.name)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        read.observed.len(),
+        if key.is_base() {
+            region.clone()
+        } else {
+            key.to_string()
+        }
+    );
+    text.push_str(&crate::audit::render(&report));
+    for problem in &read.problems {
+        text.push_str(&format!("warning: {}\n", crate::escape::printable(problem)));
+    }
+    Ok(text)
+}

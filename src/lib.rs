@@ -3,6 +3,7 @@
 //! The library holds everything; the binary only parses the command line. See
 //! ARCHITECTURE.md for the code map and the invariants each module keeps.
 
+pub mod audit;
 pub mod aws;
 pub mod check;
 pub mod clock;

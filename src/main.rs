@@ -34,6 +34,29 @@ enum Command {
         #[arg(long, value_parser = read_rate)]
         read_rate: Option<f64>,
     },
+    /// Read-only: what provisioned concurrency costs one account and Region now, what
+    /// is wrong with it, and what it would cost and spill managed, replayed from its
+    /// own CloudWatch history.
+    Audit {
+        /// A config for `[aws]` and `[[account]]`s (optional).
+        #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
+        config: Option<PathBuf>,
+        /// The Region; default the account's only one, or `[aws] region`.
+        #[arg(long)]
+        region: Option<String>,
+        /// An `[[account]]` of the config; default the base credentials' account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Days of history read (CloudWatch keeps one-minute data for 15).
+        #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=15))]
+        days: u32,
+        /// Write report.json, audit.svg and audit.toml (a starter config) here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Lambda requests per second (default: `daemon.max_read_rate`, 10).
+        #[arg(long, value_parser = read_rate)]
+        read_rate: Option<f64>,
+    },
     /// The daemon: evaluate and apply every interval, at schedule boundaries and after
     /// allocations; SIGHUP reloads, SIGTERM stops. `--once`: a single pass that waits
     /// for the outcomes.
@@ -182,6 +205,29 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Simulate(args) => simulate(args),
+        Command::Audit {
+            config,
+            region,
+            account,
+            days,
+            out,
+            read_rate,
+        } => {
+            let options = pc_autoscaler::commands::AuditOptions {
+                region,
+                account,
+                days,
+                out,
+                read_rate,
+            };
+            match config {
+                Some(path) => with_config(&path, |config| audit(config, &options)),
+                None => {
+                    init_logging(config::LogFormat::Text);
+                    audit(config::Config::without_targets(), &options)
+                }
+            }
+        }
         Command::Plan {
             config,
             json,
@@ -272,6 +318,34 @@ fn read_rate(text: &str) -> Result<f64, String> {
         _ => Err(format!(
             "must be a number of requests per second from {low} to {high}"
         )),
+    }
+}
+
+fn audit(config: config::Config, options: &pc_autoscaler::commands::AuditOptions) -> ExitCode {
+    use std::io::IsTerminal as _;
+    let terminal = std::io::stderr().is_terminal();
+    let mut progress = |step: String| {
+        if terminal {
+            eprintln!("{step}");
+        }
+    };
+    match runtime().block_on(pc_autoscaler::commands::audit(
+        config,
+        options,
+        &mut progress,
+    )) {
+        Ok(report) => {
+            emit(&report);
+            ExitCode::SUCCESS
+        }
+        Err(pc_autoscaler::commands::AuditFailure::Invalid(why)) => {
+            eprintln!("error: {why}");
+            ExitCode::from(EXIT_INVALID_CONFIG)
+        }
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            ExitCode::FAILURE
+        }
     }
 }
 

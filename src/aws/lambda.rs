@@ -226,10 +226,10 @@ impl LambdaApi for SdkLambda {
             .and_then(|value| u32::try_from(value).ok()))
     }
 
-    async fn function_names(
+    async fn functions(
         &self,
         marker: Option<String>,
-    ) -> Result<(Vec<String>, Option<String>), AwsError> {
+    ) -> Result<(Vec<super::FunctionSummary>, Option<String>), AwsError> {
         let output = self
             .reads
             .list_functions()
@@ -237,12 +237,24 @@ impl LambdaApi for SdkLambda {
             .send()
             .await
             .map_err(from_sdk)?;
-        let names = output
+        let functions = output
             .functions()
             .iter()
-            .filter_map(|function| function.function_name().map(str::to_owned))
+            .filter_map(|function| {
+                Some(super::FunctionSummary {
+                    name: function.function_name()?.to_owned(),
+                    // Lambda's default, for an answer that leaves it out.
+                    memory_mb: function
+                        .memory_size()
+                        .and_then(|memory| u32::try_from(memory).ok())
+                        .unwrap_or(128),
+                    arm64: function.architectures().iter().any(|architecture| {
+                        *architecture == aws_sdk_lambda::types::Architecture::Arm64
+                    }),
+                })
+            })
             .collect();
-        Ok((names, output.next_marker().map(str::to_owned)))
+        Ok((functions, output.next_marker().map(str::to_owned)))
     }
 
     async fn aliases(&self, function: &str) -> Result<super::Aliases, AwsError> {
@@ -258,12 +270,20 @@ impl LambdaApi for SdkLambda {
                 .await
                 .map_err(from_sdk)?;
             for alias in output.aliases() {
-                let is_weighted = alias
+                let weighted_to = alias
                     .routing_config()
                     .and_then(|routing| routing.additional_version_weights())
-                    .is_some_and(|weights| !weights.is_empty());
+                    .map(|weights| weights.keys().cloned().collect())
+                    .unwrap_or_default();
                 if let Some(name) = alias.name() {
-                    aliases.insert(name.to_owned(), is_weighted);
+                    let version = alias.function_version().unwrap_or_default().to_owned();
+                    aliases.insert(
+                        name.to_owned(),
+                        super::Alias {
+                            version,
+                            weighted_to,
+                        },
+                    );
                 }
             }
             marker = output.next_marker().map(str::to_owned);

@@ -14,6 +14,7 @@ pub mod dynamodb;
 mod errors;
 pub mod eventbridge;
 mod lambda;
+mod scaling;
 pub mod sts;
 mod tagging;
 
@@ -30,6 +31,7 @@ use crate::policy::{AllocationStatus, Datapoint};
 pub use cloudwatch::{MAX_QUERIES_PER_REQUEST, SdkMetrics};
 pub use errors::{AwsError, MAX_RETRY_AFTER};
 pub use lambda::SdkLambda;
+pub use scaling::SdkScaling;
 pub use tagging::{SdkTagging, function_name_of};
 
 /// A qualifier's provisioned concurrency config, as `GetProvisionedConcurrencyConfig` reports it.
@@ -84,23 +86,65 @@ pub trait LambdaApi: Send + Sync + 'static {
     /// second version (then it cannot take provisioned concurrency), in one
     /// `ListAliases` (paginated).
     fn aliases(&self, function: &str) -> impl Future<Output = Result<Aliases, AwsError>> + Send;
-    /// One page of `ListFunctions`: the names, and the marker of the next page.
-    fn function_names(
+    /// One page of `ListFunctions`, and the marker of the next page.
+    fn functions(
         &self,
         marker: Option<String>,
-    ) -> impl Future<Output = Result<(Vec<String>, Option<String>), AwsError>> + Send;
+    ) -> impl Future<Output = Result<(Vec<FunctionSummary>, Option<String>), AwsError>> + Send;
 }
 
-/// A function's aliases: name → whether it has routing weights.
-pub type Aliases = BTreeMap<String, bool>;
+/// A function as `ListFunctions` describes it: what its price depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionSummary {
+    pub name: String,
+    pub memory_mb: u32,
+    /// `arm64` (Graviton) rather than `x86_64`.
+    pub arm64: bool,
+}
+
+/// Where an alias routes: its version, and the versions it sends a share to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Alias {
+    pub version: String,
+    pub weighted_to: Vec<String>,
+}
+
+impl Alias {
+    /// Routes a share of traffic to a second version: it cannot take provisioned
+    /// concurrency.
+    pub fn is_weighted(&self) -> bool {
+        !self.weighted_to.is_empty()
+    }
+}
+
+/// A function's aliases, by name.
+pub type Aliases = BTreeMap<String, Alias>;
 
 /// The weighted ones of `aliases`.
 pub fn weighted(aliases: &Aliases) -> BTreeSet<String> {
     aliases
         .iter()
-        .filter(|(_, weighted)| **weighted)
+        .filter(|(_, alias)| alias.is_weighted())
         .map(|(name, _)| name.clone())
         .collect()
+}
+
+/// An Application Auto Scaling scalable target of a Lambda function's provisioned
+/// concurrency (`function:NAME:QUALIFIER`), and whether a scheduled action names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScalableTarget {
+    pub function: String,
+    pub qualifier: String,
+    pub min: u32,
+    pub max: u32,
+    pub scheduled_actions: usize,
+}
+
+/// Application Auto Scaling, read only, for Lambda ([`SdkScaling`]).
+pub trait ScalingApi: Send + Sync + 'static {
+    /// Every scalable target of Lambda provisioned concurrency, with its scheduled
+    /// actions counted (`DescribeScalableTargets`, `DescribeScheduledActions`).
+    fn lambda_targets(&self) -> impl Future<Output = Result<Vec<ScalableTarget>, AwsError>> + Send;
 }
 
 /// A function found by its tags, with all of them.
@@ -341,14 +385,13 @@ fn loader(settings: &AwsSettings, endpoint: Option<&str>) -> aws_config::ConfigL
     loader
 }
 
-/// Builds a shard's clients from the standard AWS chain, overridden by `[aws]`; with
-/// `role`, on credentials from STS `AssumeRole` made with that chain's, which the
+/// The SDK's shared config of a shard: the standard AWS chain overridden by `[aws]`;
+/// with `role`, on credentials from STS `AssumeRole` made with that chain's, which the
 /// SDK's provider caches and renews before they expire.
-pub async fn connect(
+async fn shard_config(
     settings: &AwsSettings,
     role: Option<&AccountSettings>,
-) -> Clients<SdkLambda, SdkMetrics, SdkTagging> {
-    use aws_config::retry::RetryConfig;
+) -> aws_config::SdkConfig {
     use aws_config::timeout::TimeoutConfig;
 
     let mut loader = loader(settings, settings.endpoint_url.as_deref());
@@ -360,22 +403,42 @@ pub async fn connect(
             .operation_timeout(operation_deadline(timeout))
             .build(),
     );
-    let mut shared = loader.load().await;
-    if let Some(role) = role {
-        let mut provider = aws_config::sts::AssumeRoleProvider::builder(&role.role_arn)
-            .session_name(&role.session_name)
-            .configure(&shared);
-        if let Some(external_id) = &role.external_id {
-            provider = provider.external_id(external_id);
-        }
-        let provider = provider.build().await;
-        shared = shared
-            .into_builder()
-            .credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
-            )
-            .build();
+    let shared = loader.load().await;
+    let Some(role) = role else {
+        return shared;
+    };
+    let mut provider = aws_config::sts::AssumeRoleProvider::builder(&role.role_arn)
+        .session_name(&role.session_name)
+        .configure(&shared);
+    if let Some(external_id) = &role.external_id {
+        provider = provider.external_id(external_id);
     }
+    let provider = provider.build().await;
+    shared
+        .into_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
+        .build()
+}
+
+/// Application Auto Scaling of a shard, for `audit`.
+pub async fn connect_scaling(settings: &AwsSettings, role: Option<&AccountSettings>) -> SdkScaling {
+    let shared = shard_config(settings, role).await;
+    let config = aws_sdk_applicationautoscaling::config::Builder::from(&shared)
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(READ_ATTEMPTS))
+        .build();
+    SdkScaling::new(aws_sdk_applicationautoscaling::Client::from_conf(config))
+}
+
+/// Builds a shard's clients ([`shard_config`]).
+pub async fn connect(
+    settings: &AwsSettings,
+    role: Option<&AccountSettings>,
+) -> Clients<SdkLambda, SdkMetrics, SdkTagging> {
+    use aws_config::retry::RetryConfig;
+
+    let shared = shard_config(settings, role).await;
     let reads = aws_sdk_lambda::config::Builder::from(&shared)
         .retry_config(RetryConfig::standard().with_max_attempts(READ_ATTEMPTS))
         .build();

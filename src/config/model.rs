@@ -34,6 +34,21 @@ pub struct Config {
 }
 
 impl Config {
+    /// Every setting at its default and nothing to manage: what a command that needs
+    /// no file (`audit` without `--config`) runs with.
+    pub fn without_targets() -> Self {
+        Self {
+            source: PathBuf::new(),
+            aws: AwsSettings::default(),
+            daemon: DaemonSettings::default(),
+            leader: None,
+            events: None,
+            accounts: Vec::new(),
+            selectors: Vec::new(),
+            targets: Vec::new(),
+        }
+    }
+
     /// The `[[account]]` named `name`.
     pub fn account(&self, name: &str) -> Option<&AccountSettings> {
         self.accounts.iter().find(|account| account.name == name)

@@ -542,11 +542,11 @@ impl<L: LambdaApi> LambdaApi for Instrumented<L> {
             .await
     }
 
-    async fn function_names(
+    async fn functions(
         &self,
         marker: Option<String>,
-    ) -> Result<(Vec<String>, Option<String>), AwsError> {
-        self.observe("ListFunctions", self.inner.function_names(marker))
+    ) -> Result<(Vec<crate::aws::FunctionSummary>, Option<String>), AwsError> {
+        self.observe("ListFunctions", self.inner.functions(marker))
             .await
     }
 }

@@ -219,13 +219,13 @@ impl<L: LambdaApi> Control<L> {
     }
 
     /// One page of the account's functions: one `ListFunctions`.
-    pub async fn function_names(
+    pub async fn functions(
         &self,
         marker: Option<String>,
         priority: Priority,
-    ) -> Result<(Vec<String>, Option<String>), AwsError> {
+    ) -> Result<(Vec<crate::aws::FunctionSummary>, Option<String>), AwsError> {
         Self::within(&self.budget(None), priority, || {
-            self.lambda.function_names(marker)
+            self.lambda.functions(marker)
         })
         .await
     }

@@ -294,20 +294,38 @@ impl LambdaApi for MemoryLambda {
         let Some(function) = world.functions.get(function) else {
             return Ok(crate::aws::Aliases::new());
         };
-        let plain = function.aliases.iter().map(|name| (name.clone(), false));
-        let weighted = function.weighted.iter().map(|name| (name.clone(), true));
+        let alias = |weighted_to: Vec<String>| crate::aws::Alias {
+            version: "1".to_owned(),
+            weighted_to,
+        };
+        let plain = function
+            .aliases
+            .iter()
+            .map(|name| (name.clone(), alias(Vec::new())));
+        let weighted = function
+            .weighted
+            .iter()
+            .map(|name| (name.clone(), alias(vec!["2".to_owned()])));
         Ok(plain.chain(weighted).collect())
     }
 
-    async fn function_names(
+    async fn functions(
         &self,
         _: Option<String>,
-    ) -> Result<(Vec<String>, Option<String>), AwsError> {
+    ) -> Result<(Vec<crate::aws::FunctionSummary>, Option<String>), AwsError> {
         let mut world = self.world();
         world.request("ListFunctions", "", None, None)?;
-        let mut names: Vec<String> = world.functions.keys().cloned().collect();
-        names.sort();
-        Ok((names, None))
+        let mut functions: Vec<crate::aws::FunctionSummary> = world
+            .functions
+            .keys()
+            .map(|name| crate::aws::FunctionSummary {
+                name: name.clone(),
+                memory_mb: 1024,
+                arm64: false,
+            })
+            .collect();
+        functions.sort_by(|left, right| left.name.cmp(&right.name));
+        Ok((functions, None))
     }
 }
 

@@ -15,6 +15,7 @@
 //! tests only.
 
 pub mod activity;
+pub mod audit;
 pub mod budget;
 pub mod control;
 pub mod course;

@@ -89,6 +89,12 @@ pub struct Function {
     pub init_fails: Option<String>,
     /// Alias name → whether it has routing weights.
     pub aliases: HashMap<String, bool>,
+    /// Alias name → the version it routes to (default "3"; a weighted one also sends
+    /// a share to "4").
+    pub alias_versions: HashMap<String, String>,
+    /// `MemorySize` in MB (default 128) and whether it runs on arm64.
+    pub memory_mb: Option<u32>,
+    pub arm64: bool,
     /// The function's tags, as the tagging API's `GetResources` finds them.
     pub tags: BTreeMap<String, String>,
     pub configs: BTreeMap<String, Config>,
@@ -119,6 +125,8 @@ pub struct World {
     pub denied_roles: std::collections::HashSet<String>,
     /// Every `AssumeRole`: the role and the external id.
     pub assumed: Vec<(String, Option<String>)>,
+    /// Application Auto Scaling's Lambda targets: (function, qualifier, min, max).
+    pub scalable_targets: Vec<(String, String, u32, u32)>,
     pub log: Vec<Logged>,
 }
 
@@ -137,6 +145,7 @@ impl World {
             list_page_size: 50,
             denied_roles: Default::default(),
             assumed: Vec::new(),
+            scalable_targets: Vec::new(),
             log: Vec::new(),
         }
     }
@@ -195,6 +204,24 @@ impl World {
             .collect();
         self.series
             .insert(concurrency_key(function, qualifier), points);
+    }
+
+    /// Sets the series `metric` of `function:qualifier` to `values`, one a minute from
+    /// `start` (epoch seconds, on a minute).
+    pub fn set_series(
+        &mut self,
+        metric: &str,
+        (function, qualifier): (&str, &str),
+        start: i64,
+        values: impl IntoIterator<Item = f64>,
+    ) {
+        let (_, dimensions) = concurrency_key(function, qualifier);
+        let points = values
+            .into_iter()
+            .enumerate()
+            .map(|(minute, value)| (start + 60 * minute as i64, value))
+            .collect();
+        self.series.insert((metric.to_owned(), dimensions), points);
     }
 
     /// Extends the `ConcurrentExecutions` series of `function:qualifier` with `value`
@@ -416,6 +443,9 @@ async fn route(
     if target == "ResourceGroupsTaggingAPI_20170126.GetResources" {
         return get_resources(&world, &headers, &body);
     }
+    if let Some(operation) = target.strip_prefix("AnyScaleFrontendService.") {
+        return application_auto_scaling(&world, operation);
+    }
     if method == Method::POST && String::from_utf8_lossy(&body).contains("Action=AssumeRole") {
         return assume_role(&base, &body);
     }
@@ -462,6 +492,80 @@ fn assume_role(base: &Arc<Mutex<World>>, body: &[u8]) -> Response {
             access_key_of(&account)
         ),
     )
+}
+
+/// Application Auto Scaling's `DescribeScalableTargets` and `DescribeScheduledActions`
+/// (JSON 1.1), one page, each target with one scheduled action.
+fn application_auto_scaling(world: &Arc<Mutex<World>>, operation: &str) -> Response {
+    let mut world = world.lock().expect("the world lock is not poisoned");
+    let resource = |function: &str, qualifier: &str| format!("function:{function}:{qualifier}");
+    let body = match operation {
+        "DescribeScalableTargets" => {
+            let targets: Vec<Json> = world
+                .scalable_targets
+                .iter()
+                .map(|(function, qualifier, min, max)| {
+                    json!({
+                        "ServiceNamespace": "lambda",
+                        "ResourceId": resource(function, qualifier),
+                        "ScalableDimension": "lambda:function:ProvisionedConcurrency",
+                        "MinCapacity": min,
+                        "MaxCapacity": max,
+                        "RoleARN": "arn:aws:iam::123456789012:role/aws-service-role/lambda.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_LambdaConcurrency",
+                        "CreationTime": 1_700_000_000.0,
+                    })
+                })
+                .collect();
+            json!({ "ScalableTargets": targets })
+        }
+        "DescribeScheduledActions" => {
+            let actions: Vec<Json> = world
+                .scalable_targets
+                .iter()
+                .map(|(function, qualifier, _, _)| {
+                    json!({
+                        "ScheduledActionName": format!("{function}-mornings"),
+                        "ScheduledActionARN": format!("arn:aws:autoscaling:us-east-1:123456789012:scheduledAction:1:{function}"),
+                        "ServiceNamespace": "lambda",
+                        "Schedule": "cron(0 8 * * ? *)",
+                        "ResourceId": resource(function, qualifier),
+                        "ScalableDimension": "lambda:function:ProvisionedConcurrency",
+                        "CreationTime": 1_700_000_000.0,
+                    })
+                })
+                .collect();
+            json!({ "ScheduledActions": actions })
+        }
+        other => {
+            return lambda_error(
+                400,
+                "UnknownOperationException",
+                &format!("no {other}"),
+                json!({}),
+            );
+        }
+    };
+    let operation: &'static str = if operation == "DescribeScalableTargets" {
+        "DescribeScalableTargets"
+    } else {
+        "DescribeScheduledActions"
+    };
+    world.log.push(Logged {
+        operation,
+        function: None,
+        qualifier: None,
+        value: None,
+        status: 200,
+        at: Instant::now(),
+        queries: 0,
+        caller: None,
+    });
+    let mut response = json_response(200, body);
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    response
 }
 
 /// The tagging API's `GetResources` (JSON 1.1) over the world's functions, paged.
@@ -852,7 +956,15 @@ fn list_functions(world: &World, marker: Option<String>) -> Response {
     let end = (start + world.list_page_size).min(names.len());
     let functions: Vec<Json> = names[start.min(end)..end]
         .iter()
-        .map(|name| json!({ "FunctionName": name, "FunctionArn": format!("arn:aws:lambda:us-east-1:123456789012:function:{name}") }))
+        .map(|name| {
+            let function = &world.functions[*name];
+            json!({
+                "FunctionName": name,
+                "FunctionArn": format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
+                "MemorySize": function.memory_mb.unwrap_or(128),
+                "Architectures": [if function.arm64 { "arm64" } else { "x86_64" }],
+            })
+        })
         .collect();
     let mut body = json!({ "Functions": functions });
     if end < names.len() {
@@ -901,14 +1013,15 @@ fn lambda_operation(
             json_response(200, body)
         }
         "ListAliases" => {
-            let aliases: Vec<Json> = world
-                .function(&function)
+            let entry = world.function(&function);
+            let aliases: Vec<Json> = entry
                 .aliases
                 .iter()
                 .map(|(name, weighted)| {
+                    let version = entry.alias_versions.get(name).map_or("3", String::as_str);
                     let mut alias = json!({
                         "AliasArn": format!("arn:aws:lambda:us-east-1:123456789012:function:{function}:{name}"),
-                        "Name": name, "FunctionVersion": "3", "Description": "", "RevisionId": "1"
+                        "Name": name, "FunctionVersion": version, "Description": "", "RevisionId": "1"
                     });
                     if *weighted {
                         alias["RoutingConfig"] = json!({ "AdditionalVersionWeights": { "4": 0.1 } });

@@ -99,9 +99,9 @@ async fn listed<L: LambdaApi>(control: &Control<L>) -> Result<Vec<FoundFunction>
     let mut functions = Vec::new();
     let mut marker = None;
     for _ in 0..MAX_PAGES {
-        let (names, next) = control.function_names(marker, Priority::Refresh).await?;
-        functions.extend(names.into_iter().map(|name| FoundFunction {
-            name,
+        let (page, next) = control.functions(marker, Priority::Refresh).await?;
+        functions.extend(page.into_iter().map(|function| FoundFunction {
+            name: function.name,
             tags: BTreeMap::new(),
         }));
         marker = next;

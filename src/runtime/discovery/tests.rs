@@ -56,7 +56,9 @@ fn function(name: &str, tags: &[(&str, &str)]) -> FoundFunction {
 }
 
 fn live() -> Result<Aliases, String> {
-    Ok([("live".to_owned(), false)].into_iter().collect())
+    Ok([("live".to_owned(), crate::aws::Alias::default())]
+        .into_iter()
+        .collect())
 }
 
 fn found(tagged: Vec<FoundFunction>, named: Vec<FoundFunction>) -> Found {
@@ -183,7 +185,9 @@ fn a_function_without_the_alias_is_skipped_with_the_reason() {
     let mut read = found(vec![function("cart", &[])], Vec::new());
     read.aliases.insert(
         "cart".into(),
-        Ok([("prod".to_owned(), false)].into_iter().collect()),
+        Ok([("prod".to_owned(), crate::aws::Alias::default())]
+            .into_iter()
+            .collect()),
     );
     let resolution = resolved(&read, &[]);
     assert!(resolution.targets.is_empty());

@@ -1,0 +1,95 @@
+//! `audit.svg`: dollars a month per function, as configured today against managed by
+//! pc-autoscaler over the same history; functions with an unused config are marked.
+//! What it must not do: compute anything the report does not hold.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::Report;
+
+/// Bars at most: the most expensive functions today.
+const MAX_FUNCTIONS: usize = 40;
+
+pub fn write(report: &Report, path: &Path) -> std::io::Result<()> {
+    let mut functions: Vec<(&str, (f64, f64, bool))> =
+        super::by_function(report).into_iter().collect();
+    functions.sort_by(|left, right| right.1.0.total_cmp(&left.1.0));
+    functions.truncate(MAX_FUNCTIONS);
+    let rows = functions.len().max(1);
+    let height = 120 + 28 * rows as u32;
+    let top = functions
+        .iter()
+        .map(|(_, (now, managed, _))| now.max(*managed))
+        .fold(1.0_f64, f64::max);
+    let failed = |error: &dyn std::fmt::Display| std::io::Error::other(error.to_string());
+    let root = SVGBackend::new(path, (960, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(|error| failed(&error))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Provisioned concurrency, dollars a month",
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(260)
+        .build_cartesian_2d(0.0..top * 1.1, 0.0..rows as f64)
+        .map_err(|error| failed(&error))?;
+    let names: Vec<String> = functions
+        .iter()
+        .map(|(name, (_, _, unused))| {
+            let name = crate::escape::printable(name).into_owned();
+            if *unused {
+                format!("{name} (unused config)")
+            } else {
+                name
+            }
+        })
+        .collect();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(rows)
+        .y_label_formatter(&|row: &f64| {
+            names.get(row.floor() as usize).cloned().unwrap_or_default()
+        })
+        .x_desc("$ a month")
+        .draw()
+        .map_err(|error| failed(&error))?;
+    let bar = |row: usize, value: f64, offset: f64, color: RGBColor| {
+        let low = row as f64 + offset;
+        Rectangle::new([(0.0, low), (value, low + 0.35)], color.filled())
+    };
+    let bars = |offset: f64, color: RGBColor, pick: fn(&(f64, f64, bool)) -> f64| {
+        functions
+            .iter()
+            .enumerate()
+            .map(move |(row, (_, values))| bar(row, pick(values), offset, color))
+    };
+    chart
+        .draw_series(bars(0.1, RGBColor(200, 80, 60), |values| values.0))
+        .map_err(|error| failed(&error))?
+        .label("as configured today")
+        .legend(|(x, y)| {
+            Rectangle::new(
+                [(x, y - 5), (x + 10, y + 5)],
+                RGBColor(200, 80, 60).filled(),
+            )
+        });
+    chart
+        .draw_series(bars(0.5, RGBColor(60, 120, 200), |values| values.1))
+        .map_err(|error| failed(&error))?
+        .label("managed by pc-autoscaler")
+        .legend(|(x, y)| {
+            Rectangle::new(
+                [(x, y - 5), (x + 10, y + 5)],
+                RGBColor(60, 120, 200).filled(),
+            )
+        });
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .draw()
+        .map_err(|error| failed(&error))?;
+    root.present().map_err(|error| failed(&error))
+}

@@ -1,0 +1,526 @@
+//! `audit`'s judgement of an account's provisioned concurrency, from what was read of
+//! it ([`Observed`]: each config, its function, aliases, reserved concurrency, any
+//! Application Auto Scaling target, and its CloudWatch history): what it costs a month
+//! now, how it is used, what is wrong with it ([`Flag`]), and what `simulate`'s model
+//! says it would cost and spill managed by pc-autoscaler, beside AAS at equal cost and
+//! the oracle. Also the starter config and the commands that would delete unused
+//! configs (printed, never run).
+//!
+//! What it must not do: read anything (the runtime's `audit` reads), or write anything
+//! but the files it is asked for ([`write_outputs`]).
+
+mod chart;
+pub mod price;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::aws::{Aliases, FunctionSummary, ProvisionedConfig, ScalableTarget};
+use crate::config::{ForecastMode, Qualifier};
+use crate::escape::printable;
+use crate::policy::AllocationStatus;
+use price::Price;
+
+/// A day of minutes: less history than this is not replayed.
+pub const MIN_REPLAY_MINUTES: usize = 24 * 60;
+/// The target utilization of the recommended config.
+pub const RECOMMENDED_TARGET: f64 = 0.7;
+
+/// One config's CloudWatch history over the window, one slot a minute.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    pub start: DateTime<Utc>,
+    /// `ConcurrentExecutions` (Maximum) a minute; `None` where CloudWatch has none.
+    pub concurrency: Vec<Option<f64>>,
+    /// `ProvisionedConcurrencyUtilization` (Maximum) of the minutes that have it.
+    pub utilization: Vec<f64>,
+    /// `ProvisionedConcurrencyInvocations` and `...SpilloverInvocations` (Sum).
+    pub provisioned_invocations: f64,
+    pub spillover_invocations: f64,
+}
+
+/// What was read of one provisioned-concurrency config.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub function: FunctionSummary,
+    pub qualifier: String,
+    pub config: ProvisionedConfig,
+    /// What every config of the function requests together.
+    pub function_requested: u32,
+    pub reserved: Option<u32>,
+    pub aliases: Aliases,
+    pub scalable_target: Option<ScalableTarget>,
+    pub history: History,
+}
+
+/// What is wrong with a config, or worth knowing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "flag")]
+pub enum Flag {
+    /// No provisioned invocations in the window: it serves nothing.
+    Unused,
+    /// A version that no alias routes to: callers cannot reach it through an alias.
+    UnroutedVersion,
+    /// An alias with routing weights: Lambda refuses provisioned concurrency there.
+    WeightedAlias,
+    /// The allocation FAILED.
+    Failed { reason: Option<String> },
+    /// The function's configs together request more than its reserved concurrency.
+    AboveReserved { reserved: u32 },
+    /// An Application Auto Scaling target manages it: pc-autoscaler would fight it.
+    ManagedByAas,
+    /// Below `break_even` utilization, on-demand would cost less.
+    CheaperOnDemand { utilization: f64, break_even: f64 },
+}
+
+impl Flag {
+    pub fn label(&self) -> String {
+        match self {
+            Flag::Unused => "unused".into(),
+            Flag::UnroutedVersion => "version no alias routes to".into(),
+            Flag::WeightedAlias => "weighted alias".into(),
+            Flag::Failed { .. } => "FAILED".into(),
+            Flag::AboveReserved { reserved } => format!("above reserved ({reserved})"),
+            Flag::ManagedByAas => "managed by AAS".into(),
+            Flag::CheaperOnDemand { break_even, .. } => {
+                format!("cheaper on-demand (break-even {:.0} %)", break_even * 100.0)
+            }
+        }
+    }
+}
+
+/// One policy replayed over a config's history, at a month's scale.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Replayed {
+    pub policy: String,
+    pub dollars_a_month: f64,
+    pub spillover_pct: f64,
+}
+
+/// One config's line of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigReport {
+    pub function: String,
+    pub qualifier: String,
+    pub memory_mb: u32,
+    pub arm64: bool,
+    pub requested: u32,
+    pub allocated: u32,
+    pub status: String,
+    pub dollars_a_month: f64,
+    pub utilization_mean: Option<f64>,
+    pub utilization_p99: Option<f64>,
+    pub spillover_pct: Option<f64>,
+    pub flags: Vec<Flag>,
+    /// Static today, pc-autoscaler recommended, AAS at equal cost, the oracle; empty
+    /// with less than a day of history.
+    pub replayed: Vec<Replayed>,
+    /// The highest concurrency in the window, for the recommended `max`.
+    pub peak_concurrency: Option<f64>,
+}
+
+impl ConfigReport {
+    fn has(&self, wanted: impl Fn(&Flag) -> bool) -> bool {
+        self.flags.iter().any(wanted)
+    }
+
+    /// Worth managing: used, reachable, not cheaper on-demand, not someone else's.
+    pub fn worth_managing(&self) -> bool {
+        !self.has(|flag| {
+            matches!(
+                flag,
+                Flag::Unused
+                    | Flag::UnroutedVersion
+                    | Flag::WeightedAlias
+                    | Flag::ManagedByAas
+                    | Flag::CheaperOnDemand { .. }
+            )
+        })
+    }
+
+    fn managed(&self) -> Option<&Replayed> {
+        self.replayed
+            .iter()
+            .find(|replayed| replayed.policy == "pc-autoscaler")
+    }
+}
+
+/// The whole report: each config, and the account's totals.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub region: String,
+    pub days: u32,
+    pub prices: Price,
+    pub configs: Vec<ConfigReport>,
+    pub static_dollars_a_month: f64,
+    pub static_spillover_pct: f64,
+    pub managed_dollars_a_month: f64,
+    pub managed_spillover_pct: f64,
+    /// What `audit.toml` holds.
+    pub starter_config: String,
+    /// The commands that would delete the unused configs: printed, never run.
+    pub delete_commands: Vec<String>,
+}
+
+/// Judges every config; `region` names where it was read, for the commands it prints.
+pub fn assess(observed: &[Observed], region: &str, days: u32, prices: &Price) -> Report {
+    let mut configs: Vec<ConfigReport> =
+        observed.iter().map(|one| assess_one(one, prices)).collect();
+    configs.sort_by(|left, right| {
+        (&left.function, &left.qualifier).cmp(&(&right.function, &right.qualifier))
+    });
+    // Totals over the demand the histories saw: spillover weighted by demand.
+    let mut totals = [0.0_f64; 4];
+    for (config, one) in configs.iter().zip(sorted(observed)) {
+        let demand: f64 = one.history.concurrency.iter().flatten().sum();
+        let managed = config.managed();
+        let statics = config.replayed.first();
+        totals[0] += config.dollars_a_month;
+        totals[1] += statics.map_or(0.0, |s| s.spillover_pct * demand);
+        // An unused config is deleted; one without a day of history stays as it is.
+        let unused = config.has(|flag| *flag == Flag::Unused);
+        let kept = if unused { 0.0 } else { config.dollars_a_month };
+        totals[2] += managed.map_or(kept, |m| m.dollars_a_month);
+        totals[3] += managed
+            .or(statics)
+            .map_or(0.0, |m| m.spillover_pct * demand);
+    }
+    let demand: f64 = observed
+        .iter()
+        .map(|one| one.history.concurrency.iter().flatten().sum::<f64>())
+        .sum();
+    let share = |weighted: f64| if demand > 0.0 { weighted / demand } else { 0.0 };
+    let delete_commands = configs
+        .iter()
+        .filter(|config| config.has(|flag| *flag == Flag::Unused))
+        .map(|config| {
+            let mut command = format!(
+                "aws lambda delete-provisioned-concurrency-config --function-name {} --qualifier {}",
+                config.function, config.qualifier
+            );
+            if !region.is_empty() {
+                command.push_str(&format!(" --region {region}"));
+            }
+            command
+        })
+        .collect();
+    let starter_config = starter(&configs, region);
+    Report {
+        region: region.to_owned(),
+        days,
+        prices: prices.clone(),
+        static_dollars_a_month: totals[0],
+        static_spillover_pct: share(totals[1]),
+        managed_dollars_a_month: totals[2],
+        managed_spillover_pct: share(totals[3]),
+        configs,
+        starter_config,
+        delete_commands,
+    }
+}
+
+/// `observed` in the order `assess` sorts the reports in.
+fn sorted(observed: &[Observed]) -> Vec<&Observed> {
+    let mut sorted: Vec<&Observed> = observed.iter().collect();
+    sorted.sort_by(|left, right| {
+        (&left.function.name, &left.qualifier).cmp(&(&right.function.name, &right.qualifier))
+    });
+    sorted
+}
+
+fn assess_one(one: &Observed, prices: &Price) -> ConfigReport {
+    let rates = prices.of(one.function.arm64);
+    let gigabytes = f64::from(one.function.memory_mb) / 1024.0;
+    let dollars_a_month =
+        f64::from(one.config.requested) * gigabytes * price::SECONDS_A_MONTH * rates.provisioned;
+    let mut utilization = one.history.utilization.clone();
+    utilization.sort_by(f64::total_cmp);
+    let utilization_mean = (!utilization.is_empty())
+        .then(|| utilization.iter().sum::<f64>() / utilization.len() as f64);
+    let utilization_p99 = (!utilization.is_empty()).then(|| {
+        let rank = ((0.99 * utilization.len() as f64).ceil() as usize).clamp(1, utilization.len());
+        utilization[rank - 1]
+    });
+    let invocations = one.history.provisioned_invocations + one.history.spillover_invocations;
+    let spillover_pct =
+        (invocations > 0.0).then(|| 100.0 * one.history.spillover_invocations / invocations);
+    let flags = flags(one, utilization_mean, prices);
+    let peak_concurrency = one
+        .history
+        .concurrency
+        .iter()
+        .flatten()
+        .copied()
+        .reduce(f64::max);
+    ConfigReport {
+        function: one.function.name.clone(),
+        qualifier: one.qualifier.clone(),
+        memory_mb: one.function.memory_mb,
+        arm64: one.function.arm64,
+        requested: one.config.requested,
+        allocated: one.config.allocated,
+        status: one.config.status.label().to_owned(),
+        dollars_a_month,
+        utilization_mean,
+        utilization_p99,
+        spillover_pct,
+        flags,
+        replayed: replay(one, peak_concurrency, prices),
+        peak_concurrency,
+    }
+}
+
+fn flags(one: &Observed, utilization_mean: Option<f64>, prices: &Price) -> Vec<Flag> {
+    let mut flags = Vec::new();
+    let unused = one.history.provisioned_invocations <= 0.0;
+    if unused {
+        flags.push(Flag::Unused);
+    }
+    match Qualifier::classify(&one.qualifier) {
+        Qualifier::Version(version) => {
+            let routed = one.aliases.values().any(|alias| {
+                alias.version == version || alias.weighted_to.iter().any(|to| *to == version)
+            });
+            if !routed {
+                flags.push(Flag::UnroutedVersion);
+            }
+        }
+        Qualifier::Alias(name) => {
+            if one
+                .aliases
+                .get(&name)
+                .is_some_and(|alias| alias.is_weighted())
+            {
+                flags.push(Flag::WeightedAlias);
+            }
+        }
+    }
+    if one.config.status == AllocationStatus::Failed {
+        flags.push(Flag::Failed {
+            reason: one.config.status_reason.clone(),
+        });
+    }
+    if let Some(reserved) = one.reserved
+        && one.function_requested > reserved
+    {
+        flags.push(Flag::AboveReserved { reserved });
+    }
+    if one.scalable_target.is_some() {
+        flags.push(Flag::ManagedByAas);
+    }
+    let break_even = prices.of(one.function.arm64).break_even_utilization();
+    if let Some(utilization) = utilization_mean
+        && !unused
+        && utilization < break_even
+    {
+        flags.push(Flag::CheaperOnDemand {
+            utilization,
+            break_even,
+        });
+    }
+    flags
+}
+
+/// The recommended target for a config: tracking utilization at 0.7 with the forecast
+/// and the window choice on, bounded by twice the peak seen (and what it has now).
+fn recommended(one: &Observed, peak: f64) -> crate::config::TargetConfig {
+    let max = ((peak * 2.0).ceil() as u32)
+        .max(one.config.requested)
+        .max(1);
+    let text = format!(
+        "[[target]]\nfunction = \"{}\"\nqualifier = \"{}\"\nmin = 1\nmax = {max}\n\
+         tracking = {{ metric = \"utilization\", target = {RECOMMENDED_TARGET} }}\n",
+        one.function.name, one.qualifier
+    );
+    let config = crate::config::parse(&text, Path::new("audit.toml"))
+        .expect("a recommended target is valid: names and qualifiers came from Lambda");
+    let target = config
+        .targets
+        .into_iter()
+        .next()
+        .expect("the text has one target");
+    target.with_history(ForecastMode::On)
+}
+
+/// Static today, pc-autoscaler recommended, AAS at equal cost and the oracle over the
+/// history, when there is a day of it.
+fn replay(one: &Observed, peak: Option<f64>, prices: &Price) -> Vec<Replayed> {
+    let present = one.history.concurrency.iter().flatten().count();
+    let (Some(peak), true) = (peak, present >= MIN_REPLAY_MINUTES) else {
+        return Vec::new();
+    };
+    let minutes = one.history.concurrency.len();
+    let demand = crate::simulate::Demand {
+        name: format!("{}:{}", one.function.name, one.qualifier),
+        start: one.history.start,
+        concurrency: one
+            .history
+            .concurrency
+            .iter()
+            .map(|value| value.unwrap_or(0.0))
+            .collect(),
+    };
+    let rates = prices.of(one.function.arm64);
+    let gigabytes = f64::from(one.function.memory_mb) / 1024.0;
+    let monthly = |unit_hours: f64| {
+        unit_hours * 3600.0 * gigabytes * rates.provisioned * (price::SECONDS_A_MONTH / 60.0)
+            / minutes as f64
+    };
+    let total: f64 = demand.concurrency.iter().sum();
+    let static_spill: f64 = demand
+        .concurrency
+        .iter()
+        .map(|value| (value - f64::from(one.config.requested)).max(0.0))
+        .sum();
+    let mut replayed = vec![Replayed {
+        policy: "static today".into(),
+        dollars_a_month: monthly(f64::from(one.config.requested) * minutes as f64 / 60.0),
+        spillover_pct: if total > 0.0 {
+            100.0 * static_spill / total
+        } else {
+            0.0
+        },
+    }];
+    let target = recommended(one, peak);
+    let options = crate::simulate::Options {
+        memory_mb: f64::from(one.function.memory_mb),
+        ..Default::default()
+    };
+    let Ok(outcome) = crate::simulate::run(&target, demand, &options, &mut || {}) else {
+        return replayed;
+    };
+    let policies = &outcome.report.policies;
+    let find = |name: &str| policies.iter().find(|policy| policy.name == name);
+    let equal = find("aas-equal-cost-forecast").or_else(|| find("aas-equal-cost"));
+    for (label, found) in [
+        ("pc-autoscaler", find("pc-autoscaler-forecast")),
+        ("aas-equal-cost", equal),
+        ("oracle", find("oracle")),
+    ] {
+        if let Some(result) = found {
+            replayed.push(Replayed {
+                policy: label.into(),
+                dollars_a_month: monthly(result.provisioned_unit_hours),
+                spillover_pct: result.spillover_pct,
+            });
+        }
+    }
+    replayed
+}
+
+/// `audit.toml`: a target for each config worth managing, bounds from its history;
+/// the others named in comments with why.
+fn starter(configs: &[ConfigReport], region: &str) -> String {
+    let aws = if region.is_empty() {
+        String::new()
+    } else {
+        format!("[aws]\nregion = \"{region}\"\n\n")
+    };
+    let mut out = format!(
+        "# Written by `pc-autoscaler audit`: a starting point, checked by `pc-autoscaler check`.\n\
+         {aws}[defaults]\n\
+         tracking = {{ metric = \"utilization\", target = {RECOMMENDED_TARGET}, forecast = \"on\", choose_window = \"on\" }}\n"
+    );
+    for config in configs {
+        if !config.worth_managing() {
+            let why: Vec<String> = config.flags.iter().map(Flag::label).collect();
+            let _ = writeln!(
+                out,
+                "\n# left alone: {}:{} ({})",
+                config.function,
+                config.qualifier,
+                why.join(", ")
+            );
+            continue;
+        }
+        let max = ((config.peak_concurrency.unwrap_or(0.0) * 2.0).ceil() as u32)
+            .max(config.requested)
+            .max(1);
+        let _ = write!(
+            out,
+            "\n[[target]]\nfunction = \"{}\"\nqualifier = \"{}\"\nmin = 1\nmax = {max}\n",
+            config.function, config.qualifier
+        );
+    }
+    out
+}
+
+fn money(value: f64) -> String {
+    format!("${value:.2}")
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".into(), |value| format!("{value:.1} %"))
+}
+
+/// The table people read.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<40} {:>5} {:>10} {:>8} {:>8} {:>8} {:>10}  flags",
+        "config", "req", "$/month", "util", "util p99", "spill", "managed"
+    );
+    for config in &report.configs {
+        let flags: Vec<String> = config.flags.iter().map(Flag::label).collect();
+        let managed = config
+            .managed()
+            .map_or_else(|| "-".into(), |managed| money(managed.dollars_a_month));
+        let _ = writeln!(
+            out,
+            "{:<40} {:>5} {:>10} {:>8} {:>8} {:>8} {:>10}  {}",
+            printable(&format!("{}:{}", config.function, config.qualifier)),
+            config.requested,
+            money(config.dollars_a_month),
+            percent(config.utilization_mean.map(|value| value * 100.0)),
+            percent(config.utilization_p99.map(|value| value * 100.0)),
+            percent(config.spillover_pct),
+            managed,
+            printable(&flags.join(", "))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nstatic today {} a month at {:.1} % spill; managed {} at {:.1} % (replayed over {} days; prices: {})",
+        money(report.static_dollars_a_month),
+        report.static_spillover_pct,
+        money(report.managed_dollars_a_month),
+        report.managed_spillover_pct,
+        report.days,
+        report.prices.source
+    );
+    for command in &report.delete_commands {
+        let _ = writeln!(out, "unused, to delete (not run): {}", printable(command));
+    }
+    out
+}
+
+/// `report.json`, `audit.svg` and `audit.toml` in `dir`.
+pub fn write_outputs(report: &Report, dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let json = serde_json::to_string_pretty(report).expect("a report is plain data");
+    std::fs::write(dir.join("report.json"), json)?;
+    std::fs::write(dir.join("audit.toml"), &report.starter_config)?;
+    chart::write(report, &dir.join("audit.svg"))
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Configs by function, for the chart.
+fn by_function(report: &Report) -> BTreeMap<&str, (f64, f64, bool)> {
+    let mut functions: BTreeMap<&str, (f64, f64, bool)> = BTreeMap::new();
+    for config in &report.configs {
+        let entry = functions.entry(&config.function).or_default();
+        entry.0 += config.dollars_a_month;
+        entry.1 += config
+            .managed()
+            .map_or(config.dollars_a_month, |managed| managed.dollars_a_month);
+        entry.2 |= config.has(|flag| *flag == Flag::Unused);
+    }
+    functions
+}

@@ -1,0 +1,275 @@
+//! `audit`'s reads of one account and Region, read only, within the one-shot read rate
+//! on Lambda's shared limit (through [`Control`], which also honours throttles): every
+//! function (`ListFunctions`), its configs (`ListProvisionedConcurrencyConfigs`, one a
+//! function), and for the functions that have any, their aliases and reserved
+//! concurrency; Application Auto Scaling's Lambda targets; and each config's
+//! CloudWatch history over the window, one batched `GetMetricData` a config.
+//!
+//! What it must not do: judge anything (`crate::audit` does), write anything, or stop
+//! at one failed read: what could not be read is said in [`Read::problems`].
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::task::JoinSet;
+
+use super::budget::Priority;
+use super::control::Control;
+use crate::audit::{History, Observed};
+use crate::aws::{
+    Aliases, AwsError, FunctionConfigs, FunctionSummary, LambdaApi, MetricQuery, MetricsApi,
+    ScalableTarget, ScalingApi,
+};
+use crate::config::FunctionId;
+
+/// Lambda reads in flight at once; each still waits for its turn in the budget.
+const IN_FLIGHT: usize = 8;
+/// Pages of `ListFunctions` at most: 50 functions a page.
+const MAX_FUNCTION_PAGES: usize = 1_000;
+
+/// What was read, and what could not be.
+#[derive(Debug, Default)]
+pub struct Read {
+    pub observed: Vec<Observed>,
+    /// Functions listed in all.
+    pub functions: usize,
+    pub problems: Vec<String>,
+}
+
+fn id(name: &str) -> FunctionId {
+    FunctionId {
+        name: name.to_owned(),
+        account: None,
+        reference: name.to_owned(),
+    }
+}
+
+/// One function's reads: its configs and, when it has any, aliases and reserved.
+struct FunctionRead {
+    summary: FunctionSummary,
+    configs: Result<FunctionConfigs, AwsError>,
+    aliases: Result<Aliases, AwsError>,
+    reserved: Result<Option<u32>, AwsError>,
+}
+
+/// Reads the account over the `days` before `now`; `progress` hears each step.
+pub async fn read<L: LambdaApi, M: MetricsApi, S: ScalingApi>(
+    control: &Control<L>,
+    metrics: &M,
+    scaling: &S,
+    (days, now): (u32, DateTime<Utc>),
+    progress: &mut dyn FnMut(String),
+) -> Result<Read, AwsError> {
+    let functions = list_functions(control, progress).await?;
+    let mut read = Read {
+        functions: functions.len(),
+        ..Read::default()
+    };
+    progress(format!(
+        "{} functions; reading their configs",
+        functions.len()
+    ));
+    let reads = read_functions(control, functions).await;
+    let scalable: BTreeMap<(String, String), ScalableTarget> = match scaling.lambda_targets().await
+    {
+        Ok(targets) => targets
+            .into_iter()
+            .map(|target| ((target.function.clone(), target.qualifier.clone()), target))
+            .collect(),
+        Err(error) => {
+            read.problems.push(format!(
+                "Application Auto Scaling could not be read ({error}); no config is flagged as managed by it"
+            ));
+            BTreeMap::new()
+        }
+    };
+    let start = now - TimeDelta::days(i64::from(days));
+    let count: usize = reads
+        .iter()
+        .map(|one| one.configs.as_ref().map_or(0, FunctionConfigs::len))
+        .sum();
+    progress(format!(
+        "{count} configs; reading {days} days of CloudWatch history"
+    ));
+    for one in reads {
+        let name = one.summary.name.clone();
+        let configs = match one.configs {
+            Ok(configs) => configs,
+            Err(error) => {
+                read.problems
+                    .push(format!("{name}: its configs could not be read: {error}"));
+                continue;
+            }
+        };
+        if configs.is_empty() {
+            continue;
+        }
+        let aliases = one.aliases.unwrap_or_else(|error| {
+            read.problems
+                .push(format!("{name}: its aliases could not be read: {error}"));
+            Aliases::new()
+        });
+        let reserved = one.reserved.unwrap_or_else(|error| {
+            read.problems.push(format!(
+                "{name}: its reserved concurrency could not be read: {error}"
+            ));
+            None
+        });
+        let function_requested = configs.values().map(|config| config.requested).sum();
+        for (qualifier, config) in configs {
+            let history = match history(metrics, &name, &qualifier, (start, now)).await {
+                Ok(history) => history,
+                Err(error) => {
+                    read.problems.push(format!(
+                        "{name}:{qualifier}: its history could not be read: {error}"
+                    ));
+                    History::default()
+                }
+            };
+            read.observed.push(Observed {
+                function: one.summary.clone(),
+                scalable_target: scalable.get(&(name.clone(), qualifier.clone())).cloned(),
+                qualifier,
+                config,
+                function_requested,
+                reserved,
+                aliases: aliases.clone(),
+                history,
+            });
+        }
+    }
+    Ok(read)
+}
+
+async fn list_functions<L: LambdaApi>(
+    control: &Control<L>,
+    progress: &mut dyn FnMut(String),
+) -> Result<Vec<FunctionSummary>, AwsError> {
+    let mut functions = Vec::new();
+    let mut marker = None;
+    for _ in 0..MAX_FUNCTION_PAGES {
+        let (page, next) = control.functions(marker, Priority::Refresh).await?;
+        functions.extend(page);
+        progress(format!("{} functions listed", functions.len()));
+        marker = next;
+        if marker.is_none() {
+            return Ok(functions);
+        }
+    }
+    Err(AwsError::Malformed {
+        message: format!("ListFunctions still had more after {MAX_FUNCTION_PAGES} pages"),
+    })
+}
+
+/// Each function's configs, and the aliases and reserved concurrency of those that
+/// have any, a few functions at a time, in the order listed.
+async fn read_functions<L: LambdaApi>(
+    control: &Control<L>,
+    functions: Vec<FunctionSummary>,
+) -> Vec<FunctionRead> {
+    let total = functions.len();
+    let mut waiting = functions.into_iter().enumerate();
+    let mut running = JoinSet::new();
+    let mut done: Vec<Option<FunctionRead>> = (0..total).map(|_| None).collect();
+    loop {
+        while running.len() < IN_FLIGHT
+            && let Some((index, summary)) = waiting.next()
+        {
+            let control = control.clone();
+            running.spawn(async move {
+                let function = id(&summary.name);
+                let configs = control.scan(&function, Priority::DriftScan).await;
+                let has_configs = configs.as_ref().is_ok_and(|configs| !configs.is_empty());
+                let (aliases, reserved) = if has_configs {
+                    tokio::join!(
+                        control.aliases_by_name(&summary.name, Priority::Refresh),
+                        control.reserved(&function)
+                    )
+                } else {
+                    (Ok(Aliases::new()), Ok(None))
+                };
+                (
+                    index,
+                    FunctionRead {
+                        summary,
+                        configs,
+                        aliases,
+                        reserved,
+                    },
+                )
+            });
+        }
+        match running.join_next().await {
+            Some(Ok((index, read))) => done[index] = Some(read),
+            // A lost read leaves its function out; the others are reported.
+            Some(Err(_)) => {}
+            None => return done.into_iter().flatten().collect(),
+        }
+    }
+}
+
+/// The four series of one config, a slot a minute over `[start, end)`.
+async fn history<M: MetricsApi>(
+    metrics: &M,
+    function: &str,
+    qualifier: &str,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+) -> Result<History, AwsError> {
+    let dimensions: BTreeMap<String, String> = [
+        ("FunctionName".to_owned(), function.to_owned()),
+        ("Resource".to_owned(), format!("{function}:{qualifier}")),
+    ]
+    .into_iter()
+    .collect();
+    let query = |id: &str, name: &str, stat: &str| MetricQuery {
+        id: id.to_owned(),
+        namespace: "AWS/Lambda".to_owned(),
+        name: name.to_owned(),
+        dimensions: dimensions.clone(),
+        stat: stat.to_owned(),
+    };
+    let queries = [
+        query("concurrency", "ConcurrentExecutions", "Maximum"),
+        query(
+            "utilization",
+            "ProvisionedConcurrencyUtilization",
+            "Maximum",
+        ),
+        query("provisioned", "ProvisionedConcurrencyInvocations", "Sum"),
+        query(
+            "spillover",
+            "ProvisionedConcurrencySpilloverInvocations",
+            "Sum",
+        ),
+    ];
+    let mut batch = metrics.fetch(&queries, start, end).await?;
+    let mut points = |id: &str| {
+        batch
+            .series
+            .remove(id)
+            .map(|series| series.points)
+            .unwrap_or_default()
+    };
+    let minutes = usize::try_from((end - start).num_minutes()).unwrap_or(0);
+    let mut concurrency = vec![None; minutes];
+    for point in points("concurrency") {
+        let minute = (point.timestamp - start).num_minutes();
+        if let Some(slot) = usize::try_from(minute)
+            .ok()
+            .and_then(|minute| concurrency.get_mut(minute))
+        {
+            *slot = Some(point.value);
+        }
+    }
+    let sum = |points: Vec<crate::policy::Datapoint>| points.iter().map(|point| point.value).sum();
+    Ok(History {
+        start,
+        concurrency,
+        utilization: points("utilization")
+            .iter()
+            .map(|point| point.value)
+            .collect(),
+        provisioned_invocations: sum(points("provisioned")),
+        spillover_invocations: sum(points("spillover")),
+    })
+}
