@@ -46,6 +46,8 @@ fn main() {
             {
                 let mut world = world.lock().expect("the world lock");
                 world.shared_limit = Some(15);
+                // Room for every function's 5 above Lambda's unreserved floor.
+                world.account_limit = 10_000;
                 world.list_page_size = 100;
                 for function in 0..FUNCTIONS_PER_SHARD {
                     let name = format!("f{function:04}");
