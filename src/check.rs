@@ -14,6 +14,9 @@ use crate::config::{Config, LeaderSettings, LogFormat, TargetConfig};
 use crate::escape::Printable;
 use crate::policy::schedule::{self, Bounds};
 
+/// Said of each tracking target that writes neither `forecast` nor `choose_window`.
+pub const HISTORY_DEFAULT_NOTE: &str = "note: forecast and choose_window are \"on\" by default since 0.2 (they were \"off\"): this target reads 14 days of history at start and pre-warms from it; write forecast = \"off\" and choose_window = \"off\" for the reactive policy";
+
 /// How many upcoming changes `check` shows per target.
 pub const PREVIEW_CHANGES: usize = 3;
 
@@ -361,6 +364,13 @@ fn render_target(out: &mut String, target: &TargetConfig, now: DateTime<Utc>) {
         "\ntarget {} ({}:{}), {tracking}",
         target.name, target.function.reference, target.qualifier
     );
+    if target
+        .tracking
+        .as_ref()
+        .is_some_and(|tracking| tracking.history_by_default)
+    {
+        let _ = writeln!(out, "  {HISTORY_DEFAULT_NOTE}");
+    }
     let _ = writeln!(out, "  now        {}", describe(&bounds));
     let changes = schedule::upcoming_changes(target, now, PREVIEW_CHANGES);
     if changes.is_empty() {

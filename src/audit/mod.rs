@@ -249,13 +249,13 @@ fn assess_one(one: &Observed, prices: &Price) -> ConfigReport {
     let spillover_pct =
         (invocations > 0.0).then(|| 100.0 * one.history.spillover_invocations / invocations);
     let flags = flags(one, utilization_mean, prices);
-    let peak_concurrency = one
-        .history
-        .concurrency
-        .iter()
-        .flatten()
-        .copied()
-        .reduce(f64::max);
+    // An unused config is to be deleted, not managed: nothing to replay.
+    let replayed = if flags.contains(&Flag::Unused) {
+        Vec::new()
+    } else {
+        replay(one, peak_concurrency_of(one), prices)
+    };
+    let peak_concurrency = peak_concurrency_of(one);
     ConfigReport {
         function: one.function.name.clone(),
         qualifier: one.qualifier.clone(),
@@ -269,9 +269,18 @@ fn assess_one(one: &Observed, prices: &Price) -> ConfigReport {
         utilization_p99,
         spillover_pct,
         flags,
-        replayed: replay(one, peak_concurrency, prices),
+        replayed,
         peak_concurrency,
     }
+}
+
+fn peak_concurrency_of(one: &Observed) -> Option<f64> {
+    one.history
+        .concurrency
+        .iter()
+        .flatten()
+        .copied()
+        .reduce(f64::max)
 }
 
 fn flags(one: &Observed, utilization_mean: Option<f64>, prices: &Price) -> Vec<Flag> {

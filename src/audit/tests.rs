@@ -157,5 +157,9 @@ fn the_starter_config_passes_check_and_names_what_it_leaves_alone() {
         ]
     );
     // Totals: the unused config is deleted when managed.
-    assert!(report.managed_dollars_a_month < report.static_dollars_a_month);
+    assert!(
+        report.managed_dollars_a_month < report.static_dollars_a_month,
+        "{}",
+        render(&report)
+    );
 }

@@ -253,9 +253,9 @@ keys! {
     TRACKING_MISSING_DATA: "target.tracking.missing_data", choice("hold", &["hold", "zero"]), "An empty window of a complete read: keep capacity, or treat as no load.";
     TRACKING_STALE_AFTER: "target.tracking.stale_after", duration(Some(minutes(5)), minutes(1), YEAR), "A newest datapoint older than this counts as missing.";
     TRACKING_DISABLE_SCALE_IN: "target.tracking.disable_scale_in", Kind::Flag { default: false }, "Never scale in.";
-    TRACKING_FORECAST: "target.tracking.forecast", choice("off", MODES), "Predictive pre-warm from the target's own history.";
+    TRACKING_FORECAST: "target.tracking.forecast", choice("on", MODES), "Predictive pre-warm from the target's own history (`\"off\"` before 0.2: see the upgrade notes).";
     TRACKING_FORECAST_HORIZON: "target.tracking.forecast_horizon", duration(Some(minutes(10)), minutes(1), hours(1)), "How far ahead the forecast looks.";
-    TRACKING_CHOOSE_WINDOW: "target.tracking.choose_window", choice("off", MODES), "The scale-in window and target chosen from the target's history at the configured pair's cost.";
+    TRACKING_CHOOSE_WINDOW: "target.tracking.choose_window", choice("on", MODES), "The scale-in window and target chosen from the target's history at the configured pair's cost (`\"off\"` before 0.2).";
     CUSTOM_STAT: "target.tracking.custom.stat", text(Some("Average")), "A CloudWatch statistic: Average, Maximum, Minimum, Sum, SampleCount or pNN.";
     SCHEDULE_NAME: "target.schedule.name", text(None), "The rule's name; default `rule-N`.";
     SCHEDULE_CRON: "target.schedule.cron", text(None), "A recurring rule: 5 fields, or 6 with seconds first (this or `at`).";

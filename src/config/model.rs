@@ -577,6 +577,9 @@ pub struct TrackingConfig {
     /// The scale-in window and target chosen from the target's own history, at the
     /// configured pair's cost (`policy::tuning`).
     pub choose_window: ForecastMode,
+    /// Neither `forecast` nor `choose_window` is written: both are on by the default
+    /// that changed from `"off"` (`check` says so).
+    pub history_by_default: bool,
 }
 
 impl TrackingConfig {
@@ -587,9 +590,8 @@ impl TrackingConfig {
 
 /// Whether something learnt from history (the forecast, the window choice) is computed,
 /// and whether it may act.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ForecastMode {
-    #[default]
     Off,
     /// Computed and shown (`plan`, metrics), never acted on.
     Observe,

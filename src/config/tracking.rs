@@ -48,8 +48,10 @@ pub(super) fn tracking(checker: &mut Checker<'_>, raw: RawTracking) -> Option<Tr
                     ],
                 )
             })
-            .unwrap_or_default()
+            // The best policy by default (it was "off" before 0.2).
+            .unwrap_or(ForecastMode::On)
     };
+    let history_by_default = raw.forecast.is_none() && raw.choose_window.is_none();
     let forecast = mode(&raw.forecast);
     let choose_window = mode(&raw.choose_window);
     let forecast_horizon =
@@ -58,6 +60,7 @@ pub(super) fn tracking(checker: &mut Checker<'_>, raw: RawTracking) -> Option<Tr
         forecast,
         forecast_horizon,
         choose_window,
+        history_by_default,
         metric: metric?,
         target: target?,
         scale_in_window,

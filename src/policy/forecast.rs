@@ -120,12 +120,26 @@ struct Completed {
 }
 
 /// Up to an hour of completed buckets, not yet merged into [`Completed`].
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Recent {
     /// The bucket number of `peaks[0]`.
     first: i64,
     len: usize,
     peaks: [f32; RESCORE_BUCKETS as usize],
+}
+
+/// Equal bit for bit: a bucket not seen is NaN, and two histories that saw the same
+/// minutes are the same history.
+impl PartialEq for Recent {
+    fn eq(&self, other: &Self) -> bool {
+        self.first == other.first
+            && self.len == other.len
+            && self
+                .peaks
+                .iter()
+                .zip(&other.peaks)
+                .all(|(left, right)| left.to_bits() == right.to_bits())
+    }
 }
 
 impl Recent {

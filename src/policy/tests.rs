@@ -388,7 +388,7 @@ fn with_choose_window_on_tracking_aims_with_the_window_the_history_chose() {
         decide_with("off"),
     );
     // The forecast alone chooses nothing: it only ever raises the floor.
-    let forecast_only = tracked("forecast = \"on\"");
+    let forecast_only = tracked("forecast = \"on\"\nchoose_window = \"off\"");
     let state = PolicyState::rebuilt(&forecast_only, &history, now);
     let forecasting = decide(&forecast_only, &latest, &state, now);
     assert_eq!(forecasting.tuned, None);
