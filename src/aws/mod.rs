@@ -385,6 +385,12 @@ fn loader(settings: &AwsSettings, endpoint: Option<&str>) -> aws_config::ConfigL
     loader
 }
 
+/// One HTTP client (its connection pools and TLS configuration) for every shard's
+/// clients, made by the first shard's loader: an account and Region is not a reason
+/// for another TLS stack, and at 20 shards separate ones cost tens of MiB.
+static HTTP_CLIENT: std::sync::OnceLock<aws_smithy_runtime_api::client::http::SharedHttpClient> =
+    std::sync::OnceLock::new();
+
 /// The SDK's shared config of a shard: the standard AWS chain overridden by `[aws]`;
 /// with `role`, on credentials from STS `AssumeRole` made with that chain's, which the
 /// SDK's provider caches and renews before they expire.
@@ -403,7 +409,13 @@ async fn shard_config(
             .operation_timeout(operation_deadline(timeout))
             .build(),
     );
+    if let Some(client) = HTTP_CLIENT.get() {
+        loader = loader.http_client(client.clone());
+    }
     let shared = loader.load().await;
+    if let Some(client) = shared.http_client() {
+        let _ = HTTP_CLIENT.set(client);
+    }
     let Some(role) = role else {
         return shared;
     };
