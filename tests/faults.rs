@@ -17,8 +17,10 @@ use common::{
 
 /// `f:live`, tracked with `missing_data = "zero"` and `min = 0`: the configuration in
 /// which reading a failure as "no load" would delete the capacity.
+/// Reactive: the faults below are counted per `GetMetricData`, and a history read at
+/// start would take some of them.
 const ZERO_TARGET: &str = "[[target]]\nfunction = \"f\"\nqualifier = \"live\"\nmin = 0\nmax = 100\n\
-    tracking = { metric = \"concurrency\", target = 0.7, missing_data = \"zero\", scale_in_cooldown = \"0s\" }\n";
+    tracking = { metric = \"concurrency\", target = 0.7, missing_data = \"zero\", scale_in_cooldown = \"0s\", forecast = \"off\", choose_window = \"off\" }\n";
 
 #[test]
 fn failed_metric_reads_under_zero_hold_and_the_right_write_follows_once_they_clear() {

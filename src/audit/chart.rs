@@ -1,5 +1,6 @@
-//! `audit.svg`: dollars a month per function, as configured today against managed by
-//! pc-autoscaler over the same history; functions with an unused config are marked.
+//! `audit.svg`: the whole bill a month per function, as configured today against
+//! managed by pc-autoscaler over the same history; functions with an unused config
+//! are marked.
 //! What it must not do: compute anything the report does not hold.
 
 use std::path::Path;
@@ -32,33 +33,40 @@ pub fn write(report: &Report, path: &Path) -> std::io::Result<()> {
         )
         .margin(12)
         .x_label_area_size(36)
-        .y_label_area_size(260)
+        .y_label_area_size(10)
         .build_cartesian_2d(0.0..top * 1.1, 0.0..rows as f64)
         .map_err(|error| failed(&error))?;
-    let names: Vec<String> = functions
-        .iter()
-        .map(|(name, (_, _, unused))| {
-            let name = crate::escape::printable(name).into_owned();
-            if *unused {
-                format!("{name} (unused config)")
-            } else {
-                name
-            }
-        })
-        .collect();
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .y_labels(rows)
-        .y_label_formatter(&|row: &f64| {
-            names.get(row.floor() as usize).cloned().unwrap_or_default()
-        })
+        .disable_y_axis()
         .x_desc("$ a month")
         .draw()
         .map_err(|error| failed(&error))?;
+    // Each function's name beside its bars, not as axis labels: plotters places those
+    // where its tick spacing falls, which can skip a row.
+    let names = functions
+        .iter()
+        .enumerate()
+        .map(|(row, (name, (_, _, unused)))| {
+            let name = crate::escape::printable(name).into_owned();
+            let label = if *unused {
+                format!("{name} (unused config)")
+            } else {
+                name
+            };
+            let style = ("sans-serif", 13).into_text_style(&root).pos(
+                plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Left,
+                    plotters::style::text_anchor::VPos::Center,
+                ),
+            );
+            Text::new(label, (0.0, row as f64 + 0.85), style)
+        });
+    chart.draw_series(names).map_err(|error| failed(&error))?;
     let bar = |row: usize, value: f64, offset: f64, color: RGBColor| {
         let low = row as f64 + offset;
-        Rectangle::new([(0.0, low), (value, low + 0.35)], color.filled())
+        Rectangle::new([(0.0, low), (value, low + 0.3)], color.filled())
     };
     let bars = |offset: f64, color: RGBColor, pick: fn(&(f64, f64, bool)) -> f64| {
         functions
@@ -67,7 +75,7 @@ pub fn write(report: &Report, path: &Path) -> std::io::Result<()> {
             .map(move |(row, (_, values))| bar(row, pick(values), offset, color))
     };
     chart
-        .draw_series(bars(0.1, RGBColor(200, 80, 60), |values| values.0))
+        .draw_series(bars(0.05, RGBColor(200, 80, 60), |values| values.0))
         .map_err(|error| failed(&error))?
         .label("as configured today")
         .legend(|(x, y)| {
@@ -77,7 +85,7 @@ pub fn write(report: &Report, path: &Path) -> std::io::Result<()> {
             )
         });
     chart
-        .draw_series(bars(0.5, RGBColor(60, 120, 200), |values| values.1))
+        .draw_series(bars(0.4, RGBColor(60, 120, 200), |values| values.1))
         .map_err(|error| failed(&error))?
         .label("managed by pc-autoscaler")
         .legend(|(x, y)| {

@@ -97,7 +97,11 @@ impl Flag {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Replayed {
     pub policy: String,
-    pub dollars_a_month: f64,
+    /// The provisioned-concurrency charge alone.
+    pub provisioned_dollars_a_month: f64,
+    /// The whole bill: provisioned charge, duration on provisioned and on demand,
+    /// requests.
+    pub bill_dollars_a_month: f64,
     pub spillover_pct: f64,
 }
 
@@ -147,6 +151,24 @@ impl ConfigReport {
             .iter()
             .find(|replayed| replayed.policy == "pc-autoscaler")
     }
+
+    /// The whole bill a month as it is: replayed, or without a day of history its
+    /// provisioned charge alone.
+    pub fn bill_now(&self) -> f64 {
+        self.replayed
+            .first()
+            .map_or(self.dollars_a_month, |now| now.bill_dollars_a_month)
+    }
+
+    /// The whole bill a month managed: an unused config is deleted; one without a day
+    /// of history stays as it is.
+    pub fn bill_managed(&self) -> f64 {
+        if self.has(|flag| *flag == Flag::Unused) {
+            return 0.0;
+        }
+        self.managed()
+            .map_or(self.dollars_a_month, |managed| managed.bill_dollars_a_month)
+    }
 }
 
 /// The whole report: each config, and the account's totals.
@@ -156,9 +178,10 @@ pub struct Report {
     pub days: u32,
     pub prices: Price,
     pub configs: Vec<ConfigReport>,
-    pub static_dollars_a_month: f64,
+    /// The whole bill a month of every config as it is, and managed.
+    pub static_bill_dollars_a_month: f64,
     pub static_spillover_pct: f64,
-    pub managed_dollars_a_month: f64,
+    pub managed_bill_dollars_a_month: f64,
     pub managed_spillover_pct: f64,
     /// What `audit.toml` holds.
     pub starter_config: String,
@@ -179,12 +202,9 @@ pub fn assess(observed: &[Observed], region: &str, days: u32, prices: &Price) ->
         let demand: f64 = one.history.concurrency.iter().flatten().sum();
         let managed = config.managed();
         let statics = config.replayed.first();
-        totals[0] += config.dollars_a_month;
+        totals[0] += config.bill_now();
         totals[1] += statics.map_or(0.0, |s| s.spillover_pct * demand);
-        // An unused config is deleted; one without a day of history stays as it is.
-        let unused = config.has(|flag| *flag == Flag::Unused);
-        let kept = if unused { 0.0 } else { config.dollars_a_month };
-        totals[2] += managed.map_or(kept, |m| m.dollars_a_month);
+        totals[2] += config.bill_managed();
         totals[3] += managed
             .or(statics)
             .map_or(0.0, |m| m.spillover_pct * demand);
@@ -213,9 +233,9 @@ pub fn assess(observed: &[Observed], region: &str, days: u32, prices: &Price) ->
         region: region.to_owned(),
         days,
         prices: prices.clone(),
-        static_dollars_a_month: totals[0],
+        static_bill_dollars_a_month: totals[0],
         static_spillover_pct: share(totals[1]),
-        managed_dollars_a_month: totals[2],
+        managed_bill_dollars_a_month: totals[2],
         managed_spillover_pct: share(totals[3]),
         configs,
         starter_config,
@@ -356,13 +376,12 @@ fn recommended(one: &Observed, peak: f64) -> crate::config::TargetConfig {
 }
 
 /// Static today, pc-autoscaler recommended, AAS at equal cost and the oracle over the
-/// history, when there is a day of it.
+/// history, when there is a day of it, each billed in full ([`Bill`]).
 fn replay(one: &Observed, peak: Option<f64>, prices: &Price) -> Vec<Replayed> {
     let present = one.history.concurrency.iter().flatten().count();
     let (Some(peak), true) = (peak, present >= MIN_REPLAY_MINUTES) else {
         return Vec::new();
     };
-    let minutes = one.history.concurrency.len();
     let demand = crate::simulate::Demand {
         name: format!("{}:{}", one.function.name, one.qualifier),
         start: one.history.start,
@@ -373,52 +392,80 @@ fn replay(one: &Observed, peak: Option<f64>, prices: &Price) -> Vec<Replayed> {
             .map(|value| value.unwrap_or(0.0))
             .collect(),
     };
-    let rates = prices.of(one.function.arm64);
-    let gigabytes = f64::from(one.function.memory_mb) / 1024.0;
-    let monthly = |unit_hours: f64| {
-        unit_hours * 3600.0 * gigabytes * rates.provisioned * (price::SECONDS_A_MONTH / 60.0)
-            / minutes as f64
+    let bill = Bill {
+        rates: *prices.of(one.function.arm64),
+        gigabytes: f64::from(one.function.memory_mb) / 1024.0,
+        requests: one.history.provisioned_invocations + one.history.spillover_invocations,
+        demand: &demand.concurrency,
     };
-    let total: f64 = demand.concurrency.iter().sum();
-    let static_spill: f64 = demand
-        .concurrency
-        .iter()
-        .map(|value| (value - f64::from(one.config.requested)).max(0.0))
-        .sum();
-    let mut replayed = vec![Replayed {
-        policy: "static today".into(),
-        dollars_a_month: monthly(f64::from(one.config.requested) * minutes as f64 / 60.0),
-        spillover_pct: if total > 0.0 {
-            100.0 * static_spill / total
-        } else {
-            0.0
-        },
-    }];
+    // Today: billed for what is requested, serving what is allocated (none while
+    // the allocation is FAILED).
+    let serving = vec![one.config.allocated; demand.concurrency.len()];
+    let unit_hours = f64::from(one.config.requested) * demand.concurrency.len() as f64 / 60.0;
+    let mut replayed = vec![bill.of("static today", unit_hours, &serving)];
     let target = recommended(one, peak);
     let options = crate::simulate::Options {
         memory_mb: f64::from(one.function.memory_mb),
         ..Default::default()
     };
-    let Ok(outcome) = crate::simulate::run(&target, demand, &options, &mut || {}) else {
+    let Ok(outcome) = crate::simulate::run(&target, demand.clone(), &options, &mut || {}) else {
         return replayed;
     };
-    let policies = &outcome.report.policies;
-    let find = |name: &str| policies.iter().find(|policy| policy.name == name);
-    let equal = find("aas-equal-cost-forecast").or_else(|| find("aas-equal-cost"));
+    let played = |name: &str| {
+        let policies = &outcome.report.policies;
+        let index = policies.iter().position(|policy| policy.name == name)?;
+        Some((&policies[index], &outcome.usable[index]))
+    };
+    let equal = played("aas-equal-cost-forecast").or_else(|| played("aas-equal-cost"));
     for (label, found) in [
-        ("pc-autoscaler", find("pc-autoscaler-forecast")),
+        ("pc-autoscaler", played("pc-autoscaler-forecast")),
         ("aas-equal-cost", equal),
-        ("oracle", find("oracle")),
+        ("oracle", played("oracle")),
     ] {
-        if let Some(result) = found {
-            replayed.push(Replayed {
-                policy: label.into(),
-                dollars_a_month: monthly(result.provisioned_unit_hours),
-                spillover_pct: result.spillover_pct,
-            });
+        if let Some((result, usable)) = found {
+            replayed.push(bill.of(label, result.provisioned_unit_hours, usable));
         }
     }
     replayed
+}
+
+/// The whole bill of one config under one policy, scaled to a month: provisioned
+/// GB-seconds configured, duration on provisioned capacity for what it served and on
+/// demand for what spilled (a unit of concurrency for a minute is 60 s of execution),
+/// and requests (the same under every policy).
+struct Bill<'a> {
+    rates: price::Rates,
+    gigabytes: f64,
+    /// Invocations in the window.
+    requests: f64,
+    demand: &'a [f64],
+}
+
+impl Bill<'_> {
+    fn of(&self, policy: &str, provisioned_unit_hours: f64, usable: &[u32]) -> Replayed {
+        let (mut served, mut spilled) = (0.0, 0.0);
+        for (demand, usable) in self.demand.iter().zip(usable) {
+            served += demand.min(f64::from(*usable));
+            spilled += (demand - f64::from(*usable)).max(0.0);
+        }
+        let gb_seconds = |unit_minutes: f64| unit_minutes * 60.0 * self.gigabytes;
+        let provisioned = gb_seconds(provisioned_unit_hours * 60.0) * self.rates.provisioned;
+        let duration = gb_seconds(served) * self.rates.duration_provisioned
+            + gb_seconds(spilled) * self.rates.duration_on_demand;
+        let requests = self.requests / 1e6 * self.rates.requests_per_million;
+        let month = price::SECONDS_A_MONTH / (self.demand.len() as f64 * 60.0);
+        let total = served + spilled;
+        Replayed {
+            policy: policy.into(),
+            provisioned_dollars_a_month: provisioned * month,
+            bill_dollars_a_month: (provisioned + duration + requests) * month,
+            spillover_pct: if total > 0.0 {
+                100.0 * spilled / total
+            } else {
+                0.0
+            },
+        }
+    }
 }
 
 /// `audit.toml`: a target for each config worth managing, bounds from its history;
@@ -471,33 +518,31 @@ pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<40} {:>5} {:>10} {:>8} {:>8} {:>8} {:>10}  flags",
-        "config", "req", "$/month", "util", "util p99", "spill", "managed"
+        "{:<32} {:>5} {:>10} {:>7} {:>8} {:>7} {:>10} {:>10}  flags",
+        "config", "req", "PC/month", "util", "util p99", "spill", "bill now", "managed"
     );
     for config in &report.configs {
         let flags: Vec<String> = config.flags.iter().map(Flag::label).collect();
-        let managed = config
-            .managed()
-            .map_or_else(|| "-".into(), |managed| money(managed.dollars_a_month));
         let _ = writeln!(
             out,
-            "{:<40} {:>5} {:>10} {:>8} {:>8} {:>8} {:>10}  {}",
+            "{:<32} {:>5} {:>10} {:>7} {:>8} {:>7} {:>10} {:>10}  {}",
             printable(&format!("{}:{}", config.function, config.qualifier)),
             config.requested,
             money(config.dollars_a_month),
             percent(config.utilization_mean.map(|value| value * 100.0)),
             percent(config.utilization_p99.map(|value| value * 100.0)),
             percent(config.spillover_pct),
-            managed,
+            money(config.bill_now()),
+            money(config.bill_managed()),
             printable(&flags.join(", "))
         );
     }
     let _ = writeln!(
         out,
-        "\nstatic today {} a month at {:.1} % spill; managed {} at {:.1} % (replayed over {} days; prices: {})",
-        money(report.static_dollars_a_month),
+        "\nstatic today {} a month at {:.1} % spill; managed {} at {:.1} % (whole bills, replayed over {} days; prices: {})",
+        money(report.static_bill_dollars_a_month),
         report.static_spillover_pct,
-        money(report.managed_dollars_a_month),
+        money(report.managed_bill_dollars_a_month),
         report.managed_spillover_pct,
         report.days,
         report.prices.source
@@ -525,10 +570,8 @@ fn by_function(report: &Report) -> BTreeMap<&str, (f64, f64, bool)> {
     let mut functions: BTreeMap<&str, (f64, f64, bool)> = BTreeMap::new();
     for config in &report.configs {
         let entry = functions.entry(&config.function).or_default();
-        entry.0 += config.dollars_a_month;
-        entry.1 += config
-            .managed()
-            .map_or(config.dollars_a_month, |managed| managed.dollars_a_month);
+        entry.0 += config.bill_now();
+        entry.1 += config.bill_managed();
         entry.2 |= config.has(|flag| *flag == Flag::Unused);
     }
     functions

@@ -66,6 +66,28 @@ fn dollars_a_month_are_the_published_price_of_what_is_requested() {
 }
 
 #[test]
+fn the_whole_bill_counts_provisioned_time_duration_on_it_and_on_demand_and_requests() {
+    // Steady 7 against 10, 2 GB x86, 2 days, 1,010 invocations. A month of it:
+    // provisioned 10 × 2 GB × 2,628,000 s × $0.0000041667 = $219.0018;
+    // duration on provisioned 7 × 60 s × 2 GB × $0.0000097222 × 43,800 minutes = $357.6992;
+    // requests 1,010 ÷ 10^6 × $0.20 × (2,628,000 s ÷ 172,800 s) = $0.0031; in all $576.70.
+    let report = assess_one(&observed("f", "live", 10), &Price::us_east_1());
+    assert_eq!(
+        format!("{:.2}", report.replayed[0].bill_dollars_a_month),
+        "576.70"
+    );
+    // Pinned at 5 instead, 2 of the 7 spill to on demand at $0.0000166667:
+    // 5 × 2 × 2,628,000 × $0.0000041667 = $109.5009; 5 × 60 × 2 × $0.0000097222 × 43,800
+    // = $255.4994; 2 × 60 × 2 × $0.0000166667 × 43,800 = $175.2004; $0.0031: $540.20.
+    let report = assess_one(&observed("f", "live", 5), &Price::us_east_1());
+    assert_eq!(
+        format!("{:.2}", report.replayed[0].bill_dollars_a_month),
+        "540.20"
+    );
+    assert!((report.replayed[0].spillover_pct - 200.0 / 7.0).abs() < 1e-9);
+}
+
+#[test]
 fn each_failure_is_flagged() {
     assert!(flags_of(&observed("f", "live", 10)).is_empty());
     let mut unused = observed("f", "live", 10);
@@ -124,7 +146,7 @@ fn a_day_of_history_is_replayed_through_the_four_policies_and_less_is_not() {
     // is requested.
     assert_eq!(report.replayed[0].spillover_pct, 0.0);
     assert_eq!(
-        format!("{:.2}", report.replayed[0].dollars_a_month),
+        format!("{:.2}", report.replayed[0].provisioned_dollars_a_month),
         "219.00"
     );
     let mut short = observed("f", "live", 10);
@@ -158,7 +180,7 @@ fn the_starter_config_passes_check_and_names_what_it_leaves_alone() {
     );
     // Totals: the unused config is deleted when managed.
     assert!(
-        report.managed_dollars_a_month < report.static_dollars_a_month,
+        report.managed_bill_dollars_a_month < report.static_bill_dollars_a_month,
         "{}",
         render(&report)
     );

@@ -239,10 +239,14 @@ impl Drop for Daemon {
 }
 
 /// One tracked target `f:live` that wants 100 (peak 70 at target 0.7), plus `extra`.
+/// Reactive (`forecast` and `choose_window` off): these tests count the reads and
+/// writes of the write course, which a history read at start would add to; the
+/// default policy has tests of its own (`plan_shows_the_forecast_it_reads...`,
+/// `tests/accounts.rs`, `tests/audit.rs`).
 pub fn tracked_target(function: &str, qualifier: &str) -> String {
     format!(
         "[[target]]\nfunction = \"{function}\"\nqualifier = \"{qualifier}\"\nmin = 1\nmax = 1000\n\
-         tracking = {{ metric = \"concurrency\", target = 0.7 }}\n"
+         tracking = {{ metric = \"concurrency\", target = 0.7, forecast = \"off\", choose_window = \"off\" }}\n"
     )
 }
 
