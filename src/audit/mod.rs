@@ -311,9 +311,10 @@ fn flags(one: &Observed, utilization_mean: Option<f64>, prices: &Price) -> Vec<F
     }
     match Qualifier::classify(&one.qualifier) {
         Qualifier::Version(version) => {
-            let routed = one.aliases.values().any(|alias| {
-                alias.version == version || alias.weighted_to.iter().any(|to| *to == version)
-            });
+            let routed = one
+                .aliases
+                .values()
+                .any(|alias| alias.version == version || alias.weighted_to.contains(&version));
             if !routed {
                 flags.push(Flag::UnroutedVersion);
             }
