@@ -53,6 +53,22 @@ fn short_name(
     None
 }
 
+/// The `[[account]]` that `name` names, or an error at it.
+fn named_account<'a>(
+    checker: &mut Checker<'_>,
+    name: &Spanned<String>,
+    accounts: &'a [AccountSettings],
+) -> Option<&'a AccountSettings> {
+    let found = accounts
+        .iter()
+        .find(|account| account.name == *name.get_ref());
+    if found.is_none() {
+        let reason = format!("no [[account]] is named `{}`", printable(name.get_ref()));
+        checker.error(name.span(), reason);
+    }
+    found
+}
+
 /// A Region as AWS names them: `us-east-1`, `us-gov-west-1`, `eu-central-2`.
 pub fn is_region(text: &str) -> bool {
     let parts: Vec<&str> = text.split('-').collect();
@@ -223,20 +239,7 @@ pub fn place(
     let (account_key, region_key) = raw;
     let (arn_account, arn_region, arn_span) = arn;
     let account = match account_key {
-        Some(name) => match fleet
-            .accounts
-            .iter()
-            .find(|account| account.name == *name.get_ref())
-        {
-            Some(account) => Some(account),
-            None => {
-                checker.error(
-                    name.span(),
-                    format!("no [[account]] is named `{}`", printable(name.get_ref())),
-                );
-                return None;
-            }
-        },
+        Some(name) => Some(named_account(checker, name, fleet.accounts)?),
         // An ARN in a listed account is managed through its role.
         None => arn_account.and_then(|id| {
             fleet
@@ -452,19 +455,7 @@ fn selector_scope(
     accounts: &[AccountSettings],
 ) -> Option<Scope> {
     let account = match &raw.account {
-        Some(name) => match accounts
-            .iter()
-            .find(|account| account.name == *name.get_ref())
-        {
-            Some(account) => Some(account),
-            None => {
-                checker.error(
-                    name.span(),
-                    format!("no [[account]] is named `{}`", printable(name.get_ref())),
-                );
-                return None;
-            }
-        },
+        Some(name) => Some(named_account(checker, name, accounts)?),
         None => None,
     };
     if let Some(region) = &raw.region {

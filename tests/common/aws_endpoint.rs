@@ -545,11 +545,16 @@ fn application_auto_scaling(world: &Arc<Mutex<World>>, operation: &str) -> Respo
             );
         }
     };
-    let operation: &'static str = if operation == "DescribeScalableTargets" {
+    let operation = if operation == "DescribeScalableTargets" {
         "DescribeScalableTargets"
     } else {
         "DescribeScheduledActions"
     };
+    json_11(&mut world, operation, body)
+}
+
+/// A JSON 1.1 answer of `operation`, logged.
+fn json_11(world: &mut World, operation: &'static str, body: Json) -> Response {
     world.log.push(Logged {
         operation,
         function: None,
@@ -624,25 +629,11 @@ fn get_resources(world: &Arc<Mutex<World>>, headers: &HeaderMap, body: &[u8]) ->
     } else {
         String::new()
     };
-    world.log.push(Logged {
-        operation: "GetResources",
-        function: None,
-        qualifier: None,
-        value: None,
-        status: 200,
-        at: Instant::now(),
-        queries: 0,
-        caller: None,
-    });
-    let mut response = json_response(
-        200,
+    json_11(
+        &mut world,
+        "GetResources",
         json!({ "PaginationToken": token, "ResourceTagMappingList": mappings }),
-    );
-    response.headers_mut().insert(
-        "content-type",
-        HeaderValue::from_static("application/x-amz-json-1.1"),
-    );
-    response
+    )
 }
 
 fn decode(segment: &str) -> String {
