@@ -387,7 +387,7 @@ fn loader(settings: &AwsSettings, endpoint: Option<&str>) -> aws_config::ConfigL
 
 /// One HTTP client (its connection pools and TLS configuration) for every shard's
 /// clients, made by the first shard's loader: an account and Region is not a reason
-/// for another TLS stack, and at 20 shards separate ones cost tens of MiB.
+/// for another TLS stack or pool.
 static HTTP_CLIENT: std::sync::OnceLock<aws_smithy_runtime_api::client::http::SharedHttpClient> =
     std::sync::OnceLock::new();
 
