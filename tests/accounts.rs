@@ -264,6 +264,19 @@ fn one_daemon_manages_each_account_and_region_in_its_own_shard() {
         "took {:?}",
         late.elapsed()
     );
+    // A function skipped for want of its alias is managed once the alias exists.
+    lock(&a_west)
+        .function("no-alias")
+        .aliases
+        .insert("live".into(), false);
+    let aliased = wait_for(Duration::from_secs(25), || {
+        puts(&a_west).iter().any(|(f, _)| f == "no-alias")
+    });
+    assert!(
+        aliased,
+        "the function given its alias was not managed:\n{}",
+        daemon.log()
+    );
     // An untagged function is dropped, its capacity left as it is.
     let a_east = scope("a", "us-east-1");
     lock(&a_east).function("shop-a-us-east-1").tags.clear();

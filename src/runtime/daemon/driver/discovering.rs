@@ -16,8 +16,8 @@ use crate::runtime::discovery::{self, Found, Resolution, Skipped};
 use crate::runtime::shard::Event;
 
 /// What a shard's discoveries left: the targets its selectors manage, what they
-/// skipped, and each function's aliases (read once; a function not seen before is
-/// read at the next discovery).
+/// skipped, and each function's aliases (read once it has every selector's alias; a
+/// function not seen before, or still without one, is read at the next discovery).
 #[derive(Default)]
 pub struct Discovered {
     pub targets: Vec<TargetConfig>,
@@ -80,8 +80,20 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             return;
         };
         shard.discovered.running = false;
+        // Kept only when every selector's alias is there: a function still without
+        // one is read again at the next discovery, so an alias made later is found.
+        let qualifiers: Vec<String> = self
+            .config
+            .selectors_of(&shard.key)
+            .map(|selector| selector.template.qualifier.to_string())
+            .collect();
         for (function, aliases) in &found.aliases {
-            if let Ok(aliases) = aliases {
+            let complete = aliases.as_ref().is_ok_and(|aliases| {
+                qualifiers
+                    .iter()
+                    .all(|qualifier| aliases.contains_key(qualifier))
+            });
+            if let (Ok(aliases), true) = (aliases, complete) {
                 shard
                     .discovered
                     .aliases
