@@ -566,6 +566,8 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             targets = rest;
             self.resolve(index, Some(own)).await;
         }
+        // The selectors may have changed: what they find is read again now.
+        self.discover_all();
         crate::trim::release_free_memory();
         // Decided at once with the new config; the next pass follows an interval later.
         self.ticker = interval_timer(interval, Instant::now() + interval);

@@ -472,6 +472,35 @@ async fn a_selector_manages_what_its_tags_find_and_a_new_budget_keeps_what_is_kn
         scans
     );
     assert_eq!(harness.puts().len(), 2, "{:?}", harness.puts());
+    // A reload that changes what the selector looks for reads it at once, not at the
+    // next period: `cart` no longer matches and is dropped, its capacity left.
+    harness
+        .aws
+        .lambda
+        .world()
+        .functions
+        .get_mut("till")
+        .expect("till is there")
+        .tags
+        .insert("tier".into(), "gold".into());
+    let gold = budget.replace("tags = { team = \"shop\" }", "tags = { tier = \"gold\" }");
+    harness.reload(&gold).await;
+    harness.pass(5.0).await;
+    let dropped = harness
+        .journal
+        .lock()
+        .activities(Some("cart:live"), None, 10);
+    assert!(
+        dropped
+            .iter()
+            .any(|activity| activity.outcome.contains("no longer selected")),
+        "{dropped:?}"
+    );
+    assert!(
+        harness
+            .requests(Some("DeleteProvisionedConcurrencyConfig"))
+            .is_empty()
+    );
     harness.stop().await;
 }
 
