@@ -25,7 +25,7 @@ struct Contexts {
 }
 
 /// A context per shard of `config`, with the overrides in force read from their store.
-async fn contexts(config: Config, read_rate: Option<f64>) -> Contexts {
+async fn contexts(mut config: Config, read_rate: Option<f64>) -> Contexts {
     let (overrides, unread) = match override_store(&config).await {
         Some(store) => match store.load().await {
             Ok((list, _)) => (list, None),
@@ -42,11 +42,16 @@ async fn contexts(config: Config, read_rate: Option<f64>) -> Contexts {
         skipped: Vec::new(),
         unread,
     };
-    for key in config.shards() {
+    // Each shard's config holds its own targets only: the others are not copied.
+    let keys = config.shards();
+    let mut targets = std::mem::take(&mut config.targets);
+    for key in keys {
         let (settings, account) = config.shard_access(&key);
         let clients = aws::connect(&settings, account).await;
+        let (own, rest) = targets.into_iter().partition(|target| target.shard == key);
+        targets = rest;
         let mut shard_config = config.clone();
-        shard_config.targets.retain(|target| target.shard == key);
+        shard_config.targets = own;
         let mut context = Context::new(shard_config, clients.lambda, clients.metrics, rate);
         context.control = context.control.in_shard(
             account.map(|account| account.account_id.clone()),
