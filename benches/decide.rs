@@ -16,9 +16,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use pc_autoscaler::aws::{ProvisionedConfig, Series, SeriesStatus};
 use pc_autoscaler::config::{self, FunctionId, TargetName};
 use pc_autoscaler::policy::{AllocationStatus, Datapoint, PolicyState};
-use pc_autoscaler::runtime::activity::ActivityIds;
 use pc_autoscaler::runtime::shard::due::Lane;
 use pc_autoscaler::runtime::shard::{Event, MetricsRead, Now, ReadDone, Shard};
+use pc_autoscaler::runtime::state::activity::ActivityIds;
 
 const FUNCTIONS: usize = 2_500;
 const PASSES: usize = 20;
@@ -122,7 +122,7 @@ fn measure(history: bool) -> Duration {
     let mut spent = Duration::ZERO;
     for pass in 0..PASSES {
         let at = 60 * (pass as u64 + 1);
-        let read: pc_autoscaler::runtime::evaluate::SeriesByTarget = names
+        let read: pc_autoscaler::runtime::knowing::evaluate::SeriesByTarget = names
             .iter()
             .enumerate()
             .map(|(index, name)| {

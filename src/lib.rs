@@ -5,18 +5,15 @@
 
 pub mod audit;
 pub mod aws;
-pub mod check;
+pub mod cli;
 pub mod clock;
-pub mod commands;
 pub mod config;
 pub mod escape;
 pub mod leader;
 pub mod metrics;
-pub mod plan;
 pub mod policy;
 pub mod runtime;
 pub mod simulate;
-pub mod status;
 pub mod trim;
 
 #[cfg(test)]

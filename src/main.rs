@@ -213,7 +213,7 @@ fn main() -> ExitCode {
             out,
             read_rate,
         } => {
-            let options = pc_autoscaler::commands::AuditOptions {
+            let options = pc_autoscaler::cli::commands::AuditOptions {
                 region,
                 account,
                 days,
@@ -234,7 +234,7 @@ fn main() -> ExitCode {
             read_rate,
         } => with_config(&config, |config| {
             let (output, nothing_read) =
-                runtime().block_on(pc_autoscaler::commands::plan(config, json, read_rate));
+                runtime().block_on(pc_autoscaler::cli::commands::plan(config, json, read_rate));
             emit(&output);
             if nothing_read {
                 eprintln!("error: nothing could be read from AWS; see the reasons above");
@@ -245,7 +245,7 @@ fn main() -> ExitCode {
         }),
         Command::Override { action } => override_command(action),
         Command::Status { url, target, last } => {
-            match pc_autoscaler::status::report(&url, target.as_deref(), last) {
+            match pc_autoscaler::cli::status::report(&url, target.as_deref(), last) {
                 Ok(report) => {
                     emit(&report);
                     ExitCode::SUCCESS
@@ -278,10 +278,10 @@ fn run(args: RunArgs) -> ExitCode {
             pc_autoscaler::clock::Clock::Ahead(ahead)
         });
         return with_config(&config.clone(), |loaded| {
-            match runtime().block_on(pc_autoscaler::runtime::daemon::run_from_file(
+            match runtime().block_on(pc_autoscaler::runtime::drivers::daemon::run_from_file(
                 config,
                 loaded,
-                pc_autoscaler::runtime::daemon::Overrides { dry_run, listen },
+                pc_autoscaler::runtime::drivers::daemon::Overrides { dry_run, listen },
                 clock,
             )) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -293,14 +293,14 @@ fn run(args: RunArgs) -> ExitCode {
         });
     }
     with_config(&config, |config| {
-        let options = pc_autoscaler::commands::OnceOptions {
+        let options = pc_autoscaler::cli::commands::OnceOptions {
             dry_run,
             wait,
             poll_interval,
             read_rate,
         };
         let (output, failed) =
-            runtime().block_on(pc_autoscaler::commands::run_once(config, &options));
+            runtime().block_on(pc_autoscaler::cli::commands::run_once(config, &options));
         emit(&output);
         if failed {
             ExitCode::FAILURE
@@ -321,7 +321,7 @@ fn read_rate(text: &str) -> Result<f64, String> {
     }
 }
 
-fn audit(config: config::Config, options: &pc_autoscaler::commands::AuditOptions) -> ExitCode {
+fn audit(config: config::Config, options: &pc_autoscaler::cli::commands::AuditOptions) -> ExitCode {
     use std::io::IsTerminal as _;
     let terminal = std::io::stderr().is_terminal();
     let mut progress = |step: String| {
@@ -329,7 +329,7 @@ fn audit(config: config::Config, options: &pc_autoscaler::commands::AuditOptions
             eprintln!("{step}");
         }
     };
-    match runtime().block_on(pc_autoscaler::commands::audit(
+    match runtime().block_on(pc_autoscaler::cli::commands::audit(
         config,
         options,
         &mut progress,
@@ -338,7 +338,7 @@ fn audit(config: config::Config, options: &pc_autoscaler::commands::AuditOptions
             emit(&report);
             ExitCode::SUCCESS
         }
-        Err(pc_autoscaler::commands::AuditFailure::Invalid(why)) => {
+        Err(pc_autoscaler::cli::commands::AuditFailure::Invalid(why)) => {
             eprintln!("error: {why}");
             ExitCode::from(EXIT_INVALID_CONFIG)
         }
@@ -451,8 +451,8 @@ fn simulate(args: SimulateArgs) -> ExitCode {
 }
 
 fn override_command(action: OverrideAction) -> ExitCode {
-    use pc_autoscaler::commands::{OverrideCommand, OverrideFailure};
-    use pc_autoscaler::runtime::overrides::{Request, Scope};
+    use pc_autoscaler::cli::commands::{OverrideCommand, OverrideFailure};
+    use pc_autoscaler::runtime::state::overrides::{Request, Scope};
     let now = pc_autoscaler::clock::Clock::System.now();
     let (path, command) = match action {
         OverrideAction::List { config } => (config, OverrideCommand::List),
@@ -499,7 +499,7 @@ fn override_command(action: OverrideAction) -> ExitCode {
     };
     with_config(&path, |config| {
         let id = format!("{:08x}", fastrand::u32(..));
-        match runtime().block_on(pc_autoscaler::commands::overrides(
+        match runtime().block_on(pc_autoscaler::cli::commands::overrides(
             &config, command, now, id,
         )) {
             Ok(text) => {
@@ -528,7 +528,7 @@ fn check(path: &std::path::Path) -> ExitCode {
                     .daemon
                     .activity_log
                     .as_deref()
-                    .map(pc_autoscaler::runtime::activity::check_path),
+                    .map(pc_autoscaler::runtime::state::activity::check_path),
             ),
             (
                 "daemon.state_directory",
@@ -536,7 +536,7 @@ fn check(path: &std::path::Path) -> ExitCode {
                     .daemon
                     .state_directory
                     .as_deref()
-                    .map(pc_autoscaler::runtime::daemon::check_state_directory),
+                    .map(pc_autoscaler::runtime::drivers::daemon::check_state_directory),
             ),
         ];
         for (key, checked) in places {
@@ -549,7 +549,7 @@ fn check(path: &std::path::Path) -> ExitCode {
                 return ExitCode::from(EXIT_INVALID_CONFIG);
             }
         }
-        emit(&pc_autoscaler::check::render(
+        emit(&pc_autoscaler::cli::check::render(
             &config,
             pc_autoscaler::clock::Clock::System.now(),
         ));

@@ -328,7 +328,7 @@ fn ten_thousand_random_configs_and_flags_never_panic() {
                     None
                 }
                 Ok(parsed) => {
-                    pc_autoscaler::check::render(&parsed, now);
+                    pc_autoscaler::cli::check::render(&parsed, now);
                     Some(parsed)
                 }
             });

@@ -11,6 +11,7 @@
 
 mod chart;
 pub mod price;
+pub mod read;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

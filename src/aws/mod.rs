@@ -14,6 +14,8 @@ pub mod dynamodb;
 mod errors;
 pub mod eventbridge;
 mod lambda;
+#[cfg(test)]
+pub mod memory;
 mod scaling;
 pub mod sts;
 mod tagging;

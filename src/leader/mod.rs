@@ -15,6 +15,7 @@
 //!
 //! This module must not know about Lambda, the daemon loop or a particular backend.
 
+pub mod elect;
 pub mod fence;
 
 use std::future::Future;

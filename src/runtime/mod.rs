@@ -1,36 +1,27 @@
-//! The runtime: everything that talks to AWS and carries out the policy's decisions.
-//! The layout follows the flow of one decision:
+//! The runtime: everything that talks to AWS and carries out the policy's decisions,
+//! laid out as rooms, lowest first; each imports only the rooms before it
+//! (`tests/tidy.rs`):
 //!
-//! - [`budget`] (pure) and [`scheduler`]: the control-plane request budget, by priority;
-//! - [`control`]: the only way Lambda requests are sent, each within that budget;
-//! - [`known`]: what has been read or written, so it need not be asked again;
-//! - [`series`] and [`evaluate`]: metrics in, `policy::decide` on what is known;
-//! - [`course`] (pure): one target's write course, what a write's result means;
-//! - [`shard`] (sans-IO): one account and Region's targets as a state machine;
-//! - [`once`] (`plan`, `run --once`) and [`daemon`] (`run`, the shards' driver) carry
-//!   all of the above out;
-//! - [`elect`]: the leader lease task, when copies of the daemon share the work.
+//! - [`plane`]: the only sender of Lambda requests, each within its account and
+//!   Region's control-plane budget, by priority;
+//! - [`state`]: what is kept beyond one decision: the journal of activities, the
+//!   operators' overrides, the snapshot, and the state directory's files;
+//! - [`knowing`]: what is known of each function and its metric series, up to the
+//!   call of `policy::decide`;
+//! - [`course`]: what a decision's write goes through: the one write course, its
+//!   priority and the log line of a change;
+//! - [`discovery`]: the targets a shard's selectors find;
+//! - [`shard`]: one account and Region's targets as a sans-IO state machine;
+//! - [`drivers`]: the daemon and the one-shot (`plan`, `run --once`), which carry the
+//!   above out: the only tasks, timers and I/O loops.
 //!
-//! `memory` holds in-memory AWS fakes for tests in virtual time; it is compiled for
-//! tests only.
+//! What the runtime must not do: decide capacity (`policy` does), or let a failed read
+//! become a scale-in.
 
-pub mod activity;
-pub mod audit;
-pub mod budget;
-pub mod control;
 pub mod course;
-pub mod daemon;
 pub mod discovery;
-pub mod elect;
-pub mod evaluate;
-pub mod known;
-#[cfg(test)]
-pub mod memory;
-pub mod once;
-pub mod override_store;
-pub mod overrides;
-pub mod scheduler;
-pub mod series;
+pub mod drivers;
+pub mod knowing;
+pub mod plane;
 pub mod shard;
-pub mod snapshot;
-pub mod state_file;
+pub mod state;

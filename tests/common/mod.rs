@@ -131,7 +131,7 @@ pub fn http_get_within(
     path: &str,
     limit: std::time::Duration,
 ) -> Option<(u16, String)> {
-    pc_autoscaler::status::http_get(address, path, limit).ok()
+    pc_autoscaler::cli::status::http_get(address, path, limit).ok()
 }
 
 /// Polls `condition` every 100 ms until it holds or `limit` passes.

@@ -47,7 +47,7 @@ impl Prometheus {
             &self.address,
             &format!(
                 "/api/v1/query?query={}",
-                pc_autoscaler::status::percent_encode(expr)
+                pc_autoscaler::cli::status::percent_encode(expr)
             ),
         )?;
         if status != 200 {

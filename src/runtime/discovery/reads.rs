@@ -13,10 +13,11 @@ use tokio::task::JoinSet;
 use super::{Found, FoundFunction};
 use crate::aws::{Aliases, AwsError, LambdaApi, TaggingApi};
 use crate::config::SelectorConfig;
-use crate::runtime::budget::Priority;
-use crate::runtime::control::Control;
+use crate::runtime::plane::budget::Priority;
+use crate::runtime::plane::control::Control;
+use crate::runtime::plane::listing::list_functions;
 
-/// Pages one selector may read: 500 pages of 100 functions.
+/// Pages of `GetResources` one selector may read: 500 pages of 100 functions.
 const MAX_PAGES: usize = 500;
 /// Alias reads in flight at once; each still waits for its budget turn.
 const ALIAS_READS: usize = 8;
@@ -96,22 +97,14 @@ async fn tagged<T: TaggingApi>(
 
 /// Every function of the account and Region, by name, within the budget.
 async fn listed<L: LambdaApi>(control: &Control<L>) -> Result<Vec<FoundFunction>, AwsError> {
-    let mut functions = Vec::new();
-    let mut marker = None;
-    for _ in 0..MAX_PAGES {
-        let (page, next) = control.functions(marker, Priority::Refresh).await?;
-        functions.extend(page.into_iter().map(|function| FoundFunction {
+    let functions = list_functions(control, |_| {}).await?;
+    Ok(functions
+        .into_iter()
+        .map(|function| FoundFunction {
             name: function.name,
             tags: BTreeMap::new(),
-        }));
-        marker = next;
-        if marker.is_none() {
-            return Ok(functions);
-        }
-    }
-    Err(AwsError::Malformed {
-        message: format!("ListFunctions still had more after {MAX_PAGES} pages"),
-    })
+        })
+        .collect())
 }
 
 /// The aliases of `functions`, a few reads at a time.

@@ -13,10 +13,10 @@ use super::{Effect, Entry, Now, Shard};
 use crate::aws::{AwsError, ProvisionedConfig};
 use crate::config::{FunctionId, TargetName};
 use crate::policy::{Caps, Reason};
-use crate::runtime::activity::{Kind, Trigger};
 use crate::runtime::course::{Next, Outcome, WriteBlocked};
-use crate::runtime::evaluate::{self, Blocked, Evaluated};
-use crate::runtime::once::{log_change, write_priority};
+use crate::runtime::drivers::once::{log_change, write_priority};
+use crate::runtime::knowing::evaluate::{self, Blocked, Evaluated};
+use crate::runtime::state::activity::{Kind, Trigger};
 
 impl Shard {
     /// Decides the named targets (in config order, whatever the order given).

@@ -40,12 +40,12 @@ use tokio::time::Instant;
 use crate::aws::{AwsError, FunctionConfigs, ProvisionedConfig};
 use crate::config::{DaemonSettings, FunctionId, TargetConfig, TargetName};
 use crate::policy::{PolicyState, schedule};
-use crate::runtime::activity::{Activity, ActivityIds, Kind, Trigger};
-use crate::runtime::budget::Priority;
 use crate::runtime::course::{Backoff, Outcome, ReadBacks};
-use crate::runtime::evaluate::SeriesByTarget;
-use crate::runtime::known::Known;
-use crate::runtime::snapshot;
+use crate::runtime::knowing::evaluate::SeriesByTarget;
+use crate::runtime::knowing::known::Known;
+use crate::runtime::plane::budget::Priority;
+use crate::runtime::state::activity::{Activity, ActivityIds, Kind, Trigger};
+use crate::runtime::state::snapshot;
 use boundaries::Boundaries;
 use due::{Chore, Due, Lane};
 use pass::Passes;
@@ -138,7 +138,7 @@ pub enum Event {
     /// A schedule boundary may have come (the wake rang, or the heartbeat).
     Boundary,
     /// A read of the override store ended: the list, or why it could not be read.
-    OverridesRead(Result<crate::runtime::overrides::OverrideList, String>),
+    OverridesRead(Result<crate::runtime::state::overrides::OverrideList, String>),
 }
 
 /// A read the driver starts.
@@ -189,7 +189,7 @@ pub enum Effect {
     PassEnded { outcome: PassOutcome, ready: bool },
     /// Wake the shard with [`Event::Boundary`] at this time.
     ArmBoundary(DateTime<Utc>),
-    /// Keep this snapshot of what the shard knows ([`crate::runtime::snapshot`]).
+    /// Keep this snapshot of what the shard knows ([`crate::runtime::state::snapshot`]).
     SaveSnapshot(Vec<u8>),
 }
 

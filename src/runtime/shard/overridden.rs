@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use super::{Entry, Now, Shard};
 use crate::config::TargetName;
 use crate::policy::overrides::Override;
-use crate::runtime::activity::{Kind, Trigger};
-use crate::runtime::overrides::{OverrideList, StoredOverride};
+use crate::runtime::state::activity::{Kind, Trigger};
+use crate::runtime::state::overrides::{OverrideList, StoredOverride};
 
 /// The overrides the shard applies.
 #[derive(Debug, Default)]

@@ -12,8 +12,8 @@ use super::targets::History;
 use super::{Effect, MetricsRead, Now, Shard};
 use crate::config::TargetName;
 use crate::policy::PolicyState;
-use crate::runtime::activity::Trigger;
-use crate::runtime::series;
+use crate::runtime::knowing::series;
+use crate::runtime::state::activity::Trigger;
 
 /// Passes in a row that inform no target before the shard is not ready.
 pub const UNREADY_AFTER_PASSES: u32 = 3;

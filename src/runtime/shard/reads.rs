@@ -9,9 +9,9 @@ use super::{Entry, Now, ReadDone, Shard};
 use crate::aws::{AwsError, FunctionConfigs, ProvisionedConfig};
 use crate::config::{FunctionId, TargetName};
 use crate::policy::AllocationStatus;
-use crate::runtime::activity::{Kind, Trigger};
 use crate::runtime::course::{Outcome, Settled};
-use crate::runtime::known::Drift;
+use crate::runtime::knowing::known::Drift;
+use crate::runtime::state::activity::{Kind, Trigger};
 
 /// How a change made by someone else was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

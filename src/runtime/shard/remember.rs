@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::due::Chore;
 use super::{Effect, Now, Shard};
-use crate::runtime::snapshot::{RememberedConfig, RememberedFunction, Snapshot, VERSION};
+use crate::runtime::state::snapshot::{RememberedConfig, RememberedFunction, Snapshot, VERSION};
 
 /// What a snapshot taken at the start remembers, kept through the cold start: targets
 /// that selectors find after the start take it as they come.

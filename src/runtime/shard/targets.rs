@@ -18,7 +18,7 @@ use crate::aws::Series;
 use crate::config::{FunctionId, TargetConfig, TargetName};
 use crate::policy::{AllocationStatus, Caps, MetricData, PolicyState, Reason, TRIGGERS};
 use crate::runtime::course::{WriteBlocked, WriteCourse};
-use crate::runtime::evaluate::Blocked;
+use crate::runtime::knowing::evaluate::Blocked;
 
 /// Where a target's demand history read stands (targets that keep history only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

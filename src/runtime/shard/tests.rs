@@ -13,7 +13,7 @@ use super::due::Lane;
 use super::*;
 use crate::aws::Series;
 use crate::policy::{AllocationStatus, Datapoint};
-use crate::runtime::activity::ActivityIds;
+use crate::runtime::state::activity::ActivityIds;
 
 /// Monday 2026-11-23, 08:59:00 UTC.
 fn start_time() -> DateTime<Utc> {
@@ -102,7 +102,7 @@ fn summary(effect: &Effect) -> String {
         }
         Effect::ArmBoundary(when) => format!("arm {}", when.format("%H:%M")),
         Effect::SaveSnapshot(bytes) => {
-            let snapshot: crate::runtime::snapshot::Snapshot =
+            let snapshot: crate::runtime::state::snapshot::Snapshot =
                 serde_json::from_slice(bytes).expect("a snapshot");
             format!("save snapshot of {} functions", snapshot.functions.len())
         }
@@ -558,7 +558,7 @@ fn a_tracked_target_waits_for_the_first_metric_read() {
 
 #[test]
 fn nothing_is_decided_before_the_first_read_of_the_overrides_and_a_pin_is_written() {
-    use crate::runtime::overrides::{OverrideList, Scope, StoredOverride, VERSION};
+    use crate::runtime::state::overrides::{OverrideList, Scope, StoredOverride, VERSION};
     let tracked = "[[target]]\nfunction = \"t\"\nqualifier = \"live\"\nmin = 1\nmax = 500\n\
                    tracking = { metric = \"concurrency\", target = 0.7 }\n";
     let (mut machine, _) = Machine::start_with(tracked, None, false, true);

@@ -8,7 +8,7 @@ use super::Shard;
 use super::targets::{Seen, Slot};
 use crate::metrics::{Evaluated, ShardTotals, TargetRows, TargetSample};
 use crate::policy::AllocationStatus;
-use crate::runtime::activity::TargetStatus;
+use crate::runtime::state::activity::TargetStatus;
 
 /// The shard-level values a scrape shows.
 pub type ShardValues = ShardTotals;

@@ -1,4 +1,4 @@
-//! Where the leader keeps its snapshot (`runtime::snapshot`): in the lease table with
+//! Where the leader keeps its snapshot (`runtime::state::snapshot`): in the lease table with
 //! `[leader]`, so that whichever copy takes over finds it; otherwise in
 //! `daemon.state_directory`, written atomically (a temporary file, fsync, rename, fsync
 //! of the directory); or nowhere. Loading is bounded in time and size, and any failure
@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use crate::aws::SnapshotStore;
 use crate::config::Config;
-use crate::runtime::snapshot::MAX_BYTES;
-use crate::runtime::state_file::{read_file, write_file};
+use crate::runtime::state::files::{read_file, write_file};
+use crate::runtime::state::snapshot::MAX_BYTES;
 
 /// How long a start waits for the snapshot before it goes on without it.
 const LOAD_LIMIT: Duration = Duration::from_secs(10);

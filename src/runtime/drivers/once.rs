@@ -17,19 +17,19 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 
-use crate::runtime::overrides::OverrideList;
+use crate::runtime::state::overrides::OverrideList;
 use tokio::time::Instant;
 
-use super::budget::Priority;
-use super::control::Control;
-use super::course::{Backoff, Next, Outcome, ReadBacks, WriteCourse};
-use super::evaluate::{self, Evaluation, SeriesByTarget};
-use super::known::Known;
-use super::series;
 use crate::aws::{AwsError, LambdaApi, MetricsApi};
 use crate::clock::Clock;
 use crate::config::{Config, FunctionId, TargetConfig, TargetName};
 use crate::policy::{AllocationStatus, PolicyState, Reason};
+use crate::runtime::course::{Backoff, Next, Outcome, ReadBacks, WriteCourse};
+use crate::runtime::knowing::evaluate::{self, Evaluation, SeriesByTarget};
+use crate::runtime::knowing::known::Known;
+use crate::runtime::knowing::series;
+use crate::runtime::plane::budget::Priority;
+use crate::runtime::plane::control::Control;
 
 /// Shared clients and settings of one run.
 pub struct Context<L, M> {
@@ -61,7 +61,7 @@ impl<L: LambdaApi, M> Context<L, M> {
             control: Control::new(
                 lambda,
                 read_rate,
-                super::control::ONE_SHOT_GET_FUNCTION_RATE,
+                crate::runtime::plane::control::ONE_SHOT_GET_FUNCTION_RATE,
                 &config,
                 None,
             ),
@@ -630,7 +630,7 @@ pub fn log_change(target: &TargetConfig, from: u32, to: u32, reason: &Reason, ep
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::memory::{MemoryLambda, MemoryMetrics};
+    use crate::aws::memory::{MemoryLambda, MemoryMetrics};
 
     #[tokio::test]
     async fn a_panicking_write_is_reported_for_its_targets_and_the_others_proceed() {

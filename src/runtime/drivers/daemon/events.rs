@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 
 use crate::aws::{EventEntry, EventsApi};
 use crate::metrics::Metrics;
-use crate::runtime::activity::{Activity, Kind};
+use crate::runtime::state::activity::{Activity, Kind};
 
 /// How often one entry is sent before it is given up.
 pub const ATTEMPTS: u32 = 8;

@@ -22,8 +22,7 @@ mod events;
 mod http;
 pub mod notify;
 mod reload;
-mod snapshots;
-pub use snapshots::check_state_directory;
+pub use crate::runtime::state::snapshot::store::check_state_directory;
 mod wake;
 
 use std::path::PathBuf;
@@ -34,15 +33,15 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::activity::{ActivityLog, SharedJournal};
-use super::control::Control;
-use super::elect::{Elector, Role};
-use super::shard::Shard;
 use crate::aws::{self, Connect};
 use crate::clock::Clock;
 use crate::config::{Config, ShardKey};
 use crate::leader::Fence;
+use crate::leader::elect::{Elector, Role};
 use crate::metrics::{Instrumented, Metrics};
+use crate::runtime::plane::control::Control;
+use crate::runtime::shard::Shard;
+use crate::runtime::state::activity::{ActivityLog, SharedJournal};
 use notify::Systemd;
 use reload::Reloader;
 
@@ -134,7 +133,7 @@ async fn connect_shard<A: Connect>(
                 metrics: metrics.clone(),
             },
             config.daemon.control_plane_budget,
-            super::control::DAEMON_GET_FUNCTION_RATE,
+            crate::runtime::plane::control::DAEMON_GET_FUNCTION_RATE,
             config,
             Some(metrics.clone()),
         )
@@ -368,7 +367,7 @@ async fn start_elector<A: Connect>(
     let identity = settings
         .identity
         .clone()
-        .unwrap_or_else(super::elect::default_identity);
+        .unwrap_or_else(crate::leader::elect::default_identity);
     tracing::info!(identity = %identity, table = %settings.table, "standing by for the leader lease");
     let backend = aws.lease(&config.aws, settings, clock).await;
     Elector::start(backend, settings, identity, metrics.clone())
@@ -388,9 +387,9 @@ struct Shared<A: Connect> {
     systemd: Arc<Systemd>,
     in_force: InForce,
     /// Where the leader's snapshot is kept, if anywhere.
-    snapshots: Arc<snapshots::Snapshots<A::State>>,
+    snapshots: Arc<crate::runtime::state::snapshot::store::Snapshots<A::State>>,
     /// Where operators' overrides are kept, if anywhere.
-    override_store: Option<Arc<crate::runtime::override_store::OverrideStore<A::State>>>,
+    override_store: Option<Arc<crate::runtime::state::overrides::store::OverrideStore<A::State>>>,
     /// Where activities go out to EventBridge, with `[events]`.
     events: Option<Arc<events::Events>>,
 }

@@ -46,7 +46,7 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use super::InForce;
 use crate::metrics::Metrics;
-use crate::runtime::activity::{MAX_PAGE, SharedJournal};
+use crate::runtime::state::activity::{MAX_PAGE, SharedJournal};
 
 /// Open connections at most; past it the oldest one still waiting for its request
 /// head is closed.
@@ -231,7 +231,7 @@ fn statuses(
     in_force: &InForce,
     target: Option<&str>,
     mut offset: usize,
-) -> Vec<crate::runtime::activity::TargetStatus> {
+) -> Vec<crate::runtime::state::activity::TargetStatus> {
     let mut page = Vec::new();
     for shard in in_force.shards() {
         let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
@@ -295,7 +295,10 @@ pub fn scrape_text(view: &View) -> String {
 
 /// One target's `/status`, as the endpoint shows it, for tests.
 #[cfg(test)]
-pub fn status_of(view: &View, target: &str) -> Option<crate::runtime::activity::TargetStatus> {
+pub fn status_of(
+    view: &View,
+    target: &str,
+) -> Option<crate::runtime::state::activity::TargetStatus> {
     let mut found = statuses(&view.in_force, Some(target), 0).pop()?;
     found.last_activity = view.journal.lock().newest(target).map(Box::new);
     Some(found)

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::escape::{Printable, printable};
-use crate::runtime::evaluate::Evaluation;
-use crate::runtime::once::Applied;
+use crate::runtime::drivers::once::Applied;
+use crate::runtime::knowing::evaluate::Evaluation;
 
 /// One target's row, as `plan --json` writes it.
 #[derive(Debug, Clone, Serialize)]
@@ -133,7 +133,7 @@ pub fn shard_failure(
     shard: &crate::config::ShardKey,
     evaluations: &mut [Evaluation],
 ) -> Option<String> {
-    use crate::runtime::evaluate::Blocked;
+    use crate::runtime::knowing::evaluate::Blocked;
     let mut reasons = evaluations
         .iter()
         .map(|evaluation| match &evaluation.outcome {

@@ -1,10 +1,12 @@
 //! Operators' overrides as they are kept and set: each with an id, a scope (a target, a
 //! glob of target names, or all), a kind (`policy::overrides`), an expiry, who set it
 //! and why. This module parses and checks what the CLI is given, encodes the list the
-//! stores keep (`runtime::override_store`), and resolves it to each target's overrides
+//! stores keep (`runtime::state::overrides::store`), and resolves it to each target's overrides
 //! for the policy.
 //!
 //! What it must not do: read the clock or any store; `now` and the bytes come in.
+
+pub mod store;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};

@@ -5,19 +5,19 @@
 //! daemon reads it once a pass.
 //!
 //! What it must not do: decide what an override means (`policy::overrides`) or check
-//! a request (`runtime::overrides`).
+//! a request (`runtime::state::overrides`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::aws::OverrideTable;
 use crate::config::Config;
-use crate::runtime::overrides::{OverrideList, VERSION};
-use crate::runtime::state_file::{read_file, write_file};
+use crate::runtime::state::files::{read_file, write_file};
+use crate::runtime::state::overrides::{OverrideList, VERSION};
 
 /// The overrides' file in the state directory.
 const FILE_NAME: &str = "overrides.json";
-/// The largest list read: far above [`crate::runtime::overrides::MAX_OVERRIDES`].
+/// The largest list read: far above [`crate::runtime::state::overrides::MAX_OVERRIDES`].
 const MAX_BYTES: usize = 1024 * 1024;
 /// How often a change is tried again from a fresh read when another writer came first.
 const TRIES: usize = 5;

@@ -13,19 +13,18 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::task::JoinSet;
 
-use super::budget::Priority;
-use super::control::Control;
 use crate::audit::{History, Observed};
 use crate::aws::{
     Aliases, AwsError, FunctionConfigs, FunctionSummary, LambdaApi, MetricQuery, MetricsApi,
     ScalableTarget, ScalingApi,
 };
 use crate::config::FunctionId;
+use crate::runtime::plane::budget::Priority;
+use crate::runtime::plane::control::Control;
+use crate::runtime::plane::listing::list_functions;
 
 /// Lambda reads in flight at once; each still waits for its turn in the budget.
 const IN_FLIGHT: usize = 8;
-/// Pages of `ListFunctions` at most: 50 functions a page.
-const MAX_FUNCTION_PAGES: usize = 1_000;
 
 /// What was read, and what could not be.
 #[derive(Debug, Default)]
@@ -60,7 +59,10 @@ pub async fn read<L: LambdaApi, M: MetricsApi, S: ScalingApi>(
     (days, now): (u32, DateTime<Utc>),
     progress: &mut dyn FnMut(String),
 ) -> Result<Read, AwsError> {
-    let functions = list_functions(control, progress).await?;
+    let functions = list_functions(control, |count| {
+        progress(format!("{count} functions listed"))
+    })
+    .await?;
     let mut read = Read {
         functions: functions.len(),
         ..Read::default()
@@ -139,26 +141,6 @@ pub async fn read<L: LambdaApi, M: MetricsApi, S: ScalingApi>(
         }
     }
     Ok(read)
-}
-
-async fn list_functions<L: LambdaApi>(
-    control: &Control<L>,
-    progress: &mut dyn FnMut(String),
-) -> Result<Vec<FunctionSummary>, AwsError> {
-    let mut functions = Vec::new();
-    let mut marker = None;
-    for _ in 0..MAX_FUNCTION_PAGES {
-        let (page, next) = control.functions(marker, Priority::Refresh).await?;
-        functions.extend(page);
-        progress(format!("{} functions listed", functions.len()));
-        marker = next;
-        if marker.is_none() {
-            return Ok(functions);
-        }
-    }
-    Err(AwsError::Malformed {
-        message: format!("ListFunctions still had more after {MAX_FUNCTION_PAGES} pages"),
-    })
 }
 
 /// Each function's configs, and the aliases and reserved concurrency of those that

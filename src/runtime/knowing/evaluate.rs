@@ -18,7 +18,7 @@ use crate::policy::overrides::Override;
 use crate::policy::{
     self, AllocationStatus, Caps, Decision, MetricsRead, Observation, PolicyState,
 };
-use crate::runtime::overrides::OverrideList;
+use crate::runtime::state::overrides::OverrideList;
 
 /// Why a target was not decided.
 #[derive(Debug, Clone, PartialEq, Serialize)]

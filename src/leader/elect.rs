@@ -339,7 +339,7 @@ pub fn default_identity() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::memory::MemoryLease;
+    use crate::aws::memory::MemoryLease;
 
     fn settings() -> LeaderSettings {
         LeaderSettings {

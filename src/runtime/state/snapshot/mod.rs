@@ -9,6 +9,8 @@
 //! written for other targets or is older than [`MAX_AGE`] is refused with the reason.
 //! What it must not do: read or write anything; the stores are the driver's.
 
+pub mod store;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};

@@ -11,7 +11,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use crate::escape::{Printable, printable};
-use crate::runtime::activity::{Activity, TargetStatus};
+use crate::runtime::state::activity::{Activity, TargetStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {

@@ -1,15 +1,16 @@
 //! The AWS-facing commands: `plan` (one evaluation, no writes) and `run --once` (one
-//! evaluation, carried out). They connect, call `runtime::once` and render with `plan`.
+//! evaluation, carried out). They connect, call `runtime::drivers::once` and render with `plan`.
 
 use std::time::Duration;
 
+use crate::aws;
+use crate::cli::plan;
 use crate::config::{Config, ShardKey};
 use crate::runtime::course::ReadBacks;
 use crate::runtime::discovery::{Skipped, Written};
-use crate::runtime::evaluate::Evaluation;
-use crate::runtime::evaluate::nothing_read;
-use crate::runtime::once::{self, ApplyOptions, Context};
-use crate::{aws, plan};
+use crate::runtime::drivers::once::{self, ApplyOptions, Context};
+use crate::runtime::knowing::evaluate::Evaluation;
+use crate::runtime::knowing::evaluate::nothing_read;
 
 type SdkContext = Context<aws::SdkLambda, aws::SdkMetrics>;
 
@@ -110,14 +111,14 @@ async fn evaluate_all(contexts: &Contexts) -> Vec<(usize, Vec<Evaluation>)> {
 /// The override store `config` names, if any.
 async fn override_store(
     config: &Config,
-) -> Option<crate::runtime::override_store::OverrideStore<aws::dynamodb::DynamoState>> {
+) -> Option<crate::runtime::state::overrides::store::OverrideStore<aws::dynamodb::DynamoState>> {
     let table = match &config.leader {
         Some(leader) => Some(std::sync::Arc::new(
             aws::Connect::state(&aws::Sdk, &config.aws, leader).await,
         )),
         None => None,
     };
-    crate::runtime::override_store::OverrideStore::for_config(config, table)
+    crate::runtime::state::overrides::store::OverrideStore::for_config(config, table)
 }
 
 /// One evaluation against AWS, no writes: a table, or JSON with `json`. The flag is
@@ -170,9 +171,9 @@ pub async fn plan(config: Config, json: bool, read_rate: Option<f64>) -> (String
                 crate::escape::printable(&why)
             ));
         }
-        table.push_str(&crate::check::budget_line(&context.config));
+        table.push_str(&crate::cli::check::budget_line(&context.config));
         table.push('\n');
-        if let Some(warning) = crate::check::budget_warning(&context.config) {
+        if let Some(warning) = crate::cli::check::budget_warning(&context.config) {
             table.push_str(&format!("warning: {warning}\n"));
         }
         table
@@ -244,7 +245,7 @@ pub async fn run_once(config: Config, options: &OnceOptions) -> (String, bool) {
 /// What `pc-autoscaler override` was asked.
 #[derive(Debug, Clone)]
 pub enum OverrideCommand {
-    Set(crate::runtime::overrides::Request),
+    Set(crate::runtime::state::overrides::Request),
     List,
     /// An override's id, or a target: every override set on that target by name.
     Clear(String),
@@ -268,7 +269,7 @@ pub async fn overrides(
     now: chrono::DateTime<chrono::Utc>,
     id: String,
 ) -> Result<String, OverrideFailure> {
-    use crate::runtime::overrides;
+    use crate::runtime::state::overrides;
     let store = override_store(config).await.ok_or_else(|| {
         OverrideFailure::Invalid(
             "overrides are kept in the lease table (`[leader]`) or in `daemon.state_directory`; this config has neither".into(),
@@ -341,11 +342,12 @@ pub async fn overrides(
 /// concurrency cannot be read is let through: the policy caps it there anyway.
 async fn within_reserved(
     config: &Config,
-    kept: &crate::runtime::overrides::StoredOverride,
+    kept: &crate::runtime::state::overrides::StoredOverride,
 ) -> Result<(), OverrideFailure> {
     use crate::policy::overrides::OverrideKind;
     let (OverrideKind::Pin(value) | OverrideKind::Floor(value)) =
-        crate::runtime::overrides::parse_kind(&kept.kind).map_err(OverrideFailure::Invalid)?
+        crate::runtime::state::overrides::parse_kind(&kept.kind)
+            .map_err(OverrideFailure::Invalid)?
     else {
         return Ok(());
     };
@@ -356,16 +358,16 @@ async fn within_reserved(
         .collect();
     for key in config.shards() {
         let in_shard = covered.iter().copied().filter(|target| target.shard == key);
-        let functions = crate::runtime::once::functions(in_shard);
+        let functions = crate::runtime::drivers::once::functions(in_shard);
         if functions.is_empty() {
             continue;
         }
         let (settings, account) = config.shard_access(&key);
         let lambda = aws::connect(&settings, account).await.lambda;
-        let control = crate::runtime::control::Control::new(
+        let control = crate::runtime::plane::control::Control::new(
             lambda,
             config.daemon.max_read_rate,
-            crate::runtime::control::ONE_SHOT_GET_FUNCTION_RATE,
+            crate::runtime::plane::control::ONE_SHOT_GET_FUNCTION_RATE,
             config,
             None,
         );
@@ -391,7 +393,7 @@ async fn within_reserved(
 /// One override for people: id, scope, kind, time left, who and why (escaped: the
 /// store is outside input).
 pub fn override_line(
-    one: &crate::runtime::overrides::StoredOverride,
+    one: &crate::runtime::state::overrides::StoredOverride,
     now: chrono::DateTime<chrono::Utc>,
 ) -> String {
     use crate::escape::printable;
@@ -465,10 +467,10 @@ pub async fn audit(
     let clients = aws::connect(&settings, account).await;
     let scaling = aws::connect_scaling(&settings, account).await;
     let rate = options.read_rate.unwrap_or(config.daemon.max_read_rate);
-    let control = crate::runtime::control::Control::new(
+    let control = crate::runtime::plane::control::Control::new(
         clients.lambda,
         rate,
-        crate::runtime::control::ONE_SHOT_GET_FUNCTION_RATE,
+        crate::runtime::plane::control::ONE_SHOT_GET_FUNCTION_RATE,
         &config,
         None,
     )
@@ -477,7 +479,7 @@ pub async fn audit(
         settings.region.clone(),
     );
     let now = crate::clock::Clock::System.now();
-    let read = crate::runtime::audit::read(
+    let read = crate::audit::read::read(
         &control,
         &clients.metrics,
         &scaling,

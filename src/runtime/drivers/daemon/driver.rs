@@ -22,7 +22,7 @@ use super::{Clients, Command, Exit, HEARTBEAT, Shared, Standby, WakeSource, conn
 use crate::aws::Connect;
 use crate::config::{Config, FunctionId, Origin, ShardKey, TargetConfig};
 use crate::runtime::discovery::{Found, Written};
-use crate::runtime::series;
+use crate::runtime::knowing::series;
 use crate::runtime::shard::due::Lane;
 use crate::runtime::shard::{Effect, Event, MetricsRead, Now, PassOutcome, Read, ReadDone, Shard};
 
@@ -664,7 +664,7 @@ async fn read_task<A: Connect>(clients: Clients<A>, lane: Lane, read: Read) -> E
             target: target.name.clone(),
         },
         Read::Refresh { function, aliases } => {
-            let priority = crate::runtime::budget::Priority::Refresh;
+            let priority = crate::runtime::plane::budget::Priority::Refresh;
             let (reserved, weighted) = tokio::join!(control.reserved(&function), async {
                 if aliases {
                     Some(control.alias_weights(&function, priority).await)
@@ -680,7 +680,7 @@ async fn read_task<A: Connect>(clients: Clients<A>, lane: Lane, read: Read) -> E
         }
         Read::Account => ReadDone::Account(
             control
-                .unreserved(crate::runtime::budget::Priority::Refresh)
+                .unreserved(crate::runtime::plane::budget::Priority::Refresh)
                 .await,
         ),
     };

@@ -10,13 +10,13 @@ use tokio::task::JoinSet;
 use std::sync::Arc;
 
 use super::super::events::Events;
-use super::super::snapshots::Snapshots;
 use super::{Leader, WakeSource};
 use crate::aws::Connect;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::runtime::override_store::OverrideStore;
-use crate::runtime::overrides::OverrideList;
+use crate::runtime::state::overrides::OverrideList;
+use crate::runtime::state::overrides::store::OverrideStore;
+use crate::runtime::state::snapshot::store::Snapshots;
 
 /// Where the process keeps its snapshot and reads overrides (the lease table with
 /// `[leader]`, else the state directory), and the events queue with `[events]`, its
@@ -63,7 +63,7 @@ pub struct Keeping {
 
 impl<A: Connect, W: WakeSource> Leader<A, W> {
     /// Records `activity` in the journal, and sends it with `[events]`.
-    pub(super) fn record(&mut self, activity: crate::runtime::activity::Activity) {
+    pub(super) fn record(&mut self, activity: crate::runtime::state::activity::Activity) {
         if let Some(events) = &self.shared.events {
             events.send(&activity);
         }

@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{Leader, WakeSource};
 use crate::aws::{Aliases, Connect};
 use crate::config::{Origin, TargetConfig};
-use crate::runtime::activity::{Activity, Kind, Trigger};
 use crate::runtime::discovery::{self, Found, Resolution, Skipped};
 use crate::runtime::shard::Event;
+use crate::runtime::state::activity::{Activity, Kind, Trigger};
 
 /// What a shard's discoveries left: the targets its selectors manage, what they
 /// skipped, and each function's aliases (read once it has every selector's alias; a

@@ -16,11 +16,11 @@ use tokio::time::Instant;
 
 use super::{Command, Health, InForce, Overrides, Parts, Source, TimerWakes, http, run};
 use crate::aws::AwsError;
+use crate::aws::memory::{MemoryAws, Request, World};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::policy::Datapoint;
-use crate::runtime::activity::{Kind, SharedJournal, Trigger};
-use crate::runtime::memory::{MemoryAws, Request, World};
+use crate::runtime::state::activity::{Kind, SharedJournal, Trigger};
 
 const PUT: &str = "PutProvisionedConcurrencyConfig";
 const SCAN: &str = "ListProvisionedConcurrencyConfigs";
