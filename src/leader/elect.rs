@@ -18,7 +18,18 @@ use crate::leader::{
     AfterFailure, Fence, LeaderElection, LeaseError, LeaseRecord, Tenure, Verdict, Watch,
     new_version,
 };
-use crate::metrics::Metrics;
+
+/// Where the elector tells what becomes of this copy's lease, as it happens: the
+/// metrics (`metrics::LeaseGauges`) in the daemon.
+pub trait LeaseReport: Send + Sync + 'static {
+    /// This copy took the lease at `epoch`.
+    fn took(&self, epoch: u64);
+    /// This copy no longer leads: it stepped down (a transition) or released the lease
+    /// on the way out (not one).
+    fn stood_by(&self, stepped_down: bool);
+    /// How long the lease has stood since its last renew, as this copy sees it.
+    fn lease_age(&self, age: Duration);
+}
 
 /// This copy's role, as the elector last decided it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,13 +61,12 @@ impl Elector {
         backend: L,
         settings: &LeaderSettings,
         identity: String,
-        metrics: Arc<Metrics>,
+        report: impl LeaseReport,
     ) -> Self {
         let (role_sender, role) = watch::channel(Role::Standby);
         let (release, release_asked) = watch::channel(false);
         let fence = Fence::closed(settings.write_window());
         let reachable = Arc::new(AtomicBool::new(false));
-        metrics.register_leader(&identity);
         let task = Task {
             backend,
             lease: settings.lease,
@@ -66,7 +76,7 @@ impl Elector {
             fence: fence.clone(),
             role: role_sender,
             reachable: reachable.clone(),
-            metrics,
+            report: Box::new(report),
             watch: Watch::default(),
             tenure: None,
         };
@@ -99,7 +109,7 @@ struct Task<L> {
     fence: Fence,
     role: watch::Sender<Role>,
     reachable: Arc<AtomicBool>,
-    metrics: Arc<Metrics>,
+    report: Box<dyn LeaseReport>,
     watch: Watch,
     tenure: Option<Tenure>,
 }
@@ -206,21 +216,7 @@ impl<L: LeaderElection> Task<L> {
     fn become_leader(&mut self, tenure: Tenure) {
         self.fence.renewed(tenure.epoch, tenure.renewed);
         tracing::info!(identity = %self.identity, epoch = tenure.epoch, "took the leader lease");
-        self.metrics
-            .leader
-            .role
-            .with_label_values(&[&self.identity])
-            .set(1);
-        self.metrics
-            .leader
-            .epoch
-            .with_label_values(&[&self.identity])
-            .set(i64::try_from(tenure.epoch).unwrap_or(i64::MAX));
-        self.metrics
-            .leader
-            .transitions
-            .with_label_values(&[&self.identity, "leader"])
-            .inc();
+        self.report.took(tenure.epoch);
         let _ = self.role.send(Role::Leader {
             epoch: tenure.epoch,
         });
@@ -270,16 +266,7 @@ impl<L: LeaderElection> Task<L> {
         self.fence.close();
         self.watch.forget();
         tracing::warn!(identity = %self.identity, epoch, why, "stepped down: this copy stands by");
-        self.metrics
-            .leader
-            .role
-            .with_label_values(&[&self.identity])
-            .set(0);
-        self.metrics
-            .leader
-            .transitions
-            .with_label_values(&[&self.identity, "standby"])
-            .inc();
+        self.report.stood_by(true);
         let _ = self.role.send(Role::Standby);
     }
 
@@ -304,11 +291,7 @@ impl<L: LeaderElection> Task<L> {
                 tracing::warn!(identity = %self.identity, epoch = tenure.epoch, error = %error, "the lease could not be released; another copy takes over when it expires")
             }
         }
-        self.metrics
-            .leader
-            .role
-            .with_label_values(&[&self.identity])
-            .set(0);
+        self.report.stood_by(false);
         let _ = self.role.send(Role::Standby);
     }
 
@@ -318,11 +301,7 @@ impl<L: LeaderElection> Task<L> {
             (None, Some(since)) => Instant::now().saturating_duration_since(since),
             (None, None) => Duration::ZERO,
         };
-        self.metrics
-            .leader
-            .lease_age
-            .with_label_values(&[&self.identity])
-            .set(age.as_secs_f64());
+        self.report.lease_age(age);
     }
 }
 
@@ -354,12 +333,16 @@ mod tests {
     }
 
     fn start(lease: &MemoryLease, name: &str) -> Elector {
-        Elector::start(
-            lease.clone(),
-            &settings(),
-            name.into(),
-            Arc::new(Metrics::new()),
-        )
+        Elector::start(lease.clone(), &settings(), name.into(), Unreported)
+    }
+
+    /// Tests read the role and the fence, not the metrics.
+    struct Unreported;
+
+    impl LeaseReport for Unreported {
+        fn took(&self, _: u64) {}
+        fn stood_by(&self, _: bool) {}
+        fn lease_age(&self, _: Duration) {}
     }
 
     /// Steps virtual time in 10 ms ticks until `done`, returning how long it took.

@@ -12,18 +12,20 @@ pub mod per_target;
 pub use per_target::{Evaluated, FAMILIES, TargetRows, TargetSample};
 
 use prometheus::{
-    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::aws::{
     AwsError, FunctionConfigs, LambdaApi, MetricQuery, MetricsApi, MetricsBatch, ProvisionedConfig,
 };
+use crate::leader::elect::LeaseReport;
 
 /// Every metric the daemon exports.
 pub struct Metrics {
@@ -166,6 +168,34 @@ impl LeaderFamilies {
                 &["identity", "role"],
             )),
         }
+    }
+}
+
+/// One copy's series of the leader families, as the elector reports to them.
+pub struct LeaseGauges {
+    role: IntGauge,
+    epoch: IntGauge,
+    lease_age: Gauge,
+    to_leader: IntCounter,
+    to_standby: IntCounter,
+}
+
+impl LeaseReport for LeaseGauges {
+    fn took(&self, epoch: u64) {
+        self.role.set(1);
+        self.epoch.set(i64::try_from(epoch).unwrap_or(i64::MAX));
+        self.to_leader.inc();
+    }
+
+    fn stood_by(&self, stepped_down: bool) {
+        self.role.set(0);
+        if stepped_down {
+            self.to_standby.inc();
+        }
+    }
+
+    fn lease_age(&self, age: Duration) {
+        self.lease_age.set(age.as_secs_f64());
     }
 }
 
@@ -375,8 +405,9 @@ impl Metrics {
         }
     }
 
-    /// Registers the leader families, with `identity`'s series (only with `[leader]`).
-    pub fn register_leader(&self, identity: &str) {
+    /// Registers the leader families, with `identity`'s series (only with `[leader]`),
+    /// and returns where the elector reports to them.
+    pub fn register_leader(&self, identity: &str) -> LeaseGauges {
         let leader = &self.leader;
         for family in [
             Box::new(leader.role.clone()) as Box<dyn prometheus::core::Collector>,
@@ -387,12 +418,15 @@ impl Metrics {
             // Registered once per process; a second elector would find them there.
             let _ = self.registry.register(family);
         }
-        leader.role.with_label_values(&[identity]).set(0);
-        leader.epoch.with_label_values(&[identity]);
-        leader.lease_age.with_label_values(&[identity]);
-        for role in ["leader", "standby"] {
-            leader.transitions.with_label_values(&[identity, role]);
-        }
+        let gauges = LeaseGauges {
+            role: leader.role.with_label_values(&[identity]),
+            epoch: leader.epoch.with_label_values(&[identity]),
+            lease_age: leader.lease_age.with_label_values(&[identity]),
+            to_leader: leader.transitions.with_label_values(&[identity, "leader"]),
+            to_standby: leader.transitions.with_label_values(&[identity, "standby"]),
+        };
+        gauges.role.set(0);
+        gauges
     }
 
     /// Appends the registry's families in the text exposition format. The registry

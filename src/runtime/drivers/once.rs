@@ -23,8 +23,10 @@ use tokio::time::Instant;
 use crate::aws::{AwsError, LambdaApi, MetricsApi};
 use crate::clock::Clock;
 use crate::config::{Config, FunctionId, TargetConfig, TargetName};
-use crate::policy::{AllocationStatus, PolicyState, Reason};
-use crate::runtime::course::{Backoff, Next, Outcome, ReadBacks, WriteCourse};
+use crate::policy::{AllocationStatus, PolicyState};
+use crate::runtime::course::{
+    Backoff, Next, Outcome, ReadBacks, WriteCourse, log_change, write_priority,
+};
 use crate::runtime::knowing::evaluate::{self, Evaluation, SeriesByTarget};
 use crate::runtime::knowing::known::Known;
 use crate::runtime::knowing::series;
@@ -601,30 +603,6 @@ async fn wait_until_settled<L: LambdaApi, M>(
         }
         tokio::time::sleep_until(next).await;
     }
-}
-
-/// Writes that raise capacity go first; lowering can wait. `have` is what serves now
-/// ([`crate::policy::Observation::usable`]): writing a `FAILED` config again is a raise.
-pub fn write_priority(have: u32, to: u32) -> Priority {
-    if to > have {
-        Priority::Raise
-    } else {
-        Priority::Lower
-    }
-}
-
-/// The one log line of an accepted capacity change, for `run --once` and the daemon.
-/// `epoch` is the leader lease's fencing epoch; 0 without leader election.
-pub fn log_change(target: &TargetConfig, from: u32, to: u32, reason: &Reason, epoch: u64) {
-    tracing::info!(
-        target = %target.name,
-        from,
-        to,
-        epoch,
-        reason = %reason,
-        trigger = reason.label(),
-        "capacity changed"
-    );
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use crate::aws::{AwsError, ProvisionedConfig};
 use crate::config::{FunctionId, TargetName};
 use crate::policy::{Caps, Reason};
 use crate::runtime::course::{Next, Outcome, WriteBlocked};
-use crate::runtime::drivers::once::{log_change, write_priority};
+use crate::runtime::course::{log_change, write_priority};
 use crate::runtime::knowing::evaluate::{self, Blocked, Evaluated};
 use crate::runtime::state::activity::{Kind, Trigger};
 

@@ -21,7 +21,6 @@ mod boundaries;
 mod decide;
 pub mod due;
 mod need;
-mod overridden;
 mod pass;
 mod reads;
 mod remember;
@@ -45,6 +44,8 @@ use crate::runtime::knowing::evaluate::SeriesByTarget;
 use crate::runtime::knowing::known::Known;
 use crate::runtime::plane::budget::Priority;
 use crate::runtime::state::activity::{Activity, ActivityIds, Kind, Trigger};
+use crate::runtime::state::overrides::OverrideList;
+use crate::runtime::state::overrides::in_force::InForce;
 use crate::runtime::state::snapshot;
 use boundaries::Boundaries;
 use due::{Chore, Due, Lane};
@@ -138,7 +139,7 @@ pub enum Event {
     /// A schedule boundary may have come (the wake rang, or the heartbeat).
     Boundary,
     /// A read of the override store ended: the list, or why it could not be read.
-    OverridesRead(Result<crate::runtime::state::overrides::OverrideList, String>),
+    OverridesRead(Result<OverrideList, String>),
 }
 
 /// A read the driver starts.
@@ -235,7 +236,7 @@ pub struct Shard {
     /// Whether this tenure hands out snapshots at all.
     keeps_snapshots: bool,
     /// Operators' overrides, as last read.
-    overrides: overridden::InForce,
+    overrides: InForce,
 }
 
 impl Shard {
@@ -262,7 +263,7 @@ impl Shard {
             remembered: None,
             last_snapshot: None,
             keeps_snapshots: false,
-            overrides: overridden::InForce::default(),
+            overrides: InForce::default(),
         }
     }
 
@@ -471,6 +472,35 @@ impl Shard {
             }
         }
         self.decide(&decide, Trigger::Retry, now);
+    }
+
+    /// A read of the override store ended: each change is an activity, and the targets
+    /// a change covers are decided at once (every target, after a tenure's first read).
+    fn overrides_read(&mut self, read: Result<OverrideList, String>, now: Now) {
+        let taken = self.overrides.take(read, now.wall);
+        for (scope, outcome) in taken.told {
+            let entry = Entry {
+                kind: Kind::Override,
+                from: None,
+                to: None,
+                reason: String::new(),
+                trigger: Trigger::Override,
+                outcome,
+            };
+            self.record(&TargetName::from(scope), entry, now);
+        }
+        if taken.first {
+            // The decisions the wait held back.
+            self.decide_all(Trigger::Override, now);
+            return;
+        }
+        let covered: Vec<TargetName> = self
+            .targets
+            .iter()
+            .filter(|(name, _)| (taken.changed.iter()).any(|one| one.scope.covers(name.as_str())))
+            .map(|(name, _)| name.clone())
+            .collect();
+        self.decide(&covered, Trigger::Override, now);
     }
 
     /// Records an activity at `now`, at this shard's epoch; returns its id.

@@ -10,7 +10,7 @@
 //! lock is held across an await.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
@@ -18,7 +18,9 @@ use tokio::task::{Id, JoinError, JoinSet};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::reload::{Reloader, taken_in_force};
-use super::{Clients, Command, Exit, HEARTBEAT, Shared, Standby, WakeSource, connect, notify};
+use super::{
+    Clients, Command, Exit, HEARTBEAT, Shared, SharedShard, Standby, WakeSource, connect, notify,
+};
 use crate::aws::Connect;
 use crate::config::{Config, FunctionId, Origin, ShardKey, TargetConfig};
 use crate::runtime::discovery::{Found, Written};
@@ -37,7 +39,7 @@ const START_EXTENSION: &str = "EXTEND_TIMEOUT_USEC=30000000";
 /// and Region.
 pub struct ShardIo<A: Connect> {
     key: ShardKey,
-    pub core: Arc<Mutex<Shard>>,
+    pub core: SharedShard,
     clients: Clients<A>,
     /// Its passes read AWS (not 3 uninformed in a row).
     passes_ready: bool,
@@ -220,7 +222,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                 let core = Shard::new(ids.clone(), self.shared.fence.epoch(), fastrand::u64(..));
                 ShardIo {
                     key,
-                    core: Arc::new(Mutex::new(core)),
+                    core: SharedShard::new(core),
                     clients,
                     passes_ready: true,
                     pass_due: None,
@@ -313,10 +315,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
     async fn handle(&mut self, index: usize, event: Event) {
         let now = self.now();
         let effects = {
-            let mut core = self.shards[index]
-                .core
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut core = self.shards[index].core.lock();
             core.handle(event, now)
         };
         for effect in effects {
@@ -489,13 +488,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
     fn next_due(&self) -> Option<Instant> {
         self.shards
             .iter()
-            .filter_map(|shard| {
-                shard
-                    .core
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .poll_timeout()
-            })
+            .filter_map(|shard| shard.core.lock().poll_timeout())
             .min()
     }
 
@@ -593,11 +586,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         let finish = async {
             while let Some((index, event)) = self.writes.next(&metrics).await {
                 let now = self.now();
-                let effects = self.shards[index]
-                    .core
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .handle(event, now);
+                let effects = self.shards[index].core.lock().handle(event, now);
                 // Only the journal's outcomes are carried out now: nothing new starts.
                 for effect in effects {
                     if let Effect::SetOutcome { .. } | Effect::Record(_) = effect {
@@ -628,10 +617,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         }
         let mut config = self.config;
         for shard in &self.shards {
-            let core = shard
-                .core
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let core = shard.core.lock();
             // Selectors' targets are found again by the next leader.
             let written = core.target_configs().into_iter();
             config

@@ -44,7 +44,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinSet};
 
-use super::InForce;
+use super::{LiveShards, SharedShard};
 use crate::metrics::Metrics;
 use crate::runtime::state::activity::{MAX_PAGE, SharedJournal};
 
@@ -146,7 +146,7 @@ pub struct View {
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
     pub journal: SharedJournal,
-    pub in_force: InForce,
+    pub in_force: LiveShards,
 }
 
 pub fn router(view: View) -> axum::Router {
@@ -228,13 +228,13 @@ async fn status(State(shared): State<View>, uri: axum::http::Uri) -> axum::respo
 
 /// A page of every shard's decided targets, in shard and config order.
 fn statuses(
-    in_force: &InForce,
+    in_force: &LiveShards,
     target: Option<&str>,
     mut offset: usize,
 ) -> Vec<crate::runtime::state::activity::TargetStatus> {
     let mut page = Vec::new();
     for shard in in_force.shards() {
-        let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        let shard = shard.lock();
         let decided = shard.decided(target);
         if offset >= decided {
             offset -= decided;
@@ -328,7 +328,7 @@ enum Step {
 /// that buffer.
 struct Scrape {
     metrics: Arc<Metrics>,
-    shards: Vec<Arc<Mutex<crate::runtime::shard::Shard>>>,
+    shards: Vec<SharedShard>,
     step: Step,
     buffer: String,
 }
@@ -365,10 +365,7 @@ impl Scrape {
             Step::Totals => {
                 let mut totals = crate::metrics::ShardTotals::default();
                 for shard in &self.shards {
-                    totals += shard
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .totals();
+                    totals += shard.lock().totals();
                 }
                 crate::metrics::render_shard_totals(totals, out);
                 self.step = Step::Family {
@@ -415,7 +412,7 @@ impl Scrape {
             position: 0,
             generation: None,
         };
-        let core = core.lock().unwrap_or_else(PoisonError::into_inner);
+        let core = core.lock();
         let rows: &dyn crate::metrics::TargetRows = &*core;
         // A reload between two chunks: the rest of this family is left out of this
         // scrape for the shard rather than risk a target twice.
@@ -672,8 +669,8 @@ mod tests {
     }
 
     fn view_of(shard: crate::runtime::shard::Shard) -> View {
-        let in_force = InForce::default();
-        in_force.set(vec![Arc::new(Mutex::new(shard))]);
+        let in_force = LiveShards::default();
+        in_force.set(vec![SharedShard::new(shard)]);
         View {
             metrics: Arc::new(Metrics::new()),
             health: Arc::new(Health::new()),

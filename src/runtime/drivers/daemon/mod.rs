@@ -149,13 +149,32 @@ async fn connect_shard<A: Connect>(
     }
 }
 
+/// A shard shared between the loop, which changes it, and the HTTP listener, which
+/// reads it at a scrape or a `/status`. No lock is held across an await. A panic while
+/// it was held leaves the shard as it was then, still the best view there is, so a
+/// poisoned lock is taken as it is.
+#[derive(Debug, Clone)]
+pub struct SharedShard(Arc<Mutex<Shard>>);
+
+impl SharedShard {
+    pub fn new(shard: Shard) -> Self {
+        Self(Arc::new(Mutex::new(shard)))
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Shard> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// The shards in force, shared with the HTTP listener, which reads them at a scrape
 /// or a `/status`; empty while this copy stands by.
 #[derive(Debug, Clone, Default)]
-pub struct InForce(Arc<RwLock<Vec<Arc<Mutex<Shard>>>>>);
+pub struct LiveShards(Arc<RwLock<Vec<SharedShard>>>);
 
-impl InForce {
-    fn set(&self, shards: Vec<Arc<Mutex<Shard>>>) {
+impl LiveShards {
+    fn set(&self, shards: Vec<SharedShard>) {
         *self
             .0
             .write()
@@ -167,7 +186,7 @@ impl InForce {
     }
 
     /// The shards now, in order.
-    pub fn shards(&self) -> Vec<Arc<Mutex<Shard>>> {
+    pub fn shards(&self) -> Vec<SharedShard> {
         self.0
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -188,7 +207,7 @@ pub struct Parts<A, W> {
     /// Activities, for `/status` and `/activities`.
     pub journal: SharedJournal,
     /// The shards in force, for `/metrics` and `/status`.
-    pub in_force: InForce,
+    pub in_force: LiveShards,
 }
 
 /// Where the config comes from and what wins over it.
@@ -221,7 +240,7 @@ pub async fn run_from_file(
         metrics: Arc::new(Metrics::new()),
         health: Arc::new(Health::new()),
         journal: SharedJournal::default(),
-        in_force: InForce::default(),
+        in_force: LiveShards::default(),
     };
     let source = Source {
         path,
@@ -370,7 +389,8 @@ async fn start_elector<A: Connect>(
         .unwrap_or_else(crate::leader::elect::default_identity);
     tracing::info!(identity = %identity, table = %settings.table, "standing by for the leader lease");
     let backend = aws.lease(&config.aws, settings, clock).await;
-    Elector::start(backend, settings, identity, metrics.clone())
+    let report = metrics.register_leader(&identity);
+    Elector::start(backend, settings, identity, report)
 }
 
 /// What every tenure of one process shares.
@@ -385,7 +405,7 @@ struct Shared<A: Connect> {
     /// The elector's word on this copy's role; `None` without `[leader]`.
     role: Option<watch::Receiver<Role>>,
     systemd: Arc<Systemd>,
-    in_force: InForce,
+    in_force: LiveShards,
     /// Where the leader's snapshot is kept, if anywhere.
     snapshots: Arc<crate::runtime::state::snapshot::store::Snapshots<A::State>>,
     /// Where operators' overrides are kept, if anywhere.

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{Command, Health, InForce, Overrides, Parts, Source, TimerWakes, http, run};
+use super::{Command, Health, LiveShards, Overrides, Parts, Source, TimerWakes, http, run};
 use crate::aws::AwsError;
 use crate::aws::memory::{MemoryAws, Request, World};
 use crate::clock::Clock;
@@ -78,7 +78,7 @@ impl Harness {
         let harness_config = Self::write(&path, settings, targets);
         let metrics = Arc::new(Metrics::new());
         let journal = SharedJournal::default();
-        let in_force = InForce::default();
+        let in_force = LiveShards::default();
         let health = Arc::new(Health::new());
         let (commands, inbox) = mpsc::channel(4);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -6,6 +6,7 @@
 //!
 //! What it must not do: read the clock or any store; `now` and the bytes come in.
 
+pub mod in_force;
 pub mod store;
 
 use chrono::{DateTime, TimeDelta, Utc};

@@ -139,10 +139,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         }
         let shard = &self.shards[index];
         let mut targets = written.unwrap_or_else(|| {
-            let core = shard
-                .core
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let core = shard.core.lock();
             let configs = core.target_configs().into_iter();
             configs
                 .filter(|target| target.origin == Origin::Config)

@@ -140,10 +140,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             .shards
             .iter()
             .filter_map(|shard| {
-                let mut core = shard
-                    .core
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut core = shard.core.lock();
                 Some((shard.snapshot_slot(), core.snapshot(now)?))
             })
             .collect();
