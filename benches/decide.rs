@@ -17,7 +17,7 @@ use pc_autoscaler::aws::{ProvisionedConfig, Series, SeriesStatus};
 use pc_autoscaler::config::{self, FunctionId, TargetName};
 use pc_autoscaler::policy::{AllocationStatus, Datapoint, PolicyState};
 use pc_autoscaler::runtime::shard::due::Lane;
-use pc_autoscaler::runtime::shard::{Event, MetricsRead, Now, ReadDone, Shard};
+use pc_autoscaler::runtime::shard::{Event, Now, PassRead, ReadDone, Shard};
 use pc_autoscaler::runtime::state::activity::ActivityIds;
 
 const FUNCTIONS: usize = 2_500;
@@ -137,7 +137,7 @@ fn measure(history: bool) -> Duration {
         shard.handle(Event::Tick, now(at));
         let started = Instant::now();
         let effects = shard.handle(
-            Event::MetricsRead(MetricsRead {
+            Event::MetricsRead(PassRead {
                 series: Some(read),
                 timed_out: false,
             }),

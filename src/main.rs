@@ -452,7 +452,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
 
 fn override_command(action: OverrideAction) -> ExitCode {
     use pc_autoscaler::cli::commands::{OverrideCommand, OverrideFailure};
-    use pc_autoscaler::runtime::state::overrides::{Request, Scope};
+    use pc_autoscaler::runtime::state::overrides::{Scope, SetRequest};
     let now = pc_autoscaler::clock::Clock::System.now();
     let (path, command) = match action {
         OverrideAction::List { config } => (config, OverrideCommand::List),
@@ -487,7 +487,7 @@ fn override_command(action: OverrideAction) -> ExitCode {
             let by = std::env::var("USER")
                 .or_else(|_| std::env::var("LOGNAME"))
                 .unwrap_or_else(|_| "unknown".into());
-            let request = Request {
+            let request = SetRequest {
                 scope,
                 kind: words.join(" "),
                 until,

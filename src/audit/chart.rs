@@ -7,12 +7,12 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::Report;
+use super::AuditReport;
 
 /// Bars at most: the most expensive functions today.
 const MAX_FUNCTIONS: usize = 40;
 
-pub fn write(report: &Report, path: &Path) -> std::io::Result<()> {
+pub fn write(report: &AuditReport, path: &Path) -> std::io::Result<()> {
     let mut functions: Vec<(&str, (f64, f64, bool))> =
         super::by_function(report).into_iter().collect();
     functions.sort_by(|left, right| right.1.0.total_cmp(&left.1.0));

@@ -96,7 +96,7 @@ impl Flag {
 
 /// One policy replayed over a config's history, at a month's scale.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Replayed {
+pub struct ReplayedPolicy {
     pub policy: String,
     /// The provisioned-concurrency charge alone.
     pub provisioned_dollars_a_month: f64,
@@ -123,7 +123,7 @@ pub struct ConfigReport {
     pub flags: Vec<Flag>,
     /// Static today, pc-autoscaler recommended, AAS at equal cost, the oracle; empty
     /// with less than a day of history.
-    pub replayed: Vec<Replayed>,
+    pub replayed: Vec<ReplayedPolicy>,
     /// The highest concurrency in the window, for the recommended `max`.
     pub peak_concurrency: Option<f64>,
 }
@@ -147,7 +147,7 @@ impl ConfigReport {
         })
     }
 
-    fn managed(&self) -> Option<&Replayed> {
+    fn managed(&self) -> Option<&ReplayedPolicy> {
         self.replayed
             .iter()
             .find(|replayed| replayed.policy == "pc-autoscaler")
@@ -174,7 +174,7 @@ impl ConfigReport {
 
 /// The whole report: each config, and the account's totals.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub struct AuditReport {
     pub region: String,
     pub days: u32,
     pub prices: Price,
@@ -191,7 +191,7 @@ pub struct Report {
 }
 
 /// Judges every config; `region` names where it was read, for the commands it prints.
-pub fn assess(observed: &[Observed], region: &str, days: u32, prices: &Price) -> Report {
+pub fn assess(observed: &[Observed], region: &str, days: u32, prices: &Price) -> AuditReport {
     let mut configs: Vec<ConfigReport> =
         observed.iter().map(|one| assess_one(one, prices)).collect();
     configs.sort_by(|left, right| {
@@ -230,7 +230,7 @@ pub fn assess(observed: &[Observed], region: &str, days: u32, prices: &Price) ->
         })
         .collect();
     let starter_config = starter(&configs, region);
-    Report {
+    AuditReport {
         region: region.to_owned(),
         days,
         prices: prices.clone(),
@@ -379,7 +379,7 @@ fn recommended(one: &Observed, peak: f64) -> crate::config::TargetConfig {
 
 /// Static today, pc-autoscaler recommended, AAS at equal cost and the oracle over the
 /// history, when there is a day of it, each billed in full ([`Bill`]).
-fn replay(one: &Observed, peak: Option<f64>, prices: &Price) -> Vec<Replayed> {
+fn replay(one: &Observed, peak: Option<f64>, prices: &Price) -> Vec<ReplayedPolicy> {
     let present = one.history.concurrency.iter().flatten().count();
     let (Some(peak), true) = (peak, present >= MIN_REPLAY_MINUTES) else {
         return Vec::new();
@@ -444,7 +444,7 @@ struct Bill<'a> {
 }
 
 impl Bill<'_> {
-    fn of(&self, policy: &str, provisioned_unit_hours: f64, usable: &[u32]) -> Replayed {
+    fn of(&self, policy: &str, provisioned_unit_hours: f64, usable: &[u32]) -> ReplayedPolicy {
         let (mut served, mut spilled) = (0.0, 0.0);
         for (demand, usable) in self.demand.iter().zip(usable) {
             served += demand.min(f64::from(*usable));
@@ -457,7 +457,7 @@ impl Bill<'_> {
         let requests = self.requests / 1e6 * self.rates.requests_per_million;
         let month = price::SECONDS_A_MONTH / (self.demand.len() as f64 * 60.0);
         let total = served + spilled;
-        Replayed {
+        ReplayedPolicy {
             policy: policy.into(),
             provisioned_dollars_a_month: provisioned * month,
             bill_dollars_a_month: (provisioned + duration + requests) * month,
@@ -516,7 +516,7 @@ fn percent(value: Option<f64>) -> String {
 }
 
 /// The table people read.
-pub fn render(report: &Report) -> String {
+pub fn render(report: &AuditReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -556,7 +556,7 @@ pub fn render(report: &Report) -> String {
 }
 
 /// `report.json`, `audit.svg` and `audit.toml` in `dir`.
-pub fn write_outputs(report: &Report, dir: &Path) -> std::io::Result<()> {
+pub fn write_outputs(report: &AuditReport, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let json = serde_json::to_string_pretty(report).expect("a report is plain data");
     std::fs::write(dir.join("report.json"), json)?;
@@ -568,7 +568,7 @@ pub fn write_outputs(report: &Report, dir: &Path) -> std::io::Result<()> {
 mod tests;
 
 /// Configs by function, for the chart.
-fn by_function(report: &Report) -> BTreeMap<&str, (f64, f64, bool)> {
+fn by_function(report: &AuditReport) -> BTreeMap<&str, (f64, f64, bool)> {
     let mut functions: BTreeMap<&str, (f64, f64, bool)> = BTreeMap::new();
     for config in &report.configs {
         let entry = functions.entry(&config.function).or_default();

@@ -6,7 +6,7 @@
 //! CloudWatch history over the window, one batched `GetMetricData` a config.
 //!
 //! What it must not do: judge anything (`crate::audit` does), write anything, or stop
-//! at one failed read: what could not be read is said in [`Read::problems`].
+//! at one failed read: what could not be read is said in [`AccountRead::problems`].
 
 use std::collections::BTreeMap;
 
@@ -28,7 +28,7 @@ const IN_FLIGHT: usize = 8;
 
 /// What was read, and what could not be.
 #[derive(Debug, Default)]
-pub struct Read {
+pub struct AccountRead {
     pub observed: Vec<Observed>,
     /// Functions listed in all.
     pub functions: usize,
@@ -58,14 +58,14 @@ pub async fn read<L: LambdaApi, M: MetricsApi, S: ScalingApi>(
     scaling: &S,
     (days, now): (u32, DateTime<Utc>),
     progress: &mut dyn FnMut(String),
-) -> Result<Read, AwsError> {
+) -> Result<AccountRead, AwsError> {
     let functions = list_functions(control, |count| {
         progress(format!("{count} functions listed"))
     })
     .await?;
-    let mut read = Read {
+    let mut read = AccountRead {
         functions: functions.len(),
-        ..Read::default()
+        ..AccountRead::default()
     };
     progress(format!(
         "{} functions; reading their configs",

@@ -26,7 +26,7 @@ use crate::policy::{AllocationStatus, Datapoint};
 
 /// One request, as the fake saw it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Request {
+pub struct Call {
     pub at: Instant,
     pub api: &'static str,
     pub function: String,
@@ -50,7 +50,7 @@ pub struct MemoryFunction {
 }
 
 #[derive(Debug)]
-pub struct World {
+pub struct FakeWorld {
     pub functions: HashMap<String, MemoryFunction>,
     pub allocation_delay: Duration,
     pub unreserved: Option<u32>,
@@ -58,11 +58,11 @@ pub struct World {
     pub clock: Clock,
     /// The next requests of an API fail with these errors, in order.
     pub faults: HashMap<&'static str, VecDeque<AwsError>>,
-    pub log: Vec<Request>,
+    pub log: Vec<Call>,
     panic_on_put: HashSet<String>,
 }
 
-impl Default for World {
+impl Default for FakeWorld {
     fn default() -> Self {
         Self {
             functions: HashMap::new(),
@@ -76,7 +76,7 @@ impl Default for World {
     }
 }
 
-impl World {
+impl FakeWorld {
     /// Sets a qualifier's config as if someone else's put had finished.
     pub fn set_config(&mut self, function: &str, qualifier: &str, requested: u32) {
         let config = ProvisionedConfig {
@@ -94,7 +94,7 @@ impl World {
     }
 
     /// The requests of one API.
-    pub fn requests(&self, api: &str) -> Vec<Request> {
+    pub fn requests(&self, api: &str) -> Vec<Call> {
         self.log
             .iter()
             .filter(|request| request.api == api)
@@ -133,7 +133,7 @@ impl World {
     ) -> Result<(), AwsError> {
         self.settle();
         let fault = self.faults.get_mut(api).and_then(VecDeque::pop_front);
-        self.log.push(Request {
+        self.log.push(Call {
             at: Instant::now(),
             api,
             function: function.to_owned(),
@@ -155,11 +155,11 @@ impl World {
 /// An in-memory Lambda. Cloning shares the world.
 #[derive(Clone, Default)]
 pub struct MemoryLambda {
-    world: Arc<Mutex<World>>,
+    world: Arc<Mutex<FakeWorld>>,
 }
 
 impl MemoryLambda {
-    pub fn world(&self) -> MutexGuard<'_, World> {
+    pub fn world(&self) -> MutexGuard<'_, FakeWorld> {
         self.world
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

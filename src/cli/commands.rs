@@ -245,7 +245,7 @@ pub async fn run_once(config: Config, options: &OnceOptions) -> (String, bool) {
 /// What `pc-autoscaler override` was asked.
 #[derive(Debug, Clone)]
 pub enum OverrideCommand {
-    Set(crate::runtime::state::overrides::Request),
+    Set(crate::runtime::state::overrides::SetRequest),
     List,
     /// An override's id, or a target: every override set on that target by name.
     Clear(String),

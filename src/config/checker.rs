@@ -12,6 +12,7 @@ use toml::Spanned;
 use toml::de::DeTable;
 
 use super::error::{ConfigError, MAX_REPORTED};
+use super::function_ref::is_invisible;
 use super::keys::{Key, MAX_COUNT, MAX_RATE, MIN_RATE};
 use super::schema::{KeyIndex, LineCursor};
 
@@ -240,5 +241,36 @@ impl<'a> Checker<'a> {
             );
         }
         found.map(|(_, choice)| *choice)
+    }
+}
+
+/// Longest target or rule name: it becomes a metric label and a log field.
+const MAX_LABEL_CHARS: usize = 128;
+
+/// Target and rule names end up in logs, metric labels and terminals: they must be
+/// visible text, so a name cannot forge a log line or reorder what a person reads.
+/// Reports and returns false when `name` is not acceptable.
+pub(super) fn check_label(checker: &mut Checker<'_>, name: &Spanned<String>, key: &str) -> bool {
+    let text = name.get_ref();
+    let reason = if text.trim().is_empty() {
+        Some(format!(
+            "{key} must not be empty (leave it out for the default)"
+        ))
+    } else if text.chars().count() > MAX_LABEL_CHARS {
+        Some(format!("{key} is longer than {MAX_LABEL_CHARS} characters"))
+    } else {
+        text.chars().find(|c| is_invisible(*c)).map(|c| {
+            format!(
+                "{key} contains the control or formatting character U+{:04X}; use visible characters only",
+                u32::from(c)
+            )
+        })
+    };
+    match reason {
+        Some(reason) => {
+            checker.error(name.span(), reason);
+            false
+        }
+        None => true,
     }
 }

@@ -447,13 +447,13 @@ pub fn selectors(
     selectors
 }
 
-type Scope = (Option<String>, Option<String>);
+type AccountRegion = (Option<String>, Option<String>);
 
 fn selector_scope(
     checker: &mut Checker<'_>,
     raw: &RawSelector,
     accounts: &[AccountSettings],
-) -> Option<Scope> {
+) -> Option<AccountRegion> {
     let account = match &raw.account {
         Some(name) => Some(named_account(checker, name, accounts)?),
         None => None,

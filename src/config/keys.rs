@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// What a key holds, with its default and range.
 #[derive(Debug, Clone, Copy)]
-pub enum Kind {
+pub enum KeyKind {
     /// A humantime duration from `min` to `max`.
     Duration {
         default: Option<Duration>,
@@ -46,7 +46,7 @@ pub enum Kind {
 pub struct Key {
     /// As written in the file: `daemon.interval`, `target.tracking.target`.
     pub path: &'static str,
-    pub kind: Kind,
+    pub kind: KeyKind,
     pub meaning: &'static str,
 }
 
@@ -77,7 +77,7 @@ impl Key {
     /// The default of a duration key; a key of another kind has none.
     pub const fn default_duration(&self) -> Option<Duration> {
         match self.kind {
-            Kind::Duration { default, .. } => default,
+            KeyKind::Duration { default, .. } => default,
             _ => None,
         }
     }
@@ -93,21 +93,21 @@ impl Key {
     /// The range of a duration key.
     pub const fn duration_range(&self) -> (Duration, Duration) {
         match self.kind {
-            Kind::Duration { min, max, .. } => (min, max),
+            KeyKind::Duration { min, max, .. } => (min, max),
             _ => (Duration::ZERO, Duration::MAX),
         }
     }
 
     pub const fn rate(&self) -> f64 {
         match self.kind {
-            Kind::Rate { default } => default,
+            KeyKind::Rate { default } => default,
             _ => panic!("a rate key"),
         }
     }
 
     pub const fn count(&self) -> u32 {
         match self.kind {
-            Kind::Count {
+            KeyKind::Count {
                 default: Some(count),
                 ..
             } => count,
@@ -117,7 +117,7 @@ impl Key {
 
     pub const fn count_range(&self) -> (u32, u32) {
         match self.kind {
-            Kind::Count { min, max, .. } => (min, max),
+            KeyKind::Count { min, max, .. } => (min, max),
             _ => (0, MAX_COUNT),
         }
     }
@@ -131,29 +131,29 @@ impl Key {
     pub fn default_text(&self) -> String {
         let none = "none".to_owned();
         match self.kind {
-            Kind::Duration { default, .. } => default.map_or(none, show_duration),
-            Kind::Rate { default } => format!("{default}/s"),
-            Kind::Count { default, .. } => default.map_or(none, |count| count.to_string()),
-            Kind::Choice { default, .. } => default.map_or(none, |choice| format!("`{choice}`")),
-            Kind::Flag { default } => default.to_string(),
-            Kind::Text { default } => default.map_or(none, |text| format!("`{text}`")),
+            KeyKind::Duration { default, .. } => default.map_or(none, show_duration),
+            KeyKind::Rate { default } => format!("{default}/s"),
+            KeyKind::Count { default, .. } => default.map_or(none, |count| count.to_string()),
+            KeyKind::Choice { default, .. } => default.map_or(none, |choice| format!("`{choice}`")),
+            KeyKind::Flag { default } => default.to_string(),
+            KeyKind::Text { default } => default.map_or(none, |text| format!("`{text}`")),
         }
     }
 
     fn range_text(&self) -> String {
         match self.kind {
-            Kind::Duration { min, max, .. } => {
+            KeyKind::Duration { min, max, .. } => {
                 format!("{} to {}", show_duration(min), show_duration(max))
             }
-            Kind::Rate { .. } => format!("{MIN_RATE} to {MAX_RATE}"),
-            Kind::Count { min, max, .. } => format!("{min} to {max}"),
-            Kind::Choice { choices, .. } => choices
+            KeyKind::Rate { .. } => format!("{MIN_RATE} to {MAX_RATE}"),
+            KeyKind::Count { min, max, .. } => format!("{min} to {max}"),
+            KeyKind::Choice { choices, .. } => choices
                 .iter()
                 .map(|choice| format!("`{choice}`"))
                 .collect::<Vec<_>>()
                 .join(", "),
-            Kind::Flag { .. } => "true, false".into(),
-            Kind::Text { .. } => "-".into(),
+            KeyKind::Flag { .. } => "true, false".into(),
+            KeyKind::Text { .. } => "-".into(),
         }
     }
 }
@@ -171,20 +171,20 @@ macro_rules! keys {
     };
 }
 
-const fn duration(default: Option<Duration>, min: Duration, max: Duration) -> Kind {
-    Kind::Duration { default, min, max }
+const fn duration(default: Option<Duration>, min: Duration, max: Duration) -> KeyKind {
+    KeyKind::Duration { default, min, max }
 }
 
-const fn count(default: Option<u32>, min: u32, max: u32) -> Kind {
-    Kind::Count { default, min, max }
+const fn count(default: Option<u32>, min: u32, max: u32) -> KeyKind {
+    KeyKind::Count { default, min, max }
 }
 
-const fn text(default: Option<&'static str>) -> Kind {
-    Kind::Text { default }
+const fn text(default: Option<&'static str>) -> KeyKind {
+    KeyKind::Text { default }
 }
 
-const fn choice(default: &'static str, choices: &'static [&'static str]) -> Kind {
-    Kind::Choice {
+const fn choice(default: &'static str, choices: &'static [&'static str]) -> KeyKind {
+    KeyKind::Choice {
         default: Some(default),
         choices,
     }
@@ -199,11 +199,11 @@ keys! {
     AWS_TIMEOUT: "aws.timeout", duration(Some(seconds(10)), seconds(1), minutes(5)), "Per-attempt timeout of every AWS call.";
     DAEMON_INTERVAL: "daemon.interval", duration(Some(seconds(60)), seconds(1), hours(1)), "How often every target's metrics are read and every target decided.";
     DAEMON_LISTEN: "daemon.listen", text(Some("127.0.0.1:9464")), "Address and port of /metrics, /healthz, /readyz, /status and /activities; `--listen` wins.";
-    DAEMON_DRY_RUN: "daemon.dry_run", Kind::Flag { default: false }, "Decide and report, never write; `--dry-run` wins.";
+    DAEMON_DRY_RUN: "daemon.dry_run", KeyKind::Flag { default: false }, "Decide and report, never write; `--dry-run` wins.";
     DAEMON_LOG_FORMAT: "daemon.log_format", choice("text", &["text", "json"]), "The log's format.";
-    DAEMON_CONTROL_PLANE_BUDGET: "daemon.control_plane_budget", Kind::Rate { default: 2.0 }, "Requests a second the daemon spends of Lambda's shared 15/s per account and Region, reads and writes together.";
-    DAEMON_MAX_WRITE_RATE: "daemon.max_write_rate", Kind::Rate { default: 5.0 }, "A further cap on writes a second, within the budget.";
-    DAEMON_MAX_READ_RATE: "daemon.max_read_rate", Kind::Rate { default: 10.0 }, "What `plan` and `run --once` spend a second while they read every function once; `--read-rate` wins.";
+    DAEMON_CONTROL_PLANE_BUDGET: "daemon.control_plane_budget", KeyKind::Rate { default: 2.0 }, "Requests a second the daemon spends of Lambda's shared 15/s per account and Region, reads and writes together.";
+    DAEMON_MAX_WRITE_RATE: "daemon.max_write_rate", KeyKind::Rate { default: 5.0 }, "A further cap on writes a second, within the budget.";
+    DAEMON_MAX_READ_RATE: "daemon.max_read_rate", KeyKind::Rate { default: 10.0 }, "What `plan` and `run --once` spend a second while they read every function once; `--read-rate` wins.";
     DAEMON_DRIFT_SCAN_PERIOD: "daemon.drift_scan_period", duration(Some(minutes(10)), seconds(1), hours(24)), "Every function's configs are read at least this often, to find changes made by others.";
     DAEMON_REFRESH_PERIOD: "daemon.refresh_period", duration(Some(hours(1)), seconds(1), hours(24)), "How often reserved concurrency, alias weights and the account's unreserved concurrency are read again.";
     DAEMON_ACCOUNT_RESERVE: "daemon.account_reserve", count(Some(100), 0, MAX_COUNT), "Unreserved account concurrency that provisioned concurrency never takes.";
@@ -213,11 +213,11 @@ keys! {
     DAEMON_ACTIVITY_LOG_MAX_MIB: "daemon.activity_log_max_mib", count(Some(16), 1, 4_096), "Past this size the activity log moves to `PATH.1`, so at most twice this is kept.";
     DAEMON_STATE_DIRECTORY: "daemon.state_directory", text(None), "Where the snapshot of what the daemon knows is kept without `[leader]` (written atomically), so that a restart orders its first reads by need; none: no snapshot.";
     DAEMON_DISCOVERY_PERIOD: "daemon.discovery_period", duration(Some(minutes(5)), seconds(10), hours(24)), "How often selectors look for functions again (also at start and after a reload).";
-    DAEMON_DISCOVERY_RATE: "daemon.discovery_rate", Kind::Rate { default: 1.0 }, "Tagging API requests a second of one account and Region's discovery (`GetResources` pages); it does not draw on Lambda's 15/s.";
+    DAEMON_DISCOVERY_RATE: "daemon.discovery_rate", KeyKind::Rate { default: 1.0 }, "Tagging API requests a second of one account and Region's discovery (`GetResources` pages); it does not draw on Lambda's 15/s.";
     LEADER_BACKEND: "leader.backend", choice("dynamodb", &["dynamodb"]), "Where the lease is kept.";
     LEADER_TABLE: "leader.table", text(None), "The DynamoDB table of the lease (hash key `id`, a string); required with `[leader]`.";
     LEADER_NAME: "leader.name", text(Some("pc-autoscaler")), "The lease item's `id`: copies with the same table and name elect one leader.";
-    LEADER_CREATE_TABLE: "leader.create_table", Kind::Flag { default: false }, "Create the table (on-demand billing) when it does not exist.";
+    LEADER_CREATE_TABLE: "leader.create_table", KeyKind::Flag { default: false }, "Create the table (on-demand billing) when it does not exist.";
     LEADER_ENDPOINT_URL: "leader.endpoint_url", text(None), "DynamoDB's endpoint (emulators, tests).";
     LEADER_LEASE: "leader.lease", duration(Some(seconds(15)), seconds(2), minutes(10)), "How long a lease holds without a renew before another copy takes over.";
     LEADER_RENEW_EVERY: "leader.renew_every", duration(Some(seconds(5)), Duration::from_millis(100), minutes(5)), "How often the leader renews; under half the lease.";
@@ -236,7 +236,7 @@ keys! {
     SELECTOR_TAGS: "selector.tags", text(None), "Tags a function must all have, `{ key = \"value\" }`; `\"*\"` takes any value. Found with the Resource Groups Tagging API.";
     SELECTOR_FUNCTIONS: "selector.functions", text(None), "Function-name globs (`*`, `?`); one must match. Without `tags`, functions are listed with `ListFunctions`.";
     SELECTOR_QUALIFIER: "selector.qualifier", text(None), "The alias managed on each function found (required); a function without it is skipped.";
-    SELECTOR_TAG_OVERRIDES: "selector.tag_overrides", Kind::Flag { default: false }, "Tags `pc-autoscaler:min`, `pc-autoscaler:max` and `pc-autoscaler:target` on a function override the template's.";
+    SELECTOR_TAG_OVERRIDES: "selector.tag_overrides", KeyKind::Flag { default: false }, "Tags `pc-autoscaler:min`, `pc-autoscaler:max` and `pc-autoscaler:target` on a function override the template's.";
     TARGET_FUNCTION: "target.function", text(None), "The function: a name, partial ARN or ARN (required).";
     TARGET_QUALIFIER: "target.qualifier", text(None), "An alias or a published version, not `$LATEST` (required).";
     TARGET_NAME: "target.name", text(None), "The target's label in logs and metrics; default `function:qualifier`, `account/function:qualifier` in an `[[account]]` (`account/region/function:qualifier` when it has several Regions).";
@@ -252,7 +252,7 @@ keys! {
     TRACKING_MAX_SCALE_IN_STEP: "target.tracking.max_scale_in_step", text(None), "At most this much less per scale-in: a percentage such as `\"50%\"` or a count.";
     TRACKING_MISSING_DATA: "target.tracking.missing_data", choice("hold", &["hold", "zero"]), "An empty window of a complete read: keep capacity, or treat as no load.";
     TRACKING_STALE_AFTER: "target.tracking.stale_after", duration(Some(minutes(5)), minutes(1), YEAR), "A newest datapoint older than this counts as missing.";
-    TRACKING_DISABLE_SCALE_IN: "target.tracking.disable_scale_in", Kind::Flag { default: false }, "Never scale in.";
+    TRACKING_DISABLE_SCALE_IN: "target.tracking.disable_scale_in", KeyKind::Flag { default: false }, "Never scale in.";
     TRACKING_FORECAST: "target.tracking.forecast", choice("on", MODES), "Predictive pre-warm from the target's own history (`\"off\"` before 0.2: see the upgrade notes).";
     TRACKING_FORECAST_HORIZON: "target.tracking.forecast_horizon", duration(Some(minutes(10)), minutes(1), hours(1)), "How far ahead the forecast looks.";
     TRACKING_CHOOSE_WINDOW: "target.tracking.choose_window", choice("on", MODES), "The scale-in window and target chosen from the target's history at the configured pair's cost (`\"off\"` before 0.2).";

@@ -8,11 +8,10 @@ use chrono::{NaiveDateTime, TimeDelta};
 use chrono_tz::Tz;
 use toml::Spanned;
 
-use super::checker::Checker;
+use super::checker::{Checker, check_label};
 use super::keys;
 use super::model::*;
 use super::raw::*;
-use super::target::check_label;
 
 pub(super) fn schedules(
     checker: &mut Checker<'_>,

@@ -5,8 +5,8 @@ use std::ops::Range;
 
 use toml::Spanned;
 
-use super::checker::Checker;
-use super::function_ref::{FunctionRef, is_invisible, is_qualifier, printable};
+use super::checker::{Checker, check_label};
+use super::function_ref::{FunctionRef, is_qualifier, printable};
 use super::model::*;
 use super::raw::*;
 
@@ -170,35 +170,4 @@ fn check_qualifier(checker: &mut Checker<'_>, qualifier: &Spanned<String>) -> Op
         return None;
     }
     Some(text.clone())
-}
-
-/// Longest target or rule name: it becomes a metric label and a log field.
-const MAX_LABEL_CHARS: usize = 128;
-
-/// Target and rule names end up in logs, metric labels and terminals: they must be
-/// visible text, so a name cannot forge a log line or reorder what a person reads.
-/// Reports and returns false when `name` is not acceptable.
-pub(super) fn check_label(checker: &mut Checker<'_>, name: &Spanned<String>, key: &str) -> bool {
-    let text = name.get_ref();
-    let reason = if text.trim().is_empty() {
-        Some(format!(
-            "{key} must not be empty (leave it out for the default)"
-        ))
-    } else if text.chars().count() > MAX_LABEL_CHARS {
-        Some(format!("{key} is longer than {MAX_LABEL_CHARS} characters"))
-    } else {
-        text.chars().find(|c| is_invisible(*c)).map(|c| {
-            format!(
-                "{key} contains the control or formatting character U+{:04X}; use visible characters only",
-                u32::from(c)
-            )
-        })
-    };
-    match reason {
-        Some(reason) => {
-            checker.error(name.span(), reason);
-            false
-        }
-        None => true,
-    }
 }

@@ -67,7 +67,7 @@ impl Elector {
         let (release, release_asked) = watch::channel(false);
         let fence = Fence::closed(settings.write_window());
         let reachable = Arc::new(AtomicBool::new(false));
-        let task = Task {
+        let task = ElectorTask {
             backend,
             lease: settings.lease,
             renew_every: settings.renew_every,
@@ -100,7 +100,7 @@ impl Elector {
     }
 }
 
-struct Task<L> {
+struct ElectorTask<L> {
     backend: L,
     lease: Duration,
     renew_every: Duration,
@@ -114,7 +114,7 @@ struct Task<L> {
     tenure: Option<Tenure>,
 }
 
-impl<L: LeaderElection> Task<L> {
+impl<L: LeaderElection> ElectorTask<L> {
     /// A renew that failed is tried again this soon while the window is open.
     fn retry_after(&self) -> Duration {
         (self.renew_every / 4).max(Duration::from_millis(100))

@@ -9,7 +9,7 @@
 
 pub mod per_target;
 
-pub use per_target::{Evaluated, FAMILIES, TargetRows, TargetSample};
+pub use per_target::{Decided, FAMILIES, TargetRows, TargetSample};
 
 use prometheus::{
     Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,

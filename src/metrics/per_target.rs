@@ -27,7 +27,7 @@ pub const WRITE_BLOCKED_REASONS: [&str; 2] = ["refused", "failing"];
 
 /// What the last decision of a target saw and decided.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Evaluated {
+pub struct Decided {
     pub desired: u32,
     pub requested: u32,
     pub allocated: u32,
@@ -42,7 +42,7 @@ pub struct Evaluated {
 pub struct TargetSample<'a> {
     pub target: &'a str,
     /// `None` until the target was first decided.
-    pub evaluated: Option<Evaluated>,
+    pub evaluated: Option<Decided>,
     /// The tracking metric's label and its newest value.
     pub metric_value: Option<(&'static str, f64)>,
     /// The target's schedule rules, and the one in force.

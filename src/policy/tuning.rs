@@ -69,7 +69,7 @@ impl std::fmt::Display for Tuned {
 }
 
 /// What a candidate would have done over the replayed history.
-struct Replayed {
+struct CandidateRun {
     /// The sum of the window's peak over the buckets replayed: the cost at target 1.
     held: f64,
     spill: f64,
@@ -211,12 +211,12 @@ impl<'a> WindowPeaks<'a> {
     /// The idealised replay of one window at one target over `peaks[from..]`: capacity
     /// in each bucket is the peak of the `window` buckets ending `LAG_BUCKETS` before
     /// it, ÷ `target`, rounded up.
-    fn replay(&self, from: usize, window: usize, target: f64) -> Replayed {
+    fn replay(&self, from: usize, window: usize, target: f64) -> CandidateRun {
         self.replay_range(from, self.peaks.len(), window, target)
     }
 
-    fn replay_range(&self, from: usize, to: usize, window: usize, target: f64) -> Replayed {
-        let mut replayed = Replayed {
+    fn replay_range(&self, from: usize, to: usize, window: usize, target: f64) -> CandidateRun {
+        let mut replayed = CandidateRun {
             held: 0.0,
             spill: 0.0,
             cost: 0.0,

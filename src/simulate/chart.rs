@@ -1,6 +1,6 @@
 //! `chart.svg`: demand and each policy's usable capacity over the whole trace, and a
 //! zoom on the worst hour (the hour with the most spillover, all policies but the
-//! oracle together). Draws only; the numbers come from `Outcome`.
+//! oracle together). Draws only; the numbers come from `Simulation`.
 
 use std::path::Path;
 
@@ -8,7 +8,7 @@ use chrono::TimeDelta;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use super::Outcome;
+use super::Simulation;
 
 /// Points per series in the overview; longer traces are reduced to per-bucket maxima.
 const OVERVIEW_POINTS: usize = 1_500;
@@ -22,7 +22,7 @@ const COLORS: [RGBColor; 6] = [
     RGBColor(0, 158, 115),
 ];
 
-pub fn draw(outcome: &Outcome, path: &Path) -> Result<(), String> {
+pub fn draw(outcome: &Simulation, path: &Path) -> Result<(), String> {
     let root = SVGBackend::new(path, (1400, 900)).into_drawing_area();
     root.fill(&WHITE).map_err(|error| error.to_string())?;
     let (top, bottom) = root.split_vertically(520);
@@ -48,7 +48,7 @@ pub fn draw(outcome: &Outcome, path: &Path) -> Result<(), String> {
     root.present().map_err(|error| error.to_string())
 }
 
-fn worst_hour(outcome: &Outcome) -> std::ops::Range<usize> {
+fn worst_hour(outcome: &Simulation) -> std::ops::Range<usize> {
     let minutes = outcome.demand.concurrency.len();
     let spill_at = |minute: usize| -> f64 {
         outcome.usable[..outcome.usable.len() - 1]
@@ -72,7 +72,7 @@ fn worst_hour(outcome: &Outcome) -> std::ops::Range<usize> {
 
 fn panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
-    outcome: &Outcome,
+    outcome: &Simulation,
     range: std::ops::Range<usize>,
     title: &str,
 ) -> Result<(), String> {

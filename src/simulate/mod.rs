@@ -309,7 +309,7 @@ fn percentile(sorted: &[f64], quantile: f64) -> f64 {
 }
 
 /// Everything one `simulate` run produces.
-pub struct Outcome {
+pub struct Simulation {
     pub report: Report,
     pub demand: Demand,
     /// Usable capacity per minute, per policy, in report order.
@@ -323,7 +323,7 @@ pub fn run(
     demand: Demand,
     options: &Options,
     progress: &mut dyn FnMut(),
-) -> Result<Outcome, SimulateError> {
+) -> Result<Simulation, SimulateError> {
     let tracking = target
         .tracking
         .as_ref()
@@ -391,12 +391,12 @@ pub fn run(
 }
 
 /// The report of the policies replayed, in the order given.
-fn outcome(demand: Demand, played: Vec<(PolicyResult, Replay)>, notes: Vec<String>) -> Outcome {
+fn outcome(demand: Demand, played: Vec<(PolicyResult, Replay)>, notes: Vec<String>) -> Simulation {
     let (policies, usable) = played
         .into_iter()
         .map(|(result, replay)| (result, replay.usable))
         .unzip();
-    Outcome {
+    Simulation {
         report: Report {
             trace: demand.name.clone(),
             minutes: demand.concurrency.len(),
@@ -521,7 +521,7 @@ pub fn render_table(report: &Report) -> String {
 }
 
 /// Writes `report.json` and `chart.svg` into `dir`.
-pub fn write_outputs(outcome: &Outcome, dir: &Path) -> Result<(), SimulateError> {
+pub fn write_outputs(outcome: &Simulation, dir: &Path) -> Result<(), SimulateError> {
     let write_error = |path: &Path| {
         let path = path.display().to_string();
         move |source| SimulateError::Write { path, source }
@@ -643,7 +643,10 @@ impl RequestError {
 
 /// Loads the trace and replays the requested target of `config`. Shows a progress bar
 /// on a terminal.
-pub fn execute(config: &crate::config::Config, request: &Request) -> Result<Outcome, RequestError> {
+pub fn execute(
+    config: &crate::config::Config,
+    request: &Request,
+) -> Result<Simulation, RequestError> {
     let problems = check_flags(request);
     if !problems.is_empty() {
         return Err(RequestError::Flags(problems));

@@ -217,7 +217,7 @@ fn on_an_hourly_batch_the_forecast_spills_under_a_quarter_of_aas_at_its_own_cost
 }
 
 /// The spillover unit-hours of the policy `name` in a whole simulation's report.
-fn spillover(outcome: &Outcome, name: &str) -> Option<f64> {
+fn spillover(outcome: &Simulation, name: &str) -> Option<f64> {
     outcome
         .report
         .policies

@@ -86,7 +86,7 @@ pub fn functions<'a>(targets: impl IntoIterator<Item = &'a TargetConfig>) -> Vec
 }
 
 /// What one function's first read found.
-struct FunctionRead {
+struct FirstRead {
     function: FunctionId,
     configs: Result<crate::aws::FunctionConfigs, AwsError>,
     reserved: Result<Option<u32>, AwsError>,
@@ -106,7 +106,7 @@ async fn read_all<L: LambdaApi, M: MetricsApi>(
                 control.scan(&function, Priority::DriftScan),
                 control.reserved(&function)
             );
-            FunctionRead {
+            FirstRead {
                 function,
                 configs,
                 reserved,
@@ -140,7 +140,7 @@ async fn read_all<L: LambdaApi, M: MetricsApi>(
     (known, series.unwrap_or_default())
 }
 
-fn record_function(known: &mut Known, read: FunctionRead) {
+fn record_function(known: &mut Known, read: FirstRead) {
     match read.configs {
         Ok(configs) => {
             known.scanned(&read.function, configs);
@@ -399,7 +399,7 @@ async fn reevaluate<L: LambdaApi, M: MetricsApi>(
     );
     record_function(
         &mut known,
-        FunctionRead {
+        FirstRead {
             function: target.function.clone(),
             configs,
             reserved,

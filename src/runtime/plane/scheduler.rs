@@ -26,24 +26,24 @@ const IDLE_CHECK: Duration = Duration::from_secs(1);
 /// A shared request budget. Cloning shares it.
 #[derive(Clone)]
 pub struct Scheduler {
-    shared: Arc<Shared>,
+    shared: Arc<Turns>,
 }
 
-struct Shared {
-    state: Mutex<State>,
+struct Turns {
+    state: Mutex<TurnState>,
     arrived: Arc<Notify>,
     origin: Instant,
     /// Counts and queues by priority; `None` for the one-shot commands.
     metrics: Option<Arc<Metrics>>,
 }
 
-struct State {
+struct TurnState {
     budget: Budget,
     waiting: [VecDeque<oneshot::Sender<()>>; Priority::ALL.len()],
 }
 
-impl Shared {
-    fn state(&self) -> MutexGuard<'_, State> {
+impl Turns {
+    fn state(&self) -> MutexGuard<'_, TurnState> {
         // The budget's methods never panic, so the lock is never poisoned by them;
         // should anything else poison it, its numbers are still valid.
         self.state
@@ -59,7 +59,7 @@ impl Shared {
     fn grant_due(&self) -> Option<Instant> {
         let now = self.now();
         let mut state = self.state();
-        let State { budget, waiting } = &mut *state;
+        let TurnState { budget, waiting } = &mut *state;
         let mut next: Option<f64> = None;
         for priority in Priority::ALL {
             let queue = &mut waiting[priority.index()];
@@ -112,8 +112,8 @@ impl Scheduler {
     /// tokio runtime; the dispatcher ends soon after the last clone is dropped.
     pub fn new(rate: f64, metrics: Option<Arc<Metrics>>) -> Self {
         let arrived = Arc::new(Notify::new());
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
+        let shared = Arc::new(Turns {
+            state: Mutex::new(TurnState {
                 budget: Budget::new(rate),
                 waiting: Default::default(),
             }),
@@ -158,7 +158,7 @@ impl Scheduler {
     }
 }
 
-async fn dispatch(shared: Weak<Shared>, arrived: Arc<Notify>) {
+async fn dispatch(shared: Weak<Turns>, arrived: Arc<Notify>) {
     loop {
         let next = match shared.upgrade() {
             Some(shared) => shared.grant_due(),

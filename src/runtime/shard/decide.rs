@@ -8,7 +8,7 @@
 //! [`WriteCourse`]: crate::runtime::course::WriteCourse
 
 use super::due::Chore;
-use super::targets::{Block, InFlight, Seen};
+use super::targets::{BlockedBy, InFlight, Seen};
 use super::{Effect, Entry, Now, Shard};
 use crate::aws::{AwsError, ProvisionedConfig};
 use crate::config::{FunctionId, TargetName};
@@ -83,7 +83,13 @@ impl Shard {
                 return;
             }
             Err(blocked) => {
-                self.note_blocked(name, Some(Block::Undecided(blocked)), None, trigger, now);
+                self.note_blocked(
+                    name,
+                    Some(BlockedBy::Undecided(blocked)),
+                    None,
+                    trigger,
+                    now,
+                );
                 return;
             }
         };
@@ -97,7 +103,7 @@ impl Shard {
         let blocked = self.write_or_block(name, change, (have, reason), trigger, now);
         self.note_blocked(
             name,
-            blocked.map(Block::Write),
+            blocked.map(BlockedBy::Write),
             Some((from, to)),
             trigger,
             now,
@@ -196,7 +202,7 @@ impl Shard {
     fn note_blocked(
         &mut self,
         name: &TargetName,
-        blocked: Option<Block>,
+        blocked: Option<BlockedBy>,
         change: Option<(u32, u32)>,
         trigger: Trigger,
         now: Now,

@@ -50,7 +50,7 @@ use crate::runtime::state::snapshot;
 use boundaries::Boundaries;
 use due::{Chore, Due, Lane};
 use pass::Passes;
-use targets::{History, Targets};
+use targets::{HistoryProgress, Targets};
 
 pub use pass::PassOutcome;
 pub use view::ShardValues;
@@ -65,7 +65,7 @@ pub struct Now {
 
 /// A finished metric read: the start of a pass.
 #[derive(Debug)]
-pub struct MetricsRead {
+pub struct PassRead {
     /// `None` when the read failed.
     pub series: Option<SeriesByTarget>,
     /// The read outlived the pass deadline and was abandoned.
@@ -117,7 +117,7 @@ pub enum Event {
     /// The interval came round: a pass starts.
     Tick,
     /// The pass's metric read ended.
-    MetricsRead(MetricsRead),
+    MetricsRead(PassRead),
     /// The pass's metric read task was lost (it panicked).
     PassLost,
     /// A Lambda read taken from `lane` ended.
@@ -384,8 +384,8 @@ impl Shard {
         }
         self.due.queue(Chore::Account, now.instant, false);
         for (name, slot) in self.targets.iter_mut() {
-            if slot.history == History::NotAsked {
-                slot.history = History::Queued;
+            if slot.history == HistoryProgress::NotAsked {
+                slot.history = HistoryProgress::Queued;
                 self.history_queue.push_back(name.clone());
             }
         }

@@ -3,13 +3,13 @@
 //! A pass reads every tracked target's metrics in one batched `GetMetricData` and
 //! decides every target. It counts as informed when the metrics were read and Lambda
 //! answered at least one read since the last pass; after [`UNREADY_AFTER_PASSES`]
-//! uninformed passes in a row the shard is not ready, until an informed one. History:
+//! uninformed passes in a row the shard is not ready, until an informed one. HistoryProgress:
 //! targets that keep it read 14 days once, a few a call, one call at a time, outside
 //! Lambda's budget. What it must not do: wait for unknown targets to be known;
 //! readiness at scale never waits for every function to be read.
 
-use super::targets::History;
-use super::{Effect, MetricsRead, Now, Shard};
+use super::targets::HistoryProgress;
+use super::{Effect, Now, PassRead, Shard};
 use crate::config::TargetName;
 use crate::policy::PolicyState;
 use crate::runtime::knowing::series;
@@ -96,7 +96,7 @@ impl Shard {
     }
 
     /// A pass: every known target decided on the new metrics.
-    pub(super) fn pass_done(&mut self, read: MetricsRead, now: Now) {
+    pub(super) fn pass_done(&mut self, read: PassRead, now: Now) {
         let Some(trigger) = self.passes.running else {
             return;
         };
@@ -163,10 +163,10 @@ impl Shard {
             let Some(slot) = self.targets.get_mut(&name) else {
                 continue;
             };
-            if slot.history != History::Queued {
+            if slot.history != HistoryProgress::Queued {
                 continue;
             }
-            slot.history = History::Reading;
+            slot.history = HistoryProgress::Reading;
             batch.push(slot.config.clone());
             self.history_reading.push(name);
         }
@@ -180,16 +180,16 @@ impl Shard {
     pub(super) fn history_read(&mut self, states: Vec<(TargetName, PolicyState)>) {
         for (name, state) in states {
             if let Some(slot) = self.targets.get_mut(&name)
-                && slot.history == History::Reading
+                && slot.history == HistoryProgress::Reading
             {
                 slot.state = Some(Box::new(state.demand_only()));
             }
         }
         for name in std::mem::take(&mut self.history_reading) {
             if let Some(slot) = self.targets.get_mut(&name)
-                && slot.history == History::Reading
+                && slot.history == HistoryProgress::Reading
             {
-                slot.history = History::Read;
+                slot.history = HistoryProgress::Read;
             }
         }
         self.read_next_history();
@@ -200,7 +200,12 @@ impl Shard {
     pub fn history_pending(&self) -> usize {
         self.targets
             .iter()
-            .filter(|(_, slot)| matches!(slot.history, History::Queued | History::Reading))
+            .filter(|(_, slot)| {
+                matches!(
+                    slot.history,
+                    HistoryProgress::Queued | HistoryProgress::Reading
+                )
+            })
             .count()
     }
 }

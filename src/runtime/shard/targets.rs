@@ -22,7 +22,7 @@ use crate::runtime::knowing::evaluate::Blocked;
 
 /// Where a target's demand history read stands (targets that keep history only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum History {
+pub enum HistoryProgress {
     NotAsked,
     Queued,
     Reading,
@@ -32,18 +32,18 @@ pub enum History {
 
 /// What keeps a target's decision from being carried out, if something does.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Block {
+pub enum BlockedBy {
     /// The target cannot be decided (a weighted alias, an unreadable config).
     Undecided(Blocked),
     /// The decision cannot be written.
     Write(WriteBlocked),
 }
 
-impl std::fmt::Display for Block {
+impl std::fmt::Display for BlockedBy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Block::Undecided(blocked) => blocked.fmt(f),
-            Block::Write(blocked) => blocked.fmt(f),
+            BlockedBy::Undecided(blocked) => blocked.fmt(f),
+            BlockedBy::Write(blocked) => blocked.fmt(f),
         }
     }
 }
@@ -106,11 +106,11 @@ pub struct Slot {
     /// Whether the last decision held capacity: a hold is recorded when it starts.
     pub held: bool,
     /// What blocks the target now: a block is recorded when it starts or changes.
-    pub blocked: Option<Block>,
+    pub blocked: Option<BlockedBy>,
     /// What the last decision handed on, for targets that keep history (the rest
     /// rebuild theirs from each metric read).
     pub state: Option<Box<PolicyState>>,
-    pub history: History,
+    pub history: HistoryProgress,
     pub boundary: Option<DateTime<Utc>>,
     /// The last metric read; `None` when it could not be read.
     pub series: Option<Series>,
@@ -126,9 +126,9 @@ impl Slot {
     fn new(config: Arc<TargetConfig>) -> Self {
         Slot {
             history: if config.keeps_history() {
-                History::NotAsked
+                HistoryProgress::NotAsked
             } else {
-                History::Read
+                HistoryProgress::Read
             },
             config,
             course: WriteCourse::default(),
@@ -157,9 +157,9 @@ impl Slot {
         match (self.config.keeps_history(), config.keeps_history()) {
             (true, false) => {
                 self.state = None;
-                self.history = History::Read;
+                self.history = HistoryProgress::Read;
             }
-            (false, true) => self.history = History::NotAsked,
+            (false, true) => self.history = HistoryProgress::NotAsked,
             _ => {}
         }
         self.config = config;
@@ -367,18 +367,18 @@ mod tests {
     fn a_removed_target_added_back_starts_afresh_and_asks_for_its_history_again() {
         let mut targets = Targets::default();
         targets.replace(configs(TWO));
-        targets.get_mut("f:live").expect("a slot").history = History::Read;
+        targets.get_mut("f:live").expect("a slot").history = HistoryProgress::Read;
         targets.replace(configs(
             "[[target]]\nfunction = \"g\"\nqualifier = \"live\"\nmin = 1\nmax = 5\n",
         ));
         targets.replace(configs(TWO));
         assert_eq!(
             targets.get("f:live").expect("back").history,
-            History::NotAsked
+            HistoryProgress::NotAsked
         );
         assert_eq!(
             targets.get("g:live").expect("kept").history,
-            History::Read,
+            HistoryProgress::Read,
             "a target without history has nothing to ask"
         );
     }

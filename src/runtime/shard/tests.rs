@@ -218,7 +218,7 @@ impl Machine {
                 (TargetName::from(*name), series)
             })
             .collect();
-        self.on(Event::MetricsRead(MetricsRead {
+        self.on(Event::MetricsRead(PassRead {
             series: Some(series),
             timed_out: false,
         }))
@@ -432,7 +432,7 @@ fn three_uninformed_passes_make_the_shard_unready_and_one_informed_ready() {
                 message: String::new(),
             })),
         });
-        machine.on(Event::MetricsRead(MetricsRead {
+        machine.on(Event::MetricsRead(PassRead {
             series: None,
             timed_out: false,
         }))
@@ -496,7 +496,7 @@ fn a_reload_under_a_pass_asks_for_one_more_pass_when_it_ends() {
         !reloaded.contains(&"pass started".to_owned()),
         "{reloaded:?}"
     );
-    let ended = machine.on(Event::MetricsRead(MetricsRead {
+    let ended = machine.on(Event::MetricsRead(PassRead {
         series: Some(SeriesByTarget::new()),
         timed_out: false,
     }));

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use super::Shard;
 use super::targets::{Seen, Slot};
-use crate::metrics::{Evaluated, ShardTotals, TargetRows, TargetSample};
+use crate::metrics::{Decided, ShardTotals, TargetRows, TargetSample};
 use crate::policy::AllocationStatus;
 use crate::runtime::state::activity::TargetStatus;
 
@@ -37,7 +37,7 @@ fn sample<'a>(name: &'a str, slot: &'a Slot) -> TargetSample<'a> {
     let config = &slot.config;
     TargetSample {
         target: name,
-        evaluated: seen.map(|seen| Evaluated {
+        evaluated: seen.map(|seen| Decided {
             desired: seen.desired,
             requested: seen.requested,
             allocated: seen.allocated,

@@ -19,14 +19,15 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::reload::{Reloader, taken_in_force};
 use super::{
-    Clients, Command, Exit, HEARTBEAT, Shared, SharedShard, Standby, WakeSource, connect, notify,
+    DaemonCommand, Exit, HEARTBEAT, ShardClients, Shared, SharedShard, Standby, WakeSource,
+    connect, notify,
 };
 use crate::aws::Connect;
 use crate::config::{Config, FunctionId, Origin, ShardKey, TargetConfig};
 use crate::runtime::discovery::{Found, Written};
 use crate::runtime::knowing::series;
 use crate::runtime::shard::due::Lane;
-use crate::runtime::shard::{Effect, Event, MetricsRead, Now, PassOutcome, Read, ReadDone, Shard};
+use crate::runtime::shard::{Effect, Event, Now, PassOutcome, PassRead, Read, ReadDone, Shard};
 
 mod discovering;
 pub(super) mod keeping;
@@ -40,7 +41,7 @@ const START_EXTENSION: &str = "EXTEND_TIMEOUT_USEC=30000000";
 pub struct ShardIo<A: Connect> {
     key: ShardKey,
     pub core: SharedShard,
-    clients: Clients<A>,
+    clients: ShardClients<A>,
     /// Its passes read AWS (not 3 uninformed in a row).
     passes_ready: bool,
     /// When its pass under way must have ended, for liveness.
@@ -66,32 +67,32 @@ impl<A: Connect> ShardIo<A> {
 }
 
 /// Every shard's clients, in `Config::shards` order.
-type ShardClients<A> = Vec<(ShardKey, Clients<A>)>;
+type ClientsByShard<A> = Vec<(ShardKey, ShardClients<A>)>;
 
 /// What a task was doing, for the event that tells its shard it was lost.
 #[derive(Debug, Clone)]
-enum Task {
+enum Job {
     Pass,
     Read(Lane),
     Write(FunctionId),
     History,
 }
 
-impl Task {
+impl Job {
     fn label(&self) -> &'static str {
         match self {
-            Task::Pass => "evaluation",
-            Task::Read(_) | Task::History => "read",
-            Task::Write(_) => "write",
+            Job::Pass => "evaluation",
+            Job::Read(_) | Job::History => "read",
+            Job::Write(_) => "write",
         }
     }
 
     fn lost(self) -> Event {
         match self {
-            Task::Pass => Event::PassLost,
-            Task::Read(lane) => Event::ReadLost { lane },
-            Task::Write(function) => Event::WriteLost { function },
-            Task::History => Event::HistoryRead(Vec::new()),
+            Job::Pass => Event::PassLost,
+            Job::Read(lane) => Event::ReadLost { lane },
+            Job::Write(function) => Event::WriteLost { function },
+            Job::History => Event::HistoryRead(Vec::new()),
         }
     }
 }
@@ -100,14 +101,14 @@ impl Task {
 #[derive(Default)]
 struct Tasks {
     set: JoinSet<(usize, Event)>,
-    kinds: HashMap<Id, (usize, Task)>,
+    kinds: HashMap<Id, (usize, Job)>,
 }
 
 impl Tasks {
     fn spawn(
         &mut self,
         shard: usize,
-        task: Task,
+        task: Job,
         work: impl Future<Output = Event> + Send + 'static,
     ) {
         let handle = self.set.spawn(async move { (shard, work.await) });
@@ -160,7 +161,7 @@ pub struct Leader<A: Connect, W> {
     /// Writes; waited for at shutdown within the grace period.
     writes: Tasks,
     /// A good reload waiting for its new clients.
-    connecting: JoinSet<(Config, ShardClients<A>)>,
+    connecting: JoinSet<(Config, ClientsByShard<A>)>,
     /// The targets written out, which selectors leave alone.
     written: Written,
     /// Discoveries under way, one a shard at most.
@@ -211,7 +212,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
     /// discovery. With `remember`, each reads its last snapshot first.
     async fn start_shards(
         &mut self,
-        clients: ShardClients<A>,
+        clients: ClientsByShard<A>,
         mut targets: Vec<TargetConfig>,
         remember: bool,
     ) {
@@ -335,7 +336,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         match effect {
             Effect::ReadMetrics { targets, deadline } => {
                 let metrics = self.shared.metrics.clone();
-                self.tasks.spawn(index, Task::Pass, async move {
+                self.tasks.spawn(index, Job::Pass, async move {
                     let started = Instant::now();
                     let fetch = series::fetch(
                         clients.cloudwatch.as_ref(),
@@ -346,14 +347,14 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                     metrics
                         .evaluation_duration
                         .observe(started.elapsed().as_secs_f64());
-                    Event::MetricsRead(MetricsRead {
+                    Event::MetricsRead(PassRead {
                         timed_out: read.is_err(),
                         series: read.ok().flatten(),
                     })
                 });
             }
             Effect::ReadHistory(targets) => {
-                self.tasks.spawn(index, Task::History, async move {
+                self.tasks.spawn(index, Job::History, async move {
                     let cloudwatch = clients.cloudwatch.as_ref();
                     let targets = targets.iter().map(AsRef::as_ref);
                     Event::HistoryRead(series::history(cloudwatch, targets, now.wall).await)
@@ -361,7 +362,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             }
             Effect::Read { lane, read } => {
                 self.tasks
-                    .spawn(index, Task::Read(lane), read_task(clients, lane, read));
+                    .spawn(index, Job::Read(lane), read_task(clients, lane, read));
             }
             Effect::Write {
                 target,
@@ -369,7 +370,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                 priority,
             } => {
                 let function = target.function.clone();
-                self.writes.spawn(index, Task::Write(function), async move {
+                self.writes.spawn(index, Job::Write(function), async move {
                     let result = clients.control.write(&target, to, priority).await;
                     Event::Wrote {
                         function: target.function.clone(),
@@ -426,7 +427,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
     }
 
     /// The loop, until the daemon is told to stop or this copy no longer leads.
-    pub async fn run(&mut self, commands: &mut mpsc::Receiver<Command>) -> Exit {
+    pub async fn run(&mut self, commands: &mut mpsc::Receiver<DaemonCommand>) -> Exit {
         // Without a systemd watchdog, the branch below simply never fires.
         let watchdog_period = notify::watchdog_interval().unwrap_or(Duration::from_secs(86_400));
         let mut watchdog = interval_timer(watchdog_period, Instant::now() + watchdog_period);
@@ -473,8 +474,8 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                     Err(error) => super::count_task_failure(&self.shared.metrics, "reload", &error),
                 },
                 command = commands.recv() => match command {
-                    Some(Command::Reload) => self.reloader.start(),
-                    Some(Command::Shutdown) | None => return Exit::Shutdown,
+                    Some(DaemonCommand::Reload) => self.reloader.start(),
+                    Some(DaemonCommand::Shutdown) | None => return Exit::Shutdown,
                 },
                 _ = super::stepped_down(&mut self.shared.role) => return Exit::SteppedDown,
             }
@@ -521,7 +522,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
     /// Takes a reloaded config in force: each shard keeps what it knows of functions
     /// it still names, and its selectors' last read is resolved again; another
     /// account or Region, or new settings of them, start the shards afresh.
-    async fn take_in_force(&mut self, mut config: Config, clients: Option<ShardClients<A>>) {
+    async fn take_in_force(&mut self, mut config: Config, clients: Option<ClientsByShard<A>>) {
         taken_in_force(&self.config, &config, "leader");
         let interval = config.daemon.interval;
         let mut targets = std::mem::take(&mut config.targets);
@@ -633,7 +634,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
 }
 
 /// One Lambda read, beside the loop, within the shard's budget.
-async fn read_task<A: Connect>(clients: Clients<A>, lane: Lane, read: Read) -> Event {
+async fn read_task<A: Connect>(clients: ShardClients<A>, lane: Lane, read: Read) -> Event {
     let control = &clients.control;
     let done = match read {
         Read::Scan {

@@ -43,14 +43,14 @@ struct Waiting {
 }
 
 /// The queue between the loop and the sender.
-pub struct Events {
+pub struct EventQueue {
     waiting: Mutex<VecDeque<Waiting>>,
     capacity: usize,
     wake: Notify,
     metrics: Arc<Metrics>,
 }
 
-impl Events {
+impl EventQueue {
     pub fn new(capacity: u32, metrics: Arc<Metrics>) -> Self {
         Self {
             waiting: Mutex::new(VecDeque::new()),

@@ -4,7 +4,7 @@
 //! - [`run`] has mini-redis's shape: the listener, the config and where it came from
 //!   ([`Source`]), what the daemon is built from ([`Parts`]: a `Connect`, a
 //!   [`WakeSource`], a `Clock`, the metrics, health and journal it shares) and a
-//!   channel of [`Command`]s (reload, shutdown). [`run_from_file`] wires the SDK,
+//!   channel of [`DaemonCommand`]s (reload, shutdown). [`run_from_file`] wires the SDK,
 //!   tokio-cron-scheduler, the system clock and the signals to it.
 //! - With `[leader]` the process alternates two states: a [`Standby`] (config and wake
 //!   source only; answers probes, takes reloads, reads nothing else) until the elector
@@ -52,7 +52,7 @@ pub use wake::{CronWakes, TimerWakes, WakeSource};
 /// What the outside asks of a running daemon; production sends these from its signal
 /// handlers. Closing the channel stops the daemon as `Shutdown` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
+pub enum DaemonCommand {
     /// Read the config file again (SIGHUP).
     Reload,
     /// Stop (SIGTERM, SIGINT): writes in flight get the grace period.
@@ -81,13 +81,13 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 const LEASE_RELEASE_LIMIT: Duration = Duration::from_secs(5);
 
 /// The AWS clients of one shard.
-struct Clients<A: Connect> {
+struct ShardClients<A: Connect> {
     control: Control<Instrumented<A::Lambda>>,
     cloudwatch: Arc<Instrumented<A::Metrics>>,
     tagging: Arc<Instrumented<A::Tagging>>,
 }
 
-impl<A: Connect> Clone for Clients<A> {
+impl<A: Connect> Clone for ShardClients<A> {
     fn clone(&self) -> Self {
         Self {
             control: self.control.clone(),
@@ -103,12 +103,12 @@ async fn connect<A: Connect>(
     config: &Config,
     metrics: &Arc<Metrics>,
     fence: &Fence,
-) -> Vec<(ShardKey, Clients<A>)> {
+) -> Vec<(ShardKey, ShardClients<A>)> {
     let mut shards = Vec::new();
     for key in config.shards() {
         let clients = connect_shard(aws, config, &key, metrics).await;
         let control = clients.control.fenced(fence.clone());
-        shards.push((key, Clients { control, ..clients }));
+        shards.push((key, ShardClients { control, ..clients }));
     }
     shards
 }
@@ -119,14 +119,14 @@ async fn connect_shard<A: Connect>(
     config: &Config,
     key: &ShardKey,
     metrics: &Arc<Metrics>,
-) -> Clients<A> {
+) -> ShardClients<A> {
     let (settings, account) = config.shard_access(key);
     let clients = aws.connect(&settings, account).await;
     let instrumented = |inner| Instrumented {
         inner,
         metrics: metrics.clone(),
     };
-    Clients {
+    ShardClients {
         control: Control::new(
             Instrumented {
                 inner: clients.lambda,
@@ -212,7 +212,7 @@ pub struct Parts<A, W> {
 
 /// Where the config comes from and what wins over it.
 pub struct Source {
-    /// Read again on [`Command::Reload`].
+    /// Read again on [`DaemonCommand::Reload`].
     pub path: PathBuf,
     /// Already read and validated from `path`.
     pub config: Config,
@@ -257,7 +257,7 @@ pub async fn run<A: Connect, W: WakeSource>(
     listener: TcpListener,
     source: Source,
     parts: Parts<A, W>,
-    mut commands: mpsc::Receiver<Command>,
+    mut commands: mpsc::Receiver<DaemonCommand>,
 ) -> Result<(), DaemonError> {
     let Source {
         path,
@@ -336,7 +336,7 @@ pub async fn run<A: Connect, W: WakeSource>(
 async fn lead_and_stand_by<A: Connect, W: WakeSource>(
     mut standby: Standby<W>,
     mut elector: Option<&mut Elector>,
-    commands: &mut mpsc::Receiver<Command>,
+    commands: &mut mpsc::Receiver<DaemonCommand>,
     shared: &Shared<A>,
 ) {
     loop {
@@ -411,7 +411,7 @@ struct Shared<A: Connect> {
     /// Where operators' overrides are kept, if anywhere.
     override_store: Option<Arc<crate::runtime::state::overrides::store::OverrideStore<A::State>>>,
     /// Where activities go out to EventBridge, with `[events]`.
-    events: Option<Arc<events::Events>>,
+    events: Option<Arc<events::EventQueue>>,
 }
 
 impl<A: Connect> Clone for Shared<A> {
@@ -456,7 +456,7 @@ impl<W> Standby<W> {
     async fn wait_for_lease<A: Connect>(
         &mut self,
         elector: &mut Elector,
-        commands: &mut mpsc::Receiver<Command>,
+        commands: &mut mpsc::Receiver<DaemonCommand>,
         shared: &Shared<A>,
     ) -> bool {
         // Ready means "able to take over": the lease store answers.
@@ -474,15 +474,15 @@ impl<W> Standby<W> {
                     // The elector task is gone: this copy can never lead again.
                     tracing::error!("the elector stopped; this copy stands by until it is stopped");
                     while let Some(command) = commands.recv().await {
-                        if command == Command::Shutdown {
+                        if command == DaemonCommand::Shutdown {
                             break;
                         }
                     }
                     return false;
                 }
                 command = commands.recv() => match command {
-                    Some(Command::Reload) => self.reloader.start(),
-                    Some(Command::Shutdown) | None => return false,
+                    Some(DaemonCommand::Reload) => self.reloader.start(),
+                    Some(DaemonCommand::Shutdown) | None => return false,
                 },
                 Some(config) = self.reloader.finished() => {
                     reload::taken_in_force(&self.config, &config, "standby");
@@ -531,7 +531,7 @@ async fn open_activity_log(
     journal: &SharedJournal,
     path: &std::path::Path,
     max_mib: u32,
-    commands: &mut mpsc::Receiver<Command>,
+    commands: &mut mpsc::Receiver<DaemonCommand>,
 ) -> Result<bool, DaemonError> {
     let log = ActivityLog::new(path, u64::from(max_mib) * 1024 * 1024);
     let opening = tokio::task::spawn_blocking(move || {
@@ -584,10 +584,10 @@ async fn open_activity_log(
 
 /// Resolves with the command that asks to stop (a reload before start-up ended is
 /// left for later); `None` when the channel closed.
-async fn wait_for_shutdown(commands: &mut mpsc::Receiver<Command>) -> Option<Command> {
+async fn wait_for_shutdown(commands: &mut mpsc::Receiver<DaemonCommand>) -> Option<DaemonCommand> {
     loop {
         match commands.recv().await {
-            Some(Command::Reload) => continue,
+            Some(DaemonCommand::Reload) => continue,
             other => return other,
         }
     }
@@ -621,7 +621,7 @@ const IGNORED_SIGNALS: [(libc::c_int, &str); 9] = [
 
 /// SIGHUP → reload; SIGTERM and SIGINT → shutdown; the rest of the signals that would
 /// end the process are logged and ignored. The handlers only send commands.
-fn forward_signals(commands: mpsc::Sender<Command>) -> std::io::Result<()> {
+fn forward_signals(commands: mpsc::Sender<DaemonCommand>) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
@@ -640,9 +640,9 @@ fn forward_signals(commands: mpsc::Sender<Command>) -> std::io::Result<()> {
     tokio::spawn(async move {
         loop {
             let command = tokio::select! {
-                _ = hangup.recv() => Command::Reload,
-                _ = terminate.recv() => Command::Shutdown,
-                _ = interrupt.recv() => Command::Shutdown,
+                _ = hangup.recv() => DaemonCommand::Reload,
+                _ = terminate.recv() => DaemonCommand::Shutdown,
+                _ = interrupt.recv() => DaemonCommand::Shutdown,
             };
             if commands.send(command).await.is_err() {
                 return;

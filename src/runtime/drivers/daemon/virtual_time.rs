@@ -14,9 +14,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{Command, Health, LiveShards, Overrides, Parts, Source, TimerWakes, http, run};
+use super::{DaemonCommand, Health, LiveShards, Overrides, Parts, Source, TimerWakes, http, run};
 use crate::aws::AwsError;
-use crate::aws::memory::{MemoryAws, Request, World};
+use crate::aws::memory::{Call, FakeWorld, MemoryAws};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::policy::Datapoint;
@@ -33,7 +33,7 @@ fn start_time() -> DateTime<Utc> {
 }
 
 /// APIs that count against Lambda's shared limit.
-fn shared(request: &Request) -> bool {
+fn shared(request: &Call) -> bool {
     !matches!(request.api, "GetFunction" | "GetMetricData")
 }
 
@@ -53,7 +53,7 @@ struct Harness {
     aws: MemoryAws,
     view: http::View,
     journal: SharedJournal,
-    commands: mpsc::Sender<Command>,
+    commands: mpsc::Sender<DaemonCommand>,
     daemon: JoinHandle<Result<(), super::DaemonError>>,
     _dir: tempfile::TempDir,
     path: PathBuf,
@@ -64,7 +64,7 @@ struct Harness {
 impl Harness {
     /// Starts the daemon with `[daemon]` keys `settings` and `targets`, after `setup`
     /// has prepared the fake Lambda.
-    async fn start(settings: &str, targets: &str, setup: impl FnOnce(&mut World)) -> Self {
+    async fn start(settings: &str, targets: &str, setup: impl FnOnce(&mut FakeWorld)) -> Self {
         let clock = Clock::following_tokio(start_time());
         let aws = MemoryAws::default();
         {
@@ -127,7 +127,7 @@ impl Harness {
     async fn reload(&self, text: &str) {
         std::fs::write(&self.path, text).expect("the config is written");
         self.commands
-            .send(Command::Reload)
+            .send(DaemonCommand::Reload)
             .await
             .expect("the daemon is running");
     }
@@ -154,7 +154,7 @@ impl Harness {
     }
 
     /// Every request of `api` (all when `None`), with its virtual time in seconds.
-    fn requests(&self, api: Option<&str>) -> Vec<(f64, Request)> {
+    fn requests(&self, api: Option<&str>) -> Vec<(f64, Call)> {
         self.aws
             .lambda
             .world()
@@ -235,7 +235,7 @@ impl Harness {
 
     async fn stop(self) {
         self.commands
-            .send(Command::Shutdown)
+            .send(DaemonCommand::Shutdown)
             .await
             .expect("the daemon is running");
         self.daemon
@@ -438,7 +438,7 @@ async fn reloads_apply_a_good_config_and_keep_the_old_one_on_a_bad() {
 async fn a_selector_manages_what_its_tags_find_and_a_new_budget_keeps_what_is_known() {
     let settings = "interval = \"1m\"\ndiscovery_period = \"2m\"";
     let selector = "[[selector]]\nname = \"tagged\"\ntags = { team = \"shop\" }\nqualifier = \"live\"\nmin = 3\nmax = 9\n";
-    let tag = |world: &mut World, function: &str| {
+    let tag = |world: &mut FakeWorld, function: &str| {
         let entry = world.functions.entry(function.to_owned()).or_default();
         entry.tags.insert("team".into(), "shop".into());
         entry.aliases.insert("live".into());
@@ -904,7 +904,7 @@ async fn a_restart_with_a_snapshot_scans_the_surging_functions_first() {
     };
     let name = |index: usize| format!("fn{index:04}");
     let targets: String = (0..2_500).map(|index| tracked(&name(index))).collect();
-    let at_fifty = |world: &mut World| {
+    let at_fifty = |world: &mut FakeWorld| {
         for index in 0..2_500 {
             world.set_config(&name(index), "live", 50);
         }

@@ -186,7 +186,7 @@ pub fn parse_kind(text: &str) -> Result<OverrideKind, String> {
 
 /// What `override set` was asked, before it is checked.
 #[derive(Debug, Clone)]
-pub struct Request {
+pub struct SetRequest {
     pub scope: Scope,
     pub kind: String,
     pub until: DateTime<Utc>,
@@ -199,7 +199,7 @@ pub struct Request {
 /// and printable, a pin or floor is within every covered target's `max`. Returns the
 /// override to keep, with `id`.
 pub fn check(
-    request: Request,
+    request: SetRequest,
     config: &Config,
     now: DateTime<Utc>,
     id: String,
@@ -281,8 +281,8 @@ mod tests {
         DateTime::<Utc>::from_timestamp(1_800_000_000 + minutes * 60, 0).expect("a valid time")
     }
 
-    fn request(scope: Scope, kind: &str, until_minutes: i64) -> Request {
-        Request {
+    fn request(scope: Scope, kind: &str, until_minutes: i64) -> SetRequest {
+        SetRequest {
             scope,
             kind: kind.into(),
             until: at(until_minutes),
@@ -342,7 +342,7 @@ mod tests {
         let config = config();
         let target = |name: &str| Scope::Target(name.into());
         let refused =
-            |request: Request| check(request, &config, at(0), "id".into()).expect_err("refused");
+            |request: SetRequest| check(request, &config, at(0), "id".into()).expect_err("refused");
         assert!(refused(request(target("nope:live"), "pin 5", 60)).contains("not a target"));
         assert!(
             refused(request(Scope::Glob("x*".into()), "pin 5", 60)).contains("covers no target")

@@ -9,7 +9,7 @@ use tokio::task::JoinSet;
 
 use std::sync::Arc;
 
-use super::super::events::Events;
+use super::super::events::EventQueue;
 use super::{Leader, WakeSource};
 use crate::aws::Connect;
 use crate::config::Config;
@@ -28,7 +28,7 @@ pub async fn stores<A: Connect>(
 ) -> (
     Arc<Snapshots<A::State>>,
     Option<Arc<OverrideStore<A::State>>>,
-    Option<Arc<Events>>,
+    Option<Arc<EventQueue>>,
 ) {
     let table = match &config.leader {
         Some(leader) => Some(Arc::new(aws.state(&config.aws, leader).await)),
@@ -38,7 +38,7 @@ pub async fn stores<A: Connect>(
     let overrides = OverrideStore::for_config(config, table).map(Arc::new);
     let events = match &config.events {
         Some(settings) => {
-            let queue = Arc::new(Events::new(settings.queue, metrics.clone()));
+            let queue = Arc::new(EventQueue::new(settings.queue, metrics.clone()));
             let (api, region, account) = aws.events(&config.aws, settings).await;
             tokio::spawn(queue.clone().run(api, region, account));
             Some(queue)
