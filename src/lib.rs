@@ -2,6 +2,8 @@
 //!
 //! The library holds everything; the binary only parses the command line. See
 //! ARCHITECTURE.md for the code map and the invariants each module keeps.
+//!
+//! What it must not do: hold logic itself; each room's `mod.rs` says what it is for.
 
 pub mod audit;
 pub mod aws;

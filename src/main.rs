@@ -1,201 +1,15 @@
 //! The `pc-autoscaler` command line: parses arguments and calls into the library.
+//!
+//! What it must not do: hold logic: every command is the library's, and only this file
+//! prints.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser as _;
 
+use pc_autoscaler::cli::args::{Cli, Command, OverrideAction, RunArgs, SimulateArgs, TraceKindArg};
 use pc_autoscaler::config::{self, LoadError};
 use pc_autoscaler::simulate;
-
-#[derive(Parser)]
-#[command(version, about = "Autoscales AWS Lambda provisioned concurrency")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Validate a configuration; print every error, or the bounds now and the next schedule changes.
-    Check {
-        #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
-        config: PathBuf,
-    },
-    /// One evaluation against AWS without writing: what would change, and why.
-    Plan {
-        #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
-        config: PathBuf,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Lambda requests per second while reading every function once (default:
-        /// `daemon.max_read_rate`, 10).
-        #[arg(long, value_parser = read_rate)]
-        read_rate: Option<f64>,
-    },
-    /// Read-only: what provisioned concurrency costs one account and Region now, what
-    /// is wrong with it, and what it would cost and spill managed, replayed from its
-    /// own CloudWatch history.
-    Audit {
-        /// A config for `[aws]` and `[[account]]`s (optional).
-        #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
-        config: Option<PathBuf>,
-        /// The Region; default the account's only one, or `[aws] region`.
-        #[arg(long)]
-        region: Option<String>,
-        /// An `[[account]]` of the config; default the base credentials' account.
-        #[arg(long)]
-        account: Option<String>,
-        /// Days of history read (CloudWatch keeps one-minute data for 15).
-        #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=15))]
-        days: u32,
-        /// Write report.json, audit.svg and audit.toml (a starter config) here.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Lambda requests per second (default: `daemon.max_read_rate`, 10).
-        #[arg(long, value_parser = read_rate)]
-        read_rate: Option<f64>,
-    },
-    /// The daemon: evaluate and apply every interval, at schedule boundaries and after
-    /// allocations; SIGHUP reloads, SIGTERM stops. `--once`: a single pass that waits
-    /// for the outcomes.
-    Run(RunArgs),
-    /// Replay a load trace through this policy, Application Auto Scaling and an oracle.
-    Simulate(SimulateArgs),
-    /// Operators' overrides: pin, floor, cap or pause targets for a while, with a reason.
-    /// Kept where every copy of the daemon reads them (the lease table with
-    /// `[leader]`, else `daemon.state_directory`); the daemon applies them within an
-    /// interval.
-    Override {
-        #[command(subcommand)]
-        action: OverrideAction,
-    },
-    /// Ask a running daemon what each target has, wants and why, and what it changed.
-    Status {
-        /// The daemon's HTTP address (`daemon.listen`).
-        #[arg(long, default_value = "http://127.0.0.1:9464")]
-        url: String,
-        /// Only this target.
-        #[arg(long)]
-        target: Option<String>,
-        /// How many recent changes to show (the daemon keeps 100 per target).
-        #[arg(long, default_value_t = 100)]
-        last: usize,
-    },
-}
-
-#[derive(Subcommand)]
-enum OverrideAction {
-    /// `set TARGET KIND` or `set --all KIND` or `set --glob G KIND`, where KIND is
-    /// `pin N`, `floor N`, `ceiling N`, `pause scale-in`, `pause scale-out` or
-    /// `pause all`; with `--for` or `--until` (at most 30 days) and `--reason`.
-    Set {
-        #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
-        config: PathBuf,
-        /// Every target of the config.
-        #[arg(long, conflicts_with = "glob")]
-        all: bool,
-        /// The targets whose names match (`*` any run, `?` one character).
-        #[arg(long)]
-        glob: Option<String>,
-        /// How long it lasts, e.g. `2h`.
-        #[arg(long = "for", value_parser = humantime::parse_duration, conflicts_with = "until", required_unless_present = "until")]
-        lasting: Option<std::time::Duration>,
-        /// When it ends (RFC 3339, e.g. `2026-12-05T02:00:00+01:00`).
-        #[arg(long)]
-        until: Option<chrono::DateTime<chrono::FixedOffset>>,
-        /// Why: kept with it and shown wherever it is.
-        #[arg(long)]
-        reason: String,
-        /// TARGET (without `--all` or `--glob`) and KIND.
-        #[arg(required = true, num_args = 1..)]
-        words: Vec<String>,
-    },
-    /// The overrides in force, with time left, who and why.
-    List {
-        #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
-        config: PathBuf,
-    },
-    /// Ends an override now: by its id, or every one set on a target by name.
-    Clear {
-        #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
-        config: PathBuf,
-        id_or_target: String,
-    },
-}
-
-#[derive(clap::Args)]
-struct RunArgs {
-    #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
-    config: PathBuf,
-    /// One evaluation, applied; exit non-zero if any target failed.
-    #[arg(long)]
-    once: bool,
-    /// Decide and report, never write.
-    #[arg(long)]
-    dry_run: bool,
-    /// Serve /metrics, /healthz and /readyz here instead of `daemon.listen`.
-    #[arg(long, env = "PC_AUTOSCALER_LISTEN")]
-    listen: Option<std::net::SocketAddr>,
-    /// How long one target may take (writes, retries, waiting for READY) [default: 5m].
-    #[arg(long, value_parser = humantime::parse_duration)]
-    wait: Option<std::time::Duration>,
-    /// The first wait before an allocation's status is read back; each later one waits
-    /// twice as long, up to 30 s [default: 2s].
-    #[arg(long, value_parser = humantime::parse_duration)]
-    poll_interval: Option<std::time::Duration>,
-    /// `--once`: Lambda requests per second (default: `daemon.max_read_rate`, 10).
-    /// The daemon spends `daemon.control_plane_budget` instead.
-    #[arg(long, value_parser = read_rate)]
-    read_rate: Option<f64>,
-    /// For failure tests: the daemon's wall clock runs this far ahead of the
-    /// system's (leader election must not care).
-    #[arg(long, hide = true, value_parser = humantime::parse_duration)]
-    clock_ahead: Option<std::time::Duration>,
-}
-
-#[derive(clap::Args)]
-struct SimulateArgs {
-    #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
-    config: PathBuf,
-    /// Target whose policy to replay (its name); default the first.
-    #[arg(long)]
-    target: Option<String>,
-    /// CSV with header `timestamp,value`; default a built-in synthetic week.
-    #[arg(long)]
-    trace: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "requests")]
-    trace_kind: TraceKindArg,
-    /// Mean request duration, to turn requests per step into concurrency.
-    #[arg(long, default_value_t = 1000.0)]
-    duration_ms: f64,
-    /// Rescale demand so its mean concurrency is this.
-    #[arg(long)]
-    mean_concurrency: Option<f64>,
-    /// Move the trace to start at this time (RFC 3339), so schedules apply there.
-    #[arg(long)]
-    start: Option<chrono::DateTime<chrono::Utc>>,
-    /// Minutes until a CloudWatch datapoint can be read.
-    #[arg(long, default_value_t = pc_autoscaler::simulate::model::DEFAULT_METRIC_LAG_MINUTES)]
-    metric_lag: usize,
-    /// Function memory, for the cost of provisioned concurrency.
-    #[arg(long, default_value_t = 1024.0)]
-    memory_mb: f64,
-    /// Write report.json and chart.svg here.
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Also replay each policy over a range of target values and draw spillover
-    /// against cost (`frontier.svg`, and `frontier` in report.json).
-    #[arg(long)]
-    sweep: bool,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum TraceKindArg {
-    Requests,
-    Concurrency,
-}
 
 /// Exit status for an invalid configuration or flag (distinct from 1, a runtime failure).
 const EXIT_INVALID_CONFIG: u8 = 2;
@@ -213,7 +27,7 @@ fn main() -> ExitCode {
             out,
             read_rate,
         } => {
-            let options = pc_autoscaler::cli::commands::AuditOptions {
+            let options = pc_autoscaler::cli::audit::AuditOptions {
                 region,
                 account,
                 days,
@@ -234,7 +48,7 @@ fn main() -> ExitCode {
             read_rate,
         } => with_config(&config, |config| {
             let (output, nothing_read) =
-                runtime().block_on(pc_autoscaler::cli::commands::plan(config, json, read_rate));
+                runtime().block_on(pc_autoscaler::cli::once::plan(config, json, read_rate));
             emit(&output);
             if nothing_read {
                 eprintln!("error: nothing could be read from AWS; see the reasons above");
@@ -293,14 +107,14 @@ fn run(args: RunArgs) -> ExitCode {
         });
     }
     with_config(&config, |config| {
-        let options = pc_autoscaler::cli::commands::OnceOptions {
+        let options = pc_autoscaler::cli::once::OnceOptions {
             dry_run,
             wait,
             poll_interval,
             read_rate,
         };
         let (output, failed) =
-            runtime().block_on(pc_autoscaler::cli::commands::run_once(config, &options));
+            runtime().block_on(pc_autoscaler::cli::once::run_once(config, &options));
         emit(&output);
         if failed {
             ExitCode::FAILURE
@@ -310,18 +124,7 @@ fn run(args: RunArgs) -> ExitCode {
     })
 }
 
-/// A request rate within the bounds `daemon.max_read_rate` has.
-fn read_rate(text: &str) -> Result<f64, String> {
-    let (low, high) = config::RATE_RANGE;
-    match text.parse::<f64>() {
-        Ok(rate) if (low..=high).contains(&rate) => Ok(rate),
-        _ => Err(format!(
-            "must be a number of requests per second from {low} to {high}"
-        )),
-    }
-}
-
-fn audit(config: config::Config, options: &pc_autoscaler::cli::commands::AuditOptions) -> ExitCode {
+fn audit(config: config::Config, options: &pc_autoscaler::cli::audit::AuditOptions) -> ExitCode {
     use std::io::IsTerminal as _;
     let terminal = std::io::stderr().is_terminal();
     let mut progress = |step: String| {
@@ -329,16 +132,18 @@ fn audit(config: config::Config, options: &pc_autoscaler::cli::commands::AuditOp
             eprintln!("{step}");
         }
     };
-    match runtime().block_on(pc_autoscaler::cli::commands::audit(
+    let now = pc_autoscaler::clock::Clock::System.now();
+    match runtime().block_on(pc_autoscaler::cli::audit::audit(
         config,
         options,
+        now,
         &mut progress,
     )) {
         Ok(report) => {
             emit(&report);
             ExitCode::SUCCESS
         }
-        Err(pc_autoscaler::cli::commands::AuditFailure::Invalid(why)) => {
+        Err(pc_autoscaler::cli::audit::AuditFailure::Invalid(why)) => {
             eprintln!("error: {why}");
             ExitCode::from(EXIT_INVALID_CONFIG)
         }
@@ -451,7 +256,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
 }
 
 fn override_command(action: OverrideAction) -> ExitCode {
-    use pc_autoscaler::cli::commands::{OverrideCommand, OverrideFailure};
+    use pc_autoscaler::cli::overrides::{OverrideCommand, OverrideFailure};
     use pc_autoscaler::runtime::state::overrides::{Scope, SetRequest};
     let now = pc_autoscaler::clock::Clock::System.now();
     let (path, command) = match action {
@@ -499,7 +304,7 @@ fn override_command(action: OverrideAction) -> ExitCode {
     };
     with_config(&path, |config| {
         let id = format!("{:08x}", fastrand::u32(..));
-        match runtime().block_on(pc_autoscaler::cli::commands::overrides(
+        match runtime().block_on(pc_autoscaler::cli::overrides::overrides(
             &config, command, now, id,
         )) {
             Ok(text) => {

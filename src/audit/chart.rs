@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::AuditReport;
@@ -64,40 +65,47 @@ pub fn write(report: &AuditReport, path: &Path) -> std::io::Result<()> {
             Text::new(label, (0.0, row as f64 + 0.85), style)
         });
     chart.draw_series(names).map_err(|error| failed(&error))?;
-    let bar = |row: usize, value: f64, offset: f64, color: RGBColor| {
-        let low = row as f64 + offset;
-        Rectangle::new([(0.0, low), (value, low + 0.3)], color.filled())
-    };
-    let bars = |offset: f64, color: RGBColor, pick: fn(&(f64, f64, bool)) -> f64| {
-        functions
-            .iter()
-            .enumerate()
-            .map(move |(row, (_, values))| bar(row, pick(values), offset, color))
-    };
-    chart
-        .draw_series(bars(0.05, RGBColor(200, 80, 60), |values| values.0))
-        .map_err(|error| failed(&error))?
-        .label("as configured today")
-        .legend(|(x, y)| {
-            Rectangle::new(
-                [(x, y - 5), (x + 10, y + 5)],
-                RGBColor(200, 80, 60).filled(),
-            )
-        });
-    chart
-        .draw_series(bars(0.4, RGBColor(60, 120, 200), |values| values.1))
-        .map_err(|error| failed(&error))?
-        .label("managed by pc-autoscaler")
-        .legend(|(x, y)| {
-            Rectangle::new(
-                [(x, y - 5), (x + 10, y + 5)],
-                RGBColor(60, 120, 200).filled(),
-            )
-        });
+    let today = RGBColor(200, 80, 60);
+    let managed = RGBColor(60, 120, 200);
+    draw_bars(
+        &mut chart,
+        &functions,
+        (0.05, today, "as configured today"),
+        |values| values.0,
+    )
+    .map_err(|error| failed(&error))?;
+    draw_bars(
+        &mut chart,
+        &functions,
+        (0.4, managed, "managed by pc-autoscaler"),
+        |values| values.1,
+    )
+    .map_err(|error| failed(&error))?;
     chart
         .configure_series_labels()
         .border_style(BLACK)
         .draw()
         .map_err(|error| failed(&error))?;
     root.present().map_err(|error| failed(&error))
+}
+
+type Chart<'a> = ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// One series of bars, a row per function, `offset` into its row, with its legend.
+fn draw_bars(
+    chart: &mut Chart<'_>,
+    functions: &[(&str, (f64, f64, bool))],
+    (offset, color, label): (f64, RGBColor, &str),
+    pick: fn(&(f64, f64, bool)) -> f64,
+) -> Result<(), String> {
+    let bars = functions.iter().enumerate().map(|(row, (_, values))| {
+        let low = row as f64 + offset;
+        Rectangle::new([(0.0, low), (pick(values), low + 0.3)], color.filled())
+    });
+    chart
+        .draw_series(bars)
+        .map_err(|error| error.to_string())?
+        .label(label)
+        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+    Ok(())
 }

@@ -72,20 +72,7 @@ pub async fn read<L: LambdaApi, M: MetricsApi, S: ScalingApi>(
         functions.len()
     ));
     let reads = read_functions(control, functions).await;
-    let scalable: BTreeMap<(String, String), ScalableTarget> = match scaling.lambda_targets().await
-    {
-        Ok(targets) => targets
-            .into_iter()
-            .map(|target| ((target.function.clone(), target.qualifier.clone()), target))
-            .collect(),
-        Err(error) => {
-            read.problems.push(format!(
-                "Application Auto Scaling could not be read ({error}); no config is flagged as managed by it"
-            ));
-            BTreeMap::new()
-        }
-    };
-    let start = now - TimeDelta::days(i64::from(days));
+    let scalable = scalable_targets(scaling, &mut read.problems).await;
     let count: usize = reads
         .iter()
         .map(|one| one.configs.as_ref().map_or(0, FunctionConfigs::len))
@@ -93,54 +80,88 @@ pub async fn read<L: LambdaApi, M: MetricsApi, S: ScalingApi>(
     progress(format!(
         "{count} configs; reading {days} days of CloudWatch history"
     ));
+    let window = (now - TimeDelta::days(i64::from(days)), now);
     for one in reads {
-        let name = one.summary.name.clone();
-        let configs = match one.configs {
-            Ok(configs) => configs,
-            Err(error) => {
-                read.problems
-                    .push(format!("{name}: its configs could not be read: {error}"));
-                continue;
-            }
-        };
-        if configs.is_empty() {
-            continue;
-        }
-        let aliases = one.aliases.unwrap_or_else(|error| {
-            read.problems
-                .push(format!("{name}: its aliases could not be read: {error}"));
-            Aliases::new()
-        });
-        let reserved = one.reserved.unwrap_or_else(|error| {
-            read.problems.push(format!(
-                "{name}: its reserved concurrency could not be read: {error}"
-            ));
-            None
-        });
-        let function_requested = configs.values().map(|config| config.requested).sum();
-        for (qualifier, config) in configs {
-            let history = match history(metrics, &name, &qualifier, (start, now)).await {
-                Ok(history) => history,
-                Err(error) => {
-                    read.problems.push(format!(
-                        "{name}:{qualifier}: its history could not be read: {error}"
-                    ));
-                    History::default()
-                }
-            };
-            read.observed.push(Observed {
-                function: one.summary.clone(),
-                scalable_target: scalable.get(&(name.clone(), qualifier.clone())).cloned(),
-                qualifier,
-                config,
-                function_requested,
-                reserved,
-                aliases: aliases.clone(),
-                history,
-            });
-        }
+        observe(one, (metrics, &scalable, window), &mut read).await;
     }
     Ok(read)
+}
+
+/// Application Auto Scaling's Lambda targets, by function and qualifier; none, with
+/// the problem said, when they cannot be read.
+async fn scalable_targets<S: ScalingApi>(
+    scaling: &S,
+    problems: &mut Vec<String>,
+) -> BTreeMap<(String, String), ScalableTarget> {
+    match scaling.lambda_targets().await {
+        Ok(targets) => targets
+            .into_iter()
+            .map(|target| ((target.function.clone(), target.qualifier.clone()), target))
+            .collect(),
+        Err(error) => {
+            problems.push(format!(
+                "Application Auto Scaling could not be read ({error}); no config is flagged as managed by it"
+            ));
+            BTreeMap::new()
+        }
+    }
+}
+
+/// Each config of one function's reads, with its history over `window`, into `read`.
+async fn observe<M: MetricsApi>(
+    one: FunctionRead,
+    (metrics, scalable, (start, now)): (
+        &M,
+        &BTreeMap<(String, String), ScalableTarget>,
+        (DateTime<Utc>, DateTime<Utc>),
+    ),
+    read: &mut AccountRead,
+) {
+    let name = one.summary.name.clone();
+    let configs = match one.configs {
+        Ok(configs) => configs,
+        Err(error) => {
+            read.problems
+                .push(format!("{name}: its configs could not be read: {error}"));
+            return;
+        }
+    };
+    if configs.is_empty() {
+        return;
+    }
+    let aliases = one.aliases.unwrap_or_else(|error| {
+        read.problems
+            .push(format!("{name}: its aliases could not be read: {error}"));
+        Aliases::new()
+    });
+    let reserved = one.reserved.unwrap_or_else(|error| {
+        read.problems.push(format!(
+            "{name}: its reserved concurrency could not be read: {error}"
+        ));
+        None
+    });
+    let function_requested = configs.values().map(|config| config.requested).sum();
+    for (qualifier, config) in configs {
+        let history = match history(metrics, &name, &qualifier, (start, now)).await {
+            Ok(history) => history,
+            Err(error) => {
+                read.problems.push(format!(
+                    "{name}:{qualifier}: its history could not be read: {error}"
+                ));
+                History::default()
+            }
+        };
+        read.observed.push(Observed {
+            function: one.summary.clone(),
+            scalable_target: scalable.get(&(name.clone(), qualifier.clone())).cloned(),
+            qualifier,
+            config,
+            function_requested,
+            reserved,
+            aliases: aliases.clone(),
+            history,
+        });
+    }
 }
 
 /// Each function's configs, and the aliases and reserved concurrency of those that

@@ -1,5 +1,8 @@
 //! `MetricsApi` over the official SDK: all queries of a cycle in as few
 //! `GetMetricData` calls as the API allows (500 queries a call), following `NextToken`.
+//!
+//! What it must not do: read anything but the queries it is given, or retry beyond the
+//! SDK's standard retry.
 
 use std::collections::BTreeMap;
 

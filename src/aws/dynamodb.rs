@@ -19,6 +19,9 @@
 //! new one, whole; a part whose generation is not the head's is a torn save, refused.
 //! Each shard of a fleet has its own snapshot: the base account's as above, another's
 //! under `NAME#snapshot@account/region`.
+//!
+//! What it must not do: judge a lease (the rules in `leader` do) or read another host's
+//! clock: `renewed_at` is for people only.
 
 use std::collections::HashMap;
 use std::time::Duration;

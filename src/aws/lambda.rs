@@ -1,5 +1,7 @@
 //! `LambdaApi` over the official SDK. Two clients: one for reads with the SDK's
 //! standard retry, one for writes with SDK retries off (the actuator retries writes).
+//!
+//! What it must not do: retry a write, or return part of a list as if it were whole.
 
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::types::ProvisionedConcurrencyStatusEnum;

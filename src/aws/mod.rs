@@ -8,6 +8,9 @@
 //! jitter) and then report. **Writes** (`Put`/`DeleteProvisionedConcurrencyConfig`) are
 //! sent with SDK retries off: the actuator owns them, because only it can honour
 //! `retryAfterSeconds`, wait out a conflict and re-decide before writing again.
+//!
+//! What it must not do: show SDK types to the rest of the crate, decide anything, or
+//! count what it sends (`metrics::Instrumented` does).
 
 mod cloudwatch;
 pub mod dynamodb;

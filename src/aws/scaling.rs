@@ -1,6 +1,8 @@
 //! `ScalingApi` over the official SDK: Application Auto Scaling's scalable targets and
 //! scheduled actions for Lambda provisioned concurrency, read only. `audit` uses it to
 //! flag the configs another autoscaler already manages (two would fight).
+//!
+//! What it must not do: write: it only reads Application Auto Scaling.
 
 use std::collections::BTreeMap;
 

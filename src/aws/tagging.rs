@@ -1,6 +1,8 @@
 //! `TaggingApi` over the official SDK: the Resource Groups Tagging API's
 //! `GetResources` for Lambda functions, one page a call, so that the caller paces the
 //! pages. It does not draw on Lambda's shared 15 requests a second.
+//!
+//! What it must not do: pace the pages itself (the caller does) or read Lambda.
 
 use aws_sdk_resourcegroupstagging::Client;
 use aws_sdk_resourcegroupstagging::types::TagFilter;

@@ -2,6 +2,9 @@
 //! schedule changes, in the rule's own zone and in UTC.
 //!
 //! Renders text only; the caller loads the config and passes `now`.
+//!
+//! What it must not do: reach AWS or read the clock: the caller loads the config and
+//! passes `now`.
 
 use std::fmt::Write as _;
 

@@ -1,6 +1,8 @@
 //! What `plan` and `run --once` print: per target, what was read, what the policy
 //! decided and why, and (for `run --once`) what was done. Text tables for people,
 //! JSON for machines. Rendering only.
+//!
+//! What it must not do: decide or read anything; it renders what it is given.
 
 use std::fmt::Write as _;
 

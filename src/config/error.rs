@@ -3,6 +3,8 @@
 //! Every error carries the file, the 1-based line and column, the dotted key path
 //! (`target[2].schedule[0].cron`) and a reason a person can act on. Errors are
 //! collected, never thrown one at a time: validation reports all of them at once.
+//!
+//! What it must not do: print: the command line does.
 
 use std::fmt;
 use std::path::PathBuf;

@@ -107,93 +107,117 @@ pub fn accounts(
 ) -> Vec<AccountSettings> {
     let mut accounts: Vec<AccountSettings> = Vec::new();
     for (index, (span, raw)) in items.into_iter().enumerate() {
-        let path = format!("account[{index}]");
-        let missing = |checker: &mut Checker<'_>, key: &str| {
-            checker.error_at_path(
-                span.clone(),
-                path.clone(),
-                format!("missing required key `{key}`"),
-            );
-        };
-        let name = match &raw.name {
-            Some(name) => short_name(checker, name, "account", |taken| {
-                accounts.iter().any(|account| account.name == taken)
-            }),
-            None => {
-                missing(checker, "name");
-                None
-            }
-        };
-        let role = match raw.role_arn {
-            Some(arn) => match role_account(arn.get_ref()) {
-                Some(account) => Some((arn.get_ref().clone(), account.to_owned())),
-                None => {
-                    checker.error(
-                        arn.span(),
-                        format!(
-                            "`{}` is not an IAM role ARN: write arn:aws:iam::ACCOUNT:role/NAME",
-                            printable(arn.get_ref())
-                        ),
-                    );
-                    None
-                }
-            },
-            None => {
-                missing(checker, "role_arn");
-                None
-            }
-        };
-        let regions = match raw.regions {
-            Some(regions) if regions.get_ref().is_empty() => {
-                checker.error(regions.span(), "`regions` must name at least one Region");
-                None
-            }
-            Some(regions) => Some(region_list(checker, regions.into_inner())),
-            None => {
-                missing(checker, "regions");
-                None
-            }
-        };
-        let external_id = raw.external_id.filter(|id| {
-            let valid = (2..=1224).contains(&id.get_ref().len())
-                && id
-                    .get_ref()
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c));
-            if !valid {
-                checker.error(
-                    id.span(),
-                    "an external id is 2 to 1,224 of letters, digits and `+=,.@:/-_`",
-                );
-            }
-            valid
-        });
-        let session_name = match raw.session_name {
-            Some(session) if is_session_name(session.get_ref()) => session.into_inner(),
-            Some(session) => {
-                checker.error(
-                    session.span(),
-                    "a session name is 2 to 64 of letters, digits and `+=,.@-_`",
-                );
-                String::new()
-            }
-            None => keys::ACCOUNT_SESSION_NAME
-                .default_text()
-                .trim_matches('`')
-                .to_owned(),
-        };
-        if let (Some(name), Some((role_arn, account_id)), Some(regions)) = (name, role, regions) {
-            accounts.push(AccountSettings {
-                name,
-                role_arn,
-                account_id,
-                external_id: external_id.map(Spanned::into_inner),
-                session_name,
-                regions,
-            });
+        if let Some(account) = account(checker, (index, span), raw, &accounts) {
+            accounts.push(account);
         }
     }
     accounts
+}
+
+/// The `[[account]]` at `index`, when it is valid beside the `earlier` ones.
+fn account(
+    checker: &mut Checker<'_>,
+    (index, span): (usize, Range<usize>),
+    raw: RawAccount,
+    earlier: &[AccountSettings],
+) -> Option<AccountSettings> {
+    let path = format!("account[{index}]");
+    let missing = |checker: &mut Checker<'_>, key: &str| {
+        checker.error_at_path(
+            span.clone(),
+            path.clone(),
+            format!("missing required key `{key}`"),
+        );
+    };
+    let name = match &raw.name {
+        Some(name) => short_name(checker, name, "account", |taken| {
+            earlier.iter().any(|account| account.name == taken)
+        }),
+        None => {
+            missing(checker, "name");
+            None
+        }
+    };
+    let role = match raw.role_arn {
+        Some(arn) => role(checker, arn),
+        None => {
+            missing(checker, "role_arn");
+            None
+        }
+    };
+    let regions = match raw.regions {
+        Some(regions) if regions.get_ref().is_empty() => {
+            checker.error(regions.span(), "`regions` must name at least one Region");
+            None
+        }
+        Some(regions) => Some(region_list(checker, regions.into_inner())),
+        None => {
+            missing(checker, "regions");
+            None
+        }
+    };
+    let external_id = raw.external_id.filter(|id| external_id(checker, id));
+    let session_name = session_name(checker, raw.session_name);
+    let (name, (role_arn, account_id), regions) = (name?, role?, regions?);
+    Some(AccountSettings {
+        name,
+        role_arn,
+        account_id,
+        external_id: external_id.map(Spanned::into_inner),
+        session_name,
+        regions,
+    })
+}
+
+/// The role's ARN and the account it names.
+fn role(checker: &mut Checker<'_>, arn: Spanned<String>) -> Option<(String, String)> {
+    match role_account(arn.get_ref()) {
+        Some(account) => Some((arn.get_ref().clone(), account.to_owned())),
+        None => {
+            checker.error(
+                arn.span(),
+                format!(
+                    "`{}` is not an IAM role ARN: write arn:aws:iam::ACCOUNT:role/NAME",
+                    printable(arn.get_ref())
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Whether `id` is an external id STS accepts; reports it when not.
+fn external_id(checker: &mut Checker<'_>, id: &Spanned<String>) -> bool {
+    let valid = (2..=1224).contains(&id.get_ref().len())
+        && id
+            .get_ref()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c));
+    if !valid {
+        checker.error(
+            id.span(),
+            "an external id is 2 to 1,224 of letters, digits and `+=,.@:/-_`",
+        );
+    }
+    valid
+}
+
+/// The session name, or its default.
+fn session_name(checker: &mut Checker<'_>, raw: Option<Spanned<String>>) -> String {
+    match raw {
+        Some(session) if is_session_name(session.get_ref()) => session.into_inner(),
+        Some(session) => {
+            checker.error(
+                session.span(),
+                "a session name is 2 to 64 of letters, digits and `+=,.@-_`",
+            );
+            String::new()
+        }
+        None => keys::ACCOUNT_SESSION_NAME
+            .default_text()
+            .trim_matches('`')
+            .to_owned(),
+    }
 }
 
 fn is_session_name(text: &str) -> bool {

@@ -7,6 +7,9 @@
 //! [`settings`], [`target`], [`tracking`] and [`schedule`], each key's default and
 //! range from the one table in [`keys`]. This module reads the file and nothing else:
 //! no clock, no AWS.
+//!
+//! What it must not do: read the clock, the environment or AWS, or stop at the first
+//! error.
 
 mod checker;
 mod error;

@@ -2,6 +2,9 @@
 //!
 //! These types are plain data shared by the policy core, `simulate` and the runtime.
 //! They hold no file handles, clocks or AWS types.
+//!
+//! What it must not do: hold file handles, clocks or AWS types, or be built other than
+//! by validation.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -4,6 +4,8 @@
 //! here is checked beyond TOML types; `validate` turns these into typed values.
 //! `deny_unknown_fields` is kept as a safety net, although `schema` reports unknown
 //! keys first (all of them, with suggestions).
+//!
+//! What it must not do: check anything beyond TOML types.
 
 use std::collections::BTreeMap;
 

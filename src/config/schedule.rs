@@ -1,5 +1,7 @@
 //! `[[target.schedule]]`: recurring (`cron`) and one-off (`at`) rules in their time
 //! zones, with their bounds checked against the target's.
+//!
+//! What it must not do: compute when a rule is in force (`policy::schedule` does).
 
 use std::collections::BTreeMap;
 use std::ops::Range;

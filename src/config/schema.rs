@@ -3,6 +3,9 @@
 //!
 //! Key names come from the serde structs in `raw` themselves (by asking their
 //! derived `Deserialize` which fields it expects), so the list is never written twice.
+//!
+//! What it must not do: validate values (the sections do) or stop at the first unknown
+//! key.
 
 use std::ops::Range;
 

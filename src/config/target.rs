@@ -1,5 +1,7 @@
 //! One `[[target]]`: the function it names, its qualifier, bounds and name, with its
 //! tracking ([`super::tracking`]) and schedules ([`super::schedule`]).
+//!
+//! What it must not do: reach AWS: a target's function is checked as text.
 
 use std::ops::Range;
 
@@ -44,30 +46,7 @@ pub fn target(
             Some((function, shard))
         },
     );
-    let min = match &raw.min {
-        Some(min) => checker.count(min, "min"),
-        None => {
-            missing(checker, "min");
-            None
-        }
-    };
-    let max = match &raw.max {
-        Some(max) => checker.count(max, "max"),
-        None => {
-            missing(checker, "max");
-            None
-        }
-    };
-    if let (Some(min_value), Some(max_value), Some(max_raw)) = (min, max, &raw.max) {
-        if max_value == 0 {
-            checker.error(max_raw.span(), "max must be at least 1");
-        } else if min_value > max_value {
-            checker.error(
-                max_raw.span(),
-                format!("max ({max_value}) is below min ({min_value})"),
-            );
-        }
-    }
+    let (min, max) = bounds(checker, &raw, &missing);
     let tracking = raw
         .tracking
         .and_then(|tracking| super::tracking::tracking(checker, tracking));
@@ -92,6 +71,40 @@ pub fn target(
         tracking,
         schedules,
     })
+}
+
+/// The target's `min` and `max`, each valid alone; a `max` below `min` or 0 is
+/// reported at `max`.
+fn bounds(
+    checker: &mut Checker<'_>,
+    raw: &RawTarget,
+    missing: &dyn Fn(&mut Checker<'_>, &str),
+) -> (Option<u32>, Option<u32>) {
+    let min = match &raw.min {
+        Some(min) => checker.count(min, "min"),
+        None => {
+            missing(checker, "min");
+            None
+        }
+    };
+    let max = match &raw.max {
+        Some(max) => checker.count(max, "max"),
+        None => {
+            missing(checker, "max");
+            None
+        }
+    };
+    if let (Some(min_value), Some(max_value), Some(max_raw)) = (min, max, &raw.max) {
+        if max_value == 0 {
+            checker.error(max_raw.span(), "max must be at least 1");
+        } else if min_value > max_value {
+            checker.error(
+                max_raw.span(),
+                format!("max ({max_value}) is below min ({min_value})"),
+            );
+        }
+    }
+    (min, max)
 }
 
 /// What a target's function names: the function, and an ARN's account and Region

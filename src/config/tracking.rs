@@ -1,5 +1,8 @@
 //! `[target.tracking]`: the metric, its target, the scale-in window and cooldowns, and
 //! what is learnt from history, each key's default and range from [`super::keys`].
+//!
+//! What it must not do: hold checks of other sections, or learn anything itself (the
+//! policy does).
 
 use std::ops::Range;
 

@@ -6,6 +6,9 @@
 //! live in one `prometheus` registry of bounded size. The per-target and per-shard
 //! families are read from the shards at scrape time ([`per_target`]). This module
 //! takes plain values only: it knows nothing of the runtime that feeds it.
+//!
+//! What it must not do: know the runtime, keep a per-target vector in the registry, or
+//! let a label take an unbounded value.
 
 pub mod per_target;
 

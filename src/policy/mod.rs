@@ -15,6 +15,9 @@
 //! 4. clamp to the bounds, then to the caps (reserved concurrency, account headroom);
 //! 5. operators' overrides in force (`overrides`), within the target's `max` and the
 //!    caps, which no override passes.
+//!
+//! What it must not do: read the clock, the environment, files or sockets, or import
+//! tokio or AWS types.
 
 mod decision;
 pub mod forecast;

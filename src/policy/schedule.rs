@@ -13,6 +13,8 @@
 //!
 //! Cron times are wall-clock times in the rule's zone: a time skipped by a daylight
 //! saving jump fires at the first valid instant after it, a repeated hour fires once.
+//!
+//! What it must not do: read the clock: `now` comes in.
 
 use chrono::{DateTime, LocalResult, TimeDelta, TimeZone, Utc};
 

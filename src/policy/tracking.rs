@@ -11,6 +11,9 @@
 //! by the capacity allocated *now* compounds: one spike ratchets capacity up until it
 //! leaves the window.) It also keeps decisions restart-safe: the series is CloudWatch's
 //! own history, with nothing derived from earlier decisions.
+//!
+//! What it must not do: multiply a datapoint by the capacity in force now: a
+//! recommendation depends on the datapoint alone.
 
 use chrono::{DateTime, TimeDelta, Utc};
 

@@ -1,6 +1,8 @@
 //! `chart.svg`: demand and each policy's usable capacity over the whole trace, and a
 //! zoom on the worst hour (the hour with the most spillover, all policies but the
 //! oracle together). Draws only; the numbers come from `Simulation`.
+//!
+//! What it must not do: compute anything the simulation does not hold.
 
 use std::path::Path;
 

@@ -4,6 +4,8 @@
 //!
 //! Virtual time only: no clock, no AWS, no threads. Every run of the same inputs gives
 //! the same report.
+//!
+//! What it must not do: read a clock, use threads or randomness, or reach AWS.
 
 mod chart;
 pub mod model;

@@ -3,6 +3,8 @@
 //!
 //! Time advances in whole minutes. Every constant is named here; the numbers are
 //! Lambda's observed and documented behaviour, simplified to minutes.
+//!
+//! What it must not do: know any policy: every policy acts on the same model.
 
 /// A put of a larger value is prepared this long before environments are allocated.
 pub const PREPARATION_MINUTES: usize = 2;

@@ -1,6 +1,8 @@
 //! The policies `simulate` compares, each acting once a minute on the same world:
 //! pc-autoscaler's own policy core, Application Auto Scaling's target tracking as
 //! documented for Lambda, and an oracle that knows the future.
+//!
+//! What it must not do: see the future, except the oracle.
 
 use chrono::{DateTime, TimeDelta, Utc};
 

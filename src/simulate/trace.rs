@@ -1,6 +1,8 @@
 //! Load traces: read a `timestamp,value` CSV, resample it to a one-minute grid by
 //! linear interpolation, and turn it into concurrency. Also the built-in synthetic
 //! week used when no trace is given.
+//!
+//! What it must not do: read anything but the file it is given.
 
 use std::path::Path;
 

@@ -105,13 +105,20 @@ pub fn resolve(
     found: &Found,
     previous: &[TargetConfig],
 ) -> Resolution {
-    let account_id = shard
-        .account
-        .as_deref()
-        .and_then(|name| config.account(name))
-        .map(|account| account.account_id.clone());
-    let mut resolution = Resolution::default();
-    let mut claimed: BTreeMap<String, Arc<str>> = BTreeMap::new();
+    let mut resolver = Resolver {
+        account_id: shard
+            .account
+            .as_deref()
+            .and_then(|name| config.account(name))
+            .map(|account| account.account_id.clone()),
+        config,
+        shard,
+        written,
+        found,
+        previous,
+        claimed: BTreeMap::new(),
+        resolution: Resolution::default(),
+    };
     for (name, read) in &found.selectors {
         let Some(selector) = config
             .selectors
@@ -120,85 +127,130 @@ pub fn resolve(
         else {
             continue;
         };
-        let functions = match read {
-            Ok(functions) => functions,
-            Err(why) => {
-                resolution.failed.push((name.clone(), why.clone()));
-                let kept: Vec<&TargetConfig> = previous
-                    .iter()
-                    .filter(|target| {
-                        matches!(&target.origin, Origin::Selector { name: from, .. } if from == name)
-                            && !claimed.contains_key(&target.function.name)
-                    })
-                    .collect();
-                for target in kept {
-                    claimed.insert(target.function.name.clone(), name.clone());
-                    resolution.targets.push(target.clone());
-                }
-                continue;
-            }
-        };
-        for function in functions {
-            let skip = |reason: String| Skipped {
-                function: function.name.clone(),
-                selector: name.clone(),
-                reason,
-            };
-            let qualifier = selector.template.qualifier.as_str();
-            if let Some(first) = claimed.get(&function.name) {
-                let reason = format!("selector `{first}` matched it first");
-                resolution.skipped.push(skip(reason));
-                continue;
-            }
-            let key = (shard.clone(), function.name.clone(), qualifier.to_owned());
-            if written.functions.contains(&key) {
-                let reason = format!("a [[target]] is written for {}:{qualifier}", function.name);
-                resolution.skipped.push(skip(reason));
-                continue;
-            }
-            match found.aliases.get(&function.name) {
-                Some(Ok(aliases)) if aliases.contains_key(qualifier) => {}
-                Some(Ok(_)) => {
-                    let reason = format!("it has no alias `{qualifier}`");
-                    resolution.skipped.push(skip(reason));
-                    continue;
-                }
-                unread => {
-                    // Keep what it was; a function never seen waits for the next read.
-                    let why = match unread {
-                        Some(Err(why)) => why.clone(),
-                        _ => "they were not read".to_owned(),
-                    };
-                    if let Some(target) = previous.iter().find(|target| {
-                        target.function.name == function.name && target.origin != Origin::Config
-                    }) {
-                        claimed.insert(function.name.clone(), name.clone());
-                        resolution.targets.push(target.clone());
-                    } else {
-                        let reason = format!("its aliases could not be read: {why}");
-                        resolution.skipped.push(skip(reason));
-                    }
-                    continue;
+        match read {
+            Ok(functions) => {
+                for function in functions {
+                    resolver.take(selector, name, function);
                 }
             }
-            let target = instantiate(config, shard, selector, function, account_id.clone());
-            match target {
-                Ok(target) if written.names.contains(&*target.name) => {
-                    let reason = format!("a [[target]] is already named `{}`", target.name);
-                    resolution.skipped.push(skip(reason));
-                }
-                Ok(target) => {
-                    claimed.insert(function.name.clone(), name.clone());
-                    resolution.targets.push(target);
-                }
-                Err(reason) => resolution.skipped.push(skip(reason)),
-            }
+            Err(why) => resolver.keep_previous(name, why),
         }
     }
+    let mut resolution = resolver.resolution;
     resolution
         .targets
         .sort_by(|left, right| left.name.cmp(&right.name));
     resolution
+}
+
+/// One resolution under way: what is read, and what each function came to so far.
+struct Resolver<'a> {
+    config: &'a Config,
+    shard: &'a ShardKey,
+    account_id: Option<String>,
+    written: &'a Written,
+    found: &'a Found,
+    previous: &'a [TargetConfig],
+    /// Each function managed so far, by the selector that claimed it.
+    claimed: BTreeMap<String, Arc<str>>,
+    resolution: Resolution,
+}
+
+/// What becomes of one function a selector matched.
+enum Ruling {
+    /// A target made from the selector's template.
+    Take(TargetConfig),
+    /// The target it had: its aliases could not be read this time.
+    Keep(TargetConfig),
+    Skip(String),
+}
+
+impl Resolver<'_> {
+    /// A selector whose read failed keeps the targets it had.
+    fn keep_previous(&mut self, selector: &Arc<str>, why: &str) {
+        self.resolution
+            .failed
+            .push((selector.clone(), why.to_owned()));
+        for target in self.previous {
+            let from_it =
+                matches!(&target.origin, Origin::Selector { name, .. } if name == selector);
+            if from_it && !self.claimed.contains_key(&target.function.name) {
+                self.claimed
+                    .insert(target.function.name.clone(), selector.clone());
+                self.resolution.targets.push(target.clone());
+            }
+        }
+    }
+
+    /// Takes what `selector` (named `name`) makes of `function`.
+    fn take(&mut self, selector: &SelectorConfig, name: &Arc<str>, function: &FoundFunction) {
+        match self.judge(selector, function) {
+            Ruling::Take(target) | Ruling::Keep(target) => {
+                self.claimed.insert(function.name.clone(), name.clone());
+                self.resolution.targets.push(target);
+            }
+            Ruling::Skip(reason) => self.resolution.skipped.push(Skipped {
+                function: function.name.clone(),
+                selector: name.clone(),
+                reason,
+            }),
+        }
+    }
+
+    /// Whether `selector` manages `function`, in order: an earlier selector's claim, a
+    /// target written out for it, its alias, then the template and its tags.
+    fn judge(&self, selector: &SelectorConfig, function: &FoundFunction) -> Ruling {
+        let qualifier = selector.template.qualifier.as_str();
+        if let Some(first) = self.claimed.get(&function.name) {
+            return Ruling::Skip(format!("selector `{first}` matched it first"));
+        }
+        let key = (
+            self.shard.clone(),
+            function.name.clone(),
+            qualifier.to_owned(),
+        );
+        if self.written.functions.contains(&key) {
+            return Ruling::Skip(format!(
+                "a [[target]] is written for {}:{qualifier}",
+                function.name
+            ));
+        }
+        match self.found.aliases.get(&function.name) {
+            Some(Ok(aliases)) if aliases.contains_key(qualifier) => {}
+            Some(Ok(_)) => return Ruling::Skip(format!("it has no alias `{qualifier}`")),
+            unread => return self.unread_aliases(function, unread),
+        }
+        match instantiate(
+            self.config,
+            self.shard,
+            selector,
+            function,
+            self.account_id.clone(),
+        ) {
+            Ok(target) if self.written.names.contains(&*target.name) => {
+                Ruling::Skip(format!("a [[target]] is already named `{}`", target.name))
+            }
+            Ok(target) => Ruling::Take(target),
+            Err(reason) => Ruling::Skip(reason),
+        }
+    }
+
+    /// A function whose aliases could not be read keeps the target it had; one never
+    /// seen waits for the next read.
+    fn unread_aliases(
+        &self,
+        function: &FoundFunction,
+        unread: Option<&Result<Aliases, String>>,
+    ) -> Ruling {
+        let had = self.previous.iter().find(|target| {
+            target.function.name == function.name && target.origin != Origin::Config
+        });
+        match (had, unread) {
+            (Some(target), _) => Ruling::Keep(target.clone()),
+            (None, Some(Err(why))) => Ruling::Skip(format!("its aliases could not be read: {why}")),
+            (None, _) => Ruling::Skip("its aliases could not be read: they were not read".into()),
+        }
+    }
 }
 
 /// The selector's template made a target for `function`, with its tag overrides.

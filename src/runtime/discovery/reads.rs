@@ -4,6 +4,9 @@
 //! and the aliases of functions not seen before (`ListAliases`, within the budget).
 //! A failed read is reported in [`Found`], never retried in a loop here: the next
 //! discovery tries again, and the other shards never wait for this one.
+//!
+//! What it must not do: retry in a loop, decide which functions become targets
+//! (`resolve` does), or make one shard wait for another.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

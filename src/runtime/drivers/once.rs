@@ -10,6 +10,9 @@
 //! at a time, beside the other reads. Writes go through the same
 //! budget and the actuator's [`WriteState`]; targets of one function are written one
 //! after another, so a function never has two writes in flight.
+//!
+//! What it must not do: wait beyond each target's deadline, or write to a function
+//! twice at once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -375,7 +378,7 @@ async fn forecast_histories<M: MetricsApi>(
         .cloned()
         .collect();
     let mut states = HashMap::new();
-    for batch in forecasting.chunks(series::HISTORY_TARGETS_PER_CALL) {
+    for batch in forecasting.chunks(crate::runtime::knowing::HISTORY_TARGETS_PER_CALL) {
         states.extend(series::history(metrics, batch, now).await);
     }
     states

@@ -5,6 +5,9 @@
 //! Pure and synchronous: no requests, no clock (`now` is passed in). A target whose
 //! state is not known is not decided; a failed read never becomes a scale-in (an
 //! unreadable metric holds, an unknown cap limits nothing).
+//!
+//! What it must not do: send requests or read the clock, or decide a target whose state
+//! is not known.
 
 use std::collections::{BTreeMap, HashMap};
 

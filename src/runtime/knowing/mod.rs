@@ -9,3 +9,9 @@
 pub mod evaluate;
 pub mod known;
 pub mod series;
+
+/// How far back the forecast's history is read: its whole span.
+pub const HISTORY_DAYS: i64 = 14;
+/// Targets per history read: 14 days of one-minute datapoints are 20,160 a series,
+/// and one `GetMetricData` answers at most 100,800.
+pub const HISTORY_TARGETS_PER_CALL: usize = 5;

@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::HISTORY_DAYS;
 use super::evaluate::{SeriesByTarget, metric_query, read_window};
 use crate::aws::MetricsApi;
 use crate::config::TargetConfig;
@@ -49,12 +50,6 @@ pub async fn fetch<'a, M: MetricsApi>(
         }
     }
 }
-
-/// How far back the forecast's history is read: its whole span.
-pub const HISTORY_DAYS: i64 = 14;
-/// Targets per history read: 14 days of one-minute datapoints are 20,160 a series,
-/// and one `GetMetricData` answers at most 100,800.
-pub const HISTORY_TARGETS_PER_CALL: usize = 5;
 
 /// The state of each of `targets` rebuilt from its metric history (at most
 /// `HISTORY_TARGETS_PER_CALL` of them: one call). Targets whose read failed are left

@@ -14,6 +14,8 @@
 //! (additive increase, multiplicative decrease). No clock and no I/O here: time comes
 //! in as seconds since an origin the caller chooses; the async [`super::scheduler`]
 //! carries it out.
+//!
+//! What it must not do: send requests or read the clock: time comes in as seconds.
 
 /// Priorities, highest first. Lower priorities are served only from tokens that
 /// higher ones left unused.

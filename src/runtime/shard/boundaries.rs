@@ -5,6 +5,8 @@
 //! is never dropped, whatever its size. The slot holds its target's boundary; an entry
 //! here that no longer matches its slot (the target was removed or rescheduled by a
 //! reload) is skipped when it comes due. A plain value: time is passed in.
+//!
+//! What it must not do: read the clock or drop a boundary.
 
 use std::collections::BTreeSet;
 

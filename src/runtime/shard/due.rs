@@ -12,6 +12,8 @@
 //! at most once; queueing it again moves it (a decision only
 //! sooner). A plain value: time is passed in, and it
 //! starts nothing itself.
+//!
+//! What it must not do: start work itself or read the clock.
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -12,7 +12,7 @@ use super::targets::HistoryProgress;
 use super::{Effect, Now, PassRead, Shard};
 use crate::config::TargetName;
 use crate::policy::PolicyState;
-use crate::runtime::knowing::series;
+use crate::runtime::knowing::HISTORY_TARGETS_PER_CALL;
 use crate::runtime::state::activity::Trigger;
 
 /// Passes in a row that inform no target before the shard is not ready.
@@ -155,7 +155,7 @@ impl Shard {
             return;
         }
         let mut batch = Vec::new();
-        while batch.len() < series::HISTORY_TARGETS_PER_CALL
+        while batch.len() < HISTORY_TARGETS_PER_CALL
             && let Some(name) = self.history_queue.pop_front()
         {
             // A target a reload removed, or removed and added back, meanwhile: its

@@ -2,6 +2,8 @@
 //! of what it knows, and what it takes from the last one at a start. A snapshot orders
 //! the first scans (`need.rs` compares a target's need with what was remembered of it)
 //! and decides nothing: nothing is written before the function is scanned.
+//!
+//! What it must not do: write from a snapshot: a snapshot orders reads, never decides.
 
 use std::collections::{HashMap, HashSet};
 

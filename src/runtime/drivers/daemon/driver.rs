@@ -8,6 +8,9 @@
 //! (`Lost`). The loop never awaits AWS, the credential chain or the file system; the
 //! shards are behind a mutex only so that the HTTP listener can read them, and no
 //! lock is held across an await.
+//!
+//! What it must not do: decide anything, await AWS or the file system in its loop, or
+//! hold a shard's lock across an await.
 
 use std::collections::HashMap;
 use std::sync::Arc;

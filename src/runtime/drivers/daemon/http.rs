@@ -27,6 +27,9 @@
 //! per-target family, a chunk of [`SCRAPE_CHUNK_TARGETS`] targets at a time under the
 //! shard's lock, so a scrape allocates its own text a chunk at a time and the loop
 //! waits at most one chunk for it.
+//!
+//! What it must not do: await AWS, change a shard, or hold a shard's lock longer than
+//! one chunk of a scrape or one page of `/status`.
 
 use std::collections::VecDeque;
 use std::future::Future;

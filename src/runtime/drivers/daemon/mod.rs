@@ -16,6 +16,9 @@
 //! SIGHUP reloads, SIGTERM/SIGINT stop; systemd hears READY, WATCHDOG, RELOADING and
 //! STOPPING. The time of day comes from an injected [`Clock`] and every timer is
 //! tokio's, so the whole process runs in virtual time under test (`virtual_time.rs`).
+//!
+//! What it must not do: decide (the shards do) or read anything while it stands by but
+//! the lease.
 
 mod driver;
 mod events;

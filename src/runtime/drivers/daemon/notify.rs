@@ -1,6 +1,8 @@
 //! The systemd notification protocol: `READY=1`, `WATCHDOG=1`, `RELOADING=1`,
 //! `STOPPING=1` as datagrams to `$NOTIFY_SOCKET`. Outside systemd (no socket) every
 //! call is a no-op.
+//!
+//! What it must not do: fail the daemon: a notification that cannot be sent is dropped.
 
 use std::io;
 use std::os::unix::net::UnixDatagram;

@@ -3,6 +3,9 @@
 //! `daemon.state_directory`, written atomically (a temporary file, fsync, rename, fsync
 //! of the directory); or nowhere. Loading is bounded in time and size, and any failure
 //! is logged and means a cold start, never a stop.
+//!
+//! What it must not do: decide what a snapshot means, or stop the daemon when one
+//! cannot be read.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

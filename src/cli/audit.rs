@@ -1,0 +1,132 @@
+//! `pc-autoscaler audit`: which account and Region the flags name, the clients and
+//! the read rate for them, then `audit::read` and `audit::assess`, rendered for people.
+//! What it must not do: write to AWS; only the files `--out` names are written.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use crate::audit;
+use crate::aws;
+use crate::config::{Config, ShardKey};
+use crate::escape::printable;
+use crate::runtime::plane::control::{Control, ONE_SHOT_GET_FUNCTION_RATE};
+
+/// What `pc-autoscaler audit` was asked.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// The Region to read; default the account's only one, or `[aws] region`.
+    pub region: Option<String>,
+    /// An `[[account]]` of the config; default the base credentials' account.
+    pub account: Option<String>,
+    pub days: u32,
+    /// Where `report.json`, `audit.svg` and `audit.toml` go.
+    pub out: Option<std::path::PathBuf>,
+    /// Lambda requests per second; `None`: `daemon.max_read_rate`.
+    pub read_rate: Option<f64>,
+}
+
+/// Why `audit` could not run: bad input (exit 2) or AWS could not be read (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum AuditFailure {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Unreadable(String),
+}
+
+/// Reads one account and Region at `now` and judges its provisioned concurrency;
+/// returns the report for people. `progress` hears each step of the reads.
+pub async fn audit(
+    config: Config,
+    options: &AuditOptions,
+    now: DateTime<Utc>,
+    progress: &mut dyn FnMut(String),
+) -> Result<String, AuditFailure> {
+    let key = shard_of(&config, options)?;
+    let (settings, account) = config.shard_access(&key);
+    let region = settings.region.clone().unwrap_or_default();
+    let clients = aws::connect(&settings, account).await;
+    let scaling = aws::connect_scaling(&settings, account).await;
+    let control = Control::new(
+        clients.lambda,
+        options.read_rate.unwrap_or(config.daemon.max_read_rate),
+        ONE_SHOT_GET_FUNCTION_RATE,
+        &config,
+        None,
+    )
+    .in_shard(
+        account.map(|account| account.account_id.clone()),
+        settings.region.clone(),
+    );
+    let read = audit::read::read(
+        &control,
+        &clients.metrics,
+        &scaling,
+        (options.days, now),
+        progress,
+    )
+    .await
+    .map_err(|error| {
+        AuditFailure::Unreadable(format!("the functions could not be listed: {error}"))
+    })?;
+    let report = audit::assess(
+        &read.observed,
+        &region,
+        options.days,
+        &audit::price::Price::us_east_1(),
+    );
+    if let Some(dir) = &options.out {
+        audit::write_outputs(&report, dir).map_err(|error| {
+            AuditFailure::Unreadable(format!("cannot write to {}: {error}", dir.display()))
+        })?;
+    }
+    let place = if key.is_base() {
+        region
+    } else {
+        key.to_string()
+    };
+    Ok(render(&read, &report, &place))
+}
+
+/// The account and Region the flags name: an `[[account]]` and one of its Regions, or
+/// the base credentials' account in `--region` (default `[aws] region`).
+fn shard_of(config: &Config, options: &AuditOptions) -> Result<ShardKey, AuditFailure> {
+    let Some(name) = &options.account else {
+        return Ok(ShardKey {
+            account: None,
+            region: options.region.as_deref().map(Into::into),
+        });
+    };
+    let account = config.account(name).ok_or_else(|| {
+        AuditFailure::Invalid(format!("the config has no [[account]] named `{name}`"))
+    })?;
+    let region = match (&options.region, account.regions.as_slice()) {
+        (Some(region), _) => region.clone(),
+        (None, [only]) => only.clone(),
+        (None, _) => {
+            return Err(AuditFailure::Invalid(format!(
+                "account `{name}` has several Regions; say which with --region"
+            )));
+        }
+    };
+    Ok(ShardKey::of(name, &region))
+}
+
+/// The report for people: what was read of `place`, the judgement, and what could
+/// not be read.
+fn render(read: &audit::read::AccountRead, report: &audit::AuditReport, place: &str) -> String {
+    let with_configs: BTreeSet<&String> =
+        read.observed.iter().map(|one| &one.function.name).collect();
+    let mut text = format!(
+        "{} functions, {} with provisioned concurrency ({} configs) in {place}\n",
+        read.functions,
+        with_configs.len(),
+        read.observed.len(),
+    );
+    text.push_str(&audit::render(report));
+    for problem in &read.problems {
+        text.push_str(&format!("warning: {}\n", printable(problem)));
+    }
+    text
+}

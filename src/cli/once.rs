@@ -1,0 +1,234 @@
+//! `plan` (one evaluation, no writes) and `run --once` (one evaluation, carried out):
+//! a context per shard, with the targets its selectors find and the overrides in
+//! force, then `runtime::drivers::once`, rendered with [`super::plan`].
+//!
+//! What it must not do: decide, or write anything but through the one-shot driver.
+
+use std::time::Duration;
+
+use crate::aws;
+use crate::cli::overrides::{override_line, override_store};
+use crate::cli::plan;
+use crate::config::{Config, ShardKey};
+use crate::runtime::course::ReadBacks;
+use crate::runtime::discovery::{Skipped, Written};
+use crate::runtime::drivers::once::{self, ApplyOptions, Context};
+use crate::runtime::knowing::evaluate::Evaluation;
+use crate::runtime::knowing::evaluate::nothing_read;
+
+type SdkContext = Context<aws::SdkLambda, aws::SdkMetrics>;
+
+/// What one-shot commands work on: a context per shard (its targets written out and
+/// those its selectors found live), what the selectors skipped, and why the
+/// overrides could not be read, if they could not.
+struct Contexts {
+    shards: Vec<SdkContext>,
+    /// The shard of each context.
+    keys: Vec<ShardKey>,
+    skipped: Vec<(ShardKey, Skipped)>,
+    unread: Option<String>,
+}
+
+/// A context per shard of `config`, with the overrides in force read from their store.
+async fn contexts(mut config: Config, read_rate: Option<f64>) -> Contexts {
+    let (overrides, unread) = match override_store(&config).await {
+        Some(store) => match store.load().await {
+            Ok((list, _)) => (list, None),
+            Err(why) => (Default::default(), Some(why)),
+        },
+        None => (Default::default(), None),
+    };
+    let overrides = std::sync::Arc::new(overrides);
+    let rate = read_rate.unwrap_or(config.daemon.max_read_rate);
+    let written = Written::of(&config.targets);
+    let mut contexts = Contexts {
+        shards: Vec::new(),
+        keys: Vec::new(),
+        skipped: Vec::new(),
+        unread,
+    };
+    // Each shard's config holds its own targets only: the others are not copied.
+    let keys = config.shards();
+    let mut targets = std::mem::take(&mut config.targets);
+    for key in keys {
+        let (settings, account) = config.shard_access(&key);
+        let clients = aws::connect(&settings, account).await;
+        let (own, rest) = targets.into_iter().partition(|target| target.shard == key);
+        targets = rest;
+        let mut shard_config = config.clone();
+        shard_config.targets = own;
+        let mut context = Context::new(shard_config, clients.lambda, clients.metrics, rate);
+        context.control = context.control.in_shard(
+            account.map(|account| account.account_id.clone()),
+            settings.region.clone(),
+        );
+        context.overrides = overrides.clone();
+        let selectors: Vec<_> = config.selectors_of(&key).cloned().collect();
+        if !selectors.is_empty() {
+            let found = crate::runtime::discovery::reads::read(
+                &context.control,
+                &clients.tagging,
+                &selectors,
+                config.daemon.discovery_rate,
+                &Default::default(),
+            )
+            .await;
+            let resolution =
+                crate::runtime::discovery::resolve(&config, &key, &written, &found, &[]);
+            for (selector, why) in resolution.failed {
+                let reason = format!("the selector could not be read: {why}");
+                let function = "*".to_owned();
+                contexts.skipped.push((
+                    key.clone(),
+                    Skipped {
+                        function,
+                        selector,
+                        reason,
+                    },
+                ));
+            }
+            contexts.skipped.extend(
+                resolution
+                    .skipped
+                    .into_iter()
+                    .map(|skip| (key.clone(), skip)),
+            );
+            let mut with_found = Config::clone(&context.config);
+            with_found.targets.extend(resolution.targets);
+            context.config = std::sync::Arc::new(with_found);
+        }
+        contexts.shards.push(context);
+        contexts.keys.push(key);
+    }
+    contexts
+}
+
+/// Every shard's evaluations, shard after shard.
+async fn evaluate_all(contexts: &Contexts) -> Vec<(usize, Vec<Evaluation>)> {
+    let mut all = Vec::new();
+    for (index, context) in contexts.shards.iter().enumerate() {
+        all.push((index, once::evaluate(context).await));
+    }
+    all
+}
+
+/// One evaluation against AWS, no writes: a table, or JSON with `json`. The flag is
+/// true when nothing could be read: every target blocked or its metrics unreadable.
+/// `read_rate` overrides `daemon.max_read_rate`.
+pub async fn plan(config: Config, json: bool, read_rate: Option<f64>) -> (String, bool) {
+    let contexts = contexts(config, read_rate).await;
+    let mut failures = Vec::new();
+    let mut evaluations: Vec<Evaluation> = Vec::new();
+    for (index, mut shard) in evaluate_all(&contexts).await {
+        if let Some(line) = plan::shard_failure(&contexts.keys[index], &mut shard) {
+            failures.push(line);
+        }
+        evaluations.extend(shard);
+    }
+    let nothing_read = nothing_read(&evaluations);
+    let rows = plan::rows(&evaluations);
+    let Some(context) = contexts.shards.first() else {
+        return ("no shard: nothing to plan\n".to_owned(), true);
+    };
+    let unread = contexts.unread.clone();
+    let output = if json {
+        serde_json::to_string_pretty(&rows).expect("plan rows serialize: plain strings and numbers")
+            + "\n"
+    } else {
+        let mut table = plan::render(&rows);
+        for line in failures {
+            table.push_str(&format!("{}\n", crate::escape::printable(&line)));
+        }
+        for (shard, skip) in &contexts.skipped {
+            table.push_str(&format!(
+                "skipped {shard} {}/{}: {}\n",
+                crate::escape::printable(&skip.selector),
+                crate::escape::printable(&skip.function),
+                crate::escape::printable(&skip.reason)
+            ));
+        }
+        let now = context.clock.now();
+        for one in context
+            .overrides
+            .overrides
+            .iter()
+            .filter(|one| now < one.until)
+        {
+            table.push_str(&format!("override {}\n", override_line(one, now)));
+        }
+        if let Some(why) = unread {
+            table.push_str(&format!(
+                "warning: {}; decided without overrides\n",
+                crate::escape::printable(&why)
+            ));
+        }
+        table.push_str(&crate::cli::check::budget_line(&context.config));
+        table.push('\n');
+        if let Some(warning) = crate::cli::check::budget_warning(&context.config) {
+            table.push_str(&format!("warning: {warning}\n"));
+        }
+        table
+    };
+    (output, nothing_read)
+}
+
+/// Options of `run --once`.
+#[derive(Debug, Clone)]
+pub struct OnceOptions {
+    /// Decide and report, never write (also set by `daemon.dry_run`).
+    pub dry_run: bool,
+    /// How long one target may take: writes, retries and waiting for READY; `None`:
+    /// `ApplyOptions`'s default.
+    pub wait: Option<Duration>,
+    /// The first wait before an allocation's status is read back (each later one
+    /// waits twice as long, up to 30 s); `None`: 2 s, as the daemon.
+    pub poll_interval: Option<Duration>,
+    /// Lambda requests per second; `None`: `daemon.max_read_rate`.
+    pub read_rate: Option<f64>,
+}
+
+/// One evaluation, carried out. Returns the report and whether any target failed.
+pub async fn run_once(config: Config, options: &OnceOptions) -> (String, bool) {
+    let dry_run = options.dry_run || config.daemon.dry_run;
+    if config.leader.is_some() && !dry_run {
+        // A one-shot run is an operator's deliberate act; it does not contend for the
+        // lease, so it must say that its writes go beside the leader's.
+        tracing::warn!(
+            "`run --once` does not take the leader lease: its writes go beside those of the copy that leads; use --dry-run while copies run"
+        );
+    }
+    let contexts = contexts(config, options.read_rate).await;
+    if let Some(why) = &contexts.unread {
+        // A pause it cannot see must not be undone: nothing is written.
+        return (
+            format!(
+                "error: {}; nothing was written\n",
+                crate::escape::printable(why)
+            ),
+            true,
+        );
+    }
+    let evaluated = evaluate_all(&contexts).await;
+    let nothing_read = nothing_read(
+        &evaluated
+            .iter()
+            .flat_map(|(_, evaluations)| evaluations.iter().cloned())
+            .collect::<Vec<_>>(),
+    );
+    let defaults = ApplyOptions::default();
+    let apply_options = ApplyOptions {
+        dry_run,
+        deadline: options.wait.unwrap_or(defaults.deadline),
+        read_backs: ReadBacks {
+            first: options.poll_interval.unwrap_or(defaults.read_backs.first),
+            ..defaults.read_backs
+        },
+        ..defaults
+    };
+    let mut results = Vec::new();
+    for (index, evaluations) in evaluated {
+        results.extend(once::apply(&contexts.shards[index], evaluations, &apply_options).await);
+    }
+    let failed = nothing_read || results.iter().any(|(_, applied)| applied.is_failure());
+    (plan::render_applied(&results), failed)
+}
