@@ -87,12 +87,12 @@ pub async fn read<L: LambdaApi, M: MetricsApi, S: ScalingApi>(
     Ok(read)
 }
 
+/// Application Auto Scaling's Lambda targets, by function and qualifier.
+type Scalable = BTreeMap<(String, String), ScalableTarget>;
+
 /// Application Auto Scaling's Lambda targets, by function and qualifier; none, with
 /// the problem said, when they cannot be read.
-async fn scalable_targets<S: ScalingApi>(
-    scaling: &S,
-    problems: &mut Vec<String>,
-) -> BTreeMap<(String, String), ScalableTarget> {
+async fn scalable_targets<S: ScalingApi>(scaling: &S, problems: &mut Vec<String>) -> Scalable {
     match scaling.lambda_targets().await {
         Ok(targets) => targets
             .into_iter()
@@ -110,11 +110,7 @@ async fn scalable_targets<S: ScalingApi>(
 /// Each config of one function's reads, with its history over `window`, into `read`.
 async fn observe<M: MetricsApi>(
     one: FunctionRead,
-    (metrics, scalable, (start, now)): (
-        &M,
-        &BTreeMap<(String, String), ScalableTarget>,
-        (DateTime<Utc>, DateTime<Utc>),
-    ),
+    (metrics, scalable, (start, now)): (&M, &Scalable, (DateTime<Utc>, DateTime<Utc>)),
     read: &mut AccountRead,
 ) {
     let name = one.summary.name.clone();

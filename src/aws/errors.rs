@@ -2,7 +2,7 @@
 //!
 //! The mapping reads the HTTP status, the error code and, for throttling, the
 //! `Retry-After` header or the `retryAfterSeconds` field of the body (a string), so the
-//! actuator can wait exactly as long as Lambda asks.
+//! write course can wait exactly as long as Lambda asks.
 //!
 //! What it must not do: decide what an error means for a write (the write course does);
 //! it only names the error.

@@ -1,5 +1,5 @@
 //! `LambdaApi` over the official SDK. Two clients: one for reads with the SDK's
-//! standard retry, one for writes with SDK retries off (the actuator retries writes).
+//! standard retry, one for writes with SDK retries off (the write course retries writes).
 //!
 //! What it must not do: retry a write, or return part of a list as if it were whole.
 

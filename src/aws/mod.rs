@@ -6,7 +6,7 @@
 //!
 //! Retries: **reads** use the SDK's standard retry (3 attempts, exponential backoff with
 //! jitter) and then report. **Writes** (`Put`/`DeleteProvisionedConcurrencyConfig`) are
-//! sent with SDK retries off: the actuator owns them, because only it can honour
+//! sent with SDK retries off: the write course owns them, because only it can honour
 //! `retryAfterSeconds`, wait out a conflict and re-decide before writing again.
 //!
 //! What it must not do: show SDK types to the rest of the crate, decide anything, or

@@ -8,7 +8,7 @@
 //! for functions where a decision would write to an alias. Targets with a forecast also
 //! read their 14 days of history, as the daemon does at start, 5 targets a call, one call
 //! at a time, beside the other reads. Writes go through the same
-//! budget and the actuator's [`WriteState`]; targets of one function are written one
+//! budget and the one write course ([`WriteCourse`]); targets of one function are written one
 //! after another, so a function never has two writes in flight.
 //!
 //! What it must not do: wait beyond each target's deadline, or write to a function

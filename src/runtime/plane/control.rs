@@ -4,7 +4,7 @@
 //!
 //! `GetFunction` has a limit of its own (100/s), so reserved concurrency is read
 //! within a separate budget. Writes also respect `daemon.max_write_rate`. It must not decide anything or remember answers: what to
-//! read and what an answer means belong to the daemon and [`super::known`].
+//! read and what an answer means belong to the shard and `knowing::known`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;

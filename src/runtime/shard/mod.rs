@@ -5,7 +5,7 @@
 //! a boundary or due work came round, a reload) and the time ([`Now`]), changes the
 //! shard's state and returns [`Effect`]s as values: start this read, send this write,
 //! record this activity, arm the boundary wake, the pass ended. [`Shard::poll_timeout`]
-//! says when due work comes next. The driver (`daemon::driver`) carries effects out and
+//! says when due work comes next. The daemon's driver (`drivers::daemon::driver`) carries effects out and
 //! feeds results back as events; nothing here awaits, spawns or reads a clock, so
 //! every transition is a plain function of its inputs and is tested without tokio
 //! (`tests.rs`), and the driver in virtual time tests the whole loop.
@@ -13,9 +13,14 @@
 //! The files follow the shard's jobs: [`targets`] (one slot per target), [`due`] (the
 //! one queue of due work), [`boundaries`] (the wall-clock queue), `reads.rs` (what a
 //! read's answer means), `decide.rs` (deciding and writing), `pass.rs` (passes,
-//! readiness and history reads), `view.rs` (what `/status` and `/metrics` show of it).
-//! What a shard must not do: send requests, read the clock or the environment, or know
-//! of any other shard.
+//! readiness and history reads), `need.rs` (cold start by need), `remember.rs` (the
+//! snapshot it hands out and takes in), `view.rs` (what `/status` and `/metrics` show
+//! of it). The overrides it applies are kept in `state::overrides::in_force`.
+//!
+//! What a shard must not do: send requests, read the clock or the environment, use a
+//! client, a task, a channel or a driver, or know of any other shard (`tests/tidy.rs`).
+//! It may use `aws`'s plain data types (errors, configs, series) and tokio's
+//! `Instant`, which is a value.
 
 mod boundaries;
 mod decide;
