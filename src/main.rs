@@ -139,9 +139,22 @@ fn audit(config: config::Config, options: &pc_autoscaler::cli::audit::AuditOptio
         now,
         &mut progress,
     )) {
-        Ok(report) => {
-            emit(&report);
-            ExitCode::SUCCESS
+        Ok(audited) => {
+            // The table first: a failure to write the files must not lose it.
+            emit(&audited.text);
+            let Some(dir) = &options.out else {
+                return ExitCode::SUCCESS;
+            };
+            match pc_autoscaler::cli::audit::write_outputs(&audited.report, dir) {
+                Ok(wrote) => {
+                    emit(&wrote);
+                    ExitCode::SUCCESS
+                }
+                Err(failure) => {
+                    eprintln!("error: {failure}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Err(pc_autoscaler::cli::audit::AuditFailure::Invalid(why)) => {
             eprintln!("error: {why}");
@@ -263,8 +276,13 @@ fn override_command(action: OverrideAction) -> ExitCode {
         OverrideAction::List { config } => (config, OverrideCommand::List),
         OverrideAction::Clear {
             config,
+            all,
             id_or_target,
-        } => (config, OverrideCommand::Clear(id_or_target)),
+        } => match (all, id_or_target) {
+            (false, Some(named)) => (config, OverrideCommand::Clear(named)),
+            // clap requires one of them.
+            _ => (config, OverrideCommand::ClearAll),
+        },
         OverrideAction::Set {
             config,
             all,
@@ -352,6 +370,14 @@ fn check(path: &std::path::Path) -> ExitCode {
                     pc_autoscaler::escape::Printable(&why)
                 );
                 return ExitCode::from(EXIT_INVALID_CONFIG);
+            }
+        }
+        if let Some(directory) = &config.daemon.state_directory {
+            for place in pc_autoscaler::runtime::state::files::unsafe_modes(directory) {
+                eprintln!(
+                    "warning: daemon.state_directory: {} may be written by others than its owner: whoever may write the store may set overrides",
+                    pc_autoscaler::escape::Printable(&place)
+                );
             }
         }
         emit(&pc_autoscaler::cli::check::render(

@@ -353,3 +353,155 @@ fn the_multi_account_example_passes_check() {
         );
     }
 }
+
+#[test]
+fn overrides_reach_the_targets_selectors_find() {
+    let endpoint = fleet();
+    let state = tempfile::tempdir().expect("a state directory");
+    let with_state = config_text(&endpoint, free_port()).replace(
+        "[daemon]\n",
+        &format!(
+            "[daemon]\nstate_directory = \"{}\"\n",
+            state.path().display()
+        ),
+    );
+    let (_dir, config) = write_config("fleet.toml", &with_state);
+    let config = config.to_str().expect("utf-8");
+    let override_set = |args: &[&str]| {
+        common::run_against_aws(
+            &[
+                &["override", "set", "--config", config][..],
+                args,
+                &["--for", "1h", "--reason", "incident"],
+            ]
+            .concat(),
+        )
+    };
+    for args in [
+        &["b/eu-west-1/tuned:live", "pin", "7"][..],
+        &["--glob", "a/*", "floor", "2"],
+        &["--all", "pause", "scale-in"],
+    ] {
+        let output = override_set(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+    }
+    // A name no selector finds is refused; here account c cannot be read, so it is
+    // not known to be wrong: the failure (exit 1) says which selectors were not read.
+    let output = override_set(&["b/eu-west-1/nobody:live", "pin", "7"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("covers no target found; not every selector could be read: selector `shop` in c/us-east-1"),
+        "{}",
+        text(&output.stderr)
+    );
+    // The plan decides the found targets with them, as the daemon does.
+    let output = common::run_against_aws(&["plan", "--config", config]);
+    let stdout = text(&output.stdout);
+    let row = stdout
+        .lines()
+        .find(|line| line.starts_with("b/eu-west-1/tuned:live"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(row.contains("override: pin 7"), "{row}");
+}
+
+#[test]
+fn two_accounts_that_reach_the_same_functions_are_refused() {
+    let endpoint = fleet();
+    let twin = format!(
+        "{}[[account]]\nname = \"twin\"\nrole_arn = \"{}\"\nregions = [\"us-east-1\"]\n",
+        config_text(&endpoint, free_port()),
+        role("111111111111")
+    );
+    let (_dir, config) = write_config("fleet.toml", &twin);
+    let output = common::run(&["check", "--config", config.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stdout));
+    assert!(
+        text(&output.stderr).contains("account[3].role_arn")
+            && text(&output.stderr).contains("account `a` already reaches account 111111111111"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn a_tag_cannot_take_a_function_above_its_selectors_max() {
+    let endpoint = fleet();
+    let b_west = endpoint.scope("222222222222", "eu-west-1");
+    let mut world = lock(&b_west);
+    let greedy = world.function("greedy");
+    greedy.tags.insert("team".into(), "shop".into());
+    greedy
+        .tags
+        .insert("pc-autoscaler:min".into(), "2147483647".into());
+    greedy
+        .tags
+        .insert("pc-autoscaler:max".into(), "2147483647".into());
+    greedy.aliases.insert("live".into(), false);
+    drop(world);
+    let (_dir, config) = write_config("fleet.toml", &config_text(&endpoint, free_port()));
+    let output = common::run_against_aws(&["plan", "--config", config.to_str().expect("utf-8")]);
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("skipped b/eu-west-1 shop/greedy: tag `pc-autoscaler:max` = `2147483647`: expected a whole number from 1 to the selector's max, 20")
+            || stdout.contains("skipped b/eu-west-1 shop/greedy: tag `pc-autoscaler:min` = `2147483647`: expected a whole number from 0 to the selector's max, 20"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn name_glob_selectors_share_one_walk_of_every_page() {
+    let endpoint = Endpoint::start();
+    let mut world = endpoint.world();
+    // 503 pages of 2 functions: more pages than a selector's walk was ever allowed.
+    world.list_page_size = 2;
+    for index in 0..1_006 {
+        world.function(&format!("fn{index:04}"));
+    }
+    for selector in 0..5 {
+        world
+            .function(&format!("orders-{selector}"))
+            .aliases
+            .insert("live".into(), false);
+    }
+    drop(world);
+    let mut text_config = format!(
+        "[aws]\nendpoint_url = \"{}\"\nregion = \"us-east-1\"\ntimeout = \"2s\"\n",
+        endpoint.url
+    );
+    for selector in 0..5 {
+        text_config.push_str(&format!(
+            "[[selector]]\nname = \"s{selector}\"\nfunctions = [\"orders-{selector}\"]\nqualifier = \"live\"\nmin = 1\nmax = 3\n"
+        ));
+    }
+    let (_dir, config) = write_config("globs.toml", &text_config);
+    let output = common::run_against_aws(&[
+        "plan",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--read-rate",
+        "1000",
+    ]);
+    let stdout = text(&output.stdout);
+    for selector in 0..5 {
+        assert!(
+            stdout.contains(&format!("orders-{selector}:live")),
+            "{stdout}"
+        );
+    }
+    assert_eq!(
+        endpoint.world().requests("ListFunctions").len(),
+        1_011_usize.div_ceil(2)
+    );
+    let checked = common::run(&["check", "--config", config.to_str().expect("utf-8")]);
+    assert!(
+        text(&checked.stdout).contains(
+            "name-glob selectors list every function of their account and Region each discovery"
+        ),
+        "{}",
+        text(&checked.stdout)
+    );
+}

@@ -274,3 +274,176 @@ fn an_account_is_priced_flagged_replayed_and_given_a_starter_config() {
         );
     }
 }
+
+/// `audit` against `endpoint` with `args`; the output.
+fn audit(endpoint: &Endpoint, args: &[&str]) -> std::process::Output {
+    common::binary_for_aws()
+        .env("AWS_ENDPOINT_URL", &endpoint.url)
+        .args(["audit", "--region", "us-east-1", "--read-rate", "1000"])
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn hostile_names_and_values_from_aws_never_panic_inject_or_mislead() {
+    let endpoint = Endpoint::start();
+    let mut world = endpoint.world();
+    let names = [
+        "quote\"d",
+        "new\nline",
+        "<b>markup</b>",
+        "esc\u{1b}[31mred",
+        "bidi\u{202e}gnp.exe",
+        &"x".repeat(65),
+        "x;touch${IFS}pwned",
+        "inject\n[daemon]\nlisten = \"0.0.0.0:1\"",
+    ];
+    for name in names {
+        world.function(name).aliases.insert("live".into(), false);
+        world.set_config(name, "live", 5);
+        // The one to delete is unused: it has no history.
+        if !name.contains("pwned") {
+            history(&mut world, (name, "live"), 3.0, 5.0);
+        }
+    }
+    world.set_config("latest", "$LATEST", 5);
+    history(&mut world, ("latest", "$LATEST"), 3.0, 5.0);
+    // One healthy function, worth managing, whose series hold values no metric has.
+    world
+        .function("healthy")
+        .aliases
+        .insert("live".into(), false);
+    world.set_config("healthy", "live", 10);
+    history(&mut world, ("healthy", "live"), 7.0, 10.0);
+    for (minute, value, metric) in [
+        (100, f64::INFINITY, "ConcurrentExecutions"),
+        (200, 1e300, "ConcurrentExecutions"),
+        (300, -12.0, "ConcurrentExecutions"),
+        (100, f64::NAN, "ProvisionedConcurrencyUtilization"),
+        (100, -1e6, "ProvisionedConcurrencyInvocations"),
+    ] {
+        let (_, dimensions) = common::aws_endpoint::concurrency_key("healthy", "live");
+        let series = world
+            .series
+            .get_mut(&(metric.to_owned(), dimensions))
+            .expect("the series is set");
+        series[minute].1 = value;
+    }
+    drop(world);
+    let dir = tempfile::tempdir().expect("a directory");
+    let out = dir.path().join("out");
+    let output = audit(&endpoint, &["--out", out.to_str().expect("utf-8")]);
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    assert!(
+        stdout.starts_with("10 functions, 10 with provisioned concurrency"),
+        "{stdout}"
+    );
+    for misleading in ["NaN", "inf", "$-", "\u{1b}", "\u{202e}", "\n[daemon]"] {
+        assert!(!stdout.contains(misleading), "`{misleading}` in:\n{stdout}");
+    }
+    // The delete commands quote every name for a shell.
+    assert!(
+        stdout.contains("--function-name 'x;touch${IFS}pwned'"),
+        "{stdout}"
+    );
+    // audit.toml passes check and has no table a name wrote.
+    let starter = std::fs::read_to_string(out.join("audit.toml")).expect("audit.toml");
+    let checked = common::run(&[
+        "check",
+        "--config",
+        out.join("audit.toml").to_str().expect("utf-8"),
+    ]);
+    assert!(
+        checked.status.success(),
+        "{}\n{starter}",
+        text(&checked.stderr)
+    );
+    assert!(
+        starter
+            .lines()
+            .all(|line| !line.trim_start().starts_with("[daemon]")),
+        "{starter}"
+    );
+    assert!(starter.contains("function = \"healthy\""), "{starter}");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("report.json")).expect("report.json"),
+    )
+    .expect("JSON");
+    assert!(
+        report["static_bill_dollars_a_month"]
+            .as_f64()
+            .is_some_and(f64::is_finite)
+    );
+}
+
+#[test]
+fn an_out_that_cannot_be_written_is_refused_before_any_read() {
+    let endpoint = account();
+    let dir = tempfile::tempdir().expect("a directory");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"").expect("written");
+    let output = audit(
+        &endpoint,
+        &["--out", file.join("out").to_str().expect("utf-8")],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("--out"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(endpoint.world().log.is_empty(), "nothing is read");
+}
+
+#[test]
+fn an_account_with_nothing_worth_managing_gets_no_starter_config_check_would_refuse() {
+    let endpoint = Endpoint::start();
+    let mut world = endpoint.world();
+    for index in 0..3 {
+        world.function(&format!("plain{index}"));
+    }
+    world.set_config("old", "1", 4);
+    drop(world);
+    let dir = tempfile::tempdir().expect("a directory");
+    let out = dir.path().join("out");
+    let output = audit(&endpoint, &["--out", out.to_str().expect("utf-8")]);
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    assert!(stdout.contains("no audit.toml is written"), "{stdout}");
+    assert!(out.join("report.json").exists() && !out.join("audit.toml").exists());
+}
+
+#[test]
+fn every_page_of_a_long_list_is_read() {
+    let endpoint = Endpoint::start();
+    let mut world = endpoint.world();
+    // 1,002 pages of 2: more than any page cap this command ever had.
+    world.list_page_size = 2;
+    for index in 0..2_004 {
+        world.function(&format!("fn{index:04}"));
+    }
+    world.set_config("fn2003", "live", 3);
+    drop(world);
+    let output = audit(&endpoint, &[]);
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    assert!(
+        stdout.starts_with("2004 functions, 1 with provisioned concurrency"),
+        "{stdout}"
+    );
+    assert_eq!(endpoint.world().requests("ListFunctions").len(), 1_002);
+}

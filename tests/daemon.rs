@@ -501,15 +501,23 @@ fn a_snapshot_is_kept_at_shutdown_and_a_bad_one_means_a_logged_cold_start() {
         stop(daemon);
     }
 
-    // A save that fails (here the temporary file's place is a directory, as a full disk
-    // fails a write) is logged; the snapshot before it stays whole.
-    let before = std::fs::read(&kept).expect("a snapshot");
-    std::fs::create_dir(state.path().join("snapshot.json.tmp")).expect("a directory");
+    // A save that fails (here the snapshot's place is taken by a directory, so the
+    // rename that would replace it fails, as a full disk fails a write) is logged, and
+    // leaves no temporary file behind. Writing to a new temporary file and renaming it
+    // is what keeps the snapshot before it whole (`state::files`'s unit tests).
+    std::fs::remove_file(&kept).expect("removed");
+    std::fs::create_dir_all(kept.join("taken")).expect("a directory");
     let endpoint = common::endpoint_wanting_100();
     endpoint.world().set_concurrency("f", "live", &[140.0], 2);
     let (_dir, daemon) = start(&endpoint);
     daemon.wait_for_put(&endpoint, 200, Duration::from_secs(20));
     let log = stop(daemon);
     assert!(log.contains("the snapshot was not saved"), "{log}");
-    assert_eq!(std::fs::read(&kept).expect("a snapshot"), before);
+    let left: Vec<_> = std::fs::read_dir(state.path())
+        .expect("readable")
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -393,3 +393,71 @@ fn run_plan_table(config: &std::path::Path) -> String {
     let _ = child.wait();
     out
 }
+
+/// The daemon's peak resident memory so far, in KiB.
+fn peak_kib(daemon: &Daemon) -> u64 {
+    std::fs::read_to_string(format!("/proc/{}/status", daemon.child.id()))
+        .expect("the daemon runs")
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmHWM")
+}
+
+#[test]
+fn an_answer_of_a_gigabyte_is_an_error_for_that_call_and_costs_no_memory() {
+    const GIB: u64 = 1024 * 1024 * 1024;
+    let endpoint = endpoint_wanting_100();
+    endpoint
+        .world()
+        .function("tagged")
+        .tags
+        .insert("team".into(), "shop".into());
+    // Reads: every attempt of the SDK's retry, twice over; events are sent once a try.
+    for (operation, count) in [
+        ("ListProvisionedConcurrencyConfigs", 6),
+        ("GetResources", 6),
+        ("PutEvents", 2),
+    ] {
+        endpoint
+            .world()
+            .inject(operation, std::iter::repeat_n(Fault::Huge(GIB), count));
+    }
+    let port = free_port();
+    let settings = format!(
+        "{}\ndiscovery_period = \"10s\"\n[events]\nbus = \"ops\"\nendpoint_url = \"{}\"",
+        daemon_settings(port, "1s"),
+        endpoint.url
+    );
+    let targets = format!(
+        "{}[[selector]]\ntags = {{ team = \"shop\" }}\nqualifier = \"live\"\nmin = 1\nmax = 5\n",
+        common::tracked_target("f", "live")
+    );
+    let (_dir, config) = aws_config(&endpoint.url, &settings, &targets);
+    let daemon = Daemon::start(&config, &format!("127.0.0.1:{port}"), &[]);
+    // Each huge answer failed its call only: the scan came again and the put went.
+    daemon.wait_for_put(&endpoint, 100, Duration::from_secs(60));
+    let served = |operation: &str| {
+        endpoint
+            .world()
+            .requests(operation)
+            .iter()
+            .filter(|logged| logged.status == 200)
+            .count()
+    };
+    assert!(
+        wait_for(Duration::from_secs(60), || served("PutEvents") > 2
+            && served("GetResources") > 6),
+        "{}",
+        daemon.log()
+    );
+    assert!(
+        daemon.log().contains("the answer is larger than 4 MiB"),
+        "{}",
+        daemon.log()
+    );
+    let peak = peak_kib(&daemon);
+    assert!(peak < 96 * 1024, "peak resident {peak} KiB");
+    assert_eq!(daemon.probe("/healthz"), Some(200));
+}

@@ -132,7 +132,9 @@ fn only_the_drivers_spawn_tasks_or_read_clocks() {
         "src/runtime/knowing/series.rs",
         // Discovery's reads.
         "src/runtime/discovery/reads.rs",
-        // The stores of the overrides and the snapshot, and the activity log's writer.
+        // The state directory's files (from the stores' blocking tasks), the stores
+        // of the overrides and the snapshot, and the activity log's writer.
+        "src/runtime/state/files.rs",
         "src/runtime/state/overrides/store.rs",
         "src/runtime/state/snapshot/store.rs",
         "src/runtime/state/activity.rs",

@@ -126,6 +126,10 @@ pub struct ConfigReport {
     pub replayed: Vec<ReplayedPolicy>,
     /// The highest concurrency in the window, for the recommended `max`.
     pub peak_concurrency: Option<f64>,
+    /// The concurrency-minutes of demand in the window: what the totals weigh
+    /// spillover by.
+    #[serde(skip)]
+    pub demand: f64,
 }
 
 impl ConfigReport {
@@ -184,50 +188,41 @@ pub struct AuditReport {
     pub static_spillover_pct: f64,
     pub managed_bill_dollars_a_month: f64,
     pub managed_spillover_pct: f64,
-    /// What `audit.toml` holds.
-    pub starter_config: String,
+    /// What `audit.toml` holds; `None` when no config is worth managing.
+    pub starter_config: Option<String>,
     /// The commands that would delete the unused configs: printed, never run.
     pub delete_commands: Vec<String>,
 }
 
-/// Judges every config; `region` names where it was read, for the commands it prints.
-pub fn assess(observed: &[Observed], region: &str, days: u32, prices: &Price) -> AuditReport {
-    let mut configs: Vec<ConfigReport> =
-        observed.iter().map(|one| assess_one(one, prices)).collect();
+/// The account's report from each config's judgement ([`judge`]); `region` names where
+/// it was read, for the commands it prints.
+pub fn assess(
+    mut configs: Vec<ConfigReport>,
+    region: &str,
+    days: u32,
+    prices: &Price,
+) -> AuditReport {
     configs.sort_by(|left, right| {
         (&left.function, &left.qualifier).cmp(&(&right.function, &right.qualifier))
     });
     // Totals over the demand the histories saw: spillover weighted by demand.
     let mut totals = [0.0_f64; 4];
-    for (config, one) in configs.iter().zip(sorted(observed)) {
-        let demand: f64 = one.history.concurrency.iter().flatten().sum();
+    for config in &configs {
         let managed = config.managed();
         let statics = config.replayed.first();
         totals[0] += config.bill_now();
-        totals[1] += statics.map_or(0.0, |s| s.spillover_pct * demand);
+        totals[1] += statics.map_or(0.0, |s| s.spillover_pct * config.demand);
         totals[2] += config.bill_managed();
         totals[3] += managed
             .or(statics)
-            .map_or(0.0, |m| m.spillover_pct * demand);
+            .map_or(0.0, |m| m.spillover_pct * config.demand);
     }
-    let demand: f64 = observed
-        .iter()
-        .map(|one| one.history.concurrency.iter().flatten().sum::<f64>())
-        .sum();
+    let demand: f64 = configs.iter().map(|config| config.demand).sum();
     let share = |weighted: f64| if demand > 0.0 { weighted / demand } else { 0.0 };
     let delete_commands = configs
         .iter()
         .filter(|config| config.has(|flag| *flag == Flag::Unused))
-        .map(|config| {
-            let mut command = format!(
-                "aws lambda delete-provisioned-concurrency-config --function-name {} --qualifier {}",
-                config.function, config.qualifier
-            );
-            if !region.is_empty() {
-                command.push_str(&format!(" --region {region}"));
-            }
-            command
-        })
+        .filter_map(|config| delete_command(config, region))
         .collect();
     let starter_config = starter(&configs, region);
     AuditReport {
@@ -244,16 +239,43 @@ pub fn assess(observed: &[Observed], region: &str, days: u32, prices: &Price) ->
     }
 }
 
-/// `observed` in the order `assess` sorts the reports in.
-fn sorted(observed: &[Observed]) -> Vec<&Observed> {
-    let mut sorted: Vec<&Observed> = observed.iter().collect();
-    sorted.sort_by(|left, right| {
-        (&left.function.name, &left.qualifier).cmp(&(&right.function.name, &right.qualifier))
-    });
-    sorted
+/// The command that would delete `config`, quoted for a shell; `None` for a name no
+/// Lambda function has, which no command should carry.
+fn delete_command(config: &ConfigReport, region: &str) -> Option<String> {
+    let names = [&config.function, &config.qualifier];
+    if names
+        .iter()
+        .any(|name| name.is_empty() || name.chars().any(char::is_control))
+    {
+        return None;
+    }
+    let mut command = format!(
+        "aws lambda delete-provisioned-concurrency-config --function-name {} --qualifier {}",
+        shell_word(&config.function),
+        shell_word(&config.qualifier)
+    );
+    if !region.is_empty() {
+        command.push_str(&format!(" --region {}", shell_word(region)));
+    }
+    Some(command)
 }
 
-fn assess_one(one: &Observed, prices: &Price) -> ConfigReport {
+/// `text` as one word for a POSIX shell: as it is when it holds only characters no
+/// shell treats specially, else in single quotes (a `'` closed, escaped and reopened).
+fn shell_word(text: &str) -> String {
+    let plain = text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.:/@=+,".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// Judges one config from what was read of it: its line of the report, replays
+/// included. Its history is needed no longer.
+pub fn judge(one: &Observed, prices: &Price) -> ConfigReport {
     let rates = prices.of(one.function.arm64);
     let gigabytes = f64::from(one.function.memory_mb) / 1024.0;
     let dollars_a_month =
@@ -292,6 +314,7 @@ fn assess_one(one: &Observed, prices: &Price) -> ConfigReport {
         flags,
         replayed,
         peak_concurrency,
+        demand: one.history.concurrency.iter().flatten().sum(),
     }
 }
 
@@ -356,19 +379,26 @@ fn flags(one: &Observed, utilization_mean: Option<f64>, prices: &Price) -> Vec<F
     flags
 }
 
+/// The highest `max` recommended: Lambda's count of concurrent executions fits an `i32`.
+const MAX_RECOMMENDED: f64 = 1e9;
+
+/// The recommended `max` for a config: twice the peak seen, and at least what it has.
+fn recommended_max(peak: f64, requested: u32) -> u32 {
+    ((peak * 2.0).ceil().clamp(1.0, MAX_RECOMMENDED) as u32).max(requested)
+}
+
 /// The recommended target for a config: tracking utilization at 0.7 with the forecast
-/// and the window choice on, bounded by twice the peak seen (and what it has now).
+/// and the window choice on, bounded by twice the peak seen (and what it has now). The
+/// replay needs no name: its function and qualifier are stand-ins, whatever Lambda
+/// answered.
 fn recommended(one: &Observed, peak: f64) -> crate::config::TargetConfig {
-    let max = ((peak * 2.0).ceil() as u32)
-        .max(one.config.requested)
-        .max(1);
+    let max = recommended_max(peak, one.config.requested);
     let text = format!(
-        "[[target]]\nfunction = \"{}\"\nqualifier = \"{}\"\nmin = 1\nmax = {max}\n\
-         tracking = {{ metric = \"utilization\", target = {RECOMMENDED_TARGET} }}\n",
-        one.function.name, one.qualifier
+        "[[target]]\nfunction = \"audited\"\nqualifier = \"live\"\nmin = 1\nmax = {max}\n\
+         tracking = {{ metric = \"utilization\", target = {RECOMMENDED_TARGET} }}\n"
     );
     let config = crate::config::parse(&text, Path::new("audit.toml"))
-        .expect("a recommended target is valid: names and qualifiers came from Lambda");
+        .expect("the recommended target's text is fixed but for a bounded max");
     let target = config
         .targets
         .into_iter()
@@ -470,41 +500,60 @@ impl Bill<'_> {
     }
 }
 
-/// `audit.toml`: a target for each config worth managing, bounds from its history;
-/// the others named in comments with why.
-fn starter(configs: &[ConfigReport], region: &str) -> String {
-    let aws = if region.is_empty() {
-        String::new()
-    } else {
-        format!("[aws]\nregion = \"{region}\"\n\n")
-    };
-    let mut out = format!(
-        "# Written by `pc-autoscaler audit`: a starting point, checked by `pc-autoscaler check`.\n\
-         {aws}[defaults]\n\
-         tracking = {{ metric = \"utilization\", target = {RECOMMENDED_TARGET}, forecast = \"on\", choose_window = \"on\" }}\n"
-    );
+/// `audit.toml`: a target for each config worth managing, bounds from its history; the
+/// others named in comments with why. `None` when no config is worth managing: a file
+/// without targets is one `check` refuses. Every name is written as a TOML string and
+/// escaped in comments, whatever Lambda answered; a config whose name `check` would
+/// refuse is left out, with why.
+fn starter(configs: &[ConfigReport], region: &str) -> Option<String> {
+    let mut targets = String::new();
+    let mut left = String::new();
     for config in configs {
+        let name = printable(&format!("{}:{}", config.function, config.qualifier)).into_owned();
         if !config.worth_managing() {
             let why: Vec<String> = config.flags.iter().map(Flag::label).collect();
             let _ = writeln!(
-                out,
-                "\n# left alone: {}:{} ({})",
-                config.function,
-                config.qualifier,
-                why.join(", ")
+                left,
+                "# left alone: {name} ({})",
+                printable(&why.join(", "))
             );
             continue;
         }
-        let max = ((config.peak_concurrency.unwrap_or(0.0) * 2.0).ceil() as u32)
-            .max(config.requested)
-            .max(1);
-        let _ = write!(
-            out,
-            "\n[[target]]\nfunction = \"{}\"\nqualifier = \"{}\"\nmin = 1\nmax = {max}\n",
-            config.function, config.qualifier
+        let max = recommended_max(config.peak_concurrency.unwrap_or(0.0), config.requested);
+        let target = format!(
+            "\n[[target]]\nfunction = {}\nqualifier = {}\nmin = 1\nmax = {max}\n",
+            toml_string(&config.function),
+            toml_string(&config.qualifier)
         );
+        match crate::config::parse(&target, Path::new("audit.toml")) {
+            Ok(_) => targets.push_str(&target),
+            Err(_) => {
+                let _ = writeln!(left, "# left out: {name} (a name `check` refuses)");
+            }
+        }
     }
-    out
+    if targets.is_empty() {
+        return None;
+    }
+    let aws = if region.is_empty() {
+        String::new()
+    } else {
+        format!("[aws]\nregion = {}\n\n", toml_string(region))
+    };
+    if !left.is_empty() {
+        left.insert(0, '\n');
+    }
+    Some(format!(
+        "# Written by `pc-autoscaler audit`: a starting point, checked by `pc-autoscaler check`.\n\
+         {aws}[defaults]\n\
+         tracking = {{ metric = \"utilization\", target = {RECOMMENDED_TARGET}, forecast = \"on\", choose_window = \"on\" }}\n\
+         {targets}{left}"
+    ))
+}
+
+/// `text` as a TOML string, escaped as TOML requires.
+fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
 }
 
 fn money(value: f64) -> String {
@@ -552,6 +601,9 @@ pub fn render(report: &AuditReport) -> String {
     for command in &report.delete_commands {
         let _ = writeln!(out, "unused, to delete (not run): {}", printable(command));
     }
+    if report.starter_config.is_none() {
+        let _ = writeln!(out, "no config is worth managing: no audit.toml is written");
+    }
     out
 }
 
@@ -560,7 +612,9 @@ pub fn write_outputs(report: &AuditReport, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let json = serde_json::to_string_pretty(report).expect("a report is plain data");
     std::fs::write(dir.join("report.json"), json)?;
-    std::fs::write(dir.join("audit.toml"), &report.starter_config)?;
+    if let Some(starter) = &report.starter_config {
+        std::fs::write(dir.join("audit.toml"), starter)?;
+    }
     chart::write(report, &dir.join("audit.svg"))
 }
 

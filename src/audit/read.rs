@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::task::JoinSet;
 
-use crate::audit::{History, Observed};
+use crate::audit::price::Price;
+use crate::audit::{ConfigReport, History, Observed, judge};
 use crate::aws::{
     Aliases, AwsError, FunctionConfigs, FunctionSummary, LambdaApi, MetricQuery, MetricsApi,
     ScalableTarget, ScalingApi,
@@ -26,10 +27,11 @@ use crate::runtime::plane::listing::list_functions;
 /// Lambda reads in flight at once; each still waits for its turn in the budget.
 const IN_FLIGHT: usize = 8;
 
-/// What was read, and what could not be.
+/// What was read, judged config by config as it came (each history is dropped once
+/// judged), and what could not be read.
 #[derive(Debug, Default)]
 pub struct AccountRead {
-    pub observed: Vec<Observed>,
+    pub configs: Vec<ConfigReport>,
     /// Functions listed in all.
     pub functions: usize,
     pub problems: Vec<String>,
@@ -51,12 +53,13 @@ struct FunctionRead {
     reserved: Result<Option<u32>, AwsError>,
 }
 
-/// Reads the account over the `days` before `now`; `progress` hears each step.
+/// Reads the account over the `days` before `now` and judges each config at `prices`;
+/// `progress` hears each step.
 pub async fn read<L: LambdaApi, M: MetricsApi, S: ScalingApi>(
     control: &Control<L>,
-    metrics: &M,
-    scaling: &S,
+    (metrics, scaling): (&M, &S),
     (days, now): (u32, DateTime<Utc>),
+    prices: &Price,
     progress: &mut dyn FnMut(String),
 ) -> Result<AccountRead, AwsError> {
     let functions = list_functions(control, |count| {
@@ -82,7 +85,7 @@ pub async fn read<L: LambdaApi, M: MetricsApi, S: ScalingApi>(
     ));
     let window = (now - TimeDelta::days(i64::from(days)), now);
     for one in reads {
-        observe(one, (metrics, &scalable, window), &mut read).await;
+        observe(one, (metrics, &scalable, window), prices, &mut read).await;
     }
     Ok(read)
 }
@@ -107,10 +110,12 @@ async fn scalable_targets<S: ScalingApi>(scaling: &S, problems: &mut Vec<String>
     }
 }
 
-/// Each config of one function's reads, with its history over `window`, into `read`.
+/// Each config of one function's reads, with its history over `window`, judged into
+/// `read`.
 async fn observe<M: MetricsApi>(
     one: FunctionRead,
     (metrics, scalable, (start, now)): (&M, &Scalable, (DateTime<Utc>, DateTime<Utc>)),
+    prices: &Price,
     read: &mut AccountRead,
 ) {
     let name = one.summary.name.clone();
@@ -147,7 +152,7 @@ async fn observe<M: MetricsApi>(
                 History::default()
             }
         };
-        read.observed.push(Observed {
+        let observed = Observed {
             function: one.summary.clone(),
             scalable_target: scalable.get(&(name.clone(), qualifier.clone())).cloned(),
             qualifier,
@@ -156,7 +161,8 @@ async fn observe<M: MetricsApi>(
             reserved,
             aliases: aliases.clone(),
             history,
-        });
+        };
+        read.configs.push(judge(&observed, prices));
     }
 }
 

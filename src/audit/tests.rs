@@ -41,7 +41,7 @@ fn observed(function: &str, qualifier: &str, requested: u32) -> Observed {
 }
 
 fn flags_of(one: &Observed) -> Vec<String> {
-    assess_one(one, &Price::us_east_1())
+    judge(one, &Price::us_east_1())
         .flags
         .iter()
         .map(Flag::label)
@@ -51,13 +51,13 @@ fn flags_of(one: &Observed) -> Vec<String> {
 #[test]
 fn dollars_a_month_are_the_published_price_of_what_is_requested() {
     // 10 × 2 GB × 730 h × 3,600 s × $0.0000041667 = $219.0017...
-    let report = assess_one(&observed("f", "live", 10), &Price::us_east_1());
+    let report = judge(&observed("f", "live", 10), &Price::us_east_1());
     assert_eq!(format!("{:.2}", report.dollars_a_month), "219.00");
     // Graviton, 1 GB, 5: 5 × 1 × 2,628,000 × $0.0000033334 = $43.80.
     let mut arm = observed("g", "live", 5);
     arm.function.memory_mb = 1024;
     arm.function.arm64 = true;
-    let report = assess_one(&arm, &Price::us_east_1());
+    let report = judge(&arm, &Price::us_east_1());
     assert_eq!(format!("{:.2}", report.dollars_a_month), "43.80");
     assert_eq!(
         report.spillover_pct.map(|pct| format!("{pct:.2}")),
@@ -71,7 +71,7 @@ fn the_whole_bill_counts_provisioned_time_duration_on_it_and_on_demand_and_reque
     // provisioned 10 × 2 GB × 2,628,000 s × $0.0000041667 = $219.0018;
     // duration on provisioned 7 × 60 s × 2 GB × $0.0000097222 × 43,800 minutes = $357.6992;
     // requests 1,010 ÷ 10^6 × $0.20 × (2,628,000 s ÷ 172,800 s) = $0.0031; in all $576.70.
-    let report = assess_one(&observed("f", "live", 10), &Price::us_east_1());
+    let report = judge(&observed("f", "live", 10), &Price::us_east_1());
     assert_eq!(
         format!("{:.2}", report.replayed[0].bill_dollars_a_month),
         "576.70"
@@ -79,7 +79,7 @@ fn the_whole_bill_counts_provisioned_time_duration_on_it_and_on_demand_and_reque
     // Pinned at 5 instead, 2 of the 7 spill to on demand at $0.0000166667:
     // 5 × 2 × 2,628,000 × $0.0000041667 = $109.5009; 5 × 60 × 2 × $0.0000097222 × 43,800
     // = $255.4994; 2 × 60 × 2 × $0.0000166667 × 43,800 = $175.2004; $0.0031: $540.20.
-    let report = assess_one(&observed("f", "live", 5), &Price::us_east_1());
+    let report = judge(&observed("f", "live", 5), &Price::us_east_1());
     assert_eq!(
         format!("{:.2}", report.replayed[0].bill_dollars_a_month),
         "540.20"
@@ -132,7 +132,7 @@ fn each_failure_is_flagged() {
 
 #[test]
 fn a_day_of_history_is_replayed_through_the_four_policies_and_less_is_not() {
-    let report = assess_one(&observed("f", "live", 10), &Price::us_east_1());
+    let report = judge(&observed("f", "live", 10), &Price::us_east_1());
     let names: Vec<&str> = report
         .replayed
         .iter()
@@ -151,27 +151,27 @@ fn a_day_of_history_is_replayed_through_the_four_policies_and_less_is_not() {
     );
     let mut short = observed("f", "live", 10);
     short.history.concurrency.truncate(MIN_REPLAY_MINUTES - 1);
-    assert!(assess_one(&short, &Price::us_east_1()).replayed.is_empty());
+    assert!(judge(&short, &Price::us_east_1()).replayed.is_empty());
 }
 
 #[test]
 fn the_starter_config_passes_check_and_names_what_it_leaves_alone() {
     let mut unused = observed("old", "1", 4);
     unused.history.provisioned_invocations = 0.0;
-    let report = assess(
-        &[observed("f", "live", 10), unused],
-        "us-east-1",
-        14,
-        &Price::us_east_1(),
-    );
-    let config = crate::config::parse(&report.starter_config, Path::new("audit.toml"))
-        .unwrap_or_else(|errors| panic!("{errors}\n{}", report.starter_config));
+    let prices = Price::us_east_1();
+    let judged = [observed("f", "live", 10), unused]
+        .iter()
+        .map(|one| judge(one, &prices))
+        .collect();
+    let report = assess(judged, "us-east-1", 14, &prices);
+    let starter = report
+        .starter_config
+        .clone()
+        .expect("one config is worth managing");
+    let config = crate::config::parse(&starter, Path::new("audit.toml"))
+        .unwrap_or_else(|errors| panic!("{errors}\n{starter}"));
     assert_eq!(config.targets.len(), 1);
-    assert!(
-        report
-            .starter_config
-            .contains("# left alone: old:1 (unused")
-    );
+    assert!(starter.contains("# left alone: old:1 (unused"));
     assert_eq!(
         report.delete_commands,
         [

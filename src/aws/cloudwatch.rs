@@ -1,6 +1,11 @@
 //! `MetricsApi` over the official SDK: all queries of a cycle in as few
 //! `GetMetricData` calls as the API allows (500 queries a call), following `NextToken`.
 //!
+//! A datapoint no Lambda metric can have (not a number, infinite, negative, or above
+//! [`MAX_VALUE`]) is refused here, at the read, and its series is marked partial: it
+//! never reaches a decision or a bill, and a series with one left out never counts as
+//! idle.
+//!
 //! What it must not do: read anything but the queries it is given, or retry beyond the
 //! SDK's standard retry.
 
@@ -21,6 +26,9 @@ use crate::policy::Datapoint;
 pub const MAX_QUERIES_PER_REQUEST: usize = 500;
 /// One datapoint per minute.
 const PERIOD_SECONDS: i32 = 60;
+/// The largest datapoint taken: far above any account's concurrency or any count a
+/// minute of invocations, and small enough that sums and prices of it stay exact.
+pub const MAX_VALUE: f64 = 1e9;
 
 #[derive(Clone)]
 pub struct SdkMetrics {
@@ -69,6 +77,7 @@ impl MetricsApi for SdkMetrics {
     ) -> Result<MetricsBatch, AwsError> {
         let mut batch = MetricsBatch::default();
         let mut collected: BTreeMap<String, (Vec<Datapoint>, SeriesStatus)> = BTreeMap::new();
+        let mut refused = std::collections::BTreeSet::new();
         for chunk in queries.chunks(MAX_QUERIES_PER_REQUEST) {
             let sdk_queries: Vec<MetricDataQuery> = chunk.iter().map(sdk_query).collect();
             let mut token: Option<String> = None;
@@ -87,14 +96,16 @@ impl MetricsApi for SdkMetrics {
                     .map_err(from_sdk)?;
                 batch.calls += 1;
                 for result in output.metric_data_results() {
-                    collect(&mut collected, result);
+                    if collect(&mut collected, result) > 0 {
+                        refused.extend(result.id().map(str::to_owned));
+                    }
                 }
                 token = output.next_token().map(str::to_owned);
                 if token.is_none() {
                     break;
                 }
                 pages += 1;
-                if pages >= super::MAX_PAGES {
+                if pages >= super::MAX_METRIC_PAGES {
                     // Cut short: whatever was read is marked partial, so it holds.
                     for query in chunk {
                         if let Some(entry) = collected.get_mut(&query.id)
@@ -109,9 +120,13 @@ impl MetricsApi for SdkMetrics {
         }
         for query in queries {
             // A query the answer does not mention at all was not read: not "no data".
-            let (mut points, status) = collected
+            let (mut points, mut status) = collected
                 .remove(&query.id)
                 .unwrap_or((Vec::new(), SeriesStatus::Failed));
+            if refused.contains(&query.id) && status == SeriesStatus::Complete {
+                tracing::warn!(query = %query.id, "datapoints no Lambda metric can have were refused; the series counts as partial");
+                status = SeriesStatus::Partial;
+            }
             points.sort_by_key(|point| point.timestamp);
             batch
                 .series
@@ -121,12 +136,14 @@ impl MetricsApi for SdkMetrics {
     }
 }
 
-/// Adds one query's page of datapoints to what was collected for it.
+/// Adds one query's page of datapoints to what was collected for it; returns how many
+/// it refused.
 fn collect(
     collected: &mut BTreeMap<String, (Vec<Datapoint>, SeriesStatus)>,
     result: &aws_sdk_cloudwatch::types::MetricDataResult,
-) {
-    let Some(id) = result.id() else { return };
+) -> usize {
+    let Some(id) = result.id() else { return 0 };
+    let mut refused = 0;
     let entry = collected
         .entry(id.to_owned())
         .or_insert_with(|| (Vec::new(), SeriesStatus::Complete));
@@ -134,6 +151,10 @@ fn collect(
     // as it needs to be, where pushing one by one would leave up to half of it spare.
     entry.0.reserve_exact(result.timestamps().len());
     for (timestamp, value) in result.timestamps().iter().zip(result.values()) {
+        if !(value.is_finite() && (0.0..=MAX_VALUE).contains(value)) {
+            refused += 1;
+            continue;
+        }
         if let Some(timestamp) =
             DateTime::from_timestamp(timestamp.secs(), timestamp.subsec_nanos())
         {
@@ -150,4 +171,5 @@ fn collect(
         (_, Some(StatusCode::PartialData)) => SeriesStatus::Partial,
         (_, Some(_)) => SeriesStatus::Failed,
     };
+    refused
 }

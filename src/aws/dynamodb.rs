@@ -76,7 +76,11 @@ impl DynamoLease {
             .retry_config(RetryConfig::disabled());
         let shared = loader.load().await;
         Self {
-            client: Client::new(&shared),
+            client: Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&shared)
+                    .interceptor(super::AnswerLimit(super::answers::MAX_ANSWER_BYTES))
+                    .build(),
+            ),
             table: leader.table.clone(),
             name: leader.name.clone(),
             create_table: leader.create_table,
@@ -265,17 +269,19 @@ impl DynamoState {
     pub async fn connect(aws: &AwsSettings, leader: &LeaderSettings) -> Self {
         use aws_config::timeout::TimeoutConfig;
         let timeout = Duration::from_secs(5);
-        let shared = super::loader(aws, leader.endpoint_url.as_deref())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(timeout)
-                    .operation_attempt_timeout(timeout)
-                    .build(),
-            )
-            .load()
-            .await;
+        let loader = super::loader(aws, leader.endpoint_url.as_deref()).timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(timeout)
+                .operation_attempt_timeout(timeout)
+                .build(),
+        );
+        let shared = loader.load().await;
         Self {
-            client: Client::new(&shared),
+            client: Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&shared)
+                    .interceptor(super::AnswerLimit(super::answers::MAX_ANSWER_BYTES))
+                    .build(),
+            ),
             table: leader.table.clone(),
             name: leader.name.clone(),
         }

@@ -24,14 +24,17 @@ impl SdkEvents {
     /// Region and account the events name come from the same chain.
     pub async fn connect(aws: &AwsSettings, events: &EventsSettings) -> (Self, Option<String>) {
         use aws_config::retry::RetryConfig;
-        let shared = super::loader(aws, events.endpoint_url.as_deref())
-            .retry_config(RetryConfig::disabled())
-            .load()
-            .await;
+        let loader = super::loader(aws, events.endpoint_url.as_deref())
+            .retry_config(RetryConfig::disabled());
+        let shared = loader.load().await;
         let region = shared.region().map(ToString::to_string);
         (
             Self {
-                client: Client::new(&shared),
+                client: Client::from_conf(
+                    aws_sdk_eventbridge::config::Builder::from(&shared)
+                        .interceptor(super::AnswerLimit(super::answers::MAX_ANSWER_BYTES))
+                        .build(),
+                ),
                 bus: events.bus.clone(),
             },
             region,

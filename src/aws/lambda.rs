@@ -170,7 +170,9 @@ impl LambdaApi for SdkLambda {
     async fn provisioned_configs(&self, function: &str) -> Result<FunctionConfigs, AwsError> {
         let mut configs = FunctionConfigs::new();
         let mut marker: Option<String> = None;
-        let mut pages = 0;
+        // An incomplete list would understate what other qualifiers hold and so
+        // overstate the reserved cap: it is read whole or is a failed read.
+        let mut walk = super::Walk::new("ListProvisionedConcurrencyConfigs", super::FUNCTION_WALK);
         loop {
             let output = self
                 .reads
@@ -198,19 +200,9 @@ impl LambdaApi for SdkLambda {
                     ),
                 );
             }
-            marker = output.next_marker().map(str::to_owned);
+            marker = walk.next(output.next_marker().map(str::to_owned))?;
             if marker.is_none() {
                 return Ok(configs);
-            }
-            pages += 1;
-            if pages >= super::MAX_PAGES {
-                // An incomplete list would understate what other qualifiers hold and so
-                // overstate the reserved cap: report it as a failed read.
-                return Err(AwsError::Malformed {
-                    message: format!(
-                        "ListProvisionedConcurrencyConfigs still had more after {pages} pages"
-                    ),
-                });
             }
         }
     }
@@ -262,7 +254,8 @@ impl LambdaApi for SdkLambda {
     async fn aliases(&self, function: &str) -> Result<super::Aliases, AwsError> {
         let mut aliases = super::Aliases::new();
         let mut marker: Option<String> = None;
-        for _ in 0..super::MAX_PAGES {
+        let mut walk = super::Walk::new("ListAliases", super::FUNCTION_WALK);
+        loop {
             let output = self
                 .reads
                 .list_aliases()
@@ -288,17 +281,11 @@ impl LambdaApi for SdkLambda {
                     );
                 }
             }
-            marker = output.next_marker().map(str::to_owned);
+            marker = walk.next(output.next_marker().map(str::to_owned))?;
             if marker.is_none() {
                 return Ok(aliases);
             }
         }
-        Err(AwsError::Malformed {
-            message: format!(
-                "ListAliases still had more after {} pages",
-                super::MAX_PAGES
-            ),
-        })
     }
 }
 

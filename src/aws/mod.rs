@@ -12,6 +12,8 @@
 //! What it must not do: show SDK types to the rest of the crate, decide anything, or
 //! count what it sends (`metrics::Instrumented` does).
 
+pub mod answers;
+pub use answers::AnswerLimit;
 mod cloudwatch;
 pub mod dynamodb;
 mod errors;
@@ -364,9 +366,60 @@ impl Connect for Sdk {
 pub const DEFAULT_TIMEOUT: Duration = crate::config::keys::AWS_TIMEOUT.duration();
 /// Attempts the SDK makes for a read before it reports the error.
 pub const READ_ATTEMPTS: u32 = 3;
-/// Pages one paginated operation may read before it stops and reports the result as
-/// incomplete: a service that keeps returning a next token must not loop for ever.
-pub const MAX_PAGES: usize = 50;
+/// `GetMetricData` pages one read follows before it marks what it has as partial, so
+/// that the targets hold: a pass's read is due again within the interval.
+pub const MAX_METRIC_PAGES: usize = 50;
+/// How long a walk through one function's list (its configs, its aliases) may take.
+pub const FUNCTION_WALK: Duration = Duration::from_secs(300);
+/// How long a walk through an account's list (its functions, its tagged resources, its
+/// scalable targets) may take: at Lambda's 15 requests a second, 2.7 million functions.
+pub const ACCOUNT_WALK: Duration = Duration::from_secs(3600);
+
+/// A walk through a paginated list, to its end: within a time budget rather than a
+/// page cap, since an account's list may be long, and never round a loop (a page
+/// token that comes back). What a walk returns is the whole list or an error.
+pub struct Walk {
+    what: &'static str,
+    deadline: tokio::time::Instant,
+    tokens: std::collections::HashSet<String>,
+}
+
+impl Walk {
+    /// A walk through `what` that must end within `budget`.
+    pub fn new(what: &'static str, budget: Duration) -> Self {
+        Self {
+            what,
+            deadline: tokio::time::Instant::now() + budget,
+            tokens: Default::default(),
+        }
+    }
+
+    /// Takes the token a page ended with: `None` at the end, or the next page's token;
+    /// an error when the walk has outlived its budget or the token came before.
+    pub fn next(&mut self, token: Option<String>) -> Result<Option<String>, AwsError> {
+        let Some(token) = token else {
+            return Ok(None);
+        };
+        let pages = self.tokens.len() + 1;
+        if !self.tokens.insert(token.clone()) {
+            return Err(AwsError::Malformed {
+                message: format!(
+                    "{} gave a page token again after {pages} pages: the list loops",
+                    self.what
+                ),
+            });
+        }
+        if tokio::time::Instant::now() >= self.deadline {
+            return Err(AwsError::Malformed {
+                message: format!(
+                    "{} was not read to its end within its time budget ({pages} pages)",
+                    self.what
+                ),
+            });
+        }
+        Ok(Some(token))
+    }
+}
 
 /// The overall deadline of one operation, retries and their backoff included, for a
 /// per-attempt `timeout`: every attempt may take the whole timeout, and the SDK's
@@ -390,12 +443,6 @@ fn loader(settings: &AwsSettings, endpoint: Option<&str>) -> aws_config::ConfigL
     loader
 }
 
-/// One HTTP client (its connection pools and TLS configuration) for every shard's
-/// clients, made by the first shard's loader: an account and Region is not a reason
-/// for another TLS stack or pool.
-static HTTP_CLIENT: std::sync::OnceLock<aws_smithy_runtime_api::client::http::SharedHttpClient> =
-    std::sync::OnceLock::new();
-
 /// The SDK's shared config of a shard: the standard AWS chain overridden by `[aws]`;
 /// with `role`, on credentials from STS `AssumeRole` made with that chain's, which the
 /// SDK's provider caches and renews before they expire.
@@ -414,13 +461,7 @@ async fn shard_config(
             .operation_timeout(operation_deadline(timeout))
             .build(),
     );
-    if let Some(client) = HTTP_CLIENT.get() {
-        loader = loader.http_client(client.clone());
-    }
     let shared = loader.load().await;
-    if let Some(client) = shared.http_client() {
-        let _ = HTTP_CLIENT.set(client);
-    }
     let Some(role) = role else {
         return shared;
     };
@@ -444,6 +485,7 @@ pub async fn connect_scaling(settings: &AwsSettings, role: Option<&AccountSettin
     let shared = shard_config(settings, role).await;
     let config = aws_sdk_applicationautoscaling::config::Builder::from(&shared)
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(READ_ATTEMPTS))
+        .interceptor(AnswerLimit(answers::MAX_ANSWER_BYTES))
         .build();
     SdkScaling::new(aws_sdk_applicationautoscaling::Client::from_conf(config))
 }
@@ -456,17 +498,22 @@ pub async fn connect(
     use aws_config::retry::RetryConfig;
 
     let shared = shard_config(settings, role).await;
+    let limit = AnswerLimit(answers::MAX_ANSWER_BYTES);
     let reads = aws_sdk_lambda::config::Builder::from(&shared)
         .retry_config(RetryConfig::standard().with_max_attempts(READ_ATTEMPTS))
+        .interceptor(limit)
         .build();
     let writes = aws_sdk_lambda::config::Builder::from(&shared)
         .retry_config(RetryConfig::disabled())
+        .interceptor(limit)
         .build();
     let metrics = aws_sdk_cloudwatch::config::Builder::from(&shared)
         .retry_config(RetryConfig::standard().with_max_attempts(READ_ATTEMPTS))
+        .interceptor(AnswerLimit(answers::MAX_METRICS_ANSWER_BYTES))
         .build();
     let tagging = aws_sdk_resourcegroupstagging::config::Builder::from(&shared)
         .retry_config(RetryConfig::standard().with_max_attempts(READ_ATTEMPTS))
+        .interceptor(limit)
         .build();
     Clients {
         lambda: SdkLambda::new(

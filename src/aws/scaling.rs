@@ -38,7 +38,8 @@ impl ScalingApi for SdkScaling {
     async fn lambda_targets(&self) -> Result<Vec<ScalableTarget>, AwsError> {
         let mut scheduled: BTreeMap<String, usize> = BTreeMap::new();
         let mut token = None;
-        for _ in 0..super::MAX_PAGES {
+        let mut walk = super::Walk::new("DescribeScheduledActions", super::ACCOUNT_WALK);
+        loop {
             let output = self
                 .client
                 .describe_scheduled_actions()
@@ -52,14 +53,15 @@ impl ScalingApi for SdkScaling {
                     .entry(action.resource_id().to_owned())
                     .or_default() += 1;
             }
-            token = output.next_token().map(str::to_owned);
+            token = walk.next(output.next_token().map(str::to_owned))?;
             if token.is_none() {
                 break;
             }
         }
         let mut targets = Vec::new();
         let mut token = None;
-        for _ in 0..super::MAX_PAGES {
+        let mut walk = super::Walk::new("DescribeScalableTargets", super::ACCOUNT_WALK);
+        loop {
             let output = self
                 .client
                 .describe_scalable_targets()
@@ -81,17 +83,11 @@ impl ScalingApi for SdkScaling {
                     scheduled_actions: scheduled.get(target.resource_id()).copied().unwrap_or(0),
                 });
             }
-            token = output.next_token().map(str::to_owned);
+            token = walk.next(output.next_token().map(str::to_owned))?;
             if token.is_none() {
                 return Ok(targets);
             }
         }
-        Err(AwsError::Malformed {
-            message: format!(
-                "DescribeScalableTargets still had more after {} pages",
-                super::MAX_PAGES
-            ),
-        })
     }
 }
 

@@ -12,7 +12,10 @@ pub async fn caller_arn(
     endpoint: Option<&str>,
 ) -> Result<String, AwsError> {
     let shared = super::loader(settings, endpoint).load().await;
-    let answer = aws_sdk_sts::Client::new(&shared)
+    let config = aws_sdk_sts::config::Builder::from(&shared)
+        .interceptor(super::AnswerLimit(super::answers::MAX_ANSWER_BYTES))
+        .build();
+    let answer = aws_sdk_sts::Client::from_conf(config)
         .get_caller_identity()
         .send()
         .await

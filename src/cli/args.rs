@@ -115,11 +115,17 @@ pub enum OverrideAction {
         #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
         config: PathBuf,
     },
-    /// Ends an override now: by its id, or every one set on a target by name.
+    /// Ends an override now: by its id, every one set on a target by name, or with
+    /// `--all` every one (without reading them: it also empties a store that no longer
+    /// reads).
     Clear {
         #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
         config: PathBuf,
-        id_or_target: String,
+        /// Every override.
+        #[arg(long, conflicts_with = "id_or_target")]
+        all: bool,
+        #[arg(required_unless_present = "all")]
+        id_or_target: Option<String>,
     },
 }
 

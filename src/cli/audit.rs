@@ -3,6 +3,7 @@
 //! What it must not do: write to AWS; only the files `--out` names are written.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
@@ -35,14 +36,30 @@ pub enum AuditFailure {
     Unreadable(String),
 }
 
-/// Reads one account and Region at `now` and judges its provisioned concurrency;
-/// returns the report for people. `progress` hears each step of the reads.
+/// What `audit` found: the text for people and the report its files are made from.
+pub struct Audited {
+    pub text: String,
+    pub report: audit::AuditReport,
+}
+
+/// Reads one account and Region at `now` and judges its provisioned concurrency.
+/// `progress` hears each step of the reads. A `--out` that cannot be written is
+/// refused before anything is read; the files are written by [`write_outputs`], after
+/// the caller has shown the text.
 pub async fn audit(
     config: Config,
     options: &AuditOptions,
     now: DateTime<Utc>,
     progress: &mut dyn FnMut(String),
-) -> Result<String, AuditFailure> {
+) -> Result<Audited, AuditFailure> {
+    if let Some(dir) = &options.out {
+        writable(dir).map_err(|error| {
+            AuditFailure::Invalid(format!(
+                "--out {}: {error}",
+                printable(&dir.display().to_string())
+            ))
+        })?;
+    }
     let key = shard_of(&config, options)?;
     let (settings, account) = config.shard_access(&key);
     let region = settings.region.clone().unwrap_or_default();
@@ -59,34 +76,51 @@ pub async fn audit(
         account.map(|account| account.account_id.clone()),
         settings.region.clone(),
     );
-    let read = audit::read::read(
+    let prices = audit::price::Price::us_east_1();
+    let mut read = audit::read::read(
         &control,
-        &clients.metrics,
-        &scaling,
+        (&clients.metrics, &scaling),
         (options.days, now),
+        &prices,
         progress,
     )
     .await
     .map_err(|error| {
         AuditFailure::Unreadable(format!("the functions could not be listed: {error}"))
     })?;
-    let report = audit::assess(
-        &read.observed,
-        &region,
-        options.days,
-        &audit::price::Price::us_east_1(),
-    );
-    if let Some(dir) = &options.out {
-        audit::write_outputs(&report, dir).map_err(|error| {
-            AuditFailure::Unreadable(format!("cannot write to {}: {error}", dir.display()))
-        })?;
-    }
+    let configs = std::mem::take(&mut read.configs);
+    let report = audit::assess(configs, &region, options.days, &prices);
     let place = if key.is_base() {
         region
     } else {
         key.to_string()
     };
-    Ok(render(&read, &report, &place))
+    let text = render(&read, &report, &place);
+    Ok(Audited { text, report })
+}
+
+/// `report.json`, `audit.svg` and `audit.toml` in `dir`; returns what to tell.
+pub fn write_outputs(report: &audit::AuditReport, dir: &Path) -> Result<String, AuditFailure> {
+    audit::write_outputs(report, dir).map_err(|error| {
+        AuditFailure::Unreadable(format!("cannot write to {}: {error}", dir.display()))
+    })?;
+    let toml = match report.starter_config {
+        Some(_) => " and audit.toml",
+        None => "",
+    };
+    Ok(format!(
+        "wrote {0}/report.json, {0}/audit.svg{toml}\n",
+        printable(&dir.display().to_string())
+    ))
+}
+
+/// Whether `dir` is a directory this process can write in, made if absent: checked
+/// before the reads, so a bad `--out` costs nothing.
+fn writable(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".pc-autoscaler-audit-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(probe)
 }
 
 /// The account and Region the flags name: an `[[account]]` and one of its Regions, or
@@ -117,12 +151,12 @@ fn shard_of(config: &Config, options: &AuditOptions) -> Result<ShardKey, AuditFa
 /// not be read.
 fn render(read: &audit::read::AccountRead, report: &audit::AuditReport, place: &str) -> String {
     let with_configs: BTreeSet<&String> =
-        read.observed.iter().map(|one| &one.function.name).collect();
+        (report.configs.iter()).map(|one| &one.function).collect();
     let mut text = format!(
         "{} functions, {} with provisioned concurrency ({} configs) in {place}\n",
         read.functions,
         with_configs.len(),
-        read.observed.len(),
+        report.configs.len(),
     );
     text.push_str(&audit::render(report));
     for problem in &read.problems {

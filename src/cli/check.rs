@@ -34,6 +34,9 @@ pub fn render(config: &Config, now: DateTime<Utc>) -> String {
     );
     render_settings(&mut out, config);
     let _ = writeln!(out, "{}", budget_line(config));
+    if let Some(line) = selector_load_line(config) {
+        let _ = writeln!(out, "{line}");
+    }
     if let Some(warning) = budget_warning(config) {
         let _ = writeln!(out, "warning: {warning}");
     }
@@ -120,6 +123,35 @@ pub fn budget_line(config: &Config) -> String {
         load.steady,
         daemon.control_plane_budget
     )
+}
+
+/// What the selectors' functions will cost, which `check` cannot count before they
+/// are found: per 1,000 functions found, their drift scans; and for a shard with a
+/// name-glob selector, one walk of `ListFunctions` (50 functions a page) over every
+/// function of its account and Region each discovery, which serves all of them.
+pub fn selector_load_line(config: &Config) -> Option<String> {
+    if config.selectors.is_empty() {
+        return None;
+    }
+    let daemon = &config.daemon;
+    let scans = 1000.0 / daemon.drift_scan_period.as_secs_f64();
+    let listing = config.shards().iter().any(|key| {
+        config
+            .selectors_of(key)
+            .any(|selector| selector.tags.is_empty())
+    });
+    let pages = 1000.0 / 50.0 / daemon.discovery_period.as_secs_f64();
+    Some(format!(
+        "selectors: each 1,000 functions they find need {scans:.2}/s of drift scans{}",
+        if listing {
+            format!(
+                "; name-glob selectors list every function of their account and Region each discovery ({}): {pages:.3}/s for each 1,000 functions there",
+                show_duration(daemon.discovery_period)
+            )
+        } else {
+            String::new()
+        }
+    ))
 }
 
 /// When the drift scan period cannot be met at the budget: what would meet it.

@@ -9,12 +9,14 @@ use std::time::Duration;
 use crate::aws;
 use crate::cli::overrides::{override_line, override_store};
 use crate::cli::plan;
+use crate::config::TargetConfig;
 use crate::config::{Config, ShardKey};
 use crate::runtime::course::ReadBacks;
-use crate::runtime::discovery::{Skipped, Written};
+use crate::runtime::discovery::{Resolution, Skipped, Written, reads};
 use crate::runtime::drivers::once::{self, ApplyOptions, Context};
 use crate::runtime::knowing::evaluate::Evaluation;
 use crate::runtime::knowing::evaluate::nothing_read;
+use crate::runtime::plane::control::{Control, ONE_SHOT_GET_FUNCTION_RATE};
 
 type SdkContext = Context<aws::SdkLambda, aws::SdkMetrics>;
 
@@ -63,18 +65,9 @@ async fn contexts(mut config: Config, read_rate: Option<f64>) -> Contexts {
             settings.region.clone(),
         );
         context.overrides = overrides.clone();
-        let selectors: Vec<_> = config.selectors_of(&key).cloned().collect();
-        if !selectors.is_empty() {
-            let found = crate::runtime::discovery::reads::read(
-                &context.control,
-                &clients.tagging,
-                &selectors,
-                config.daemon.discovery_rate,
-                &Default::default(),
-            )
-            .await;
+        if config.selectors_of(&key).next().is_some() {
             let resolution =
-                crate::runtime::discovery::resolve(&config, &key, &written, &found, &[]);
+                discover(&config, &key, &written, &context.control, &clients.tagging).await;
             for (selector, why) in resolution.failed {
                 let reason = format!("the selector could not be read: {why}");
                 let function = "*".to_owned();
@@ -101,6 +94,59 @@ async fn contexts(mut config: Config, read_rate: Option<f64>) -> Contexts {
         contexts.keys.push(key);
     }
     contexts
+}
+
+/// What the selectors of shard `key` find live, beside the targets `written` out.
+async fn discover(
+    config: &Config,
+    key: &ShardKey,
+    written: &Written,
+    control: &Control<aws::SdkLambda>,
+    tagging: &aws::SdkTagging,
+) -> Resolution {
+    let selectors: Vec<_> = config.selectors_of(key).cloned().collect();
+    let found = reads::read(
+        control,
+        tagging,
+        &selectors,
+        config.daemon.discovery_rate,
+        &Default::default(),
+    )
+    .await;
+    crate::runtime::discovery::resolve(config, key, written, &found, &[])
+}
+
+/// Every target of `config`: those written out and those its selectors find live; and
+/// why a selector could not be read, for each one that could not.
+pub async fn every_target(config: &Config) -> (Vec<TargetConfig>, Vec<String>) {
+    let mut targets = config.targets.clone();
+    let mut failed = Vec::new();
+    let written = Written::of(&config.targets);
+    for key in config.shards() {
+        if config.selectors_of(&key).next().is_none() {
+            continue;
+        }
+        let (settings, account) = config.shard_access(&key);
+        let clients = aws::connect(&settings, account).await;
+        let control = Control::new(
+            clients.lambda,
+            config.daemon.max_read_rate,
+            ONE_SHOT_GET_FUNCTION_RATE,
+            config,
+            None,
+        )
+        .in_shard(
+            account.map(|account| account.account_id.clone()),
+            settings.region.clone(),
+        );
+        let resolution = discover(config, &key, &written, &control, &clients.tagging).await;
+        failed.extend(
+            (resolution.failed.iter())
+                .map(|(selector, why)| format!("selector `{selector}` in {key}: {why}")),
+        );
+        targets.extend(resolution.targets);
+    }
+    (targets, failed)
 }
 
 /// Every shard's evaluations, shard after shard.

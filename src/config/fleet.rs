@@ -138,6 +138,7 @@ fn account(
             None
         }
     };
+    let role_span = raw.role_arn.as_ref().map(Spanned::span);
     let role = match raw.role_arn {
         Some(arn) => role(checker, arn),
         None => {
@@ -159,6 +160,23 @@ fn account(
     let external_id = raw.external_id.filter(|id| external_id(checker, id));
     let session_name = session_name(checker, raw.session_name);
     let (name, (role_arn, account_id), regions) = (name?, role?, regions?);
+    // Two accounts that reach the same functions would make each a target twice, and
+    // their writes would undo each other.
+    let twin = earlier.iter().find(|other| {
+        other.role_arn == role_arn
+            || (other.account_id == account_id
+                && other.regions.iter().any(|region| regions.contains(region)))
+    });
+    if let (Some(twin), Some(span)) = (twin, role_span) {
+        checker.error(
+            span,
+            format!(
+                "account `{}` already reaches account {account_id} in these Regions; one [[account]] per AWS account and Region",
+                twin.name
+            ),
+        );
+        return None;
+    }
     Some(AccountSettings {
         name,
         role_arn,
@@ -602,6 +620,8 @@ mod tests {
             |extra: &str| format!("[[selector]]\nqualifier = \"live\"\nmin = 1\nmax = 2\n{extra}");
         for (text, key, reason) in [
             (format!("{account}{account}{}", target("account = \"shop\"\nregion = \"us-east-1\"")), "account[1].name", "another [[account]] is already named `shop`"),
+            (format!("{account}{}{}", account.replace("\"shop\"", "\"twin\""), target("account = \"shop\"\nregion = \"us-east-1\"")), "account[1].role_arn", "account `shop` already reaches account 111111111111"),
+            (format!("{account}{}{}", account.replace("\"shop\"", "\"twin\"").replace("role/pc", "role/other").replace("\"us-east-1\", ", ""), target("account = \"shop\"\nregion = \"us-east-1\"")), "account[1].role_arn", "one [[account]] per AWS account and Region"),
             ("[[account]]\nname = \"x\"\nrole_arn = \"arn:aws:iam::1:user/x\"\nregions = [\"us-east-1\"]\n".to_owned() + &target(""), "account[0].role_arn", "is not an IAM role ARN"),
             ("[[account]]\nname = \"x\"\nrole_arn = \"arn:aws:iam::111111111111:role/x\"\nregions = [\"mars-1\"]\n".to_owned() + &target(""), "account[0].regions[0]", "is not a Region name"),
             (format!("{account}{}", target("account = \"shop\"")), "target[0].function", "manages several Regions; say which with `region`"),

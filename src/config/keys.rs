@@ -236,7 +236,7 @@ keys! {
     SELECTOR_TAGS: "selector.tags", text(None), "Tags a function must all have, `{ key = \"value\" }`; `\"*\"` takes any value. Found with the Resource Groups Tagging API.";
     SELECTOR_FUNCTIONS: "selector.functions", text(None), "Function-name globs (`*`, `?`); one must match. Without `tags`, functions are listed with `ListFunctions`.";
     SELECTOR_QUALIFIER: "selector.qualifier", text(None), "The alias managed on each function found (required); a function without it is skipped.";
-    SELECTOR_TAG_OVERRIDES: "selector.tag_overrides", KeyKind::Flag { default: false }, "Tags `pc-autoscaler:min`, `pc-autoscaler:max` and `pc-autoscaler:target` on a function override the template's.";
+    SELECTOR_TAG_OVERRIDES: "selector.tag_overrides", KeyKind::Flag { default: false }, "Tags `pc-autoscaler:min`, `pc-autoscaler:max` and `pc-autoscaler:target` on a function override the template's, `min` and `max` within the template's `max`.";
     TARGET_FUNCTION: "target.function", text(None), "The function: a name, partial ARN or ARN (required).";
     TARGET_QUALIFIER: "target.qualifier", text(None), "An alias or a published version, not `$LATEST` (required).";
     TARGET_NAME: "target.name", text(None), "The target's label in logs and metrics; default `function:qualifier`, `account/function:qualifier` in an `[[account]]` (`account/region/function:qualifier` when it has several Regions).";

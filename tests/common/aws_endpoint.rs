@@ -49,6 +49,9 @@ pub enum Fault {
     /// `GetMetricData` only: every result marked `PartialData` with no `NextToken`,
     /// its newest datapoints left out.
     PartialData,
+    /// 200 with a body of this many bytes, streamed (never held here): what a hostile
+    /// or broken service might send.
+    Huge(u64),
 }
 
 /// One request as the endpoint saw it.
@@ -441,7 +444,16 @@ async fn route(
         .unwrap_or_default()
         .to_owned();
     if target == "ResourceGroupsTaggingAPI_20170126.GetResources" {
+        if let Some(response) = json_fault(&world, "GetResources") {
+            return response;
+        }
         return get_resources(&world, &headers, &body);
+    }
+    if target == "AWSEvents.PutEvents" {
+        if let Some(response) = json_fault(&world, "PutEvents") {
+            return response;
+        }
+        return put_events(&world, &body);
     }
     if let Some(operation) = target.strip_prefix("AnyScaleFrontendService.") {
         return application_auto_scaling(&world, operation);
@@ -450,6 +462,63 @@ async fn route(
         return assume_role(&base, &body);
     }
     handle(world, method, uri, headers, body).await
+}
+
+/// The next fault of a JSON 1.1 `operation`, logged, as its response.
+fn json_fault(world: &Arc<Mutex<World>>, operation: &'static str) -> Option<Response> {
+    let mut world = world.lock().expect("the world lock is not poisoned");
+    let fault = world.faults.get_mut(operation)?.pop_front()?;
+    let response = fault_response(&fault, false)?;
+    world.log.push(Logged {
+        operation,
+        function: None,
+        qualifier: None,
+        value: None,
+        status: response.status().as_u16(),
+        at: Instant::now(),
+        queries: 0,
+        caller: None,
+    });
+    Some(response)
+}
+
+/// EventBridge `PutEvents`: every entry accepted.
+fn put_events(world: &Arc<Mutex<World>>, body: &[u8]) -> Response {
+    let request: Json = serde_json::from_slice(body).unwrap_or_default();
+    let count = request["Entries"].as_array().map_or(0, Vec::len);
+    let entries: Vec<Json> = (0..count)
+        .map(|index| json!({ "EventId": index.to_string() }))
+        .collect();
+    let mut world = world.lock().expect("the world lock is not poisoned");
+    json_11(
+        &mut world,
+        "PutEvents",
+        json!({ "FailedEntryCount": 0, "Entries": entries }),
+    )
+}
+
+/// A body of `left` spaces, a chunk at a time.
+struct Spaces {
+    left: u64,
+}
+
+impl http_body::Body for Spaces {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        const CHUNK: u64 = 64 * 1024;
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        let size = self.left.min(CHUNK);
+        self.left -= size;
+        let chunk = Bytes::from(vec![b' '; size as usize]);
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(chunk))))
+    }
 }
 
 fn form_value(body: &[u8], name: &str) -> Option<String> {
@@ -753,6 +822,18 @@ fn fault_response(fault: &Fault, cbor: bool) -> Option<Response> {
         ),
         Fault::DeniedWith(message) => (403, "AccessDeniedException", *message, json!({})),
         Fault::PartialData => return None,
+        Fault::Huge(bytes) => {
+            let mut response = Response::new(axum::body::Body::new(Spaces { left: *bytes }));
+            response.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static(if cbor {
+                    "application/cbor"
+                } else {
+                    "application/json"
+                }),
+            );
+            return Some(response);
+        }
         Fault::Malformed => {
             return Some(if cbor {
                 let mut response = (StatusCode::OK, vec![0xff_u8, 0x00, 0x13]).into_response();
@@ -1273,7 +1354,8 @@ fn get_metric_data(world: &World, body: &[u8], partial: bool) -> (Response, usiz
     (cbor_response(200, Cbor::Map(response)), queries.len())
 }
 
-fn concurrency_key(function: &str, qualifier: &str) -> SeriesKey {
+/// The key of `function:qualifier`'s `ConcurrentExecutions` series.
+pub fn concurrency_key(function: &str, qualifier: &str) -> SeriesKey {
     let dimensions = vec![
         ("FunctionName".to_owned(), function.to_owned()),
         ("Resource".to_owned(), format!("{function}:{qualifier}")),

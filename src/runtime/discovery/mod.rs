@@ -17,7 +17,7 @@ use std::sync::Arc;
 use crate::aws::Aliases;
 use crate::config::{
     Config, FunctionId, MetricKind, Origin, Qualifier, SelectorConfig, ShardKey, TargetConfig,
-    default_target_name, keys,
+    default_target_name,
 };
 
 /// The tag a function's owners set its `min` with (`pc-autoscaler:max`, `:target` too).
@@ -300,16 +300,19 @@ fn apply_tag_overrides(
             crate::escape::printable(value)
         )
     };
+    // The right to tag a function is not the right to take the account's pool: the
+    // tags move the bounds within the template's `max`, never above it.
+    let ceiling = target.max;
     let count = |key: &str, value: &str, low: u32| {
         value
             .parse::<u32>()
             .ok()
-            .filter(|count| (low..=keys::MAX_COUNT).contains(count))
+            .filter(|count| (low..=ceiling).contains(count))
             .ok_or_else(|| {
                 bad(
                     key,
                     value,
-                    format!("expected a whole number from {low} to {}", keys::MAX_COUNT),
+                    format!("expected a whole number from {low} to the selector's max, {ceiling}"),
                 )
             })
     };

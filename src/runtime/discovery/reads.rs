@@ -1,7 +1,8 @@
 //! Discovery's reads for one shard: each selector's functions (the tagging API's
 //! `GetResources` by tags, paced at `daemon.discovery_rate`, or Lambda's
-//! `ListFunctions` within the shard's budget when a selector has only name globs),
-//! and the aliases of functions not seen before (`ListAliases`, within the budget).
+//! `ListFunctions` within the shard's budget when a selector has only name globs, one
+//! walk for all of them), each list read to its end, and the aliases of functions not
+//! seen before (`ListAliases`, within the budget).
 //! A failed read is reported in [`Found`], never retried in a loop here: the next
 //! discovery tries again, and the other shards never wait for this one.
 //!
@@ -14,14 +15,12 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 
 use super::{Found, FoundFunction};
-use crate::aws::{Aliases, AwsError, LambdaApi, TaggingApi};
+use crate::aws::{ACCOUNT_WALK, Aliases, AwsError, LambdaApi, TaggingApi, Walk};
 use crate::config::SelectorConfig;
 use crate::runtime::plane::budget::Priority;
 use crate::runtime::plane::control::Control;
 use crate::runtime::plane::listing::list_functions;
 
-/// Pages of `GetResources` one selector may read: 500 pages of 100 functions.
-const MAX_PAGES: usize = 500;
 /// Alias reads in flight at once; each still waits for its budget turn.
 const ALIAS_READS: usize = 8;
 
@@ -36,9 +35,14 @@ pub async fn read<L: LambdaApi, T: TaggingApi>(
 ) -> Found {
     let pause = Duration::from_secs_f64(1.0 / rate);
     let mut found = Found::default();
+    // One walk of `ListFunctions` serves every name-glob selector of the shard.
+    let mut listing: Option<Result<Vec<FoundFunction>, AwsError>> = None;
     for selector in selectors {
         let read = if selector.tags.is_empty() {
-            listed(control).await
+            match &listing {
+                Some(listed) => listed.clone(),
+                None => listing.insert(listed(control).await).clone(),
+            }
         } else {
             tagged(tagging, &selector.tags, pause).await
         };
@@ -79,23 +83,19 @@ async fn tagged<T: TaggingApi>(
 ) -> Result<Vec<FoundFunction>, AwsError> {
     let mut functions = Vec::new();
     let mut token = None;
-    for page in 0..MAX_PAGES {
-        if page > 0 {
-            tokio::time::sleep(pause).await;
-        }
+    let mut walk = Walk::new("GetResources", ACCOUNT_WALK);
+    loop {
         let read = tagging.tagged_page(tags, token).await?;
         functions.extend(read.functions.into_iter().map(|function| FoundFunction {
             name: function.name,
             tags: function.tags,
         }));
-        token = read.next;
+        token = walk.next(read.next)?;
         if token.is_none() {
             return Ok(functions);
         }
+        tokio::time::sleep(pause).await;
     }
-    Err(AwsError::Malformed {
-        message: format!("GetResources still had more after {MAX_PAGES} pages"),
-    })
 }
 
 /// Every function of the account and Region, by name, within the budget.

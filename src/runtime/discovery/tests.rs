@@ -106,12 +106,12 @@ fn a_selected_function_becomes_a_target_in_its_shard_with_the_template() {
 fn tag_overrides_change_the_bounds_and_target_and_say_so() {
     let tags = [
         ("pc-autoscaler:min", "5"),
-        ("pc-autoscaler:max", "80"),
+        ("pc-autoscaler:max", "40"),
         ("pc-autoscaler:target", "0.5"),
     ];
     let resolution = resolved(&found(vec![function("cart", &tags)], Vec::new()), &[]);
     let target = &resolution.targets[0];
-    assert_eq!((target.min, target.max), (5, 80));
+    assert_eq!((target.min, target.max), (5, 40));
     assert_eq!(
         target.tracking.as_ref().map(|tracking| tracking.target),
         Some(0.5)
@@ -128,7 +128,19 @@ fn a_bad_tag_override_skips_that_function_only_and_says_which_tag() {
             "tag `pc-autoscaler:min` = `abc`: expected a whole number",
         ),
         ("pc-autoscaler:max", "0", "tag `pc-autoscaler:max` = `0`"),
-        ("pc-autoscaler:min", "60", "max (50) is below min (60)"),
+        ("pc-autoscaler:min", "30\"", "expected a whole number"),
+        ("pc-autoscaler:min", "45", "max (40) is below min (45)"),
+        // A tag moves the bounds within the template's max (50), never above it.
+        (
+            "pc-autoscaler:min",
+            "60",
+            "from 0 to the selector's max, 50",
+        ),
+        (
+            "pc-autoscaler:max",
+            "2147483647",
+            "from 1 to the selector's max, 50",
+        ),
         (
             "pc-autoscaler:target",
             "1.5",
@@ -136,7 +148,11 @@ fn a_bad_tag_override_skips_that_function_only_and_says_which_tag() {
         ),
         ("pc-autoscaler:target", "NaN", "expected a utilization"),
     ] {
-        let functions = vec![function("bad", &[(key, value)]), function("good", &[])];
+        let mut tags = vec![(key, value)];
+        if value == "45" {
+            tags.push(("pc-autoscaler:max", "40"));
+        }
+        let functions = vec![function("bad", &tags), function("good", &[])];
         let resolution = resolved(&found(functions, Vec::new()), &[]);
         assert_eq!(names(&resolution), ["shop/good:live"], "{key}={value}");
         assert_eq!(resolution.skipped.len(), 1);

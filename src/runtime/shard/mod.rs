@@ -494,8 +494,9 @@ impl Shard {
             };
             self.record(&TargetName::from(scope), entry, now);
         }
-        if taken.first {
-            // The decisions the wait held back.
+        if taken.first || taken.everyone {
+            // The decisions the wait held back, or those the pause of an unread store
+            // held.
             self.decide_all(Trigger::Override, now);
             return;
         }

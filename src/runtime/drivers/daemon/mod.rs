@@ -25,7 +25,7 @@ mod events;
 mod http;
 pub mod notify;
 mod reload;
-pub use crate::runtime::state::snapshot::store::check_state_directory;
+pub use crate::runtime::state::files::check_state_directory;
 mod wake;
 
 use std::path::PathBuf;
@@ -253,6 +253,16 @@ pub async fn run_from_file(
     run(listener, source, parts, inbox).await
 }
 
+/// Says what of the state directory others than its owner may write: whoever may
+/// write it may set overrides.
+fn warn_of_unsafe_modes(config: &Config) {
+    if let Some(directory) = &config.daemon.state_directory {
+        for place in crate::runtime::state::files::unsafe_modes(directory) {
+            tracing::warn!(place = %place, "others than its owner may write the state directory: whoever may write it may set overrides");
+        }
+    }
+}
+
 /// Runs the daemon on `listener` until `commands` says `Shutdown` or closes (the shape
 /// of mini-redis's `server::run`, with reloads on the same channel), then lets writes
 /// in flight finish within the grace period.
@@ -283,6 +293,7 @@ pub async fn run<A: Connect, W: WakeSource>(
             return Ok(());
         }
     }
+    warn_of_unsafe_modes(&config);
     // What parsing the config took is freed by now.
     crate::trim::release_free_memory();
     let view = http::View {

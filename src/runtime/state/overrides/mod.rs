@@ -12,7 +12,7 @@ pub mod store;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, TargetConfig};
+use crate::config::{TargetConfig, glob_matches};
 use crate::policy::overrides::{Override, OverrideKind, Pause};
 
 /// The encoding's version; another is refused, never guessed at.
@@ -21,6 +21,8 @@ pub const VERSION: u32 = 1;
 pub const MAX_LENGTH: TimeDelta = TimeDelta::days(30);
 /// The longest reason kept, in characters.
 pub const MAX_REASON: usize = 256;
+/// The longest setter's name kept, in characters (`$USER` or an IAM ARN).
+pub const MAX_BY: usize = 256;
 /// The most overrides kept at once: the list stays one small DynamoDB item.
 pub const MAX_OVERRIDES: usize = 500;
 
@@ -37,7 +39,7 @@ impl Scope {
     pub fn covers(&self, target: &str) -> bool {
         match self {
             Scope::Target(name) => name == target,
-            Scope::Glob(pattern) => glob_matches(pattern.as_bytes(), target.as_bytes()),
+            Scope::Glob(pattern) => glob_matches(pattern, target),
             Scope::All => true,
         }
     }
@@ -51,34 +53,6 @@ impl std::fmt::Display for Scope {
             Scope::All => f.write_str("all targets"),
         }
     }
-}
-
-/// `*` matches any run of characters, `?` one; everything else itself. Iterative,
-/// with one point to go back to, so no pattern is slower than linear times its stars.
-fn glob_matches(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut back: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pattern.get(p) {
-            Some(b'*') => {
-                back = Some((p, t));
-                p += 1;
-            }
-            Some(&c) if c == b'?' || c == text[t] => {
-                p += 1;
-                t += 1;
-            }
-            _ => match back {
-                Some((star, from)) => {
-                    p = star + 1;
-                    t = from + 1;
-                    back = Some((star, from + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 /// One override as kept.
@@ -96,7 +70,23 @@ pub struct StoredOverride {
     pub reason: String,
 }
 
+/// A reader's clock and the CLI's may differ a little: an override that ends this much
+/// beyond [`MAX_LENGTH`] ahead is still taken.
+const CLOCK_SLACK: TimeDelta = TimeDelta::minutes(5);
+
 impl StoredOverride {
+    /// Why the daemon does not apply this override at `now`, when it does not: the
+    /// command line's limits hold for a store edited by hand.
+    pub fn refusal(&self, now: DateTime<Utc>) -> Option<String> {
+        if self.until > now + MAX_LENGTH + CLOCK_SLACK {
+            return Some(format!(
+                "{} ends more than 30 days ahead ({})",
+                self.kind, self.until
+            ));
+        }
+        parse_kind(&self.kind).err()
+    }
+
     /// As the policy takes it; `None` for a kind this build cannot read.
     pub fn as_policy(&self) -> Option<Override> {
         Some(Override {
@@ -138,6 +128,7 @@ impl OverrideList {
             .overrides
             .iter()
             .filter(|one| now < one.until && one.scope.covers(target))
+            .filter(|one| one.refusal(now).is_none())
             .collect();
         covering.sort_by_key(|one| std::cmp::Reverse(one.set_at));
         covering
@@ -200,13 +191,12 @@ pub struct SetRequest {
 /// override to keep, with `id`.
 pub fn check(
     request: SetRequest,
-    config: &Config,
+    targets: &[TargetConfig],
     now: DateTime<Utc>,
     id: String,
 ) -> Result<StoredOverride, String> {
     let kind = parse_kind(&request.kind)?;
-    let covered: Vec<&TargetConfig> = config
-        .targets
+    let covered: Vec<&TargetConfig> = targets
         .iter()
         .filter(|target| request.scope.covers(target.name.as_str()))
         .collect();
@@ -249,7 +239,13 @@ pub fn check(
         kind: kind.to_string(),
         until: request.until,
         set_at: now,
-        by: request.by,
+        // Who set it is kept bounded and printable, whatever the environment said.
+        by: request
+            .by
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_BY)
+            .collect(),
         reason: reason.to_owned(),
     })
 }
@@ -268,7 +264,7 @@ fn highest_max(target: &TargetConfig) -> u32 {
 mod tests {
     use super::*;
 
-    fn config() -> Config {
+    fn config() -> crate::config::Config {
         crate::config::parse(
             "[[target]]\nfunction = \"checkout\"\nqualifier = \"live\"\nmin = 1\nmax = 300\n\
              [[target]]\nfunction = \"search\"\nqualifier = \"live\"\nmin = 1\nmax = 100\n",
@@ -303,9 +299,11 @@ mod tests {
             ("a*b*c", "aXbYbZ", false),
             ("", "", true),
             ("", "x", false),
+            // `?` is one character, as in selector globs, not one byte.
+            ("caf?:live", "café:live", true),
         ] {
             assert_eq!(
-                glob_matches(pattern.as_bytes(), text.as_bytes()),
+                Scope::Glob(pattern.into()).covers(text),
                 matches,
                 "{pattern} {text}"
             );
@@ -341,8 +339,9 @@ mod tests {
     fn bad_requests_are_refused_with_the_reason() {
         let config = config();
         let target = |name: &str| Scope::Target(name.into());
-        let refused =
-            |request: SetRequest| check(request, &config, at(0), "id".into()).expect_err("refused");
+        let refused = |request: SetRequest| {
+            check(request, &config.targets, at(0), "id".into()).expect_err("refused")
+        };
         assert!(refused(request(target("nope:live"), "pin 5", 60)).contains("not a target"));
         assert!(
             refused(request(Scope::Glob("x*".into()), "pin 5", 60)).contains("covers no target")
@@ -361,7 +360,7 @@ mod tests {
         assert!(refused(forged).contains("control characters"));
         let kept = check(
             request(Scope::All, "pause scale-in", 60),
-            &config,
+            &config.targets,
             at(0),
             "id".into(),
         )
@@ -375,7 +374,7 @@ mod tests {
         let set = |scope: Scope, kind: &str, until: i64, set_at: i64| {
             let mut kept = check(
                 request(scope, kind, until),
-                &config,
+                &config.targets,
                 at(0),
                 kind.to_string(),
             )

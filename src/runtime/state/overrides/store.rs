@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::aws::OverrideTable;
 use crate::config::Config;
-use crate::runtime::state::files::{read_file, write_file};
+use crate::runtime::state::files::{Lock, read_file, write_file};
 use crate::runtime::state::overrides::{OverrideList, VERSION};
 
 /// The overrides' file in the state directory.
@@ -66,29 +66,26 @@ impl<T: OverrideTable> OverrideStore<T> {
     }
 
     /// Applies `change` to the list kept and keeps the result, from a fresh read again
-    /// when another writer came first; returns what `change` returned.
+    /// when another writer came first; returns what `change` returned. In the state
+    /// directory, writers take the file's lock for the whole read, change and write.
     pub async fn change<R>(
         &self,
         mut change: impl FnMut(&mut OverrideList) -> Result<R, String>,
     ) -> Result<R, String> {
+        if let OverrideStore::File(path) = self {
+            let locked = path.clone();
+            let _lock = tokio::task::spawn_blocking(move || Lock::take(&locked))
+                .await
+                .map_err(|error| error.to_string())??;
+            let (mut list, _) = self.load().await?;
+            let answer = change(&mut list)?;
+            self.replace(list).await?;
+            return Ok(answer);
+        }
         for _ in 0..TRIES {
             let (mut list, version) = self.load().await?;
             let answer = change(&mut list)?;
-            let bytes = list.encode();
-            let kept = match self {
-                OverrideStore::File(path) => {
-                    let path = path.clone();
-                    tokio::task::spawn_blocking(move || write_file(&path, &bytes))
-                        .await
-                        .map_err(|error| error.to_string())??;
-                    true
-                }
-                OverrideStore::Table(table) => table
-                    .save_overrides(bytes, version)
-                    .await
-                    .map_err(|error| format!("the overrides could not be written: {error}"))?,
-            };
-            if kept {
+            if self.replace_if(list, version).await? {
                 return Ok(answer);
             }
         }
@@ -96,6 +93,52 @@ impl<T: OverrideTable> OverrideStore<T> {
             "the overrides changed under this write {TRIES} times in a row; try again"
         ))
     }
+
+    /// Keeps `list` in place of whatever is kept, without reading it first: how a
+    /// store that cannot be read any more is emptied.
+    pub async fn replace(&self, list: OverrideList) -> Result<(), String> {
+        match self {
+            OverrideStore::File(path) => {
+                let (path, bytes) = (path.clone(), list.encode());
+                tokio::task::spawn_blocking(move || write_file(&path, &bytes))
+                    .await
+                    .map_err(|error| error.to_string())?
+            }
+            OverrideStore::Table(table) => {
+                let version = table
+                    .load_overrides()
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|(_, version)| version);
+                if save(table.as_ref(), list, version).await? {
+                    Ok(())
+                } else {
+                    Err("the overrides changed under this write; try again".into())
+                }
+            }
+        }
+    }
+
+    /// Keeps `list` if what is kept is still at `version` (the table's condition).
+    async fn replace_if(&self, list: OverrideList, version: Option<u64>) -> Result<bool, String> {
+        match self {
+            OverrideStore::File(_) => self.replace(list).await.map(|()| true),
+            OverrideStore::Table(table) => save(table.as_ref(), list, version).await,
+        }
+    }
+}
+
+/// Keeps `list` in the table if the version kept is still `version`.
+async fn save<T: OverrideTable>(
+    table: &T,
+    list: OverrideList,
+    version: Option<u64>,
+) -> Result<bool, String> {
+    table
+        .save_overrides(list.encode(), version)
+        .await
+        .map_err(|error| format!("the overrides could not be written: {error}"))
 }
 
 impl<T> std::fmt::Display for OverrideStore<T> {

@@ -6,7 +6,10 @@
 //!
 //! Plain data and its encoding (JSON, versioned, with the fingerprint of the targets it
 //! was written for). A snapshot that does not decode, is of another version, was
-//! written for other targets or is older than [`MAX_AGE`] is refused with the reason.
+//! written for other targets, is older than [`MAX_AGE`] or dated ahead of now, or
+//! remembers more than [`MAX_FUNCTIONS`] functions, is refused with the reason; all of
+//! that is judged on a first pass that keeps nothing of the functions, so a forged
+//! snapshot costs its bytes and no more.
 //! What it must not do: read or write anything; the stores are the driver's.
 
 pub mod store;
@@ -24,7 +27,12 @@ pub const VERSION: u32 = 1;
 /// A snapshot older than this orders nothing: what it says is too likely to be wrong.
 pub const MAX_AGE: TimeDelta = TimeDelta::hours(1);
 /// The largest snapshot read: far above 5,000 targets' (about 0.5 MB).
-pub const MAX_BYTES: usize = 32 * 1024 * 1024;
+pub const MAX_BYTES: usize = 16 * 1024 * 1024;
+/// The most functions a snapshot may remember: a shard holds fewer (Lambda's
+/// control-plane limit of 15 requests a second scans about 50,000 functions an hour).
+pub const MAX_FUNCTIONS: usize = 50_000;
+/// How far ahead of this host's clock a snapshot may be dated: clocks differ a little.
+pub const MAX_AHEAD: TimeDelta = TimeDelta::minutes(5);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -64,8 +72,47 @@ pub enum Refused {
     OtherTargets,
     #[error("it was written {minutes} minutes ago, more than an hour")]
     TooOld { minutes: i64 },
+    #[error("it is dated {minutes} minutes ahead of this host's clock")]
+    FromTheFuture { minutes: i64 },
     #[error("it is larger than {} MiB", MAX_BYTES / (1024 * 1024))]
     TooLarge,
+    #[error("it remembers {0} functions, more than {MAX_FUNCTIONS}")]
+    TooMany(usize),
+}
+
+/// What a snapshot says of itself, read before its functions are kept.
+#[derive(Deserialize)]
+struct Head {
+    version: u32,
+    fingerprint: String,
+    written_at: DateTime<Utc>,
+    functions: Counted,
+}
+
+/// How many elements a JSON array holds, counted without keeping any.
+struct Counted(usize);
+
+impl<'de> Deserialize<'de> for Counted {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Counter;
+        impl<'de> serde::de::Visitor<'de> for Counter {
+            type Value = Counted;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a list")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Counted, A::Error> {
+                let mut count = 0;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    count += 1;
+                }
+                Ok(Counted(count))
+            }
+        }
+        deserializer.deserialize_seq(Counter)
+    }
 }
 
 /// A stable fingerprint of the targets in force (their functions and qualifiers, in
@@ -108,21 +155,29 @@ impl Snapshot {
         if bytes.len() > MAX_BYTES {
             return Err(Refused::TooLarge);
         }
-        let snapshot: Snapshot =
-            serde_json::from_slice(bytes).map_err(|error| Refused::Malformed(error.to_string()))?;
-        if snapshot.version != VERSION {
-            return Err(Refused::Version(snapshot.version));
+        let malformed = |error: serde_json::Error| Refused::Malformed(error.to_string());
+        let head: Head = serde_json::from_slice(bytes).map_err(malformed)?;
+        if head.version != VERSION {
+            return Err(Refused::Version(head.version));
         }
-        if snapshot.fingerprint != expected {
+        if head.fingerprint != expected {
             return Err(Refused::OtherTargets);
         }
-        let age = now - snapshot.written_at;
+        let age = now - head.written_at;
         if age > MAX_AGE {
             return Err(Refused::TooOld {
                 minutes: age.num_minutes(),
             });
         }
-        Ok(snapshot)
+        if -age > MAX_AHEAD {
+            return Err(Refused::FromTheFuture {
+                minutes: (-age).num_minutes(),
+            });
+        }
+        if head.functions.0 > MAX_FUNCTIONS {
+            return Err(Refused::TooMany(head.functions.0));
+        }
+        serde_json::from_slice(bytes).map_err(malformed)
     }
 
     /// What it remembers each qualifier of each function to have, by function
@@ -223,6 +278,18 @@ mod tests {
         assert_eq!(
             Snapshot::decode(&bytes, &print, at(61)),
             Err(Refused::TooOld { minutes: 61 })
+        );
+        assert_eq!(
+            Snapshot::decode(&bytes, &print, at(-10)),
+            Err(Refused::FromTheFuture { minutes: 10 })
+        );
+        let crowded = Snapshot {
+            functions: vec![good.functions[0].clone(); MAX_FUNCTIONS + 1],
+            ..good.clone()
+        };
+        assert_eq!(
+            Snapshot::decode(&crowded.encode(), &print, at(30)),
+            Err(Refused::TooMany(MAX_FUNCTIONS + 1))
         );
     }
 }

@@ -95,17 +95,3 @@ fn file_of(base: &Path, slot: &str) -> PathBuf {
     }
     base.with_file_name(format!("snapshot-{}.json", slot.replace('/', "-")))
 }
-
-/// Why the daemon could not keep its snapshot in `directory`, if it could not: `check`
-/// asks where the daemon will run.
-pub fn check_state_directory(directory: &Path) -> Result<(), String> {
-    if !directory.is_dir() {
-        return Err(format!("{} is not a directory", directory.display()));
-    }
-    let probe = directory.join(format!(".pc-autoscaler-check-{}", std::process::id()));
-    std::fs::File::create(&probe)
-        .map(|_| {
-            let _ = std::fs::remove_file(&probe);
-        })
-        .map_err(|error| format!("{} cannot be written: {error}", directory.display()))
-}
