@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone: formatting, lints, every test, and the
-# static musl build the container ships. Installs what the tests need first (Debian
-# packages: prometheus with promtool, systemd-analyze, musl-tools, python3-venv; the
-# rustup musl target; moto from PyPI in target/moto-venv for the DynamoDB lease
-# tests), so a new machine needs nothing else.
+# The whole test suite, from a fresh clone: formatting, lints, the packages
+# (scripts/package.sh on the static musl build: the .deb, the image, the tarball, man
+# pages and completions), and every test, those of the packages included. Installs
+# what the tests need first (Debian packages: prometheus with promtool, systemd-analyze,
+# musl-tools, python3-venv, buildah, lintian, man-db; the rustup musl target; moto from
+# PyPI in target/moto-venv for the DynamoDB lease tests), so a new machine needs
+# nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +14,9 @@ command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v musl-gcc >/dev/null || missing+=(musl-tools)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+command -v buildah >/dev/null || missing+=(buildah)
+command -v lintian >/dev/null || missing+=(lintian)
+command -v man >/dev/null || missing+=(man-db)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
   sudo_cmd=""
@@ -38,8 +43,8 @@ cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
-echo "== static musl build (the Dockerfile's target; profile static-check: release without LTO)"
-cargo build --profile static-check --locked --target x86_64-unknown-linux-musl --bin pc-autoscaler
+echo "== packages on the static musl build (profile static-check: release without LTO)"
+PROFILE=static-check bash scripts/package.sh
 static_binary=target/x86_64-unknown-linux-musl/static-check/pc-autoscaler
 if ! ldd "$static_binary" 2>&1 | grep -qE "statically linked|not a dynamic executable"; then
   echo "error: $static_binary is dynamically linked:" >&2

@@ -71,6 +71,39 @@ fn main() -> ExitCode {
             }
         }
         Command::Run(args) => run(args),
+        Command::Completions { shell } => {
+            emit_bytes(&pc_autoscaler::cli::manual::completions(shell));
+            ExitCode::SUCCESS
+        }
+        Command::Man { out } => man(out.as_deref()),
+    }
+}
+
+/// `man`: the command's page on stdout, or every page written to `out`.
+fn man(out: Option<&std::path::Path>) -> ExitCode {
+    let pages = pc_autoscaler::cli::manual::man_pages();
+    let Some(dir) = out else {
+        emit_bytes(&pages[0].1);
+        return ExitCode::SUCCESS;
+    };
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        pages
+            .iter()
+            .try_for_each(|(name, roff)| std::fs::write(dir.join(name), roff))
+    });
+    match written {
+        Ok(()) => {
+            emit(&format!(
+                "wrote {} man pages to {}\n",
+                pages.len(),
+                dir.display()
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {}: {error}", dir.display());
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -172,6 +205,13 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("a tokio runtime starts: this only fails when the OS refuses threads")
+}
+
+/// Writes bytes to stdout, as [`emit`] does text.
+fn emit_bytes(bytes: &[u8]) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(bytes).and_then(|()| stdout.flush());
 }
 
 /// Writes a command's output to stdout; a reader that went away (`| head`) is not an

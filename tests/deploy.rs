@@ -26,7 +26,7 @@ fn unit_under_test() -> (tempfile::TempDir, String) {
     std::fs::write(
         &path,
         unit.replace(
-            "/usr/local/bin/pc-autoscaler",
+            "/usr/bin/pc-autoscaler",
             env!("CARGO_BIN_EXE_pc-autoscaler"),
         ),
     )
@@ -49,8 +49,9 @@ fn the_systemd_unit_verifies() {
     for line in [
         "Type=notify",
         "WatchdogSec=",
-        "ExecReload=/bin/kill -HUP $MAINPID",
-        "/etc/pc-autoscaler/config.toml",
+        "ExecStartPre=/usr/bin/pc-autoscaler check --config /etc/pc-autoscaler/config.toml",
+        "ExecReload=/usr/bin/pc-autoscaler check --config /etc/pc-autoscaler/config.toml\nExecReload=/bin/kill -HUP $MAINPID",
+        "User=pc-autoscaler",
     ] {
         assert!(original.contains(line), "the unit lacks {line}");
     }
@@ -136,8 +137,8 @@ fn the_container_files_agree_on_port_config_path_and_user() {
         );
     }
     assert!(
-        dockerfile.contains("x86_64-unknown-linux-musl"),
-        "the image carries a static musl build"
+        dockerfile.contains("FROM scratch") && dockerfile.contains("target/package/image-root"),
+        "the image is the static build staged by scripts/package.sh, on nothing else"
     );
     assert!(
         pod.contains("livenessProbe:\n            httpGet: { path: /healthz"),
@@ -192,7 +193,7 @@ fn the_image_bakes_no_config_refuses_to_start_without_one_and_listens_for_its_pr
     );
     assert!(dockerfile.contains("ENV PC_AUTOSCALER_LISTEN=0.0.0.0:9464"));
     let command = image_command(&dockerfile);
-    assert_eq!(command[0], "/pc-autoscaler");
+    assert_eq!(command[0], "/usr/bin/pc-autoscaler");
     // The image's command, as the image would run it with nothing mounted: the config
     // path does not exist, so it refuses to start.
     let dir = tempfile::tempdir().expect("a temporary directory");

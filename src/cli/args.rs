@@ -6,8 +6,20 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// The version `--version` prints: the crate's, and the commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("PC_AUTOSCALER_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
-#[command(version, about = "Autoscales AWS Lambda provisioned concurrency")]
+#[command(
+    name = "pc-autoscaler",
+    version = VERSION,
+    about = "Autoscales AWS Lambda provisioned concurrency"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -81,6 +93,25 @@ pub enum Command {
         #[arg(long, default_value_t = 100)]
         last: usize,
     },
+    /// Print the completion script for a shell, from this build's own arguments.
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page, or with `--out DIR` write one for the command and one for
+    /// each subcommand there.
+    Man {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// A shell that `completions` writes for.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Subcommand)]

@@ -1,7 +1,8 @@
 //! The command line's own room: argument handling and rendering. [`once`],
 //! [`overrides`] and [`audit`] wire the AWS-facing commands (`plan` and `run --once`,
 //! `override`, `audit`) to the runtime; [`check`], [`plan`] and [`status`] render what
-//! people read.
+//! people read; [`args`] defines the arguments, from which [`manual`] renders the man
+//! pages and completions.
 //!
 //! What it must not do: decide, read or write anything itself (the runtime and
 //! `audit` do), or print: `main.rs` prints what these return.
@@ -9,6 +10,7 @@
 pub mod args;
 pub mod audit;
 pub mod check;
+pub mod manual;
 pub mod once;
 pub mod overrides;
 pub mod plan;
