@@ -13,6 +13,7 @@ pub mod config;
 pub mod escape;
 pub mod leader;
 pub mod metrics;
+pub mod migrate;
 pub mod policy;
 pub mod runtime;
 pub mod simulate;

@@ -17,7 +17,7 @@ const EXIT_INVALID_CONFIG: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { config } => check(&config),
+        Command::Check { config, aws } => check(&config, aws),
         Command::Simulate(args) => simulate(args),
         Command::Audit {
             config,
@@ -35,13 +35,14 @@ fn main() -> ExitCode {
                 read_rate,
             };
             match config {
-                Some(path) => with_config(&path, |config| audit(config, &options)),
+                Some(path) => with_survey_config(&path, |config| audit(config, &options)),
                 None => {
                     init_logging(config::LogFormat::Text);
                     audit(config::Config::without_targets(), &options)
                 }
             }
         }
+        Command::Migrate(args) => migrate_command(args),
         Command::Plan {
             config,
             json,
@@ -157,14 +158,100 @@ fn run(args: RunArgs) -> ExitCode {
     })
 }
 
-fn audit(config: config::Config, options: &pc_autoscaler::cli::audit::AuditOptions) -> ExitCode {
+fn migrate_command(args: pc_autoscaler::cli::args::MigrateArgs) -> ExitCode {
+    let run = |config: config::Config| -> ExitCode {
+        if args.rollback || args.forget_handed_back {
+            return handing_back(&config, args.rollback);
+        }
+        let Some(out) = args.out.clone() else {
+            eprintln!("error: --out is required");
+            return ExitCode::from(EXIT_INVALID_CONFIG);
+        };
+        let options = pc_autoscaler::cli::migrate::MigrateOptions {
+            region: args.region.clone(),
+            account: args.account.clone(),
+            out,
+            days: args.days,
+            read_rate: args.read_rate,
+        };
+        migrate(config, &options)
+    };
+    match &args.config {
+        Some(path) => with_survey_config(path, run),
+        None => {
+            init_logging(config::LogFormat::Text);
+            run(config::Config::without_targets())
+        }
+    }
+}
+
+fn migrate(
+    config: config::Config,
+    options: &pc_autoscaler::cli::migrate::MigrateOptions,
+) -> ExitCode {
+    let mut progress = progress_on_terminal();
+    let now = pc_autoscaler::clock::Clock::System.now();
+    let migrated = runtime().block_on(pc_autoscaler::cli::migrate::migrate(
+        config,
+        options,
+        now,
+        &mut progress,
+    ));
+    match migrated {
+        Ok(text) => {
+            emit(&text);
+            ExitCode::SUCCESS
+        }
+        Err(failure) => command_failure(&failure),
+    }
+}
+
+/// `migrate --rollback` or `--forget-handed-back`.
+fn handing_back(config: &config::Config, rollback: bool) -> ExitCode {
+    use pc_autoscaler::cli::migrate;
+    let now = pc_autoscaler::clock::Clock::System.now();
+    let done = if rollback {
+        runtime().block_on(migrate::rollback(config, now))
+    } else {
+        runtime()
+            .block_on(migrate::forget_handed_back(config))
+            .map(|text| (text, false))
+    };
+    match done {
+        Ok((text, failed)) => {
+            emit(&text);
+            if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(failure) => command_failure(&failure),
+    }
+}
+
+/// Exit 2 for bad input, 1 for what could not be read or written.
+fn command_failure(failure: &pc_autoscaler::cli::Failure) -> ExitCode {
+    eprintln!("error: {failure}");
+    match failure {
+        pc_autoscaler::cli::Failure::Invalid(_) => ExitCode::from(EXIT_INVALID_CONFIG),
+        pc_autoscaler::cli::Failure::Unreadable(_) => ExitCode::FAILURE,
+    }
+}
+
+/// Progress lines on stderr, when it is a terminal.
+fn progress_on_terminal() -> impl FnMut(String) {
     use std::io::IsTerminal as _;
     let terminal = std::io::stderr().is_terminal();
-    let mut progress = |step: String| {
+    move |step: String| {
         if terminal {
             eprintln!("{step}");
         }
-    };
+    }
+}
+
+fn audit(config: config::Config, options: &pc_autoscaler::cli::audit::AuditOptions) -> ExitCode {
+    let mut progress = progress_on_terminal();
     let now = pc_autoscaler::clock::Clock::System.now();
     match runtime().block_on(pc_autoscaler::cli::audit::audit(
         config,
@@ -189,14 +276,7 @@ fn audit(config: config::Config, options: &pc_autoscaler::cli::audit::AuditOptio
                 }
             }
         }
-        Err(pc_autoscaler::cli::audit::AuditFailure::Invalid(why)) => {
-            eprintln!("error: {why}");
-            ExitCode::from(EXIT_INVALID_CONFIG)
-        }
-        Err(failure) => {
-            eprintln!("error: {failure}");
-            ExitCode::FAILURE
-        }
+        Err(failure) => command_failure(&failure),
     }
 }
 
@@ -226,7 +306,22 @@ fn emit(text: &str) {
 
 /// Loads the config, sets up logging from it, and runs `body`; exit 2 when invalid.
 fn with_config(path: &std::path::Path, body: impl FnOnce(config::Config) -> ExitCode) -> ExitCode {
-    match config::load(path) {
+    with_loaded(config::load(path), body)
+}
+
+/// As [`with_config`], for the commands that come before any target.
+fn with_survey_config(
+    path: &std::path::Path,
+    body: impl FnOnce(config::Config) -> ExitCode,
+) -> ExitCode {
+    with_loaded(config::load_for_survey(path), body)
+}
+
+fn with_loaded(
+    loaded: Result<config::Config, LoadError>,
+    body: impl FnOnce(config::Config) -> ExitCode,
+) -> ExitCode {
+    match loaded {
         Ok(config) => {
             init_logging(config.daemon.log_format);
             body(config)
@@ -381,7 +476,7 @@ fn override_command(action: OverrideAction) -> ExitCode {
     })
 }
 
-fn check(path: &std::path::Path) -> ExitCode {
+fn check(path: &std::path::Path, aws: bool) -> ExitCode {
     with_config(path, |config| {
         // What the file system must give the daemon, checked where it will run.
         let places = [
@@ -424,6 +519,15 @@ fn check(path: &std::path::Path) -> ExitCode {
             &config,
             pc_autoscaler::clock::Clock::System.now(),
         ));
-        ExitCode::SUCCESS
+        if !aws {
+            return ExitCode::SUCCESS;
+        }
+        let (report, failed) = runtime().block_on(pc_autoscaler::cli::once::check_aws(config));
+        emit(&report);
+        if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
     })
 }

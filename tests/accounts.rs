@@ -319,6 +319,9 @@ fn one_daemon_manages_each_account_and_region_in_its_own_shard() {
                 let service = match logged.operation {
                     "GetMetricData" => "cloudwatch",
                     "GetResources" => "tag",
+                    "DescribeScalableTargets" | "RegisterScalableTarget" => {
+                        "application-autoscaling"
+                    }
                     _ => "lambda",
                 };
                 let action = format!("{service}:{}", logged.operation);

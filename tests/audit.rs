@@ -264,7 +264,9 @@ fn an_account_is_priced_flagged_replayed_and_given_a_starter_config() {
     for logged in &world.log {
         let service = match logged.operation {
             "GetMetricData" => "cloudwatch",
-            "DescribeScalableTargets" | "DescribeScheduledActions" => "application-autoscaling",
+            "DescribeScalableTargets" | "DescribeScalingPolicies" | "DescribeScheduledActions" => {
+                "application-autoscaling"
+            }
             _ => "lambda",
         };
         let action = format!("{service}:{}", logged.operation);

@@ -378,14 +378,21 @@ fn the_iam_policy_allows_exactly_the_calls_made() {
         world.set_config("idle", "live", 5);
         world.set_concurrency("f", "live", &[70.0], 2);
     }
+    // One target Application Auto Scaling manages, taken over.
+    endpoint
+        .world()
+        .scalable_targets
+        .push(("f".into(), "live".into(), 1, 200));
     let idle = "[[target]]\nfunction = \"idle\"\nqualifier = \"live\"\nmin = 0\nmax = 10\n\
                 tracking = { metric = \"concurrency\", target = 0.7, missing_data = \"zero\", scale_in_cooldown = \"0s\" }\n";
     let targets = format!(
-        "{}{}{idle}",
+        "{}take_over_aas = true\n{}{idle}",
         tracked_target("f", "live"),
         tracked_target("reserved", "live")
     );
-    let output = run_once(&endpoint, "", &targets, &[]);
+    let state = tempfile::tempdir().expect("a state directory");
+    let daemon = format!("state_directory = \"{}\"", state.path().display());
+    let output = run_once(&endpoint, &daemon, &targets, &[]);
     assert!(
         output.status.success(),
         "{}\n{}",
@@ -410,10 +417,10 @@ fn the_iam_policy_allows_exactly_the_calls_made() {
         .log
         .iter()
         .map(|logged| {
-            let service = if logged.operation == "GetMetricData" {
-                "cloudwatch"
-            } else {
-                "lambda"
+            let service = match logged.operation {
+                "GetMetricData" => "cloudwatch",
+                "DescribeScalableTargets" | "RegisterScalableTarget" => "application-autoscaling",
+                _ => "lambda",
             };
             format!("{service}:{}", logged.operation)
         })

@@ -18,8 +18,13 @@ use common::aws_endpoint::{Endpoint, Fault, Logged};
 use common::{Daemon, PUT, aws_config, daemon_settings, free_port, puts_of, wait_for};
 
 /// APIs that count against Lambda's shared limit.
+/// Whether a request counts against Lambda's shared 15 a second: not `GetFunction`
+/// (its own limit), CloudWatch's or Application Auto Scaling's.
 fn shared(logged: &Logged) -> bool {
-    !matches!(logged.operation, "GetFunction" | "GetMetricData")
+    !matches!(
+        logged.operation,
+        "GetFunction" | "GetMetricData" | "DescribeScalableTargets"
+    )
 }
 
 fn fixed(function: &str, min: u32) -> String {
@@ -70,6 +75,8 @@ fn steady_state_reads_lambda_only_for_drift_scans() {
     assert_eq!(count("GetFunction"), 2);
     assert_eq!(count("ListAliases"), 2);
     assert_eq!(count("GetAccountSettings"), 1);
+    // Application Auto Scaling once, at start (then every discovery period).
+    assert_eq!(count("DescribeScalableTargets"), 1);
     // Nothing else: no per-target reads, no writes (everything is as it should be).
     assert_eq!(count("GetProvisionedConcurrencyConfig"), 0);
     assert_eq!(count(PUT), 0);

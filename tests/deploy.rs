@@ -242,7 +242,13 @@ fn the_iam_policy_grants_what_the_daemon_calls_and_only_on_placeholders() {
         };
         for action in &actions {
             assert!(!action.contains('*'), "wildcard action {action}");
-            let account_wide = ["lambda:GetAccountSettings", "cloudwatch:GetMetricData"];
+            // Application Auto Scaling's scalable targets are not named by ARN.
+            let account_wide = [
+                "lambda:GetAccountSettings",
+                "cloudwatch:GetMetricData",
+                "application-autoscaling:DescribeScalableTargets",
+                "application-autoscaling:RegisterScalableTarget",
+            ];
             if !account_wide.contains(action) {
                 for resource in &resources {
                     assert!(
@@ -256,21 +262,32 @@ fn the_iam_policy_grants_what_the_daemon_calls_and_only_on_placeholders() {
         granted.extend(actions);
     }
     // Selectors' discovery (`ListFunctions`, `GetResources`) is granted by
-    // config/iam-policy-fleet-member.json, which tests/accounts.rs checks.
-    let discovery = ["ListFunctions", "GetResources"];
+    // config/iam-policy-fleet-member.json, which tests/accounts.rs checks; what only
+    // `migrate` reads, by config/iam-policy-audit.json (tests/migrate.rs).
+    let discovery = [
+        "ListFunctions",
+        "GetResources",
+        "DescribeScalingPolicies",
+        "DescribeScheduledActions",
+    ];
     for api in pc_autoscaler::metrics::APIS
         .into_iter()
         .filter(|api| !discovery.contains(api))
     {
-        let service = match api {
-            "GetMetricData" => "cloudwatch",
-            "GetResources" => "tag",
-            _ => "lambda",
-        };
-        let action = format!("{service}:{api}");
+        let action = format!("{}:{api}", common_service(api));
         assert!(
             granted.contains(&action.as_str()),
             "the daemon calls {api} but the policy lacks {action}"
         );
+    }
+}
+
+/// The IAM service prefix of an API `Instrumented` names.
+fn common_service(api: &str) -> &'static str {
+    match api {
+        "GetMetricData" => "cloudwatch",
+        "GetResources" => "tag",
+        api if api.contains("Scal") => "application-autoscaling",
+        _ => "lambda",
     }
 }

@@ -250,9 +250,16 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "migrate",
+        &[
+            "audit", "aws", "clock", "config", "escape", "policy", "runtime", "simulate",
+        ],
+    ),
+    (
         "cli",
         &[
-            "audit", "aws", "clock", "config", "escape", "leader", "policy", "runtime", "simulate",
+            "audit", "aws", "clock", "config", "escape", "leader", "migrate", "policy", "runtime",
+            "simulate",
         ],
     ),
 ];

@@ -410,11 +410,60 @@ fn recommended(one: &Observed, peak: f64) -> crate::config::TargetConfig {
 /// Static today, pc-autoscaler recommended, AAS at equal cost and the oracle over the
 /// history, when there is a day of it, each billed in full ([`Bill`]).
 fn replay(one: &Observed, peak: Option<f64>, prices: &Price) -> Vec<ReplayedPolicy> {
-    let present = one.history.concurrency.iter().flatten().count();
-    let (Some(peak), true) = (peak, present >= MIN_REPLAY_MINUTES) else {
+    let (Some(peak), Some(demand)) = (peak, demand_of(one)) else {
         return Vec::new();
     };
-    let demand = crate::simulate::Demand {
+    let bill = Bill::of_config(one, prices, &demand.concurrency);
+    // Today: billed for what is requested, serving what is allocated (none while
+    // the allocation is FAILED).
+    let serving = vec![one.config.allocated; demand.concurrency.len()];
+    let unit_hours = f64::from(one.config.requested) * demand.concurrency.len() as f64 / 60.0;
+    let mut replayed = vec![bill.of("static today", unit_hours, &serving)];
+    let target = recommended(one, peak);
+    let Some(outcome) = simulated(&target, one, &demand) else {
+        return replayed;
+    };
+    let equal =
+        played(&outcome, "aas-equal-cost-forecast").or_else(|| played(&outcome, "aas-equal-cost"));
+    for (label, found) in [
+        ("pc-autoscaler", played(&outcome, "pc-autoscaler-forecast")),
+        ("aas-equal-cost", equal),
+        ("oracle", played(&outcome, "oracle")),
+    ] {
+        if let Some((result, usable)) = found {
+            replayed.push(bill.of(label, result.provisioned_unit_hours, usable));
+        }
+    }
+    replayed
+}
+
+/// What Application Auto Scaling as configured (target tracking at `target`'s tracking
+/// value, within its bounds and rules) and `target` as written would each have billed
+/// and spilled over `one`'s history; `None` without a day of it, or without tracking.
+pub fn against_aas(
+    target: &crate::config::TargetConfig,
+    one: &Observed,
+    prices: &Price,
+) -> Option<(ReplayedPolicy, ReplayedPolicy)> {
+    let demand = demand_of(one)?;
+    let outcome = simulated(target, one, &demand)?;
+    let bill = Bill::of_config(one, prices, &demand.concurrency);
+    let written = match target.tracking.as_ref()?.forecast {
+        ForecastMode::On => "pc-autoscaler-forecast",
+        _ => "pc-autoscaler",
+    };
+    let (aas, aas_usable) = played(&outcome, "aas-target-tracking")?;
+    let (ours, ours_usable) = played(&outcome, written)?;
+    Some((
+        bill.of("aas", aas.provisioned_unit_hours, aas_usable),
+        bill.of("pc-autoscaler", ours.provisioned_unit_hours, ours_usable),
+    ))
+}
+
+/// The config's demand a minute, when there is a day of it.
+fn demand_of(one: &Observed) -> Option<crate::simulate::Demand> {
+    let present = one.history.concurrency.iter().flatten().count();
+    (present >= MIN_REPLAY_MINUTES).then(|| crate::simulate::Demand {
         name: format!("{}:{}", one.function.name, one.qualifier),
         start: one.history.start,
         concurrency: one
@@ -423,42 +472,30 @@ fn replay(one: &Observed, peak: Option<f64>, prices: &Price) -> Vec<ReplayedPoli
             .iter()
             .map(|value| value.unwrap_or(0.0))
             .collect(),
-    };
-    let bill = Bill {
-        rates: *prices.of(one.function.arm64),
-        gigabytes: f64::from(one.function.memory_mb) / 1024.0,
-        requests: one.history.provisioned_invocations + one.history.spillover_invocations,
-        demand: &demand.concurrency,
-    };
-    // Today: billed for what is requested, serving what is allocated (none while
-    // the allocation is FAILED).
-    let serving = vec![one.config.allocated; demand.concurrency.len()];
-    let unit_hours = f64::from(one.config.requested) * demand.concurrency.len() as f64 / 60.0;
-    let mut replayed = vec![bill.of("static today", unit_hours, &serving)];
-    let target = recommended(one, peak);
+    })
+}
+
+/// `simulate`'s replay of `target` over `demand`, at `one`'s memory size.
+fn simulated(
+    target: &crate::config::TargetConfig,
+    one: &Observed,
+    demand: &crate::simulate::Demand,
+) -> Option<crate::simulate::Simulation> {
     let options = crate::simulate::Options {
         memory_mb: f64::from(one.function.memory_mb),
         ..Default::default()
     };
-    let Ok(outcome) = crate::simulate::run(&target, demand.clone(), &options, &mut || {}) else {
-        return replayed;
-    };
-    let played = |name: &str| {
-        let policies = &outcome.report.policies;
-        let index = policies.iter().position(|policy| policy.name == name)?;
-        Some((&policies[index], &outcome.usable[index]))
-    };
-    let equal = played("aas-equal-cost-forecast").or_else(|| played("aas-equal-cost"));
-    for (label, found) in [
-        ("pc-autoscaler", played("pc-autoscaler-forecast")),
-        ("aas-equal-cost", equal),
-        ("oracle", played("oracle")),
-    ] {
-        if let Some((result, usable)) = found {
-            replayed.push(bill.of(label, result.provisioned_unit_hours, usable));
-        }
-    }
-    replayed
+    crate::simulate::run(target, demand.clone(), &options, &mut || {}).ok()
+}
+
+/// One policy's row of a replay and the capacity it served a minute.
+fn played<'a>(
+    outcome: &'a crate::simulate::Simulation,
+    name: &str,
+) -> Option<(&'a crate::simulate::PolicyResult, &'a Vec<u32>)> {
+    let policies = &outcome.report.policies;
+    let index = policies.iter().position(|policy| policy.name == name)?;
+    Some((&policies[index], &outcome.usable[index]))
 }
 
 /// The whole bill of one config under one policy, scaled to a month: provisioned
@@ -473,7 +510,17 @@ struct Bill<'a> {
     demand: &'a [f64],
 }
 
-impl Bill<'_> {
+impl<'a> Bill<'a> {
+    /// The bill of `one`'s function at `prices`, over `demand`.
+    fn of_config(one: &Observed, prices: &Price, demand: &'a [f64]) -> Self {
+        Bill {
+            rates: *prices.of(one.function.arm64),
+            gigabytes: f64::from(one.function.memory_mb) / 1024.0,
+            requests: one.history.provisioned_invocations + one.history.spillover_invocations,
+            demand,
+        }
+    }
+
     fn of(&self, policy: &str, provisioned_unit_hours: f64, usable: &[u32]) -> ReplayedPolicy {
         let (mut served, mut spilled) = (0.0, 0.0);
         for (demand, usable) in self.demand.iter().zip(usable) {

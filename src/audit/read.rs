@@ -97,10 +97,7 @@ type Scalable = BTreeMap<(String, String), ScalableTarget>;
 /// the problem said, when they cannot be read.
 async fn scalable_targets<S: ScalingApi>(scaling: &S, problems: &mut Vec<String>) -> Scalable {
     match scaling.lambda_targets().await {
-        Ok(targets) => targets
-            .into_iter()
-            .map(|target| ((target.function.clone(), target.qualifier.clone()), target))
-            .collect(),
+        Ok(targets) => crate::aws::by_function(targets),
         Err(error) => {
             problems.push(format!(
                 "Application Auto Scaling could not be read ({error}); no config is flagged as managed by it"
@@ -214,7 +211,7 @@ async fn read_functions<L: LambdaApi>(
 }
 
 /// The four series of one config, a slot a minute over `[start, end)`.
-async fn history<M: MetricsApi>(
+pub async fn history<M: MetricsApi>(
     metrics: &M,
     function: &str,
     qualifier: &str,

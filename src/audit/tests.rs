@@ -122,7 +122,7 @@ fn each_failure_is_flagged() {
         qualifier: "live".into(),
         min: 1,
         max: 10,
-        scheduled_actions: 0,
+        suspended: Default::default(),
     });
     assert_eq!(flags_of(&aas), ["managed by AAS"]);
     let mut idle = observed("f", "live", 10);

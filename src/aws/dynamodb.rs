@@ -410,9 +410,9 @@ impl super::SnapshotStore for DynamoState {
     }
 }
 
-impl super::OverrideTable for DynamoState {
-    async fn load_overrides(&self) -> Result<Option<(Vec<u8>, u64)>, AwsError> {
-        let Some(item) = self.get(format!("{}#overrides", self.name)).await? else {
+impl super::ItemTable for DynamoState {
+    async fn load_item(&self, kind: super::Item) -> Result<Option<(Vec<u8>, u64)>, AwsError> {
+        let Some(item) = self.get(format!("{}#{}", self.name, kind.key())).await? else {
             return Ok(None);
         };
         let version = number(&item, "version");
@@ -420,25 +420,29 @@ impl super::OverrideTable for DynamoState {
         match (version, data) {
             (Some(version), Some(data)) => Ok(Some((data.clone().into_bytes(), version))),
             _ => Err(AwsError::Malformed {
-                message: "the overrides item lacks its version or its data".into(),
+                message: format!("the {} item lacks its version or its data", kind.key()),
             }),
         }
     }
 
-    async fn save_overrides(
+    async fn save_item(
         &self,
+        kind: super::Item,
         bytes: Vec<u8>,
         expected: Option<u64>,
     ) -> Result<bool, AwsError> {
         let data = String::from_utf8(bytes).map_err(|_| AwsError::Malformed {
-            message: "the overrides are not UTF-8".into(),
+            message: format!("the {} are not UTF-8", kind.key()),
         })?;
         let next = expected.map_or(1, |version| version + 1);
         let request = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("id", AttributeValue::S(format!("{}#overrides", self.name)))
+            .item(
+                "id",
+                AttributeValue::S(format!("{}#{}", self.name, kind.key())),
+            )
             .item("version", AttributeValue::N(next.to_string()))
             .item("data", AttributeValue::S(data));
         let request = match expected {

@@ -4,6 +4,10 @@
 //! `Retry-After` header or the `retryAfterSeconds` field of the body (a string), so the
 //! write course can wait exactly as long as Lambda asks.
 //!
+//! A refusal's message is also read for a cause a person can fix ([`RefusalCause`]):
+//! SnapStart, an unpublished version, a weighted alias, reserved concurrency, the
+//! account's floor.
+//!
 //! What it must not do: decide what an error means for a write (the write course does);
 //! it only names the error.
 
@@ -81,6 +85,65 @@ impl AwsError {
     /// pass later, so it is retried with backoff rather than remembered.
     pub fn is_permanent(&self) -> bool {
         matches!(self, AwsError::InvalidParameter { .. })
+    }
+}
+
+/// Why Lambda refused a value, when its message names a cause a person can fix.
+/// Read from the message's words, not its exact text, which Lambda does not publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalCause {
+    /// The version has SnapStart on: it cannot have provisioned concurrency.
+    SnapStart,
+    /// `$LATEST` or another unpublished version.
+    Unpublished,
+    /// An alias that routes traffic to two versions.
+    WeightedAlias,
+    /// More than the function's reserved concurrency.
+    AboveReserved,
+    /// The account's unreserved concurrency would fall below its floor.
+    AccountFloor,
+    Other,
+}
+
+impl RefusalCause {
+    pub fn of(message: &str) -> Self {
+        let message = message.to_ascii_lowercase();
+        let has = |word: &str| message.contains(word);
+        if has("snapstart") || has("snap start") {
+            RefusalCause::SnapStart
+        } else if has("$latest") || has("unpublished") {
+            RefusalCause::Unpublished
+        } else if has("routing") || has("weight") {
+            RefusalCause::WeightedAlias
+        } else if has("unreserved") {
+            RefusalCause::AccountFloor
+        } else if has("reserved") {
+            RefusalCause::AboveReserved
+        } else {
+            RefusalCause::Other
+        }
+    }
+
+    /// What a person can do about it.
+    pub fn remedy(self) -> Option<&'static str> {
+        Some(match self {
+            RefusalCause::SnapStart => {
+                "SnapStart is on for this version, and a version with SnapStart cannot have provisioned concurrency: turn SnapStart off and publish a new version (or point the alias at one without it), or drop this target and rely on SnapStart"
+            }
+            RefusalCause::Unpublished => {
+                "an unpublished version ($LATEST) cannot have provisioned concurrency: point the target at an alias or a published version"
+            }
+            RefusalCause::WeightedAlias => {
+                "an alias that routes traffic to two versions cannot have provisioned concurrency: remove its routing weights, or manage each version"
+            }
+            RefusalCause::AboveReserved => {
+                "the function's reserved concurrency is below this value: raise its reserved concurrency, or lower the target's max"
+            }
+            RefusalCause::AccountFloor => {
+                "the account's unreserved concurrency would fall below its floor: lower other functions' reserved or provisioned concurrency, ask AWS for a higher concurrency quota, or lower this target's max"
+            }
+            RefusalCause::Other => return None,
+        })
     }
 }
 
@@ -234,6 +297,35 @@ mod tests {
     use aws_smithy_types::error::ErrorMetadata;
 
     use super::*;
+
+    #[test]
+    fn a_refusal_names_a_cause_a_person_can_fix() {
+        for (message, cause) in [
+            (
+                "Provisioned Concurrency is not supported for versions with SnapStart enabled",
+                RefusalCause::SnapStart,
+            ),
+            (
+                "Provisioned Concurrency Configs cannot be applied to unpublished function versions.",
+                RefusalCause::Unpublished,
+            ),
+            (
+                "Alias with weights can not be used with Provisioned Concurrency",
+                RefusalCause::WeightedAlias,
+            ),
+            (
+                "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution for function",
+                RefusalCause::AboveReserved,
+            ),
+            (
+                "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [100].",
+                RefusalCause::AccountFloor,
+            ),
+            ("something else", RefusalCause::Other),
+        ] {
+            assert_eq!(RefusalCause::of(message), cause, "{message}");
+        }
+    }
 
     fn service_error(
         status: u16,

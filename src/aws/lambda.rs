@@ -167,6 +167,22 @@ impl LambdaApi for SdkLambda {
             .and_then(|value| u32::try_from(value).ok()))
     }
 
+    async fn snap_start(&self, function: &str, qualifier: &str) -> Result<bool, AwsError> {
+        let output = self
+            .reads
+            .get_function()
+            .function_name(function)
+            .qualifier(qualifier)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(output
+            .configuration()
+            .and_then(|configuration| configuration.snap_start())
+            .and_then(|snap_start| snap_start.optimization_status())
+            == Some(&aws_sdk_lambda::types::SnapStartOptimizationStatus::On))
+    }
+
     async fn provisioned_configs(&self, function: &str) -> Result<FunctionConfigs, AwsError> {
         let mut configs = FunctionConfigs::new();
         let mut marker: Option<String> = None;

@@ -45,6 +45,8 @@ pub struct MemoryFunction {
     pub aliases: BTreeSet<String>,
     /// The function's tags, as the tagging API finds them.
     pub tags: BTreeMap<String, String>,
+    /// Its published versions have SnapStart on.
+    pub snap_start: bool,
     /// Qualifier → config and when its allocation started.
     pub configs: BTreeMap<String, (ProvisionedConfig, Instant)>,
 }
@@ -60,6 +62,8 @@ pub struct FakeWorld {
     pub faults: HashMap<&'static str, VecDeque<AwsError>>,
     pub log: Vec<Call>,
     panic_on_put: HashSet<String>,
+    /// Application Auto Scaling's scalable targets, by function and qualifier.
+    pub scalable: BTreeMap<(String, String), crate::aws::ScalableTarget>,
 }
 
 impl Default for FakeWorld {
@@ -72,6 +76,7 @@ impl Default for FakeWorld {
             faults: HashMap::new(),
             log: Vec::new(),
             panic_on_put: HashSet::new(),
+            scalable: BTreeMap::new(),
         }
     }
 }
@@ -266,6 +271,15 @@ impl LambdaApi for MemoryLambda {
             .and_then(|function| function.reserved))
     }
 
+    async fn snap_start(&self, function: &str, qualifier: &str) -> Result<bool, AwsError> {
+        let mut world = self.world();
+        world.request("GetFunction", function, Some(qualifier), None)?;
+        Ok(world
+            .functions
+            .get(function)
+            .is_some_and(|function| function.snap_start))
+    }
+
     async fn provisioned_configs(&self, function: &str) -> Result<FunctionConfigs, AwsError> {
         let mut world = self.world();
         world.request("ListProvisionedConcurrencyConfigs", function, None, None)?;
@@ -413,7 +427,7 @@ pub struct MemoryAws {
     pub events: MemoryEvents,
 }
 
-/// Bytes kept with their version, as the lease table keeps the overrides.
+/// Bytes kept with their version, as the lease table keeps an item.
 pub type Versioned = (Vec<u8>, u64);
 
 /// A snapshot store in memory; cloning shares it, as copies share a table.
@@ -422,7 +436,8 @@ pub struct MemoryState {
     pub kept: Arc<Mutex<Option<Vec<u8>>>>,
     /// The other shards' snapshots, by slot.
     pub others: Arc<Mutex<HashMap<String, Vec<u8>>>>,
-    pub overrides: Arc<Mutex<Option<Versioned>>>,
+    /// The versioned items, by key.
+    pub items: Arc<Mutex<HashMap<&'static str, Versioned>>>,
 }
 
 impl crate::aws::SnapshotStore for MemoryState {
@@ -458,28 +473,31 @@ impl crate::aws::SnapshotStore for MemoryState {
     }
 }
 
-impl crate::aws::OverrideTable for MemoryState {
-    async fn load_overrides(&self) -> Result<Option<(Vec<u8>, u64)>, AwsError> {
+impl crate::aws::ItemTable for MemoryState {
+    async fn load_item(&self, item: crate::aws::Item) -> Result<Option<(Vec<u8>, u64)>, AwsError> {
         Ok(self
-            .overrides
+            .items
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone())
+            .get(item.key())
+            .cloned())
     }
 
-    async fn save_overrides(
+    async fn save_item(
         &self,
+        item: crate::aws::Item,
         bytes: Vec<u8>,
         expected: Option<u64>,
     ) -> Result<bool, AwsError> {
-        let mut kept = self
-            .overrides
+        let mut items = self
+            .items
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if kept.as_ref().map(|(_, version)| *version) != expected {
+        if items.get(item.key()).map(|(_, version)| *version) != expected {
             return Ok(false);
         }
-        *kept = Some((bytes, expected.map_or(1, |version| version + 1)));
+        let version = expected.map_or(1, |version| version + 1);
+        items.insert(item.key(), (bytes, version));
         Ok(true)
     }
 }
@@ -533,10 +551,44 @@ impl crate::aws::TaggingApi for MemoryLambda {
     }
 }
 
+impl crate::aws::ScalingApi for MemoryLambda {
+    async fn lambda_targets(&self) -> Result<Vec<crate::aws::ScalableTarget>, AwsError> {
+        let mut world = self.world();
+        world.request("DescribeScalableTargets", "", None, None)?;
+        Ok(world.scalable.values().cloned().collect())
+    }
+    async fn lambda_policies(&self) -> Result<Vec<crate::aws::ScalingPolicy>, AwsError> {
+        Ok(Vec::new())
+    }
+    async fn lambda_scheduled_actions(&self) -> Result<Vec<crate::aws::ScheduledAction>, AwsError> {
+        Ok(Vec::new())
+    }
+    async fn set_suspended(
+        &self,
+        function: &str,
+        qualifier: &str,
+        state: crate::aws::SuspendedState,
+    ) -> Result<(), AwsError> {
+        let mut world = self.world();
+        world.request("RegisterScalableTarget", function, Some(qualifier), None)?;
+        let key = (function.to_owned(), qualifier.to_owned());
+        match world.scalable.get_mut(&key) {
+            Some(target) => {
+                target.suspended = state;
+                Ok(())
+            }
+            None => Err(AwsError::Malformed {
+                message: format!("no scalable target function:{function}:{qualifier}"),
+            }),
+        }
+    }
+}
+
 impl Connect for MemoryAws {
     type Lambda = MemoryLambda;
     type Metrics = MemoryMetrics;
     type Tagging = MemoryLambda;
+    type Scaling = MemoryLambda;
     type Lease = MemoryLease;
     type State = MemoryState;
     type Events = MemoryEvents;
@@ -551,11 +603,12 @@ impl Connect for MemoryAws {
         &self,
         _: &AwsSettings,
         _: Option<&crate::config::AccountSettings>,
-    ) -> crate::aws::Clients<MemoryLambda, MemoryMetrics, MemoryLambda> {
+    ) -> crate::aws::Clients<Self> {
         crate::aws::Clients {
             lambda: self.lambda.clone(),
             metrics: self.metrics.clone(),
             tagging: self.lambda.clone(),
+            scaling: self.lambda.clone(),
         }
     }
     async fn state(&self, _: &AwsSettings, _: &LeaderSettings) -> MemoryState {

@@ -36,9 +36,9 @@ use crate::config::{AccountSettings, AwsSettings, EventsSettings, LeaderSettings
 use crate::leader::LeaderElection;
 use crate::policy::{AllocationStatus, Datapoint};
 pub use cloudwatch::{MAX_QUERIES_PER_REQUEST, SdkMetrics};
-pub use errors::{AwsError, MAX_RETRY_AFTER};
+pub use errors::{AwsError, MAX_RETRY_AFTER, RefusalCause};
 pub use lambda::SdkLambda;
-pub use scaling::SdkScaling;
+pub use scaling::{SdkScaling, by_function};
 pub use tagging::{SdkTagging, function_name_of};
 
 /// A qualifier's provisioned concurrency config, as `GetProvisionedConcurrencyConfig` reports it.
@@ -79,6 +79,14 @@ pub trait LambdaApi: Send + Sync + 'static {
         &self,
         function: &str,
     ) -> impl Future<Output = Result<Option<u32>, AwsError>> + Send;
+    /// Whether the version `qualifier` names (an alias: the version it points to) has
+    /// SnapStart on, which rules out provisioned concurrency (`GetFunction` with the
+    /// qualifier, within its own limit).
+    fn snap_start(
+        &self,
+        function: &str,
+        qualifier: &str,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
     /// Every qualifier of the function that has a provisioned concurrency config, in
     /// one `ListProvisionedConcurrencyConfigs` (paginated).
     fn provisioned_configs(
@@ -136,22 +144,112 @@ pub fn weighted(aliases: &Aliases) -> BTreeSet<String> {
         .collect()
 }
 
-/// An Application Auto Scaling scalable target of a Lambda function's provisioned
-/// concurrency (`function:NAME:QUALIFIER`), and whether a scheduled action names it.
+/// What Application Auto Scaling has suspended of a scalable target: dynamic scaling in
+/// and out (its policies) and scheduled scaling (its actions). Unset reads as `false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct SuspendedState {
+    pub dynamic_in: bool,
+    pub dynamic_out: bool,
+    pub scheduled: bool,
+}
+
+impl SuspendedState {
+    /// Every kind of scaling suspended: what taking a target over sets.
+    pub const ALL: SuspendedState = SuspendedState {
+        dynamic_in: true,
+        dynamic_out: true,
+        scheduled: true,
+    };
+}
+
+/// A scalable target of Lambda provisioned concurrency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScalableTarget {
     pub function: String,
     pub qualifier: String,
     pub min: u32,
     pub max: u32,
-    pub scheduled_actions: usize,
+    pub suspended: SuspendedState,
 }
 
-/// Application Auto Scaling, read only, for Lambda ([`SdkScaling`]).
+/// A scaling policy of a Lambda scalable target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalingPolicy {
+    pub function: String,
+    pub qualifier: String,
+    pub name: String,
+    pub kind: PolicyKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PolicyKind {
+    TargetTracking(TargetTrackingPolicy),
+    /// Step scaling, as one line for people.
+    Step(String),
+    /// Any other type, by its name.
+    Other(String),
+}
+
+/// A target-tracking policy's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetTrackingPolicy {
+    pub target_value: f64,
+    pub metric: TrackedMetric,
+    pub scale_in_cooldown: Option<u32>,
+    pub scale_out_cooldown: Option<u32>,
+    pub disable_scale_in: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrackedMetric {
+    /// A predefined metric type, such as `LambdaProvisionedConcurrencyUtilization`.
+    Predefined(String),
+    Customized {
+        namespace: Option<String>,
+        name: Option<String>,
+        dimensions: BTreeMap<String, String>,
+        statistic: Option<String>,
+        /// Metric math (`Metrics`) rather than one metric.
+        math: bool,
+    },
+}
+
+/// A scheduled action of a Lambda scalable target, as Application Auto Scaling keeps
+/// it: its schedule expression (`cron(…)`, `at(…)` or `rate(…)`) in `timezone` (UTC
+/// when absent), fired only from `start` to `end`, setting `min`, `max` or both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledAction {
+    pub function: String,
+    pub qualifier: String,
+    pub name: String,
+    pub schedule: String,
+    pub timezone: Option<String>,
+    pub start: Option<chrono::DateTime<chrono::Utc>>,
+    pub end: Option<chrono::DateTime<chrono::Utc>>,
+    pub min: Option<u32>,
+    pub max: Option<u32>,
+}
+
+/// Application Auto Scaling's settings for Lambda provisioned concurrency
+/// ([`SdkScaling`]): read whole, and the one write pc-autoscaler makes, a scalable
+/// target's suspended state.
 pub trait ScalingApi: Send + Sync + 'static {
-    /// Every scalable target of Lambda provisioned concurrency, with its scheduled
-    /// actions counted (`DescribeScalableTargets`, `DescribeScheduledActions`).
+    /// Every scalable target (`DescribeScalableTargets`).
     fn lambda_targets(&self) -> impl Future<Output = Result<Vec<ScalableTarget>, AwsError>> + Send;
+    /// Every scaling policy (`DescribeScalingPolicies`).
+    fn lambda_policies(&self) -> impl Future<Output = Result<Vec<ScalingPolicy>, AwsError>> + Send;
+    /// Every scheduled action (`DescribeScheduledActions`).
+    fn lambda_scheduled_actions(
+        &self,
+    ) -> impl Future<Output = Result<Vec<ScheduledAction>, AwsError>> + Send;
+    /// Sets what is suspended of `function:qualifier`'s scalable target
+    /// (`RegisterScalableTarget` with `SuspendedState` alone: nothing else changes).
+    fn set_suspended(
+        &self,
+        function: &str,
+        qualifier: &str,
+        state: SuspendedState,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
 
 /// A function found by its tags, with all of them.
@@ -238,18 +336,45 @@ pub trait SnapshotStore: Send + Sync + 'static {
     -> impl Future<Output = Result<(), AwsError>> + Send;
 }
 
-/// Where operators' overrides are kept with `[leader]`: one item of the lease table
-/// ([`dynamodb::DynamoState`]), replaced whole with a condition on its version, so
-/// two writers never lose each other's change.
-pub trait OverrideTable: Send + Sync + 'static {
-    /// The overrides kept and their version, if any were ever written.
-    fn load_overrides(
+/// A document every copy shares, kept as one item of the lease table with `[leader]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Item {
+    /// Operators' overrides.
+    Overrides,
+    /// What was taken over from Application Auto Scaling, and handed back.
+    Handovers,
+}
+
+impl Item {
+    /// The item's key: its id is `NAME#key` in the lease table.
+    pub fn key(self) -> &'static str {
+        match self {
+            Item::Overrides => "overrides",
+            Item::Handovers => "handovers",
+        }
+    }
+
+    /// Its file in the state directory.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Item::Overrides => "overrides.json",
+            Item::Handovers => "handovers.json",
+        }
+    }
+}
+
+/// The versioned items of the lease table (`aws::dynamodb::DynamoState`).
+pub trait ItemTable: Send + Sync + 'static {
+    /// The item kept and its version, if it was ever written.
+    fn load_item(
         &self,
+        item: Item,
     ) -> impl Future<Output = Result<Option<(Vec<u8>, u64)>, AwsError>> + Send;
     /// Keeps `bytes` if the version is still `expected` (`None`: nothing kept yet);
     /// `false` when another writer came first.
-    fn save_overrides(
+    fn save_item(
         &self,
+        item: Item,
         bytes: Vec<u8>,
         expected: Option<u64>,
     ) -> impl Future<Output = Result<bool, AwsError>> + Send;
@@ -273,11 +398,13 @@ pub trait EventsApi: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<usize>, AwsError>> + Send;
 }
 
-/// A shard's clients: Lambda, CloudWatch and the tagging API.
-pub struct Clients<L, M, T> {
-    pub lambda: L,
-    pub metrics: M,
-    pub tagging: T,
+/// A shard's clients: Lambda, CloudWatch, the tagging API and Application Auto
+/// Scaling.
+pub struct Clients<C: Connect + ?Sized> {
+    pub lambda: C::Lambda,
+    pub metrics: C::Metrics,
+    pub tagging: C::Tagging,
+    pub scaling: C::Scaling,
 }
 
 /// Builds a shard's clients for `[aws]` settings (its Region set) and, in an
@@ -288,14 +415,15 @@ pub trait Connect: Send + Sync + 'static {
     type Lambda: LambdaApi;
     type Metrics: MetricsApi;
     type Tagging: TaggingApi;
+    type Scaling: ScalingApi;
     type Lease: LeaderElection;
-    type State: SnapshotStore + OverrideTable;
+    type State: SnapshotStore + ItemTable;
     type Events: EventsApi;
     fn connect(
         &self,
         settings: &AwsSettings,
         role: Option<&AccountSettings>,
-    ) -> impl Future<Output = Clients<Self::Lambda, Self::Metrics, Self::Tagging>> + Send;
+    ) -> impl Future<Output = Clients<Self>> + Send;
     /// The store of the leader lease `[leader]` names; `clock` stamps the record's
     /// human-readable time.
     fn lease(
@@ -326,6 +454,7 @@ impl Connect for Sdk {
     type Lambda = SdkLambda;
     type Metrics = SdkMetrics;
     type Tagging = SdkTagging;
+    type Scaling = SdkScaling;
     type Lease = dynamodb::DynamoLease;
     type State = dynamodb::DynamoState;
     type Events = eventbridge::SdkEvents;
@@ -346,7 +475,7 @@ impl Connect for Sdk {
         &self,
         settings: &AwsSettings,
         role: Option<&AccountSettings>,
-    ) -> Clients<SdkLambda, SdkMetrics, SdkTagging> {
+    ) -> Clients<Sdk> {
         connect(settings, role).await
     }
     async fn lease(
@@ -480,21 +609,8 @@ async fn shard_config(
         .build()
 }
 
-/// Application Auto Scaling of a shard, for `audit`.
-pub async fn connect_scaling(settings: &AwsSettings, role: Option<&AccountSettings>) -> SdkScaling {
-    let shared = shard_config(settings, role).await;
-    let config = aws_sdk_applicationautoscaling::config::Builder::from(&shared)
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(READ_ATTEMPTS))
-        .interceptor(AnswerLimit(answers::MAX_ANSWER_BYTES))
-        .build();
-    SdkScaling::new(aws_sdk_applicationautoscaling::Client::from_conf(config))
-}
-
 /// Builds a shard's clients ([`shard_config`]).
-pub async fn connect(
-    settings: &AwsSettings,
-    role: Option<&AccountSettings>,
-) -> Clients<SdkLambda, SdkMetrics, SdkTagging> {
+pub async fn connect(settings: &AwsSettings, role: Option<&AccountSettings>) -> Clients<Sdk> {
     use aws_config::retry::RetryConfig;
 
     let shared = shard_config(settings, role).await;
@@ -515,6 +631,10 @@ pub async fn connect(
         .retry_config(RetryConfig::standard().with_max_attempts(READ_ATTEMPTS))
         .interceptor(limit)
         .build();
+    let scaling = aws_sdk_applicationautoscaling::config::Builder::from(&shared)
+        .retry_config(RetryConfig::standard().with_max_attempts(READ_ATTEMPTS))
+        .interceptor(limit)
+        .build();
     Clients {
         lambda: SdkLambda::new(
             aws_sdk_lambda::Client::from_conf(reads),
@@ -522,5 +642,6 @@ pub async fn connect(
         ),
         metrics: SdkMetrics::new(aws_sdk_cloudwatch::Client::from_conf(metrics)),
         tagging: SdkTagging::new(aws_sdk_resourcegroupstagging::Client::from_conf(tagging)),
+        scaling: SdkScaling::new(aws_sdk_applicationautoscaling::Client::from_conf(scaling)),
     }
 }

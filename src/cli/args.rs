@@ -31,6 +31,11 @@ pub enum Command {
     Check {
         #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
         config: PathBuf,
+        /// Also read each target's function with the configured credentials, read
+        /// only: what Lambda would refuse (SnapStart, a weighted alias, a function
+        /// that is not there) and who else manages it (Application Auto Scaling).
+        #[arg(long)]
+        aws: bool,
     },
     /// One evaluation against AWS without writing: what would change, and why.
     Plan {
@@ -67,6 +72,13 @@ pub enum Command {
         #[arg(long, value_parser = read_rate)]
         read_rate: Option<f64>,
     },
+    /// From Application Auto Scaling to pc-autoscaler and back. Without a flag, read
+    /// only: read AAS's scalable targets, policies and scheduled actions for Lambda in
+    /// one account and Region, write a config that carries them over (`--out`), and
+    /// replay what AAS and that config would each have cost and spilled. `--rollback`
+    /// resumes AAS exactly as it was for every target taken over; the daemon then
+    /// leaves them alone.
+    Migrate(MigrateArgs),
     /// The daemon: evaluate and apply every interval, at schedule boundaries and after
     /// allocations; SIGHUP reloads, SIGTERM stops. `--once`: a single pass that waits
     /// for the outcomes.
@@ -104,6 +116,37 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// `migrate`'s arguments.
+#[derive(clap::Args)]
+pub struct MigrateArgs {
+    /// A config for `[aws]` and `[[account]]`s; with `--rollback`, the config whose
+    /// daemon took the targets over (it says where the records are kept).
+    #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The Region; default the account's only one, or `[aws] region`.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// An `[[account]]` of the config; default the base credentials' account.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Where the config is written (an existing file is refused).
+    #[arg(long, required_unless_present_any = ["rollback", "forget_handed_back"])]
+    pub out: Option<PathBuf>,
+    /// Days of history replayed (0: none; CloudWatch keeps one-minute data for 15).
+    #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(0..=15))]
+    pub days: u32,
+    /// Lambda requests per second (default: `daemon.max_read_rate`, 10).
+    #[arg(long, value_parser = read_rate)]
+    pub read_rate: Option<f64>,
+    /// Restore the suspended state recorded for every target taken over, and mark
+    /// it handed back.
+    #[arg(long, requires = "config", conflicts_with_all = ["out", "forget_handed_back"])]
+    pub rollback: bool,
+    /// Forget the targets handed back, so that `take_over_aas` takes them over again.
+    #[arg(long, requires = "config", conflicts_with = "out")]
+    pub forget_handed_back: bool,
 }
 
 /// A shell that `completions` writes for.

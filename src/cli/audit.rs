@@ -7,6 +7,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
+use super::Failure;
 use crate::audit;
 use crate::aws;
 use crate::config::{Config, ShardKey};
@@ -27,15 +28,6 @@ pub struct AuditOptions {
     pub read_rate: Option<f64>,
 }
 
-/// Why `audit` could not run: bad input (exit 2) or AWS could not be read (exit 1).
-#[derive(Debug, thiserror::Error)]
-pub enum AuditFailure {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Unreadable(String),
-}
-
 /// What `audit` found: the text for people and the report its files are made from.
 pub struct Audited {
     pub text: String,
@@ -51,20 +43,19 @@ pub async fn audit(
     options: &AuditOptions,
     now: DateTime<Utc>,
     progress: &mut dyn FnMut(String),
-) -> Result<Audited, AuditFailure> {
+) -> Result<Audited, Failure> {
     if let Some(dir) = &options.out {
         writable(dir).map_err(|error| {
-            AuditFailure::Invalid(format!(
+            Failure::Invalid(format!(
                 "--out {}: {error}",
                 printable(&dir.display().to_string())
             ))
         })?;
     }
-    let key = shard_of(&config, options)?;
+    let key = shard_of(&config, (options.account.as_ref(), options.region.as_ref()))?;
     let (settings, account) = config.shard_access(&key);
     let region = settings.region.clone().unwrap_or_default();
     let clients = aws::connect(&settings, account).await;
-    let scaling = aws::connect_scaling(&settings, account).await;
     let control = Control::new(
         clients.lambda,
         options.read_rate.unwrap_or(config.daemon.max_read_rate),
@@ -79,15 +70,13 @@ pub async fn audit(
     let prices = audit::price::Price::us_east_1();
     let mut read = audit::read::read(
         &control,
-        (&clients.metrics, &scaling),
+        (&clients.metrics, &clients.scaling),
         (options.days, now),
         &prices,
         progress,
     )
     .await
-    .map_err(|error| {
-        AuditFailure::Unreadable(format!("the functions could not be listed: {error}"))
-    })?;
+    .map_err(|error| Failure::Unreadable(format!("the functions could not be listed: {error}")))?;
     let configs = std::mem::take(&mut read.configs);
     let report = audit::assess(configs, &region, options.days, &prices);
     let place = if key.is_base() {
@@ -100,9 +89,9 @@ pub async fn audit(
 }
 
 /// `report.json`, `audit.svg` and `audit.toml` in `dir`; returns what to tell.
-pub fn write_outputs(report: &audit::AuditReport, dir: &Path) -> Result<String, AuditFailure> {
+pub fn write_outputs(report: &audit::AuditReport, dir: &Path) -> Result<String, Failure> {
     audit::write_outputs(report, dir).map_err(|error| {
-        AuditFailure::Unreadable(format!("cannot write to {}: {error}", dir.display()))
+        Failure::Unreadable(format!("cannot write to {}: {error}", dir.display()))
     })?;
     let toml = match report.starter_config {
         Some(_) => " and audit.toml",
@@ -125,21 +114,25 @@ fn writable(dir: &Path) -> std::io::Result<()> {
 
 /// The account and Region the flags name: an `[[account]]` and one of its Regions, or
 /// the base credentials' account in `--region` (default `[aws] region`).
-fn shard_of(config: &Config, options: &AuditOptions) -> Result<ShardKey, AuditFailure> {
-    let Some(name) = &options.account else {
+/// The shard `--account` and `--region` name in `config`.
+pub fn shard_of(
+    config: &Config,
+    (account, region): (Option<&String>, Option<&String>),
+) -> Result<ShardKey, Failure> {
+    let Some(name) = account else {
         return Ok(ShardKey {
             account: None,
-            region: options.region.as_deref().map(Into::into),
+            region: region.map(|region| region.as_str().into()),
         });
     };
-    let account = config.account(name).ok_or_else(|| {
-        AuditFailure::Invalid(format!("the config has no [[account]] named `{name}`"))
-    })?;
-    let region = match (&options.region, account.regions.as_slice()) {
+    let account = config
+        .account(name)
+        .ok_or_else(|| Failure::Invalid(format!("the config has no [[account]] named `{name}`")))?;
+    let region = match (region, account.regions.as_slice()) {
         (Some(region), _) => region.clone(),
         (None, [only]) => only.clone(),
         (None, _) => {
-            return Err(AuditFailure::Invalid(format!(
+            return Err(Failure::Invalid(format!(
                 "account `{name}` has several Regions; say which with --region"
             )));
         }

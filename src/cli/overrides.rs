@@ -7,20 +7,22 @@ use crate::config::{Config, TargetConfig};
 use crate::policy::overrides::OverrideKind;
 use crate::runtime::drivers::once::functions;
 use crate::runtime::plane::control::{Control, ONE_SHOT_GET_FUNCTION_RATE};
-use crate::runtime::state::overrides::store::OverrideStore;
+use crate::runtime::state::overrides::OverrideList;
 use crate::runtime::state::overrides::{self, SetRequest, StoredOverride, parse_kind};
+use crate::runtime::state::store::{Document, Store};
 
-/// The override store `config` names, if any.
-pub async fn override_store(
+/// Where `config` keeps documents of `D`'s kind (overrides, handover records), if
+/// anywhere.
+pub async fn document_store<D: Document>(
     config: &Config,
-) -> Option<crate::runtime::state::overrides::store::OverrideStore<aws::dynamodb::DynamoState>> {
+) -> Option<Store<aws::dynamodb::DynamoState>> {
     let table = match &config.leader {
         Some(leader) => Some(std::sync::Arc::new(
             aws::Connect::state(&aws::Sdk, &config.aws, leader).await,
         )),
         None => None,
     };
-    crate::runtime::state::overrides::store::OverrideStore::for_config(config, table)
+    Store::for_config::<D>(config, table)
 }
 
 /// What `pc-autoscaler override` was asked.
@@ -52,7 +54,7 @@ pub async fn overrides(
     now: chrono::DateTime<chrono::Utc>,
     id: String,
 ) -> Result<String, OverrideFailure> {
-    let store = override_store(config).await.ok_or_else(|| {
+    let store = document_store::<OverrideList>(config).await.ok_or_else(|| {
         OverrideFailure::Invalid(
             "overrides are kept in the lease table (`[leader]`) or in `daemon.state_directory`; this config has neither".into(),
         )
@@ -60,7 +62,10 @@ pub async fn overrides(
     match command {
         OverrideCommand::Set(request) => set(config, &store, request, (now, id)).await,
         OverrideCommand::List => {
-            let (list, _) = store.load().await.map_err(OverrideFailure::Store)?;
+            let (list, _) = store
+                .load::<OverrideList>()
+                .await
+                .map_err(OverrideFailure::Store)?;
             let lines: String = list
                 .overrides
                 .iter()
@@ -82,16 +87,16 @@ pub async fn overrides(
         }
         OverrideCommand::ClearAll => {
             // Without reading the list first: it empties a store that no longer reads.
-            let empty = overrides::OverrideList {
-                version: overrides::VERSION,
-                overrides: Vec::new(),
-            };
-            store.replace(empty).await.map_err(OverrideFailure::Store)?;
+            let empty = <OverrideList as crate::runtime::state::store::Document>::empty();
+            store
+                .replace(&empty)
+                .await
+                .map_err(OverrideFailure::Store)?;
             Ok("cleared every override\n".into())
         }
         OverrideCommand::Clear(named) => {
             let cleared = store
-                .change(|list| Ok(list.clear(&named)))
+                .change(|list: &mut OverrideList| Ok(list.clear(&named)))
                 .await
                 .map_err(OverrideFailure::Store)?;
             if cleared == 0 {
@@ -108,7 +113,7 @@ pub async fn overrides(
 /// `override set`: checked against every target the config has, kept in `store`.
 async fn set(
     config: &Config,
-    store: &OverrideStore<aws::dynamodb::DynamoState>,
+    store: &Store<aws::dynamodb::DynamoState>,
     mut request: SetRequest,
     (now, id): (chrono::DateTime<chrono::Utc>, String),
 ) -> Result<String, OverrideFailure> {
@@ -134,7 +139,7 @@ async fn set(
     let kept = overrides::check(request, &targets, now, id).map_err(OverrideFailure::Invalid)?;
     let note = within_reserved(config, &targets, &kept).await?;
     let full = store
-        .change(|list| {
+        .change(|list: &mut OverrideList| {
             list.drop_ended(now);
             if list.overrides.len() >= overrides::MAX_OVERRIDES {
                 return Ok(Some(list.overrides.len()));

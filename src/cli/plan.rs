@@ -8,8 +8,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::config::TargetConfig;
 use crate::escape::{Printable, printable};
 use crate::runtime::drivers::once::Applied;
+use crate::runtime::knowing::aas::Standing;
 use crate::runtime::knowing::evaluate::Evaluation;
 
 /// One target's row, as `plan --json` writes it.
@@ -47,9 +49,17 @@ pub struct PlanRow {
     /// history chose, or that the configured pair is kept.
     pub window: Option<String>,
     pub changes: bool,
+    /// Why pc-autoscaler does not write it though it can decide it: Application Auto
+    /// Scaling manages it, or is to be taken over first.
+    pub left_alone: Option<String>,
 }
 
-pub fn rows(evaluations: &[Evaluation]) -> Vec<PlanRow> {
+/// Each evaluation's row; `standing` says, for each target, whether pc-autoscaler may
+/// write it.
+pub fn rows(
+    evaluations: &[Evaluation],
+    standing: &dyn Fn(&TargetConfig) -> Standing,
+) -> Vec<PlanRow> {
     evaluations
         .iter()
         .map(|evaluation| {
@@ -83,49 +93,63 @@ pub fn rows(evaluations: &[Evaluation]) -> Vec<PlanRow> {
                 forecast: None,
                 window: None,
                 changes: false,
+                left_alone: None,
             };
+            let standing = standing(target);
+            if !standing.may_write() {
+                row.left_alone = Some(standing.to_string());
+            }
             match &evaluation.outcome {
                 Err(blocked) => row.blocked = Some(blocked.to_string()),
-                Ok(evaluated) => {
-                    let observation = &evaluated.observation;
-                    let decision = &evaluated.decision;
-                    row.requested = Some(observation.requested);
-                    row.allocated = Some(observation.allocated);
-                    row.status = Some(observation.status.label().to_owned());
-                    row.status_reason = evaluated
-                        .config
-                        .as_ref()
-                        .and_then(|config| config.status_reason.clone())
-                        .filter(|_| observation.status == crate::policy::AllocationStatus::Failed);
-                    row.metric_value = decision.metric_value;
-                    row.datapoints = target
-                        .tracking
-                        .as_ref()
-                        .map(|_| observation.datapoints.len());
-                    row.rule = decision.bounds.rule.clone();
-                    row.min = Some(decision.bounds.min);
-                    row.max = Some(decision.bounds.max);
-                    row.reserved_cap = observation.caps.reserved_available;
-                    row.account_headroom = observation.caps.account_headroom;
-                    row.desired = Some(decision.desired);
-                    row.reason = Some(decision.reason.to_string());
-                    row.reason_code = Some(decision.reason.label());
-                    row.forecast = decision
-                        .forecast
-                        .as_ref()
-                        .map(crate::policy::forecast::describe);
-                    if target.chooses_window() {
-                        row.window = Some(match &decision.tuned {
-                            Some(tuned) => tuned.to_string(),
-                            None => "as configured".to_owned(),
-                        });
-                    }
-                    row.changes = decision.changes(observation);
-                }
+                Ok(evaluated) => decided(&mut row, target, evaluated, standing.may_write()),
             }
             row
         })
         .collect()
+}
+
+/// Fills what a decided target's row shows; `writes` is whether pc-autoscaler may
+/// write it.
+fn decided(
+    row: &mut PlanRow,
+    target: &TargetConfig,
+    evaluated: &crate::runtime::knowing::evaluate::Evaluated,
+    writes: bool,
+) {
+    let observation = &evaluated.observation;
+    let decision = &evaluated.decision;
+    row.requested = Some(observation.requested);
+    row.allocated = Some(observation.allocated);
+    row.status = Some(observation.status.label().to_owned());
+    row.status_reason = evaluated
+        .config
+        .as_ref()
+        .and_then(|config| config.status_reason.clone())
+        .filter(|_| observation.status == crate::policy::AllocationStatus::Failed);
+    row.metric_value = decision.metric_value;
+    row.datapoints = target
+        .tracking
+        .as_ref()
+        .map(|_| observation.datapoints.len());
+    row.rule = decision.bounds.rule.clone();
+    row.min = Some(decision.bounds.min);
+    row.max = Some(decision.bounds.max);
+    row.reserved_cap = observation.caps.reserved_available;
+    row.account_headroom = observation.caps.account_headroom;
+    row.desired = Some(decision.desired);
+    row.reason = Some(decision.reason.to_string());
+    row.reason_code = Some(decision.reason.label());
+    row.forecast = decision
+        .forecast
+        .as_ref()
+        .map(crate::policy::forecast::describe);
+    if target.chooses_window() {
+        row.window = Some(match &decision.tuned {
+            Some(tuned) => tuned.to_string(),
+            None => "as configured".to_owned(),
+        });
+    }
+    row.changes = decision.changes(observation) && writes;
 }
 
 /// When no target of a shard could be read and all for the same reason (no
@@ -237,6 +261,9 @@ pub fn render(rows: &[PlanRow]) -> String {
         }
         if let Some(window) = &row.window {
             let _ = writeln!(out, "{:<24} window {window}", "");
+        }
+        if let Some(why) = &row.left_alone {
+            let _ = writeln!(out, "{:<24} not written: {why}", "");
         }
         if row.source != "config" {
             let _ = writeln!(out, "{:<24} from {}", "", Printable(&row.source));

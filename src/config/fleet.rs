@@ -18,6 +18,8 @@ use super::raw::*;
 pub struct Fleet<'a> {
     pub region: Option<&'a str>,
     pub accounts: &'a [AccountSettings],
+    /// Whether records can be kept: `[leader]` or `daemon.state_directory`.
+    pub keeps_records: bool,
 }
 
 const MAX_ACCOUNT_NAME: usize = 32;
@@ -403,6 +405,20 @@ pub fn default_name(
     }
 }
 
+/// Whether a selector's qualifier, if any, is one a selector can take: an alias.
+fn selector_qualifier(checker: &mut Checker<'_>, raw: &RawSelector) -> bool {
+    let Some(qualifier) = &raw.qualifier else {
+        return true;
+    };
+    if matches!(
+        Qualifier::classify(qualifier.get_ref()),
+        Qualifier::Version(_)
+    ) {
+        checker.error(qualifier.span(), "a selector's qualifier must be an alias: version numbers differ from function to function");
+    }
+    is_qualifier(qualifier.get_ref())
+}
+
 /// The placeholder function of a selector's template.
 pub const TEMPLATE_FUNCTION: &str = "selector-template";
 
@@ -434,18 +450,7 @@ pub fn selectors(
                 "a selector needs `tags`, `functions` or both: it would take every function",
             );
         }
-        if let Some(qualifier) = &raw.qualifier
-            && matches!(
-                Qualifier::classify(qualifier.get_ref()),
-                Qualifier::Version(_)
-            )
-        {
-            checker.error(qualifier.span(), "a selector's qualifier must be an alias: version numbers differ from function to function");
-        }
-        let qualifier_ok = raw
-            .qualifier
-            .as_ref()
-            .is_none_or(|qualifier| is_qualifier(qualifier.get_ref()));
+        let qualifier_ok = selector_qualifier(checker, &raw);
         let tag_overrides = raw.tag_overrides.unwrap_or(false);
         if tag_overrides && tags.as_ref().is_some_and(Vec::is_empty) {
             checker.error_at_path(
@@ -464,6 +469,7 @@ pub fn selectors(
             max: raw.max,
             tracking: raw.tracking,
             schedule: raw.schedule,
+            take_over_aas: raw.take_over_aas,
         };
         let template = template(checker, as_target, span, &path);
         if let (

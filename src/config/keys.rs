@@ -244,6 +244,7 @@ keys! {
     TARGET_REGION: "target.region", text(None), "Its Region, one of its account's; required when the account has several and the function is not an ARN.";
     TARGET_MIN: "target.min", count(None, 0, MAX_COUNT), "The lowest capacity (required).";
     TARGET_MAX: "target.max", count(None, 1, MAX_COUNT), "The highest capacity, at least `min` (required).";
+    TARGET_TAKE_OVER_AAS: "target.take_over_aas", KeyKind::Flag { default: false }, "When an Application Auto Scaling target manages it: suspend AAS's scaling (recorded, undone by `migrate --rollback`) and manage it; without this it is left alone and reported.";
     TRACKING_METRIC: "target.tracking.metric", choice("concurrency", &["concurrency", "utilization", "custom"]), "What is tracked; `custom` needs `custom = { namespace, name, dimensions, stat }`.";
     TRACKING_TARGET: "target.tracking.target", text(None), "The value to aim for: a utilization above 0 and at most 1, or a custom metric's value per unit (required).";
     TRACKING_SCALE_IN_WINDOW: "target.tracking.scale_in_window", duration(Some(minutes(15)), minutes(1), hours(6)), "Scale in only to the highest recommendation of this window.";
@@ -263,6 +264,8 @@ keys! {
     SCHEDULE_TIMEZONE: "target.schedule.timezone", text(Some("UTC")), "The IANA zone `cron` and `at` are read in.";
     SCHEDULE_DURATION: "target.schedule.duration", duration(None, Duration::from_millis(1), YEAR), "How long the rule holds; without it, until another open-ended rule starts.";
     SCHEDULE_LEAD: "target.schedule.lead", duration(Some(seconds(0)), seconds(0), YEAR), "The rule takes effect this much before its fire time.";
+    SCHEDULE_START: "target.schedule.start", text(None), "Fire times before this do not count: RFC 3339, or a local date and time in the rule's zone.";
+    SCHEDULE_END: "target.schedule.end", text(None), "Fire times after this do not count; the bounds the rule set stay until another rule starts.";
     SCHEDULE_MIN: "target.schedule.min", count(None, 0, MAX_COUNT), "The rule's floor (`min`, `max` or both).";
     SCHEDULE_MAX: "target.schedule.max", count(None, 1, MAX_COUNT), "The rule's ceiling.";
 }
@@ -317,6 +320,7 @@ mod tests {
             "selector.max",
             "selector.tracking",
             "selector.schedule",
+            "selector.take_over_aas",
         ];
         known.retain(|path| {
             !described_by_parent.contains(&path.as_str())

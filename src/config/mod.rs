@@ -51,6 +51,13 @@ pub fn load(path: &Path) -> Result<Config, LoadError> {
     parse(&source, path).map_err(LoadError::Invalid)
 }
 
+/// As [`load`], for the commands that come before any target (`audit`, `migrate`): a
+/// file with only `[aws]`, `[daemon]` or `[[account]]` is valid for them.
+pub fn load_for_survey(path: &Path) -> Result<Config, LoadError> {
+    let source = read_bounded(path)?;
+    parse_checked(&source, path, false).map_err(LoadError::Invalid)
+}
+
 fn read_bounded(path: &Path) -> Result<String, LoadError> {
     use std::io::Read;
     use std::os::unix::fs::FileTypeExt;
@@ -100,6 +107,11 @@ fn read_bounded(path: &Path) -> Result<String, LoadError> {
 
 /// Validates configuration text; `file` is only used in messages.
 pub fn parse(source: &str, file: &Path) -> Result<Config, ConfigErrors> {
+    parse_checked(source, file, true)
+}
+
+/// Parses `source`; `needs_targets`: a config without a target or selector is refused.
+fn parse_checked(source: &str, file: &Path, needs_targets: bool) -> Result<Config, ConfigErrors> {
     let root = match DeTable::parse(source) {
         Ok(root) => root,
         Err(error) => {
@@ -146,10 +158,11 @@ pub fn parse(source: &str, file: &Path) -> Result<Config, ConfigErrors> {
     let fleet = fleet::Fleet {
         region: aws.region.as_deref(),
         accounts: &accounts,
+        keeps_records: leader.is_some() || daemon.state_directory.is_some(),
     };
     let defaults = defaults_table(&mut checker, section("defaults"));
     // A selector written, valid or not, is something to manage.
-    let selected = section("selector").is_some();
+    let selected = section("selector").is_some() || !needs_targets;
     let selectors = selectors(&mut checker, &defaults, section("selector"), &fleet);
     let targets = targets(
         &mut checker,
@@ -278,6 +291,7 @@ fn selectors(
     let template_fleet = fleet::Fleet {
         region: None,
         accounts: &[],
+        keeps_records: fleet.keeps_records,
     };
     fleet::selectors(
         checker,

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono::{NaiveDateTime, TimeDelta};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 
 use super::keys;
@@ -517,6 +517,9 @@ pub struct TargetConfig {
     /// Without tracking, capacity is the active minimum.
     pub tracking: Option<TrackingConfig>,
     pub schedules: Vec<ScheduleRule>,
+    /// When an Application Auto Scaling target manages it: suspend AAS's scaling and
+    /// manage it (true), or leave it alone and say so (false).
+    pub take_over_aas: bool,
 }
 
 impl TargetConfig {
@@ -660,6 +663,10 @@ pub struct ScheduleRule {
     pub duration: Option<TimeDelta>,
     /// The rule takes effect this much before its fire time.
     pub lead: TimeDelta,
+    /// Only fire times from `start` to `end` (both included) count; bounds a rule set
+    /// stay after `end` until another rule starts, as Application Auto Scaling's do.
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
     pub min: Option<u32>,
     pub max: Option<u32>,
 }

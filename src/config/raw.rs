@@ -94,6 +94,7 @@ pub struct RawTarget {
     pub max: Option<Spanned<i64>>,
     pub tracking: Option<RawTracking>,
     pub schedule: Option<Vec<Spanned<RawSchedule>>>,
+    pub take_over_aas: Option<Spanned<bool>>,
 }
 
 /// `[[account]]`: an account reached through a role, and the Regions managed in it.
@@ -123,6 +124,7 @@ pub struct RawSelector {
     pub max: Option<Spanned<i64>>,
     pub tracking: Option<RawTracking>,
     pub schedule: Option<Vec<Spanned<RawSchedule>>>,
+    pub take_over_aas: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -170,6 +172,8 @@ pub struct RawSchedule {
     pub timezone: Option<Spanned<String>>,
     pub duration: Option<Spanned<String>>,
     pub lead: Option<Spanned<String>>,
+    pub start: Option<Spanned<RawAt>>,
+    pub end: Option<Spanned<RawAt>>,
     pub min: Option<Spanned<i64>>,
     pub max: Option<Spanned<i64>>,
 }

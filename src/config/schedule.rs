@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use chrono::{NaiveDateTime, TimeDelta};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use toml::Spanned;
 
@@ -80,15 +80,58 @@ fn schedule(
     }
     let lead = checker.delta_or_default(&raw.lead, &keys::SCHEDULE_LEAD);
     let (min, max) = rule_bounds(checker, &raw, span, (target_min, target_max));
+    let timezone = timezone?;
+    let start = raw.start.as_ref().map(|at| instant(checker, at, timezone));
+    let end = raw.end.as_ref().map(|at| instant(checker, at, timezone));
+    if let (Some(Some(start)), Some(Some(end)), Some(raw_end)) = (start, end, &raw.end)
+        && end <= start
+    {
+        checker.error(raw_end.span(), "the rule's `end` is not after its `start`");
+    }
     Some(ScheduleRule {
         name,
         when: when?,
-        timezone: timezone?,
+        timezone,
         duration,
         lead,
+        start: start.map(|start| start.ok_or(())).transpose().ok()?,
+        end: end.map(|end| end.ok_or(())).transpose().ok()?,
         min,
         max,
     })
+}
+
+/// An instant `start` or `end` names: RFC 3339 with its offset (`2026-12-01T00:00:00Z`),
+/// or a local date and time in the rule's zone (its first occurrence, if a clock change
+/// repeats it); `None`, reported, when it is neither, or a local time a clock change
+/// skips.
+fn instant(checker: &mut Checker<'_>, at: &Spanned<RawAt>, zone: Tz) -> Option<DateTime<Utc>> {
+    use chrono::TimeZone as _;
+    let text = at.get_ref().as_text();
+    if let Ok(instant) = DateTime::parse_from_rfc3339(&text) {
+        return Some(instant.with_timezone(&Utc));
+    }
+    let local = local_datetime(&text);
+    let instant = local.and_then(|local| zone.from_local_datetime(&local).earliest());
+    if instant.is_none() {
+        checker.error(
+            at.span(),
+            format!("`{text}` is not an instant; write RFC 3339 (\"2026-12-01T00:00:00Z\") or a local date and time that exists in the rule's zone"),
+        );
+    }
+    instant.map(|instant| instant.with_timezone(&Utc))
+}
+
+/// A local date and time as `at` accepts it.
+fn local_datetime(text: &str) -> Option<NaiveDateTime> {
+    [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
 }
 
 /// The rule's IANA time zone, UTC by default.
@@ -193,14 +236,7 @@ fn parse_cron(checker: &mut Checker<'_>, cron: &Spanned<String>) -> Option<RuleT
 
 fn parse_at(checker: &mut Checker<'_>, at: &Spanned<RawAt>) -> Option<RuleTime> {
     let text = at.get_ref().as_text();
-    let parsed = [
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-    ]
-    .iter()
-    .find_map(|format| NaiveDateTime::parse_from_str(&text, format).ok());
+    let parsed = local_datetime(&text);
     if parsed.is_none() {
         checker.error(
             at.span(),

@@ -55,6 +55,20 @@ pub fn target(
         .name
         .filter(|name| check_label(checker, name, "name"))
         .map(Spanned::into_inner);
+    let take_over_aas = raw
+        .take_over_aas
+        .as_ref()
+        .is_some_and(|flag| *flag.get_ref());
+    if let Some(flag) = raw
+        .take_over_aas
+        .as_ref()
+        .filter(|_| take_over_aas && !fleet.keeps_records)
+    {
+        checker.error(
+            flag.span(),
+            "take_over_aas records what it suspends, so that `migrate --rollback` can restore it: it needs [leader] or daemon.state_directory",
+        );
+    }
     let ((function, shard), qualifier, min, max) = (placed?, qualifier?, min?, max?);
     Some(TargetConfig {
         name: name
@@ -70,6 +84,7 @@ pub fn target(
         max,
         tracking,
         schedules,
+        take_over_aas,
     })
 }
 

@@ -203,7 +203,7 @@ impl LeaseReport for LeaseGauges {
 }
 
 /// Every API `Instrumented` names, for exporting its counters from the start.
-pub const APIS: [&str; 10] = [
+pub const APIS: [&str; 14] = [
     "GetProvisionedConcurrencyConfig",
     "PutProvisionedConcurrencyConfig",
     "DeleteProvisionedConcurrencyConfig",
@@ -214,6 +214,10 @@ pub const APIS: [&str; 10] = [
     "ListFunctions",
     "GetMetricData",
     "GetResources",
+    "DescribeScalableTargets",
+    "DescribeScalingPolicies",
+    "DescribeScheduledActions",
+    "RegisterScalableTarget",
 ];
 /// Every `outcome` of an AWS request: `ok` or an `AwsError::label`.
 pub const OUTCOMES: [&str; 7] = [
@@ -449,6 +453,8 @@ pub struct ShardTotals {
     pub history_pending: u64,
     /// Shards whose last read of the override store failed.
     pub overrides_unreadable: u64,
+    /// Shards that could not read Application Auto Scaling yet.
+    pub aas_unreadable: u64,
 }
 
 impl std::ops::AddAssign for ShardTotals {
@@ -456,6 +462,7 @@ impl std::ops::AddAssign for ShardTotals {
         self.targets_unknown += other.targets_unknown;
         self.history_pending += other.history_pending;
         self.overrides_unreadable += other.overrides_unreadable;
+        self.aas_unreadable += other.aas_unreadable;
     }
 }
 
@@ -477,6 +484,11 @@ pub fn render_shard_totals(totals: ShardTotals, out: &mut String) {
             "pc_autoscaler_override_store_unreadable",
             "1 while the last read of the override store failed: the overrides read before stay in force until they end.",
             totals.overrides_unreadable,
+        ),
+        (
+            "pc_autoscaler_aas_unreadable",
+            "Shards that could not read Application Auto Scaling's scalable targets yet: their targets are written as if AAS managed none (grant application-autoscaling:DescribeScalableTargets).",
+            totals.aas_unreadable,
         ),
     ] {
         let _ = write!(
@@ -563,6 +575,10 @@ impl<L: LambdaApi> LambdaApi for Instrumented<L> {
         self.observe("GetFunction", self.inner.reserved_concurrency(function))
             .await
     }
+    async fn snap_start(&self, function: &str, qualifier: &str) -> Result<bool, AwsError> {
+        self.observe("GetFunction", self.inner.snap_start(function, qualifier))
+            .await
+    }
     async fn provisioned_configs(&self, function: &str) -> Result<FunctionConfigs, AwsError> {
         self.observe(
             "ListProvisionedConcurrencyConfigs",
@@ -596,6 +612,36 @@ impl<T: crate::aws::TaggingApi> crate::aws::TaggingApi for Instrumented<T> {
     ) -> Result<crate::aws::TaggedPage, AwsError> {
         self.observe("GetResources", self.inner.tagged_page(tags, token))
             .await
+    }
+}
+
+impl<S: crate::aws::ScalingApi> crate::aws::ScalingApi for Instrumented<S> {
+    async fn lambda_targets(&self) -> Result<Vec<crate::aws::ScalableTarget>, AwsError> {
+        self.observe("DescribeScalableTargets", self.inner.lambda_targets())
+            .await
+    }
+    async fn lambda_policies(&self) -> Result<Vec<crate::aws::ScalingPolicy>, AwsError> {
+        self.observe("DescribeScalingPolicies", self.inner.lambda_policies())
+            .await
+    }
+    async fn lambda_scheduled_actions(&self) -> Result<Vec<crate::aws::ScheduledAction>, AwsError> {
+        self.observe(
+            "DescribeScheduledActions",
+            self.inner.lambda_scheduled_actions(),
+        )
+        .await
+    }
+    async fn set_suspended(
+        &self,
+        function: &str,
+        qualifier: &str,
+        state: crate::aws::SuspendedState,
+    ) -> Result<(), AwsError> {
+        self.observe(
+            "RegisterScalableTarget",
+            self.inner.set_suspended(function, qualifier, state),
+        )
+        .await
     }
 }
 

@@ -24,6 +24,9 @@ const DIRECTIONS: [&str; 2] = ["up", "down"];
 /// Why a target's write is blocked, the `reason` label of
 /// `pc_autoscaler_target_write_blocked` (the runtime's `WriteBlocked` labels).
 pub const WRITE_BLOCKED_REASONS: [&str; 2] = ["refused", "failing"];
+/// A target's standing towards Application Auto Scaling, the `state` label of
+/// `pc_autoscaler_target_handover` (the runtime's `Standing` labels).
+pub const HANDOVER_STATES: [&str; 4] = ["left_to_aas", "taking_over", "taken_over", "handed_back"];
 
 /// What the last decision of a target saw and decided.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,6 +56,11 @@ pub struct TargetSample<'a> {
     pub chosen_window: Option<u32>,
     /// One of [`WRITE_BLOCKED_REASONS`], while blocked.
     pub write_blocked: Option<&'static str>,
+    /// One of [`HANDOVER_STATES`], for a target Application Auto Scaling has (or had)
+    /// a scalable target for.
+    pub handover: Option<&'static str>,
+    /// Whether someone else keeps changing its capacity.
+    pub contested: bool,
     pub drift: u64,
     /// Accepted changes by direction and trigger ([`TRIGGERS`]).
     pub actions: &'a [[u64; TRIGGERS.len()]; 2],
@@ -120,7 +128,7 @@ macro_rules! single {
 }
 
 /// Every per-target family, in the order a scrape shows them.
-pub const FAMILIES: [Family; 14] = [
+pub const FAMILIES: [Family; 16] = [
     Family {
         name: "pc_autoscaler_target_desired_capacity",
         help: "Provisioned concurrency the policy wants for the target.",
@@ -246,6 +254,26 @@ pub const FAMILIES: [Family; 14] = [
         },
     },
     Family {
+        name: "pc_autoscaler_target_handover",
+        help: "1 in the state of a target that Application Auto Scaling has a scalable target for: left_to_aas (left alone), taking_over, taken_over (its AAS scaling suspended by pc-autoscaler), handed_back (by migrate --rollback).",
+        kind: "gauge",
+        write: |out, name, sample| {
+            let Some(state) = sample.handover else {
+                return;
+            };
+            for known in HANDOVER_STATES {
+                let labels = [("state", known), ("target", sample.target)];
+                write_sample(out, name, &labels, u32::from(state == known));
+            }
+        },
+    },
+    Family {
+        name: "pc_autoscaler_target_contested",
+        help: "1 while someone else keeps changing the target's capacity (3 times within an hour): it is raised when its policy needs more, never lowered.",
+        kind: "gauge",
+        write: single!(|sample| Some(u64::from(sample.contested))),
+    },
+    Family {
         name: "pc_autoscaler_drift_detected_total",
         help: "Changes of a target's provisioned concurrency that the daemon did not make, found by a drift scan or a read-back.",
         kind: "counter",
@@ -360,6 +388,8 @@ mod tests {
                     forecast_capacity: None,
                     chosen_window: None,
                     write_blocked: Some("failing"),
+                    handover: Some("taken_over"),
+                    contested: true,
                     drift: 2,
                     actions,
                     overrides: 0b101,
@@ -394,6 +424,13 @@ mod tests {
                 "pc_autoscaler_target_write_blocked{{reason=\"failing\",target=\"{target}\"}} 1\n"
             ),
             format!("pc_autoscaler_drift_detected_total{{target=\"{target}\"}} 2\n"),
+            format!(
+                "pc_autoscaler_target_handover{{state=\"taken_over\",target=\"{target}\"}} 1\n"
+            ),
+            format!(
+                "pc_autoscaler_target_handover{{state=\"left_to_aas\",target=\"{target}\"}} 0\n"
+            ),
+            format!("pc_autoscaler_target_contested{{target=\"{target}\"}} 1\n"),
             format!("pc_autoscaler_target_override{{kind=\"pin\",target=\"{target}\"}} 1\n"),
             format!("pc_autoscaler_target_override{{kind=\"ceiling\",target=\"{target}\"}} 1\n"),
         ] {

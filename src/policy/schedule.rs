@@ -9,7 +9,10 @@
 //!   of the same target starts. Windows overlay open-ended rules and, once they end,
 //!   the open-ended rule in force shows through again;
 //! - among active rules the one that started last wins; on a tie, the one written
-//!   later in the file.
+//!   later in the file;
+//! - only fire times from a rule's `start` to its `end` count; an open-ended rule
+//!   that fired before its `end` holds after it, as Application Auto Scaling's
+//!   scheduled actions leave their bounds.
 //!
 //! Cron times are wall-clock times in the rule's zone: a time skipped by a daylight
 //! saving jump fires at the first valid instant after it, a repeated hour fires once.
@@ -97,7 +100,9 @@ pub fn active_rule(rules: &[ScheduleRule], now: DateTime<Utc>) -> Option<&Schedu
 
 /// The latest start (fire time minus lead) at or before `now`.
 pub fn latest_start(rule: &ScheduleRule, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let horizon = now + rule.lead;
+    let horizon = rule
+        .end
+        .map_or(now + rule.lead, |end| (now + rule.lead).min(end));
     let fire = match &rule.when {
         RuleTime::Cron { cron, .. } => cron
             .find_previous_occurrence(&horizon.with_timezone(&rule.timezone), true)
@@ -111,6 +116,9 @@ pub fn latest_start(rule: &ScheduleRule, now: DateTime<Utc>) -> Option<DateTime<
             fire
         }
     };
+    if rule.start.is_some_and(|start| fire < start) {
+        return None;
+    }
     Some(fire - rule.lead)
 }
 
@@ -129,13 +137,21 @@ fn next_end(rule: &ScheduleRule, after: DateTime<Utc>) -> Option<DateTime<Utc>> 
 }
 
 fn next_fire(rule: &ScheduleRule, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    match &rule.when {
+    // Before the rule's `start`, its first fire is the first at or after it.
+    let (from, inclusive) = match rule.start {
+        Some(start) if start > after => (start, true),
+        _ => (after, false),
+    };
+    let fire = match &rule.when {
         RuleTime::Cron { cron, .. } => cron
-            .find_next_occurrence(&after.with_timezone(&rule.timezone), false)
+            .find_next_occurrence(&from.with_timezone(&rule.timezone), inclusive)
             .ok()
             .map(|fire| fire.with_timezone(&Utc)),
-        RuleTime::At(_) => one_off_fire(rule).filter(|fire| *fire > after),
-    }
+        RuleTime::At(_) => {
+            one_off_fire(rule).filter(|fire| *fire > from || (inclusive && *fire == from))
+        }
+    }?;
+    rule.end.is_none_or(|end| fire <= end).then_some(fire)
 }
 
 /// A one-off rule's instant. A local time repeated by a clock change means its first
@@ -214,6 +230,44 @@ mod tests {
         assert_eq!(rule_at(&t, "2026-06-01T08:59:59Z").as_deref(), Some("peak"));
         // The window is half-open: it ends exactly at start + duration.
         assert_eq!(rule_at(&t, "2026-06-01T09:00:00Z"), None);
+    }
+
+    #[test]
+    fn only_fire_times_from_start_to_end_count_and_an_open_ended_rule_holds_past_its_end() {
+        let t = target(
+            "min = 1\nmax = 10\n[[target.schedule]]\nname = \"december\"\ncron = \"0 8 * * *\"\n\
+             start = \"2026-12-02T00:00:00Z\"\nend = \"2026-12-04T12:00:00Z\"\nmin = 5",
+        );
+        assert_eq!(rule_at(&t, "2026-12-01T09:00:00Z"), None);
+        assert_eq!(rule_at(&t, "2026-12-02T07:59:59Z"), None);
+        assert_eq!(
+            rule_at(&t, "2026-12-02T08:00:00Z").as_deref(),
+            Some("december")
+        );
+        // Its last fire is on the 4th; its bounds stay, as a scheduled action's do.
+        assert_eq!(
+            rule_at(&t, "2027-03-01T00:00:00Z").as_deref(),
+            Some("december")
+        );
+        assert_eq!(
+            next_boundary(&t, at("2026-12-01T00:00:00Z")),
+            Some(at("2026-12-02T08:00:00Z"))
+        );
+        assert_eq!(
+            next_boundary(&t, at("2026-12-04T08:00:00Z")),
+            None,
+            "no fire after the end"
+        );
+        // A window rule ends with its last window.
+        let window = target(
+            "min = 1\nmax = 10\n[[target.schedule]]\nname = \"w\"\ncron = \"0 8 * * *\"\nduration = \"1h\"\n\
+             start = \"2026-12-02T00:00:00Z\"\nend = \"2026-12-03T00:00:00Z\"\nmin = 5",
+        );
+        assert_eq!(
+            rule_at(&window, "2026-12-02T08:30:00Z").as_deref(),
+            Some("w")
+        );
+        assert_eq!(rule_at(&window, "2026-12-03T08:30:00Z"), None);
     }
 
     #[test]

@@ -98,6 +98,9 @@ pub struct Function {
     /// `MemorySize` in MB (default 128) and whether it runs on arm64.
     pub memory_mb: Option<u32>,
     pub arm64: bool,
+    /// Its published versions have SnapStart on: Lambda refuses provisioned
+    /// concurrency on them.
+    pub snap_start: bool,
     /// The function's tags, as the tagging API's `GetResources` finds them.
     pub tags: BTreeMap<String, String>,
     pub configs: BTreeMap<String, Config>,
@@ -130,6 +133,9 @@ pub struct World {
     pub assumed: Vec<(String, Option<String>)>,
     /// Application Auto Scaling's Lambda targets: (function, qualifier, min, max).
     pub scalable_targets: Vec<(String, String, u32, u32)>,
+    /// What each scalable target has suspended (dynamic in, dynamic out, scheduled),
+    /// by (function, qualifier); absent until `RegisterScalableTarget` sets it.
+    pub suspended: HashMap<(String, String), [bool; 3]>,
     pub log: Vec<Logged>,
 }
 
@@ -149,6 +155,7 @@ impl World {
             denied_roles: Default::default(),
             assumed: Vec::new(),
             scalable_targets: Vec::new(),
+            suspended: HashMap::new(),
             log: Vec::new(),
         }
     }
@@ -456,7 +463,7 @@ async fn route(
         return put_events(&world, &body);
     }
     if let Some(operation) = target.strip_prefix("AnyScaleFrontendService.") {
-        return application_auto_scaling(&world, operation);
+        return application_auto_scaling(&world, operation, &body, caller_of(&headers));
     }
     if method == Method::POST && String::from_utf8_lossy(&body).contains("Action=AssumeRole") {
         return assume_role(&base, &body);
@@ -563,9 +570,15 @@ fn assume_role(base: &Arc<Mutex<World>>, body: &[u8]) -> Response {
     )
 }
 
-/// Application Auto Scaling's `DescribeScalableTargets` and `DescribeScheduledActions`
-/// (JSON 1.1), one page, each target with one scheduled action.
-fn application_auto_scaling(world: &Arc<Mutex<World>>, operation: &str) -> Response {
+/// Application Auto Scaling (JSON 1.1), one page each: `DescribeScalableTargets`,
+/// `DescribeScheduledActions` (each target with one), `DescribeScalingPolicies` (none)
+/// and `RegisterScalableTarget` of a suspended state.
+fn application_auto_scaling(
+    world: &Arc<Mutex<World>>,
+    operation: &str,
+    request: &[u8],
+    caller: Option<String>,
+) -> Response {
     let mut world = world.lock().expect("the world lock is not poisoned");
     let resource = |function: &str, qualifier: &str| format!("function:{function}:{qualifier}");
     let body = match operation {
@@ -574,7 +587,7 @@ fn application_auto_scaling(world: &Arc<Mutex<World>>, operation: &str) -> Respo
                 .scalable_targets
                 .iter()
                 .map(|(function, qualifier, min, max)| {
-                    json!({
+                    let mut target = json!({
                         "ServiceNamespace": "lambda",
                         "ResourceId": resource(function, qualifier),
                         "ScalableDimension": "lambda:function:ProvisionedConcurrency",
@@ -582,10 +595,41 @@ fn application_auto_scaling(world: &Arc<Mutex<World>>, operation: &str) -> Respo
                         "MaxCapacity": max,
                         "RoleARN": "arn:aws:iam::123456789012:role/aws-service-role/lambda.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_LambdaConcurrency",
                         "CreationTime": 1_700_000_000.0,
-                    })
+                    });
+                    if let Some([dynamic_in, dynamic_out, scheduled]) =
+                        world.suspended.get(&(function.clone(), qualifier.clone()))
+                    {
+                        target["SuspendedState"] = json!({
+                            "DynamicScalingInSuspended": dynamic_in,
+                            "DynamicScalingOutSuspended": dynamic_out,
+                            "ScheduledScalingSuspended": scheduled,
+                        });
+                    }
+                    target
                 })
                 .collect();
             json!({ "ScalableTargets": targets })
+        }
+        "DescribeScalingPolicies" => json!({ "ScalingPolicies": [] }),
+        "RegisterScalableTarget" => {
+            let request: Json = serde_json::from_slice(request).unwrap_or_default();
+            let id = request["ResourceId"].as_str().unwrap_or_default();
+            let mut parts = id.splitn(3, ':').skip(1);
+            let key = (
+                parts.next().unwrap_or_default().to_owned(),
+                parts.next().unwrap_or_default().to_owned(),
+            );
+            let state = &request["SuspendedState"];
+            let flag = |name: &str| state[name].as_bool().unwrap_or(false);
+            world.suspended.insert(
+                key,
+                [
+                    flag("DynamicScalingInSuspended"),
+                    flag("DynamicScalingOutSuspended"),
+                    flag("ScheduledScalingSuspended"),
+                ],
+            );
+            json!({})
         }
         "DescribeScheduledActions" => {
             let actions: Vec<Json> = world
@@ -614,12 +658,17 @@ fn application_auto_scaling(world: &Arc<Mutex<World>>, operation: &str) -> Respo
             );
         }
     };
-    let operation = if operation == "DescribeScalableTargets" {
-        "DescribeScalableTargets"
-    } else {
-        "DescribeScheduledActions"
+    let operation = match operation {
+        "DescribeScalableTargets" => "DescribeScalableTargets",
+        "DescribeScalingPolicies" => "DescribeScalingPolicies",
+        "RegisterScalableTarget" => "RegisterScalableTarget",
+        _ => "DescribeScheduledActions",
     };
-    json_11(&mut world, operation, body)
+    let response = json_11(&mut world, operation, body);
+    if let Some(logged) = world.log.last_mut() {
+        logged.caller = caller;
+    }
+    response
 }
 
 /// A JSON 1.1 answer of `operation`, logged.
@@ -883,14 +932,9 @@ fn config_json(config: &Config) -> Json {
     })
 }
 
-async fn handle(
-    world: Arc<Mutex<World>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let caller = ["x-amz-user-agent", "user-agent"].iter().find_map(|name| {
+/// The caller's SDK app id, from its user agent.
+fn caller_of(headers: &HeaderMap) -> Option<String> {
+    ["x-amz-user-agent", "user-agent"].iter().find_map(|name| {
         headers
             .get(*name)?
             .to_str()
@@ -898,7 +942,17 @@ async fn handle(
             .split_whitespace()
             .find_map(|token| token.strip_prefix("app/"))
             .map(str::to_owned)
-    });
+    })
+}
+
+async fn handle(
+    world: Arc<Mutex<World>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let caller = caller_of(&headers);
     let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
     let (operation, function, qualifier): (&'static str, Option<String>, Option<String>) =
         match (&method, segments.as_slice()) {
@@ -928,9 +982,11 @@ async fn handle(
             ),
             (&Method::GET, ["2015-03-31", "functions", ""]) => ("ListFunctions", None, None),
             (&Method::GET, ["2015-03-31", "functions"]) => ("ListFunctions", None, None),
-            (&Method::GET, ["2015-03-31", "functions", f]) => {
-                ("GetFunction", Some(function_of(f)), None)
-            }
+            (&Method::GET, ["2015-03-31", "functions", f]) => (
+                "GetFunction",
+                Some(function_of(f)),
+                query_param(&uri, "Qualifier"),
+            ),
             (&Method::GET, ["2015-03-31", "functions", f, "aliases"]) => {
                 ("ListAliases", Some(function_of(f)), None)
             }
@@ -1082,6 +1138,13 @@ fn lambda_operation(
             if let Some(reserved) = world.function(&function).reserved {
                 body["Concurrency"] = json!({ "ReservedConcurrentExecutions": reserved });
             }
+            if world.function(&function).snap_start {
+                let on = !qualifier.is_empty() && qualifier != "$LATEST";
+                body["Configuration"]["SnapStart"] = json!({
+                    "ApplyOn": "PublishedVersions",
+                    "OptimizationStatus": if on { "On" } else { "Off" }
+                });
+            }
             json_response(200, body)
         }
         "ListAliases" => {
@@ -1160,6 +1223,12 @@ fn put(world: &mut World, function: &str, qualifier: &str, value: u32) -> Respon
     }
     if value == 0 {
         return invalid("ProvisionedConcurrentExecutions must be at least 1".into());
+    }
+    if world.function(function).snap_start {
+        return invalid(
+            "Provisioned Concurrency cannot be configured for a function version with SnapStart enabled."
+                .into(),
+        );
     }
     let unreserved = world.unreserved();
     let entry = world.function(function);

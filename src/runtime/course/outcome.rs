@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::aws::{AwsError, ProvisionedConfig};
+use crate::aws::{AwsError, ProvisionedConfig, RefusalCause};
 use crate::policy::AllocationStatus;
 
 /// What comes after a write's or a read-back's result.
@@ -123,7 +123,10 @@ impl fmt::Display for Outcome {
             Outcome::Throttled => f.write_str("throttled"),
             Outcome::Conflict => f.write_str("conflict"),
             Outcome::Fenced => f.write_str("not sent: the leader lease was not fresh"),
-            Outcome::Refused { message } => write!(f, "refused: {message}"),
+            Outcome::Refused { message } => match RefusalCause::of(message).remedy() {
+                Some(remedy) => write!(f, "refused: {message}; {remedy}"),
+                None => write!(f, "refused: {message}"),
+            },
             Outcome::Error { message } => f.write_str(message),
         }
     }
@@ -132,20 +135,19 @@ impl fmt::Display for Outcome {
 /// Why a target's decision is not being written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteBlocked {
-    /// Lambda refused the value as invalid; it is not sent again for a while.
-    Refused,
+    /// Lambda refused the value as invalid, for this cause; it is not sent again for a
+    /// while.
+    Refused(RefusalCause),
     /// Writes kept failing (throttled, conflicting, 5xx, transient 4xx); they are
     /// retried with capped backoff.
     Failing,
 }
 
 impl WriteBlocked {
-    pub const ALL: [WriteBlocked; 2] = [WriteBlocked::Refused, WriteBlocked::Failing];
-
     /// A bounded label for metrics.
     pub fn label(self) -> &'static str {
         match self {
-            WriteBlocked::Refused => "refused",
+            WriteBlocked::Refused(_) => "refused",
             WriteBlocked::Failing => "failing",
         }
     }
@@ -153,11 +155,38 @@ impl WriteBlocked {
 
 impl fmt::Display for WriteBlocked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            WriteBlocked::Refused => {
-                "refused: Lambda refused the value; it is not sent again for a while"
+        match self {
+            WriteBlocked::Refused(cause) => {
+                f.write_str("refused: Lambda refused the value; it is not sent again for a while")?;
+                match cause.remedy() {
+                    Some(remedy) => write!(f, " ({remedy})"),
+                    None => Ok(()),
+                }
             }
-            WriteBlocked::Failing => "failing: writes keep failing; retried with capped backoff",
-        })
+            WriteBlocked::Failing => {
+                f.write_str("failing: writes keep failing; retried with capped backoff")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_says_what_to_do() {
+        let refused = Outcome::Refused {
+            message: "SnapStart is enabled".into(),
+        };
+        assert!(
+            refused.to_string().contains("turn SnapStart off"),
+            "{refused}"
+        );
+        assert!(
+            WriteBlocked::Refused(RefusalCause::SnapStart)
+                .to_string()
+                .contains("publish a new version")
+        );
     }
 }

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::outcome::{Next, Outcome, WriteBlocked};
 use super::schedules::*;
-use crate::aws::{AwsError, MAX_RETRY_AFTER, ProvisionedConfig};
+use crate::aws::{AwsError, MAX_RETRY_AFTER, ProvisionedConfig, RefusalCause};
 use crate::policy::Caps;
 
 /// The failures in a row so far, each kind with its own count: a throttle says
@@ -168,14 +168,14 @@ impl WriteCourse {
                 }
                 return Next::ScanThenDecide;
             }
-            error if error.is_permanent() => {
+            AwsError::InvalidParameter { message } => {
                 let until = now + REFUSAL_MEMORY;
                 self.refused = Some(Refusal {
                     value: to,
                     caps,
                     until,
                 });
-                self.blocked = Some(WriteBlocked::Refused);
+                self.blocked = Some(WriteBlocked::Refused(RefusalCause::of(message)));
                 return Next::Refused { until };
             }
             _ => {
@@ -396,7 +396,10 @@ mod tests {
                 }
             )
         );
-        assert_eq!(course.blocked(), Some(WriteBlocked::Refused));
+        assert_eq!(
+            course.blocked(),
+            Some(WriteBlocked::Refused(RefusalCause::Other))
+        );
         assert!(matches!(
             fail(&mut WriteCourse::default(), &server(), now).1,
             Next::RetryAt(_)

@@ -23,13 +23,15 @@ use tokio::task::JoinSet;
 use crate::runtime::state::overrides::OverrideList;
 use tokio::time::Instant;
 
-use crate::aws::{AwsError, LambdaApi, MetricsApi};
+use crate::aws::{AwsError, ItemTable, LambdaApi, MetricsApi, ScalingApi};
 use crate::clock::Clock;
 use crate::config::{Config, FunctionId, TargetConfig, TargetName};
 use crate::policy::{AllocationStatus, PolicyState};
 use crate::runtime::course::{
     Backoff, Next, Outcome, ReadBacks, WriteCourse, log_change, write_priority,
 };
+use crate::runtime::drivers::handing::Records;
+use crate::runtime::knowing::aas::{AasView, Standing, TakeoverOutcome};
 use crate::runtime::knowing::evaluate::{self, Evaluation, SeriesByTarget};
 use crate::runtime::knowing::known::Known;
 use crate::runtime::knowing::series;
@@ -45,6 +47,8 @@ pub struct Context<L, M> {
     pub clock: Clock,
     /// Operators' overrides, as read from their store (none without one).
     pub overrides: Arc<OverrideList>,
+    /// What Application Auto Scaling manages: nothing is written before it is read.
+    pub aas: Arc<AasView>,
 }
 
 impl<L, M> Clone for Context<L, M> {
@@ -55,6 +59,7 @@ impl<L, M> Clone for Context<L, M> {
             config: self.config.clone(),
             clock: self.clock,
             overrides: self.overrides.clone(),
+            aas: self.aas.clone(),
         }
     }
 }
@@ -74,6 +79,7 @@ impl<L: LambdaApi, M> Context<L, M> {
             config: Arc::new(config),
             clock: Clock::System,
             overrides: Arc::default(),
+            aas: Arc::default(),
         }
     }
 }
@@ -158,35 +164,66 @@ fn record_function(known: &mut Known, read: FirstRead) {
     }
 }
 
-/// Reads the weights of every function where a decision would write to an alias:
-/// Lambda refuses provisioned concurrency on a weighted alias.
+/// The targets whose decision would put a new capacity (above 0).
+fn writing(evaluations: &[Evaluation]) -> impl Iterator<Item = &TargetConfig> {
+    evaluations.iter().filter_map(|evaluation| {
+        let evaluated = evaluation.outcome.as_ref().ok()?;
+        let desired = evaluated.decision.desired;
+        (desired > 0 && desired != evaluated.observation.requested).then_some(&evaluation.target)
+    })
+}
+
+/// The weights of every function where a decision would write to an alias: Lambda
+/// refuses provisioned concurrency on a weighted alias.
 async fn read_weights_where_writing<L: LambdaApi, M>(
     context: &Context<L, M>,
-    known: &mut Known,
     evaluations: &[Evaluation],
-) -> bool {
-    let wanted = functions(evaluations.iter().filter_map(|evaluation| {
-        let evaluated = evaluation.outcome.as_ref().ok()?;
-        let writes = evaluated.decision.desired != evaluated.observation.requested;
-        (writes && evaluation.target.is_alias()).then_some(&evaluation.target)
-    }));
+) -> Vec<(FunctionId, BTreeSet<String>)> {
+    let wanted = functions(writing(evaluations).filter(|target| target.is_alias()));
     let mut reads = JoinSet::new();
-    for function in wanted.iter().cloned() {
+    for function in wanted {
         let control = context.control.clone();
         reads.spawn(async move {
             let weighted = control.alias_weights(&function, Priority::Refresh).await;
             (function, weighted)
         });
     }
+    let mut read = Vec::new();
     while let Some(Ok((function, weighted))) = reads.join_next().await {
         match weighted {
-            Ok(weighted) => known.set_weighted(&function, weighted),
+            Ok(weighted) => read.push((function, weighted)),
             Err(error) => {
                 tracing::warn!(function = %function.name, error = %error, "alias weights read failed; a weighted alias is refused by Lambda")
             }
         }
     }
-    !wanted.is_empty()
+    read
+}
+
+/// Whether each target a decision would write to names a version with SnapStart on:
+/// Lambda refuses provisioned concurrency there.
+async fn read_snap_start_where_writing<L: LambdaApi, M>(
+    context: &Context<L, M>,
+    evaluations: &[Evaluation],
+) -> Vec<(TargetConfig, bool)> {
+    let mut reads = JoinSet::new();
+    for target in writing(evaluations).cloned() {
+        let control = context.control.clone();
+        reads.spawn(async move {
+            let on = control.snap_start(&target).await;
+            (target, on)
+        });
+    }
+    let mut read = Vec::new();
+    while let Some(Ok((target, on))) = reads.join_next().await {
+        match on {
+            Ok(on) => read.push((target, on)),
+            Err(error) => {
+                tracing::warn!(target = %target.name, error = %error, "SnapStart read failed; a version with SnapStart refuses provisioned concurrency")
+            }
+        }
+    }
+    read
 }
 
 /// Reads everything and decides for every target. Never writes.
@@ -211,7 +248,18 @@ pub async fn evaluate<L: LambdaApi, M: MetricsApi>(context: &Context<L, M>) -> V
         )
     };
     let evaluations = all(&known);
-    if read_weights_where_writing(context, &mut known, &evaluations).await {
+    let (weights, snap_start) = tokio::join!(
+        read_weights_where_writing(context, &evaluations),
+        read_snap_start_where_writing(context, &evaluations)
+    );
+    let read_more = !weights.is_empty() || !snap_start.is_empty();
+    for (function, weighted) in weights {
+        known.set_weighted(&function, weighted);
+    }
+    for (target, on) in snap_start {
+        known.set_snap_start(&target, on);
+    }
+    if read_more {
         return all(&known);
     }
     evaluations
@@ -273,6 +321,10 @@ pub enum Applied {
     Blocked {
         why: String,
     },
+    /// Not pc-autoscaler's to write: Application Auto Scaling manages it.
+    LeftAlone {
+        why: String,
+    },
 }
 
 impl Applied {
@@ -282,7 +334,9 @@ impl Applied {
         match self {
             Applied::Written { outcome, .. } => outcome.is_failure(),
             Applied::Failed { .. } | Applied::Lost { .. } | Applied::Blocked { .. } => true,
-            Applied::Unchanged { .. } | Applied::WouldChange { .. } => false,
+            Applied::Unchanged { .. } | Applied::WouldChange { .. } | Applied::LeftAlone { .. } => {
+                false
+            }
         }
     }
 }
@@ -301,6 +355,7 @@ impl std::fmt::Display for Applied {
             Applied::Failed { outcome, why } => write!(f, "FAILED: {outcome} ({why})"),
             Applied::Lost { error } => write!(f, "FAILED: internal error: {error}"),
             Applied::Blocked { why } => write!(f, "BLOCKED: {why}"),
+            Applied::LeftAlone { why } => write!(f, "left alone: {why}"),
         }
     }
 }
@@ -422,6 +477,26 @@ async fn reevaluate<L: LambdaApi, M: MetricsApi>(
     )
 }
 
+/// Takes over from Application Auto Scaling every target the config says to, before
+/// anything is written: what happened to each.
+pub async fn take_over<L, M, S: ScalingApi, T: ItemTable>(
+    context: &mut Context<L, M>,
+    (scaling, records): (&S, &Records<T>),
+) -> Vec<(TargetName, TakeoverOutcome)> {
+    let now = context.clock.now();
+    let mut aas = AasView::clone(&context.aas);
+    let mut taken = Vec::new();
+    for target in &context.config.targets {
+        if let Standing::ToTakeOver { before } = aas.standing(target) {
+            let outcome = records.take_over(scaling, target, before, now).await;
+            aas.took_over(target, outcome.clone());
+            taken.push((target.name.clone(), outcome));
+        }
+    }
+    context.aas = Arc::new(aas);
+    taken
+}
+
 /// One target's write course, carried out within its deadline: the same
 /// [`WriteCourse`] the daemon drives, with the waits slept here.
 async fn apply_one<L: LambdaApi, M: MetricsApi>(
@@ -430,6 +505,26 @@ async fn apply_one<L: LambdaApi, M: MetricsApi>(
     options: &ApplyOptions,
 ) -> Applied {
     let target = evaluation.target;
+    match context.aas.standing(&target) {
+        Standing::Ours => {}
+        Standing::ToTakeOver { .. } if options.dry_run => {
+            return Applied::LeftAlone {
+                why: "would be taken over from Application Auto Scaling, then written (dry run)"
+                    .into(),
+            };
+        }
+        Standing::ToTakeOver { .. } | Standing::TakingOver => {
+            return Applied::Blocked {
+                why: "not taken over from Application Auto Scaling (see above): nothing written"
+                    .into(),
+            };
+        }
+        other => {
+            return Applied::LeftAlone {
+                why: other.to_string(),
+            };
+        }
+    }
     let mut outcome = evaluation.outcome;
     let deadline = Instant::now() + options.deadline;
     let mut course = WriteCourse::default();
@@ -620,7 +715,10 @@ mod tests {
         let config = crate::config::parse(source, std::path::Path::new("t.toml")).expect("valid");
         let lambda = MemoryLambda::default();
         lambda.panic_on_put("boom");
-        let context = Context::new(config, lambda, MemoryMetrics::default(), 1000.0);
+        let mut context = Context::new(config, lambda, MemoryMetrics::default(), 1000.0);
+        let mut aas = AasView::default();
+        aas.read(Ok(Vec::new()), Ok(Default::default()));
+        context.aas = Arc::new(aas);
         let evaluations = evaluate(&context).await;
         let options = ApplyOptions {
             deadline: Duration::from_secs(5),

@@ -33,6 +33,8 @@ pub enum Blocked {
     ReadFailed { error: String },
     /// The target's config has not been read yet.
     NotReadYet,
+    /// Its version has SnapStart on: Lambda refuses provisioned concurrency.
+    SnapStart,
 }
 
 impl std::fmt::Display for Blocked {
@@ -43,6 +45,11 @@ impl std::fmt::Display for Blocked {
             ),
             Blocked::ReadFailed { error } => write!(f, "cannot read the current config: {error}"),
             Blocked::NotReadYet => f.write_str("its current config has not been read yet"),
+            Blocked::SnapStart => f.write_str(
+                crate::aws::RefusalCause::SnapStart
+                    .remedy()
+                    .unwrap_or_default(),
+            ),
         }
     }
 }
@@ -166,6 +173,9 @@ fn evaluated(
     };
     if target.is_alias() && known.is_weighted(target) {
         return Err(Blocked::WeightedAlias);
+    }
+    if known.has_snap_start(target) {
+        return Err(Blocked::SnapStart);
     }
     let current = current.cloned();
     let reserved = facts.and_then(|facts| facts.reserved).flatten();

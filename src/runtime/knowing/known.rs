@@ -64,6 +64,9 @@ pub struct FunctionFacts {
     pub reserved: Option<Option<u32>>,
     /// Aliases with routing weights; `None` until read.
     pub weighted: Option<BTreeSet<String>>,
+    /// Qualifiers found to name a version with SnapStart on (read only by `plan` and
+    /// `run --once`, where a write would go).
+    pub snap_start: BTreeSet<String>,
 }
 
 /// A qualifier whose requested capacity was found changed by someone else.
@@ -199,6 +202,24 @@ impl Known {
         let unreserved = i64::from(self.unreserved?) - self.added_since_account_read;
         let left = unreserved - i64::from(reserve);
         Some(u32::try_from(left.max(0)).unwrap_or(u32::MAX))
+    }
+
+    /// Records whether the target's version has SnapStart on.
+    pub fn set_snap_start(&mut self, target: &TargetConfig, on: bool) {
+        let qualifier = target.qualifier.to_string();
+        let facts = self.facts(&target.function);
+        if on {
+            facts.snap_start.insert(qualifier);
+        } else {
+            facts.snap_start.remove(&qualifier);
+        }
+    }
+
+    /// Whether the target's version is known to have SnapStart on.
+    pub fn has_snap_start(&self, target: &TargetConfig) -> bool {
+        self.functions
+            .get(&target.function)
+            .is_some_and(|facts| facts.snap_start.contains(target.qualifier.as_str()))
     }
 
     /// Whether the alias is known to have routing weights.

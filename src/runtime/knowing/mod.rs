@@ -1,11 +1,13 @@
 //! What is known, up to the decision: each function's configs, reserved concurrency
 //! and weighted aliases, and the account's headroom ([`known`]); the metric series of
 //! a pass and the history of a forecast ([`series`]); and the `Observation` built
-//! from both for `policy::decide` ([`evaluate`]).
+//! from both for `policy::decide` ([`evaluate`]); and which targets Application Auto
+//! Scaling manages, and so who may write them ([`aas`]).
 //!
 //! What it must not do: decide capacity (the policy does) or write anything; a read
 //! that failed is carried as such, so that it never becomes a scale-in.
 
+pub mod aas;
 pub mod evaluate;
 pub mod known;
 pub mod series;

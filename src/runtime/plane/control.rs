@@ -238,6 +238,15 @@ impl<L: LambdaApi> Control<L> {
         .await
     }
 
+    /// Whether the target's version has SnapStart on, within `GetFunction`'s limit.
+    pub async fn snap_start(&self, target: &TargetConfig) -> Result<bool, AwsError> {
+        Self::within(&self.get_function, Priority::Refresh, || {
+            self.lambda
+                .snap_start(&target.function.reference, target.qualifier.as_str())
+        })
+        .await
+    }
+
     /// The account's unreserved concurrency.
     pub async fn unreserved(&self, priority: Priority) -> Result<Option<u32>, AwsError> {
         Self::within(&self.budget(None), priority, || {

@@ -99,6 +99,9 @@ impl Shard {
         let changes = evaluated.decision.changes(&evaluated.observation);
         let have = evaluated.observation.usable();
         self.take_in(name, evaluated, trigger, now);
+        if self.stands_aside(name, (from, to), trigger, now) {
+            return;
+        }
         let change = changes.then_some((from, to, caps));
         let blocked = self.write_or_block(name, change, (have, reason), trigger, now);
         self.note_blocked(
@@ -199,7 +202,7 @@ impl Shard {
 
     /// Records a block when it starts or changes (not at every decision), and its
     /// end in the target's slot.
-    fn note_blocked(
+    pub(super) fn note_blocked(
         &mut self,
         name: &TargetName,
         blocked: Option<BlockedBy>,

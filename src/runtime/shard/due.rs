@@ -39,6 +39,9 @@ pub enum Chore {
     Decide(TargetName),
     /// Hand out a snapshot of what is known, if it changed.
     Snapshot,
+    /// Read Application Auto Scaling's scalable targets and the handover records: a
+    /// few calls to another service, outside Lambda's budget.
+    Aas,
 }
 
 /// Which queue a chore waits in.
@@ -122,7 +125,7 @@ impl Due {
         match chore {
             Chore::Decide(_) | Chore::Snapshot => Lane::Decide,
             _ if urgent => Lane::Urgent,
-            Chore::ReadBack(_) => Lane::Urgent,
+            Chore::ReadBack(_) | Chore::Aas => Lane::Urgent,
             Chore::Scan(_) => Lane::Scan,
             Chore::Refresh(_) | Chore::Account => Lane::Refresh,
         }

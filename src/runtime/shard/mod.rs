@@ -13,7 +13,8 @@
 //! The files follow the shard's jobs: [`targets`] (one slot per target), [`due`] (the
 //! one queue of due work), [`boundaries`] (the wall-clock queue), `reads.rs` (what a
 //! read's answer means), `decide.rs` (deciding and writing), `pass.rs` (passes,
-//! readiness and history reads), `need.rs` (cold start by need), `remember.rs` (the
+//! readiness and history reads), `need.rs` (cold start by need), `others.rs` (the
+//! other writers: Application Auto Scaling and contests), `remember.rs` (the
 //! snapshot it hands out and takes in), `view.rs` (what `/status` and `/metrics` show
 //! of it). The overrides it applies are kept in `state::overrides::in_force`.
 //!
@@ -26,6 +27,7 @@ mod boundaries;
 mod decide;
 pub mod due;
 mod need;
+mod others;
 mod pass;
 mod reads;
 mod remember;
@@ -41,14 +43,16 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use crate::aws::{AwsError, FunctionConfigs, ProvisionedConfig};
+use crate::aws::{AwsError, FunctionConfigs, ProvisionedConfig, ScalableTarget, SuspendedState};
 use crate::config::{DaemonSettings, FunctionId, TargetConfig, TargetName};
 use crate::policy::{PolicyState, schedule};
 use crate::runtime::course::{Backoff, Outcome, ReadBacks};
+use crate::runtime::knowing::aas::{AasView, TakeoverOutcome};
 use crate::runtime::knowing::evaluate::SeriesByTarget;
 use crate::runtime::knowing::known::Known;
 use crate::runtime::plane::budget::Priority;
 use crate::runtime::state::activity::{Activity, ActivityIds, Kind, Trigger};
+use crate::runtime::state::handover::Handovers;
 use crate::runtime::state::overrides::OverrideList;
 use crate::runtime::state::overrides::in_force::InForce;
 use crate::runtime::state::snapshot;
@@ -97,6 +101,12 @@ pub enum ReadDone {
         weighted: Option<Result<BTreeSet<String>, AwsError>>,
     },
     Account(Result<Option<u32>, AwsError>),
+    /// Application Auto Scaling's scalable targets, and the handover records of this
+    /// shard (the driver keeps only those).
+    Aas {
+        scalable: Result<Vec<ScalableTarget>, String>,
+        records: Result<Handovers, String>,
+    },
 }
 
 /// What happens to a shard.
@@ -145,6 +155,11 @@ pub enum Event {
     Boundary,
     /// A read of the override store ended: the list, or why it could not be read.
     OverridesRead(Result<OverrideList, String>),
+    /// A takeover from Application Auto Scaling ended.
+    TookOver {
+        target: TargetName,
+        outcome: TakeoverOutcome,
+    },
 }
 
 /// A read the driver starts.
@@ -161,6 +176,7 @@ pub enum Read {
         aliases: bool,
     },
     Account,
+    Aas,
 }
 
 /// What the shard asks of the world.
@@ -197,6 +213,13 @@ pub enum Effect {
     ArmBoundary(DateTime<Utc>),
     /// Keep this snapshot of what the shard knows ([`crate::runtime::state::snapshot`]).
     SaveSnapshot(Vec<u8>),
+    /// Take `target` over from Application Auto Scaling: record `before` (what its
+    /// scalable target had suspended), then suspend all of its scaling. The answer
+    /// comes back as [`Event::TookOver`].
+    TakeOver {
+        target: Arc<TargetConfig>,
+        before: SuspendedState,
+    },
 }
 
 /// A snapshot is handed out at most this often, and only when it changed; the first
@@ -217,6 +240,9 @@ pub struct Shard {
     /// config, not one per pass.
     tracked: Arc<[Arc<TargetConfig>]>,
     known: Known,
+    /// What Application Auto Scaling manages, and so which targets are the shard's to
+    /// write.
+    aas: AasView,
     due: Due,
     boundaries: Boundaries,
     passes: Passes,
@@ -253,6 +279,7 @@ impl Shard {
             targets: Targets::default(),
             tracked: Arc::new([]),
             known: Known::default(),
+            aas: AasView::default(),
             due: Due::default(),
             boundaries: Boundaries::default(),
             passes: Passes::default(),
@@ -283,6 +310,7 @@ impl Shard {
                 reads_overrides,
             } => {
                 self.overrides.await_first_read(reads_overrides);
+                self.due.queue(Chore::Aas, now.instant, false);
                 self.configure(settings, targets, now);
                 if let Some(bytes) = remembered {
                     self.remember(&bytes, now);
@@ -294,6 +322,9 @@ impl Shard {
                 }
             }
             Event::Reload { settings, targets } => {
+                // A reload is how an operator says "look again" after `migrate
+                // --rollback`: AAS is read at once.
+                self.due.queue(Chore::Aas, now.instant, false);
                 self.configure(settings, targets, now);
                 self.take_remembered();
                 self.start_pass(Trigger::Reload);
@@ -318,6 +349,7 @@ impl Shard {
             Event::Due => self.start_due(now),
             Event::Boundary => self.fire_due_boundaries(now),
             Event::OverridesRead(read) => self.overrides_read(read, now),
+            Event::TookOver { target, outcome } => self.took_over(&target, outcome, now),
         }
         self.arm_boundary();
         std::mem::take(&mut self.effects)
@@ -468,6 +500,7 @@ impl Shard {
                     })
                 }
                 Chore::Account => Some(Read::Account),
+                Chore::Aas => Some(Read::Aas),
             };
             match read {
                 Some(read) => self.effects.push(Effect::Read { lane, read }),

@@ -69,6 +69,7 @@ impl Shard {
                 let next = now.instant + self.settings.refresh_period;
                 self.due.queue(Chore::Refresh(function), next, false);
             }
+            ReadDone::Aas { scalable, records } => self.aas_read(scalable, records, now),
             ReadDone::Account(result) => {
                 self.passes.count_read(result.is_ok());
                 match result {
@@ -272,5 +273,6 @@ impl Shard {
             outcome: "decided again".into(),
         };
         self.record(name, entry, now);
+        self.count_foreign_change(name, drift, now);
     }
 }

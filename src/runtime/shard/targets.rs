@@ -14,10 +14,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
+use super::others::Contest;
 use crate::aws::Series;
 use crate::config::{FunctionId, TargetConfig, TargetName};
 use crate::policy::{AllocationStatus, Caps, MetricData, PolicyState, Reason, TRIGGERS};
 use crate::runtime::course::{WriteBlocked, WriteCourse};
+use crate::runtime::knowing::aas::Standing;
 use crate::runtime::knowing::evaluate::Blocked;
 
 /// Where a target's demand history read stands (targets that keep history only).
@@ -37,6 +39,10 @@ pub enum BlockedBy {
     Undecided(Blocked),
     /// The decision cannot be written.
     Write(WriteBlocked),
+    /// Application Auto Scaling manages the target, or it is being taken over.
+    Aas(Standing),
+    /// Someone else keeps changing the target, and the decision would lower it.
+    Contested,
 }
 
 impl std::fmt::Display for BlockedBy {
@@ -44,6 +50,10 @@ impl std::fmt::Display for BlockedBy {
         match self {
             BlockedBy::Undecided(blocked) => blocked.fmt(f),
             BlockedBy::Write(blocked) => blocked.fmt(f),
+            BlockedBy::Aas(standing) => standing.fmt(f),
+            BlockedBy::Contested => f.write_str(
+                "contested: someone else keeps changing the capacity; it is raised when the policy needs more, never lowered",
+            ),
         }
     }
 }
@@ -120,6 +130,12 @@ pub struct Slot {
     pub provisional: Option<u32>,
     /// What a snapshot remembered it requested: orders the scans, decides nothing.
     pub remembered: Option<u32>,
+    /// Its standing towards Application Auto Scaling at its last decision.
+    pub standing: Option<Standing>,
+    /// The `state` of `pc_autoscaler_target_handover`, if it has one.
+    pub handover: Option<&'static str>,
+    /// Changes someone else made, and whether that makes a contest.
+    pub contest: Contest,
 }
 
 impl Slot {
@@ -141,6 +157,9 @@ impl Slot {
             counts: Counts::default(),
             provisional: None,
             remembered: None,
+            standing: None,
+            handover: None,
+            contest: Contest::default(),
         }
     }
 

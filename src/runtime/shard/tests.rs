@@ -13,7 +13,9 @@ use super::due::Lane;
 use super::*;
 use crate::aws::Series;
 use crate::policy::{AllocationStatus, Datapoint};
+use crate::runtime::knowing::aas::TakeoverOutcome;
 use crate::runtime::state::activity::ActivityIds;
+use crate::runtime::state::store::Document as _;
 
 /// Monday 2026-11-23, 08:59:00 UTC.
 fn start_time() -> DateTime<Utc> {
@@ -78,6 +80,7 @@ fn summary(effect: &Effect) -> String {
             Read::ReadBack(target) => format!("read back {}", target.name),
             Read::Refresh { function, .. } => format!("refresh {}", function.name),
             Read::Account => "read account".into(),
+            Read::Aas => "read aas".into(),
         },
         Effect::Write {
             target,
@@ -101,6 +104,7 @@ fn summary(effect: &Effect) -> String {
             format!("pass ended {} (ready {ready})", outcome.label())
         }
         Effect::ArmBoundary(when) => format!("arm {}", when.format("%H:%M")),
+        Effect::TakeOver { target, before } => format!("take over {} from {before:?}", target.name),
         Effect::SaveSnapshot(bytes) => {
             let snapshot: crate::runtime::state::snapshot::Snapshot =
                 serde_json::from_slice(bytes).expect("a snapshot");
@@ -115,6 +119,9 @@ struct Machine {
     origin: Instant,
     /// Seconds since the start.
     seconds: f64,
+    /// Whether reads of Application Auto Scaling show among the effects: most tests
+    /// answer the first at the start (no scalable targets) and leave the rest.
+    shows_aas: bool,
 }
 
 impl Machine {
@@ -144,16 +151,29 @@ impl Machine {
             shard: Shard::new(ActivityIds::default(), 0, 7),
             origin: Instant::now(),
             seconds: 0.0,
+            shows_aas: false,
         };
         let (settings, targets) = configs(text);
-        let effects = machine.on(Event::Start {
+        let mut effects = machine.on(Event::Start {
             settings,
             targets,
             remembered,
             snapshots,
             reads_overrides,
         });
+        effects.extend(machine.aas_read(Ok(Vec::new()), Ok(Handovers::empty())));
         (machine, effects)
+    }
+
+    fn aas_read(
+        &mut self,
+        scalable: Result<Vec<crate::aws::ScalableTarget>, String>,
+        records: Result<Handovers, String>,
+    ) -> Vec<String> {
+        self.on(Event::Read {
+            lane: Lane::Urgent,
+            done: ReadDone::Aas { scalable, records },
+        })
     }
 
     fn now(&self) -> Now {
@@ -165,7 +185,18 @@ impl Machine {
 
     fn on(&mut self, event: Event) -> Vec<String> {
         let now = self.now();
-        self.shard.handle(event, now).iter().map(summary).collect()
+        let effects = self.shard.handle(event, now);
+        let shown = effects.iter().filter(|effect| {
+            self.shows_aas
+                || !matches!(
+                    effect,
+                    Effect::Read {
+                        read: Read::Aas,
+                        ..
+                    }
+                )
+        });
+        shown.map(summary).collect()
     }
 
     /// Moves time on to `seconds` and hands the shard its due work.
@@ -699,6 +730,7 @@ fn targets_a_selector_finds_after_the_start_take_what_the_snapshot_remembers() {
             shard: Shard::new(ActivityIds::default(), 0, 7),
             origin: Instant::now(),
             seconds: 0.0,
+            shows_aas: false,
         };
         machine.on(Event::Start {
             settings: settings.clone(),
@@ -802,5 +834,164 @@ fn an_unread_target_that_needs_more_than_its_floor_has_its_function_read_first()
         started.first().map(String::as_str),
         Some("scan f39 (drift_scan, Scan)"),
         "{started:?}"
+    );
+}
+
+fn scalable(function: &str, suspended: crate::aws::SuspendedState) -> crate::aws::ScalableTarget {
+    crate::aws::ScalableTarget {
+        function: function.into(),
+        qualifier: "live".into(),
+        min: 1,
+        max: 10,
+        suspended,
+    }
+}
+
+#[test]
+fn a_target_aas_manages_is_decided_but_not_written_until_aas_lets_go() {
+    let (mut machine, _) = Machine::start(&fixed("f", 5));
+    let active = crate::aws::SuspendedState::default();
+    machine.aas_read(Ok(vec![scalable("f", active)]), Ok(Handovers::empty()));
+    machine.due_at(0.0);
+    let decided = machine.scanned("f", configs_of("live", 2), Lane::Scan);
+    assert_eq!(decided.len(), 1, "{decided:?}");
+    assert!(
+        decided[0].starts_with("record Blocked f:live Some(2)->Some(5) (Scan)"),
+        "{decided:?}"
+    );
+    let status = machine.shard.statuses(Some("f:live"), 0, 1);
+    let blocked = status[0].blocked.as_deref().unwrap_or_default();
+    assert!(
+        blocked.contains("managed by Application Auto Scaling"),
+        "{blocked}"
+    );
+    assert_eq!(status[0].desired, 5, "what it would do is shown");
+
+    // AAS suspended entirely by someone: nothing of AAS writes, the target is written.
+    let all = crate::aws::SuspendedState::ALL;
+    assert_eq!(
+        machine.aas_read(Ok(vec![scalable("f", all)]), Ok(Handovers::empty())),
+        strings(&[
+            "record Write f:live Some(2)->Some(5) (Aas): sent",
+            "write f:live 5 (scale_out)",
+        ])
+    );
+}
+
+#[test]
+fn a_takeover_suspends_aas_before_the_first_write_and_nothing_is_written_before_aas_is_read() {
+    let text = format!(
+        "[daemon]\nstate_directory = \"/var/lib/pc-autoscaler\"\n{}take_over_aas = true\n",
+        fixed("f", 5)
+    );
+    let (mut machine, _) = Machine::start_with(&text, None, false, false);
+    // A fresh shard that has not read AAS yet decides nothing it could write.
+    let mut unread = Machine {
+        shard: Shard::new(ActivityIds::default(), 0, 7),
+        origin: Instant::now(),
+        seconds: 0.0,
+        shows_aas: true,
+    };
+    let (settings, targets) = configs(&text);
+    unread.on(Event::Start {
+        settings,
+        targets,
+        remembered: None,
+        snapshots: false,
+        reads_overrides: false,
+    });
+    assert!(unread.due_at(0.0).contains(&"read aas".to_owned()));
+    assert!(
+        unread
+            .scanned("f", FunctionConfigs::new(), Lane::Scan)
+            .is_empty()
+    );
+
+    let active = crate::aws::SuspendedState {
+        scheduled: true,
+        ..Default::default()
+    };
+    machine.aas_read(Ok(vec![scalable("f", active)]), Ok(Handovers::empty()));
+    machine.due_at(0.0);
+    let decided = machine.scanned("f", FunctionConfigs::new(), Lane::Scan);
+    assert_eq!(
+        decided[0],
+        format!("take over f:live from {active:?}"),
+        "the suspension comes first: {decided:?}"
+    );
+    assert!(!decided.iter().any(|effect| effect.starts_with("write")));
+    let taken = machine.on(Event::TookOver {
+        target: "f:live".into(),
+        outcome: TakeoverOutcome::Done,
+    });
+    assert!(taken[0].starts_with("record Handover f:live"), "{taken:?}");
+    assert_eq!(
+        taken[1..],
+        strings(&[
+            "record Write f:live Some(0)->Some(5) (Aas): sent",
+            "write f:live 5 (scale_out)",
+        ])
+    );
+}
+
+#[test]
+fn a_target_someone_else_keeps_changing_is_contested_and_only_raised() {
+    let (mut machine, _) = Machine::start(&fixed("f", 5));
+    machine.due_at(0.0);
+    machine.scanned("f", FunctionConfigs::new(), Lane::Scan);
+    machine.wrote("f", Ok(Some(config(5, AllocationStatus::Ready))));
+    // Another writer lowers it every 5 minutes; each scan finds it and the target is
+    // raised back, until the third change makes it contested.
+    let mut recorded = Vec::new();
+    for round in 1..=3 {
+        machine.seconds = f64::from(round) * 300.0;
+        let effects = machine.scanned("f", configs_of("live", 2), Lane::Urgent);
+        assert!(
+            effects.contains(&"write f:live 5 (scale_out)".to_owned()),
+            "raised back in round {round}: {effects:?}"
+        );
+        machine.wrote("f", Ok(Some(config(5, AllocationStatus::Ready))));
+        recorded.extend(effects);
+    }
+    let contested: Vec<&String> = recorded
+        .iter()
+        .filter(|effect| effect.starts_with("record Contested"))
+        .collect();
+    assert_eq!(contested.len(), 1, "{recorded:?}");
+    assert!(contested[0].contains("Some(5)->Some(2)"), "{contested:?}");
+    assert!(
+        machine
+            .shard
+            .targets
+            .get(&TargetName::from("f:live"))
+            .is_some_and(|slot| slot.contest.contested())
+    );
+
+    // Raised by the other writer: more than needed, but never lowered while contested.
+    machine.seconds = 1200.0;
+    let raised = machine.scanned("f", configs_of("live", 9), Lane::Urgent);
+    assert!(
+        !raised.iter().any(|effect| effect.starts_with("write")),
+        "{raised:?}"
+    );
+    assert!(
+        raised
+            .iter()
+            .any(|effect| effect.starts_with("record Blocked f:live Some(9)->Some(5)")),
+        "{raised:?}"
+    );
+
+    // An hour without a foreign change ends the contest: it is lowered again.
+    machine.seconds = 1200.0 + 3601.0;
+    let decided = machine.scanned("f", configs_of("live", 9), Lane::Urgent);
+    assert!(
+        decided
+            .iter()
+            .any(|effect| effect.starts_with("record Contested f:live None->None")),
+        "{decided:?}"
+    );
+    assert!(
+        decided.contains(&"write f:live 5 (scale_in)".to_owned()),
+        "{decided:?}"
     );
 }

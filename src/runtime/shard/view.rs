@@ -57,6 +57,8 @@ fn sample<'a>(name: &'a str, slot: &'a Slot) -> TargetSample<'a> {
         forecast_capacity: seen.and_then(|seen| seen.forecast_capacity),
         chosen_window: seen.and_then(|seen| seen.chosen_window),
         write_blocked: slot.course.blocked().map(|blocked| blocked.label()),
+        handover: slot.handover,
+        contested: slot.contest.contested(),
         overrides: seen.map_or(0, |seen| seen.overrides),
         drift: slot.counts.drift,
         actions: &slot.counts.actions,
@@ -75,6 +77,7 @@ impl Shard {
             targets_unknown: unknown as u64,
             history_pending: self.history_pending() as u64,
             overrides_unreadable: self.overrides.unreadable().into(),
+            aas_unreadable: self.aas.unreadable().into(),
         }
     }
 

@@ -47,6 +47,10 @@ pub enum Kind {
     /// A selector began or stopped managing a target, or skipped a function it matched;
     /// `target` is the target's name, or `selector/function` for a skip.
     Discovery,
+    /// A target was taken over from Application Auto Scaling, or its takeover failed.
+    Handover,
+    /// Someone else keeps changing a target's capacity, or has stopped.
+    Contested,
 }
 
 /// What set the evaluation off.
@@ -71,6 +75,8 @@ pub enum Trigger {
     Override,
     /// A selector's discovery.
     Discovery,
+    /// A read of Application Auto Scaling, or a takeover from it.
+    Aas,
 }
 
 /// One change, as `/activities` shows it.

@@ -26,8 +26,10 @@ use super::{
     connect, notify,
 };
 use crate::aws::Connect;
-use crate::config::{Config, FunctionId, Origin, ShardKey, TargetConfig};
+use crate::config::{Config, FunctionId, Origin, ShardKey, TargetConfig, TargetName};
 use crate::runtime::discovery::{Found, Written};
+use crate::runtime::drivers::handing::Records;
+use crate::runtime::knowing::aas::TakeoverOutcome;
 use crate::runtime::knowing::series;
 use crate::runtime::shard::due::Lane;
 use crate::runtime::shard::{Effect, Event, Now, PassOutcome, PassRead, Read, ReadDone, Shard};
@@ -79,6 +81,7 @@ enum Job {
     Read(Lane),
     Write(FunctionId),
     History,
+    TakeOver(TargetName),
 }
 
 impl Job {
@@ -86,7 +89,7 @@ impl Job {
         match self {
             Job::Pass => "evaluation",
             Job::Read(_) | Job::History => "read",
-            Job::Write(_) => "write",
+            Job::Write(_) | Job::TakeOver(_) => "write",
         }
     }
 
@@ -96,6 +99,10 @@ impl Job {
             Job::Read(lane) => Event::ReadLost { lane },
             Job::Write(function) => Event::WriteLost { function },
             Job::History => Event::HistoryRead(Vec::new()),
+            Job::TakeOver(target) => Event::TookOver {
+                target,
+                outcome: TakeoverOutcome::Failed("the takeover task was lost".into()),
+            },
         }
     }
 }
@@ -252,8 +259,8 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                 settings: self.config.daemon.clone(),
                 targets: own,
                 remembered,
-                snapshots: self.shared.snapshots.is_on(),
-                reads_overrides: self.shared.override_store.is_some(),
+                snapshots: self.shared.stores.snapshots.is_on(),
+                reads_overrides: self.shared.stores.overrides.is_some(),
             };
             self.handle(index, event).await;
         }
@@ -276,7 +283,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
     async fn load_snapshots(&self) -> Vec<Option<Vec<u8>>> {
         let mut loads = JoinSet::new();
         for (index, shard) in self.shards.iter().enumerate() {
-            let (snapshots, slot) = (self.shared.snapshots.clone(), shard.snapshot_slot());
+            let (snapshots, slot) = (self.shared.stores.snapshots.clone(), shard.snapshot_slot());
             loads.spawn(async move { (index, snapshots.load(&slot).await) });
         }
         let mut loaded = vec![None; self.shards.len()];
@@ -364,9 +371,14 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                 });
             }
             Effect::Read { lane, read } => {
-                self.tasks
-                    .spawn(index, Job::Read(lane), read_task(clients, lane, read));
+                let records = Records {
+                    shard: self.shards[index].key.clone(),
+                    store: self.shared.stores.handovers.clone(),
+                };
+                let task = read_task(clients, lane, read, records);
+                self.tasks.spawn(index, Job::Read(lane), task);
             }
+            Effect::TakeOver { target, before } => self.take_from_aas(index, target, before, now),
             Effect::Write {
                 target,
                 to,
@@ -406,6 +418,39 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                 }
             }
         }
+    }
+
+    /// Takes `target` over from Application Auto Scaling beside the loop, as a write:
+    /// only while this copy's lease is fresh.
+    fn take_from_aas(
+        &mut self,
+        index: usize,
+        target: Arc<TargetConfig>,
+        before: crate::aws::SuspendedState,
+        now: Now,
+    ) {
+        let clients = self.shards[index].clients.clone();
+        let records = Records {
+            shard: self.shards[index].key.clone(),
+            store: self.shared.stores.handovers.clone(),
+        };
+        let fence = self.shared.fence.clone();
+        self.writes
+            .spawn(index, Job::TakeOver(target.name.clone()), async move {
+                let outcome = match fence.check() {
+                    Ok(_) => {
+                        (records.take_over(clients.scaling.as_ref(), &target, before, now.wall))
+                            .await
+                    }
+                    Err(epoch) => TakeoverOutcome::Failed(format!(
+                        "not sent: the lease of epoch {epoch} is not fresh"
+                    )),
+                };
+                Event::TookOver {
+                    target: target.name.clone(),
+                    outcome,
+                }
+            });
     }
 
     fn pass_ended(&mut self, index: usize, outcome: PassOutcome, ready: bool) {
@@ -616,7 +661,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         );
         self.shared.health.pass_ended();
         self.shared.in_force.clear();
-        if let Some(events) = &self.shared.events {
+        if let Some(events) = &self.shared.stores.events {
             events.clear();
         }
         let mut config = self.config;
@@ -636,8 +681,14 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
     }
 }
 
-/// One Lambda read, beside the loop, within the shard's budget.
-async fn read_task<A: Connect>(clients: ShardClients<A>, lane: Lane, read: Read) -> Event {
+/// One read, beside the loop: Lambda's within the shard's budget, and Application
+/// Auto Scaling's with the handover records.
+async fn read_task<A: Connect>(
+    clients: ShardClients<A>,
+    lane: Lane,
+    read: Read,
+    records: Records<A::State>,
+) -> Event {
     let control = &clients.control;
     let done = match read {
         Read::Scan {
@@ -673,6 +724,10 @@ async fn read_task<A: Connect>(clients: ShardClients<A>, lane: Lane, read: Read)
                 .unreserved(crate::runtime::plane::budget::Priority::Refresh)
                 .await,
         ),
+        Read::Aas => {
+            let (scalable, records) = records.read_aas(clients.scaling.as_ref()).await;
+            ReadDone::Aas { scalable, records }
+        }
     };
     Event::Read { lane, done }
 }

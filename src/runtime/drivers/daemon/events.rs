@@ -34,6 +34,8 @@ pub fn detail_type(kind: Kind) -> &'static str {
         Kind::Drift => "Drift Detected",
         Kind::Override => "Override",
         Kind::Discovery => "Target Discovery",
+        Kind::Handover => "Handover",
+        Kind::Contested => "Target Contested",
     }
 }
 

@@ -88,6 +88,7 @@ struct ShardClients<A: Connect> {
     control: Control<Instrumented<A::Lambda>>,
     cloudwatch: Arc<Instrumented<A::Metrics>>,
     tagging: Arc<Instrumented<A::Tagging>>,
+    scaling: Arc<Instrumented<A::Scaling>>,
 }
 
 impl<A: Connect> Clone for ShardClients<A> {
@@ -96,6 +97,7 @@ impl<A: Connect> Clone for ShardClients<A> {
             control: self.control.clone(),
             cloudwatch: self.cloudwatch.clone(),
             tagging: self.tagging.clone(),
+            scaling: self.scaling.clone(),
         }
     }
 }
@@ -149,6 +151,10 @@ async fn connect_shard<A: Connect>(
             metrics: metrics.clone(),
         }),
         tagging: Arc::new(instrumented(clients.tagging)),
+        scaling: Arc::new(Instrumented {
+            inner: clients.scaling,
+            metrics: metrics.clone(),
+        }),
     }
 }
 
@@ -312,12 +318,9 @@ pub async fn run<A: Connect, W: WakeSource>(
         }
     };
     let systemd = Arc::new(Systemd::default());
-    let (snapshots, override_store, events) =
-        driver::keeping::stores(aws.as_ref(), &config, &metrics).await;
+    let stores = driver::keeping::stores(aws.as_ref(), &config, &metrics).await;
     let shared = Shared {
-        snapshots,
-        override_store,
-        events,
+        stores: Arc::new(stores),
         aws,
         clock,
         metrics: metrics.clone(),
@@ -420,12 +423,9 @@ struct Shared<A: Connect> {
     role: Option<watch::Receiver<Role>>,
     systemd: Arc<Systemd>,
     in_force: LiveShards,
-    /// Where the leader's snapshot is kept, if anywhere.
-    snapshots: Arc<crate::runtime::state::snapshot::store::Snapshots<A::State>>,
-    /// Where operators' overrides are kept, if anywhere.
-    override_store: Option<Arc<crate::runtime::state::overrides::store::OverrideStore<A::State>>>,
-    /// Where activities go out to EventBridge, with `[events]`.
-    events: Option<Arc<events::EventQueue>>,
+    /// Where the snapshot, the overrides and the handover records are kept, and where
+    /// activities go out to EventBridge.
+    stores: Arc<driver::keeping::Stores<A>>,
 }
 
 impl<A: Connect> Clone for Shared<A> {
@@ -440,9 +440,7 @@ impl<A: Connect> Clone for Shared<A> {
             role: self.role.clone(),
             systemd: self.systemd.clone(),
             in_force: self.in_force.clone(),
-            snapshots: self.snapshots.clone(),
-            override_store: self.override_store.clone(),
-            events: self.events.clone(),
+            stores: self.stores.clone(),
         }
     }
 }

@@ -34,7 +34,10 @@ fn start_time() -> DateTime<Utc> {
 
 /// APIs that count against Lambda's shared limit.
 fn shared(request: &Call) -> bool {
-    !matches!(request.api, "GetFunction" | "GetMetricData")
+    !matches!(
+        request.api,
+        "GetFunction" | "GetMetricData" | "DescribeScalableTargets" | "RegisterScalableTarget"
+    )
 }
 
 fn fixed(function: &str, min: u32) -> String {
@@ -538,6 +541,49 @@ async fn drift_is_corrected_within_one_scan_period_and_counted() {
         harness.sample("pc_autoscaler_drift_detected_total{target=\"f:live\"}"),
         Some(1.0)
     );
+    harness.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_writer_every_five_minutes_is_reported_within_the_hour_and_never_fought_down() {
+    let harness = Harness::start("interval = \"1m\"", &fixed("f", 5), |world| {
+        world.set_config("f", "live", 5)
+    })
+    .await;
+    // Another writer lowers the target to 2 every 5 minutes; drift scans (every 10
+    // minutes) find it and the daemon raises it back.
+    let mut contested_at = None;
+    for round in 1..=12 {
+        harness.pass(300.0).await;
+        harness.aws.lambda.world().set_config("f", "live", 2);
+        if contested_at.is_none()
+            && harness.sample("pc_autoscaler_target_contested{target=\"f:live\"}") == Some(1.0)
+        {
+            contested_at = Some(round * 5);
+        }
+    }
+    let minutes = contested_at.expect("reported contested");
+    assert!(minutes <= 60, "reported after {minutes} minutes");
+    let journal = harness.journal.lock().activities(Some("f:live"), None, 100);
+    let contest = journal
+        .iter()
+        .find(|activity| activity.kind == Kind::Contested)
+        .expect("a contested activity");
+    assert!(contest.reason.contains("5 → 2"), "{}", contest.reason);
+    // Each lowering was raised back: spillover first. Now the other writer raises it;
+    // the daemon, contested, never lowers it.
+    assert!(harness.puts().iter().all(|(_, _, value)| *value == 5));
+    harness.aws.lambda.world().set_config("f", "live", 9);
+    let puts = harness.puts().len();
+    harness.pass(1800.0).await;
+    assert_eq!(harness.puts().len(), puts, "{:?}", harness.puts());
+    // An hour without a foreign change ends the contest: then it is lowered again.
+    harness.pass(3600.0).await;
+    assert_eq!(
+        harness.sample("pc_autoscaler_target_contested{target=\"f:live\"}"),
+        Some(0.0)
+    );
+    assert_eq!(harness.puts().last().map(|(_, _, value)| *value), Some(5));
     harness.stop().await;
 }
 

@@ -1,13 +1,12 @@
 //! Operators' overrides as they are kept and set: each with an id, a scope (a target, a
 //! glob of target names, or all), a kind (`policy::overrides`), an expiry, who set it
 //! and why. This module parses and checks what the CLI is given, encodes the list the
-//! stores keep (`runtime::state::overrides::store`), and resolves it to each target's overrides
+//! stores keep (`runtime::state::store`), and resolves it to each target's overrides
 //! for the policy.
 //!
 //! What it must not do: read the clock or any store; `now` and the bytes come in.
 
 pub mod in_force;
-pub mod store;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -105,12 +104,21 @@ pub struct OverrideList {
     pub overrides: Vec<StoredOverride>,
 }
 
-impl OverrideList {
-    pub fn encode(&self) -> Vec<u8> {
+impl crate::runtime::state::store::Document for OverrideList {
+    const ITEM: crate::aws::Item = crate::aws::Item::Overrides;
+
+    fn empty() -> Self {
+        OverrideList {
+            version: VERSION,
+            overrides: Vec::new(),
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
         serde_json::to_vec_pretty(self).expect("overrides are plain strings and numbers")
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
         let list: OverrideList = serde_json::from_slice(bytes)
             .map_err(|error| format!("the overrides do not decode: {error}"))?;
         if list.version != VERSION {
@@ -121,7 +129,9 @@ impl OverrideList {
         }
         Ok(list)
     }
+}
 
+impl OverrideList {
     /// Each target's overrides, newest first, those that have ended left out.
     pub fn for_target(&self, target: &str, now: DateTime<Utc>) -> Vec<Override> {
         let mut covering: Vec<&StoredOverride> = self
@@ -263,6 +273,7 @@ fn highest_max(target: &TargetConfig) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::state::store::Document as _;
 
     fn config() -> crate::config::Config {
         crate::config::parse(

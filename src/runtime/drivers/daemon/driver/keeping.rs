@@ -14,28 +14,30 @@ use super::{Leader, WakeSource};
 use crate::aws::Connect;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::runtime::state::handover::Handovers;
 use crate::runtime::state::overrides::OverrideList;
-use crate::runtime::state::overrides::store::OverrideStore;
 use crate::runtime::state::snapshot::store::Snapshots;
+use crate::runtime::state::store::Store;
 
-/// Where the process keeps its snapshot and reads overrides (the lease table with
-/// `[leader]`, else the state directory), and the events queue with `[events]`, its
-/// sender started.
-pub async fn stores<A: Connect>(
-    aws: &A,
-    config: &Config,
-    metrics: &Arc<Metrics>,
-) -> (
-    Arc<Snapshots<A::State>>,
-    Option<Arc<OverrideStore<A::State>>>,
-    Option<Arc<EventQueue>>,
-) {
+/// Where the process keeps what outlives it, and where its events go.
+pub struct Stores<A: Connect> {
+    pub snapshots: Arc<Snapshots<A::State>>,
+    /// Operators' overrides, if kept anywhere.
+    pub overrides: Option<Arc<Store<A::State>>>,
+    /// The records of targets taken over from Application Auto Scaling, if kept
+    /// anywhere.
+    pub handovers: Option<Arc<Store<A::State>>>,
+    /// The events queue with `[events]`, its sender started.
+    pub events: Option<Arc<EventQueue>>,
+}
+
+/// The process's [`Stores`]: the lease table with `[leader]`, else the state
+/// directory.
+pub async fn stores<A: Connect>(aws: &A, config: &Config, metrics: &Arc<Metrics>) -> Stores<A> {
     let table = match &config.leader {
         Some(leader) => Some(Arc::new(aws.state(&config.aws, leader).await)),
         None => None,
     };
-    let snapshots = Arc::new(Snapshots::for_config(table.clone(), config));
-    let overrides = OverrideStore::for_config(config, table).map(Arc::new);
     let events = match &config.events {
         Some(settings) => {
             let queue = Arc::new(EventQueue::new(settings.queue, metrics.clone()));
@@ -45,7 +47,12 @@ pub async fn stores<A: Connect>(
         }
         None => None,
     };
-    (snapshots, overrides, events)
+    Stores {
+        snapshots: Arc::new(Snapshots::for_config(table.clone(), config)),
+        overrides: Store::for_config::<OverrideList>(config, table.clone()).map(Arc::new),
+        handovers: Store::for_config::<Handovers>(config, table).map(Arc::new),
+        events,
+    }
 }
 
 /// How long the way out waits for the last snapshot to be saved.
@@ -64,7 +71,7 @@ pub struct Keeping {
 impl<A: Connect, W: WakeSource> Leader<A, W> {
     /// Records `activity` in the journal, and sends it with `[events]`.
     pub(super) fn record(&mut self, activity: crate::runtime::state::activity::Activity) {
-        if let Some(events) = &self.shared.events {
+        if let Some(events) = &self.shared.stores.events {
             events.send(&activity);
         }
         self.shared.journal.lock().add(activity);
@@ -73,14 +80,14 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
     /// Sets the outcome of the activity `id` of `target`, and sends it with `[events]`.
     pub(super) fn set_outcome(&mut self, target: &str, id: u64, outcome: String) {
         let updated = self.shared.journal.lock().set_outcome(target, id, outcome);
-        if let (Some(events), Some(updated)) = (&self.shared.events, updated) {
+        if let (Some(events), Some(updated)) = (&self.shared.stores.events, updated) {
             events.send(&updated);
         }
     }
 
     /// Starts a read of the override store, unless one is under way or there is none.
     pub(super) fn read_overrides(&mut self) {
-        let Some(store) = self.shared.override_store.clone() else {
+        let Some(store) = self.shared.stores.overrides.clone() else {
             return;
         };
         if self.keeping.reading_overrides.is_empty() {
@@ -97,7 +104,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             self.keeping.unsaved.insert(slot, bytes);
             return;
         }
-        let snapshots = self.shared.snapshots.clone();
+        let snapshots = self.shared.stores.snapshots.clone();
         self.keeping
             .saving
             .spawn(async move { snapshots.save(&slot, bytes).await });
@@ -132,7 +139,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
     /// On the way out, what is known now is kept for the next start (a deploy of the
     /// daemon is its most common restart), within [`LAST_SAVE_LIMIT`].
     pub(super) async fn save_last_snapshot(&mut self) {
-        if !self.shared.snapshots.is_on() {
+        if !self.shared.stores.snapshots.is_on() {
             return;
         }
         let now = self.now();
@@ -144,7 +151,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                 Some((shard.snapshot_slot(), core.snapshot(now)?))
             })
             .collect();
-        let snapshots = self.shared.snapshots.clone();
+        let snapshots = self.shared.stores.snapshots.clone();
         let saving = async {
             while let Some(saved) = self.keeping.saving.join_next().await {
                 self.snapshot_saved(saved);
