@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Replays every trace README's forecast table is measured on and prints that table:
+"""Replays every trace the performance page's comparison is measured on and prints its table:
 the three shared traces and the own ones (scripts/own-traces.py) at mean concurrency 50,
 and the shared azure-small functions at their own scale, summed. Target 0.7, tracking
 concurrency, min 1, as in tests/simulate_cli.rs.
@@ -39,10 +39,11 @@ def replay(binary, work, name, args):
 
 def figures(policies):
     """Spillover and provisioned unit-hours of both policies and of AAS at each's cost."""
-    reactive = policies["pc-autoscaler"]
-    forecast = policies["pc-autoscaler-forecast"]
-    equal = policies["aas-equal-cost"]
-    equal_forecast = policies.get("aas-equal-cost-forecast", equal)
+    # The config keeps the defaults, so the row as written forecasts and the other is reactive.
+    forecast = policies["pc-autoscaler"]
+    reactive = policies["pc-autoscaler-reactive"]
+    equal_forecast = policies["aas-equal-cost"]
+    equal = policies.get("aas-equal-cost-reactive", equal_forecast)
     pick = lambda policy, key: policy[key + "_unit_hours"]
     return [
         pick(reactive, "spillover"),

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the project's own load traces, one-minute concurrency, seeded so that README's
+"""Writes the project's own load traces, one-minute concurrency, seeded so that the performance page's
 forecast figures can be reproduced. Periodic and non-periodic on purpose: the forecast
 must help on the first kind and change nothing on the second.
 

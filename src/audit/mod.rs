@@ -423,11 +423,13 @@ fn replay(one: &Observed, peak: Option<f64>, prices: &Price) -> Vec<ReplayedPoli
     let Some(outcome) = simulated(&target, one, &demand) else {
         return replayed;
     };
-    let equal =
-        played(&outcome, "aas-equal-cost-forecast").or_else(|| played(&outcome, "aas-equal-cost"));
+    // The recommended config forecasts: it is the row of the config as written.
     for (label, found) in [
-        ("pc-autoscaler", played(&outcome, "pc-autoscaler-forecast")),
-        ("aas-equal-cost", equal),
+        (
+            "pc-autoscaler",
+            played(&outcome, crate::simulate::AS_WRITTEN),
+        ),
+        ("aas-equal-cost", played(&outcome, "aas-equal-cost")),
         ("oracle", played(&outcome, "oracle")),
     ] {
         if let Some((result, usable)) = found {
@@ -448,12 +450,8 @@ pub fn against_aas(
     let demand = demand_of(one)?;
     let outcome = simulated(target, one, &demand)?;
     let bill = Bill::of_config(one, prices, &demand.concurrency);
-    let written = match target.tracking.as_ref()?.forecast {
-        ForecastMode::On => "pc-autoscaler-forecast",
-        _ => "pc-autoscaler",
-    };
     let (aas, aas_usable) = played(&outcome, "aas-target-tracking")?;
-    let (ours, ours_usable) = played(&outcome, written)?;
+    let (ours, ours_usable) = played(&outcome, crate::simulate::AS_WRITTEN)?;
     Some((
         bill.of("aas", aas.provisioned_unit_hours, aas_usable),
         bill.of("pc-autoscaler", ours.provisioned_unit_hours, ours_usable),

@@ -29,6 +29,7 @@ pub struct Cli {
 pub enum Command {
     /// Validate a configuration; print every error, or the bounds now and the next schedule changes.
     Check {
+        /// The configuration file.
         #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
         config: PathBuf,
         /// Also read each target's function with the configured credentials, read
@@ -39,6 +40,7 @@ pub enum Command {
     },
     /// One evaluation against AWS without writing: what would change, and why.
     Plan {
+        /// The configuration file.
         #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
         config: PathBuf,
         /// Print JSON instead of a table.
@@ -107,12 +109,14 @@ pub enum Command {
     },
     /// Print the completion script for a shell, from this build's own arguments.
     Completions {
+        /// The shell the script is for.
         #[arg(value_enum)]
         shell: Shell,
     },
     /// Print the man page, or with `--out DIR` write one for the command and one for
     /// each subcommand there.
     Man {
+        /// The directory the pages are written to.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -163,6 +167,7 @@ pub enum OverrideAction {
     /// `pin N`, `floor N`, `ceiling N`, `pause scale-in`, `pause scale-out` or
     /// `pause all`; with `--for` or `--until` (at most 30 days) and `--reason`.
     Set {
+        /// The configuration file.
         #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
         config: PathBuf,
         /// Every target of the config.
@@ -186,6 +191,7 @@ pub enum OverrideAction {
     },
     /// The overrides in force, with time left, who and why.
     List {
+        /// The configuration file.
         #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
         config: PathBuf,
     },
@@ -193,11 +199,13 @@ pub enum OverrideAction {
     /// `--all` every one (without reading them: it also empties a store that no longer
     /// reads).
     Clear {
+        /// The configuration file.
         #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
         config: PathBuf,
         /// Every override.
         #[arg(long, conflicts_with = "id_or_target")]
         all: bool,
+        /// An override's id, or a target: every override set on that target by name.
         #[arg(required_unless_present = "all")]
         id_or_target: Option<String>,
     },
@@ -205,6 +213,7 @@ pub enum OverrideAction {
 
 #[derive(clap::Args)]
 pub struct RunArgs {
+    /// The configuration file.
     #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
     pub config: PathBuf,
     /// One evaluation, applied; exit non-zero if any target failed.
@@ -235,6 +244,7 @@ pub struct RunArgs {
 
 #[derive(clap::Args)]
 pub struct SimulateArgs {
+    /// The configuration file.
     #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
     pub config: PathBuf,
     /// Target whose policy to replay (its name); default the first.
@@ -243,6 +253,8 @@ pub struct SimulateArgs {
     /// CSV with header `timestamp,value`; default a built-in synthetic week.
     #[arg(long)]
     pub trace: Option<PathBuf>,
+    /// What the trace's values count: requests per step (turned into concurrency with
+    /// `--duration-ms`) or concurrency.
     #[arg(long, value_enum, default_value = "requests")]
     pub trace_kind: TraceKindArg,
     /// Mean request duration, to turn requests per step into concurrency.

@@ -1,7 +1,7 @@
 //! One table of every configuration key: its default, its range and what it means.
 //! Validation takes each key's default and range from here, `check` names the keys set
-//! away from their defaults, and README's configuration reference is rendered from it
-//! ([`reference_table`]; a test keeps README in step).
+//! away from their defaults, and the book's configuration reference is rendered from it
+//! ([`reference_table`]; tests/docs.rs keeps it in step).
 //!
 //! What it must not do: hold checks that need more than one key (those live with the
 //! section that has both); it says what one key may be, alone.
@@ -127,7 +127,7 @@ impl Key {
         self.path.rsplit('.').next().unwrap_or(self.path)
     }
 
-    /// The default as README's reference writes it (`60s`, `2/s`, `none`).
+    /// The default as the configuration reference writes it (`60s`, `2/s`, `none`).
     pub fn default_text(&self) -> String {
         let none = "none".to_owned();
         match self.kind {
@@ -166,7 +166,7 @@ pub fn show_duration(duration: Duration) -> String {
 macro_rules! keys {
     ($($name:ident: $path:literal, $kind:expr, $meaning:literal;)*) => {
         $(pub const $name: Key = Key { path: $path, kind: $kind, meaning: $meaning };)*
-        /// Every key, in the order of README's reference.
+        /// Every key, in the order of the configuration reference.
         pub const REFERENCE: &[Key] = &[$($name),*];
     };
 }
@@ -270,7 +270,8 @@ keys! {
     SCHEDULE_MAX: "target.schedule.max", count(None, 1, MAX_COUNT), "The rule's ceiling.";
 }
 
-/// README's configuration reference: one row a key.
+/// The book's configuration reference (`docs/src/reference/configuration.md`, kept in
+/// step by `tests/docs.rs`): one row a key.
 pub fn reference_table() -> String {
     let mut table =
         String::from("| key | default | range | meaning |\n| --- | --- | --- | --- |\n");
@@ -289,16 +290,6 @@ pub fn reference_table() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn readme_shows_every_key_as_the_table_says() {
-        let readme = include_str!("../../README.md");
-        let table = reference_table();
-        assert!(
-            readme.contains(&table),
-            "README's configuration reference is out of step with config/keys.rs; it should read:\n\n{table}"
-        );
-    }
 
     #[test]
     fn every_key_of_the_file_is_in_the_table_and_no_other() {

@@ -11,6 +11,7 @@
 //! let a label take an unbounded value.
 
 pub mod per_target;
+pub mod reference;
 
 pub use per_target::{Decided, FAMILIES, TargetRows, TargetSample};
 

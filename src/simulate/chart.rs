@@ -1,6 +1,9 @@
-//! `chart.svg`: demand and each policy's usable capacity over the whole trace, and a
-//! zoom on the worst hour (the hour with the most spillover, all policies but the
-//! oracle together). Draws only; the numbers come from `Simulation`.
+//! `chart.svg`: what a reader compares. Above, each policy's spillover summed over
+//! the whole trace as it goes: a line per policy that stays readable over months,
+//! where demand and capacity would be spikes on a flat line. Below, a zoom on the worst
+//! hour (the hour with the most spillover, all policies but the oracle together):
+//! demand and each policy's usable capacity, minute by minute. Draws only; the numbers
+//! come from `Simulation`.
 //!
 //! What it must not do: compute anything the simulation does not hold.
 
@@ -30,11 +33,13 @@ pub fn draw(outcome: &Simulation, path: &Path) -> Result<(), String> {
     let (top, bottom) = root.split_vertically(520);
     let minutes = outcome.demand.concurrency.len();
     let worst = worst_hour(outcome);
-    panel(
+    cumulative_spill(
         &top,
         outcome,
-        0..minutes,
-        &format!("{}: demand and usable capacity", outcome.report.trace),
+        &format!(
+            "{}: spillover so far (unit-hours), {minutes} minutes",
+            outcome.report.trace
+        ),
     )?;
     panel(
         &bottom,
@@ -48,6 +53,59 @@ pub fn draw(outcome: &Simulation, path: &Path) -> Result<(), String> {
         ),
     )?;
     root.present().map_err(|error| error.to_string())
+}
+
+/// Each policy's spillover summed from the start, at most [`OVERVIEW_POINTS`] points.
+fn cumulative_spill<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    outcome: &Simulation,
+    title: &str,
+) -> Result<(), String> {
+    let demand = &outcome.demand.concurrency;
+    let bucket = demand.len().div_ceil(OVERVIEW_POINTS).max(1);
+    let curves: Vec<Vec<(f64, f64)>> = outcome
+        .usable
+        .iter()
+        .map(|usable| {
+            let mut total = 0.0;
+            let mut points = vec![(0.0, 0.0)];
+            for (minute, (need, have)) in demand.iter().zip(usable).enumerate() {
+                total += (need - f64::from(*have)).max(0.0) / 60.0;
+                if (minute + 1) % bucket == 0 || minute + 1 == demand.len() {
+                    points.push(((minute + 1) as f64 / 60.0, total));
+                }
+            }
+            points
+        })
+        .collect();
+    let top = (curves.iter().flatten())
+        .map(|(_, value)| *value)
+        .fold(0.01, f64::max)
+        * 1.05;
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..demand.len() as f64 / 60.0, 0.0..top)
+        .map_err(|error| error.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("hours from the start of the trace")
+        .y_desc("spilled unit-hours")
+        .draw()
+        .map_err(|error| error.to_string())?;
+    for ((policy, series), color) in outcome.report.policies.iter().zip(curves).zip(COLORS) {
+        chart
+            .draw_series(LineSeries::new(series, color.stroke_width(2)))
+            .map_err(|error| error.to_string())?
+            .label(format!(
+                "{} ({:.1} unit-hours, {:.2} %)",
+                policy.name, policy.spillover_unit_hours, policy.spillover_pct
+            ))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(3)));
+    }
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
 }
 
 fn worst_hour(outcome: &Simulation) -> std::ops::Range<usize> {
@@ -137,7 +195,7 @@ fn panel<DB: DrawingBackend>(
             ))
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(3)));
     }
-    draw_legend(&mut chart)
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 /// `frontier.svg`: spillover against cost, one curve per policy over the swept target
@@ -198,17 +256,18 @@ pub fn draw_frontier(frontier: &super::Frontier, trace: &str, path: &Path) -> Re
         .map_err(|error| error.to_string())?
         .label("oracle")
         .legend(|(x, y)| Circle::new((x + 8, y), 5, BLACK.filled()));
-    draw_legend(&mut chart)?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     root.present().map_err(|error| error.to_string())
 }
 
 /// The legend of every chart: upper right, on a white box.
 fn draw_legend<'a, DB: DrawingBackend + 'a>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    position: SeriesLabelPosition,
 ) -> Result<(), String> {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(position)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()

@@ -48,6 +48,9 @@ impl Default for Options {
 #[derive(Debug, Clone, Serialize)]
 pub struct PolicyResult {
     pub name: String,
+    /// For pc-autoscaler's rows: the forecast and the window choice it ran with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runs: Option<PolicyRun>,
     pub target_value: Option<f64>,
     pub spillover_unit_hours: f64,
     pub spillover_pct: f64,
@@ -58,6 +61,54 @@ pub struct PolicyResult {
     /// Minutes from the first spilling minute of an episode until capacity caught up.
     pub scale_out_reaction_minutes_p50: f64,
     pub scale_out_reaction_minutes_p95: f64,
+}
+
+/// What a pc-autoscaler row of a simulation ran: its forecast and whether it chose its
+/// scale-in window.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PolicyRun {
+    /// `"on"`, `"observe"` (computed, not acted on) or `"off"`.
+    pub forecast: &'static str,
+    /// `"chosen"` from the history, or `"fixed"` as configured.
+    pub window: &'static str,
+}
+
+impl PolicyRun {
+    fn of(target: &TargetConfig) -> Option<Self> {
+        let tracking = target.tracking.as_ref()?;
+        let mode = |mode: ForecastMode| match mode {
+            ForecastMode::On => "on",
+            ForecastMode::Observe => "observe",
+            ForecastMode::Off => "off",
+        };
+        Some(PolicyRun {
+            forecast: mode(tracking.forecast),
+            window: if tracking.choose_window == ForecastMode::On {
+                "chosen"
+            } else {
+                "fixed"
+            },
+        })
+    }
+}
+
+/// The row that replays the config as written, defaults included.
+pub const AS_WRITTEN: &str = "pc-autoscaler";
+
+/// The other pc-autoscaler row of a simulation: the reactive policy when the config
+/// keeps history (the default), the forecasting one when it does not.
+pub fn other_variant(target: &TargetConfig) -> (&'static str, TargetConfig) {
+    if target.keeps_history() {
+        (
+            "pc-autoscaler-reactive",
+            target.with_history(ForecastMode::Off),
+        )
+    } else {
+        (
+            "pc-autoscaler-forecast",
+            target.with_history(ForecastMode::On),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -122,21 +173,24 @@ pub fn sweep(
         progress();
         FrontierPoint::of(&summarize(policy.name(), value, demand, &replayed, options))
     };
-    let at = |value: f64, mode: ForecastMode| {
-        let mut swept = target.with_history(mode);
+    let at = |variant: &TargetConfig, value: f64| {
+        let mut swept = variant.clone();
         if let Some(tracking) = &mut swept.tracking {
             tracking.target = value;
         }
         swept
     };
     let mut curves = Vec::new();
-    for (name, mode) in [
-        ("pc-autoscaler", ForecastMode::Off),
-        ("pc-autoscaler-forecast", ForecastMode::On),
-    ] {
+    let (other, other_target) = other_variant(target);
+    for (name, variant) in [(AS_WRITTEN, target), (other, &other_target)] {
         let points = SWEEP_TARGETS
             .iter()
-            .map(|value| point(&mut PcAutoscaler::new(name, at(*value, mode)), Some(*value)))
+            .map(|value| {
+                point(
+                    &mut PcAutoscaler::new(name, at(variant, *value)),
+                    Some(*value),
+                )
+            })
             .collect();
         curves.push(Curve {
             policy: name.to_owned(),
@@ -284,6 +338,7 @@ fn summarize(
     episodes.sort_by(f64::total_cmp);
     PolicyResult {
         name: name.to_owned(),
+        runs: None,
         target_value,
         spillover_unit_hours: spill_total / 60.0,
         spillover_pct: if demand_total > 0.0 {
@@ -333,8 +388,8 @@ pub fn run(
     let timeline = BoundsTimeline::new(target, &demand);
     let mut notes = Vec::new();
 
-    // The reactive policy and the same with the forecast on, whatever the config says,
-    // and Application Auto Scaling at the configured target.
+    // The config as written, the other variant (reactive, or forecasting), and
+    // Application Auto Scaling at the configured target.
     let mut replayed = |name: &str, policy: &mut dyn policies::Replayed, target_value| {
         let played = replay(policy, &demand, &timeline, options);
         progress();
@@ -342,33 +397,36 @@ pub fn run(
         (result, played)
     };
     let target_value = Some(tracking.target);
-    let mut ours = PcAutoscaler::new("pc-autoscaler", target.with_history(ForecastMode::Off));
-    let (ours_result, ours_replay) = replayed("pc-autoscaler", &mut ours, target_value);
-    let mut forecasting = PcAutoscaler::new(
-        "pc-autoscaler-forecast",
-        target.with_history(ForecastMode::On),
-    );
-    let (forecast_result, forecast_replay) =
-        replayed("pc-autoscaler-forecast", &mut forecasting, target_value);
+    let mut ours = PcAutoscaler::new(AS_WRITTEN, target.clone());
+    let (mut ours_result, ours_replay) = replayed(AS_WRITTEN, &mut ours, target_value);
+    ours_result.runs = PolicyRun::of(target);
+    let (other, other_target) = other_variant(target);
+    let mut variant = PcAutoscaler::new(other, other_target.clone());
+    let (mut variant_result, variant_replay) = replayed(other, &mut variant, target_value);
+    variant_result.runs = PolicyRun::of(&other_target);
     let mut aas = ApplicationAutoScaling::new("aas-target-tracking", tracking.target);
     let (aas_result, aas_replay) = replayed("aas-target-tracking", &mut aas, target_value);
 
     let (equal_result, equal_replay) = equal_cost(
         "aas-equal-cost",
         ours_result.provisioned_unit_hours,
-        "pc-autoscaler",
+        AS_WRITTEN,
         (&demand, &timeline, options),
         &mut notes,
         progress,
     );
-    // The forecast's own baseline, when it costs what the reactive policy does not.
-    let forecast_baseline = (forecast_result.provisioned_unit_hours
-        > ours_result.provisioned_unit_hours * (1.0 + EQUAL_COST_TOLERANCE))
+    // The other variant's own baseline, when it costs what the config as written does not.
+    let (ours_cost, variant_cost) = (
+        ours_result.provisioned_unit_hours,
+        variant_result.provisioned_unit_hours,
+    );
+    let variant_baseline = ((variant_cost - ours_cost).abs() > ours_cost * EQUAL_COST_TOLERANCE)
         .then(|| {
+            let suffix = other.trim_start_matches("pc-autoscaler");
             equal_cost(
-                "aas-equal-cost-forecast",
-                forecast_result.provisioned_unit_hours,
-                "pc-autoscaler-forecast",
+                &format!("aas-equal-cost{suffix}"),
+                variant_cost,
+                other,
                 (&demand, &timeline, options),
                 &mut notes,
                 progress,
@@ -382,11 +440,11 @@ pub fn run(
 
     let mut played = vec![
         (ours_result, ours_replay),
-        (forecast_result, forecast_replay),
+        (variant_result, variant_replay),
         (aas_result, aas_replay),
         (equal_result, equal_replay),
     ];
-    played.extend(forecast_baseline);
+    played.extend(variant_baseline);
     // The oracle last: the chart keeps it so.
     played.push((oracle_result, oracle_replay));
     Ok(outcome(demand, played, notes))

@@ -161,7 +161,7 @@ impl EventQueue {
     }
 }
 
-/// The event of `activity`: its `detail` is documented in README ("Events").
+/// The event of `activity`: its `detail` is documented in docs/src/reference/events.md.
 pub fn entry(activity: &Activity, region: Option<&str>, account: Option<&str>) -> EventEntry {
     let detail = serde_json::json!({
         "id": activity.id,
