@@ -29,7 +29,10 @@ fn config_text(history: bool) -> String {
     } else {
         ""
     };
-    (0..FUNCTIONS)
+    // Every target read and decided every pass, as the decisions are what is measured.
+    let every_interval = "[daemon]\nquiet_read_period = \"0s\"\n".to_owned();
+    every_interval
+        + &(0..FUNCTIONS)
         .flat_map(|index| {
             ["live", "7"].map(|qualifier| {
                 format!(
@@ -38,7 +41,7 @@ fn config_text(history: bool) -> String {
                 )
             })
         })
-        .collect()
+        .collect::<String>()
 }
 
 /// A noisy series of `minutes` minutes ending at `end`.
@@ -140,6 +143,7 @@ fn measure(history: bool) -> Duration {
             Event::MetricsRead(PassRead {
                 series: Some(read),
                 timed_out: false,
+                account: None,
             }),
             now(at),
         );

@@ -42,7 +42,8 @@ fn main() {
 
     let started = Instant::now();
     let timeline = BoundsTimeline::new(target, &year);
-    let mut ours = policies::PcAutoscaler::new("pc-autoscaler", target.clone());
+    let mut ours =
+        policies::PcAutoscaler::new("pc-autoscaler", target.clone(), Options::default().cadence);
     let mut aas = policies::ApplicationAutoScaling::new("aas", 0.7);
     let mut aas_other = policies::ApplicationAutoScaling::new("aas-equal-cost", 0.6);
     let mut oracle = policies::Oracle::new(&year.concurrency);
@@ -58,7 +59,11 @@ fn main() {
         tracking.forecast = pc_autoscaler::config::ForecastMode::On;
     }
     let started = Instant::now();
-    let mut forecasting = policies::PcAutoscaler::new("pc-autoscaler-forecast", forecasting_target);
+    let mut forecasting = policies::PcAutoscaler::new(
+        "pc-autoscaler-forecast",
+        forecasting_target,
+        Options::default().cadence,
+    );
     black_box(simulate::replay(
         &mut forecasting,
         &year,

@@ -19,6 +19,9 @@
 //! scraped every 15 s, as Prometheus would. `BENCH_SCALE_PERF=FILE` records a CPU
 //! profile of the measured part with `perf` (`python3 scripts/cpu-split.py FILE`
 //! splits it into Lambda requests, metric reads, decisions and scrapes).
+//! `BENCH_SCALE_QUIET` is the share of functions whose targets are quiet (held at a
+//! floor above what their demand needs; default 0.78, see [`QUIET_SHARE`]): it prints
+//! what the CloudWatch reads cost a target-month.
 
 // Tests and benchmarks drive real processes and servers in real time, not through
 // the daemon's injected clock.
@@ -46,6 +49,14 @@ const LAMBDA_SHARED_LIMIT: u32 = 15;
 /// Steady demand 3.5 at target 0.7: 5 is right, and is what every target has.
 const STEADY: f64 = 3.5;
 const STEADY_CAPACITY: u32 = 5;
+/// A quiet target's demand: 1, held at its floor of 5 (it could take 2.5 more before
+/// it nears its target), so it is read every `quiet_read_period`.
+const QUIET: f64 = 1.0;
+/// The share of functions whose targets are quiet, `BENCH_SCALE_QUIET` overriding it:
+/// the 44 functions of the shared Azure traces are quiet 78 % of their minutes, as
+/// their CloudWatch cost shows ($0.131 a target-month between $0.044 all quiet and
+/// $0.438 all read every interval).
+const QUIET_SHARE: f64 = 0.78;
 /// A jump to 70: 100 is right.
 const JUMP: f64 = 70.0;
 const JUMP_CAPACITY: u32 = 100;
@@ -140,23 +151,43 @@ fn time_plan(endpoint: &Endpoint) -> f64 {
 /// with the jump as the newest datapoint (the jump is sustained). Without it the series
 /// go stale after `stale_after` and the daemon rightly holds every target. With
 /// `forecast`, the steady series keep their 14 days and grow a minute at a time.
-fn refresh_series(endpoint: &Endpoint, jumped: &[(String, Instant)], forecast: bool) {
+fn refresh_series(endpoint: &Endpoint, jumped: &[(String, Instant)], forecast: bool, quiet: f64) {
     let mut world = endpoint.world();
     for index in 0..FUNCTIONS {
         let function = format!("fn{index}");
+        let demand = base_demand(index, quiet);
         for qualifier in QUALIFIERS {
             if forecast {
-                world.extend_concurrency(&function, qualifier, STEADY, 2, HISTORY_MINUTES);
+                world.extend_concurrency(&function, qualifier, demand, 2, HISTORY_MINUTES);
             } else {
-                world.set_concurrency(&function, qualifier, &[STEADY; 30], 2);
+                world.set_concurrency(&function, qualifier, &[demand; 30], 2);
             }
         }
     }
-    let mut values = vec![STEADY; 29];
-    values.push(JUMP);
     for (function, _) in jumped {
-        world.set_concurrency(function, "live", &values, 2);
+        let index: usize = function[2..].parse().expect("fnN");
+        world.set_concurrency(function, "live", &jump_values(index, quiet), 2);
     }
+}
+
+/// Whether function `index`'s targets are quiet: the first `quiet` of every hundred.
+fn is_quiet(index: usize, quiet: f64) -> bool {
+    ((index % 100) as f64) < quiet * 100.0
+}
+
+fn base_demand(index: usize, quiet: f64) -> f64 {
+    if is_quiet(index, quiet) {
+        QUIET
+    } else {
+        STEADY
+    }
+}
+
+/// Half an hour of the function's own demand, then the jump as the newest datapoint.
+fn jump_values(index: usize, quiet: f64) -> Vec<f64> {
+    let mut values = vec![base_demand(index, quiet); 29];
+    values.push(JUMP);
+    values
 }
 
 fn main() {
@@ -169,6 +200,10 @@ fn main() {
         .and_then(|text| text.parse().ok())
         .unwrap_or(BUDGET);
     let forecast = std::env::var("BENCH_SCALE_FORECAST").is_ok_and(|value| value == "1");
+    let quiet: f64 = std::env::var("BENCH_SCALE_QUIET")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(QUIET_SHARE);
     let forecast_setting = if forecast {
         ", forecast = \"on\", choose_window = \"on\""
     } else {
@@ -186,10 +221,15 @@ fn main() {
                 .function(&function)
                 .aliases
                 .insert("live".into(), false);
+            let min = if is_quiet(index, quiet) {
+                STEADY_CAPACITY
+            } else {
+                1
+            };
             for qualifier in QUALIFIERS {
                 world.set_config(&function, qualifier, STEADY_CAPACITY);
                 targets.push_str(&format!(
-                    "[[target]]\nfunction = \"{function}\"\nqualifier = \"{qualifier}\"\nmin = 1\nmax = 500\n\
+                    "[[target]]\nfunction = \"{function}\"\nqualifier = \"{qualifier}\"\nmin = {min}\nmax = 500\n\
                      tracking = {{ metric = \"concurrency\", target = 0.7, scale_in_window = \"15m\"{forecast_setting} }}\n"
                 ));
             }
@@ -197,13 +237,13 @@ fn main() {
         // The account must have room for every target at 5 and the jumps.
         world.account_limit = 1_000_000;
     }
-    refresh_series(&endpoint, &[], forecast);
+    refresh_series(&endpoint, &[], forecast, quiet);
     let plan_seconds = if forecast {
         f64::NAN
     } else {
         time_plan(&endpoint)
     };
-    refresh_series(&endpoint, &[], forecast);
+    refresh_series(&endpoint, &[], forecast, quiet);
     let mut refreshed = Instant::now();
     let daemon_from = endpoint.world().log.len();
     let plan_throttled = endpoint.world().log[..daemon_from]
@@ -239,7 +279,7 @@ fn main() {
             history_loaded = Some(started.elapsed());
         }
         if refreshed.elapsed() >= Duration::from_secs(60) {
-            refresh_series(&endpoint, &[], forecast);
+            refresh_series(&endpoint, &[], forecast, quiet);
             refreshed = Instant::now();
         }
         assert!(
@@ -260,6 +300,12 @@ fn main() {
             .unwrap_or(0.0)
     };
     let passes_before = passes(&daemon);
+    let requested = |daemon: &Daemon| {
+        daemon
+            .metric("pc_autoscaler_cloudwatch_metrics_requested_total{account=\"base\",region=\"us-east-1\"}")
+            .unwrap_or(0.0)
+    };
+    let requested_before = requested(&daemon);
     let mut peak_rss = 0;
     let profile = std::env::var("BENCH_SCALE_PERF").ok().map(|file| {
         std::process::Command::new("perf")
@@ -298,18 +344,17 @@ fn main() {
     while measured_from.elapsed() < run {
         let elapsed = measured_from.elapsed();
         if refreshed.elapsed() >= Duration::from_secs(60) {
-            refresh_series(&endpoint, &jumped, forecast);
+            refresh_series(&endpoint, &jumped, forecast, quiet);
             refreshed = Instant::now();
         }
         if next_wave < waves.len() && elapsed >= waves[next_wave] {
             let mut world = endpoint.world();
             let now = Instant::now();
-            let mut values = vec![STEADY; 29];
-            values.push(JUMP);
             for offset in 0..JUMPS_PER_WAVE {
-                let function = format!("fn{}", next_wave * 500 + offset * 7);
+                let index = next_wave * 500 + offset * 7;
+                let function = format!("fn{index}");
                 // The jump is in the newest datapoint CloudWatch can return.
-                world.set_concurrency(&function, "live", &values, 2);
+                world.set_concurrency(&function, "live", &jump_values(index, quiet), 2);
                 jumped.push((function, now));
             }
             next_wave += 1;
@@ -344,6 +389,7 @@ fn main() {
     let (rss_anon, rss_file) = resident_parts(pid);
     let peak_rss = peak_rss.max(rss);
     let cycles = passes(&daemon) - passes_before;
+    let metrics_requested = requested(&daemon) - requested_before;
     let elapsed_minutes = measured_from.elapsed().as_secs_f64() / 60.0;
 
     let latencies = delays(&endpoint, &jumped, "live", JUMP_CAPACITY);
@@ -438,5 +484,12 @@ fn main() {
     println!(
         "  CPU time per cycle:       {:.0} ms (with {scrapes} scrapes of /metrics)",
         (cpu_after - cpu_before) * 1000.0 / cycles.max(1.0)
+    );
+    // $0.01 per 1,000 metrics; a month of 730 hours.
+    let target_months = (FUNCTIONS * QUALIFIERS.len()) as f64 * elapsed_minutes / (730.0 * 60.0);
+    println!(
+        "  CloudWatch:               {metrics_requested:.0} metrics requested, ${:.3} a target-month ({:.0} % of targets quiet)",
+        metrics_requested * 0.01 / 1000.0 / target_months,
+        quiet * 100.0
     );
 }

@@ -38,20 +38,22 @@ def replay(binary, work, name, args):
 
 
 def figures(policies):
-    """Spillover and provisioned unit-hours of both policies and of AAS at each's cost."""
+    """Spillover and provisioned unit-hours of both rows and of AAS at each's cost, and
+    the CloudWatch cost a target-month of the row as written."""
     # The config keeps the defaults, so the row as written forecasts and the other is reactive.
-    forecast = policies["pc-autoscaler"]
+    ours = policies["pc-autoscaler"]
     reactive = policies["pc-autoscaler-reactive"]
-    equal_forecast = policies["aas-equal-cost"]
-    equal = policies.get("aas-equal-cost-reactive", equal_forecast)
+    equal = policies["aas-equal-cost"]
+    equal_reactive = policies.get("aas-equal-cost-reactive", equal)
     pick = lambda policy, key: policy[key + "_unit_hours"]
     return [
+        pick(ours, "spillover"),
+        pick(ours, "provisioned"),
+        pick(equal, "spillover"),
+        ours["cloudwatch_usd_per_month"],
         pick(reactive, "spillover"),
         pick(reactive, "provisioned"),
-        pick(equal, "spillover"),
-        pick(forecast, "spillover"),
-        pick(forecast, "provisioned"),
-        pick(equal_forecast, "spillover"),
+        pick(equal_reactive, "spillover"),
     ]
 
 
@@ -60,13 +62,13 @@ def ratio(spill, baseline):
 
 
 def row(label, values, stepped_aside):
-    spill, cost, equal, f_spill, f_cost, f_equal = values
-    forecast = f"{f_spill:,.1f} ({f_cost:,.0f})"
+    spill, cost, equal, cloudwatch, r_spill, r_cost, r_equal = values
+    ours = f"{spill:,.1f} ({cost:,.0f})"
     if stepped_aside:
-        forecast = "steps aside: " + forecast
+        ours = "steps aside: " + ours
     return (
-        f"| {label} | {spill:,.1f} ({cost:,.0f}) | {equal:,.1f} | {ratio(spill, equal)} "
-        f"| {forecast} | {f_equal:,.1f} | {ratio(f_spill, f_equal)} |"
+        f"| {label} | {ours} | {equal:,.1f} | {ratio(spill, equal)} | {cloudwatch:.3f} "
+        f"| {r_spill:,.1f} ({r_cost:,.0f}) | {r_equal:,.1f} | {ratio(r_spill, r_equal)} |"
     )
 
 
@@ -92,9 +94,9 @@ def main():
         with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
             results = dict(pool.map(lambda job: replay(binary, work, *job), jobs))
 
-    print("| trace | reactive | AAS at its cost | ratio | with forecast | AAS at its cost | ratio |")
-    print("|---|---|---|---|---|---|---|")
-    azure = [0.0] * 6
+    print("| trace | pc-autoscaler | AAS at its cost | ratio | CloudWatch $ a month | pc-autoscaler-reactive | AAS at its cost | ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    azure = [0.0] * 7
     count = 0
     for name, policies in results.items():
         values = figures(policies)
@@ -102,8 +104,9 @@ def main():
             azure = [total + value for total, value in zip(azure, values)]
             count += 1
             continue
-        same = values[0] == values[3] and values[1] == values[4]
+        same = values[0] == values[4] and values[1] == values[5]
         print(row(name, values, same))
+    azure[3] /= max(count, 1)  # CloudWatch: a target-month, averaged
     print(row(f"azure-small, {count} functions summed", azure, False))
 
 

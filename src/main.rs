@@ -368,6 +368,8 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         options: simulate::Options {
             metric_lag: args.metric_lag,
             memory_mb: args.memory_mb,
+            // The config's `quiet_read_period` replaces it.
+            ..Default::default()
         },
         sweep: args.sweep,
     };

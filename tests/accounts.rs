@@ -508,3 +508,40 @@ fn name_glob_selectors_share_one_walk_of_every_page() {
         text(&checked.stdout)
     );
 }
+
+#[test]
+fn a_function_found_later_with_demand_is_put_once_to_its_tracked_value() {
+    let endpoint = Endpoint::start();
+    let port = free_port();
+    let text = format!(
+        "[aws]\nendpoint_url = \"{}\"\nregion = \"us-east-1\"\ntimeout = \"2s\"\n\
+         [daemon]\nlisten = \"127.0.0.1:{port}\"\ninterval = \"5s\"\ndiscovery_period = \"10s\"\n\
+         discovery_rate = 20\ncontrol_plane_budget = 10\n\
+         [[account]]\nname = \"a\"\nrole_arn = \"{}\"\nregions = [\"us-east-1\"]\n\
+         [[selector]]\nname = \"shop\"\ntags = {{ team = \"shop\" }}\nqualifier = \"live\"\nmin = 1\nmax = 50\n\
+         tracking = {{ metric = \"concurrency\", target = 0.5 }}\n",
+        endpoint.url,
+        role("111111111111")
+    );
+    let (_dir, config) = write_config("fleet.toml", &text);
+    let world = endpoint.scope("111111111111", "us-east-1");
+    let mut daemon = Daemon::start(&config, &format!("127.0.0.1:{port}"), &[]);
+    daemon.wait_ready();
+    {
+        let mut world = lock(&world);
+        let late = world.function("late");
+        late.tags.insert("team".into(), "shop".into());
+        late.aliases.insert("live".into(), false);
+        world.set_concurrency("late", "live", &[10.0; 10], 1);
+    }
+    let put = wait_for(Duration::from_secs(30), || !puts(&world).is_empty());
+    assert!(put, "the late function was never put:\n{}", daemon.log());
+    // Long enough for a floor-first write's correction, at the next pass, to show.
+    std::thread::sleep(Duration::from_secs(7));
+    assert_eq!(
+        puts(&world),
+        [("late".to_owned(), 20)],
+        "one put, to demand 10 at target 0.5:\n{}",
+        daemon.log()
+    );
+}

@@ -317,6 +317,14 @@ fn status_and_activities_agree_with_what_aws_saw() {
         report.contains("0 → 100") && report.contains("READY after"),
         "{report}"
     );
+    // What the reads cost, counted and priced.
+    assert!(report.contains("\nCloudWatch: "), "{report}");
+    let (_, body) = http_get(&daemon.address, "/status").expect("an answer");
+    let answer: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert!(
+        answer["cloudwatch"]["metrics_requested"].as_u64() > Some(0),
+        "{body}"
+    );
 }
 
 #[test]
@@ -520,4 +528,62 @@ fn a_snapshot_is_kept_at_shutdown_and_a_bad_one_means_a_logged_cold_start() {
         .filter(|name| name.ends_with(".tmp"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_surge_on_a_quiet_target_is_put_within_the_interval_through_the_account_sentinel() {
+    // Three targets held at their floor of 20 for a demand of 1: quiet after their
+    // first reads, each read every 10 minutes. The endpoint's account series is the
+    // sum of its functions', as Lambda's is.
+    let endpoint = Endpoint::start();
+    let targets: String = ["q0", "q1", "q2"]
+        .iter()
+        .map(|function| {
+            endpoint.world().set_config(function, "live", 20);
+            endpoint
+                .world()
+                .set_concurrency(function, "live", &[1.0; 30], 2);
+            format!(
+                "[[target]]\nfunction = \"{function}\"\nqualifier = \"live\"\nmin = 20\nmax = 500\n\
+                 tracking = {{ metric = \"concurrency\", target = 0.7 }}\n"
+            )
+        })
+        .collect();
+    let port = free_port();
+    let (_dir, config) = aws_config(&endpoint.url, &daemon_settings(port, "2s"), &targets);
+    let mut daemon = Daemon::start(&config, &format!("127.0.0.1:{port}"), &[]);
+    daemon.wait_ready();
+    let reads = |reason: &str| {
+        let (_, body) = http_get(&daemon.address, "/metrics").expect("an answer");
+        let series = format!("pc_autoscaler_metric_reads_total{{reason=\"{reason}\"}} ");
+        body.lines()
+            .find_map(|line| line.strip_prefix(&series)?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(
+        wait_for(Duration::from_secs(20), || reads("first_reads") >= 9.0),
+        "{}",
+        daemon.log()
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(reads("quiet_period_over"), 0.0);
+    assert!(endpoint.world().requests(PUT).is_empty());
+    // One of them surges: the newest datapoint of q1 is 70.
+    let mut values = vec![1.0; 29];
+    values.push(70.0);
+    endpoint.world().set_concurrency("q1", "live", &values, 2);
+    let surged = Instant::now();
+    assert!(
+        wait_for(Duration::from_secs(7), || !puts_of(&endpoint, 100)
+            .is_empty()),
+        "no put of 100 within interval + 5 s:\n{}",
+        daemon.log()
+    );
+    assert!(surged.elapsed() <= Duration::from_secs(7));
+    assert!(reads("sentinel") >= 1.0, "{}", daemon.log());
+    let puts = endpoint.world().requests(PUT);
+    assert!(
+        puts.iter().all(|put| put.function.as_deref() == Some("q1")),
+        "only the surging target is written: {puts:?}"
+    );
 }

@@ -294,6 +294,7 @@ fn flags(rng: &mut fastrand::Rng, trace: Option<std::path::PathBuf>) -> Request 
         options: Options {
             metric_lag: [0, 1, 2, 5, 61, usize::MAX][rng.usize(..6)],
             memory_mb: pick(rng, &[1024.0, 128.0, f64::NAN, 0.0, 20_000.0]),
+            ..Options::default()
         },
         sweep: false,
     }

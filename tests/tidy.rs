@@ -258,8 +258,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
-            "audit", "aws", "clock", "config", "escape", "leader", "migrate", "policy", "runtime",
-            "simulate",
+            "audit", "aws", "clock", "config", "escape", "leader", "metrics", "migrate", "policy",
+            "runtime", "simulate",
         ],
     ),
 ];

@@ -100,8 +100,11 @@ pub struct ReplayedPolicy {
     pub policy: String,
     /// The provisioned-concurrency charge alone.
     pub provisioned_dollars_a_month: f64,
+    /// Reading its metrics: CloudWatch `GetMetricData` for pc-autoscaler (the
+    /// account's sentinel, shared by all its targets, aside), alarms for AAS.
+    pub cloudwatch_dollars_a_month: f64,
     /// The whole bill: provisioned charge, duration on provisioned and on demand,
-    /// requests.
+    /// requests, and reading the metrics.
     pub bill_dollars_a_month: f64,
     pub spillover_pct: f64,
 }
@@ -418,7 +421,7 @@ fn replay(one: &Observed, peak: Option<f64>, prices: &Price) -> Vec<ReplayedPoli
     // the allocation is FAILED).
     let serving = vec![one.config.allocated; demand.concurrency.len()];
     let unit_hours = f64::from(one.config.requested) * demand.concurrency.len() as f64 / 60.0;
-    let mut replayed = vec![bill.of("static today", unit_hours, &serving)];
+    let mut replayed = vec![bill.of("static today", (unit_hours, 0.0), &serving)];
     let target = recommended(one, peak);
     let Some(outcome) = simulated(&target, one, &demand) else {
         return replayed;
@@ -433,7 +436,11 @@ fn replay(one: &Observed, peak: Option<f64>, prices: &Price) -> Vec<ReplayedPoli
         ("oracle", played(&outcome, "oracle")),
     ] {
         if let Some((result, usable)) = found {
-            replayed.push(bill.of(label, result.provisioned_unit_hours, usable));
+            let reads = (
+                result.provisioned_unit_hours,
+                result.cloudwatch_usd_per_month,
+            );
+            replayed.push(bill.of(label, reads, usable));
         }
     }
     replayed
@@ -453,8 +460,16 @@ pub fn against_aas(
     let (aas, aas_usable) = played(&outcome, "aas-target-tracking")?;
     let (ours, ours_usable) = played(&outcome, crate::simulate::AS_WRITTEN)?;
     Some((
-        bill.of("aas", aas.provisioned_unit_hours, aas_usable),
-        bill.of("pc-autoscaler", ours.provisioned_unit_hours, ours_usable),
+        bill.of(
+            "aas",
+            (aas.provisioned_unit_hours, aas.cloudwatch_usd_per_month),
+            aas_usable,
+        ),
+        bill.of(
+            "pc-autoscaler",
+            (ours.provisioned_unit_hours, ours.cloudwatch_usd_per_month),
+            ours_usable,
+        ),
     ))
 }
 
@@ -519,7 +534,14 @@ impl<'a> Bill<'a> {
         }
     }
 
-    fn of(&self, policy: &str, provisioned_unit_hours: f64, usable: &[u32]) -> ReplayedPolicy {
+    /// The bill of a policy that provisioned these unit-hours and spends this much a
+    /// month reading its metrics.
+    fn of(
+        &self,
+        policy: &str,
+        (provisioned_unit_hours, cloudwatch): (f64, f64),
+        usable: &[u32],
+    ) -> ReplayedPolicy {
         let (mut served, mut spilled) = (0.0, 0.0);
         for (demand, usable) in self.demand.iter().zip(usable) {
             served += demand.min(f64::from(*usable));
@@ -535,7 +557,8 @@ impl<'a> Bill<'a> {
         ReplayedPolicy {
             policy: policy.into(),
             provisioned_dollars_a_month: provisioned * month,
-            bill_dollars_a_month: (provisioned + duration + requests) * month,
+            cloudwatch_dollars_a_month: cloudwatch,
+            bill_dollars_a_month: (provisioned + duration + requests) * month + cloudwatch,
             spillover_pct: if total > 0.0 {
                 100.0 * spilled / total
             } else {
@@ -635,7 +658,7 @@ pub fn render(report: &AuditReport) -> String {
     }
     let _ = writeln!(
         out,
-        "\nstatic today {} a month at {:.1} % spill; managed {} at {:.1} % (whole bills, replayed over {} days; prices: {})",
+        "\nstatic today {} a month at {:.1} % spill; managed {} at {:.1} % (whole bills, the managed one with its CloudWatch reads; replayed over {} days; prices: {})",
         money(report.static_bill_dollars_a_month),
         report.static_spillover_pct,
         money(report.managed_bill_dollars_a_month),

@@ -229,6 +229,7 @@ pub async fn history<M: MetricsApi>(
         name: name.to_owned(),
         dimensions: dimensions.clone(),
         stat: stat.to_owned(),
+        period: MetricQuery::MINUTE,
     };
     let queries = [
         query("concurrency", "ConcurrentExecutions", "Maximum"),

@@ -24,8 +24,6 @@ use crate::policy::Datapoint;
 
 /// `GetMetricData` accepts at most this many queries per request.
 pub const MAX_QUERIES_PER_REQUEST: usize = 500;
-/// One datapoint per minute.
-const PERIOD_SECONDS: i32 = 60;
 /// The largest datapoint taken: far above any account's concurrency or any count a
 /// minute of invocations, and small enough that sums and prices of it stay exact.
 pub const MAX_VALUE: f64 = 1e9;
@@ -58,7 +56,7 @@ fn sdk_query(query: &MetricQuery) -> MetricDataQuery {
         .build();
     let stat = MetricStat::builder()
         .metric(metric)
-        .period(PERIOD_SECONDS)
+        .period(query.period)
         .stat(&query.stat)
         .build();
     MetricDataQuery::builder()
@@ -94,7 +92,7 @@ impl MetricsApi for SdkMetrics {
                     .send()
                     .await
                     .map_err(from_sdk)?;
-                batch.calls += 1;
+                batch.metrics_requested += chunk.len() as u64;
                 for result in output.metric_data_results() {
                     if collect(&mut collected, result) > 0 {
                         refused.extend(result.id().map(str::to_owned));

@@ -343,7 +343,11 @@ impl LambdaApi for MemoryLambda {
     }
 }
 
-/// In-memory CloudWatch: series by the `Resource` dimension (`function:qualifier`).
+/// The series of a query without a `Resource` dimension: the account's.
+pub const ACCOUNT: &str = "";
+
+/// In-memory CloudWatch: series by the `Resource` dimension (`function:qualifier`), and
+/// the account's ([`ACCOUNT`]).
 #[derive(Clone, Default)]
 pub struct MemoryMetrics {
     series: Arc<Mutex<HashMap<String, Vec<Datapoint>>>>,
@@ -389,18 +393,27 @@ impl MetricsApi for MemoryMetrics {
         let batch = queries
             .iter()
             .map(|query| {
-                let points = query
+                let resource = query
                     .dimensions
                     .get("Resource")
-                    .and_then(|resource| series.get(resource))
-                    .map(|points| {
-                        points
-                            .iter()
-                            .filter(|point| point.timestamp >= start && point.timestamp < end)
-                            .cloned()
+                    .map_or(ACCOUNT, String::as_str);
+                let within = |point: &&Datapoint| point.timestamp >= start && point.timestamp < end;
+                let points = match series.get(resource) {
+                    Some(points) => points.iter().filter(within).copied().collect(),
+                    // The account's, unless set: every series summed a minute.
+                    None if resource == ACCOUNT => {
+                        let mut minutes: std::collections::BTreeMap<DateTime<Utc>, f64> =
+                            std::collections::BTreeMap::new();
+                        for point in series.values().flatten().filter(within) {
+                            *minutes.entry(point.timestamp).or_default() += point.value;
+                        }
+                        minutes
+                            .into_iter()
+                            .map(|(timestamp, value)| Datapoint { timestamp, value })
                             .collect()
-                    })
-                    .unwrap_or_default();
+                    }
+                    None => Vec::new(),
+                };
                 (
                     query.id.clone(),
                     Series {
@@ -412,7 +425,7 @@ impl MetricsApi for MemoryMetrics {
             .collect();
         Ok(MetricsBatch {
             series: batch,
-            calls: 1,
+            metrics_requested: queries.len() as u64,
         })
     }
 }

@@ -278,7 +278,7 @@ pub trait TaggingApi: Send + Sync + 'static {
     ) -> impl Future<Output = Result<TaggedPage, AwsError>> + Send;
 }
 
-/// One metric series to read, at one-minute resolution.
+/// One metric series to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricQuery {
     /// Unique within a request: lower-case letter first, then letters, digits, `_`.
@@ -287,6 +287,26 @@ pub struct MetricQuery {
     pub name: String,
     pub dimensions: BTreeMap<String, String>,
     pub stat: String,
+    /// Seconds a datapoint covers: [`MetricQuery::MINUTE`] for the passes, longer for
+    /// the forecast's history of peaks.
+    pub period: i32,
+}
+
+impl MetricQuery {
+    pub const MINUTE: i32 = 60;
+
+    /// Lambda's account-level `ConcurrentExecutions` (no dimension), the peak of each
+    /// minute: the account's sentinel (`policy::cadence`).
+    pub fn account_concurrency(id: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            namespace: "AWS/Lambda".to_owned(),
+            name: "ConcurrentExecutions".to_owned(),
+            dimensions: BTreeMap::new(),
+            stat: "Maximum".to_owned(),
+            period: Self::MINUTE,
+        }
+    }
 }
 
 /// How complete a returned series is.
@@ -310,8 +330,9 @@ pub struct Series {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MetricsBatch {
     pub series: BTreeMap<String, Series>,
-    /// `GetMetricData` calls made (pages included).
-    pub calls: usize,
+    /// Metrics requested, summed over the calls made (pages included): what
+    /// CloudWatch bills, $0.01 per 1,000.
+    pub metrics_requested: u64,
 }
 
 /// CloudWatch metrics.

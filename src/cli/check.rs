@@ -40,6 +40,9 @@ pub fn render(config: &Config, now: DateTime<Utc>) -> String {
     if let Some(warning) = budget_warning(config) {
         let _ = writeln!(out, "warning: {warning}");
     }
+    for line in cloudwatch_lines(config) {
+        let _ = writeln!(out, "{line}");
+    }
     if let Some(leader) = &config.leader {
         render_leader(&mut out, leader);
     }
@@ -98,6 +101,71 @@ impl ReadLoad {
             scan_pass: functions.len() as f64 / daemon.control_plane_budget,
         }
     }
+}
+
+/// What reading the targets' metrics costs a month at CloudWatch's published price,
+/// per shard and in total: at most (every target near its target, read every
+/// interval) and when every target is quiet (read every `quiet_read_period`, with the
+/// account's sentinel every interval); and how long the start's history read takes.
+pub fn cloudwatch_lines(config: &Config) -> Vec<String> {
+    use crate::policy::cadence::monthly_cost;
+    let cadence = crate::policy::cadence::Cadence::of(&config.daemon);
+    let every = monthly_cost(cadence.interval);
+    let (quiet, sentinel) = if cadence.adaptive() {
+        (monthly_cost(cadence.quiet_read_period), every)
+    } else {
+        (every, 0.0)
+    };
+    let mut lines = Vec::new();
+    let (mut most, mut least) = (0.0, 0.0);
+    for shard in config.shards() {
+        let tracked = config
+            .targets
+            .iter()
+            .filter(|target| target.shard == shard && target.tracking.is_some())
+            .count();
+        if tracked == 0 {
+            continue;
+        }
+        let busy = tracked as f64 * every;
+        let calm = tracked as f64 * quiet + sentinel;
+        most += busy;
+        least += calm;
+        lines.push(format!(
+            "cloudwatch: {shard}: {tracked} tracked target{}: ${busy:.2} a month if each is read every {}, ${calm:.2} if all are quiet (each every {}{})",
+            if tracked == 1 { "" } else { "s" },
+            show_duration(config.daemon.interval),
+            show_duration(config.daemon.quiet_read_period.max(config.daemon.interval)),
+            if sentinel > 0.0 { ", the account's concurrency every interval" } else { "" },
+        ));
+    }
+    if lines.len() > 1 {
+        lines.push(format!("cloudwatch: in all: ${most:.2} a month if every target is read every interval, ${least:.2} if all are quiet"));
+    }
+    if !config.selectors.is_empty() {
+        lines.push(format!(
+            "cloudwatch: each target a selector finds adds ${every:.3} a month at most, ${quiet:.3} while quiet"
+        ));
+    }
+    let keeping: Vec<&TargetConfig> = config
+        .targets
+        .iter()
+        .filter(|target| target.keeps_history())
+        .collect();
+    if !keeping.is_empty() {
+        let history = crate::runtime::knowing::HistoryRead::of(keeping.iter().copied());
+        let keeping = keeping.len();
+        lines.push(format!(
+            "cloudwatch: a start reads the history of {keeping} target{}: {} GetMetricData call{} (5-minute peaks where the metric allows), {} datapoints, at least {:.1} s at CloudWatch's {} a second",
+            if keeping == 1 { "" } else { "s" },
+            history.calls,
+            if history.calls == 1 { "" } else { "s" },
+            history.datapoints,
+            history.seconds(),
+            crate::runtime::knowing::HISTORY_DATAPOINTS_PER_SECOND,
+        ));
+    }
+    lines
 }
 
 /// Lambda allows this many control-plane requests a second per account and Region,

@@ -11,6 +11,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use crate::escape::{Printable, printable};
+use crate::metrics::CloudWatchBill;
 use crate::runtime::state::activity::{Activity, TargetStatus};
 
 #[derive(Debug, thiserror::Error)]
@@ -139,11 +140,19 @@ pub fn report(url: &str, target: Option<&str>, last: usize) -> Result<String, St
     });
     let mut statuses: Vec<TargetStatus> = Vec::new();
     let mut offset = 0;
+    let mut bill = None;
     loop {
         let path = format!("/status?{query}offset={offset}");
         let body = get(url, &path)?;
         let page: Vec<TargetStatus> = field(url, &path, &body, "targets")?;
         let next: Option<usize> = field(url, &path, &body, "next_offset")?;
+        // Older daemons do not say it.
+        bill = bill.or(field::<Option<CloudWatchBill>>(
+            url,
+            &path,
+            &body,
+            "cloudwatch",
+        )?);
         statuses.extend(page);
         match next {
             Some(next) if next > offset => offset = next,
@@ -153,7 +162,34 @@ pub fn report(url: &str, target: Option<&str>, last: usize) -> Result<String, St
     let path = format!("/activities?{query}limit={last}");
     let body = get(url, &path)?;
     let activities: Vec<Activity> = field(url, &path, &body, "activities")?;
-    Ok(render(&statuses, &activities))
+    let mut out = render(&statuses, &activities);
+    if let Some(bill) = bill {
+        out.push_str(&render_bill(&bill));
+    }
+    Ok(out)
+}
+
+/// What CloudWatch reads have cost since the start, and a month at that rate.
+pub fn render_bill(bill: &CloudWatchBill) -> String {
+    let mut out = format!(
+        "\nCloudWatch: {} metrics requested in {}, ${:.2} a month at that rate ($0.01 per 1,000)\n",
+        bill.metrics_requested,
+        crate::config::keys::show_duration(Duration::from_secs_f64(bill.seconds)),
+        bill.usd_per_month
+    );
+    if bill.shards.len() > 1 {
+        for shard in &bill.shards {
+            let _ = writeln!(
+                out,
+                "  {}/{}: {}, ${:.2} a month",
+                Printable(&shard.account),
+                Printable(&shard.region),
+                shard.metrics_requested,
+                shard.usd_per_month
+            );
+        }
+    }
+    out
 }
 
 /// Percent-encodes everything but unreserved characters, for a query string.

@@ -204,6 +204,7 @@ keys! {
     DAEMON_CONTROL_PLANE_BUDGET: "daemon.control_plane_budget", KeyKind::Rate { default: 2.0 }, "Requests a second the daemon spends of Lambda's shared 15/s per account and Region, reads and writes together.";
     DAEMON_MAX_WRITE_RATE: "daemon.max_write_rate", KeyKind::Rate { default: 5.0 }, "A further cap on writes a second, within the budget.";
     DAEMON_MAX_READ_RATE: "daemon.max_read_rate", KeyKind::Rate { default: 10.0 }, "What `plan` and `run --once` spend a second while they read every function once; `--read-rate` wins.";
+    DAEMON_QUIET_READ_PERIOD: "daemon.quiet_read_period", duration(Some(minutes(10)), seconds(0), hours(1)), "How often a quiet target's metric is read: one near its target, rising, allocating or with a change ahead is read every interval, and a rise in the account's concurrency reads the rest at once. No longer than `interval` (e.g. `0s`): every target every interval.";
     DAEMON_DRIFT_SCAN_PERIOD: "daemon.drift_scan_period", duration(Some(minutes(10)), seconds(1), hours(24)), "Every function's configs are read at least this often, to find changes made by others.";
     DAEMON_REFRESH_PERIOD: "daemon.refresh_period", duration(Some(hours(1)), seconds(1), hours(24)), "How often reserved concurrency, alias weights and the account's unreserved concurrency are read again.";
     DAEMON_ACCOUNT_RESERVE: "daemon.account_reserve", count(Some(100), 0, MAX_COUNT), "Unreserved account concurrency that provisioned concurrency never takes.";

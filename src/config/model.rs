@@ -285,6 +285,9 @@ pub struct DaemonSettings {
     /// (15 per second per account and Region, for every caller), reads and writes
     /// together.
     pub control_plane_budget: f64,
+    /// How often a quiet target's metric is read (`policy::cadence`); no longer than
+    /// `interval`: every target every interval.
+    pub quiet_read_period: Duration,
     /// Every function's provisioned concurrency configs are read at least this often,
     /// to find changes made by others.
     pub drift_scan_period: Duration,
@@ -331,6 +334,7 @@ impl Default for DaemonSettings {
             max_write_rate: keys::DAEMON_MAX_WRITE_RATE.rate(),
             max_read_rate: keys::DAEMON_MAX_READ_RATE.rate(),
             control_plane_budget: keys::DAEMON_CONTROL_PLANE_BUDGET.rate(),
+            quiet_read_period: keys::DAEMON_QUIET_READ_PERIOD.duration(),
             drift_scan_period: keys::DAEMON_DRIFT_SCAN_PERIOD.duration(),
             refresh_period: keys::DAEMON_REFRESH_PERIOD.duration(),
             account_reserve: keys::DAEMON_ACCOUNT_RESERVE.count(),

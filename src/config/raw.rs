@@ -48,6 +48,7 @@ pub struct RawDaemon {
     pub max_write_rate: Option<Spanned<f64>>,
     pub max_read_rate: Option<Spanned<f64>>,
     pub control_plane_budget: Option<Spanned<f64>>,
+    pub quiet_read_period: Option<Spanned<String>>,
     pub drift_scan_period: Option<Spanned<String>>,
     pub refresh_period: Option<Spanned<String>>,
     pub account_reserve: Option<Spanned<i64>>,

@@ -75,6 +75,8 @@ pub fn daemon(checker: &mut Checker<'_>, raw: RawDaemon) -> DaemonSettings {
             &raw.control_plane_budget,
             &keys::DAEMON_CONTROL_PLANE_BUDGET,
         ),
+        quiet_read_period: checker
+            .duration_or_default(&raw.quiet_read_period, &keys::DAEMON_QUIET_READ_PERIOD),
         drift_scan_period: checker
             .duration_or_default(&raw.drift_scan_period, &keys::DAEMON_DRIFT_SCAN_PERIOD),
         refresh_period: checker

@@ -37,6 +37,7 @@ pub struct Metrics {
     pub aws_requests: IntCounterVec,
     pub aws_duration: HistogramVec,
     pub evaluation_duration: Histogram,
+    pub metric_reads: IntCounterVec,
     pub last_evaluation: Gauge,
     pub last_successful_evaluation: Gauge,
     pub passes: IntCounterVec,
@@ -56,6 +57,7 @@ pub struct Metrics {
 /// `base`) and `region`: bounded by the config.
 pub struct ShardFamilies {
     pub ready: IntGaugeVec,
+    pub cloudwatch_metrics: IntCounterVec,
     pub discoveries: IntCounterVec,
     pub discovered: IntGaugeVec,
     pub skipped: IntGaugeVec,
@@ -69,6 +71,12 @@ impl ShardFamilies {
                 registry,
                 "pc_autoscaler_shard_ready",
                 "1 while the account and Region's shard reads AWS (not 3 uninformed passes in a row), else 0.",
+                &shard,
+            ),
+            cloudwatch_metrics: counter(
+                registry,
+                "pc_autoscaler_cloudwatch_metrics_requested_total",
+                "Metrics requested from CloudWatch GetMetricData by account and Region, pages included: what CloudWatch bills ($0.01 per 1,000).",
                 &shard,
             ),
             discoveries: counter(
@@ -291,6 +299,19 @@ fn request_families(registry: &Registry) -> (IntCounterVec, HistogramVec) {
 }
 
 /// `family` with a series at 0 for each of `values` of its one label.
+fn metric_reads(registry: &Registry) -> IntCounterVec {
+    use crate::policy::cadence::ReadWhy;
+    zeros(
+        counter(
+            registry,
+            "pc_autoscaler_metric_reads_total",
+            "Targets whose metric a pass read, by why (every_interval, first_reads, asked, quiet_period_over, near_target, rising, allocating, change_ahead, forecast_ahead, sentinel, scale_in_due); a quiet target is read every daemon.quiet_read_period.",
+            &["reason"],
+        ),
+        &ReadWhy::ALL.map(ReadWhy::label),
+    )
+}
+
 fn zeros<P: prometheus::core::MetricVecBuilder>(
     family: prometheus::core::MetricVec<P>,
     values: &[&str],
@@ -360,6 +381,7 @@ impl Metrics {
             aws_requests,
             aws_duration,
             evaluation_duration: pass_duration(&registry),
+            metric_reads: metric_reads(&registry),
             last_evaluation: gauge(
                 &registry,
                 "pc_autoscaler_last_evaluation_timestamp_seconds",
@@ -444,6 +466,66 @@ impl Metrics {
         TextEncoder::new()
             .encode_utf8(&self.registry.gather(), out)
             .expect("encoding into memory cannot fail");
+    }
+}
+
+/// What the daemon's CloudWatch reads have cost so far, and a month at that rate
+/// (`/status`, `pc-autoscaler status`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CloudWatchBill {
+    pub shards: Vec<ShardBill>,
+    pub metrics_requested: u64,
+    pub usd_per_month: f64,
+    /// Seconds since the start the rate is taken over.
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ShardBill {
+    pub account: String,
+    pub region: String,
+    pub metrics_requested: u64,
+    pub usd_per_month: f64,
+}
+
+impl Metrics {
+    /// The bill of `pc_autoscaler_cloudwatch_metrics_requested_total` after `uptime`,
+    /// at CloudWatch's published price.
+    pub fn cloudwatch_bill(&self, uptime: Duration) -> CloudWatchBill {
+        use prometheus::core::Collector as _;
+        let seconds = uptime.as_secs_f64().max(1.0);
+        let monthly = |requested: u64| {
+            requested as f64 / seconds
+                * crate::policy::cadence::SECONDS_PER_MONTH
+                * crate::policy::cadence::PRICE_PER_METRIC_REQUESTED
+        };
+        let mut shards = Vec::new();
+        for family in self.shards.cloudwatch_metrics.collect() {
+            for metric in family.get_metric() {
+                let label = |name: &str| {
+                    metric
+                        .get_label()
+                        .iter()
+                        .find(|pair| pair.name() == name)
+                        .map(|pair| pair.value().to_owned())
+                        .unwrap_or_default()
+                };
+                let requested = metric.get_counter().value() as u64;
+                shards.push(ShardBill {
+                    account: label("account"),
+                    region: label("region"),
+                    metrics_requested: requested,
+                    usd_per_month: monthly(requested),
+                });
+            }
+        }
+        let total = shards.iter().map(|shard| shard.metrics_requested).sum();
+        CloudWatchBill {
+            shards,
+            metrics_requested: total,
+            usd_per_month: monthly(total),
+            seconds,
+        }
     }
 }
 

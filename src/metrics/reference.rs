@@ -54,6 +54,11 @@ pub fn markdown() -> String {
     let _ = metrics.register_leader("copy-a");
     let shard = ["base", "us-east-1"];
     metrics.shards.ready.with_label_values(&shard).set(1);
+    metrics
+        .shards
+        .cloudwatch_metrics
+        .with_label_values(&shard)
+        .inc();
     metrics.shards.discovered.with_label_values(&shard).set(0);
     metrics.shards.skipped.with_label_values(&shard).set(0);
     metrics

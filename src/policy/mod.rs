@@ -19,6 +19,7 @@
 //! What it must not do: read the clock, the environment, files or sockets, or import
 //! tokio or AWS types.
 
+pub mod cadence;
 mod decision;
 pub mod forecast;
 pub mod overrides;
@@ -160,6 +161,12 @@ impl PolicyState {
             history: Vec::new(),
             ..self
         }
+    }
+
+    /// The forecast's peaks a bucket, for tests that compare histories.
+    #[cfg(test)]
+    pub fn demand(&self) -> &forecast::DemandHistory {
+        &self.demand
     }
 
     pub fn datapoints(&self) -> impl Iterator<Item = Datapoint> + '_ {
@@ -336,8 +343,37 @@ type Forecast = Result<(forecast::Prediction, u32), forecast::NoForecast>;
 
 fn forecast_of(target: &TargetConfig, state: &PolicyState, now: DateTime<Utc>) -> Option<Forecast> {
     let tracking = target.tracking.as_ref()?;
+    forecast_within(target, state, now, tracking.forecast_horizon)
+}
+
+/// The capacity the forecast (when on) expects `target` to need within `horizon` of
+/// `now`: what the read cadence looks ahead with, past the decision's own horizon, so
+/// that a target read every few minutes is read before its forecast rise.
+pub fn forecast_needs(
+    target: &TargetConfig,
+    state: &PolicyState,
+    now: DateTime<Utc>,
+    horizon: TimeDelta,
+) -> Option<u32> {
+    let tracking = target.tracking.as_ref()?;
+    if tracking.forecast != ForecastMode::On {
+        return None;
+    }
+    match forecast_within(target, state, now, horizon)? {
+        Ok((_, needed)) => Some(needed),
+        Err(_) => None,
+    }
+}
+
+fn forecast_within(
+    target: &TargetConfig,
+    state: &PolicyState,
+    now: DateTime<Utc>,
+    horizon: TimeDelta,
+) -> Option<Forecast> {
+    let tracking = target.tracking.as_ref()?;
     (tracking.forecast != ForecastMode::Off).then(|| {
-        let horizon = u32::try_from(tracking.forecast_horizon.num_minutes()).unwrap_or(0);
+        let horizon = u32::try_from(horizon.num_minutes()).unwrap_or(0);
         forecast::predict(&state.demand, now, horizon).map(|prediction| {
             let needed = (prediction.expected / tracking.target - 1e-9)
                 .ceil()

@@ -19,6 +19,7 @@ use chrono::TimeDelta;
 use serde::Serialize;
 
 use crate::config::{ForecastMode, TargetConfig};
+use crate::policy::cadence::{self, Cadence};
 use crate::policy::{Bounds, schedule};
 use model::{Lambda, PRICE_PER_GB_SECOND, PutOutcome};
 use policies::{ApplicationAutoScaling, Oracle, PcAutoscaler, Replayed, World};
@@ -29,10 +30,23 @@ pub const EQUAL_COST_TOLERANCE: f64 = 0.01;
 /// Bisection steps for `aas-equal-cost`; each halves the interval of target values.
 const EQUAL_COST_STEPS: usize = 30;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub metric_lag: usize,
     pub memory_mb: f64,
+    /// When pc-autoscaler reads a target's metric; replayed a minute at a time, so
+    /// its interval is a minute.
+    pub cadence: Cadence,
+}
+
+impl Options {
+    /// The cadence of `daemon`'s `quiet_read_period`, a pass a minute.
+    pub fn cadence_of(daemon: &crate::config::DaemonSettings) -> Cadence {
+        Cadence {
+            interval: TimeDelta::minutes(1),
+            ..Cadence::of(daemon)
+        }
+    }
 }
 
 impl Default for Options {
@@ -40,9 +54,16 @@ impl Default for Options {
         Self {
             metric_lag: model::DEFAULT_METRIC_LAG_MINUTES,
             memory_mb: 1024.0,
+            cadence: Self::cadence_of(&crate::config::DaemonSettings::default()),
         }
     }
 }
+
+/// The row of the config as written, read every minute, beside the adaptive cadence.
+pub const EVERY_INTERVAL: &str = "pc-autoscaler-every-interval";
+/// A standard CloudWatch alarm a month; Application Auto Scaling's target tracking
+/// keeps two a target.
+pub const ALARM_PER_MONTH_USD: f64 = 0.10;
 
 /// One policy's outcome, as written to `report.json`.
 #[derive(Debug, Clone, Serialize)]
@@ -56,6 +77,10 @@ pub struct PolicyResult {
     pub spillover_pct: f64,
     pub provisioned_unit_hours: f64,
     pub cost_usd: f64,
+    /// What reading its metrics costs a month at CloudWatch's published prices: the
+    /// metrics pc-autoscaler requests (the account's sentinel, shared by every target
+    /// of an account and Region, not included), or Application Auto Scaling's alarms.
+    pub cloudwatch_usd_per_month: f64,
     pub puts: u64,
     pub conflicts: u64,
     /// Minutes from the first spilling minute of an episode until capacity caught up.
@@ -129,6 +154,8 @@ pub struct Report {
 pub struct Frontier {
     pub curves: Vec<Curve>,
     pub oracle: FrontierPoint,
+    /// The config as written at each of `SWEEP_QUIET_READ_MINUTES`.
+    pub cadence: Vec<CadencePoint>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -187,7 +214,7 @@ pub fn sweep(
             .iter()
             .map(|value| {
                 point(
-                    &mut PcAutoscaler::new(name, at(variant, *value)),
+                    &mut PcAutoscaler::new(name, at(variant, *value), options.cadence),
                     Some(*value),
                 )
             })
@@ -211,7 +238,44 @@ pub fn sweep(
         points,
     });
     let oracle = point(&mut Oracle::new(&demand.concurrency), None);
-    Frontier { curves, oracle }
+    let cadence = SWEEP_QUIET_READ_MINUTES
+        .iter()
+        .map(|minutes| {
+            let cadence = Cadence {
+                quiet_read_period: TimeDelta::minutes(*minutes),
+                ..options.cadence
+            };
+            let mut policy = PcAutoscaler::new(AS_WRITTEN, target.clone(), cadence);
+            let replayed = replay(&mut policy, demand, &timeline, options);
+            progress();
+            let result = summarize(AS_WRITTEN, None, demand, &replayed, options);
+            CadencePoint {
+                quiet_read_minutes: *minutes,
+                cloudwatch_usd_per_month: result.cloudwatch_usd_per_month,
+                spillover_pct: result.spillover_pct,
+                cost_usd: result.cost_usd,
+            }
+        })
+        .collect();
+    Frontier {
+        curves,
+        oracle,
+        cadence,
+    }
+}
+
+/// The `quiet_read_period`s `--sweep` replays the config as written at (1: every
+/// minute).
+pub const SWEEP_QUIET_READ_MINUTES: [i64; 7] = [1, 2, 5, 10, 15, 30, 60];
+
+/// What reading quiet targets less often saves and costs: the config as written at
+/// one `quiet_read_period`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CadencePoint {
+    pub quiet_read_minutes: i64,
+    pub cloudwatch_usd_per_month: f64,
+    pub spillover_pct: f64,
+    pub cost_usd: f64,
 }
 
 /// One replay: usable capacity per minute and the counts.
@@ -220,6 +284,8 @@ pub struct Replay {
     pub requested: Vec<u32>,
     pub puts: u64,
     pub conflicts: u64,
+    /// What reading its metrics took, as CloudWatch bills it.
+    pub reading: policies::Reading,
 }
 
 /// The bounds in force at each minute, computed once from the schedule.
@@ -296,6 +362,7 @@ pub fn replay(
         requested,
         puts,
         conflicts,
+        reading: policy.reading(),
     }
 }
 
@@ -306,6 +373,10 @@ fn summarize(
     replay: &Replay,
     options: &Options,
 ) -> PolicyResult {
+    let minutes = demand.concurrency.len().max(1) as f64;
+    let cloudwatch_usd_per_month = replay.reading.metrics_requested as f64 / minutes
+        * cadence::monthly_cost(TimeDelta::minutes(1))
+        + f64::from(replay.reading.alarms) * ALARM_PER_MONTH_USD;
     let demand_total: f64 = demand.concurrency.iter().sum();
     let spill: Vec<f64> = demand
         .concurrency
@@ -349,6 +420,7 @@ fn summarize(
         provisioned_unit_hours,
         cost_usd: provisioned_unit_hours * 3600.0 * options.memory_mb / 1024.0
             * PRICE_PER_GB_SECOND,
+        cloudwatch_usd_per_month,
         puts: replay.puts,
         conflicts: replay.conflicts,
         scale_out_reaction_minutes_p50: percentile(&episodes, 0.50),
@@ -397,13 +469,20 @@ pub fn run(
         (result, played)
     };
     let target_value = Some(tracking.target);
-    let mut ours = PcAutoscaler::new(AS_WRITTEN, target.clone());
-    let (mut ours_result, ours_replay) = replayed(AS_WRITTEN, &mut ours, target_value);
-    ours_result.runs = PolicyRun::of(target);
+    let mut ours = |name: &'static str, config: &TargetConfig, cadence: Cadence| {
+        let mut policy = PcAutoscaler::new(name, config.clone(), cadence);
+        let (mut result, played) = replayed(name, &mut policy, target_value);
+        result.runs = PolicyRun::of(config);
+        (result, played)
+    };
+    let (ours_result, ours_replay) = ours(AS_WRITTEN, target, options.cadence);
+    // The same, read every minute: what the adaptive cadence saves and what it costs.
+    let every_interval = options
+        .cadence
+        .adaptive()
+        .then(|| ours(EVERY_INTERVAL, target, every_minute(options)));
     let (other, other_target) = other_variant(target);
-    let mut variant = PcAutoscaler::new(other, other_target.clone());
-    let (mut variant_result, variant_replay) = replayed(other, &mut variant, target_value);
-    variant_result.runs = PolicyRun::of(&other_target);
+    let (variant_result, variant_replay) = ours(other, &other_target, options.cadence);
     let mut aas = ApplicationAutoScaling::new("aas-target-tracking", tracking.target);
     let (aas_result, aas_replay) = replayed("aas-target-tracking", &mut aas, target_value);
 
@@ -433,21 +512,39 @@ pub fn run(
             )
         });
 
-    let mut oracle = Oracle::new(&demand.concurrency);
-    let oracle_replay = replay(&mut oracle, &demand, &timeline, options);
+    let (oracle_result, oracle_replay) = oracle(&demand, &timeline, options);
     progress();
-    let oracle_result = summarize("oracle", None, &demand, &oracle_replay, options);
 
-    let mut played = vec![
-        (ours_result, ours_replay),
+    let mut played = vec![(ours_result, ours_replay)];
+    played.extend(every_interval);
+    played.extend([
         (variant_result, variant_replay),
         (aas_result, aas_replay),
         (equal_result, equal_replay),
-    ];
+    ]);
     played.extend(variant_baseline);
     // The oracle last: the chart keeps it so.
     played.push((oracle_result, oracle_replay));
     Ok(outcome(demand, played, notes))
+}
+
+/// The oracle's replay and its row.
+fn oracle(demand: &Demand, timeline: &BoundsTimeline, options: &Options) -> (PolicyResult, Replay) {
+    let played = replay(
+        &mut Oracle::new(&demand.concurrency),
+        demand,
+        timeline,
+        options,
+    );
+    (summarize("oracle", None, demand, &played, options), played)
+}
+
+/// `options`' cadence with every target read every minute.
+fn every_minute(options: &Options) -> Cadence {
+    Cadence {
+        quiet_read_period: options.cadence.interval,
+        ..options.cadence
+    }
 }
 
 /// The report of the policies replayed, in the order given.
@@ -544,13 +641,14 @@ pub fn render_table(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<24} {:>7} {:>12} {:>9} {:>12} {:>10} {:>6} {:>9} {:>13}",
+        "{:<28} {:>7} {:>12} {:>9} {:>12} {:>10} {:>9} {:>6} {:>9} {:>13}",
         "policy",
         "target",
         "spill u-h",
         "spill %",
         "provis. u-h",
         "cost $",
+        "cw $/mo",
         "puts",
         "conflicts",
         "react p50/p95"
@@ -561,18 +659,35 @@ pub fn render_table(report: &Report) -> String {
             .map_or_else(|| "-".to_owned(), |value| format!("{value:.3}"));
         let _ = writeln!(
             out,
-            "{:<24} {:>7} {:>12.2} {:>9.3} {:>12.1} {:>10.2} {:>6} {:>9} {:>7.0}/{:<5.0}",
+            "{:<28} {:>7} {:>12.2} {:>9.3} {:>12.1} {:>10.2} {:>9.3} {:>6} {:>9} {:>7.0}/{:<5.0}",
             policy.name,
             target,
             policy.spillover_unit_hours,
             policy.spillover_pct,
             policy.provisioned_unit_hours,
             policy.cost_usd,
+            policy.cloudwatch_usd_per_month,
             policy.puts,
             policy.conflicts,
             policy.scale_out_reaction_minutes_p50,
             policy.scale_out_reaction_minutes_p95
         );
+    }
+    if let Some(frontier) = &report.frontier {
+        let _ = writeln!(
+            out,
+            "\ncadence ({AS_WRITTEN} as written, quiet targets read every ...): quiet_read_period, CloudWatch $ a target-month, spill %, cost $"
+        );
+        for point in &frontier.cadence {
+            let _ = writeln!(
+                out,
+                "  {:>3} min  {:>7.3}  {:>7.3}  {:>10.2}",
+                point.quiet_read_minutes,
+                point.cloudwatch_usd_per_month,
+                point.spillover_pct,
+                point.cost_usd
+            );
+        }
     }
     for note in &report.notes {
         let _ = writeln!(out, "note: {note}");
@@ -740,11 +855,11 @@ pub fn execute(
         && demand.concurrency.len() > 50_000)
         .then(|| {
             let sweeps = if request.sweep {
-                3 * SWEEP_TARGETS.len() + 1
+                3 * SWEEP_TARGETS.len() + 1 + SWEEP_QUIET_READ_MINUTES.len()
             } else {
                 0
             };
-            indicatif::ProgressBar::new((2 * EQUAL_COST_STEPS + 4 + sweeps) as u64)
+            indicatif::ProgressBar::new((2 * EQUAL_COST_STEPS + 5 + sweeps) as u64)
                 .with_message("replaying")
         });
     let mut tick = || {
@@ -752,9 +867,13 @@ pub fn execute(
             bar.inc(1);
         }
     };
-    let mut outcome = run(target, demand, &request.options, &mut tick)?;
+    let options = Options {
+        cadence: Options::cadence_of(&config.daemon),
+        ..request.options
+    };
+    let mut outcome = run(target, demand, &options, &mut tick)?;
     if request.sweep {
-        outcome.report.frontier = Some(sweep(target, &outcome.demand, &request.options, &mut tick));
+        outcome.report.frontier = Some(sweep(target, &outcome.demand, &options, &mut tick));
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();

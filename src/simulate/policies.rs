@@ -8,7 +8,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::model::{Lambda, allocation_minutes};
 use crate::config::TargetConfig;
-use crate::policy::{self, AllocationStatus, Bounds, Datapoint, Observation, PolicyState};
+use crate::policy::cadence::{self, Cadence, ReadSignals};
+use crate::policy::{
+    self, AllocationStatus, Bounds, Datapoint, Observation, PolicyState, schedule,
+};
 
 /// What a policy may see at a minute.
 pub struct World<'a> {
@@ -60,6 +63,18 @@ pub trait Replayed {
     fn target_value(&self) -> Option<f64>;
     fn initial_capacity(&self, demand: &[f64], bounds: &Bounds) -> u32;
     fn act(&mut self, world: &World<'_>) -> Option<u32>;
+    /// What reading its metrics took over the replay, as CloudWatch bills it.
+    fn reading(&self) -> Reading {
+        Reading::default()
+    }
+}
+
+/// A policy's CloudWatch usage: `GetMetricData` is billed per metric requested,
+/// alarms per alarm a month.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reading {
+    pub metrics_requested: u64,
+    pub alarms: u32,
 }
 
 fn units(value: f64) -> u32 {
@@ -71,23 +86,112 @@ fn tracking_start(demand: &[f64], target: f64, bounds: &Bounds) -> u32 {
     units(first / target).clamp(bounds.min, bounds.max)
 }
 
-/// pc-autoscaler: the real policy core, fed exactly what the daemon would read.
+/// pc-autoscaler: the real policy core, fed exactly what the daemon would read, when
+/// the daemon would read it.
 pub struct PcAutoscaler {
     name: &'static str,
     target: TargetConfig,
     state: PolicyState,
     /// The newest datapoint minute already handed over.
     seen: Option<usize>,
+    cadence: Cadence,
+    reads: Reads,
+}
+
+/// What the cadence keeps between minutes (`policy::cadence`).
+struct Reads {
+    /// The minute of the last read, and how many there were.
+    last: Option<usize>,
+    count: u32,
+    /// The next schedule boundary, computed again once passed.
+    next_change: Option<DateTime<Utc>>,
+    /// The capacity the forecast wanted at the last decision.
+    forecast_needs: Option<u32>,
+    /// The target value and scale-in window the last decision used.
+    aim: (f64, TimeDelta),
+    /// Metrics requested: one per read of the target.
+    requested: u64,
 }
 
 impl PcAutoscaler {
-    pub fn new(name: &'static str, target: TargetConfig) -> Self {
+    /// The policy read at `cadence`; with a `quiet_read_period` no longer than the
+    /// interval it reads every minute.
+    pub fn new(name: &'static str, target: TargetConfig, cadence: Cadence) -> Self {
         Self {
             name,
-            target,
             state: PolicyState::default(),
             seen: None,
+            reads: Reads {
+                last: None,
+                count: 0,
+                next_change: None,
+                forecast_needs: None,
+                aim: cadence::aim(&target, None),
+                requested: 0,
+            },
+            target,
+            cadence,
         }
+    }
+
+    /// Whether the daemon would read this target's metric at this minute: the cadence,
+    /// or the account's sentinel seeing a rise since the last read. `simulate` models
+    /// the account as this function and a flat rest, so every rise of the function is a
+    /// rise of the account.
+    fn reads_now(&mut self, world: &World<'_>) -> bool {
+        if self
+            .reads
+            .next_change
+            .is_none_or(|change| change < world.now)
+        {
+            self.reads.next_change = schedule::next_boundary(&self.target, world.now);
+        }
+        let window: Vec<Datapoint> = self.state.datapoints().collect();
+        let signals = ReadSignals {
+            last_read: self.reads.last.map(|minute| world.timestamp(minute)),
+            reads: self.reads.count,
+            datapoints: &window,
+            requested: world.lambda.requested,
+            floor: world.bounds.min,
+            target: self.reads.aim.0,
+            scale_in_window: self.reads.aim.1,
+            allocating: world.lambda.in_progress(),
+            next_change: self.reads.next_change,
+            forecast_needs: self.reads.forecast_needs,
+            asked: false,
+        };
+        let due = cadence::read_now(&signals, self.cadence, world.now).is_some()
+            || self.sentinel_alarm(world, &signals);
+        if due {
+            self.reads.last = Some(world.minute);
+            self.reads.count = self.reads.count.saturating_add(1);
+            self.reads.requested += 1;
+        }
+        due
+    }
+
+    /// What the policy hands on between decisions: the forecast's demand history.
+    #[cfg(test)]
+    pub fn state(&self) -> &PolicyState {
+        &self.state
+    }
+
+    fn sentinel_alarm(&self, world: &World<'_>, signals: &ReadSignals<'_>) -> bool {
+        let (Some(seen), Some(newest)) = (self.seen, world.newest_visible()) else {
+            return false;
+        };
+        let account: Vec<Datapoint> = (seen..=newest)
+            .map(|minute| Datapoint {
+                timestamp: world.timestamp(minute),
+                value: world.concurrency(minute),
+            })
+            .collect();
+        cadence::sentinel_alarm(
+            &account,
+            world.timestamp(seen),
+            0.0,
+            cadence::headroom(signals),
+        )
     }
 }
 
@@ -107,7 +211,18 @@ impl Replayed for PcAutoscaler {
         tracking_start(demand, self.target_value().unwrap_or(1.0), bounds)
     }
 
+    fn reading(&self) -> Reading {
+        Reading {
+            metrics_requested: self.reads.requested,
+            alarms: 0,
+        }
+    }
+
     fn act(&mut self, world: &World<'_>) -> Option<u32> {
+        if !self.reads_now(world) {
+            // Not read, so not decided: capacity stays as it is.
+            return None;
+        }
         // Every metric kind reads the absolute demand (`ConcurrentExecutions`), as the
         // daemon does; see `policy::tracking`.
         let mut datapoints = Vec::new();
@@ -144,6 +259,11 @@ impl Replayed for PcAutoscaler {
             world.now,
         );
         self.state = decision.state;
+        self.reads.forecast_needs = self.target.tracking.as_ref().and_then(|tracking| {
+            let horizon = self.cadence.forecast_horizon(tracking.forecast_horizon);
+            policy::forecast_needs(&self.target, &self.state, world.now, horizon)
+        });
+        self.reads.aim = cadence::aim(&self.target, decision.tuned.as_ref());
         (decision.desired != lambda.requested).then_some(decision.desired)
     }
 }
@@ -180,6 +300,14 @@ impl ApplicationAutoScaling {
 }
 
 impl Replayed for ApplicationAutoScaling {
+    fn reading(&self) -> Reading {
+        // Its target tracking policy keeps a scale-out and a scale-in alarm.
+        Reading {
+            metrics_requested: 0,
+            alarms: 2,
+        }
+    }
+
     fn name(&self) -> &str {
         &self.name
     }

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::policies::{ApplicationAutoScaling, PcAutoscaler};
+use super::policies::{ApplicationAutoScaling, PcAutoscaler, Reading};
 use super::*;
 use crate::policy::test_support::target;
 
@@ -46,7 +46,7 @@ fn a_step_increase_is_met_after_lag_plus_allocation() {
     let target = tracked("");
     let load = demand([vec![10.0; 10], vec![50.0; 20]].concat());
     let (replay, result) = replay_with(
-        &mut PcAutoscaler::new("pc-autoscaler", target.clone()),
+        &mut PcAutoscaler::new("pc-autoscaler", target.clone(), Options::default().cadence),
         &target,
         &load,
     );
@@ -72,7 +72,7 @@ fn application_auto_scaling_ignores_a_burst_shorter_than_three_minutes() {
     assert_eq!(replay.puts, 0);
     assert!((result.spillover_unit_hours - 20.0 / 60.0).abs() < 1e-9);
     let (ours, _) = replay_with(
-        &mut PcAutoscaler::new("pc-autoscaler", target.clone()),
+        &mut PcAutoscaler::new("pc-autoscaler", target.clone(), Options::default().cadence),
         &target,
         &load,
     );
@@ -101,7 +101,7 @@ fn a_drop_to_zero_scales_in_once_the_window_has_passed() {
     let target = tracked("");
     let load = demand([vec![50.0; 30], vec![0.0; 30]].concat());
     let (replay, _) = replay_with(
-        &mut PcAutoscaler::new("pc-autoscaler", target.clone()),
+        &mut PcAutoscaler::new("pc-autoscaler", target.clone(), Options::default().cadence),
         &target,
         &load,
     );
@@ -119,7 +119,7 @@ fn a_schedule_window_is_provisioned_lead_minutes_early() {
     );
     let load = demand(vec![0.0; 120]);
     let (ours, _) = replay_with(
-        &mut PcAutoscaler::new("pc-autoscaler", target.clone()),
+        &mut PcAutoscaler::new("pc-autoscaler", target.clone(), Options::default().cadence),
         &target,
         &load,
     );
@@ -157,7 +157,12 @@ fn seeded(seed: u64, load: impl Fn(usize, &mut fastrand::Rng) -> f64) -> Demand 
 fn reactive_and_forecast(load: &Demand) -> (PolicyResult, PolicyResult) {
     let run = |mode: &str| {
         let target = tracked(&format!("forecast = \"{mode}\""));
-        replay_with(&mut PcAutoscaler::new("p", target.clone()), &target, load).1
+        replay_with(
+            &mut PcAutoscaler::new("p", target.clone(), Options::default().cadence),
+            &target,
+            load,
+        )
+        .1
     };
     (run("off"), run("on"))
 }
@@ -321,4 +326,46 @@ fn with_one_day_of_history_the_forecast_follows_a_batch_every_four_hours() {
         forecast.spillover_unit_hours < 0.6 * reactive.spillover_unit_hours,
         "reactive {reactive:?}\nforecast {forecast:?}"
     );
+}
+
+#[test]
+fn quiet_reads_miss_no_minute_of_the_forecasts_history() {
+    // Two days held at a floor of 40 for a demand of 1 to 30, with a surge every 6
+    // hours: mostly quiet, read every 10 minutes. Every minute still reaches the
+    // forecast's history, so it is the one a read every minute builds.
+    let target = target(
+        "min = 40\nmax = 1000\n[target.tracking]\nmetric = \"concurrency\"\ntarget = 0.5\nforecast = \"on\"",
+    );
+    let load = seeded(7, |minute, rng| {
+        if minute % 360 < 20 {
+            30.0
+        } else {
+            1.0 + rng.f64()
+        }
+    });
+    let load = Demand {
+        concurrency: load.concurrency[..2 * 1440].to_vec(),
+        ..load
+    };
+    let quiet = Options::default().cadence;
+    let every = Cadence {
+        quiet_read_period: quiet.interval,
+        ..quiet
+    };
+    let mut adaptive = PcAutoscaler::new("p", target.clone(), quiet);
+    let mut always = PcAutoscaler::new("p", target.clone(), every);
+    replay_with(&mut adaptive, &target, &load);
+    replay_with(&mut always, &target, &load);
+    let (
+        Reading {
+            metrics_requested: read,
+            ..
+        },
+        Reading {
+            metrics_requested: all,
+            ..
+        },
+    ) = (adaptive.reading(), always.reading());
+    assert!(read * 3 < all, "{read} reads of {all}");
+    assert_eq!(adaptive.state().demand(), always.state().demand());
 }

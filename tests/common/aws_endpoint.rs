@@ -1317,6 +1317,40 @@ fn seconds_of(value: &Cbor) -> Option<f64> {
     }
 }
 
+/// The sum of every function's `ConcurrentExecutions` a minute, as Lambda publishes
+/// the account's.
+fn account_concurrency(world: &World) -> Vec<(i64, f64)> {
+    let mut minutes: BTreeMap<i64, f64> = BTreeMap::new();
+    for ((name, dimensions), points) in &world.series {
+        if name == "ConcurrentExecutions" && dimensions.iter().any(|(key, _)| key == "Resource") {
+            for (time, value) in points {
+                *minutes.entry(*time).or_default() += value;
+            }
+        }
+    }
+    minutes.into_iter().collect()
+}
+
+/// One datapoint a `period` from `start`: the peak (or the sum) of the minutes in it.
+fn by_period(points: Vec<(i64, f64)>, start: i64, period: i64, summed: bool) -> Vec<(i64, f64)> {
+    if period <= 60 {
+        return points;
+    }
+    let mut periods: BTreeMap<i64, f64> = BTreeMap::new();
+    for (time, value) in points {
+        let at = start + (time - start).div_euclid(period) * period;
+        let slot = periods
+            .entry(at)
+            .or_insert(if summed { 0.0 } else { f64::MIN });
+        *slot = if summed {
+            *slot + value
+        } else {
+            slot.max(value)
+        };
+    }
+    periods.into_iter().collect()
+}
+
 fn get_metric_data(world: &World, body: &[u8], partial: bool) -> (Response, usize) {
     let Ok(request) = ciborium::from_reader::<Cbor, _>(body) else {
         return (
@@ -1367,17 +1401,26 @@ fn get_metric_data(world: &World, body: &[u8], partial: bool) -> (Response, usiz
                 _ => Vec::new(),
             };
         dimensions.sort();
-        let points: Vec<(i64, f64)> = world
-            .series
-            .get(&(name, dimensions))
-            .map(|points| {
-                points
-                    .iter()
-                    .copied()
-                    .filter(|(time, _)| *time >= start && *time < end)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let stat = field(query, "MetricStat");
+        let period = stat
+            .and_then(|stat| field(stat, "Period"))
+            .and_then(seconds_of)
+            .map_or(60, |period| period as i64)
+            .max(60);
+        let summed = stat.and_then(|stat| field(stat, "Stat")).and_then(text_of) == Some("Sum");
+        let account = name == "ConcurrentExecutions" && dimensions.is_empty();
+        let key = (name, dimensions);
+        let points: Vec<(i64, f64)> = match world.series.get(&key) {
+            Some(points) => points.clone(),
+            // Lambda's account-level series: every function's, summed a minute.
+            None if account => account_concurrency(world),
+            None => Vec::new(),
+        };
+        let points: Vec<(i64, f64)> = points
+            .into_iter()
+            .filter(|(time, _)| *time >= start && *time < end)
+            .collect();
+        let points = by_period(points, start, period, summed);
         // A partial answer: the newest half is missing, and nothing says where it went.
         let points = if partial {
             points[..points.len() / 2].to_vec()

@@ -126,7 +126,12 @@ async fn read_all<L: LambdaApi, M: MetricsApi>(
     let targets = config.targets.clone();
     let control = context.control.clone();
     let (series, unreserved) = tokio::join!(
-        series::fetch(metrics.as_ref(), &targets, now),
+        series::fetch(
+            metrics.as_ref(),
+            &targets,
+            now,
+            crate::runtime::knowing::Reach::default()
+        ),
         control.unreserved(Priority::Refresh)
     );
     let mut known = Known::default();
@@ -146,7 +151,7 @@ async fn read_all<L: LambdaApi, M: MetricsApi>(
         };
         record_function(&mut known, read);
     }
-    (known, series.unwrap_or_default())
+    (known, series.targets.unwrap_or_default())
 }
 
 fn record_function(known: &mut Known, read: FirstRead) {
@@ -229,10 +234,11 @@ async fn read_snap_start_where_writing<L: LambdaApi, M>(
 /// Reads everything and decides for every target. Never writes.
 pub async fn evaluate<L: LambdaApi, M: MetricsApi>(context: &Context<L, M>) -> Vec<Evaluation> {
     let now = context.clock.now();
-    let ((mut known, series), histories) = tokio::join!(
-        read_all(context, now),
-        forecast_histories(context.metrics.as_ref(), &context.config.targets, now)
-    );
+    // The current read first: a history read is long, and an emulator or a throttled
+    // account could keep the current read waiting behind it until it timed out.
+    let (mut known, series) = read_all(context, now).await;
+    let histories =
+        forecast_histories(context.metrics.as_ref(), &context.config.targets, now).await;
     let reserve = context.config.daemon.account_reserve;
     // One-shot commands keep no state between runs: a target starts from its metric
     // history if it forecasts, afresh otherwise.
@@ -433,8 +439,8 @@ async fn forecast_histories<M: MetricsApi>(
         .cloned()
         .collect();
     let mut states = HashMap::new();
-    for batch in forecasting.chunks(crate::runtime::knowing::HISTORY_TARGETS_PER_CALL) {
-        states.extend(series::history(metrics, batch, now).await);
+    for call in crate::runtime::knowing::history_calls(&forecasting) {
+        states.extend(super::history::read(metrics, &call, now).await.states);
     }
     states
 }
@@ -453,7 +459,12 @@ async fn reevaluate<L: LambdaApi, M: MetricsApi>(
     let (configs, reserved, series) = tokio::join!(
         context.control.scan(&target.function, Priority::ReadBack),
         context.control.reserved(&target.function),
-        series::fetch(context.metrics.as_ref(), [target], now)
+        series::fetch(
+            context.metrics.as_ref(),
+            [target],
+            now,
+            crate::runtime::knowing::Reach::default()
+        )
     );
     record_function(
         &mut known,
@@ -463,7 +474,7 @@ async fn reevaluate<L: LambdaApi, M: MetricsApi>(
             reserved,
         },
     );
-    let series = series.unwrap_or_default();
+    let series = series.targets.unwrap_or_default();
     evaluate::evaluate(
         target,
         &known,

@@ -104,6 +104,7 @@ pub fn metric_query(target: &TargetConfig, id: String) -> Option<MetricQuery> {
                 ),
             ]),
             stat: "Maximum".into(),
+            period: MetricQuery::MINUTE,
         }
     };
     Some(match &tracking.metric {
@@ -115,6 +116,7 @@ pub fn metric_query(target: &TargetConfig, id: String) -> Option<MetricQuery> {
             name: custom.name.clone(),
             dimensions: custom.dimensions.clone(),
             stat: custom.stat.clone(),
+            period: MetricQuery::MINUTE,
         },
     })
 }

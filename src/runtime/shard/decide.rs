@@ -39,7 +39,7 @@ impl Shard {
     }
 
     /// Decides the targets at `indices` as one pass, carrying out each decision
-    /// before the next is made. A tracked target waits for the first metric read.
+    /// before the next is made. A tracked target waits for its first metric read.
     fn decide_indices(&mut self, indices: impl Iterator<Item = usize>, trigger: Trigger, now: Now) {
         if !self.overrides.ready() {
             return;
@@ -49,7 +49,7 @@ impl Shard {
             let Some((name, slot)) = self.targets.at_mut(index) else {
                 continue;
             };
-            if slot.config.tracking.is_some() && !self.passes.metrics_read() {
+            if slot.config.tracking.is_some() && !slot.metrics_read {
                 continue;
             }
             let name = name.clone();
@@ -125,6 +125,17 @@ impl Shard {
             let state = std::mem::take(&mut evaluated.decision.state);
             slot.state = Some(Box::new(state.demand_only()));
         }
+        let cadence = crate::policy::cadence::Cadence::of(&self.settings);
+        slot.reads.forecast_needs = slot.config.tracking.as_ref().and_then(|tracking| {
+            let state = slot.state.as_deref()?;
+            let horizon = cadence.forecast_horizon(tracking.forecast_horizon);
+            crate::policy::forecast_needs(&slot.config, state, now.wall, horizon)
+        });
+        slot.reads.floor = evaluated.decision.bounds.min;
+        slot.reads.aim = Some(crate::policy::cadence::aim(
+            &slot.config,
+            evaluated.decision.tuned.as_ref(),
+        ));
         let requested = evaluated.observation.requested;
         let reason = &evaluated.decision.reason;
         let holds = reason.is_hold();

@@ -24,6 +24,7 @@
 //! `Instant`, which is a value.
 
 mod boundaries;
+mod cadence;
 mod decide;
 pub mod due;
 mod need;
@@ -73,10 +74,12 @@ pub struct Now {
 }
 
 /// A finished metric read: the start of a pass.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct PassRead {
     /// `None` when the read failed.
     pub series: Option<SeriesByTarget>,
+    /// The account's concurrency, when the sentinel asked for it.
+    pub account: Option<crate::aws::Series>,
     /// The read outlived the pass deadline and was abandoned.
     pub timed_out: bool,
 }
@@ -182,10 +185,13 @@ pub enum Read {
 /// What the shard asks of the world.
 #[derive(Debug, Clone)]
 pub enum Effect {
-    /// Read the metrics of every tracked target, within `deadline`: a pass.
+    /// Read the metrics of these tracked targets, within `deadline`: a pass.
     ReadMetrics {
         targets: Arc<[Arc<TargetConfig>]>,
         deadline: Duration,
+        reach: crate::runtime::knowing::Reach,
+        /// How many of them are read for each reason (`policy::cadence`).
+        why: Vec<(crate::policy::cadence::ReadWhy, u64)>,
     },
     /// Read 14 days of these targets' metrics.
     ReadHistory(Vec<Arc<TargetConfig>>),
@@ -327,11 +333,11 @@ impl Shard {
                 self.due.queue(Chore::Aas, now.instant, false);
                 self.configure(settings, targets, now);
                 self.take_remembered();
-                self.start_pass(Trigger::Reload);
+                self.start_pass(Trigger::Reload, now);
             }
-            Event::Tick => self.start_pass(Trigger::Interval),
+            Event::Tick => self.start_pass(Trigger::Interval, now),
             Event::MetricsRead(read) => self.pass_done(read, now),
-            Event::PassLost => self.pass_ended(PassOutcome::Failed),
+            Event::PassLost => self.pass_ended(PassOutcome::Failed, now),
             Event::Read { lane, done } => {
                 if lane.holds_room() {
                     self.due.finished(lane);
@@ -540,6 +546,8 @@ impl Shard {
             .map(|(name, _)| name.clone())
             .collect();
         self.decide(&covered, Trigger::Override, now);
+        // Read at the next pass: what an override ends with is decided on fresh data.
+        self.ask_to_read(&covered);
     }
 
     /// Records an activity at `now`, at this shard's epoch; returns its id.

@@ -8,11 +8,15 @@
 //! Lambda's budget. What it must not do: wait for unknown targets to be known;
 //! readiness at scale never waits for every function to be read.
 
+use std::sync::Arc;
+
 use super::targets::HistoryProgress;
 use super::{Effect, Now, PassRead, Shard};
-use crate::config::TargetName;
+use crate::config::{TargetConfig, TargetName};
 use crate::policy::PolicyState;
-use crate::runtime::knowing::HISTORY_TARGETS_PER_CALL;
+use crate::policy::cadence::ReadWhy;
+use crate::runtime::knowing::Reach;
+use crate::runtime::knowing::{DATAPOINTS_PER_CALL, history_datapoints};
 use crate::runtime::state::activity::Trigger;
 
 /// Passes in a row that inform no target before the shard is not ready.
@@ -61,7 +65,11 @@ pub struct Passes {
     reads_ok: u32,
     reads_failed: u32,
     uninformed_in_a_row: u32,
-    /// Whether a metric read has ended: tracked targets wait for the first.
+    /// The targets whose metrics the read under way brings.
+    reading: Arc<[Arc<TargetConfig>]>,
+    /// The read under way is the sentinel's second read of the pass.
+    follow_up: bool,
+    /// Whether the pass's first read succeeded.
     metrics_read: bool,
 }
 
@@ -73,29 +81,35 @@ impl Passes {
             self.reads_failed += 1;
         }
     }
-
-    pub fn metrics_read(&self) -> bool {
-        self.metrics_read
-    }
 }
 
 impl Shard {
-    /// Starts the metric read of a pass over every target, unless one is under way.
-    pub(super) fn start_pass(&mut self, trigger: Trigger) {
+    /// Starts the metric read of a pass, unless one is under way: the targets the
+    /// cadence says (all of them at a reload).
+    pub(super) fn start_pass(&mut self, trigger: Trigger, now: Now) {
         if self.passes.running.is_some() {
             self.passes.again |= trigger == Trigger::Reload;
             return;
         }
         self.passes.running = Some(trigger);
+        let chosen = self.choose_reads(trigger == Trigger::Reload, now);
         let deadline = self.settings.pass_deadline();
+        self.passes.reading = chosen.targets.clone();
         self.effects.push(Effect::ReadMetrics {
-            targets: self.tracked.clone(),
+            targets: chosen.targets,
             deadline,
+            reach: Reach {
+                since: chosen.since,
+                account: chosen.quiet > 0,
+            },
+            why: chosen.why,
         });
         self.effects.push(Effect::PassStarted { deadline });
     }
 
-    /// A pass: every known target decided on the new metrics.
+    /// A pass's read ended: the targets read are decided on it, with the untracked
+    /// ones at its first read. The account's sentinel may ask for a second read of the
+    /// quiet targets, decided when it ends; then the pass ends.
     pub(super) fn pass_done(&mut self, read: PassRead, now: Now) {
         let Some(trigger) = self.passes.running else {
             return;
@@ -105,29 +119,74 @@ impl Shard {
                 deadline_seconds = self.settings.pass_deadline().as_secs(),
                 "a metric read outlived the pass deadline and was abandoned"
             );
-            self.pass_ended(super::PassOutcome::TimedOut);
+            self.pass_ended(super::PassOutcome::TimedOut, now);
             return;
         }
-        let metrics_read = read.series.is_some();
-        // A failed read leaves no series: tracked targets then hold, as unreadable.
-        let mut series = read.series.unwrap_or_default();
-        for (name, slot) in self.targets.iter_mut() {
-            slot.series = series.remove(name);
+        let follow_up = std::mem::take(&mut self.passes.follow_up);
+        if !follow_up {
+            self.passes.metrics_read = read.series.is_some();
         }
-        self.passes.metrics_read = true;
-        self.decide_all(trigger, now);
+        // A failed read leaves no series: the targets read then hold, as unreadable.
+        let mut series = read.series.unwrap_or_default();
+        let mut decide = Vec::with_capacity(self.passes.reading.len());
+        for target in std::mem::take(&mut self.passes.reading).iter() {
+            // A target found or added while the read was under way was not in it: it
+            // waits for the next pass rather than be written from its floor alone.
+            if let Some(slot) = self.targets.get_mut(&target.name) {
+                slot.series = series.remove(&target.name);
+                slot.metrics_read = true;
+                slot.reads.last = Some(now.wall);
+                slot.reads.count = slot.reads.count.saturating_add(1);
+                slot.reads.asked = false;
+                decide.push(target.name.clone());
+            }
+        }
+        if !follow_up {
+            let untracked = self
+                .targets
+                .iter()
+                .filter(|(_, slot)| slot.config.tracking.is_none());
+            decide.extend(untracked.map(|(name, _)| name.clone()));
+        }
+        self.decide(&decide, trigger, now);
+        if !follow_up && let Some(account) = &read.account {
+            let quiet = self.sentinel_reads(account, &decide, now);
+            if !quiet.is_empty() {
+                let deadline = self.settings.pass_deadline();
+                let since = quiet
+                    .iter()
+                    .filter_map(|target| self.targets.get(&target.name)?.reads.last)
+                    .min()
+                    .map(|last| last - super::cadence::SENTINEL_LOOKBACK);
+                let count = quiet.len() as u64;
+                let targets: Arc<[Arc<TargetConfig>]> = quiet.into();
+                self.passes.reading = targets.clone();
+                self.passes.follow_up = true;
+                self.effects.push(Effect::ReadMetrics {
+                    targets,
+                    deadline,
+                    reach: Reach {
+                        since,
+                        account: false,
+                    },
+                    why: vec![(ReadWhy::Sentinel, count)],
+                });
+                return;
+            }
+        }
         let lambda_unreadable = self.passes.reads_failed > 0 && self.passes.reads_ok == 0;
-        let informed = self.targets.is_empty() || (metrics_read && !lambda_unreadable);
-        self.pass_ended(if informed {
+        let informed = self.targets.is_empty() || (self.passes.metrics_read && !lambda_unreadable);
+        let outcome = if informed {
             PassOutcome::Informed
         } else {
             PassOutcome::Uninformed
-        });
+        };
+        self.pass_ended(outcome, now);
     }
 
     /// The bookkeeping of every pass, however it ended: readiness, and a pass a
     /// reload asked for meanwhile.
-    pub(super) fn pass_ended(&mut self, outcome: PassOutcome) {
+    pub(super) fn pass_ended(&mut self, outcome: PassOutcome, now: Now) {
         let passes = &mut self.passes;
         passes.running = None;
         passes.reads_ok = 0;
@@ -145,7 +204,7 @@ impl Shard {
         let ready = passes.uninformed_in_a_row < UNREADY_AFTER_PASSES;
         self.effects.push(Effect::PassEnded { outcome, ready });
         if std::mem::take(&mut self.passes.again) {
-            self.start_pass(Trigger::Reload);
+            self.start_pass(Trigger::Reload, now);
         }
     }
 
@@ -155,9 +214,19 @@ impl Shard {
             return;
         }
         let mut batch = Vec::new();
-        while batch.len() < HISTORY_TARGETS_PER_CALL
-            && let Some(name) = self.history_queue.pop_front()
-        {
+        let mut datapoints = 0;
+        while let Some(name) = self.history_queue.front() {
+            let Some(slot) = self.targets.get(name) else {
+                self.history_queue.pop_front();
+                continue;
+            };
+            datapoints += history_datapoints(&slot.config);
+            if datapoints > DATAPOINTS_PER_CALL && !batch.is_empty() {
+                break;
+            }
+            let Some(name) = self.history_queue.pop_front() else {
+                break;
+            };
             // A target a reload removed, or removed and added back, meanwhile: its
             // slot says whether this entry still stands.
             let Some(slot) = self.targets.get_mut(&name) else {

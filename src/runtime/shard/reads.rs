@@ -144,6 +144,7 @@ impl Shard {
         }
         self.decide(&decide, Trigger::Scan, now);
         self.decide(&drifted, Trigger::Drift, now);
+        self.ask_to_read(&drifted);
     }
 
     /// A target found allocating (by a scan) is read back until it settles, and

@@ -124,6 +124,11 @@ pub struct Slot {
     pub boundary: Option<DateTime<Utc>>,
     /// The last metric read; `None` when it could not be read.
     pub series: Option<Series>,
+    /// Whether a pass has read its metrics (or tried to): a tracked target is not
+    /// decided before, so that its first write is its tracked value, not its floor.
+    pub metrics_read: bool,
+    /// When its metric was read, and what its reads next depend on.
+    pub reads: super::cadence::ReadTally,
     pub seen: Option<Box<Seen>>,
     pub counts: Counts,
     /// While its function is unknown: what the target was last found to need.
@@ -153,6 +158,8 @@ impl Slot {
             state: None,
             boundary: None,
             series: None,
+            metrics_read: false,
+            reads: Default::default(),
             seen: None,
             counts: Counts::default(),
             provisional: None,

@@ -68,7 +68,15 @@ fn configs_of(qualifier: &str, requested: u32) -> FunctionConfigs {
 /// One effect as a short text.
 fn summary(effect: &Effect) -> String {
     match effect {
-        Effect::ReadMetrics { targets, .. } => format!("read metrics of {}", targets.len()),
+        Effect::ReadMetrics { targets, reach, .. } => {
+            let names: Vec<&str> = targets.iter().map(|target| target.name.as_str()).collect();
+            match (names.is_empty(), reach.account) {
+                (true, false) => "read metrics of 0".to_owned(),
+                (true, true) => "read the account".to_owned(),
+                (false, false) => format!("read metrics of {}", names.join(",")),
+                (false, true) => format!("read metrics of {} and the account", names.join(",")),
+            }
+        }
         Effect::ReadHistory(targets) => {
             let names: Vec<&str> = targets.iter().map(|target| target.name.as_str()).collect();
             format!("read history of {}", names.join(","))
@@ -252,8 +260,151 @@ impl Machine {
         self.on(Event::MetricsRead(PassRead {
             series: Some(series),
             timed_out: false,
+            account: None,
         }))
     }
+}
+
+impl Machine {
+    /// A pass at `seconds`: what its start asks for, and what its read of `demand`
+    /// (each target's value now) and of the account (`(minutes ago, value)`) brings.
+    fn pass_at(
+        &mut self,
+        seconds: f64,
+        demand: &[(&str, f64)],
+        account: &[(i64, f64)],
+    ) -> (Vec<String>, Vec<String>) {
+        self.seconds = seconds;
+        let started = self.on(Event::Tick);
+        let ended = self.read(demand, account);
+        (started, ended)
+    }
+
+    fn read(&mut self, demand: &[(&str, f64)], account: &[(i64, f64)]) -> Vec<String> {
+        let now = self.now().wall;
+        let series = |points: Vec<Datapoint>| Series {
+            points,
+            status: crate::aws::SeriesStatus::Complete,
+        };
+        let targets = demand
+            .iter()
+            .map(|(name, value)| {
+                let points = (0..3)
+                    .map(|ago| Datapoint {
+                        timestamp: now - TimeDelta::minutes(4 - ago),
+                        value: *value,
+                    })
+                    .collect();
+                (TargetName::from(*name), series(points))
+            })
+            .collect();
+        let account = (!account.is_empty()).then(|| {
+            series(
+                account
+                    .iter()
+                    .map(|(ago, value)| Datapoint {
+                        timestamp: now - TimeDelta::minutes(*ago),
+                        value: *value,
+                    })
+                    .collect(),
+            )
+        });
+        self.on(Event::MetricsRead(PassRead {
+            series: Some(targets),
+            timed_out: false,
+            account,
+        }))
+    }
+}
+
+const QUIET_AND_BUSY: &str = "[[target]]\nfunction = \"quiet\"\nqualifier = \"live\"\nmin = 20\nmax = 500\n\
+    tracking = { metric = \"concurrency\", target = 0.7 }\n\
+    [[target]]\nfunction = \"busy\"\nqualifier = \"live\"\nmin = 1\nmax = 500\n\
+    tracking = { metric = \"concurrency\", target = 0.7 }\n";
+
+/// Both targets known and read through their first reads: `quiet` has its floor, 20,
+/// for a demand of 1 (it could take 12 more before it nears its target), `busy` 10
+/// for a demand of 7. Neither needs a write.
+fn quiet_and_busy() -> Machine {
+    let (mut machine, _) = Machine::start(QUIET_AND_BUSY);
+    machine.due_at(0.0);
+    machine.scanned("quiet", configs_of("live", 20), Lane::Scan);
+    machine.scanned("busy", configs_of("live", 10), Lane::Scan);
+    for pass in 0..3 {
+        let (started, _) = machine.pass_at(
+            60.0 * f64::from(pass),
+            &[("quiet:live", 1.0), ("busy:live", 7.0)],
+            &[],
+        );
+        assert_eq!(
+            started[0], "read metrics of quiet:live,busy:live",
+            "first reads"
+        );
+    }
+    machine
+}
+
+#[test]
+fn a_quiet_target_is_read_at_its_period_and_decided_only_then() {
+    let mut machine = quiet_and_busy();
+    let mut quiet_reads = Vec::new();
+    for pass in 3..25 {
+        let seconds = 60.0 * f64::from(pass);
+        let (started, ended) =
+            machine.pass_at(seconds, &[("quiet:live", 1.0), ("busy:live", 7.0)], &[]);
+        if started[0].contains("quiet:live") {
+            quiet_reads.push(pass);
+        } else {
+            assert_eq!(
+                started[0], "read metrics of busy:live and the account",
+                "pass {pass}"
+            );
+            // Not read, not decided: nothing is written for it, up or down.
+            assert!(
+                !ended.iter().any(|effect| effect.contains("quiet")),
+                "{ended:?}"
+            );
+        }
+    }
+    // Every 10 minutes after its last first read, at minute 2.
+    assert_eq!(quiet_reads, [12, 22]);
+}
+
+#[test]
+fn the_sentinel_reads_the_quiet_targets_within_the_pass_when_the_account_rises() {
+    let mut machine = quiet_and_busy();
+    // The account rose by 2 while the busy target rose by 2 too: explained.
+    let (started, ended) = machine.pass_at(240.0, &[("busy:live", 9.0)], &[(5, 100.0), (3, 102.0)]);
+    assert_eq!(started[0], "read metrics of busy:live and the account");
+    assert!(
+        ended
+            .iter()
+            .all(|effect| !effect.starts_with("read metrics")),
+        "{ended:?}"
+    );
+    // Now it rises by 50 that the busy target does not explain: the quiet one may be
+    // the one rising, so it is read at once, in the same pass, and decided on it.
+    let (started, ended) = machine.pass_at(300.0, &[("busy:live", 7.0)], &[(5, 100.0), (2, 150.0)]);
+    assert_eq!(started[0], "read metrics of busy:live and the account");
+    assert!(
+        ended.contains(&"read metrics of quiet:live".to_owned()),
+        "{ended:?}"
+    );
+    assert!(
+        !ended.iter().any(|effect| effect.starts_with("pass ended")),
+        "{ended:?}"
+    );
+    let decided = machine.read(&[("quiet:live", 49.0)], &[]);
+    assert!(
+        decided.contains(&"write quiet:live 70 (scale_out)".to_owned()),
+        "{decided:?}"
+    );
+    assert!(
+        decided
+            .iter()
+            .any(|effect| effect.starts_with("pass ended informed")),
+        "{decided:?}"
+    );
 }
 
 fn strings(texts: &[&str]) -> Vec<String> {
@@ -466,6 +617,7 @@ fn three_uninformed_passes_make_the_shard_unready_and_one_informed_ready() {
         machine.on(Event::MetricsRead(PassRead {
             series: None,
             timed_out: false,
+            account: None,
         }))
     };
     assert_eq!(
@@ -530,6 +682,7 @@ fn a_reload_under_a_pass_asks_for_one_more_pass_when_it_ends() {
     let ended = machine.on(Event::MetricsRead(PassRead {
         series: Some(SeriesByTarget::new()),
         timed_out: false,
+        account: None,
     }));
     assert_eq!(
         ended,

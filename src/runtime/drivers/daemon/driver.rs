@@ -27,15 +27,23 @@ use super::{
 };
 use crate::aws::Connect;
 use crate::config::{Config, FunctionId, Origin, ShardKey, TargetConfig, TargetName};
+use crate::policy::cadence::ReadWhy;
 use crate::runtime::discovery::{Found, Written};
 use crate::runtime::drivers::handing::Records;
 use crate::runtime::knowing::aas::TakeoverOutcome;
-use crate::runtime::knowing::series;
+use crate::runtime::knowing::{Reach, series};
 use crate::runtime::shard::due::Lane;
 use crate::runtime::shard::{Effect, Event, Now, PassOutcome, PassRead, Read, ReadDone, Shard};
 
 mod discovering;
 pub(super) mod keeping;
+
+/// What a pass's metric read asks for (`Effect::ReadMetrics`).
+struct PassReads {
+    targets: Arc<[Arc<TargetConfig>]>,
+    reach: Reach,
+    why: Vec<(ReadWhy, u64)>,
+}
 
 /// Sent on each heartbeat until `READY=1`: systemd's start timeout then measures a
 /// stall, not the length of the first pass.
@@ -341,33 +349,73 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         }
     }
 
+    /// A pass's metric read: counted by why each target is read, and by the metrics
+    /// CloudWatch bills.
+    fn read_metrics(&mut self, index: usize, read: PassReads, deadline: Duration, now: Now) {
+        let PassReads {
+            targets,
+            reach,
+            why,
+        } = read;
+        let clients = self.shards[index].clients.clone();
+        let metrics = self.shared.metrics.clone();
+        for (why, count) in why {
+            metrics
+                .metric_reads
+                .with_label_values(&[why.label()])
+                .inc_by(count);
+        }
+        let requested = metrics.shards.cloudwatch_metrics.with_label_values(&[
+            self.shards[index].key.account_label(),
+            self.shards[index].key.region_label(&self.config.aws),
+        ]);
+        self.tasks.spawn(index, Job::Pass, async move {
+            let started = Instant::now();
+            let fetch = series::fetch(
+                clients.cloudwatch.as_ref(),
+                targets.iter().map(AsRef::as_ref),
+                now.wall,
+                reach,
+            );
+            let read = tokio::time::timeout(deadline, fetch).await;
+            metrics
+                .evaluation_duration
+                .observe(started.elapsed().as_secs_f64());
+            let timed_out = read.is_err();
+            let read = read.unwrap_or_default();
+            requested.inc_by(read.metrics_requested);
+            Event::MetricsRead(PassRead {
+                timed_out,
+                series: read.targets,
+                account: read.account,
+            })
+        });
+    }
+
     async fn carry_out(&mut self, index: usize, effect: Effect, now: Now) {
         let clients = self.shards[index].clients.clone();
         match effect {
-            Effect::ReadMetrics { targets, deadline } => {
-                let metrics = self.shared.metrics.clone();
-                self.tasks.spawn(index, Job::Pass, async move {
-                    let started = Instant::now();
-                    let fetch = series::fetch(
-                        clients.cloudwatch.as_ref(),
-                        targets.iter().map(AsRef::as_ref),
-                        now.wall,
-                    );
-                    let read = tokio::time::timeout(deadline, fetch).await;
-                    metrics
-                        .evaluation_duration
-                        .observe(started.elapsed().as_secs_f64());
-                    Event::MetricsRead(PassRead {
-                        timed_out: read.is_err(),
-                        series: read.ok().flatten(),
-                    })
-                });
+            Effect::ReadMetrics {
+                targets,
+                deadline,
+                reach,
+                why,
+            } => {
+                let read = PassReads {
+                    targets,
+                    reach,
+                    why,
+                };
+                self.read_metrics(index, read, deadline, now);
             }
             Effect::ReadHistory(targets) => {
                 self.tasks.spawn(index, Job::History, async move {
                     let cloudwatch = clients.cloudwatch.as_ref();
-                    let targets = targets.iter().map(AsRef::as_ref);
-                    Event::HistoryRead(series::history(cloudwatch, targets, now.wall).await)
+                    let targets: Vec<&TargetConfig> = targets.iter().map(AsRef::as_ref).collect();
+                    let batch =
+                        crate::runtime::drivers::history::read(cloudwatch, &targets, now.wall)
+                            .await;
+                    Event::HistoryRead(batch.states)
                 });
             }
             Effect::Read { lane, read } => {

@@ -97,6 +97,11 @@ impl Health {
         }
     }
 
+    /// How long the process has run (virtual under `tokio::time::pause`).
+    pub fn uptime(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
     fn now_ms(&self) -> i64 {
         i64::try_from(self.origin.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
@@ -226,6 +231,7 @@ async fn status(State(shared): State<View>, uri: axum::http::Uri) -> axum::respo
     json(&serde_json::json!({
         "targets": targets,
         "next_offset": more.then_some(offset + MAX_PAGE),
+        "cloudwatch": shared.metrics.cloudwatch_bill(shared.health.uptime()),
     }))
 }
 

@@ -1013,3 +1013,69 @@ async fn a_restart_with_a_snapshot_scans_the_surging_functions_first() {
     assert!(scans < 600, "still a cold start: {scans} functions read");
     restarted.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_surge_on_a_quiet_target_is_written_within_the_interval_through_the_sentinel() {
+    // Twenty targets held at their floor of 20 for a demand of 1: quiet, each read
+    // every 10 minutes. The account's concurrency is their sum.
+    let targets: String = (0..20)
+        .map(|index| tracked(&format!("q{index:02}")).replace("min = 1\n", "min = 20\n"))
+        .collect();
+    let harness = Harness::start("interval = \"20s\"", &targets, |world| {
+        for index in 0..20 {
+            world.set_config(&format!("q{index:02}"), "live", 20);
+        }
+    })
+    .await;
+    for index in 0..20 {
+        harness.demand(&format!("q{index:02}"), 1.0);
+    }
+    harness.pass(600.0).await;
+    let reads = |reason: &str| {
+        harness
+            .sample(&format!(
+                "pc_autoscaler_metric_reads_total{{reason=\"{reason}\"}}"
+            ))
+            .unwrap_or(0.0)
+    };
+    // 30 passes; every interval would have read 600 targets.
+    let first = reads("first_reads");
+    let quiet = reads("quiet_period_over");
+    assert_eq!(first, 60.0, "three first reads each");
+    assert!(quiet <= 40.0, "{quiet} reads at the end of a quiet period");
+    // The 27 passes after the first reads each read the account's concurrency too.
+    assert_eq!(
+        harness.sample(
+            "pc_autoscaler_cloudwatch_metrics_requested_total{account=\"base\",region=\"default\"}"
+        ),
+        Some(first + 27.0 + quiet)
+    );
+    assert!(harness.puts().is_empty(), "{:?}", harness.puts());
+    // One of them surges from now on: the account rises by 69 that no target read
+    // explains.
+    let jumped_at = harness.now();
+    let surge_from = start_time() + TimeDelta::seconds(jumped_at as i64);
+    let points = (0..7 * 60)
+        .map(|minute| {
+            let timestamp = start_time() - TimeDelta::hours(1) + TimeDelta::minutes(minute);
+            let value = if timestamp >= surge_from { 70.0 } else { 1.0 };
+            Datapoint { timestamp, value }
+        })
+        .collect();
+    harness.aws.metrics.set("q13:live", points);
+    harness.pass(40.0).await;
+    let put = harness
+        .puts()
+        .into_iter()
+        .find(|(_, function, value)| function == "q13" && *value == 100);
+    assert!(
+        put.as_ref()
+            .is_some_and(|(at, _, _)| *at - jumped_at <= 25.0),
+        "jump at {jumped_at:.1} s, put {put:?}"
+    );
+    assert!(
+        reads("sentinel") >= 19.0,
+        "the quiet targets were read at once"
+    );
+    harness.stop().await;
+}
