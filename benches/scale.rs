@@ -357,6 +357,12 @@ fn main() {
                 world.set_concurrency(&function, "live", &jump_values(index, quiet), 2);
                 jumped.push((function, now));
             }
+            drop(world);
+            // Every series moves on to the same newest minute, as CloudWatch publishes a
+            // minute for every function (and the account's sum) together; otherwise the
+            // account's newest minute would hold the jumped functions alone.
+            refresh_series(&endpoint, &jumped, forecast, quiet);
+            refreshed = Instant::now();
             next_wave += 1;
         }
         if drifted.is_empty() && elapsed >= drift_at {

@@ -135,9 +135,15 @@ impl Shard {
             if let Some(slot) = self.targets.get_mut(&target.name) {
                 slot.series = series.remove(&target.name);
                 slot.metrics_read = true;
-                slot.reads.last = Some(now.wall);
-                slot.reads.count = slot.reads.count.saturating_add(1);
-                slot.reads.asked = false;
+                // A read that failed or came back partial is tried again at the next pass.
+                slot.reads.asked = slot
+                    .series
+                    .as_ref()
+                    .is_none_or(|series| series.status != crate::aws::SeriesStatus::Complete);
+                if slot.series.is_some() {
+                    slot.reads.last = Some(now.wall);
+                    slot.reads.count = slot.reads.count.saturating_add(1);
+                }
                 decide.push(target.name.clone());
             }
         }

@@ -371,6 +371,27 @@ fn a_quiet_target_is_read_at_its_period_and_decided_only_then() {
 }
 
 #[test]
+fn a_quiet_read_that_brings_nothing_is_tried_again_at_the_next_pass() {
+    let mut machine = quiet_and_busy();
+    for pass in 3..12 {
+        machine.pass_at(60.0 * f64::from(pass), &[("busy:live", 7.0)], &[]);
+    }
+    // Its quiet period is over, and its read fails.
+    let (started, _) = machine.pass_at(720.0, &[("busy:live", 7.0)], &[]);
+    assert_eq!(started[0], "read metrics of quiet:live,busy:live");
+    let (started, _) = machine.pass_at(780.0, &[("quiet:live", 1.0), ("busy:live", 7.0)], &[]);
+    assert_eq!(
+        started[0], "read metrics of quiet:live,busy:live",
+        "read again"
+    );
+    let (started, _) = machine.pass_at(840.0, &[("busy:live", 7.0)], &[]);
+    assert_eq!(
+        started[0], "read metrics of busy:live and the account",
+        "quiet again"
+    );
+}
+
+#[test]
 fn the_sentinel_reads_the_quiet_targets_within_the_pass_when_the_account_rises() {
     let mut machine = quiet_and_busy();
     // The account rose by 2 while the busy target rose by 2 too: explained.
