@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Replays every trace the performance page's comparison is measured on and prints its table:
 the three shared traces and the own ones (scripts/own-traces.py) at mean concurrency 50,
-and the shared azure-small functions at their own scale, summed. Target 0.7, tracking
-concurrency, min 1, as in tests/simulate_cli.rs.
+and the shared azure-small functions at their own scale, summed, with those clearly worse
+than AAS at its cost. Target 0.7, tracking concurrency, min 1, as in tests/simulate_cli.rs.
 
 Usage: python3 scripts/compare.py [BINARY]   (default target/release/pc-autoscaler)
 """
@@ -34,7 +34,15 @@ def replay(binary, work, name, args):
         capture_output=True,
     )
     with open(os.path.join(out, "report.json")) as file:
-        return name, {policy["name"]: policy for policy in json.load(file)["policies"]}
+        report = json.load(file)
+    return name, ({policy["name"]: policy for policy in report["policies"]}, report["demand_unit_hours"])
+
+
+def clearly_worse(policies, demand):
+    """The issue's test of one function against AAS at equal cost: more spillover than
+    AAS's × 1.05 plus 1 % of demand."""
+    spill = policies["pc-autoscaler"]["spillover_unit_hours"]
+    return spill > policies["aas-equal-cost"]["spillover_unit_hours"] * 1.05 + 0.01 * demand
 
 
 def figures(policies):
@@ -98,9 +106,12 @@ def main():
     print("|---|---|---|---|---|---|---|---|")
     azure = [0.0] * 7
     count = 0
-    for name, policies in results.items():
+    worse = []
+    for name, (policies, demand) in results.items():
         values = figures(policies)
         if name.startswith("azure/"):
+            if clearly_worse(policies, demand):
+                worse.append(name[len("azure/"):])
             azure = [total + value for total, value in zip(azure, values)]
             count += 1
             continue
@@ -108,6 +119,7 @@ def main():
         print(row(name, values, same))
     azure[3] /= max(count, 1)  # CloudWatch: a target-month, averaged
     print(row(f"azure-small, {count} functions summed", azure, False))
+    print(f"\nazure-small functions clearly worse than AAS at equal cost (spillover above AAS's x 1.05 + 1 % of demand): {len(worse)} of {count} {' '.join(worse)}")
 
 
 if __name__ == "__main__":

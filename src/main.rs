@@ -372,6 +372,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
             ..Default::default()
         },
         sweep: args.sweep,
+        split: args.split,
     };
     with_config(&args.config, |config| {
         let outcome = match simulate::execute(&config, &request) {

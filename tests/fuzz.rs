@@ -297,6 +297,7 @@ fn flags(rng: &mut fastrand::Rng, trace: Option<std::path::PathBuf>) -> Request 
             ..Options::default()
         },
         sweep: false,
+        split: false,
     }
 }
 

@@ -279,6 +279,10 @@ pub struct SimulateArgs {
     /// against cost (`frontier.svg`, and `frontier` in report.json).
     #[arg(long)]
     pub sweep: bool,
+    /// Also split the config's spillover above the reactive bound into its causes, each
+    /// replayed at the same cost (`split` in report.json).
+    #[arg(long)]
+    pub split: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]

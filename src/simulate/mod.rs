@@ -10,6 +10,7 @@
 mod chart;
 pub mod model;
 pub mod policies;
+pub mod split;
 pub mod trace;
 
 use std::fmt::Write as _;
@@ -37,6 +38,8 @@ pub struct Options {
     /// When pc-autoscaler reads a target's metric; replayed a minute at a time, so
     /// its interval is a minute.
     pub cadence: Cadence,
+    /// Lambda's one allocation at a time, or the reactive bound's unrefused puts.
+    pub allocations: model::Allocations,
 }
 
 impl Options {
@@ -55,6 +58,7 @@ impl Default for Options {
             metric_lag: model::DEFAULT_METRIC_LAG_MINUTES,
             memory_mb: 1024.0,
             cadence: Self::cadence_of(&crate::config::DaemonSettings::default()),
+            allocations: model::Allocations::OneAtATime,
         }
     }
 }
@@ -147,6 +151,9 @@ pub struct Report {
     /// With `--sweep`: spillover against cost over a range of target values.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frontier: Option<Frontier>,
+    /// With `--split`: the gap to the reactive bound, cause by cause.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<split::Split>,
 }
 
 /// The trade-off each policy offers: one point per target value, and the oracle's.
@@ -328,7 +335,10 @@ pub fn replay(
     options: &Options,
 ) -> Replay {
     let minutes = demand.concurrency.len();
-    let mut lambda = Lambda::new(policy.initial_capacity(&demand.concurrency, timeline.first()));
+    let mut lambda = Lambda::with(
+        policy.initial_capacity(&demand.concurrency, timeline.first()),
+        options.allocations,
+    );
     let mut usable = Vec::with_capacity(minutes);
     let mut requested = Vec::with_capacity(minutes);
     let (mut puts, mut conflicts) = (0, 0);
@@ -561,6 +571,7 @@ fn outcome(demand: Demand, played: Vec<(PolicyResult, Replay)>, notes: Vec<Strin
             policies,
             notes,
             frontier: None,
+            split: None,
         },
         demand,
         usable,
@@ -629,6 +640,8 @@ pub enum SimulateError {
     },
     #[error("cannot draw the chart: {0}")]
     Chart(String),
+    #[error(transparent)]
+    Split(#[from] split::NotConcurrency),
 }
 
 /// The report as a table for the terminal.
@@ -689,10 +702,71 @@ pub fn render_table(report: &Report) -> String {
             );
         }
     }
+    if let Some(split) = &report.split {
+        render_split(&mut out, split);
+    }
     for note in &report.notes {
         let _ = writeln!(out, "note: {note}");
     }
     out
+}
+
+fn render_split(out: &mut String, split: &split::Split) {
+    let _ = writeln!(
+        out,
+        "\nwhere {AS_WRITTEN}'s spillover above the reactive bound goes, each step at {:.1} unit-hours:",
+        split.provisioned_unit_hours
+    );
+    let _ = writeln!(
+        out,
+        "{:<44} {:>7} {:>12} {:>18}",
+        "step", "target", "spill u-h", "of the gap u-h"
+    );
+    let gap = split.gap();
+    // Shares of a gap within a tenth of the spillover itself say nothing.
+    let share = |part: f64| {
+        if gap > 0.1 * split.steps[0].spillover_unit_hours {
+            format!("{part:>10.2} ({:>4.0} %)", 100.0 * part / gap)
+        } else {
+            format!("{part:>10.2}")
+        }
+    };
+    let first = &split.steps[0];
+    let _ = writeln!(
+        out,
+        "{:<44} {:>7.3} {:>12.2}",
+        first.cause, first.target_value, first.spillover_unit_hours
+    );
+    let (shares, rest) = split.shares();
+    for (step, (_, part)) in split.steps[1..].iter().zip(shares) {
+        let _ = writeln!(
+            out,
+            "{:<44} {:>7.3} {:>12.2} {}",
+            format!("- {}", step.cause),
+            step.target_value,
+            step.spillover_unit_hours,
+            share(part)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{:<44} {:>7} {:>12} {}",
+        "- the rest",
+        "",
+        "",
+        share(rest)
+    );
+    let bound = &split.bound;
+    let _ = writeln!(
+        out,
+        "{:<44} {:>7.3} {:>12.2}",
+        format!("reactive bound, window {} min", bound.window_minutes),
+        bound.target_value,
+        bound.spillover_unit_hours
+    );
+    for note in &split.unmatched {
+        let _ = writeln!(out, "note: {note}");
+    }
 }
 
 /// Writes `report.json` and `chart.svg` into `dir`.
@@ -730,6 +804,8 @@ pub struct Request {
     pub options: Options,
     /// Also replay each policy over `SWEEP_TARGETS`: the frontier.
     pub sweep: bool,
+    /// Also split the gap to the reactive bound into its causes.
+    pub split: bool,
 }
 
 /// Where the synthetic week starts unless `--start` says otherwise: a Monday.
@@ -874,6 +950,10 @@ pub fn execute(
     let mut outcome = run(target, demand, &options, &mut tick)?;
     if request.sweep {
         outcome.report.frontier = Some(sweep(target, &outcome.demand, &options, &mut tick));
+    }
+    if request.split {
+        outcome.report.split =
+            Some(split::split(target, &outcome.demand, &options).map_err(SimulateError::from)?);
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();

@@ -22,10 +22,22 @@ pub struct Lambda {
     pub requested: u32,
     /// Capacity that serves requests now.
     pub usable: u32,
-    /// An allocation under way: becomes usable at the start of `ready_at`.
-    pub pending: Option<Pending>,
+    /// Allocations under way, oldest first: each becomes usable at the start of its
+    /// `ready_at`. Lambda keeps at most one; [`Allocations::Unrefused`] queues them.
+    pending: Vec<Pending>,
     /// The minute of the last accepted put.
     pub last_change: Option<usize>,
+    allocations: Allocations,
+}
+
+/// Whether a put during an allocation is refused, as Lambda refuses it, or accepted
+/// and allocated on its own: the idealised world of the reactive bound, which
+/// `simulate --split` uses to measure what waiting for an allocation costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Allocations {
+    #[default]
+    OneAtATime,
+    Unrefused,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -44,44 +56,55 @@ pub enum PutOutcome {
 
 impl Lambda {
     pub fn new(initial: u32) -> Self {
+        Self::with(initial, Allocations::OneAtATime)
+    }
+
+    pub fn with(initial: u32, allocations: Allocations) -> Self {
         Self {
             requested: initial,
             usable: initial,
-            pending: None,
+            pending: Vec::new(),
             last_change: None,
+            allocations,
         }
     }
 
-    /// Completes an allocation whose time has come. Call at the start of each minute.
+    /// Completes the allocations whose time has come. Call at the start of each minute.
     pub fn advance(&mut self, minute: usize) {
-        if let Some(pending) = self.pending
-            && minute >= pending.ready_at
-        {
-            self.usable = pending.value;
-            self.pending = None;
+        let ready = self
+            .pending
+            .partition_point(|pending| pending.ready_at <= minute);
+        if let Some(newest) = ready.checked_sub(1) {
+            self.usable = self.pending[newest].value;
+            self.pending.drain(..ready);
         }
     }
 
+    /// Whether a put now would be refused.
     pub fn in_progress(&self) -> bool {
-        self.pending.is_some()
+        self.allocations == Allocations::OneAtATime && !self.pending.is_empty()
     }
 
     /// A larger value is usable only when all of it is allocated, and the old capacity
     /// serves meanwhile; a smaller one takes effect at once.
     pub fn put(&mut self, minute: usize, value: u32) -> PutOutcome {
-        if self.pending.is_some() {
+        if self.in_progress() {
             return PutOutcome::Conflict;
         }
         self.requested = value;
         self.last_change = Some(minute);
+        // A put replaces whatever larger value is still being allocated.
+        self.pending.retain(|pending| pending.value < value);
         if value > self.usable {
-            let added = value - self.usable;
-            let allocation = added.div_ceil(ALLOCATION_PER_MINUTE) as usize;
-            self.pending = Some(Pending {
-                value,
-                ready_at: minute + PREPARATION_MINUTES + allocation,
-            });
+            let ready_at = minute + allocation_minutes(value - self.usable);
+            // Allocations complete in order: a later put is never usable sooner.
+            let ready_at = self
+                .pending
+                .last()
+                .map_or(ready_at, |last| ready_at.max(last.ready_at));
+            self.pending.push(Pending { value, ready_at });
         } else {
+            self.pending.clear();
             self.usable = value;
         }
         PutOutcome::Accepted
@@ -133,5 +156,29 @@ mod tests {
         lambda.advance(3);
         assert_eq!(lambda.put(3, 5), PutOutcome::Accepted);
         assert_eq!(lambda.usable, 5);
+    }
+
+    #[test]
+    fn unrefused_puts_are_allocated_each_on_its_own_and_in_order() {
+        let mut lambda = Lambda::with(10, Allocations::Unrefused);
+        assert_eq!(lambda.put(0, 50), PutOutcome::Accepted);
+        assert!(!lambda.in_progress(), "a put now would not be refused");
+        assert_eq!(lambda.put(1, 60), PutOutcome::Accepted);
+        lambda.advance(3);
+        assert_eq!(lambda.usable, 50, "the first put serves 3 minutes after it");
+        lambda.advance(4);
+        assert_eq!(lambda.usable, 60);
+        // A put below what is being allocated replaces it; below usable, at once.
+        lambda.put(5, 100);
+        lambda.put(6, 80);
+        lambda.advance(8);
+        assert_eq!(lambda.usable, 60, "the 100 was replaced");
+        lambda.advance(9);
+        assert_eq!(lambda.usable, 80);
+        lambda.put(10, 200);
+        lambda.put(11, 20);
+        assert_eq!(lambda.usable, 20);
+        lambda.advance(13);
+        assert_eq!(lambda.usable, 20, "the 200 was withdrawn");
     }
 }
