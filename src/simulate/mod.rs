@@ -325,6 +325,17 @@ impl BoundsTimeline {
     fn first(&self) -> &Bounds {
         &self.segments[0].1
     }
+
+    /// The bounds in force at each of the first `minutes` minutes.
+    fn per_minute(&self, minutes: usize) -> impl Iterator<Item = &Bounds> {
+        let mut segment = 0;
+        (0..minutes).map(move |minute| {
+            while segment + 1 < self.segments.len() && self.segments[segment + 1].0 <= minute {
+                segment += 1;
+            }
+            &self.segments[segment].1
+        })
+    }
 }
 
 /// Replays `policy` over `demand`.
@@ -342,11 +353,7 @@ pub fn replay(
     let mut usable = Vec::with_capacity(minutes);
     let mut requested = Vec::with_capacity(minutes);
     let (mut puts, mut conflicts) = (0, 0);
-    let mut segment = 0;
-    for minute in 0..minutes {
-        while segment + 1 < timeline.segments.len() && timeline.segments[segment + 1].0 <= minute {
-            segment += 1;
-        }
+    for (minute, bounds) in timeline.per_minute(minutes).enumerate() {
         lambda.advance(minute);
         let world = World {
             minute,
@@ -356,7 +363,7 @@ pub fn replay(
             demand: &demand.concurrency,
             usable_history: &usable,
             metric_lag: options.metric_lag,
-            bounds: &timeline.segments[segment].1,
+            bounds,
         };
         if let Some(value) = policy.act(&world) {
             match lambda.put(minute, value) {

@@ -34,7 +34,7 @@ use serde::Serialize;
 
 use super::model::{Allocations, allocation_minutes};
 use super::policies::PcAutoscaler;
-use super::{BoundsTimeline, Demand, Options, replay};
+use super::{AS_WRITTEN, BoundsTimeline, Demand, Options, replay, summarize};
 use crate::config::{ForecastMode, MetricKind, TargetConfig};
 use crate::policy::cadence::Cadence;
 
@@ -180,12 +180,13 @@ pub fn split(
     demand: &Demand,
     options: &Options,
 ) -> Result<Split, NotConcurrency> {
-    let Some(tracking) = &target.tracking else {
+    let Some(tracking) = target
+        .tracking
+        .as_ref()
+        .filter(|tracking| !matches!(tracking.metric, MetricKind::Custom(_)))
+    else {
         return Err(NotConcurrency(target.name.to_string()));
     };
-    if matches!(tracking.metric, MetricKind::Custom(_)) {
-        return Err(NotConcurrency(target.name.to_string()));
-    }
     let timeline = BoundsTimeline::new(target, demand);
     let (spill, goal) = replay_ours(target, options, demand, &timeline);
     let mut steps = vec![LadderStep {
@@ -228,16 +229,10 @@ fn replay_ours(
     demand: &Demand,
     timeline: &BoundsTimeline,
 ) -> (f64, f64) {
-    let mut policy = PcAutoscaler::new(super::AS_WRITTEN, config.clone(), options.cadence);
+    let mut policy = PcAutoscaler::new(AS_WRITTEN, config.clone(), options.cadence);
     let played = replay(&mut policy, demand, timeline, options);
-    let spill: f64 = demand
-        .concurrency
-        .iter()
-        .zip(&played.usable)
-        .map(|(need, usable)| (need - f64::from(*usable)).max(0.0))
-        .sum();
-    let provisioned: f64 = played.requested.iter().map(|value| f64::from(*value)).sum();
-    (spill / 60.0, provisioned / 60.0)
+    let result = summarize(AS_WRITTEN, None, demand, &played, options);
+    (result.spillover_unit_hours, result.provisioned_unit_hours)
 }
 
 /// What no target value up to 1 could replay at the goal's cost, said plainly.
@@ -297,16 +292,10 @@ fn bound(
     goal: f64,
 ) -> ReactiveBound {
     let need = &demand.concurrency;
-    let mut floors = Vec::with_capacity(need.len());
-    let mut ceilings = Vec::with_capacity(need.len());
-    let mut segment = 0;
-    for minute in 0..need.len() {
-        while segment + 1 < timeline.segments.len() && timeline.segments[segment + 1].0 <= minute {
-            segment += 1;
-        }
-        floors.push(timeline.segments[segment].1.min);
-        ceilings.push(timeline.segments[segment].1.max);
-    }
+    let (floors, ceilings): (Vec<u32>, Vec<u32>) = timeline
+        .per_minute(need.len())
+        .map(|bounds| (bounds.min, bounds.max))
+        .unzip();
     let lag = metric_lag + allocation_minutes(1);
     BOUND_WINDOWS
         .iter()
