@@ -35,6 +35,7 @@ const TIMING: Timing = Timing {
     lease: Duration::from_secs(15),
     renew_every: Duration::from_secs(5),
     interval: Duration::from_secs(1),
+    spread: false,
 };
 
 fn from_env<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -118,6 +119,7 @@ const SURGE_TIMING: Timing = Timing {
     lease: Duration::from_secs(15),
     renew_every: Duration::from_secs(5),
     interval: Duration::from_secs(20),
+    spread: false,
 };
 
 /// 100 targets surge as the leader is killed; how long after the kill the new leader

@@ -59,6 +59,19 @@ fn main() -> ExitCode {
             }
         }),
         Command::Override { action } => override_command(action),
+        Command::Leases { config } => with_config(&config, |config| {
+            let now = pc_autoscaler::clock::Clock::System.now();
+            match runtime().block_on(pc_autoscaler::cli::leases::report(&config, now)) {
+                Ok(report) => {
+                    emit(&report);
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
         Command::Status { url, target, last } => {
             match pc_autoscaler::cli::status::report(&url, target.as_deref(), last) {
                 Ok(report) => {

@@ -357,6 +357,29 @@ fn check_names_the_lease_and_the_iam_actions_it_needs() {
 }
 
 #[test]
+fn check_explains_spread_leases_for_the_configs_shards() {
+    let accounts = "[[account]]\nname = \"shop\"\nrole_arn = \"arn:aws:iam::111111111111:role/pc\"\nregions = [\"us-east-1\", \"eu-west-1\"]\n";
+    let targets = ["us-east-1", "eu-west-1"]
+        .map(|region| format!("[[target]]\nfunction = \"f\"\nqualifier = \"live\"\naccount = \"shop\"\nregion = \"{region}\"\nmin = 1\nmax = 10\n"))
+        .concat();
+    let (_dir, path) = write_config(
+        "spread.toml",
+        &format!("[leader]\ntable = \"pc-locks\"\nspread = true\n{accounts}{targets}"),
+    );
+    let output = run(&["check", "--config", path.to_str().expect("utf-8 path")]);
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        stdout.contains("a lease per shard in DynamoDB table `pc-locks`")
+            && stdout.contains(
+                "2 item(s) `pc-autoscaler@shop/us-east-1`, `pc-autoscaler@shop/eu-west-1`"
+            )
+            && stdout.contains("each copy acts only on the shards it holds"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn check_says_what_the_budget_allows_and_names_the_budget_that_would_meet_the_period() {
     let targets: String = (0..1_000)
         .map(|index| {

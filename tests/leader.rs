@@ -20,6 +20,7 @@ const TIMING: Timing = Timing {
     lease: LEASE,
     renew_every: RENEW_EVERY,
     interval: INTERVAL,
+    spread: false,
 };
 
 fn three(

@@ -3,7 +3,11 @@
 //!
 //! Item: `id` (S, the lease name), `owner` (S, absent once released), `version` (S,
 //! random on every write), `epoch` (N, the fencing token), `renewed_at` (S, the
-//! writer's wall clock, for people reading the table; nothing reads it back).
+//! writer's wall clock, for people reading the table; nothing reads it back), and,
+//! while another copy asks for the lease, `asked_by` (S) and `asked_holding` (N, how
+//! many leases the asker held), removed by the holder's next renew. Spread leases
+//! (`[leader] spread`) are one such item per shard, `NAME@shard` (`NAME@base` for the
+//! base account's shard).
 //!
 //! Requests go out once, with SDK retries off: the elector owns retrying, because only
 //! it knows how much of the lease is left. A failed condition is an answer (`false`),
@@ -29,14 +33,14 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
     ScalarAttributeType,
 };
 
 use super::AwsError;
 use crate::clock::Clock;
 use crate::config::{AwsSettings, LeaderSettings};
-use crate::leader::{Expected, LeaderElection, LeaseError, LeaseRecord};
+use crate::leader::{Ask, Expected, LeaderElection, LeaseError, LeaseRecord, Renewal};
 
 /// The IAM actions the lease needs on its table, and `CREATE_TABLE_ACTIONS` with
 /// `create_table = true` (a table still being created answers "not found" for a few
@@ -54,6 +58,18 @@ pub struct DynamoLease {
     name: String,
     create_table: bool,
     clock: Clock,
+}
+
+impl Clone for DynamoLease {
+    fn clone(&self) -> Self {
+        Self {
+            client: self.client.clone(),
+            table: self.table.clone(),
+            name: self.name.clone(),
+            create_table: self.create_table,
+            clock: self.clock,
+        }
+    }
 }
 
 impl DynamoLease {
@@ -96,15 +112,15 @@ impl DynamoLease {
         AttributeValue::S(self.clock.now().to_rfc3339())
     }
 
-    /// Applies `update` (which sets `:next` as the version) if the item is still
-    /// `owner`'s at `current`.
+    /// Applies `update` (which sets `:next` as the version and removes a request) if
+    /// the item is still `owner`'s at `current`; the request it removed is answered.
     async fn update_held(
         &self,
         owner: &str,
         current: &str,
         next: &str,
         update: &str,
-    ) -> Result<bool, LeaseError> {
+    ) -> Result<Renewal, LeaseError> {
         let result = self
             .client
             .update_item()
@@ -118,9 +134,18 @@ impl DynamoLease {
             .expression_attribute_values(":now", self.now_text())
             .expression_attribute_values(":current", AttributeValue::S(current.to_owned()))
             .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        conditional(result.map(|_| ()))
+        match result {
+            Ok(output) => Ok(Renewal::Kept {
+                asked: output.attributes().and_then(ask_from),
+            }),
+            Err(error) if error.code() == Some("ConditionalCheckFailedException") => {
+                Ok(Renewal::Lost)
+            }
+            Err(error) => Err(map_error(error)),
+        }
     }
 }
 
@@ -162,7 +187,40 @@ fn record_from(item: &HashMap<String, AttributeValue>) -> Result<LeaseRecord, Le
         owner: text("owner"),
         version,
         epoch,
+        asked: ask_from(item),
     })
+}
+
+fn ask_from(item: &HashMap<String, AttributeValue>) -> Option<Ask> {
+    let by = item.get("asked_by")?.as_s().ok()?.clone();
+    let holding = item.get("asked_holding")?.as_n().ok()?.parse().ok()?;
+    Some(Ask { by, holding })
+}
+
+impl DynamoLease {
+    /// The record, consistently read, and its `renewed_at` (the holder's wall clock)
+    /// for people: the `leases` command prints it, nothing that judges a lease reads it.
+    pub async fn read_for_people(
+        &self,
+    ) -> Result<Option<(LeaseRecord, Option<String>)>, LeaseError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", self.key())
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(map_error)?;
+        let Some(item) = output.item() else {
+            return Ok(None);
+        };
+        let renewed_at = item
+            .get("renewed_at")
+            .and_then(|value| value.as_s().ok())
+            .cloned();
+        Ok(Some((record_from(item)?, renewed_at)))
+    }
 }
 
 impl LeaderElection for DynamoLease {
@@ -198,16 +256,8 @@ impl LeaderElection for DynamoLease {
     }
 
     async fn read(&self) -> Result<Option<LeaseRecord>, LeaseError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("id", self.key())
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(map_error)?;
-        output.item().map(record_from).transpose()
+        let found = self.read_for_people().await?;
+        Ok(found.map(|(record, _)| record))
     }
 
     async fn acquire(&self, record: &LeaseRecord, expected: &Expected) -> Result<bool, LeaseError> {
@@ -232,24 +282,50 @@ impl LeaderElection for DynamoLease {
         conditional(request.send().await.map(|_| ()))
     }
 
-    async fn renew(&self, owner: &str, current: &str, next: &str) -> Result<bool, LeaseError> {
+    async fn renew(&self, owner: &str, current: &str, next: &str) -> Result<Renewal, LeaseError> {
         self.update_held(
             owner,
             current,
             next,
-            "SET #version = :next, renewed_at = :now",
+            "SET #version = :next, renewed_at = :now REMOVE asked_by, asked_holding",
         )
         .await
     }
 
     async fn release(&self, owner: &str, current: &str, next: &str) -> Result<bool, LeaseError> {
-        self.update_held(
-            owner,
-            current,
-            next,
-            "SET #version = :next, renewed_at = :now REMOVE #owner",
-        )
-        .await
+        let released = self
+            .update_held(
+                owner,
+                current,
+                next,
+                "SET #version = :next, renewed_at = :now REMOVE #owner, asked_by, asked_holding",
+            )
+            .await?;
+        Ok(released != Renewal::Lost)
+    }
+
+    async fn ask(&self, owner: &str, ask: &Ask) -> Result<bool, LeaseError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", self.key())
+            .update_expression("SET asked_by = :by, asked_holding = :holding")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(":by", AttributeValue::S(ask.by.clone()))
+            .expression_attribute_values(":holding", AttributeValue::N(ask.holding.to_string()))
+            .send()
+            .await;
+        conditional(result.map(|_| ()))
+    }
+
+    fn named(&self, name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            ..self.clone()
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use crate::aws::{
 use crate::clock::Clock;
 use crate::config::AwsSettings;
 use crate::config::LeaderSettings;
-use crate::leader::{Expected, LeaderElection, LeaseError, LeaseRecord};
+use crate::leader::{Ask, Expected, LeaderElection, LeaseError, LeaseRecord, Renewal};
 use crate::policy::{AllocationStatus, Datapoint};
 
 /// One request, as the fake saw it.
@@ -632,20 +632,25 @@ impl Connect for MemoryAws {
     }
 }
 
-/// One lease record shared by every clone, with DynamoDB's conditional semantics, and
-/// a switch that makes it unreachable. Cloning shares the record, not the switch's
-/// copy: give each copy of the daemon its own [`MemoryLease::reach`] to cut it alone.
+type SharedRecord = Arc<Mutex<Option<LeaseRecord>>>;
+
+/// Lease records by name, shared by every clone, with DynamoDB's conditional
+/// semantics, and a switch that makes them unreachable. Cloning shares the records,
+/// not the switch's copy: give each copy of the daemon its own [`MemoryLease::reach`]
+/// to cut it alone. [`LeaderElection::named`] gives the same switch on another record.
 #[derive(Clone, Default)]
 pub struct MemoryLease {
-    record: Arc<Mutex<Option<LeaseRecord>>>,
+    record: SharedRecord,
+    named: Arc<Mutex<HashMap<String, SharedRecord>>>,
     cut: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl MemoryLease {
-    /// The same record behind a switch of its own.
+    /// The same records behind a switch of its own.
     pub fn reach(&self) -> Self {
         Self {
             record: self.record.clone(),
+            named: self.named.clone(),
             cut: Arc::default(),
         }
     }
@@ -667,24 +672,26 @@ impl MemoryLease {
     }
 
     /// Sets the version to `next` and the owner to `new_owner` if the record is still
-    /// `owner`'s at `current`; the epoch stays.
+    /// `owner`'s at `current`; the epoch stays, a request is cleared and answered.
     fn update(
         &self,
         owner: &str,
         current: &str,
         next: &str,
         new_owner: Option<&str>,
-    ) -> Result<bool, LeaseError> {
+    ) -> Result<Renewal, LeaseError> {
         let mut record = self.open()?;
         let Some(held) = record
             .as_mut()
             .filter(|record| record.version == current && record.owner.as_deref() == Some(owner))
         else {
-            return Ok(false);
+            return Ok(Renewal::Lost);
         };
         held.version = next.to_owned();
         held.owner = new_owner.map(str::to_owned);
-        Ok(true)
+        Ok(Renewal::Kept {
+            asked: held.asked.take(),
+        })
     }
 }
 
@@ -710,12 +717,38 @@ impl LeaderElection for MemoryLease {
         Ok(holds)
     }
 
-    async fn renew(&self, owner: &str, current: &str, next: &str) -> Result<bool, LeaseError> {
+    async fn renew(&self, owner: &str, current: &str, next: &str) -> Result<Renewal, LeaseError> {
         self.update(owner, current, next, Some(owner))
     }
 
     async fn release(&self, owner: &str, current: &str, next: &str) -> Result<bool, LeaseError> {
-        self.update(owner, current, next, None)
+        Ok(self.update(owner, current, next, None)? != Renewal::Lost)
+    }
+
+    async fn ask(&self, owner: &str, ask: &Ask) -> Result<bool, LeaseError> {
+        let mut record = self.open()?;
+        match record
+            .as_mut()
+            .filter(|record| record.owner.as_deref() == Some(owner))
+        {
+            Some(held) => {
+                held.asked = Some(ask.clone());
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn named(&self, name: &str) -> Self {
+        let record = lock(&self.named)
+            .entry(name.to_owned())
+            .or_default()
+            .clone();
+        Self {
+            record,
+            named: self.named.clone(),
+            cut: self.cut.clone(),
+        }
     }
 }
 

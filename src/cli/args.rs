@@ -95,6 +95,13 @@ pub enum Command {
         #[command(subcommand)]
         action: OverrideAction,
     },
+    /// Read the lease table once: who holds each lease (each shard's with `[leader]
+    /// spread`), at which epoch, and how long ago it was renewed.
+    Leases {
+        /// The configuration file.
+        #[arg(long, env = "PC_AUTOSCALER_CONFIG")]
+        config: PathBuf,
+    },
     /// Ask a running daemon what each target has, wants and why, and what it changed.
     Status {
         /// The daemon's HTTP address (`daemon.listen`).

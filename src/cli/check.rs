@@ -44,7 +44,7 @@ pub fn render(config: &Config, now: DateTime<Utc>) -> String {
         let _ = writeln!(out, "{line}");
     }
     if let Some(leader) = &config.leader {
-        render_leader(&mut out, leader);
+        render_leader(&mut out, leader, &config.shards());
     }
     render_state(&mut out, config);
     render_fleet(&mut out, config);
@@ -403,16 +403,39 @@ fleet: {} shard{} (an account and Region each, with its own budget)",
 }
 
 /// The lease, and the IAM actions it needs beside those of `config/iam-policy.json`.
-fn render_leader(out: &mut String, leader: &LeaderSettings) {
-    let _ = writeln!(
-        out,
-        "\nleader election: DynamoDB table `{}` (hash key `id`, a string), lease item `{}`; lease {}, renewed every {}, writes only within {} of a renew",
-        leader.table,
-        Printable(&leader.name),
+fn render_leader(out: &mut String, leader: &LeaderSettings, shards: &[crate::config::ShardKey]) {
+    let timing = format!(
+        "lease {}, renewed every {}, writes only within {} of a renew",
         humantime::format_duration(leader.lease),
         humantime::format_duration(leader.renew_every),
         humantime::format_duration(leader.write_window()),
     );
+    if leader.spread {
+        let names: Vec<String> = shards
+            .iter()
+            .map(|shard| crate::leader::spread::lease_name(&leader.name, shard))
+            .collect();
+        let _ = writeln!(
+            out,
+            "\nleader election, spread: a lease per shard in DynamoDB table `{}` (hash key `id`, a string), {} item(s) `{}`; {timing}",
+            leader.table,
+            shards.len(),
+            Printable(&names.join("`, `")),
+        );
+        let _ = writeln!(
+            out,
+            "  each copy acts only on the shards it holds; with N copies alive each holds {} shard(s) over N, rounded up or down; a copy that joins is handed one shard a balancing cycle ({}) until it has its share; a copy stopped with SIGTERM hands its shards over at once",
+            shards.len(),
+            humantime::format_duration(leader.lease),
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "\nleader election: DynamoDB table `{}` (hash key `id`, a string), lease item `{}`; {timing}",
+            leader.table,
+            Printable(&leader.name),
+        );
+    }
     let mut actions: Vec<&str> = dynamodb::LEASE_ACTIONS.to_vec();
     if leader.create_table {
         actions.extend(dynamodb::CREATE_TABLE_ACTIONS);

@@ -10,6 +10,7 @@
 pub mod args;
 pub mod audit;
 pub mod check;
+pub mod leases;
 pub mod manual;
 pub mod migrate;
 pub mod once;

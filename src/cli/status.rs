@@ -141,6 +141,7 @@ pub fn report(url: &str, target: Option<&str>, last: usize) -> Result<String, St
     let mut statuses: Vec<TargetStatus> = Vec::new();
     let mut offset = 0;
     let mut bill = None;
+    let mut held = None;
     loop {
         let path = format!("/status?{query}offset={offset}");
         let body = get(url, &path)?;
@@ -152,6 +153,13 @@ pub fn report(url: &str, target: Option<&str>, last: usize) -> Result<String, St
             &path,
             &body,
             "cloudwatch",
+        )?);
+        // Only with spread leases (and older daemons do not say it).
+        held = held.or(field::<Option<Vec<String>>>(
+            url,
+            &path,
+            &body,
+            "shards_held",
         )?);
         statuses.extend(page);
         match next {
@@ -165,6 +173,21 @@ pub fn report(url: &str, target: Option<&str>, last: usize) -> Result<String, St
     let mut out = render(&statuses, &activities);
     if let Some(bill) = bill {
         out.push_str(&render_bill(&bill));
+    }
+    if let Some(held) = held {
+        let held: Vec<String> = held
+            .iter()
+            .map(|shard| Printable(shard).to_string())
+            .collect();
+        let _ = writeln!(
+            out,
+            "\nShards this copy holds ([leader] spread): {}",
+            if held.is_empty() {
+                "none".to_owned()
+            } else {
+                held.join(", ")
+            }
+        );
     }
     Ok(out)
 }

@@ -225,6 +225,7 @@ keys! {
     EVENTS_BUS: "events.bus", text(Some("default")), "The EventBridge bus every activity is also sent to (a name or an ARN); without `[events]` none is sent.";
     EVENTS_ENDPOINT_URL: "events.endpoint_url", text(None), "EventBridge's endpoint (emulators, tests); an http:// or https:// URL.";
     EVENTS_QUEUE: "events.queue", count(Some(10_000), 10, 1_000_000), "Events waiting to be sent at most; past it the oldest is dropped and counted.";
+    LEADER_SPREAD: "leader.spread", KeyKind::Flag { default: false }, "A lease per shard, spread over the copies: each copy acts on the shards it holds, and the shards are balanced among the live copies. Off: one copy leads every shard.";
     LEADER_IDENTITY: "leader.identity", text(None), "This copy's name in the lease; default the hostname and process id.";
     ACCOUNT_NAME: "account.name", text(None), "A short name for targets and labels: 1 to 32 letters, digits, `-` and `_` (required).";
     ACCOUNT_ROLE_ARN: "account.role_arn", text(None), "The role assumed from the base credentials (`arn:PARTITION:iam::ACCOUNT:role/NAME`, required); refreshed before it expires.";

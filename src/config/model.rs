@@ -381,6 +381,8 @@ pub struct LeaderSettings {
     /// Who this copy is in the lease; `None`: hostname and process id, filled in by
     /// the runtime (the config reads no environment).
     pub identity: Option<String>,
+    /// A lease per shard, spread over the copies, rather than one for every shard.
+    pub spread: bool,
 }
 
 impl LeaderSettings {

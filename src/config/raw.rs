@@ -72,6 +72,7 @@ pub struct RawLeader {
     pub lease: Option<Spanned<String>>,
     pub renew_every: Option<Spanned<String>>,
     pub identity: Option<Spanned<String>>,
+    pub spread: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -195,6 +195,7 @@ pub fn leader(
         lease,
         renew_every,
         identity,
+        spread: raw.spread.unwrap_or(false),
     })
 }
 

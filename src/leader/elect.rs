@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::config::LeaderSettings;
 use crate::leader::{
-    AfterFailure, Fence, LeaderElection, LeaseError, LeaseRecord, Tenure, Verdict, Watch,
+    AfterFailure, Fence, LeaderElection, LeaseError, LeaseRecord, Renewal, Tenure, Verdict, Watch,
     new_version,
 };
 
@@ -185,6 +185,7 @@ impl<L: LeaderElection> ElectorTask<L> {
             owner: Some(self.identity.clone()),
             version: new_version(),
             epoch,
+            asked: None,
         };
         let sent = Instant::now();
         match self.backend.acquire(&record, &expected).await {
@@ -232,7 +233,8 @@ impl<L: LeaderElection> ElectorTask<L> {
             .renew(&self.identity, &tenure.version, &next_version)
             .await
         {
-            Ok(true) => {
+            // The single lease is never asked for: there is nothing to balance.
+            Ok(Renewal::Kept { .. }) => {
                 self.reachable.store(true, Ordering::Relaxed);
                 tenure.version = next_version;
                 tenure.renewed = sent;
@@ -241,7 +243,7 @@ impl<L: LeaderElection> ElectorTask<L> {
                 self.tenure = Some(tenure);
                 due
             }
-            Ok(false) => {
+            Ok(Renewal::Lost) => {
                 self.reachable.store(true, Ordering::Relaxed);
                 self.step_down(tenure.epoch, "the lease was taken by another copy");
                 Instant::now()
@@ -329,6 +331,7 @@ mod tests {
             lease: Duration::from_secs(15),
             renew_every: Duration::from_secs(5),
             identity: None,
+            spread: false,
         }
     }
 

@@ -5,7 +5,7 @@
 //! was renewed; the fence only answers "is that younger than the window now?".
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -24,6 +24,24 @@ struct Inner {
     epoch: AtomicU64,
     /// Nanoseconds after `origin` at which the last successful renew was sent.
     renewed_ns: AtomicU64,
+    /// Writes let through and not yet answered: a lease handed over is released only
+    /// once none is left on the wire.
+    in_flight: AtomicUsize,
+}
+
+/// A write let through the fence, on the wire until dropped.
+#[derive(Debug)]
+pub struct Passed {
+    inner: Option<Arc<Inner>>,
+    pub epoch: u64,
+}
+
+impl Drop for Passed {
+    fn drop(&mut self) {
+        if let Some(inner) = &self.inner {
+            inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 impl Fence {
@@ -41,6 +59,7 @@ impl Fence {
                 leader: AtomicBool::new(false),
                 epoch: AtomicU64::new(0),
                 renewed_ns: AtomicU64::new(0),
+                in_flight: AtomicUsize::new(0),
             })),
         }
     }
@@ -80,6 +99,33 @@ impl Fence {
         }
     }
 
+    /// Lets a write through while the lease is fresh, counting it on the wire until
+    /// the answer drops it; `Err(epoch)` when the lease is not fresh.
+    pub fn enter(&self) -> Result<Passed, u64> {
+        let Some(inner) = &self.inner else {
+            return Ok(Passed {
+                inner: None,
+                epoch: 0,
+            });
+        };
+        // Counted before the check: a release that sees none on the wire after the
+        // fence closed cannot miss a write that passed.
+        inner.in_flight.fetch_add(1, Ordering::SeqCst);
+        let mut passed = Passed {
+            inner: Some(inner.clone()),
+            epoch: 0,
+        };
+        passed.epoch = self.check()?;
+        Ok(passed)
+    }
+
+    /// Writes let through and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.inner
+            .as_ref()
+            .map_or(0, |inner| inner.in_flight.load(Ordering::SeqCst))
+    }
+
     /// The epoch of the current or last tenure; 0 without an election.
     pub fn epoch(&self) -> u64 {
         self.inner
@@ -106,5 +152,19 @@ mod tests {
         fence.close();
         assert_eq!(fence.check(), Err(3));
         assert_eq!(Fence::open().check(), Ok(0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_let_through_counts_as_in_flight_until_its_answer() {
+        let fence = Fence::closed(Duration::from_secs(5));
+        assert!(fence.enter().is_err());
+        assert_eq!(fence.in_flight(), 0, "a refused write is not on the wire");
+        fence.renewed(2, Instant::now());
+        let passed = fence.enter().expect("a fresh lease lets a write through");
+        assert_eq!(passed.epoch, 2);
+        fence.close();
+        assert_eq!(fence.in_flight(), 1);
+        drop(passed);
+        assert_eq!(fence.in_flight(), 0);
     }
 }

@@ -15,8 +15,10 @@
 //!
 //! This module must not know about Lambda, the daemon loop or a particular backend.
 
+pub mod balance;
 pub mod elect;
 pub mod fence;
+pub mod spread;
 
 use std::future::Future;
 use std::time::Duration;
@@ -34,6 +36,28 @@ pub struct LeaseRecord {
     pub version: String,
     /// The fencing token: one more on every change of holder, never reused.
     pub epoch: u64,
+    /// A copy's request for this lease, when leases are spread over copies
+    /// ([`spread`]); cleared by the holder's next renew.
+    pub asked: Option<Ask>,
+}
+
+/// A copy with few leases asks the holder of one for it; the holder decides
+/// ([`balance::grants`]). Asking never changes the version, so it never looks like a
+/// renew and never takes anything by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ask {
+    pub by: String,
+    /// How many leases the asking copy held when it asked.
+    pub holding: usize,
+}
+
+/// The answer to a renew.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Renewal {
+    /// The lease is no longer this copy's at the version it knew.
+    Lost,
+    /// Renewed; with the request that was waiting on it, if any.
+    Kept { asked: Option<Ask> },
 }
 
 /// What a conditional write of the lease expects to find.
@@ -73,13 +97,14 @@ pub trait LeaderElection: Send + Sync + 'static {
         record: &LeaseRecord,
         expected: &Expected,
     ) -> impl Future<Output = Result<bool, LeaseError>> + Send;
-    /// Sets a new version if the item is still `owner`'s at `current`.
+    /// Sets a new version if the item is still `owner`'s at `current`, and clears a
+    /// request waiting on it, which the answer carries.
     fn renew(
         &self,
         owner: &str,
         current: &str,
         next: &str,
-    ) -> impl Future<Output = Result<bool, LeaseError>> + Send;
+    ) -> impl Future<Output = Result<Renewal, LeaseError>> + Send;
     /// Gives the lease up if it is still `owner`'s at `current`: the owner is removed
     /// and the epoch kept, so the next holder's epoch is still one more.
     fn release(
@@ -88,6 +113,13 @@ pub trait LeaderElection: Send + Sync + 'static {
         current: &str,
         next: &str,
     ) -> impl Future<Output = Result<bool, LeaseError>> + Send;
+    /// Leaves `ask` on the lease if it is still `owner`'s; the version is kept.
+    fn ask(&self, owner: &str, ask: &Ask) -> impl Future<Output = Result<bool, LeaseError>> + Send;
+    /// The same store, for the lease called `name`: one per shard when leases are
+    /// spread.
+    fn named(&self, name: &str) -> Self
+    where
+        Self: Sized;
 }
 
 /// A fresh random version for a write of the record.
@@ -143,8 +175,9 @@ impl Watch {
                 now
             }
         };
+        // Still watched after the verdict: a copy that does not take it at once (the
+        // spread elector, over its share) finds it abandoned at the next read too.
         if now.duration_since(since) >= lease {
-            self.seen = None;
             take
         } else {
             Verdict::Wait {
@@ -216,6 +249,7 @@ mod tests {
             owner: Some("other".into()),
             version: version.into(),
             epoch,
+            asked: None,
         }
     }
 
@@ -238,6 +272,7 @@ mod tests {
             owner: None,
             version: "v".into(),
             epoch: 7,
+            asked: None,
         };
         assert_eq!(
             watch.observe(Some(&released), Instant::now(), LEASE),

@@ -10,14 +10,17 @@
 //! What it must not do: know the runtime, keep a per-target vector in the registry, or
 //! let a label take an unbounded value.
 
+pub mod leases;
 pub mod per_target;
 pub mod reference;
 
 pub use per_target::{Decided, FAMILIES, TargetRows, TargetSample};
 
+pub use leases::{LeaderFamilies, LeaseGauges, SpreadGauges};
+
 use prometheus::{
-    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use std::future::Future;
@@ -29,7 +32,6 @@ use chrono::{DateTime, Utc};
 use crate::aws::{
     AwsError, FunctionConfigs, LambdaApi, MetricQuery, MetricsApi, MetricsBatch, ProvisionedConfig,
 };
-use crate::leader::elect::LeaseReport;
 
 /// Every metric the daemon exports.
 pub struct Metrics {
@@ -136,78 +138,6 @@ impl BudgetFamilies {
                 "The control-plane budget's rate in force: daemon.control_plane_budget, or less for a while after a throttle.",
             ),
         }
-    }
-}
-
-/// The leader lease's families; each carries this copy's identity.
-pub struct LeaderFamilies {
-    pub role: IntGaugeVec,
-    pub epoch: IntGaugeVec,
-    pub lease_age: GaugeVec,
-    pub transitions: IntCounterVec,
-}
-
-impl LeaderFamilies {
-    fn new() -> Self {
-        let opts = |name, help| Opts::new(name, help);
-        Self {
-            role: unregistered(IntGaugeVec::new(
-                opts(
-                    "pc_autoscaler_leader",
-                    "1 while this copy holds the leader lease and acts, 0 while it stands by (only with [leader]).",
-                ),
-                &["identity"],
-            )),
-            epoch: unregistered(IntGaugeVec::new(
-                opts(
-                    "pc_autoscaler_leader_epoch",
-                    "The fencing epoch of the lease this copy holds or last held; every change of leader adds one.",
-                ),
-                &["identity"],
-            )),
-            lease_age: unregistered(GaugeVec::new(
-                opts(
-                    "pc_autoscaler_leader_lease_age_seconds",
-                    "On the leader, time since its last successful renew was sent; on a standby, how long the lease has stood unchanged as this copy watched it. Own monotonic clock.",
-                ),
-                &["identity"],
-            )),
-            transitions: unregistered(IntCounterVec::new(
-                opts(
-                    "pc_autoscaler_leader_transitions_total",
-                    "Changes of this copy's role, by the role it took (leader, standby).",
-                ),
-                &["identity", "role"],
-            )),
-        }
-    }
-}
-
-/// One copy's series of the leader families, as the elector reports to them.
-pub struct LeaseGauges {
-    role: IntGauge,
-    epoch: IntGauge,
-    lease_age: Gauge,
-    to_leader: IntCounter,
-    to_standby: IntCounter,
-}
-
-impl LeaseReport for LeaseGauges {
-    fn took(&self, epoch: u64) {
-        self.role.set(1);
-        self.epoch.set(i64::try_from(epoch).unwrap_or(i64::MAX));
-        self.to_leader.inc();
-    }
-
-    fn stood_by(&self, stepped_down: bool) {
-        self.role.set(0);
-        if stepped_down {
-            self.to_standby.inc();
-        }
-    }
-
-    fn lease_age(&self, age: Duration) {
-        self.lease_age.set(age.as_secs_f64());
     }
 }
 
@@ -322,7 +252,7 @@ fn zeros<P: prometheus::core::MetricVecBuilder>(
     family
 }
 
-fn unregistered<T>(metric: Result<T, prometheus::Error>) -> T {
+pub(crate) fn unregistered<T>(metric: Result<T, prometheus::Error>) -> T {
     metric.expect("metric names and labels are valid constants")
 }
 
@@ -433,30 +363,6 @@ impl Metrics {
             leader: LeaderFamilies::new(),
             registry,
         }
-    }
-
-    /// Registers the leader families, with `identity`'s series (only with `[leader]`),
-    /// and returns where the elector reports to them.
-    pub fn register_leader(&self, identity: &str) -> LeaseGauges {
-        let leader = &self.leader;
-        for family in [
-            Box::new(leader.role.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(leader.epoch.clone()),
-            Box::new(leader.lease_age.clone()),
-            Box::new(leader.transitions.clone()),
-        ] {
-            // Registered once per process; a second elector would find them there.
-            let _ = self.registry.register(family);
-        }
-        let gauges = LeaseGauges {
-            role: leader.role.with_label_values(&[identity]),
-            epoch: leader.epoch.with_label_values(&[identity]),
-            lease_age: leader.lease_age.with_label_values(&[identity]),
-            to_leader: leader.transitions.with_label_values(&[identity, "leader"]),
-            to_standby: leader.transitions.with_label_values(&[identity, "standby"]),
-        };
-        gauges.role.set(0);
-        gauges
     }
 
     /// Appends the registry's families in the text exposition format. The registry

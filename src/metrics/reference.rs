@@ -48,10 +48,12 @@ impl TargetRows for Example {
     }
 }
 
-/// Every family a daemon with `[leader]` and a fleet exports, as a Markdown table.
+/// Every family a daemon with `[leader]` (spread or not) and a fleet exports, as a
+/// Markdown table.
 pub fn markdown() -> String {
     let metrics = Metrics::new();
     let _ = metrics.register_leader("copy-a");
+    let _ = metrics.register_spread("copy-a", &crate::config::Config::without_targets());
     let shard = ["base", "us-east-1"];
     metrics.shards.ready.with_label_values(&shard).set(1);
     metrics

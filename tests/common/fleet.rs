@@ -19,6 +19,8 @@ pub struct Timing {
     pub renew_every: Duration,
     /// `daemon.interval`.
     pub interval: Duration,
+    /// `leader.spread`: a lease per shard.
+    pub spread: bool,
 }
 
 pub struct Replica {
@@ -44,6 +46,36 @@ pub struct Fleet {
     pub endpoint: Endpoint,
     pub copies: Vec<Replica>,
     pub moto: Moto,
+    timing: Timing,
+}
+
+/// A copy of `spec` behind its own proxy to `moto`.
+fn replica(endpoint: &Endpoint, moto: &Moto, timing: Timing, spec: &Spec<'_>) -> Replica {
+    let proxy = Proxy::start(&moto.url);
+    let port = free_port();
+    let settings = format!(
+        "{}\n{}\n[leader]\nbackend = \"dynamodb\"\ntable = \"pc-autoscaler-lease\"\ncreate_table = true\n\
+         endpoint_url = \"{}\"\nlease = \"{}ms\"\nrenew_every = \"{}ms\"\nidentity = \"{}\"\nspread = {}\n",
+        daemon_settings(port, &format!("{}ms", timing.interval.as_millis())),
+        spec.settings,
+        proxy.url,
+        timing.lease.as_millis(),
+        timing.renew_every.as_millis(),
+        spec.name,
+        timing.spread,
+    );
+    let (dir, config) = aws_config(&endpoint.url, &settings, &spec.targets);
+    let address = format!("127.0.0.1:{port}");
+    let args: Vec<String> = spec.args.iter().map(|arg| (*arg).to_owned()).collect();
+    Replica {
+        name: spec.name.to_owned(),
+        daemon: start_daemon(&config, &address, spec.name, &args),
+        proxy,
+        address,
+        config,
+        args,
+        _dir: dir,
+    }
 }
 
 fn start_daemon(config: &std::path::Path, address: &str, name: &str, args: &[String]) -> Daemon {
@@ -56,38 +88,20 @@ impl Fleet {
         let moto = Moto::start();
         let copies = specs
             .iter()
-            .map(|spec| {
-                let proxy = Proxy::start(&moto.url);
-                let port = free_port();
-                let settings = format!(
-                    "{}\n{}\n[leader]\nbackend = \"dynamodb\"\ntable = \"pc-autoscaler-lease\"\ncreate_table = true\n\
-                     endpoint_url = \"{}\"\nlease = \"{}ms\"\nrenew_every = \"{}ms\"\nidentity = \"{}\"\n",
-                    daemon_settings(port, &format!("{}ms", timing.interval.as_millis())),
-                    spec.settings,
-                    proxy.url,
-                    timing.lease.as_millis(),
-                    timing.renew_every.as_millis(),
-                    spec.name
-                );
-                let (dir, config) = aws_config(&endpoint.url, &settings, &spec.targets);
-                let address = format!("127.0.0.1:{port}");
-                let args: Vec<String> = spec.args.iter().map(|arg| (*arg).to_owned()).collect();
-                Replica {
-                    name: spec.name.to_owned(),
-                    daemon: start_daemon(&config, &address, spec.name, &args),
-                    proxy,
-                    address,
-                    config,
-                    args,
-                    _dir: dir,
-                }
-            })
+            .map(|spec| replica(&endpoint, &moto, timing, spec))
             .collect();
         Self {
             endpoint,
             copies,
             moto,
+            timing,
         }
+    }
+
+    /// Starts one more copy on the same table and endpoint.
+    pub fn add(&mut self, spec: &Spec<'_>) {
+        let copy = replica(&self.endpoint, &self.moto, self.timing, spec);
+        self.copies.push(copy);
     }
 
     /// Starts a copy again (after it was killed or stopped), as it was first started.

@@ -174,8 +174,10 @@ impl<L: LambdaApi> Control<L> {
         self.writes.turn(priority).await;
         // The check runs after the budget turn, right before sending.
         Self::within(&budget, priority, || async {
-            self.fence
-                .check()
+            // Held until the answer: on the wire meanwhile, for a lease handed over.
+            let _passed = self
+                .fence
+                .enter()
                 .map_err(|epoch| AwsError::Fenced { epoch })?;
             if to == 0 {
                 self.lambda

@@ -12,12 +12,11 @@
 //! What it must not do: decide anything, await AWS or the file system in its loop, or
 //! hold a shard's lock across an await.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc};
-use tokio::task::{Id, JoinError, JoinSet};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinSet;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::reload::{Reloader, taken_in_force};
@@ -26,17 +25,22 @@ use super::{
     connect, notify,
 };
 use crate::aws::Connect;
-use crate::config::{Config, FunctionId, Origin, ShardKey, TargetConfig, TargetName};
+use crate::config::{Config, Origin, ShardKey, TargetConfig};
+use crate::leader::spread::Held;
 use crate::policy::cadence::ReadWhy;
 use crate::runtime::discovery::{Found, Written};
 use crate::runtime::drivers::handing::Records;
 use crate::runtime::knowing::aas::TakeoverOutcome;
 use crate::runtime::knowing::{Reach, series};
 use crate::runtime::shard::due::Lane;
-use crate::runtime::shard::{Effect, Event, Now, PassOutcome, PassRead, Read, ReadDone, Shard};
+use crate::runtime::shard::{Effect, Event, Now, PassOutcome, PassRead, Read, ReadDone};
 
 mod discovering;
+mod holding;
 pub(super) mod keeping;
+mod tasks;
+
+use tasks::{FromShard, Job, Tasks};
 
 /// What a pass's metric read asks for (`Effect::ReadMetrics`).
 struct PassReads {
@@ -49,12 +53,29 @@ struct PassReads {
 /// stall, not the length of the first pass.
 const START_EXTENSION: &str = "EXTEND_TIMEOUT_USEC=30000000";
 
+/// Whether this copy acts on a shard: always without spread leases; with them, from
+/// when it holds the shard's lease and the shard's snapshot is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// Another copy's, or nobody's: nothing is read or written.
+    Not,
+    /// Held; its snapshot is being read.
+    Starting,
+    Running,
+}
+
 /// A shard as the driver keeps it: the state machine and the clients of its account
 /// and Region.
 pub struct ShardIo<A: Connect> {
     key: ShardKey,
     pub core: SharedShard,
     clients: ShardClients<A>,
+    hold: Hold,
+    /// One more every time the shard is taken or let go: a task's result from an
+    /// earlier holding is dropped.
+    generation: u64,
+    /// The config's targets of a shard not running, given to it when it starts.
+    pending: Vec<TargetConfig>,
     /// Its passes read AWS (not 3 uninformed in a row).
     passes_ready: bool,
     /// When its pass under way must have ended, for liveness.
@@ -75,95 +96,16 @@ impl<A: Connect> ShardIo<A> {
 
     /// Ready while its passes read AWS and its selectors, if it has any, do.
     fn ready(&self) -> bool {
-        self.passes_ready && !self.discovered.failing()
+        self.hold == Hold::Running && self.passes_ready && !self.discovered.failing()
+    }
+
+    fn running(&self) -> bool {
+        self.hold == Hold::Running
     }
 }
 
 /// Every shard's clients, in `Config::shards` order.
 type ClientsByShard<A> = Vec<(ShardKey, ShardClients<A>)>;
-
-/// What a task was doing, for the event that tells its shard it was lost.
-#[derive(Debug, Clone)]
-enum Job {
-    Pass,
-    Read(Lane),
-    Write(FunctionId),
-    History,
-    TakeOver(TargetName),
-}
-
-impl Job {
-    fn label(&self) -> &'static str {
-        match self {
-            Job::Pass => "evaluation",
-            Job::Read(_) | Job::History => "read",
-            Job::Write(_) | Job::TakeOver(_) => "write",
-        }
-    }
-
-    fn lost(self) -> Event {
-        match self {
-            Job::Pass => Event::PassLost,
-            Job::Read(lane) => Event::ReadLost { lane },
-            Job::Write(function) => Event::WriteLost { function },
-            Job::History => Event::HistoryRead(Vec::new()),
-            Job::TakeOver(target) => Event::TookOver {
-                target,
-                outcome: TakeoverOutcome::Failed("the takeover task was lost".into()),
-            },
-        }
-    }
-}
-
-/// The tasks of every shard, each ending with its shard's index and an event.
-#[derive(Default)]
-struct Tasks {
-    set: JoinSet<(usize, Event)>,
-    kinds: HashMap<Id, (usize, Job)>,
-}
-
-impl Tasks {
-    fn spawn(
-        &mut self,
-        shard: usize,
-        task: Job,
-        work: impl Future<Output = Event> + Send + 'static,
-    ) {
-        let handle = self.set.spawn(async move { (shard, work.await) });
-        self.kinds.insert(handle.id(), (shard, task));
-    }
-
-    /// The next task to end, as its shard's event; a lost task is counted.
-    async fn next(&mut self, shared_metrics: &crate::metrics::Metrics) -> Option<(usize, Event)> {
-        let joined = self.set.join_next_with_id().await?;
-        Some(self.ended(joined, shared_metrics))
-    }
-
-    fn ended(
-        &mut self,
-        joined: Result<(Id, (usize, Event)), JoinError>,
-        metrics: &crate::metrics::Metrics,
-    ) -> (usize, Event) {
-        match joined {
-            Ok((id, ended)) => {
-                self.kinds.remove(&id);
-                ended
-            }
-            Err(error) => {
-                let (shard, task) = self
-                    .kinds
-                    .remove(&error.id())
-                    .expect("every task is recorded under its id");
-                super::count_task_failure(metrics, task.label(), &error);
-                (shard, task.lost())
-            }
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.set.len()
-    }
-}
 
 /// The leader: its config, its shards and everything under way.
 pub struct Leader<A: Connect, W> {
@@ -183,12 +125,16 @@ pub struct Leader<A: Connect, W> {
     /// The targets written out, which selectors leave alone.
     written: Written,
     /// Discoveries under way, one a shard at most.
-    discovering: JoinSet<(usize, Found)>,
+    discovering: JoinSet<(FromShard, Found)>,
     discovery_ticker: Interval,
     ticker: Interval,
     boundary_wake: Arc<Notify>,
     /// The snapshot's saves and the override store's reads under way.
     keeping: keeping::Keeping,
+    /// With spread leases: the shards this copy holds.
+    held: Option<watch::Receiver<Held>>,
+    /// Snapshots of shards just taken, being read: (index, generation, bytes).
+    starting: JoinSet<(usize, u64, Option<Vec<u8>>)>,
 }
 
 fn interval_timer(period: Duration, first: Instant) -> Interval {
@@ -201,7 +147,13 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
     /// A leader that starts with nothing known, from what the standby kept.
     pub async fn take_over(standby: Standby<W>, shared: &Shared<A>) -> Self {
         let mut config = standby.config;
-        let clients = connect(shared.aws.as_ref(), &config, &shared.metrics, &shared.fence).await;
+        let clients = connect(
+            shared.aws.as_ref(),
+            &config,
+            &shared.metrics,
+            &shared.fencing,
+        )
+        .await;
         let interval = config.daemon.interval;
         let targets = std::mem::take(&mut config.targets);
         let discovery_period = config.daemon.discovery_period;
@@ -220,6 +172,8 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             ticker: interval_timer(interval, Instant::now()),
             boundary_wake: Arc::default(),
             keeping: keeping::Keeping::default(),
+            held: shared.held.as_ref().map(|held| held.held.clone()),
+            starting: JoinSet::new(),
         };
         leader.start_shards(clients, targets, true).await;
         leader
@@ -227,31 +181,42 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
 
     /// Builds the shards of the config in force, each starting with nothing known and
     /// the targets written out for it; selectors' targets come with their first
-    /// discovery. With `remember`, each reads its last snapshot first.
+    /// discovery. With `remember`, each reads its last snapshot first. With spread
+    /// leases only the shards held run; the others wait for their lease.
     async fn start_shards(
         &mut self,
         clients: ClientsByShard<A>,
         mut targets: Vec<TargetConfig>,
         remember: bool,
     ) {
-        let ids = self.shared.journal.lock().ids();
+        self.starting.abort_all();
+        let generation = self.shards.iter().map(|shard| shard.generation).max();
+        let generation = generation.map_or(0, |latest| latest + 1);
         self.shards = clients
             .into_iter()
             .map(|(key, clients)| {
-                let core = Shard::new(ids.clone(), self.shared.fence.epoch(), fastrand::u64(..));
+                let core = self.new_core(&key);
+                let (own, rest) = targets.drain(..).partition(|target| target.shard == key);
+                targets = rest;
+                let hold = if self.holds(&key) {
+                    Hold::Running
+                } else {
+                    Hold::Not
+                };
                 ShardIo {
                     key,
                     core: SharedShard::new(core),
                     clients,
+                    hold,
+                    generation,
+                    pending: own,
                     passes_ready: true,
                     pass_due: None,
                     discovered: Default::default(),
                 }
             })
             .collect();
-        self.shared
-            .in_force
-            .set(self.shards.iter().map(|shard| shard.core.clone()).collect());
+        self.publish_in_force();
         let mut remembered = if remember {
             self.load_snapshots().await
         } else {
@@ -259,18 +224,11 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         };
         remembered.resize(self.shards.len(), None);
         for (index, remembered) in remembered.into_iter().enumerate() {
-            let key = self.shards[index].key.clone();
-            let (own, rest) = targets.into_iter().partition(|target| target.shard == key);
-            targets = rest;
-            self.publish_ready(index);
-            let event = Event::Start {
-                settings: self.config.daemon.clone(),
-                targets: own,
-                remembered,
-                snapshots: self.shared.stores.snapshots.is_on(),
-                reads_overrides: self.shared.stores.overrides.is_some(),
-            };
-            self.handle(index, event).await;
+            if self.shards[index].running() {
+                self.start_shard(index, remembered).await;
+            } else {
+                self.publish_ready(index);
+            }
         }
         self.discover_all();
     }
@@ -291,6 +249,9 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
     async fn load_snapshots(&self) -> Vec<Option<Vec<u8>>> {
         let mut loads = JoinSet::new();
         for (index, shard) in self.shards.iter().enumerate() {
+            if !shard.running() {
+                continue;
+            }
             let (snapshots, slot) = (self.shared.stores.snapshots.clone(), shard.snapshot_slot());
             loads.spawn(async move { (index, snapshots.load(&slot).await) });
         }
@@ -318,9 +279,24 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             .ready
             .with_label_values(&labels)
             .set(i64::from(shard.ready()));
-        self.shared
-            .health
-            .set_ready(self.shards.iter().any(ShardIo::ready));
+        self.publish_process_ready();
+    }
+
+    /// The process's `/readyz`: ready while any shard is; with spread leases and no
+    /// shard held, while the lease table answers (the copy could take one).
+    fn publish_process_ready(&self) {
+        let ready = match &self.shared.held {
+            Some(held) if !self.shards.iter().any(|shard| shard.hold != Hold::Not) => {
+                let reachable = held.reachable.load(std::sync::atomic::Ordering::Relaxed);
+                // Started, for systemd: there is no pass to wait for.
+                if reachable {
+                    self.shared.systemd.ready();
+                }
+                reachable
+            }
+            _ => self.shards.iter().any(ShardIo::ready),
+        };
+        self.shared.health.set_ready(ready);
     }
 
     fn now(&self) -> Now {
@@ -342,11 +318,28 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         }
     }
 
-    /// Takes `event` to every shard.
+    /// Takes `event` to every shard this copy runs.
     async fn handle_all(&mut self, event: impl Fn() -> Event) {
         for index in 0..self.shards.len() {
-            self.handle(index, event()).await;
+            if self.shards[index].running() {
+                self.handle(index, event()).await;
+            }
         }
+    }
+
+    /// A task's event, unless its shard was let go (or taken again) since it started.
+    async fn handle_from(&mut self, (index, generation): FromShard, event: Event) {
+        let current = self
+            .shards
+            .get(index)
+            .is_some_and(|shard| shard.running() && shard.generation == generation);
+        if current {
+            self.handle(index, event).await;
+        }
+    }
+
+    fn origin(&self, index: usize) -> FromShard {
+        (index, self.shards[index].generation)
     }
 
     /// A pass's metric read: counted by why each target is read, and by the metrics
@@ -369,7 +362,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             self.shards[index].key.account_label(),
             self.shards[index].key.region_label(&self.config.aws),
         ]);
-        self.tasks.spawn(index, Job::Pass, async move {
+        self.tasks.spawn(self.origin(index), Job::Pass, async move {
             let started = Instant::now();
             let fetch = series::fetch(
                 clients.cloudwatch.as_ref(),
@@ -409,14 +402,16 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                 self.read_metrics(index, read, deadline, now);
             }
             Effect::ReadHistory(targets) => {
-                self.tasks.spawn(index, Job::History, async move {
-                    let cloudwatch = clients.cloudwatch.as_ref();
-                    let targets: Vec<&TargetConfig> = targets.iter().map(AsRef::as_ref).collect();
-                    let batch =
-                        crate::runtime::drivers::history::read(cloudwatch, &targets, now.wall)
-                            .await;
-                    Event::HistoryRead(batch.states)
-                });
+                self.tasks
+                    .spawn(self.origin(index), Job::History, async move {
+                        let cloudwatch = clients.cloudwatch.as_ref();
+                        let targets: Vec<&TargetConfig> =
+                            targets.iter().map(AsRef::as_ref).collect();
+                        let batch =
+                            crate::runtime::drivers::history::read(cloudwatch, &targets, now.wall)
+                                .await;
+                        Event::HistoryRead(batch.states)
+                    });
             }
             Effect::Read { lane, read } => {
                 let records = Records {
@@ -424,7 +419,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                     store: self.shared.stores.handovers.clone(),
                 };
                 let task = read_task(clients, lane, read, records);
-                self.tasks.spawn(index, Job::Read(lane), task);
+                self.tasks.spawn(self.origin(index), Job::Read(lane), task);
             }
             Effect::TakeOver { target, before } => self.take_from_aas(index, target, before, now),
             Effect::Write {
@@ -433,13 +428,14 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                 priority,
             } => {
                 let function = target.function.clone();
-                self.writes.spawn(index, Job::Write(function), async move {
-                    let result = clients.control.write(&target, to, priority).await;
-                    Event::Wrote {
-                        function: target.function.clone(),
-                        result,
-                    }
-                });
+                self.writes
+                    .spawn(self.origin(index), Job::Write(function), async move {
+                        let result = clients.control.write(&target, to, priority).await;
+                        Event::Wrote {
+                            function: target.function.clone(),
+                            result,
+                        }
+                    });
             }
             Effect::Record(activity) => self.record(activity),
             Effect::SetOutcome {
@@ -482,11 +478,12 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             shard: self.shards[index].key.clone(),
             store: self.shared.stores.handovers.clone(),
         };
-        let fence = self.shared.fence.clone();
+        let fence = self.shared.fencing.of(&self.shards[index].key);
+        let origin = self.origin(index);
         self.writes
-            .spawn(index, Job::TakeOver(target.name.clone()), async move {
-                let outcome = match fence.check() {
-                    Ok(_) => {
+            .spawn(origin, Job::TakeOver(target.name.clone()), async move {
+                let outcome = match fence.enter() {
+                    Ok(_passed) => {
                         (records.take_over(clients.scaling.as_ref(), &target, before, now.wall))
                             .await
                     }
@@ -524,6 +521,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
 
     /// The loop, until the daemon is told to stop or this copy no longer leads.
     pub async fn run(&mut self, commands: &mut mpsc::Receiver<DaemonCommand>) -> Exit {
+        let mut held = self.held.clone();
         // Without a systemd watchdog, the branch below simply never fires.
         let watchdog_period = notify::watchdog_interval().unwrap_or(Duration::from_secs(86_400));
         let mut watchdog = interval_timer(watchdog_period, Instant::now() + watchdog_period);
@@ -541,8 +539,12 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                     let read = read.unwrap_or_else(|error| Err(format!("the read was lost: {error}")));
                     self.handle_all(|| Event::OverridesRead(read.clone())).await;
                 }
-                Some((index, event)) = self.tasks.next(&self.shared.metrics) => self.handle(index, event).await,
-                Some((index, event)) = self.writes.next(&self.shared.metrics) => self.handle(index, event).await,
+                Some((from, event)) = self.tasks.next(&self.shared.metrics) => self.handle_from(from, event).await,
+                Some((from, event)) = self.writes.next(&self.shared.metrics) => self.handle_from(from, event).await,
+                _ = holding::held_changed(&mut held) => self.held_changed(),
+                Some(Ok((index, generation, bytes))) = self.starting.join_next() => {
+                    self.snapshot_read(index, generation, bytes).await;
+                }
                 _ = tokio::time::sleep_until(next_due) => self.handle_all(|| Event::Due).await,
                 _ = watchdog.tick() => super::feed_watchdog(&self.shared.health),
                 _ = heartbeat.tick() => {
@@ -551,13 +553,14 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                     }
                     // The backstop for a wake that was lost or rang early.
                     self.handle_all(|| Event::Boundary).await;
+                    self.publish_process_ready();
                 }
                 _ = self.boundary_wake.notified() => self.handle_all(|| Event::Boundary).await,
                 Some(config) = self.reloader.finished() => self.reloaded(config).await,
                 Some(saved) = self.keeping.saving.join_next() => self.snapshot_saved(saved),
                 _ = self.discovery_ticker.tick() => self.discover_all(),
                 Some(joined) = self.discovering.join_next() => match joined {
-                    Ok((index, found)) => self.discovered(index, found).await,
+                    Ok((from, found)) => self.discovered(from, found).await,
                     Err(error) => {
                         super::count_task_failure(&self.shared.metrics, "read", &error);
                         for shard in &mut self.shards {
@@ -585,6 +588,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
     fn next_due(&self) -> Option<Instant> {
         self.shards
             .iter()
+            .filter(|shard| shard.running())
             .filter_map(|shard| shard.core.lock().poll_timeout())
             .min()
     }
@@ -608,9 +612,9 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             return;
         }
         let aws = self.shared.aws.clone();
-        let (metrics, fence) = (self.shared.metrics.clone(), self.shared.fence.clone());
+        let (metrics, fencing) = (self.shared.metrics.clone(), self.shared.fencing.clone());
         self.connecting.spawn(async move {
-            let clients = connect(aws.as_ref(), &config, &metrics, &fence).await;
+            let clients = connect(aws.as_ref(), &config, &metrics, &fencing).await;
             (config, clients)
         });
     }
@@ -620,6 +624,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
     /// account or Region, or new settings of them, start the shards afresh.
     async fn take_in_force(&mut self, mut config: Config, clients: Option<ClientsByShard<A>>) {
         taken_in_force(&self.config, &config, "leader");
+        let shards = config.shards();
         let interval = config.daemon.interval;
         let mut targets = std::mem::take(&mut config.targets);
         self.written = Written::of(&targets);
@@ -636,6 +641,9 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                     .eq(self.shards.iter().map(|shard| &shard.key))
             });
         self.config = config;
+        if let Some(held) = &self.shared.held {
+            held.set_shards(shards);
+        }
         if let Some(clients) = clients {
             if !same_shards {
                 // Nothing known holds there: the shards start afresh, and are decided
@@ -654,7 +662,11 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             let key = self.shards[index].key.clone();
             let (own, rest) = targets.into_iter().partition(|target| target.shard == key);
             targets = rest;
-            self.resolve(index, Some(own)).await;
+            if self.shards[index].running() {
+                self.resolve(index, Some(own)).await;
+            } else {
+                self.shards[index].pending = own;
+            }
         }
         // The selectors may have changed: what they find is read again now.
         self.discover_all();
@@ -678,10 +690,13 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             "shutting down"
         );
         self.wakes.stop().await;
-        self.tasks.set.abort_all();
+        self.tasks.abort_all();
         let metrics = self.shared.metrics.clone();
         let finish = async {
-            while let Some((index, event)) = self.writes.next(&metrics).await {
+            while let Some(((index, generation), event)) = self.writes.next(&metrics).await {
+                if self.shards[index].generation != generation || !self.shards[index].running() {
+                    continue;
+                }
                 let now = self.now();
                 let effects = self.shards[index].core.lock().handle(event, now);
                 // Only the journal's outcomes are carried out now: nothing new starts.
@@ -713,7 +728,11 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             events.clear();
         }
         let mut config = self.config;
-        for shard in &self.shards {
+        for shard in self.shards {
+            if !shard.running() {
+                config.targets.extend(shard.pending);
+                continue;
+            }
             let core = shard.core.lock();
             // Selectors' targets are found again by the next leader.
             let written = core.target_configs().into_iter();

@@ -231,6 +231,7 @@ async fn status(State(shared): State<View>, uri: axum::http::Uri) -> axum::respo
     json(&serde_json::json!({
         "targets": targets,
         "next_offset": more.then_some(offset + MAX_PAGE),
+        "shards_held": shared.in_force.held(),
         "cloudwatch": shared.metrics.cloudwatch_bill(shared.health.uptime()),
     }))
 }
@@ -471,12 +472,19 @@ async fn healthz(State(shared): State<View>) -> impl IntoResponse {
 }
 
 async fn readyz(State(shared): State<View>) -> impl IntoResponse {
+    let held = match shared.in_force.held() {
+        None => String::new(),
+        Some(held) if held.is_empty() => "shards held: none\n".to_owned(),
+        Some(held) => format!("shards held: {}\n", held.join(", ")),
+    };
     if shared.health.ready() {
-        (StatusCode::OK, "ready\n")
+        (StatusCode::OK, format!("ready\n{held}"))
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: no recent pass could read any target (see pc_autoscaler_passes_total and the log)\n",
+            format!(
+                "not ready: no recent pass could read any target (see pc_autoscaler_passes_total and the log)\n{held}"
+            ),
         )
     }
 }

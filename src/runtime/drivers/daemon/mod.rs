@@ -9,7 +9,9 @@
 //! - With `[leader]` the process alternates two states: a [`Standby`] (config and wake
 //!   source only; answers probes, takes reloads, reads nothing else) until the elector
 //!   says this copy leads, then a [`driver::Leader`] with nothing cached, until it
-//!   stops or no longer leads. Without `[leader]` it leads from the start.
+//!   stops or no longer leads. Without `[leader]` it leads from the start. With
+//!   `[leader] spread = true` it leads from the start too, acting on the shards whose
+//!   leases the spread elector holds (`leader::spread`).
 //! - The leader's shards (`runtime::shard`) decide; the driver carries out what they
 //!   ask. Reloads go through one [`reload::Reloader`] whatever the role.
 //!
@@ -41,6 +43,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ShardKey};
 use crate::leader::Fence;
 use crate::leader::elect::{Elector, Role};
+use crate::leader::spread::{Fences, Held, Spread};
 use crate::metrics::{Instrumented, Metrics};
 use crate::runtime::plane::control::Control;
 use crate::runtime::shard::Shard;
@@ -102,17 +105,34 @@ impl<A: Connect> Clone for ShardClients<A> {
     }
 }
 
+/// Which lease fences a shard's writes: the one lease of every shard, or (spread) a
+/// lease per shard.
+#[derive(Debug, Clone)]
+enum Fencing {
+    One(Fence),
+    PerShard(Fences),
+}
+
+impl Fencing {
+    fn of(&self, shard: &ShardKey) -> Fence {
+        match self {
+            Fencing::One(fence) => fence.clone(),
+            Fencing::PerShard(fences) => fences.of(shard),
+        }
+    }
+}
+
 /// The clients of every shard of `config`, in `Config::shards` order.
 async fn connect<A: Connect>(
     aws: &A,
     config: &Config,
     metrics: &Arc<Metrics>,
-    fence: &Fence,
+    fencing: &Fencing,
 ) -> Vec<(ShardKey, ShardClients<A>)> {
     let mut shards = Vec::new();
     for key in config.shards() {
         let clients = connect_shard(aws, config, &key, metrics).await;
-        let control = clients.control.fenced(fence.clone());
+        let control = clients.control.fenced(fencing.of(&key));
         shards.push((key, ShardClients { control, ..clients }));
     }
     shards
@@ -178,9 +198,13 @@ impl SharedShard {
 }
 
 /// The shards in force, shared with the HTTP listener, which reads them at a scrape
-/// or a `/status`; empty while this copy stands by.
+/// or a `/status`; empty while this copy stands by. With spread leases, also the names
+/// of the shards this copy holds.
 #[derive(Debug, Clone, Default)]
-pub struct LiveShards(Arc<RwLock<Vec<SharedShard>>>);
+pub struct LiveShards(
+    Arc<RwLock<Vec<SharedShard>>>,
+    Arc<RwLock<Option<Vec<String>>>>,
+);
 
 impl LiveShards {
     fn set(&self, shards: Vec<SharedShard>) {
@@ -188,6 +212,21 @@ impl LiveShards {
             .0
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = shards;
+    }
+
+    fn set_held(&self, names: Vec<String>) {
+        *self
+            .1
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(names);
+    }
+
+    /// The shards this copy holds (`account/region`, `base`), with spread leases.
+    pub fn held(&self) -> Option<Vec<String>> {
+        self.1
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     fn clear(&self) {
@@ -311,10 +350,13 @@ pub async fn run<A: Connect, W: WakeSource>(
     let (stop_http, server) = serve_http(listener, view);
     tracing::info!(listen = %config.daemon.listen, targets = config.targets.len(), "pc-autoscaler started");
     let aws = Arc::new(aws);
-    let mut elector = match &config.leader {
-        None => None,
+    let mut election = match &config.leader {
+        None => Election::None,
+        Some(settings) if settings.spread => {
+            Election::Spread(start_spread(aws.as_ref(), &config, settings, clock, &metrics).await)
+        }
         Some(settings) => {
-            Some(start_elector(aws.as_ref(), &config, settings, clock, &metrics).await)
+            Election::One(start_elector(aws.as_ref(), &config, settings, clock, &metrics).await)
         }
     };
     let systemd = Arc::new(Systemd::default());
@@ -326,10 +368,9 @@ pub async fn run<A: Connect, W: WakeSource>(
         metrics: metrics.clone(),
         health: health.clone(),
         journal,
-        fence: elector
-            .as_ref()
-            .map_or_else(Fence::open, |elector| elector.fence.clone()),
-        role: elector.as_ref().map(|elector| elector.role.clone()),
+        fencing: election.fencing(),
+        role: election.role(),
+        held: election.held(),
         systemd: systemd.clone(),
         in_force,
     };
@@ -338,26 +379,69 @@ pub async fn run<A: Connect, W: WakeSource>(
         reloader: Reloader::new(path, overrides, metrics, systemd),
         wakes,
     };
-    lead_and_stand_by(standby, elector.as_mut(), &mut commands, &shared).await;
-    if let Some(elector) = elector {
-        elector.release(LEASE_RELEASE_LIMIT).await;
-    }
+    lead_and_stand_by(standby, &mut election, &mut commands, &shared).await;
+    election.release().await;
     let _ = stop_http.send(true);
     let _ = server.await;
     tracing::info!("pc-autoscaler stopped");
     Ok(())
 }
 
-/// Alternates standing by and leading (leading from the start without `[leader]`)
-/// until the daemon is told to stop.
+/// How this copy comes to act: alone, as the one leader, or on the shards it holds.
+enum Election {
+    None,
+    One(Elector),
+    Spread(Spread),
+}
+
+impl Election {
+    fn fencing(&self) -> Fencing {
+        match self {
+            Election::None => Fencing::One(Fence::open()),
+            Election::One(elector) => Fencing::One(elector.fence.clone()),
+            Election::Spread(spread) => Fencing::PerShard(spread.fences.clone()),
+        }
+    }
+
+    fn role(&self) -> Option<watch::Receiver<Role>> {
+        match self {
+            Election::One(elector) => Some(elector.role.clone()),
+            _ => None,
+        }
+    }
+
+    fn held(&self) -> Option<HeldShards> {
+        match self {
+            Election::Spread(spread) => Some(HeldShards {
+                held: spread.held.clone(),
+                reachable: spread.reachable.clone(),
+                shards: spread.shards(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Gives up what this copy holds, on the way out.
+    async fn release(self) {
+        match self {
+            Election::None => {}
+            Election::One(elector) => elector.release(LEASE_RELEASE_LIMIT).await,
+            Election::Spread(spread) => spread.release(LEASE_RELEASE_LIMIT).await,
+        }
+    }
+}
+
+/// Alternates standing by and leading (leading from the start without `[leader]`, and
+/// with spread leases, where the driver runs the shards this copy holds) until the
+/// daemon is told to stop.
 async fn lead_and_stand_by<A: Connect, W: WakeSource>(
     mut standby: Standby<W>,
-    mut elector: Option<&mut Elector>,
+    election: &mut Election,
     commands: &mut mpsc::Receiver<DaemonCommand>,
     shared: &Shared<A>,
 ) {
     loop {
-        if let Some(elector) = elector.as_deref_mut()
+        if let Election::One(elector) = election
             && !standby.wait_for_lease(elector, commands, shared).await
         {
             break;
@@ -392,6 +476,25 @@ fn serve_http(
     (stop_http, server)
 }
 
+/// Starts the spread elector for `[leader] spread = true`: this copy contends for a
+/// lease per shard of the config.
+async fn start_spread<A: Connect>(
+    aws: &A,
+    config: &Config,
+    settings: &crate::config::LeaderSettings,
+    clock: Clock,
+    metrics: &Arc<Metrics>,
+) -> Spread {
+    let identity = settings
+        .identity
+        .clone()
+        .unwrap_or_else(crate::leader::elect::default_identity);
+    tracing::info!(identity = %identity, table = %settings.table, shards = config.shards().len(), "contending for the shards' leases");
+    let backend = aws.lease(&config.aws, settings, clock).await;
+    let report = metrics.register_spread(&identity, config);
+    Spread::start(backend, settings, identity, config.shards(), report)
+}
+
 /// Starts the elector for `[leader]`: this copy stands by until it holds the lease.
 async fn start_elector<A: Connect>(
     aws: &A,
@@ -417,10 +520,13 @@ struct Shared<A: Connect> {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     journal: SharedJournal,
-    /// Passes writes only while this copy's lease is fresh; open without `[leader]`.
-    fence: Fence,
-    /// The elector's word on this copy's role; `None` without `[leader]`.
+    /// Passes each shard's writes only while this copy's lease of it is fresh; open
+    /// without `[leader]`.
+    fencing: Fencing,
+    /// The elector's word on this copy's role; `None` without `[leader]` or spread.
     role: Option<watch::Receiver<Role>>,
+    /// The shards this copy holds, with spread leases.
+    held: Option<HeldShards>,
     systemd: Arc<Systemd>,
     in_force: LiveShards,
     /// Where the snapshot, the overrides and the handover records are kept, and where
@@ -436,12 +542,34 @@ impl<A: Connect> Clone for Shared<A> {
             metrics: self.metrics.clone(),
             health: self.health.clone(),
             journal: self.journal.clone(),
-            fence: self.fence.clone(),
+            fencing: self.fencing.clone(),
             role: self.role.clone(),
+            held: self.held.clone(),
             systemd: self.systemd.clone(),
             in_force: self.in_force.clone(),
             stores: self.stores.clone(),
         }
+    }
+}
+
+/// The spread elector's word on the shards this copy holds.
+#[derive(Clone)]
+struct HeldShards {
+    held: watch::Receiver<Held>,
+    /// Whether the lease table answers: a copy holding nothing is ready when it could
+    /// take a shard.
+    reachable: Arc<std::sync::atomic::AtomicBool>,
+    shards: Arc<watch::Sender<Vec<ShardKey>>>,
+}
+
+impl HeldShards {
+    /// The shards of the config in force, for the elector to contend for.
+    fn set_shards(&self, shards: Vec<ShardKey>) {
+        self.shards.send_if_modified(|known| {
+            let changed = *known != shards;
+            *known = shards;
+            changed
+        });
     }
 }
 

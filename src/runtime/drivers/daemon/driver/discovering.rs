@@ -51,16 +51,18 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         }
     }
 
-    fn discover(&mut self, index: usize) {
+    /// Starts a discovery in shard `index`, if it runs, has selectors and none under way.
+    pub(super) fn discover(&mut self, index: usize) {
         let shard = &mut self.shards[index];
         let selectors: Vec<_> = self.config.selectors_of(&shard.key).cloned().collect();
-        if selectors.is_empty() || shard.discovered.running {
+        if selectors.is_empty() || shard.discovered.running || !shard.running() {
             return;
         }
         shard.discovered.running = true;
         let clients = shard.clients.clone();
         let known = shard.discovered.aliases.clone();
         let rate = self.config.daemon.discovery_rate;
+        let generation = shard.generation;
         self.discovering.spawn(async move {
             let found = discovery::reads::read(
                 &clients.control,
@@ -70,13 +72,17 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                 &known,
             )
             .await;
-            (index, found)
+            ((index, generation), found)
         });
     }
 
     /// A discovery's read came back: resolved, and taken by the shard if it changed.
-    pub(super) async fn discovered(&mut self, index: usize, found: Found) {
-        let Some(shard) = self.shards.get_mut(index) else {
+    pub(super) async fn discovered(&mut self, (index, generation): (usize, u64), found: Found) {
+        let Some(shard) = self
+            .shards
+            .get_mut(index)
+            .filter(|shard| shard.running() && shard.generation == generation)
+        else {
             return;
         };
         shard.discovered.running = false;
@@ -214,7 +220,8 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
             }
         }
         let ids = self.shared.journal.lock().ids();
-        let (time, epoch) = (self.shared.clock.now(), self.shared.fence.epoch());
+        let epoch = self.shared.fencing.of(&self.shards[index].key).epoch();
+        let time = self.shared.clock.now();
         for (target, outcome) in changes {
             self.record(Activity {
                 id: ids.next(),

@@ -146,6 +146,7 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
         let last: Vec<(String, Vec<u8>)> = self
             .shards
             .iter()
+            .filter(|shard| shard.running())
             .filter_map(|shard| {
                 let mut core = shard.core.lock();
                 Some((shard.snapshot_slot(), core.snapshot(now)?))
@@ -157,9 +158,14 @@ impl<A: Connect, W: WakeSource> Leader<A, W> {
                 self.snapshot_saved(saved);
             }
             self.keeping.unsaved.clear();
+            // Every shard's at once: a copy handing its shards over waits for them all.
+            let mut saving = tokio::task::JoinSet::new();
             for (slot, bytes) in last {
-                let saved = snapshots.save(&slot, bytes).await;
-                self.snapshot_saved(Ok(saved));
+                let snapshots = snapshots.clone();
+                saving.spawn(async move { snapshots.save(&slot, bytes).await });
+            }
+            while let Some(saved) = saving.join_next().await {
+                self.snapshot_saved(saved);
             }
         };
         if tokio::time::timeout(LAST_SAVE_LIMIT, saving).await.is_err() {
