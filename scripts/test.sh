@@ -43,7 +43,7 @@ cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
-echo "== packages on the static musl build (profile static-check: release without LTO)"
+echo "== packages on the static musl build (profile static-check: release without LTO, opt-level 1)"
 PROFILE=static-check bash scripts/package.sh
 static_binary=target/x86_64-unknown-linux-musl/static-check/pc-autoscaler
 if ! ldd "$static_binary" 2>&1 | grep -qE "statically linked|not a dynamic executable"; then

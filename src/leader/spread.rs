@@ -4,10 +4,11 @@
 //! copy holds through a `watch` channel, and fences each shard's writes with that
 //! shard's lease.
 //!
-//! One task does it all, a round every `renew_every / 2`: renewals first (each round,
-//! all at once, so a slow answer on one lease never starves another's renew), then a
-//! read of every lease it does not hold, then the balance. A shard it hands over is
-//! fenced first and released only once no write of it is on the wire.
+//! One task does it all: each lease's renew as it falls due, and every
+//! `renew_every / 2` a read of every lease it does not hold, then the balance. The
+//! requests of a round go out at once; reads are waited for only until the next renew
+//! falls due, so neither a slow answer nor many leases delay a renew. A shard it hands
+//! over is fenced first and released only once no write of it is on the wire.
 //!
 //! It must not touch Lambda or CloudWatch, nor decide anything about a target.
 
@@ -342,7 +343,9 @@ impl<L: LeaderElection> SpreadTask<L> {
         }
     }
 
-    /// One round: every request at once, then the balance on what came back.
+    /// One round: every request at once, then the balance on what came back. Renews
+    /// are waited for; reads only until the next renew falls due (a read left
+    /// unanswered is sent again next round), so a slow read never delays a renew.
     async fn round(&mut self) {
         let now = Instant::now();
         // Renews fall due lease by lease; the others are read every half a renew
@@ -352,7 +355,7 @@ impl<L: LeaderElection> SpreadTask<L> {
             self.next_read = now + self.renew_every / 2;
         }
         let mut requests = JoinSet::new();
-        let mut reads = 0;
+        let mut reads = JoinSet::new();
         for (key, lease) in &self.leases {
             let (backend, key) = (lease.backend.clone(), key.clone());
             let identity = self.identity.clone();
@@ -380,8 +383,7 @@ impl<L: LeaderElection> SpreadTask<L> {
                 Some(_) => {}
                 None if !reading => {}
                 None => {
-                    reads += 1;
-                    requests.spawn(async move {
+                    reads.spawn(async move {
                         let result = backend.read().await;
                         let at = Instant::now();
                         (key, Answer::Read { at, result })
@@ -389,12 +391,21 @@ impl<L: LeaderElection> SpreadTask<L> {
                 }
             }
         }
-        self.report.requested("read", reads as u64);
-        self.report
-            .requested("write", (requests.len() - reads) as u64);
+        self.report.requested("read", reads.len() as u64);
+        self.report.requested("write", requests.len() as u64);
         let mut answered = false;
         let mut asks = Vec::new();
         while let Some(joined) = requests.join_next().await {
+            let Ok((key, answer)) = joined else {
+                continue;
+            };
+            answered |= self.answered(&key, answer, &mut asks);
+        }
+        // At least a moment: a renew due that soon loses nothing by it.
+        let read_until = self
+            .next_round()
+            .max(Instant::now() + Duration::from_millis(100));
+        while let Ok(Some(joined)) = tokio::time::timeout_at(read_until, reads.join_next()).await {
             let Ok((key, answer)) = joined else {
                 continue;
             };
