@@ -476,6 +476,14 @@ fn serve_http(
     (stop_http, server)
 }
 
+/// This copy's name in the lease: `[leader] identity`, else hostname and process id.
+fn identity_of(settings: &crate::config::LeaderSettings) -> String {
+    settings
+        .identity
+        .clone()
+        .unwrap_or_else(crate::leader::elect::default_identity)
+}
+
 /// Starts the spread elector for `[leader] spread = true`: this copy contends for a
 /// lease per shard of the config.
 async fn start_spread<A: Connect>(
@@ -485,10 +493,7 @@ async fn start_spread<A: Connect>(
     clock: Clock,
     metrics: &Arc<Metrics>,
 ) -> Spread {
-    let identity = settings
-        .identity
-        .clone()
-        .unwrap_or_else(crate::leader::elect::default_identity);
+    let identity = identity_of(settings);
     tracing::info!(identity = %identity, table = %settings.table, shards = config.shards().len(), "contending for the shards' leases");
     let backend = aws.lease(&config.aws, settings, clock).await;
     let report = metrics.register_spread(&identity, config);
@@ -503,10 +508,7 @@ async fn start_elector<A: Connect>(
     clock: Clock,
     metrics: &Arc<Metrics>,
 ) -> Elector {
-    let identity = settings
-        .identity
-        .clone()
-        .unwrap_or_else(crate::leader::elect::default_identity);
+    let identity = identity_of(settings);
     tracing::info!(identity = %identity, table = %settings.table, "standing by for the leader lease");
     let backend = aws.lease(&config.aws, settings, clock).await;
     let report = metrics.register_leader(&identity);
