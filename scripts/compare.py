@@ -4,7 +4,13 @@ the three shared traces and the own ones (scripts/own-traces.py) at mean concurr
 and the shared azure-small functions at their own scale, summed, with those clearly worse
 than AAS at its cost. Target 0.7, tracking concurrency, min 1, as in tests/simulate_cli.rs.
 
-Usage: python3 scripts/compare.py [BINARY]   (default target/release/pc-autoscaler)
+Usage: python3 scripts/compare.py [BINARY] [--before OLD_BINARY]
+       (default target/release/pc-autoscaler)
+
+With --before, both binaries replay every trace in the same run, and a second table gives
+each trace and each Azure function on its own: the ratio to AAS at equal cost before and
+after, so that a change that helps one load and hurts another shows. An old binary comes
+from, for example, `git worktree add /tmp/old <commit>` and `cargo build --release` there.
 """
 import concurrent.futures
 import glob
@@ -80,8 +86,8 @@ def row(label, values, stepped_aside):
     )
 
 
-def main():
-    binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target/release/pc-autoscaler")
+def replay_all(binary):
+    """Every trace through `binary`: {name: (policies by name, demand unit-hours)}."""
     with tempfile.TemporaryDirectory() as work:
         with open(os.path.join(work, "sim.toml"), "w") as file:
             file.write(CONFIG)
@@ -100,7 +106,42 @@ def main():
             name = "azure/" + os.path.basename(path)[:-4]
             jobs.append((name, ["--trace", path, "--trace-kind", "concurrency"]))
         with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-            results = dict(pool.map(lambda job: replay(binary, work, *job), jobs))
+            return dict(pool.map(lambda job: replay(binary, work, *job), jobs))
+
+
+def equal_cost_ratio(policies):
+    spill = policies["pc-autoscaler"]["spillover_unit_hours"]
+    equal = policies["aas-equal-cost"]["spillover_unit_hours"]
+    return spill / equal if equal > 0 else None
+
+
+def before_and_after(before, after):
+    """Each trace and each Azure function: the ratio to AAS at equal cost, both binaries."""
+    print("\n| trace | before | after | change |")
+    print("|---|---|---|---|")
+    better = worse = 0
+    for name, (policies, _) in after.items():
+        old, new = equal_cost_ratio(before[name][0]), equal_cost_ratio(policies)
+        if old is None or new is None:
+            print(f"| {name} | - | - | AAS spills nothing |")
+            continue
+        change = new - old
+        # Within 1 % of the ratio (or 0.001) is the same: rounding to whole units moves it that much.
+        if abs(change) > max(0.01 * old, 0.001):
+            better, worse = better + (change < 0), worse + (change > 0)
+        print(f"| {name} | {old:.3f} | {new:.3f} | {change:+.3f} |")
+    print(f"\nbetter: {better}, worse: {worse}, the same within 1 %: {len(after) - better - worse}")
+
+
+def main():
+    args = sys.argv[1:]
+    before_binary = None
+    if "--before" in args:
+        at = args.index("--before")
+        before_binary = args[at + 1]
+        del args[at : at + 2]
+    binary = args[0] if args else os.path.join(ROOT, "target/release/pc-autoscaler")
+    results = replay_all(binary)
 
     print("| trace | pc-autoscaler | AAS at its cost | ratio | CloudWatch $ a month | pc-autoscaler-reactive | AAS at its cost | ratio |")
     print("|---|---|---|---|---|---|---|---|")
@@ -120,6 +161,8 @@ def main():
     azure[3] /= max(count, 1)  # CloudWatch: a target-month, averaged
     print(row(f"azure-small, {count} functions summed", azure, False))
     print(f"\nazure-small functions clearly worse than AAS at equal cost (spillover above AAS's x 1.05 + 1 % of demand): {len(worse)} of {count} {' '.join(worse)}")
+    if before_binary:
+        before_and_after(replay_all(before_binary), results)
 
 
 if __name__ == "__main__":
