@@ -18,14 +18,6 @@ pub enum Reason {
         metric: &'static str,
         value: f64,
     },
-    /// Tracking raised past what `value` of `metric` asks for: the demand climbs
-    /// `per_minute`, and the rise is sized for where the climb will be when the
-    /// allocation is ready (`tracking::CLIMB_AHEAD_MINUTES`).
-    Climbing {
-        metric: &'static str,
-        value: f64,
-        per_minute: f64,
-    },
     /// Scale-in held at the highest recommendation of the scale-in window.
     ScaleInStabilizing {
         window_peak: u32,
@@ -169,7 +161,6 @@ impl Reason {
     pub fn label(&self) -> &'static str {
         match self {
             Reason::Tracking { .. } => "tracking",
-            Reason::Climbing { .. } => "climbing",
             Reason::ScaleInStabilizing { .. } => "scale_in_stabilizing",
             Reason::WithinTolerance { .. } => "within_tolerance",
             Reason::ScaleOutCooldown { .. } => "scale_out_cooldown",
@@ -197,15 +188,6 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::Tracking { metric, value } => write!(f, "tracking {metric} = {value:.3}"),
-            Reason::Climbing {
-                metric,
-                value,
-                per_minute,
-            } => write!(
-                f,
-                "tracking {metric} = {value:.3}, climbing {per_minute:.3} a minute: sized {:.0} minutes ahead",
-                super::tracking::CLIMB_AHEAD_MINUTES
-            ),
             Reason::ScaleInStabilizing { window_peak } => {
                 write!(
                     f,

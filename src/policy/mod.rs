@@ -11,8 +11,7 @@
 //! 1. allocation in progress → hold (a write now would be refused as a conflict);
 //! 2. the schedule's bounds in force (`schedule`);
 //! 3. target tracking: a recommendation per datapoint, the highest in the scale-in
-//!    window is the target (`tracking`), a rise sized past the demand while it climbs,
-//!    with cooldowns, step limit and a 5 % tolerance;
+//!    window is the target (`tracking`), with cooldowns, step limit and a 5 % tolerance;
 //! 4. clamp to the bounds, then to the caps (reserved concurrency, account headroom);
 //! 5. operators' overrides in force (`overrides`), within the target's `max` and the
 //!    caps, which no override passes.
@@ -321,14 +320,6 @@ fn tracked(
     } else if peak > have {
         match since_change(tracking.scale_out_cooldown) {
             Some(until) => hold(Reason::ScaleOutCooldown { until }),
-            None if found.climbing_recommendation > peak => (
-                found.climbing_recommendation,
-                Reason::Climbing {
-                    metric: tracking.metric.label(),
-                    value: found.newest_value,
-                    per_minute: found.climb_per_minute,
-                },
-            ),
             None => (peak, tracking_reason),
         }
     } else if tracking.disable_scale_in {

@@ -199,59 +199,6 @@ proptest! {
 }
 
 proptest! {
-    /// Sizing a rise for the climb: for every metric kind, target and series, a rise
-    /// asks at least what the window's peak asks and at most what the newest value
-    /// plus 2 minutes of its latest one-minute rise asks; more demand in the newest
-    /// minute never asks for less; and a series whose last two minutes did not both
-    /// rise is sized exactly as tracking alone sizes it.
-    #[test]
-    fn a_climb_raises_by_at_most_two_minutes_of_it(
-        kind in 0usize..3,
-        target_tenths in 3u32..=10,
-        loads in prop::collection::vec(0.0f64..300.0, 1..15), // within the 15-minute window
-        more in 0.0f64..100.0,
-        requested in 0u32..50,
-    ) {
-        let metric = ["concurrency", "utilization", "custom"][kind];
-        let custom = if metric == "custom" {
-            "custom = { namespace = \"App\", name = \"InFlight\" }\n"
-        } else {
-            ""
-        };
-        let target_value = f64::from(target_tenths) / 10.0;
-        let target = target(&format!(
-            "min = 0\nmax = 100000\n[target.tracking]\nmetric = \"{metric}\"\ntarget = {target_value}\n{custom}"
-        ));
-        let now = start();
-        // `minutes_before` puts the first load newest.
-        let newest_first: Vec<Option<f64>> = loads.iter().rev().copied().map(Some).collect();
-        let observation = |series: &[Option<f64>]| Observation {
-            requested,
-            allocated: requested,
-            status: AllocationStatus::Ready,
-            datapoints: minutes_before(now, series),
-            ..Observation::default()
-        };
-        let decision = decide(&target, &observation(&newest_first), &PolicyState::default(), now);
-        let peak = tracking::recommend_one(target_value, loads.iter().copied().fold(0.0, f64::max));
-        let newest = loads[loads.len() - 1];
-        let latest_rise = loads.len().checked_sub(2).map_or(0.0, |before| (newest - loads[before]).max(0.0));
-        let climbing = loads.len() >= 3 && loads[loads.len() - 2] > loads[loads.len() - 3] && newest > loads[loads.len() - 2];
-        if decision.desired > requested {
-            prop_assert!(decision.desired >= peak, "{decision:?}");
-            prop_assert!(decision.desired <= tracking::recommend_one(target_value, newest + 2.0 * latest_rise).max(peak), "{decision:?}");
-            if !climbing {
-                prop_assert_eq!(decision.desired, peak);
-            }
-        }
-        let mut higher = newest_first.clone();
-        higher[0] = Some(newest + more);
-        let raised = decide(&target, &observation(&higher), &PolicyState::default(), now);
-        prop_assert!(raised.desired >= decision.desired, "{raised:?}\n{decision:?}");
-    }
-}
-
-proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     /// The forecast only raises: at any minute of a repeating load it decides at least

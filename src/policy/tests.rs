@@ -56,59 +56,6 @@ fn scales_out_at_once_to_peak_over_target() {
 }
 
 #[test]
-fn a_climb_is_raised_for_where_it_will_be() {
-    // 20, 30, 45: two rises, the smaller 10 a minute. The rise is sized 2 minutes of
-    // the climb past the newest: ceil((45 + 2 × 10) / 0.5) = 130, not 90.
-    let now = at(NOW);
-    let decision = decide_now(
-        &tracked(""),
-        &observe(10, points(now, 2, &[20.0, 30.0, 45.0])),
-    );
-    assert_eq!(decision.desired, 130);
-    assert_eq!(
-        decision.reason,
-        Reason::Climbing {
-            metric: "concurrency",
-            value: 45.0,
-            per_minute: 10.0
-        }
-    );
-    assert_eq!(
-        decision.recommendation,
-        Some(90),
-        "tracking's own figure is kept"
-    );
-}
-
-#[test]
-fn a_step_or_a_broken_climb_is_not_projected() {
-    let now = at(NOW);
-    // One rise is a step: 10, 10, 40 asks for 80.
-    let step = decide_now(
-        &tracked(""),
-        &observe(10, points(now, 2, &[10.0, 10.0, 40.0])),
-    );
-    assert_eq!(step.desired, 80);
-    // A dip between rises is no climb.
-    let dip = decide_now(
-        &tracked(""),
-        &observe(10, points(now, 2, &[30.0, 20.0, 40.0])),
-    );
-    assert_eq!(dip.desired, 80);
-    // Rises with a missing minute between them are not successive.
-    let mut gap = points(now, 2, &[20.0, 30.0, 40.0]);
-    gap[0].timestamp -= TimeDelta::minutes(1);
-    let gap = decide_now(&tracked(""), &observe(10, gap));
-    assert_eq!(gap.desired, 80);
-    // A climb never sizes a scale-in: 20, 30, 40 under 200 scales in to the peak, 80.
-    let down = decide_now(
-        &tracked(""),
-        &observe(200, points(now, 2, &[20.0, 30.0, 40.0])),
-    );
-    assert_eq!(down.desired, 80);
-}
-
-#[test]
 fn scale_in_waits_for_the_window_peak() {
     // 15 minutes ago the load was 50 (→ 100); it is 10 now (→ 20). With a 15-minute
     // window the old peak still counts: hold at 100.

@@ -12,27 +12,13 @@
 //! leaves the window.) It also keeps decisions restart-safe: the series is CloudWatch's
 //! own history, with nothing derived from earlier decisions.
 //!
-//! A rise is sized for the demand as it will be, not as it was, when the demand is
-//! climbing: see [`CLIMB_AHEAD_MINUTES`].
-//!
 //! What it must not do: multiply a datapoint by the capacity in force now: a
-//! recommendation depends on the datapoint alone; or step past a demand that has
-//! not climbed in two successive minutes.
+//! recommendation depends on the datapoint alone.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Datapoint, PolicyState};
 use crate::config::TrackingConfig;
-
-/// How far past the newest datapoint a rise is sized while the demand climbs, in
-/// minutes of its climb. Lambda refuses a put while an allocation is in progress, so
-/// one allocation (about 3 minutes) serves until the next can: where a policy that
-/// could raise every minute would follow the climb minute by minute, one that raises
-/// every third minute falls up to 2 minutes of the climb behind. Sizing the rise 2
-/// minutes of the climb ahead makes one allocation cover what those would have.
-/// (On the shared traces, `simulate --split` puts most of the gap to the reactive
-/// bound on rises that waited for the allocation in flight.)
-pub const CLIMB_AHEAD_MINUTES: f64 = 2.0;
 
 pub struct Recommendation {
     /// The highest recommendation in the scale-in window.
@@ -40,12 +26,6 @@ pub struct Recommendation {
     /// The recommendation of the newest datapoint.
     pub newest_recommendation: u32,
     pub newest_value: f64,
-    /// How fast the demand climbs: the smaller of the last two one-minute rises, 0
-    /// unless both rose.
-    pub climb_per_minute: f64,
-    /// What a rise asks for: the recommendation of the newest value plus
-    /// [`CLIMB_AHEAD_MINUTES`] of the climb (the newest recommendation when flat).
-    pub climbing_recommendation: u32,
 }
 
 /// What the window's datapoints say.
@@ -120,35 +100,11 @@ pub fn recommend(
     }
     let newest_recommendation = recommend_one(aim.target, newest_value);
     let window_peak = recommend_one(aim.target, peak_value);
-    let climb_per_minute = climb(seen);
     Tracked::Fresh(Recommendation {
         window_peak,
         newest_recommendation,
         newest_value,
-        climb_per_minute,
-        climbing_recommendation: recommend_one(
-            aim.target,
-            newest_value + climb_per_minute * CLIMB_AHEAD_MINUTES,
-        ),
     })
-}
-
-/// The demand's climb per minute at the end of `seen`: the smaller of its last two
-/// one-minute rises when the last three datapoints are a minute apart and each is
-/// higher than the one before; 0 otherwise. One rise alone is a step, and a step
-/// need not go on: projecting it would buy capacity for a climb that never comes.
-fn climb(seen: &[Datapoint]) -> f64 {
-    let [.., first, middle, newest] = seen else {
-        return 0.0;
-    };
-    let minute = TimeDelta::minutes(1);
-    if middle.timestamp - first.timestamp != minute || newest.timestamp - middle.timestamp != minute
-    {
-        return 0.0;
-    }
-    (middle.value - first.value)
-        .min(newest.value - middle.value)
-        .max(0.0)
 }
 
 /// The capacity one datapoint of absolute demand asks for: `value / target`, rounded up.
