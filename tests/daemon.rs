@@ -181,7 +181,17 @@ fn sigterm_during_an_in_flight_write_exits_zero_after_the_write_completes() {
     );
     let mut daemon = Daemon::start(&config, &format!("127.0.0.1:{port}"), &[]);
     daemon.wait_ready();
-    // Ready means the first evaluation is done and its put is on the wire, hanging.
+    // Ready means the first evaluation is done; its put may still be on its way to the
+    // wire. Signal once the endpoint holds it, hanging.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while endpoint.world().faults_left(PUT) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the put never arrived: {}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     daemon.signal("TERM");
     let status = daemon.child.wait().expect("the daemon exits");
     let exited = Instant::now();

@@ -196,6 +196,12 @@ impl World {
         self.faults.entry(operation).or_default().extend(faults);
     }
 
+    /// The faults injected for `operation` that no request has met yet: a fault is
+    /// taken when its request arrives, so 0 after one `inject` means it is on the wire.
+    pub fn faults_left(&self, operation: &str) -> usize {
+        self.faults.get(operation).map_or(0, VecDeque::len)
+    }
+
     /// Sets the `ConcurrentExecutions` series of `function:qualifier`, one value a
     /// minute ending `lag_minutes` ago.
     pub fn set_concurrency(
