@@ -7,10 +7,11 @@ than AAS at its cost. Target 0.7, tracking concurrency, min 1, as in tests/simul
 Usage: python3 scripts/compare.py [BINARY] [--before OLD_BINARY]
        (default target/release/pc-autoscaler)
 
-With --before, both binaries replay every trace in the same run, and a second table gives
-each trace and each Azure function on its own: the ratio to AAS at equal cost before and
-after, so that a change that helps one load and hurts another shows. An old binary comes
-from, for example, `git worktree add /tmp/old <commit>` and `cargo build --release` there.
+With --before, a second table gives each trace and each Azure function on its own: BINARY's
+spillover and, at the same provisioned unit-hours, the old binary's (its target searched),
+so that a change that only spends more, or helps one load and hurts another, shows. An old
+binary comes from, for example, `git worktree add /tmp/old <commit>` and
+`cargo build --release` there. It takes a few minutes.
 """
 import concurrent.futures
 import glob
@@ -86,27 +87,55 @@ def row(label, values, stepped_aside):
     )
 
 
-def replay_all(binary):
+def traces(work):
+    """(name, simulate's trace arguments) of every trace, the own ones written into `work`."""
+    own = os.path.join(work, "own")
+    os.mkdir(own)
+    subprocess.run([sys.executable, os.path.join(ROOT, "scripts/own-traces.py"), own], check=True)
+    jobs = []
+    for name in ("elb_request_count", "twitter_volume_aapl", "nyc_taxi"):
+        path = os.path.join(SHARED, name + ".csv")
+        jobs.append((name, ["--trace", path, "--mean-concurrency", "50"]))
+    for path in sorted(glob.glob(os.path.join(own, "*.csv"))):
+        name = "own/" + os.path.basename(path)[:-4]
+        args = ["--trace", path, "--trace-kind", "concurrency", "--mean-concurrency", "50"]
+        jobs.append((name, args))
+    for path in sorted(glob.glob(os.path.join(SHARED, "azure-small", "*.csv"))):
+        name = "azure/" + os.path.basename(path)[:-4]
+        jobs.append((name, ["--trace", path, "--trace-kind", "concurrency"]))
+    return jobs
+
+
+def replay_all(binary, work, jobs):
     """Every trace through `binary`: {name: (policies by name, demand unit-hours)}."""
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        return dict(pool.map(lambda job: replay(binary, work, *job), jobs))
+
+
+def at_cost(binary, args, cost):
+    """The spillover of `binary`'s policy (the config with its target searched) at `cost`
+    provisioned unit-hours: the question whether a change pays, or only spends more."""
     with tempfile.TemporaryDirectory() as work:
-        with open(os.path.join(work, "sim.toml"), "w") as file:
-            file.write(CONFIG)
-        own = os.path.join(work, "own")
-        os.mkdir(own)
-        subprocess.run([sys.executable, os.path.join(ROOT, "scripts/own-traces.py"), own], check=True)
-        jobs = []
-        for name in ("elb_request_count", "twitter_volume_aapl", "nyc_taxi"):
-            path = os.path.join(SHARED, name + ".csv")
-            jobs.append((name, ["--trace", path, "--mean-concurrency", "50"]))
-        for path in sorted(glob.glob(os.path.join(own, "*.csv"))):
-            name = "own/" + os.path.basename(path)[:-4]
-            args = ["--trace", path, "--trace-kind", "concurrency", "--mean-concurrency", "50"]
-            jobs.append((name, args))
-        for path in sorted(glob.glob(os.path.join(SHARED, "azure-small", "*.csv"))):
-            name = "azure/" + os.path.basename(path)[:-4]
-            jobs.append((name, ["--trace", path, "--trace-kind", "concurrency"]))
-        with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-            return dict(pool.map(lambda job: replay(binary, work, *job), jobs))
+        config = os.path.join(work, "sim.toml")
+
+        def run(target):
+            with open(config, "w") as file:
+                file.write(CONFIG.replace("target = 0.7", f"target = {target}"))
+            out = os.path.join(work, "out")
+            subprocess.run([binary, "simulate", "--config", config, "--out", out, *args], check=True, capture_output=True)
+            with open(os.path.join(out, "report.json")) as file:
+                row = next(p for p in json.load(file)["policies"] if p["name"] == "pc-autoscaler")
+            return row["provisioned_unit_hours"], row["spillover_unit_hours"]
+
+        # The configured target, when it costs the same within 0.1 %; otherwise the
+        # closest of 12 halvings of [0.3, 1] (cost falls as the target rises).
+        runs = [run(0.7)]
+        low, high = 0.3, 1.0
+        while abs(runs[-1][0] - cost) > 0.001 * cost and len(runs) <= 12:
+            middle = (low + high) / 2
+            runs.append(run(middle))
+            low, high = (middle, high) if runs[-1][0] > cost else (low, middle)
+        return min(runs, key=lambda one: abs(one[0] - cost))
 
 
 def equal_cost_ratio(policies):
@@ -115,22 +144,30 @@ def equal_cost_ratio(policies):
     return spill / equal if equal > 0 else None
 
 
-def before_and_after(before, after):
-    """Each trace and each Azure function: the ratio to AAS at equal cost, both binaries."""
-    print("\n| trace | before | after | change |")
+def before_and_after(before_binary, jobs, after):
+    """Each trace and each Azure function on its own: the after binary's spillover beside
+    the before binary's at the same cost, and each one's ratio to AAS at its cost."""
+    def row(job):
+        name, args = job
+        policies = after[name][0]
+        ours = policies["pc-autoscaler"]
+        old_cost, old_spill = at_cost(before_binary, args, ours["provisioned_unit_hours"])
+        return name, ours["spillover_unit_hours"], old_spill, old_cost, ours["provisioned_unit_hours"]
+
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        rows = list(pool.map(row, jobs))
+    print("\n| trace | after: spillover (provisioned) | before at that cost | change |")
     print("|---|---|---|---|")
     better = worse = 0
-    for name, (policies, _) in after.items():
-        old, new = equal_cost_ratio(before[name][0]), equal_cost_ratio(policies)
-        if old is None or new is None:
-            print(f"| {name} | - | - | AAS spills nothing |")
-            continue
+    for name, new, old, old_cost, cost in rows:
         change = new - old
-        # Within 1 % of the ratio (or 0.001) is the same: rounding to whole units moves it that much.
-        if abs(change) > max(0.01 * old, 0.001):
+        # Within 1 % (or 0.01 unit-hour) is the same: whole units move it that much.
+        if abs(change) > max(0.01 * old, 0.01):
             better, worse = better + (change < 0), worse + (change > 0)
-        print(f"| {name} | {old:.3f} | {new:.3f} | {change:+.3f} |")
-    print(f"\nbetter: {better}, worse: {worse}, the same within 1 %: {len(after) - better - worse}")
+        print(f"| {name} | {new:,.2f} ({cost:,.0f}) | {old:,.2f} ({old_cost:,.0f}) | {change:+,.2f} |")
+    azure = [sum(one[i] for one in rows if one[0].startswith("azure/")) for i in (1, 2)]
+    print(f"| azure-small, summed | {azure[0]:,.2f} | {azure[1]:,.2f} | {azure[0] - azure[1]:+,.2f} |")
+    print(f"\nat equal cost, better: {better}, worse: {worse}, the same within 1 %: {len(rows) - better - worse}")
 
 
 def main():
@@ -141,8 +178,17 @@ def main():
         before_binary = args[at + 1]
         del args[at : at + 2]
     binary = args[0] if args else os.path.join(ROOT, "target/release/pc-autoscaler")
-    results = replay_all(binary)
+    with tempfile.TemporaryDirectory() as work:
+        with open(os.path.join(work, "sim.toml"), "w") as file:
+            file.write(CONFIG)
+        jobs = traces(work)
+        results = replay_all(binary, work, jobs)
+        print_table(results)
+        if before_binary:
+            before_and_after(before_binary, jobs, results)
 
+
+def print_table(results):
     print("| trace | pc-autoscaler | AAS at its cost | ratio | CloudWatch $ a month | pc-autoscaler-reactive | AAS at its cost | ratio |")
     print("|---|---|---|---|---|---|---|---|")
     azure = [0.0] * 7
@@ -161,8 +207,6 @@ def main():
     azure[3] /= max(count, 1)  # CloudWatch: a target-month, averaged
     print(row(f"azure-small, {count} functions summed", azure, False))
     print(f"\nazure-small functions clearly worse than AAS at equal cost (spillover above AAS's x 1.05 + 1 % of demand): {len(worse)} of {count} {' '.join(worse)}")
-    if before_binary:
-        before_and_after(replay_all(before_binary), results)
 
 
 if __name__ == "__main__":
