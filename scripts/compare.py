@@ -34,7 +34,7 @@ tracking = { metric = "concurrency", target = 0.7 }
 
 def replay(binary, work, name, args):
     out = os.path.join(work, name.replace("/", "_"))
-    config = os.path.join(work, "sim.toml")
+    config = os.path.join(work, "sim.toml")  # CONFIG, or the target at_cost is trying
     subprocess.run(
         [binary, "simulate", "--config", config, "--out", out, *args],
         check=True,
@@ -116,16 +116,12 @@ def at_cost(binary, args, cost):
     """The spillover of `binary`'s policy (the config with its target searched) at `cost`
     provisioned unit-hours: the question whether a change pays, or only spends more."""
     with tempfile.TemporaryDirectory() as work:
-        config = os.path.join(work, "sim.toml")
 
         def run(target):
-            with open(config, "w") as file:
+            with open(os.path.join(work, "sim.toml"), "w") as file:
                 file.write(CONFIG.replace("target = 0.7", f"target = {target}"))
-            out = os.path.join(work, "out")
-            subprocess.run([binary, "simulate", "--config", config, "--out", out, *args], check=True, capture_output=True)
-            with open(os.path.join(out, "report.json")) as file:
-                row = next(p for p in json.load(file)["policies"] if p["name"] == "pc-autoscaler")
-            return row["provisioned_unit_hours"], row["spillover_unit_hours"]
+            ours = replay(binary, work, "out", args)[1][0]["pc-autoscaler"]
+            return ours["provisioned_unit_hours"], ours["spillover_unit_hours"]
 
         # The configured target, when it costs the same within 0.1 %; otherwise the
         # closest of 12 halvings of [0.3, 1] (cost falls as the target rises).
