@@ -392,13 +392,14 @@ fn split_replays_each_cause_at_the_cost_of_the_config_as_written() {
         let cause = step["cause"].as_str().expect("a cause");
         assert!(off <= 0.01 || unmatched.contains(cause), "{cause}: {off}");
     }
-    let bound = &split["bound"];
-    assert!(number(bound, "provisioned_unit_hours") <= goal * 1.01);
-    assert!(number(bound, "target_value") <= 1.0);
-    assert!(
-        number(bound, "spillover_unit_hours")
-            >= number(policy(&report, "oracle"), "spillover_unit_hours")
-    );
+    for bound in [&split["bound"], &split["refused_bound"]] {
+        assert!(number(bound, "provisioned_unit_hours") <= goal * 1.01);
+        assert!(number(bound, "target_value") <= 1.0);
+        assert!(
+            number(bound, "spillover_unit_hours")
+                >= number(policy(&report, "oracle"), "spillover_unit_hours")
+        );
+    }
 }
 
 #[test]

@@ -763,14 +763,18 @@ fn render_split(out: &mut String, split: &split::Split) {
         "",
         share(rest)
     );
-    let bound = &split.bound;
-    let _ = writeln!(
-        out,
-        "{:<44} {:>7.3} {:>12.2}",
-        format!("reactive bound, window {} min", bound.window_minutes),
-        bound.target_value,
-        bound.spillover_unit_hours
-    );
+    for (name, bound) in [
+        ("reactive bound", &split.bound),
+        ("refused as Lambda refuses", &split.refused_bound),
+    ] {
+        let _ = writeln!(
+            out,
+            "{:<44} {:>7.3} {:>12.2}",
+            format!("{name}, window {} min", bound.window_minutes),
+            bound.target_value,
+            bound.spillover_unit_hours
+        );
+    }
     for note in &split.unmatched {
         let _ = writeln!(out, "note: {note}");
     }

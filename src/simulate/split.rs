@@ -21,6 +21,10 @@
 //! 4. the forecast (negative where it spares more than it costs);
 //! 5. the scale-in window: the chosen or configured one against the bound's.
 //!
+//! **The refused bound** is the same policy on a Lambda that refuses a change while a
+//! rise is being allocated, as it refuses every policy: what a reactive policy that
+//! sizes each rise from the window's peak can reach without seeing ahead.
+//!
 //! What is left between the last step and the bound is everything else: the 5 %
 //! tolerance, whole minutes and whole units. Rises are sized as the bound sizes them,
 //! from the window's peak, so "a rise sized too small" shows only through step 1. The
@@ -57,7 +61,9 @@ pub struct Split {
     /// The config as written, then each cause taken away in turn.
     pub steps: Vec<LadderStep>,
     pub bound: ReactiveBound,
-    /// Steps and bound whose cost no target value up to 1 matches within 1 %.
+    /// The bound refused during an allocation, as Lambda refuses every policy.
+    pub refused_bound: ReactiveBound,
+    /// Steps and bounds whose cost no target value up to 1 matches within 1 %.
     pub unmatched: Vec<String>,
 }
 
@@ -195,7 +201,10 @@ pub fn split(
         spillover_unit_hours: spill,
         provisioned_unit_hours: goal,
     }];
-    let bound = bound(demand, &timeline, options.metric_lag, goal);
+    let bound_at_cost =
+        |allocations| bound(demand, &timeline, options.metric_lag, goal, allocations);
+    let bound = bound_at_cost(Allocations::Unrefused);
+    let refused_bound = bound_at_cost(Allocations::OneAtATime);
     let (mut config, mut options) = (target.clone(), *options);
     for cause in Cause::LADDER {
         cause.take_away(&mut config, &mut options, bound.window_minutes);
@@ -213,11 +222,12 @@ pub fn split(
             provisioned_unit_hours: provisioned,
         });
     }
-    let unmatched = unmatched(&steps, &bound, goal);
+    let unmatched = unmatched(&steps, [&bound, &refused_bound], goal);
     Ok(Split {
         provisioned_unit_hours: goal,
         steps,
         bound,
+        refused_bound,
         unmatched,
     })
 }
@@ -236,11 +246,15 @@ fn replay_ours(
 }
 
 /// What no target value up to 1 could replay at the goal's cost, said plainly.
-fn unmatched(steps: &[LadderStep], bound: &ReactiveBound, goal: f64) -> Vec<String> {
+fn unmatched(steps: &[LadderStep], bounds: [&ReactiveBound; 2], goal: f64) -> Vec<String> {
+    let [bound, refused] = bounds;
     steps
         .iter()
         .map(|step| (step.cause, step.provisioned_unit_hours))
-        .chain([("the bound", bound.provisioned_unit_hours)])
+        .chain([
+            ("the bound", bound.provisioned_unit_hours),
+            ("the refused bound", refused.provisioned_unit_hours),
+        ])
         .filter(|(_, provisioned)| (provisioned - goal).abs() > goal * MATCH_TOLERANCE)
         .map(|(what, provisioned)| {
             format!(
@@ -283,13 +297,14 @@ fn at_cost(
     (value, played)
 }
 
-/// The reactive bound at `goal` unit-hours: its best window and the target that pays
-/// for it.
+/// The reactive bound at `goal` unit-hours, refused during an allocation or not: its
+/// best window and the target that pays for it.
 fn bound(
     demand: &Demand,
     timeline: &BoundsTimeline,
     metric_lag: usize,
     goal: f64,
+    allocations: Allocations,
 ) -> ReactiveBound {
     let need = &demand.concurrency;
     let (floors, ceilings): (Vec<u32>, Vec<u32>) = timeline
@@ -302,12 +317,14 @@ fn bound(
         .map(|&window| {
             let peaks = lagged_peaks(need, lag, window);
             let (target_value, (spill, provisioned)) = at_cost(goal, TARGETS, |target| {
-                let (mut spill, mut provisioned) = (0.0, 0.0);
-                for minute in 0..need.len() {
+                let wanted = (0..need.len()).map(|minute| {
                     let wanted = (peaks[minute] / target - 1e-9).ceil().max(0.0);
-                    let held = wanted
+                    wanted
                         .min(f64::from(ceilings[minute]))
-                        .max(f64::from(floors[minute]));
+                        .max(f64::from(floors[minute]))
+                });
+                let (mut spill, mut provisioned) = (0.0, 0.0);
+                for (minute, held) in serving(wanted, allocations).enumerate() {
                     provisioned += held;
                     spill += (need[minute] - held).max(0.0);
                 }
@@ -331,6 +348,30 @@ fn bound(
                 .total_cmp(&other.spillover_unit_hours)
         })
         .expect("window 0 is always kept")
+}
+
+/// The capacity serving each minute when the bound wants `wanted` (indexed by the
+/// minute it would serve). Unrefused, that is `wanted` itself. Refused, a rise that
+/// serves at minute t was put at t minus one allocation and is in flight until its
+/// units are allocated, so no change serves before t plus the allocation it took.
+fn serving(
+    wanted: impl Iterator<Item = f64>,
+    allocations: Allocations,
+) -> impl Iterator<Item = f64> {
+    let mut held: Option<f64> = None;
+    let mut free_at = 0;
+    wanted.enumerate().map(move |(minute, wanted)| {
+        let now = match held {
+            Some(held) if allocations == Allocations::OneAtATime && minute < free_at => held,
+            Some(held) if wanted > held => {
+                free_at = minute + allocation_minutes((wanted - held) as u32);
+                wanted
+            }
+            _ => wanted,
+        };
+        held = Some(now);
+        now
+    })
 }
 
 /// The peak demand of the window `[t - lag - window, t - lag]` at each minute `t` (0
@@ -403,6 +444,23 @@ mod tests {
             split.bound.provisioned_unit_hours
                 <= split.provisioned_unit_hours * (1.0 + MATCH_TOLERANCE)
         );
+        // Refused as every policy is, the bound spills more on bursts that climb.
+        assert!(
+            split.refused_bound.spillover_unit_hours > split.bound.spillover_unit_hours,
+            "{:?} against {:?}",
+            split.refused_bound,
+            split.bound
+        );
+    }
+
+    #[test]
+    fn a_refused_bound_changes_once_an_allocation_is_done() {
+        let wanted = [1.0, 5.0, 9.0, 9.0, 12.0, 2.0, 2.0, 30.0];
+        let unrefused: Vec<f64> = serving(wanted.into_iter(), Allocations::Unrefused).collect();
+        assert_eq!(unrefused, wanted.to_vec());
+        // The rise to 5 at minute 1 holds until minute 4; 12 at 4 holds until 7.
+        let refused: Vec<f64> = serving(wanted.into_iter(), Allocations::OneAtATime).collect();
+        assert_eq!(refused, vec![1.0, 5.0, 5.0, 5.0, 12.0, 12.0, 12.0, 30.0]);
     }
 
     #[test]
