@@ -21,15 +21,15 @@
 //! 4. the forecast (negative where it spares more than it costs);
 //! 5. the scale-in window: the chosen or configured one against the bound's.
 //!
-//! **The refused bound** is the same policy on a Lambda that refuses a change while a
-//! rise is being allocated, as it refuses every policy: what a reactive policy that
-//! sizes each rise from the window's peak can reach without seeing ahead.
-//!
 //! What is left between the last step and the bound is everything else: the 5 %
 //! tolerance, whole minutes and whole units. Rises are sized as the bound sizes them,
 //! from the window's peak, so "a rise sized too small" shows only through step 1. The
 //! order matters where causes overlap: a step is credited with what remains of its
 //! effect once the steps above it are gone.
+//!
+//! **The refused bound** is the same policy on a Lambda that refuses a change while a
+//! rise is being allocated, as it refuses every policy: what a reactive policy that
+//! sizes each rise from the window's peak can reach without seeing ahead.
 //!
 //! What it must not do: change what the other rows of `simulate` replay.
 
