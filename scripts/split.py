@@ -3,8 +3,8 @@
 shared trace at mean concurrency 50 and for the shared azure-small functions at their
 own scale, summed: the tables of the performance page (the split, and each trace against
 the goal of issue 42 with the bound, the bound refused as Lambda refuses, and AAS at
-equal cost). Each row is `simulate --split`
-(target 0.7, tracking concurrency, min 1, the defaults otherwise, as scripts/compare.py).
+equal cost). Each row is `simulate --split` (target 0.7, tracking concurrency, min 1,
+the defaults otherwise, as scripts/compare.py).
 
 Usage: python3 scripts/split.py [BINARY]   (default target/release/pc-autoscaler)
 """
